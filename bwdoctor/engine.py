@@ -1,0 +1,212 @@
+"""Plan, gather, evaluate: selected checks → needed facts → probes (concurrent, budgeted) → findings."""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from .context import Context
+from .model import CheckSpec, Finding, Pass, Problem, ProbeSpec, Skip, Unavailable
+from .registry import Registry
+
+
+def select_checks(reg: Registry, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> List[CheckSpec]:
+    """Checks matching --select (all when empty) minus --ignore; each term an id, name, family or group."""
+
+    def matches(spec: CheckSpec, term: str) -> bool:
+        t = term.strip()
+        return t.upper() == spec.id or t == spec.name or t == spec.family or t in spec.groups
+
+    chosen = [c for c in sorted(reg.checks.values(), key=lambda c: c.id)
+              if not select or any(matches(c, t) for t in select)]
+    return [c for c in chosen if not any(matches(c, t) for t in ignore)]
+
+
+def unknown_terms(reg: Registry, terms: Iterable[str]) -> List[str]:
+    """Select/ignore terms that match no check (a likely typo)."""
+    known = set()
+    for c in reg.checks.values():
+        known.update({c.id, c.name, c.family, *c.groups})
+    return [t for t in terms if t.strip() not in known and t.strip().upper() not in known]
+
+
+def needed_facts(reg: Registry, checks: Sequence[CheckSpec], extra: Iterable[str] = ()) -> List[str]:
+    """Every fact the checks need, with the facts their probes need, in dependency order."""
+    order: List[str] = []
+    seen = set()
+
+    def visit(name: str, stack: tuple) -> None:
+        if name in seen or name in stack:
+            return
+        spec = reg.probes.get(name)
+        if spec is not None:
+            for dep in spec.needs:
+                visit(dep, stack + (name,))
+        seen.add(name)
+        order.append(name)
+
+    for c in checks:
+        for n in c.needs:
+            visit(n, ())
+    for n in extra:
+        visit(n, ())
+    return order
+
+
+class _ProbeRun:
+    """One probe running in a daemon thread, so that a hung probe can be abandoned."""
+
+    def __init__(self, spec: ProbeSpec, ctx: Context, facts: Mapping[str, Any]):
+        self.spec = spec
+        self.result: Any = Unavailable(f"timed out after {spec.budget:g} s")
+        self.done = threading.Event()
+        self.started = time.perf_counter()
+        self.elapsed: Optional[float] = None
+        kwargs = {n: facts[n] for n in spec.needs}
+        self.thread = threading.Thread(target=self._run, args=(ctx, kwargs), daemon=True,
+                                       name=f"probe-{spec.name}")
+
+    def _run(self, ctx: Context, kwargs: dict) -> None:
+        try:
+            value = self.spec.func(ctx, **kwargs)
+            self.result = value
+        except Exception as exc:  # a probe must never stop the run
+            self.result = Unavailable(f"probe {self.spec.name} failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.elapsed = time.perf_counter() - self.started
+            self.done.set()
+
+
+def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[Mapping[str, Any]] = None,
+           on_progress=None) -> tuple:
+    """Run the probes for `names` (plus their inputs); independent probes run concurrently.
+
+    preset: facts already known (a --facts replay); they are used as they are and not gathered.
+    Returns (facts, timings) where timings maps probe name to seconds.
+    """
+    facts: Dict[str, Any] = dict(preset or {})
+    timings: Dict[str, float] = {}
+    pending = [n for n in names if n not in facts]
+    for n in list(pending):
+        if n not in reg.probes:
+            facts[n] = Unavailable(f"no probe provides the fact {n!r}")
+            pending.remove(n)
+    running: Dict[str, _ProbeRun] = {}
+    cond = threading.Condition()
+
+    while pending or running:
+        # start every probe whose inputs are ready
+        for n in list(pending):
+            spec = reg.probes[n]
+            if all(d in facts for d in spec.needs):
+                pending.remove(n)
+                run = _ProbeRun(spec, ctx, facts)
+                running[n] = run
+                run.thread.start()
+            elif any(d not in facts and d not in running and d not in pending for d in spec.needs):
+                facts[n] = Unavailable(f"needs facts that cannot be gathered: {spec.needs}")
+                pending.remove(n)
+        if not running:
+            if pending:  # a dependency cycle: report, never loop
+                for n in pending:
+                    facts[n] = Unavailable("probe dependency cycle")
+                pending = []
+            break
+        # wait for the first probe to finish or run out of budget
+        now = time.perf_counter()
+        deadline = min(r.started + r.spec.budget for r in running.values())
+        finished = [n for n, r in running.items() if r.done.is_set()]
+        if not finished:
+            wait = max(0.0, deadline - now)
+            first = min(running.values(), key=lambda r: r.started + r.spec.budget)
+            first.done.wait(timeout=min(wait, 0.02) if len(running) > 1 else wait)
+            finished = [n for n, r in running.items() if r.done.is_set()]
+            now = time.perf_counter()
+            finished += [n for n, r in running.items()
+                         if n not in finished and now >= r.started + r.spec.budget]
+        for n in finished:
+            r = running.pop(n)
+            if r.done.is_set():
+                facts[n] = _jsonable(r.result, n)
+                timings[n] = r.elapsed or 0.0
+            else:
+                facts[n] = Unavailable(f"timed out after {r.spec.budget:g} s")
+                timings[n] = r.spec.budget
+            if on_progress:
+                on_progress(n, facts[n])
+    return facts, timings
+
+
+def _jsonable(value: Any, name: str) -> Any:
+    """A probe's result if it is JSON-shaped, else an Unavailable saying so."""
+    import json
+
+    if isinstance(value, Unavailable):
+        return value
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError) as exc:
+        return Unavailable(f"probe {name} returned a value that is not JSON: {exc}")
+
+
+def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Finding]:
+    """Run each check on the facts; Unavailable inputs → skip; an exception → error finding."""
+    out: List[Finding] = []
+    for spec in checks:
+        missing = [(n, facts.get(n, Unavailable(f"fact {n} was not gathered"))) for n in spec.needs]
+        missing = [(n, v) for n, v in missing if isinstance(v, Unavailable)]
+        if missing:
+            reason = "; ".join(f"{n}: {v.reason}" for n, v in missing)
+            out.append(_finding(spec, "skip", spec.severity, f"skipped: {reason}"))
+            continue
+        try:
+            result = spec.func(**{n: facts[n] for n in spec.needs})
+        except Exception as exc:  # a crashed check is a finding, never the end of the run
+            tb = traceback.extract_tb(exc.__traceback__)
+            where = f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else "?"
+            out.append(_finding(spec, "error", "error", f"check crashed: {type(exc).__name__}: {exc}",
+                                {"exception": type(exc).__name__, "where": where}))
+            continue
+        out.extend(_to_findings(spec, result))
+    return out
+
+
+def _to_findings(spec: CheckSpec, result: Any) -> List[Finding]:
+    items = result if isinstance(result, (list, tuple)) else [result]
+    if not items:
+        return [_finding(spec, "pass", spec.severity, spec.title)]
+    found = []
+    for item in items:
+        if item is None:
+            found.append(_finding(spec, "pass", spec.severity, spec.title))
+        elif isinstance(item, Pass):
+            found.append(_finding(spec, "pass", spec.severity, item.message or spec.title, item.evidence))
+        elif isinstance(item, Skip):
+            found.append(_finding(spec, "skip", spec.severity, f"skipped: {item.reason}"))
+        elif isinstance(item, Problem):
+            sev = item.severity if item.severity in ("error", "warning", "info") else spec.severity
+            found.append(_finding(spec, "fail", sev, item.message, item.evidence, item.location))
+        else:
+            found.append(_finding(spec, "error", "error",
+                                  f"check returned {type(item).__name__}, not a Problem/Skip/Pass/None"))
+    return found
+
+
+def _finding(spec: CheckSpec, status: str, severity: str, message: str, evidence: Optional[dict] = None,
+             location=None) -> Finding:
+    return Finding(id=spec.id, name=spec.name, family=spec.family, status=status, severity=severity,
+                   message=message, kb=spec.kb, evidence=dict(evidence or {}), location=location)
+
+
+def exit_code(findings: Sequence[Finding], fail_on: str = "error") -> int:
+    """0 nothing at or above fail_on; 1 the gate failed; 3 nothing was evaluated."""
+    levels = {"error": ("error",), "warning": ("error", "warning"), "info": ("error", "warning", "info")}[fail_on]
+    if any(f.status == "error" for f in findings):
+        return 1
+    if any(f.status == "fail" and f.severity in levels for f in findings):
+        return 1
+    if not any(f.status in ("pass", "fail") for f in findings):
+        return 3
+    return 0

@@ -1,0 +1,156 @@
+"""Data types shared by probes, checks, the engine and the renderers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+REPORT_SCHEMA = "bwdoctor.report/1"
+FACTS_SCHEMA = "bwdoctor.facts/1"
+
+STATUSES = ("pass", "fail", "skip", "error")
+SEVERITIES = ("error", "warning", "info")
+GROUPS = ("runtime", "pre-build", "serve")
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A fact that could not be gathered, with the reason a person can act on."""
+
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"$unavailable": self.reason}
+
+
+def is_unavailable_json(value: Any) -> bool:
+    """True for the JSON form of an Unavailable fact."""
+    return isinstance(value, dict) and set(value) == {"$unavailable"} and isinstance(value["$unavailable"], str)
+
+
+def fact_to_json(value: Any) -> Any:
+    """Encode a fact value for JSON output (Unavailable becomes {"$unavailable": reason})."""
+    return value.to_json() if isinstance(value, Unavailable) else value
+
+
+def fact_from_json(value: Any) -> Any:
+    """Decode a fact value read from JSON."""
+    return Unavailable(value["$unavailable"]) if is_unavailable_json(value) else value
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a file a finding points (1-based line and column)."""
+
+    path: str
+    line: int = 1
+    column: int = 1
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "line": self.line, "column": self.column}
+
+
+@dataclass
+class Problem:
+    """What a check returns when it fails: message, evidence, optional location and severity."""
+
+    message: str
+    evidence: dict = field(default_factory=dict)
+    location: Optional[Location] = None
+    severity: Optional[str] = None  # overrides the check's default severity when set
+
+
+@dataclass
+class Skip:
+    """What a check returns when it does not apply to this machine (status skip)."""
+
+    reason: str
+
+
+@dataclass
+class Pass:
+    """An explicit pass carrying a message and evidence (shown with -v)."""
+
+    message: str = ""
+    evidence: dict = field(default_factory=dict)
+
+
+CheckResult = Optional[Any]  # None | Problem | Skip | Pass | list of those
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A registered check: stable id, name, family, severity, groups, KB slug and function."""
+
+    id: str
+    name: str
+    family: str
+    severity: str
+    kb: str
+    groups: tuple
+    func: Callable[..., CheckResult]
+    needs: tuple  # fact names, from the function's parameters
+    title: str
+    origin: str = "builtin"
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A registered probe: the fact it produces, the facts it needs, and its time budget."""
+
+    name: str
+    func: Callable[..., Any]
+    needs: tuple
+    budget: float
+    title: str
+    origin: str = "builtin"
+
+
+@dataclass
+class Finding:
+    """One result of one check, as every renderer sees it."""
+
+    id: str
+    name: str
+    family: str
+    status: str
+    severity: str
+    message: str
+    kb: str
+    evidence: dict = field(default_factory=dict)
+    location: Optional[Location] = None
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "family": self.family,
+            "status": self.status,
+            "severity": self.severity,
+            "message": self.message,
+            "kb": self.kb,
+            "evidence": self.evidence,
+            "location": self.location.to_json() if self.location else None,
+        }
+
+
+@dataclass
+class Report:
+    """Everything one run produced; every output format is rendered from this."""
+
+    version: str
+    targets: list
+    facts: Mapping[str, Any]
+    findings: Sequence[Finding]
+    probes: Mapping[str, float]
+    checks: Sequence[CheckSpec] = ()
+    notes: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "schema": REPORT_SCHEMA,
+            "version": self.version,
+            "targets": list(self.targets),
+            "facts": {k: fact_to_json(v) for k, v in self.facts.items()},
+            "findings": [f.to_json() for f in self.findings],
+            "probes": {k: round(v, 4) for k, v in self.probes.items()},
+        }

@@ -1,0 +1,205 @@
+"""Check and probe registration: decorators, built-in module lists, entry-point plugins."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from .model import GROUPS, SEVERITIES, CheckSpec, ProbeSpec
+
+CHECK_ATTR = "__bwdoctor_check__"
+PROBE_ATTR = "__bwdoctor_probe__"
+ID_RE = re.compile(r"^BW\d{3}$")
+NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+FACT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+FAMILIES = {
+    "1": "host",
+    "2": "driver",
+    "3": "gpu-code",
+    "4": "linking",
+    "5": "stack",
+    "6": "serve-config",
+    "7": "build",
+    "8": "capacity",
+    "9": "fleet",
+}
+
+
+def _first_line(doc: Optional[str]) -> str:
+    return (doc or "").strip().splitlines()[0].strip() if (doc or "").strip() else ""
+
+
+def _fact_params(func: Callable, skip_first: bool) -> tuple:
+    params = list(inspect.signature(func).parameters.values())
+    if skip_first:
+        params = params[1:]
+    return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def check(id: str, name: str, *, severity: str, kb: str, groups: Iterable[str] = ("runtime",),
+          family: Optional[str] = None):
+    """Declare a check. Its parameters name the facts it needs; it returns None/Problem/Skip/Pass or a list.
+
+    The family defaults to the one of the id's hundreds digit (BW2xx → driver)."""
+
+    def wrap(func):
+        fam = family or FAMILIES.get(id[2:3], "other")
+        spec = CheckSpec(id=id, name=name, family=fam, severity=severity, kb=kb, groups=tuple(groups),
+                         func=func, needs=_fact_params(func, skip_first=False),
+                         title=_first_line(func.__doc__) or name, origin=func.__module__)
+        setattr(func, CHECK_ATTR, spec)
+        return func
+
+    return wrap
+
+
+def probe(name: str, *, budget: float = 5.0):
+    """Declare a probe: func(ctx, **facts) returns a JSON-shaped fact or Unavailable(reason)."""
+
+    def wrap(func):
+        spec = ProbeSpec(name=name, func=func, needs=_fact_params(func, skip_first=True), budget=budget,
+                         title=_first_line(func.__doc__) or name, origin=func.__module__)
+        setattr(func, PROBE_ATTR, spec)
+        return func
+
+    return wrap
+
+
+class RegistryError(Exception):
+    """The set of checks or probes is inconsistent (duplicate id, bad name, unknown fact)."""
+
+
+@dataclass
+class Registry:
+    """All known checks and probes, plus the plugin load errors seen on the way."""
+
+    checks: dict = field(default_factory=dict)  # id -> CheckSpec
+    probes: dict = field(default_factory=dict)  # fact name -> ProbeSpec
+    load_errors: list = field(default_factory=list)
+
+    def add_module(self, module, origin: str = "builtin") -> None:
+        for obj in vars(module).values():
+            self.add_object(obj, origin)
+
+    def add_object(self, obj, origin: str = "builtin") -> None:
+        spec = getattr(obj, CHECK_ATTR, None)
+        if isinstance(spec, CheckSpec):
+            self.add_check(spec if origin == "builtin" else _with_origin(spec, origin))
+        pspec = getattr(obj, PROBE_ATTR, None)
+        if isinstance(pspec, ProbeSpec):
+            self.add_probe(pspec if origin == "builtin" else _with_origin(pspec, origin))
+
+    def add_check(self, spec: CheckSpec) -> None:
+        problems = []
+        if not ID_RE.match(spec.id):
+            problems.append(f"id {spec.id!r} is not BW + 3 digits")
+        if not NAME_RE.match(spec.name):
+            problems.append(f"name {spec.name!r} is not kebab-case")
+        if spec.severity not in SEVERITIES:
+            problems.append(f"severity {spec.severity!r} not in {SEVERITIES}")
+        bad_groups = [g for g in spec.groups if g not in GROUPS]
+        if bad_groups:
+            problems.append(f"groups {bad_groups} not in {GROUPS}")
+        if spec.id in self.checks:
+            problems.append(f"id {spec.id} already used by {self.checks[spec.id].name}")
+        if any(c.name == spec.name for c in self.checks.values()):
+            problems.append(f"name {spec.name} already used")
+        if problems:
+            raise RegistryError(f"check {spec.id} ({spec.origin}): " + "; ".join(problems))
+        self.checks[spec.id] = spec
+
+    def add_probe(self, spec: ProbeSpec) -> None:
+        if not FACT_RE.match(spec.name):
+            raise RegistryError(f"probe {spec.name!r} ({spec.origin}): fact names are snake_case")
+        if spec.name in self.probes:
+            raise RegistryError(f"probe {spec.name!r} ({spec.origin}) already provided by "
+                                f"{self.probes[spec.name].origin}")
+        self.probes[spec.name] = spec
+
+    def validate(self) -> list:
+        """Return messages for checks/probes that need facts no probe provides."""
+        out = []
+        for c in self.checks.values():
+            missing = [n for n in c.needs if n not in self.probes]
+            if missing:
+                out.append(f"check {c.id} needs facts no probe provides: {', '.join(missing)}")
+        for p in self.probes.values():
+            missing = [n for n in p.needs if n not in self.probes]
+            if missing:
+                out.append(f"probe {p.name} needs facts no probe provides: {', '.join(missing)}")
+        return out
+
+
+def _with_origin(spec, origin):
+    from dataclasses import replace
+
+    return replace(spec, origin=origin)
+
+
+def builtin_modules() -> list:
+    """Names of the built-in probe and check modules, from their package lists."""
+    from bwdoctor.checks import BUILTIN as CHECKS
+    from bwdoctor.probes import BUILTIN as PROBES
+
+    return list(PROBES) + list(CHECKS)
+
+
+def plugins_enabled(no_plugins: bool) -> Optional[set]:
+    """None = every installed plugin; a set = only these entry-point names; empty set = none."""
+    if no_plugins:
+        return set()
+    pinned = os.environ.get("BWDOCTOR_PLUGINS")
+    if pinned is None:
+        return None
+    return {p.strip() for p in pinned.split(",") if p.strip()}
+
+
+def load(no_plugins: bool = False, extra_modules: Iterable[str] = ()) -> Registry:
+    """Build the registry: built-ins first, then plugins, each plugin in isolation."""
+    reg = Registry()
+    for modname in builtin_modules():
+        reg.add_module(importlib.import_module(modname))
+    for modname in extra_modules:
+        _load_isolated(reg, lambda m=modname: importlib.import_module(m), f"module {modname}")
+    allowed = plugins_enabled(no_plugins)
+    if allowed == set():
+        return reg
+    for group in ("bwdoctor.probes", "bwdoctor.checks"):
+        for ep in _entry_points(group):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            _load_isolated(reg, ep.load, f"plugin {ep.name} ({ep.value})")
+    return reg
+
+
+def _entry_points(group: str):
+    try:
+        from importlib.metadata import entry_points
+
+        if sys.version_info >= (3, 10):
+            return list(entry_points(group=group))
+        return list(entry_points().get(group, []))  # pragma: no cover
+    except Exception:  # a broken distribution's metadata must not stop the run
+        return []
+
+
+def _load_isolated(reg: Registry, loader: Callable, label: str) -> None:
+    """Load one plugin object or module; any failure is recorded, never raised."""
+    trial = Registry(checks=dict(reg.checks), probes=dict(reg.probes))
+    try:
+        obj = loader()
+        if inspect.ismodule(obj):
+            trial.add_module(obj, origin=label)
+        else:
+            trial.add_object(obj, origin=label)
+    except BaseException as exc:  # noqa: BLE001 - third-party code may raise anything
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        reg.load_errors.append(f"{label}: {type(exc).__name__}: {exc}")
+        return
+    reg.checks, reg.probes = trial.checks, trial.probes

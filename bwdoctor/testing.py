@@ -1,0 +1,28 @@
+"""Helpers for testing checks on JSON facts (used by bwdoctor's tests and by plugin authors)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Mapping, Union
+
+from .engine import evaluate
+from .model import Finding, fact_from_json
+from .registry import CHECK_ATTR
+
+
+def run_check(check_func, facts: Mapping[str, Any]) -> List[Finding]:
+    """Evaluate one decorated check on a dict of facts (JSON form; {"$unavailable": r} allowed)."""
+    spec = getattr(check_func, CHECK_ATTR)
+    decoded = {k: fact_from_json(v) for k, v in facts.items()}
+    return evaluate([spec], decoded)
+
+
+def load_facts(path: Union[str, Path]) -> dict:
+    """Read a JSON fact case: either {"facts": {...}} or a bare mapping of facts."""
+    data = json.loads(Path(path).read_text())
+    return data.get("facts", data) if isinstance(data, dict) else {}
+
+
+def statuses(findings: List[Finding]) -> List[str]:
+    """The status of each finding, in order (handy for asserts)."""
+    return [f.status for f in findings]
