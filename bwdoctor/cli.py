@@ -259,13 +259,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the bwdoctor command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):  # no subcommand: check is the default
-            args = parser.parse_args(argv + ["check"])
-    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
-        return int(exc.code or 0)
-    try:
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if not getattr(args, "func", None):  # no subcommand: check is the default
+                args = parser.parse_args(argv + ["check"])
+        except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+            return int(exc.code or 0)
         return int(args.func(args))
     except UsageError as exc:
         print(f"bwdoctor: {exc}", file=sys.stderr)

@@ -15,6 +15,9 @@ def test_wheel_layout(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"bwdoctor"}
+    sources = {f"bwdoctor/{p.relative_to(ROOT / 'bwdoctor').as_posix()}" for p in (ROOT / "bwdoctor").rglob("*.py")}
+    sources |= {f"bwdoctor/checks/{p.name}" for p in (ROOT / "checks").glob("*.py")}
+    assert sources - set(names) == set(), "source modules missing from the wheel"
     assert "bwdoctor/checks/driver.py" in names
     assert "bwdoctor/kb/peermem-nccl-hang.md" in names
     assert "bwdoctor/schemas/report.schema.json" in names
