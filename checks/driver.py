@@ -115,15 +115,18 @@ def gpus_hidden(gpus, environment):
 
 
 @check("BW205", "nvidia-gpu-present", severity="warning", kb="no-driver-in-container",
-       optional=("nvidia_driver", "nvml"))
-def nvidia_gpu_present(gpus, nvidia_driver, nvml):
+       optional=("gpus", "nvidia_driver"))
+def nvidia_gpu_present(gpus, nvidia_driver):
     """An NVIDIA GPU is present and its driver answers."""
-    if gpus:
+    if not isinstance(gpus, Unavailable) and gpus:
         return Pass(f"{len(gpus)} NVIDIA GPU(s): " + ", ".join(sorted({g.get('name') or '?' for g in gpus})))
-    state = "; ".join(x.reason for x in (nvidia_driver, nvml) if isinstance(x, Unavailable)) or \
-        "the driver is loaded but reports no GPU"
+    why = [x.reason for x in (gpus, nvidia_driver) if isinstance(x, Unavailable)]
+    state = why[0] if why and why[0].startswith("no NVIDIA GPU found") else "no NVIDIA GPU found (" + (
+        "; ".join(why) or "the driver is loaded but reports no GPU") + ")"
+    if len(why) > 1:
+        state += "; " + why[1]
     return Problem(
-        "no NVIDIA GPU found (" + state + "); in a container, start it with the NVIDIA "
+        state + "; in a container, start it with the NVIDIA "
         "container toolkit (docker run --gpus all); pass --target sm_XY to check software for a GPU "
         "this machine lacks",
         {"driver": state})

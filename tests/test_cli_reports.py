@@ -127,8 +127,10 @@ def test_facts_file_wrong_types_become_skips(tmp_path, report_schema):
                                                                       "kernel_release": ["x"]}}))
     report, res = check_json("--facts", str(p))
     jsonschema.validate(report, report_schema)
-    assert all(f["status"] in ("skip", "pass") for f in report["findings"])
-    assert res.returncode == 3 or res.returncode == 0
+    assert not [f for f in report["findings"] if f["status"] == "error"]
+    by = {f["id"]: f for f in report["findings"]}
+    assert by["BW201"]["status"] == "skip" and "is a str, expected list" in by["BW201"]["message"]
+    assert by["BW205"]["status"] == "fail" and "is a int, expected list" in by["BW205"]["message"]
 
 
 def test_select_ignore_and_unknown_terms():
@@ -180,3 +182,24 @@ def test_list_and_version():
     assert ids == sorted(ids) and "BW201" in ids
     assert "kernel_modules" in run_cli("list", "probes").stdout
     assert run_cli("--version").stdout.startswith("bwdoctor ")
+
+
+def test_pci_fallback_without_nvml(tmp_path):
+    """With no NVML answer the H100 capture's PCI id alone gives CC 9.0."""
+    import shutil
+
+    root = tmp_path / "h100"
+    shutil.copytree(H100_ROOT, root)
+    (root / "cmd" / "nvml.json").unlink()
+    report, _ = check_json("--root", str(root))
+    assert report["facts"]["gpus"][0]["source"] == "pci" and report["facts"]["gpus"][0]["cc"] == [9, 0]
+    assert report["targets"] == ["sm_90"]
+
+
+def test_no_gpu_machine_skips_with_the_reason(tmp_path):
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "sys/bus/pci/devices").mkdir(parents=True)
+    report, res = check_json("--root", str(tmp_path))
+    by = {f["id"]: f for f in report["findings"]}
+    assert by["BW202"]["status"] == "skip" and "no NVIDIA GPU found" in by["BW202"]["message"]
+    assert by["BW205"]["status"] == "fail" and res.returncode == 0

@@ -117,9 +117,11 @@ def gpus(ctx, nvml, pci_gpus):
                         "source": "nvml", "mem_total": g.get("mem_total"), "pci_bus_id": g.get("pci_bus_id"),
                         "uuid": g.get("uuid")})
         return out
+    nvml_why = nvml.reason if isinstance(nvml, Unavailable) else "NVML reports no GPU"
     if isinstance(pci_gpus, Unavailable):
-        return Unavailable(f"no GPU source answered (NVML: {nvml.reason}; PCI: {pci_gpus.reason})"
-                           if isinstance(nvml, Unavailable) else pci_gpus.reason)
+        return Unavailable(f"no NVIDIA GPU found ({nvml_why}; PCI bus: {pci_gpus.reason})")
+    if not pci_gpus:
+        return Unavailable(f"no NVIDIA GPU found ({nvml_why}; no NVIDIA display device on the PCI bus)")
     return [{"index": i, "name": p.get("name") or f"NVIDIA device {p.get('device_id')}", "cc": p.get("cc"),
              "arch": gpuarch.arch_of(p.get("cc")), "source": "pci", "mem_total": None, "pci_bus_id": p.get("bus"),
              "uuid": None} for i, p in enumerate(pci_gpus)]
