@@ -33,6 +33,11 @@ def unknown_terms(reg: Registry, terms: Iterable[str]) -> List[str]:
 
 def needed_facts(reg: Registry, checks: Sequence[CheckSpec], extra: Iterable[str] = ()) -> List[str]:
     """Every fact the checks need, with the facts their probes need, in dependency order."""
+    return with_inputs(reg, [n for c in checks for n in c.needs] + list(extra))
+
+
+def with_inputs(reg: Registry, names: Iterable[str]) -> List[str]:
+    """The facts named, preceded by every fact their probes need (dependency order, no repeats)."""
     order: List[str] = []
     seen = set()
 
@@ -46,10 +51,7 @@ def needed_facts(reg: Registry, checks: Sequence[CheckSpec], extra: Iterable[str
         seen.add(name)
         order.append(name)
 
-    for c in checks:
-        for n in c.needs:
-            visit(n, ())
-    for n in extra:
+    for n in names:
         visit(n, ())
     return order
 
@@ -87,7 +89,7 @@ def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[M
     """
     facts: Dict[str, Any] = dict(preset or {})
     timings: Dict[str, float] = {}
-    pending = [n for n in names if n not in facts]
+    pending = [n for n in with_inputs(reg, names) if n not in facts]
     for n in list(pending):
         if n not in reg.probes:
             facts[n] = Unavailable(f"no probe provides the fact {n!r}")
@@ -156,13 +158,13 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
     out: List[Finding] = []
     for spec in checks:
         missing = [(n, facts.get(n, Unavailable(f"fact {n} was not gathered"))) for n in spec.needs]
-        missing = [(n, v) for n, v in missing if isinstance(v, Unavailable)]
+        missing = [(n, v) for n, v in missing if isinstance(v, Unavailable) and n not in spec.optional]
         if missing:
             reason = "; ".join(f"{n}: {v.reason}" for n, v in missing)
             out.append(_finding(spec, "skip", spec.severity, f"skipped: {reason}"))
             continue
         try:
-            result = spec.func(**{n: facts[n] for n in spec.needs})
+            result = spec.func(**{n: facts.get(n, Unavailable("not gathered")) for n in spec.needs})
         except Exception as exc:  # a crashed check is a finding, never the end of the run
             tb = traceback.extract_tb(exc.__traceback__)
             where = f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else "?"
@@ -201,10 +203,11 @@ def _finding(spec: CheckSpec, status: str, severity: str, message: str, evidence
 
 
 def exit_code(findings: Sequence[Finding], fail_on: str = "error") -> int:
-    """0 nothing at or above fail_on; 1 the gate failed; 3 nothing was evaluated."""
+    """0 nothing at or above fail_on; 1 the gate failed; 3 nothing was evaluated.
+
+    A crashed check (status error) is shown but does not decide the gate: the exit code follows the
+    findings of the checks that ran."""
     levels = {"error": ("error",), "warning": ("error", "warning"), "info": ("error", "warning", "info")}[fail_on]
-    if any(f.status == "error" for f in findings):
-        return 1
     if any(f.status == "fail" and f.severity in levels for f in findings):
         return 1
     if not any(f.status in ("pass", "fail") for f in findings):

@@ -91,6 +91,7 @@ class CheckSpec:
     needs: tuple  # fact names, from the function's parameters
     title: str
     origin: str = "builtin"
+    optional: tuple = ()  # facts passed even when Unavailable (the check handles that itself)
 
 
 @dataclass(frozen=True)
@@ -153,4 +154,5 @@ class Report:
             "facts": {k: fact_to_json(v) for k, v in self.facts.items()},
             "findings": [f.to_json() for f in self.findings],
             "probes": {k: round(v, 4) for k, v in self.probes.items()},
+            "notes": list(self.notes),
         }

@@ -1,6 +1,5 @@
 """Built-in checks, one module per family. Ids are stable and never reused."""
 
 BUILTIN = [
-    "bwdoctor.checks.host",
     "bwdoctor.checks.driver",
 ]
