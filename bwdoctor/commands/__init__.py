@@ -1,3 +1,3 @@
 """Extra subcommands: each module has register(subparsers) and run(args) -> exit code."""
 
-COMMANDS = []
+COMMANDS = ["bwdoctor.commands.cubins"]
