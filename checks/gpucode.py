@@ -1,0 +1,243 @@
+"""Checks of the GPU code compiled into CUDA libraries (family gpu-code, BW3xx).
+
+Each check reads the `cuda_binaries` fact (the cubin/PTX targets found in each .so by
+bwdoctor.elf.fatbin) and asks, per target GPU, whether the library has native code (cubin),
+only PTX that the driver must JIT-compile, or nothing: the last one is the run-time error
+"CUDA error: no kernel image is available for execution on the device".
+"""
+from __future__ import annotations
+
+import os
+import re
+
+from bwdoctor.elf.compat import NATIVE, NONE, PTX_JIT, cc_label, parse_cc, verdict_for_file
+from bwdoctor.model import Pass, Problem, Skip
+from bwdoctor.registry import check
+
+RANK = {NONE: 0, PTX_JIT: 1, NATIVE: 2}
+
+
+def _archs(item: dict) -> list:
+    """Every target name of one file, both sections, cubins first."""
+    names = []
+    for key in ("elf", "ptx"):
+        for sec in ("fatbin", "relfatbin"):
+            names += [n for n in (item.get(sec) or {}).get(key, []) if n not in names]
+    return names
+
+
+def _short(path: str, dist_root: str = "") -> str:
+    return os.path.relpath(path, dist_root) if dist_root and path.startswith(dist_root) else os.path.basename(path)
+
+
+def file_verdicts(cc, files: list) -> list:
+    """[(file item, Verdict)] for the readable files with GPU code."""
+    out = []
+    for item in files:
+        if item.get("error") or not _archs(item):
+            continue
+        out.append((item, verdict_for_file(cc, item)))
+    return out
+
+
+def _targets_or_skip(targets):
+    if not targets:
+        return None, Skip("no target GPU: run on the GPU machine or pass --target (e.g. --target sm_120)")
+    try:
+        return [(t, parse_cc(t)) for t in targets], None
+    except ValueError as exc:
+        return None, Skip(str(exc))
+
+
+def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for, core=None,
+                     pick_files=None) -> list:
+    """Findings for one library and each target: error when no code runs, warning for PTX-only.
+
+    fix_for(cc) -> the install advice; core(path) -> whether a file is essential (default: all);
+    pick_files(files) -> the files that will really be loaded (default: all).
+    """
+    tcc, skip = _targets_or_skip(targets)
+    if skip:
+        return [skip]
+    info = cuda_binaries.get(dist_name)
+    if info is None:
+        return [Skip(f"{label} is not installed")]
+    version = info.get("version", "")
+    who = f"{label} {version}".strip()
+    files = pick_files(info.get("files", [])) if pick_files else info.get("files", [])
+    unreadable = [f for f in files if f.get("error")]
+    results = []
+    for target, cc in tcc:
+        arch = cc_label(cc)
+        verdicts = file_verdicts(cc, files)
+        if not verdicts:
+            if unreadable:
+                results.append(Problem(
+                    f"{who}: its CUDA libraries could not be read: "
+                    + "; ".join(f"{_short(f['path'])}: {f['error']}" for f in unreadable[:3]),
+                    {"distribution": dist_name, "version": version, "target": arch,
+                     "path": unreadable[0]["path"]}, severity="warning"))
+            else:
+                results.append(Skip(f"{label} {version} has no prebuilt GPU code to check"))
+            continue
+        per_file = {f["path"]: {"status": v.status, "entry": v.entry, "archs": _archs(f)} for f, v in verdicts}
+        essential = [(f, v) for f, v in verdicts if core is None or core(f["path"])]
+        optional = [(f, v) for f, v in verdicts if not (core is None or core(f["path"]))]
+        worst = min(essential or verdicts, key=lambda fv: RANK[fv[1].status])
+        f, v = worst
+        evidence = {"distribution": dist_name, "version": version, "target": arch, "path": f["path"],
+                    "archs": _archs(f), "files": per_file, "fix": fix_for(cc)}
+        have = " ".join(_archs(f)) or "nothing"
+        if v.status == NONE:
+            results.append(Problem(
+                f"{who} has no GPU code for {arch}: {_short(f['path'])} holds {have}. "
+                f"Kernels fail with 'no kernel image is available for execution on the device'. "
+                f"Fix: {fix_for(cc)}", evidence))
+        elif v.status == PTX_JIT:
+            results.append(Problem(
+                f"{who} has no {arch} cubin, only PTX ({v.entry}) in {_short(f['path'])}: "
+                f"the driver JIT-compiles it at first use (slow first start; arch-specific kernels may "
+                f"be missing). Fix: {fix_for(cc)}", evidence, severity="warning"))
+        else:
+            results.append(Pass(f"{who} has native {arch} code ({v.entry})", evidence))
+        for of, ov in optional:
+            if ov.status == NONE:
+                results.append(Problem(
+                    f"{who}: optional {_short(of['path'])} has no code for {arch} "
+                    f"({' '.join(_archs(of))}); {label} does not use it on this GPU",
+                    {"distribution": dist_name, "version": version, "target": arch, "path": of["path"],
+                     "archs": _archs(of)}, severity="info"))
+    return results
+
+
+def torch_fix(cc) -> str:
+    """Where to get a torch build with code for this compute capability."""
+    major = cc[0]
+    if major in (10, 12):
+        return ("install torch >= 2.7 built for CUDA 12.8 or newer, e.g. "
+                "pip install torch --index-url https://download.pytorch.org/whl/cu128")
+    if major == 11:
+        return "install a torch built for CUDA 13 (https://download.pytorch.org/whl/cu130) that lists sm_110"
+    return (f"install a CUDA build of torch that lists {cc_label(cc)} (check with "
+            f"`bwdoctor cubins torch --target {cc_label(cc)}`)")
+
+
+@check("BW301", "torch-has-native-code", severity="error", kb="no-kernel-image")
+def torch_has_native_code(targets, cuda_binaries):
+    """torch has native GPU code for every target GPU."""
+    info = cuda_binaries.get("torch")
+    if info is not None and not any(_archs(f) for f in info.get("files", [])) \
+            and not any(f.get("error") for f in info.get("files", [])) and targets:
+        return Problem(f"torch {info.get('version', '')} has no GPU code at all: it is a CPU-only build "
+                       f"({info.get('elf_files', 0)} ELF files, none with a fatbin). Fix: "
+                       f"{torch_fix(parse_cc(targets[0]))}",
+                       {"distribution": "torch", "version": info.get("version", ""), "target": targets[0],
+                        "fix": torch_fix(parse_cc(targets[0]))})
+    return library_findings("torch", "torch", targets, cuda_binaries, torch_fix)
+
+
+# Extensions vLLM loads only on the GPUs they are built for (FA3: Hopper; FlashMLA: Hopper and
+# data-centre Blackwell); every other vLLM extension (_C, _moe_C, FA2, ...) is needed on any GPU.
+_VLLM_OPTIONAL = re.compile(r"(_vllm_fa3_C|_flashmla)")
+
+
+def vllm_fix(cc) -> str:
+    """Where to get a vLLM build with code for this compute capability."""
+    base = (f"or build from source with TORCH_CUDA_ARCH_LIST=\"{cc[0]}.{cc[1]}\" "
+            "(pip install vllm --no-binary vllm)")
+    if cc[0] == 12:
+        return "install vllm >= 0.9.2 (the first wheel with native sm_120 code), " + base
+    return f"install a vllm wheel built for {cc_label(cc)}, " + base
+
+
+@check("BW302", "vllm-has-native-code", severity="error", kb="no-kernel-image")
+def vllm_has_native_code(targets, cuda_binaries):
+    """vLLM's compiled kernels (_C, _moe_C, FlashAttention 2) have code for every target GPU."""
+    return library_findings("vllm", "vLLM", targets, cuda_binaries, vllm_fix,
+                            core=lambda p: not _VLLM_OPTIONAL.search(os.path.basename(p)))
+
+
+def flash_attn_fix(cc) -> str:
+    n = f"{cc[0]}{cc[1]}"
+    return (f"build flash-attn for this GPU: FLASH_ATTN_CUDA_ARCHS={n} FLASH_ATTENTION_FORCE_BUILD=TRUE "
+            "pip install flash-attn --no-build-isolation, or uninstall it (vLLM ships its own copy)")
+
+
+@check("BW303", "flash-attn-has-native-code", severity="error", kb="no-kernel-image")
+def flash_attn_has_native_code(targets, cuda_binaries):
+    """flash-attn has GPU code for every target GPU."""
+    return library_findings("flash-attn", "flash-attn", targets, cuda_binaries, flash_attn_fix)
+
+
+def xformers_fix(cc) -> str:
+    return ("install the xformers wheel made for your torch from the same PyTorch index (e.g. "
+            "https://download.pytorch.org/whl/cu128), or build it with "
+            f"TORCH_CUDA_ARCH_LIST=\"{cc[0]}.{cc[1]}\"")
+
+
+@check("BW304", "xformers-has-native-code", severity="error", kb="no-kernel-image")
+def xformers_has_native_code(targets, cuda_binaries):
+    """xformers has GPU code for every target GPU."""
+    return library_findings("xformers", "xformers", targets, cuda_binaries, xformers_fix)
+
+
+def flashinfer_fix(cc) -> str:
+    return (f"remove the stale prebuilt kernels (flashinfer-jit-cache for another CUDA/GPU, or "
+            f"~/.cache/flashinfer) so FlashInfer JIT-compiles for {cc_label(cc)}, or install the "
+            "flashinfer-jit-cache wheel that matches your CUDA version")
+
+
+@check("BW305", "flashinfer-has-native-code", severity="error", kb="no-kernel-image")
+def flashinfer_has_native_code(targets, cuda_binaries):
+    """FlashInfer's prebuilt kernels (jit-cache wheel, ~/.cache/flashinfer) have code for every target GPU."""
+    out = []
+    for dist in ("flashinfer-jit-cache", "flashinfer-cache"):
+        if dist in cuda_binaries:
+            label = "FlashInfer JIT cache (~/.cache/flashinfer)" if dist == "flashinfer-cache" else dist
+            out += library_findings(dist, label, targets, cuda_binaries, flashinfer_fix)
+    if not out:
+        if "flashinfer-python" in cuda_binaries:
+            return Skip("FlashInfer compiles its kernels at run time; no prebuilt kernels are installed")
+        return Skip("FlashInfer is not installed")
+    return out
+
+
+def _bnb_cuda_tag(cuda_binaries, environment) -> str:
+    """The libbitsandbytes_cudaXYZ flavour that will load: BNB_CUDA_VERSION, else torch's +cuXYZ."""
+    env = environment if isinstance(environment, dict) else {}
+    if env.get("BNB_CUDA_VERSION"):
+        return env["BNB_CUDA_VERSION"]
+    m = re.search(r"\+cu(\d+)", (cuda_binaries.get("torch") or {}).get("version", ""))
+    return m.group(1) if m else ""
+
+
+def bnb_fix(cc) -> str:
+    return (f"install a bitsandbytes release whose library for your CUDA version lists {cc_label(cc)} "
+            f"(check with `bwdoctor cubins bitsandbytes --target {cc_label(cc)}`), or build it with "
+            f"-DCOMPUTE_CAPABILITY={cc[0]}{cc[1]}")
+
+
+@check("BW306", "bitsandbytes-has-native-code", severity="error", kb="no-kernel-image")
+def bitsandbytes_has_native_code(targets, cuda_binaries, environment):
+    """bitsandbytes' CUDA library for this torch has GPU code for every target GPU."""
+    tag = _bnb_cuda_tag(cuda_binaries, environment)
+
+    def pick(files):
+        # bitsandbytes ships one library per CUDA version and loads only the one for torch's CUDA
+        if tag:
+            chosen = [f for f in files if re.search(rf"libbitsandbytes_cuda{tag}[._]", f["path"])]
+            if chosen:
+                return chosen
+        flavours = {}
+        for f in files:
+            m = re.search(r"libbitsandbytes_cuda(\d+)", f["path"])
+            flavours.setdefault(int(m.group(1)) if m else -1, []).append(f)
+        return flavours[max(flavours)] if flavours else files
+
+    results = library_findings("bitsandbytes", "bitsandbytes", targets, cuda_binaries, bnb_fix, pick_files=pick)
+    if not tag:
+        return results
+    for r in results:
+        if isinstance(r, (Problem, Pass)):
+            r.evidence["cuda_flavour"] = tag
+    return results
