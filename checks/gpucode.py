@@ -50,11 +50,13 @@ def _targets_or_skip(targets):
 
 
 def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for, core=None,
-                     pick_files=None) -> list:
+                     aux_severity=None, pick_files=None) -> list:
     """Findings for one library and each target: error when no code runs, warning for PTX-only.
 
-    fix_for(cc) -> the install advice; core(path) -> whether a file is essential (default: all);
-    pick_files(files) -> the files that will really be loaded (default: all).
+    fix_for(cc) -> the install advice. core(path) -> whether a file decides the verdict (default:
+    every file). The other files are reported one by one when they are not native, with the
+    severity aux_severity(path, status) gives (None = say nothing). pick_files(files) -> the
+    files that will really be loaded (default: all).
     """
     tcc, skip = _targets_or_skip(targets)
     if skip:
@@ -78,13 +80,12 @@ def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for
                     {"distribution": dist_name, "version": version, "target": arch,
                      "path": unreadable[0]["path"]}, severity="warning"))
             else:
-                results.append(Skip(f"{label} {version} has no prebuilt GPU code to check"))
+                results.append(Skip(f"{who} has no prebuilt GPU code to check"))
             continue
         per_file = {f["path"]: {"status": v.status, "entry": v.entry, "archs": _archs(f)} for f, v in verdicts}
         essential = [(f, v) for f, v in verdicts if core is None or core(f["path"])]
-        optional = [(f, v) for f, v in verdicts if not (core is None or core(f["path"]))]
-        worst = min(essential or verdicts, key=lambda fv: RANK[fv[1].status])
-        f, v = worst
+        others = [(f, v) for f, v in verdicts if not (core is None or core(f["path"]))]
+        f, v = min(essential or verdicts, key=lambda fv: RANK[fv[1].status])
         evidence = {"distribution": dist_name, "version": version, "target": arch, "path": f["path"],
                     "archs": _archs(f), "files": per_file, "fix": fix_for(cc)}
         have = " ".join(_archs(f)) or "nothing"
@@ -96,18 +97,29 @@ def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for
         elif v.status == PTX_JIT:
             results.append(Problem(
                 f"{who} has no {arch} cubin, only PTX ({v.entry}) in {_short(f['path'])}: "
-                f"the driver JIT-compiles it at first use (slow first start; arch-specific kernels may "
-                f"be missing). Fix: {fix_for(cc)}", evidence, severity="warning"))
+                f"{_JIT_NOTE} Fix: {fix_for(cc)}", evidence, severity="warning"))
         else:
             results.append(Pass(f"{who} has native {arch} code ({v.entry})", evidence))
-        for of, ov in optional:
+        for of, ov in others:
+            sev = aux_severity(of["path"], ov.status) if aux_severity and ov.status != NATIVE else None
+            if sev is None:
+                continue
+            have = " ".join(_archs(of))
             if ov.status == NONE:
-                results.append(Problem(
-                    f"{who}: optional {_short(of['path'])} has no code for {arch} "
-                    f"({' '.join(_archs(of))}); {label} does not use it on this GPU",
-                    {"distribution": dist_name, "version": version, "target": arch, "path": of["path"],
-                     "archs": _archs(of)}, severity="info"))
+                text = f"{who}: {_short(of['path'])} has no code for {arch} ({have})"
+                if sev == "error":
+                    text += (". Kernels fail with 'no kernel image is available for execution on the "
+                             f"device'. Fix: {fix_for(cc)}")
+            else:
+                text = f"{who}: {_short(of['path'])} has only PTX for {arch} ({ov.entry}): {_JIT_NOTE}"
+            results.append(Problem(text, {"distribution": dist_name, "version": version, "target": arch,
+                                          "path": of["path"], "archs": _archs(of), "status": ov.status},
+                                   severity=sev))
     return results
+
+
+_JIT_NOTE = ("the driver JIT-compiles it at first use (a slow first start, repeated whenever the JIT "
+             "cache in ~/.nv/ComputeCache is lost or too small; arch-specific kernels may be missing).")
 
 
 def torch_fix(cc) -> str:
@@ -136,9 +148,19 @@ def torch_has_native_code(targets, cuda_binaries):
     return library_findings("torch", "torch", targets, cuda_binaries, torch_fix)
 
 
-# Extensions vLLM loads only on the GPUs they are built for (FA3: Hopper; FlashMLA: Hopper and
-# data-centre Blackwell); every other vLLM extension (_C, _moe_C, FA2, ...) is needed on any GPU.
-_VLLM_OPTIONAL = re.compile(r"(_vllm_fa3_C|_flashmla)")
+# vLLM's core ops (_C, _moe_C, also the *_stable_libtorch builds) are needed on every GPU and decide.
+# FlashAttention 2 is the first attention backend on every GPU >= 8.0, so missing code there is an
+# error too; published wheels carry it as sm_80 + compute_80 PTX, so PTX-only is the normal case.
+# The other extensions (FA3, FlashMLA, DeepGEMM-style and QuTLASS kernels) are built for the
+# GPUs they serve only (sm_90a / sm_100f in vLLM 0.33) and are not used elsewhere.
+_VLLM_CORE = re.compile(r"^(_C|_moe_C)[._]")
+_VLLM_FA2 = re.compile(r"^_vllm_fa2_C[._]")
+
+
+def _vllm_aux_severity(path: str, status: str):
+    if _VLLM_FA2.search(os.path.basename(path)):
+        return "error" if status == NONE else "info"
+    return None  # built for other GPUs on purpose; the per-file verdicts stay in the evidence
 
 
 def vllm_fix(cc) -> str:
@@ -154,7 +176,8 @@ def vllm_fix(cc) -> str:
 def vllm_has_native_code(targets, cuda_binaries):
     """vLLM's compiled kernels (_C, _moe_C, FlashAttention 2) have code for every target GPU."""
     return library_findings("vllm", "vLLM", targets, cuda_binaries, vllm_fix,
-                            core=lambda p: not _VLLM_OPTIONAL.search(os.path.basename(p)))
+                            core=lambda p: bool(_VLLM_CORE.search(os.path.basename(p))),
+                            aux_severity=_vllm_aux_severity)
 
 
 def flash_attn_fix(cc) -> str:
