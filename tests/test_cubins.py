@@ -79,6 +79,8 @@ def test_unknown_name_exits_2(capsys):
 
 
 def test_distribution_of_this_interpreter(capsys, tmp_path, monkeypatch):
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):  # else the default is that environment's python
+        monkeypatch.delenv(var, raising=False)
     site = make_site(tmp_path)
     monkeypatch.syspath_prepend(str(site))
     rc, out, _ = run_cmd(["fakecuda", "--format", "json"], capsys)
