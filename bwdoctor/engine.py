@@ -177,6 +177,7 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
 
 def _to_findings(spec: CheckSpec, result: Any) -> List[Finding]:
     items = result if isinstance(result, (list, tuple)) else [result]
+    items = [_checked(i) for i in items]
     if not items:
         return [_finding(spec, "pass", spec.severity, spec.title)]
     found = []
@@ -192,8 +193,19 @@ def _to_findings(spec: CheckSpec, result: Any) -> List[Finding]:
             found.append(_finding(spec, "fail", sev, item.message, item.evidence, item.location))
         else:
             found.append(_finding(spec, "error", "error",
-                                  f"check returned {type(item).__name__}, not a Problem/Skip/Pass/None"))
+                                  f"check returned {type(item).__name__} {str(item)[:80]!r}, not a Problem/Skip/Pass/None "
+                                  "with a text message and a dict of evidence"))
     return found
+
+
+def _checked(item: Any) -> Any:
+    """A check result whose message and evidence have the types renderers rely on (else a marker)."""
+    if isinstance(item, (Problem, Pass, Skip)):
+        text = item.reason if isinstance(item, Skip) else item.message
+        ev = getattr(item, "evidence", {})
+        if not isinstance(text, str) or not isinstance(ev, dict):
+            return "malformed"
+    return item
 
 
 def _finding(spec: CheckSpec, status: str, severity: str, message: str, evidence: Optional[dict] = None,

@@ -1,5 +1,11 @@
 """Built-in checks, one module per family. Ids are stable and never reused."""
 
 BUILTIN = [
+    "bwdoctor.checks.host",
     "bwdoctor.checks.driver",
+    "bwdoctor.checks.gpucode",
+    "bwdoctor.checks.stack",
+    "bwdoctor.checks.packages",
+    "bwdoctor.checks.multigpu",
+    "bwdoctor.checks.live",
 ]

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -59,8 +60,14 @@ def parse_record(text: str) -> List[str]:
     return out
 
 
-def record_elf_files(dist_info, location=None) -> Tuple[List[str], Optional[str]]:
-    """(ELF files a distribution installed, per its RECORD; error text or None)."""
+SHARED_RE = re.compile(r"\.so(\.\d+)*$")
+
+
+def record_elf_files(dist_info, location=None, shared_only: bool = False) -> Tuple[List[str], Optional[str]]:
+    """(ELF files a distribution installed, per its RECORD; error text or None).
+
+    shared_only: consider only names like x.so / x.so.12 (where device code lives), so that a RECORD
+    of 15,000 entries costs a name test per entry instead of a stat."""
     dist_info = Path(dist_info)
     base = Path(location) if location else dist_info.parent
     record = dist_info / "RECORD"
@@ -74,6 +81,8 @@ def record_elf_files(dist_info, location=None) -> Tuple[List[str], Optional[str]
     files = []
     for rel in parse_record(text):
         if os.path.splitext(rel)[1].lower() in TEXT_SUFFIXES or rel.endswith("/"):
+            continue
+        if shared_only and not SHARED_RE.search(rel):
             continue
         path = os.path.normpath(os.path.join(base, rel))
         if _worth_opening(path) and is_elf(path):

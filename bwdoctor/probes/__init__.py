@@ -5,4 +5,10 @@ BUILTIN = [
     "bwdoctor.probes.nvidia",
     "bwdoctor.probes.environment",
     "bwdoctor.probes.pyenv",
+    "bwdoctor.probes.pystack",
+    "bwdoctor.probes.gpucode",
+    "bwdoctor.probes.toolkit",
+    "bwdoctor.probes.live",
+    "bwdoctor.probes.kernelcmd",
+    "bwdoctor.probes.cpuisa",
 ]

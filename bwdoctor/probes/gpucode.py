@@ -16,13 +16,14 @@ from ..elf.fatbin import scan_file
 from ..model import Unavailable
 from ..registry import probe
 
-# Distributions whose .so files carry GPU code that bwdoctor's checks read (canonical names).
+# Distributions whose .so files carry GPU code that bwdoctor's checks read (canonical names). The
+# nvidia-* and cupy libraries are large and no check reads them: `bwdoctor cubins` lists them on request.
 CUDA_DISTRIBUTIONS = frozenset({
     "torch", "torchvision", "torchaudio", "vllm", "vllm-flash-attn", "flash-attn", "flash-attn-3",
     "flashinfer-python", "flashinfer-jit-cache", "flashinfer-cubin", "xformers", "bitsandbytes",
-    "sgl-kernel", "cupy", "deep-gemm", "flashmla",
+    "sgl-kernel", "deep-gemm", "flashmla",
 })
-CUDA_PREFIXES = ("nvidia-", "cupy-cuda")
+CUDA_PREFIXES = ()
 FLASHINFER_CACHE = "flashinfer-cache"  # pseudo-distribution: JIT/AOT builds under ~/.cache/flashinfer
 CACHE_FILE_LIMIT = 2000  # ELF files read from the flashinfer cache at most
 
@@ -85,7 +86,7 @@ def cuda_binaries(ctx, python_env, distributions):
         name = dist.get("name", "")
         if not is_cuda_distribution(name) or not dist.get("dist_info"):
             continue
-        paths, error = record_elf_files(dist["dist_info"], dist.get("location"))
+        paths, error = record_elf_files(dist["dist_info"], dist.get("location"), shared_only=True)
         entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": scan_paths(paths)}
         if error:
             entry["error"] = error

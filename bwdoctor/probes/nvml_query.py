@@ -29,6 +29,37 @@ def init_error_reason(exc) -> str:
     return f"NVML failed to initialise: {name}: {text}"
 
 
+P2P_STATUS = {0: "OK", 1: "chipset not supported", 2: "GPU not supported", 3: "IOH topology not supported",
+              4: "disabled by regkey", 5: "not supported", 6: "unknown"}
+TOPOLOGY = {0: "internal", 10: "single PCIe switch", 20: "multiple PCIe switches", 30: "PCIe host bridge",
+            40: "NUMA node (CPU interconnect)", 50: "system (across NUMA nodes)"}
+
+
+def _nvlinks(pynvml, h):
+    active = 0
+    for link in range(18):
+        try:
+            if pynvml.nvmlDeviceGetNvLinkState(h, link):
+                active += 1
+        except Exception:
+            break
+    return active
+
+
+def _pairs(pynvml, count):
+    """P2P read status, topology level and NVLink presence for every GPU pair."""
+    handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+    links = [_nvlinks(pynvml, h) for h in handles]
+    out = []
+    for i in range(count):
+        for j in range(i + 1, count):
+            p2p = _try(pynvml.nvmlDeviceGetP2PStatus, handles[i], handles[j], pynvml.NVML_P2P_CAPS_INDEX_READ)
+            topo = _try(pynvml.nvmlDeviceGetTopologyCommonAncestor, handles[i], handles[j])
+            out.append({"a": i, "b": j, "p2p_read": P2P_STATUS.get(p2p, p2p), "topology": TOPOLOGY.get(topo, topo),
+                        "nvlink": bool(links[i] and links[j])})
+    return out
+
+
 def query():
     """Driver and CUDA driver versions and per-GPU facts; Unavailable when NVML cannot answer."""
     try:
@@ -67,6 +98,8 @@ def query():
                 "bar1_total": getattr(bar1, "bar1Total", None),
                 "pci_bus_id": _s(getattr(pci, "busId", None)) if pci else None,
             })
+        if count > 1:
+            out["pairs"] = _pairs(pynvml, count)
         return out
     except Exception as exc:
         return Unavailable(f"NVML query failed: {type(exc).__name__}: {exc}")

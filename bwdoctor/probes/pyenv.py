@@ -102,41 +102,95 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+META_LIMIT = 1 << 20  # metadata headers end long before this; descriptions after them are never read
+
+
+def read_metadata_headers(path: str) -> dict:
+    """Name, Version and Requires-Dist from a METADATA/PKG-INFO file, reading the header block only."""
+    out = {"requires": []}
+    last = None
+    with open(path, "rb") as fh:
+        for raw in fh.read(META_LIMIT).decode("utf-8", "replace").splitlines():
+            if not raw.strip():
+                break
+            if raw[0] in " \t" and last:  # folded header line
+                continue
+            key, sep, val = raw.partition(":")
+            if not sep:
+                continue
+            key, val = key.strip().lower(), val.strip()
+            last = key
+            if key == "name" and "name" not in out:
+                out["name"] = val
+            elif key == "version" and "version" not in out:
+                out["version"] = val
+            elif key == "requires-dist":
+                out["requires"].append(val)
+    return out
+
+
+def _egg_requires(egg_info: str) -> list:
+    """Requires-Dist-like strings from an .egg-info/requires.txt (extras sections become markers)."""
+    out, extra = [], None
+    try:
+        with open(os.path.join(egg_info, "requires.txt"), encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                if line.startswith("["):
+                    extra = line.strip("[]").split(":")[0] or None
+                    continue
+                out.append(f'{line}; extra == "{extra}"' if extra else line)
+    except OSError:
+        pass
+    return out
+
+
+def _read_dist(entry: str, name: str):
+    path = os.path.join(entry, name)
+    if name.endswith(".dist-info"):
+        meta = os.path.join(path, "METADATA")
+        info = read_metadata_headers(meta)
+    elif name.endswith(".egg-info"):
+        meta = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
+        info = read_metadata_headers(meta)
+        if os.path.isdir(path):
+            info["requires"] = info["requires"] or _egg_requires(path)
+    else:
+        return None
+    return info if info.get("name") else None
+
+
 @probe("distributions", budget=8.0)
 def distributions(ctx, python_env):
     """Installed distributions on the inspected sys.path: name, version, location, Requires-Dist.
 
-    The first copy on sys.path wins (as import does); later copies are listed under 'shadowed'.
+    Metadata headers are read directly (no email parsing of long descriptions). The first copy on
+    sys.path wins (as import does); later copies are listed under 'shadowed'.
     """
-    from importlib.metadata import distributions as _dists
-
     seen = {}
-    order = []
     for entry in python_env.get("sys_path", []):
-        if not os.path.isdir(entry):
-            continue
         try:
-            found = list(_dists(path=[entry]))
-        except Exception:
+            names = sorted(os.listdir(entry))
+        except OSError:
             continue
-        for d in found:
-            try:
-                meta_name = d.metadata["Name"]
-            except Exception:
-                meta_name = None
-            if not meta_name:
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
                 continue
-            key = canonical(meta_name)
-            dist_info = str(getattr(d, "_path", "") or "")
+            try:
+                info = _read_dist(entry, name)
+            except OSError:
+                continue
+            if info is None:
+                continue
+            key = canonical(info["name"])
+            dist_info = os.path.join(entry, name)
             if key in seen:
-                if seen[key]["dist_info"] != dist_info:
-                    seen[key].setdefault("shadowed", []).append({"version": d.version, "dist_info": dist_info})
+                if seen[key]["location"] != entry:
+                    seen[key].setdefault("shadowed", []).append({"version": info.get("version"),
+                                                                 "dist_info": dist_info})
                 continue
-            try:
-                requires = list(d.requires or [])
-            except Exception:
-                requires = []
-            seen[key] = {"name": key, "version": d.version, "location": entry, "requires": requires,
-                         "dist_info": dist_info}
-            order.append(key)
-    return [seen[k] for k in sorted(order)]
+            seen[key] = {"name": key, "version": info.get("version") or "", "location": entry,
+                         "requires": info["requires"], "dist_info": dist_info}
+    return [seen[k] for k in sorted(seen)]
