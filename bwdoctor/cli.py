@@ -40,7 +40,8 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                    help="inspect this interpreter's environment (default: $VIRTUAL_ENV/$CONDA_PREFIX python, "
                         "else the one running bwdoctor)")
     g.add_argument("--target", metavar="SM", action="append", default=d(None),
-                   help="GPU architecture to check for, e.g. sm_120 or 12.0 (repeatable; default: the GPUs present)")
+                   help="GPU architecture to check for, e.g. sm_120 or 12.0 (repeatable; default: $BWDOCTOR_TARGET, "
+                        "else the GPUs present)")
     g.add_argument("--no-plugins", action="store_true", default=d(False),
                    help="load no third-party checks or probes (or pin them with BWDOCTOR_PLUGINS=a,b)")
     o = parser.add_argument_group("output")
@@ -119,15 +120,22 @@ def make_context(args):
     if not root.is_dir():
         raise UsageError(f"--root {args.root}: not a directory")
     targets = []
-    for t in args.target or []:
+    wanted = args.target or [t for t in os.environ.get("BWDOCTOR_TARGET", "").split(",") if t.strip()]
+    for t in wanted:
         try:
             targets.append(normalize_target(t))
         except ValueError as exc:
             raise UsageError(f"--target: {exc}") from None
     if args.python and not Path(args.python).exists():
         raise UsageError(f"--python {args.python}: no such file")
+    options = {}
+    if getattr(args, "src", None):
+        if not Path(args.src).is_dir():
+            raise UsageError(f"--src {args.src}: not a directory")
+        options["src"] = str(Path(args.src).resolve())
     return Context(root=root, python=args.python, env=dict(os.environ), targets=targets,
-                   configs=list(getattr(args, "config", []) or []), live=bool(getattr(args, "live", False)))
+                   configs=list(getattr(args, "config", []) or []), live=bool(getattr(args, "live", False)),
+                   options=options)
 
 
 def use_color(args) -> bool:
@@ -158,9 +166,7 @@ def run_checks(args, select=(), ignore=(), groups=()):
     unknown = engine.unknown_terms(reg, list(select) + list(ignore))
     if unknown:
         raise UsageError(f"--select/--ignore: no check matches {', '.join(unknown)} (see 'bwdoctor list')")
-    checks = engine.select_checks(reg, list(select) + list(groups) if not select else select, ignore)
-    if groups and select:
-        checks = [c for c in checks if set(c.groups) & set(groups)]
+    checks = engine.select_checks(reg, select or list(groups), ignore)
     notes = list(reg.load_errors) + reg.validate()
     ctx = make_context(args)
     names = engine.needed_facts(reg, checks, extra=SUMMARY_FACTS)
@@ -192,7 +198,9 @@ def cmd_check(args) -> int:
     from . import engine
     from .render import render
 
-    report, _ = run_checks(args, _split_terms(args.select), _split_terms(args.ignore))
+    # Without --select, `check` runs the run-time and serve-config checks; the pre-build group is
+    # `bwdoctor prebuild`'s (a serving host needs no ccache advice).
+    report, _ = run_checks(args, _split_terms(args.select), _split_terms(args.ignore), groups=("runtime", "serve"))
     emit(args, render(report, args.format, verbose=args.verbose, color=use_color(args), fail_on=args.fail_on))
     crashed = [f"{f.id} {f.name}" for f in report.findings if f.status == "error"]
     if crashed:

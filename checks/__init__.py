@@ -8,4 +8,5 @@ BUILTIN = [
     "bwdoctor.checks.packages",
     "bwdoctor.checks.multigpu",
     "bwdoctor.checks.live",
+    "bwdoctor.checks.build",
 ]

@@ -134,7 +134,7 @@ def torch_fix(cc) -> str:
             f"`bwdoctor cubins torch --target {cc_label(cc)}`)")
 
 
-@check("BW301", "torch-has-native-code", severity="error", kb="no-kernel-image")
+@check("BW301", "torch-has-native-code", severity="error", kb="no-kernel-image", groups=("runtime", "pre-build"))
 def torch_has_native_code(targets, cuda_binaries):
     """torch has native GPU code for every target GPU."""
     info = cuda_binaries.get("torch")

@@ -239,7 +239,7 @@ def torchvision_matches_torch(distributions, torch_build):
     return out or None
 
 
-@check("BW508", "torch-is-cuda-build", severity="error", kb="cpu-torch-cuda-extension", optional=("gpus",))
+@check("BW508", "torch-is-cuda-build", severity="error", kb="cpu-torch-cuda-extension", optional=("gpus",), groups=("runtime", "pre-build"))
 def torch_is_cuda_build(torch_build, gpus, distributions):
     """torch is a CUDA build when GPUs or CUDA packages (vLLM, flash-attn...) are present."""
     if torch_build.get("cuda") or torch_build.get("hip"):

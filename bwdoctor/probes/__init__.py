@@ -11,4 +11,5 @@ BUILTIN = [
     "bwdoctor.probes.live",
     "bwdoctor.probes.kernelcmd",
     "bwdoctor.probes.cpuisa",
+    "bwdoctor.probes.build",
 ]

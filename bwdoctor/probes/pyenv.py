@@ -21,7 +21,8 @@ _SCRIPT = (
     " 'sys_path': [p for p in sys.path if p], 'site_packages': sp + [sysconfig.get_paths().get('purelib')],"
     " 'prefix': sys.prefix, 'base_prefix': sys.base_prefix, 'platform': sysconfig.get_platform(),"
     " 'soabi': sysconfig.get_config_var('SOABI'), 'libdir': sysconfig.get_config_var('LIBDIR'),"
-    " 'ldlibrary': sysconfig.get_config_var('LDLIBRARY'), 'shared': bool(sysconfig.get_config_var('Py_ENABLE_SHARED'))}))\n"
+    " 'ldlibrary': sysconfig.get_config_var('LDLIBRARY'), 'shared': bool(sysconfig.get_config_var('Py_ENABLE_SHARED')),"
+    " 'include': sysconfig.get_paths().get('include')}))\n"
 )
 
 
@@ -64,7 +65,7 @@ def _self_info() -> dict:
             "prefix": sys.prefix, "base_prefix": sys.base_prefix, "platform": sysconfig.get_platform(),
             "soabi": sysconfig.get_config_var("SOABI"), "libdir": sysconfig.get_config_var("LIBDIR"),
             "ldlibrary": sysconfig.get_config_var("LDLIBRARY"),
-            "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED"))}
+            "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED")), "include": sysconfig.get_paths().get("include")}
 
 
 @probe("python_env", budget=12.0)

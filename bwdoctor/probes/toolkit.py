@@ -109,7 +109,7 @@ def cuda_toolkits(ctx):
             add(os.path.join(env["CUDA_PATH"], "bin", "nvcc"), "CUDA_PATH")
         if env.get("CMAKE_CUDA_COMPILER"):
             add(env["CMAKE_CUDA_COMPILER"], "CMAKE_CUDA_COMPILER")
-        for pattern in STANDARD_NVCC:
+        for pattern in () if env.get("BWDOCTOR_NVCC_SEARCH") == "path" else STANDARD_NVCC:
             for d in sorted(glob.glob(pattern)):
                 add(d, "standard location")
         toolkits = list(found.values())
