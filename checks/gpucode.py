@@ -55,7 +55,7 @@ def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for
 
     fix_for(cc) -> the install advice. core(path) -> whether a file decides the verdict (default:
     every file). The other files are reported one by one when they are not native, with the
-    severity aux_severity(path, status) gives (None = say nothing). pick_files(files) -> the
+    severity aux_severity(path, status, cc) gives (None = say nothing). pick_files(files) -> the
     files that will really be loaded (default: all).
     """
     tcc, skip = _targets_or_skip(targets)
@@ -101,7 +101,7 @@ def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for
         else:
             results.append(Pass(f"{who} has native {arch} code ({v.entry})", evidence))
         for of, ov in others:
-            sev = aux_severity(of["path"], ov.status) if aux_severity and ov.status != NATIVE else None
+            sev = aux_severity(of["path"], ov.status, cc) if aux_severity and ov.status != NATIVE else None
             if sev is None:
                 continue
             have = " ".join(_archs(of))
@@ -157,8 +157,10 @@ _VLLM_CORE = re.compile(r"^(_C|_moe_C)[._]")
 _VLLM_FA2 = re.compile(r"^_vllm_fa2_C[._]")
 
 
-def _vllm_aux_severity(path: str, status: str):
+def _vllm_aux_severity(path: str, status: str, cc=(8, 0)):
     if _VLLM_FA2.search(os.path.basename(path)):
+        if tuple(cc) < (8, 0):
+            return None  # FlashAttention 2 needs CC >= 8.0; vLLM picks another backend on older GPUs
         return "error" if status == NONE else "info"
     return None  # built for other GPUs on purpose; the per-file verdicts stay in the evidence
 

@@ -185,3 +185,19 @@ def test_gate_correct_setup_passes(tmp_path):
                     path_dirs=[toolkit_env(tmp_path, "12.8.93")], TORCH_CUDA_ARCH_LIST="12.0", MAX_JOBS="1")
     assert res.returncode == 0, [f for f in rep["findings"] if f["status"] == "fail"]
     assert {"BW501", "BW701", "BW704"} <= {f["id"] for f in rep["findings"] if f["status"] == "pass"}
+
+
+def test_vllm_fa2_not_required_below_cc_8():
+    """vLLM's FA2 extension (sm_80 + compute_80 in real wheels) is not used on Turing: no error there."""
+    from bwdoctor.checks import gpucode
+
+    empty = {"elf": [], "ptx": []}
+    files = [{"path": "/sp/vllm/_C.abi3.so", "fatbin": {"elf": ["sm_75", "sm_80", "sm_120"], "ptx": []},
+              "relfatbin": empty, "error": None},
+             {"path": "/sp/vllm/_vllm_fa2_C.abi3.so", "fatbin": {"elf": ["sm_80"], "ptx": ["compute_80"]},
+              "relfatbin": empty, "error": None}]
+    fact = {"vllm": {"version": "0.11.0", "files": files}}
+    f = run_check(gpucode.vllm_has_native_code, {"targets": ["sm_75"], "cuda_binaries": fact})
+    assert statuses(f) == ["pass"]
+    f = run_check(gpucode.vllm_has_native_code, {"targets": ["sm_120"], "cuda_binaries": fact})
+    assert [(x.status, x.severity) for x in f] == [("pass", "error"), ("fail", "info")]
