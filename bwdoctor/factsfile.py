@@ -21,6 +21,21 @@ FACT_TYPES = {
 }
 
 
+def _cc_ok(cc) -> bool:
+    return cc is None or (isinstance(cc, list) and len(cc) == 2 and all(isinstance(x, int) for x in cc))
+
+
+# Items of list facts: each must be an object (and, for GPUs, carry a [major, minor] compute capability).
+ITEM_RULES = {
+    "gpus": lambda g: isinstance(g, dict) and _cc_ok(g.get("cc")),
+    "pci_gpus": lambda g: isinstance(g, dict) and _cc_ok(g.get("cc")),
+    "kernel_modules": lambda m: isinstance(m, dict) and isinstance(m.get("name"), str),
+    "distributions": lambda d: isinstance(d, dict) and isinstance(d.get("name"), str)
+    and isinstance(d.get("version"), str),
+    "targets": lambda t: isinstance(t, str),
+}
+
+
 class FactsFileError(Exception):
     """The facts file cannot be used; the message says why."""
 
@@ -69,5 +84,10 @@ def load(path: str) -> Dict[str, Any]:
         if want and not isinstance(value, Unavailable) and not isinstance(value, want):
             value = Unavailable(f"fact {name} in {os.path.basename(path)} is a {type(value).__name__}, "
                                 f"expected {want.__name__}")
+        rule = ITEM_RULES.get(name)
+        if rule and isinstance(value, list):
+            bad = next((i for i, item in enumerate(value) if not rule(item)), None)
+            if bad is not None:
+                value = Unavailable(f"fact {name} in {os.path.basename(path)}: item {bad} has the wrong shape")
         out[name] = value
     return out

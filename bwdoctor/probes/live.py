@@ -50,7 +50,11 @@ def live_torch(ctx, python_env):
         return Unavailable("live probe not requested (bwdoctor check --live)")
     if isinstance(python_env, Unavailable):
         return python_env
-    res = ctx.run([python_env["executable"], "-c", SCRIPT], timeout=TIMEOUT, env=dict(ctx.env))
+    try:
+        timeout = float(ctx.env.get("BWDOCTOR_LIVE_TIMEOUT") or TIMEOUT)
+    except ValueError:
+        timeout = TIMEOUT
+    res = ctx.run([python_env["executable"], "-c", SCRIPT], timeout=min(timeout, TIMEOUT), env=dict(ctx.env))
     if isinstance(res, Unavailable):
         return {"status": "timeout" if "timed out" in res.reason else "not-run", "error": res.reason}
     for line in reversed((res.stdout or "").splitlines()):
