@@ -130,3 +130,45 @@ def nvidia_gpu_present(gpus, nvidia_driver):
         "container toolkit (docker run --gpus all); pass --target sm_XY to check software for a GPU "
         "this machine lacks",
         {"driver": state})
+
+
+# NVIDIA: CUDA forward compatibility is supported on data-center GPUs (and select NGC-ready RTX
+# server parts), not on GeForce or workstation cards (docs.nvidia.com/deploy/cuda-compatibility).
+def _forward_compat_capable(name: str) -> bool:
+    n = (name or "").lower()
+    return not any(k in n for k in ("geforce", "titan", "quadro", "rtx", "laptop", "gb10"))
+
+
+@check("BW206", "libcuda-matches-driver", severity="error", kb="cuda-compat-mismatch", optional=("gpus",))
+def libcuda_matches_driver(libcuda, nvidia_driver, gpus):
+    """The libcuda.so.1 the loader picks belongs to the running kernel driver (no misused compat copy)."""
+    chosen = libcuda.get("chosen")
+    if not chosen:
+        return Skip("no libcuda.so.1 visible to the loader")
+    drv = nvidia_driver.get("version")
+    names = [] if isinstance(gpus, Unavailable) else [g.get("name") or "" for g in gpus]
+    ev = {"path": chosen["path"], "via": chosen["via"], "libcuda": chosen["version"], "driver": drv}
+    if not chosen["compat"]:
+        if chosen["version"] and drv and chosen["version"] != drv:
+            return Problem(f"{chosen['path']} is libcuda {chosen['version']} but the kernel module is {drv}: "
+                           "a driver upgrade left old user-space libraries ('CUDA driver version is insufficient', "
+                           "'Failed to initialize NVML: Driver/library version mismatch')",
+                           dict(ev, fix="reinstall the driver's user-space packages for " + drv + ", or reboot after an upgrade"))
+        return Pass(f"libcuda.so.1 → {chosen['real']} ({chosen['via']})")
+    unsupported = [n for n in names if not _forward_compat_capable(n)]
+    if unsupported:
+        return Problem(
+            f"{chosen['path']} ({chosen['via']}) is a CUDA forward-compatibility libcuda {chosen['version'] or ''} but "
+            f"{unsupported[0]} does not support forward compatibility: CUDA fails with 'Error 804: forward "
+            "compatibility was attempted on non supported HW'",
+            dict(ev, fix="remove the compat directory from LD_LIBRARY_PATH / /etc/ld.so.conf.d and run ldconfig "
+                         "(vLLM images: unset VLLM_ENABLE_CUDA_COMPATIBILITY)"))
+    if chosen["version"] and drv:
+        from bwdoctor.probes.parse import driver_version_tuple
+
+        if driver_version_tuple(chosen["version"]) < driver_version_tuple(drv):
+            return Problem(
+                f"{chosen['path']} is forward-compat libcuda {chosen['version']}, older than the kernel driver {drv}: "
+                "CUDA fails with 'Error 803: system has unsupported display driver / cuda driver combination'",
+                dict(ev, fix="drop the compat libraries: the host driver is newer than them"))
+    return Pass(f"forward-compat libcuda {chosen['version']} on a data-center GPU with driver {drv}")

@@ -12,4 +12,5 @@ BUILTIN = [
     "bwdoctor.probes.kernelcmd",
     "bwdoctor.probes.cpuisa",
     "bwdoctor.probes.build",
+    "bwdoctor.probes.libcuda",
 ]
