@@ -190,7 +190,10 @@ def _to_findings(spec: CheckSpec, result: Any) -> List[Finding]:
             found.append(_finding(spec, "skip", spec.severity, f"skipped: {item.reason}"))
         elif isinstance(item, Problem):
             sev = item.severity if item.severity in ("error", "warning", "info") else spec.severity
-            found.append(_finding(spec, "fail", sev, item.message, item.evidence, item.location))
+            f = _finding(spec, "fail", sev, item.message, item.evidence, item.location)
+            if isinstance(item.kb, str) and item.kb:
+                f.kb = item.kb
+            found.append(f)
         else:
             found.append(_finding(spec, "error", "error",
                                   f"check returned {type(item).__name__} {str(item)[:80]!r}, not a Problem/Skip/Pass/None "

@@ -57,6 +57,7 @@ class Problem:
     evidence: dict = field(default_factory=dict)
     location: Optional[Location] = None
     severity: Optional[str] = None  # overrides the check's default severity when set
+    kb: Optional[str] = None  # the article for this finding when it is not the check's own (a cause)
 
 
 @dataclass

@@ -1,3 +1,3 @@
 """Extra subcommands: each module has register(subparsers) and run(args) -> exit code."""
 
-COMMANDS = ["bwdoctor.commands.cubins", "bwdoctor.commands.build"]
+COMMANDS = ["bwdoctor.commands.cubins", "bwdoctor.commands.build", "bwdoctor.commands.symbols"]

@@ -13,4 +13,5 @@ BUILTIN = [
     "bwdoctor.probes.cpuisa",
     "bwdoctor.probes.build",
     "bwdoctor.probes.libcuda",
+    "bwdoctor.probes.links",
 ]
