@@ -39,3 +39,16 @@ def test_cpu_check():
                                   + cpuisa.LEVEL_FLAGS["x86-64-v4"])}}
     assert statuses(run_check(host.cpu_isa_supported, {"host": full, "cpu_isa_needed": lib})) == ["pass"]
     assert statuses(run_check(host.cpu_isa_supported, {"host": no512, "cpu_isa_needed": []})) == ["pass"]
+
+
+@needs_gcc
+def test_cet_feature_note_is_not_an_isa_level(tmp_path):
+    """-fcf-protection writes GNU_PROPERTY_X86_FEATURE_1_AND (0xc0000002): not an ISA requirement."""
+    src = tmp_path / "cet.c"
+    src.write_text("int f(int x){return x+1;}\n")
+    out = tmp_path / "libcet.so"
+    res = subprocess.run(["gcc", "-shared", "-fPIC", "-fcf-protection=full", str(src), "-o", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        pytest.skip("gcc without -fcf-protection")
+    assert cpuisa.isa_needed(str(out)) is None

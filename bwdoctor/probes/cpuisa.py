@@ -18,26 +18,67 @@ CANDIDATES = {"torch": ("torch/lib/libtorch_cpu.so",), "vllm": ("vllm/_C*.so", "
               "flash-attn": ("flash_attn_2_cuda*.so",), "xformers": ("xformers/_C*.so",)}
 
 
+PT_NOTE, PT_GNU_PROPERTY = 4, 0x6474E553
+NT_GNU_PROPERTY_TYPE_0 = 5
+# binutils: GNU_PROPERTY_X86_ISA_1_NEEDED is 0xc0008002 (0xc0000001 in binutils 2.29-2.31);
+# 0xc0000002 is GNU_PROPERTY_X86_FEATURE_1_AND (IBT/SHSTK), not an ISA level
+ISA_NEEDED = (0xC0008002, 0xC0000001)
+
+
 def isa_needed(path: str):
-    """The highest x86-64 level a library's property note says it needs, or None when it declares none."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
+    """The highest x86-64 level a library's GNU property note says it needs, or None when it declares none.
+
+    Reads the ELF and program headers and the PT_GNU_PROPERTY / PT_NOTE segments only."""
+    import struct
 
     try:
         with open(path, "rb") as fh:
-            elf = ELFFile(fh)
-            if elf["e_machine"] != "EM_X86_64":
+            head = fh.read(64)
+            if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
                 return None
-            sec = elf.get_section_by_name(".note.gnu.property")
-            if sec is None:
+            machine, = struct.unpack_from("<H", head, 18)
+            if machine != 62:  # EM_X86_64
                 return None
-            for note in sec.iter_notes():
-                for prop in note["n_desc"] if isinstance(note["n_desc"], list) else []:
-                    if prop.get("pr_type") == "GNU_PROPERTY_X86_ISA_1_NEEDED":
-                        bits = int(prop.get("pr_data") or 0)
-                        return next((name for bit, name in LEVELS if bits & bit), None)
-    except (OSError, ELFError, ValueError, KeyError, TypeError, AttributeError):
+            phoff, = struct.unpack_from("<Q", head, 32)
+            phentsize, phnum = struct.unpack_from("<HH", head, 54)
+            if phentsize != 56 or phnum > 512:
+                return None
+            fh.seek(phoff)
+            table = fh.read(56 * phnum)
+            notes = []
+            for i in range(phnum):
+                ptype, _, off, _, _, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", table, 56 * i)
+                if ptype in (PT_NOTE, PT_GNU_PROPERTY) and 0 < filesz <= 65536:
+                    notes.append((ptype, off, filesz))
+            for ptype, off, filesz in sorted(notes, key=lambda n: n[0] != PT_GNU_PROPERTY):
+                fh.seek(off)
+                level = _isa_from_notes(fh.read(filesz))
+                if level:
+                    return level
+    except (OSError, struct.error, ValueError):
         return None
+    return None
+
+
+def _isa_from_notes(buf: bytes):
+    import struct
+
+    pos = 0
+    while pos + 12 <= len(buf):
+        namesz, descsz, ntype = struct.unpack_from("<III", buf, pos)
+        name_end = pos + 12 + ((namesz + 3) & ~3)
+        desc_end = name_end + ((descsz + 7) & ~7)
+        if desc_end > len(buf) + 8:
+            return None
+        if ntype == NT_GNU_PROPERTY_TYPE_0 and buf[pos + 12:pos + 12 + namesz].rstrip(b"\0") == b"GNU":
+            p = name_end
+            while p + 8 <= name_end + descsz:
+                pr_type, pr_datasz = struct.unpack_from("<II", buf, p)
+                if pr_type in ISA_NEEDED and pr_datasz >= 4:
+                    bits, = struct.unpack_from("<I", buf, p + 8)
+                    return next((lvl for bit, lvl in LEVELS if bits & bit), None)
+                p += 8 + ((pr_datasz + 7) & ~7)
+        pos = desc_end
     return None
 
 
