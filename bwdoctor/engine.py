@@ -95,13 +95,15 @@ def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[M
             facts[n] = Unavailable(f"no probe provides the fact {n!r}")
             pending.remove(n)
     running: Dict[str, _ProbeRun] = {}
-    cond = threading.Condition()
+    limit = max_workers()
 
     while pending or running:
-        # start every probe whose inputs are ready
+        # start probes whose inputs are ready, never more at once than the machine has cores
         for n in list(pending):
             spec = reg.probes[n]
             if all(d in facts for d in spec.needs):
+                if len(running) >= limit:
+                    continue
                 pending.remove(n)
                 run = _ProbeRun(spec, ctx, facts)
                 running[n] = run
@@ -138,6 +140,20 @@ def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[M
             if on_progress:
                 on_progress(n, facts[n])
     return facts, timings
+
+
+def max_workers() -> int:
+    """Probes running at once: the cores this process may use (BWDOCTOR_JOBS overrides), at least 2."""
+    import os
+
+    env = os.environ.get("BWDOCTOR_JOBS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 2
+    return max(2, cores)
 
 
 def _jsonable(value: Any, name: str) -> Any:

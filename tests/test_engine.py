@@ -183,3 +183,24 @@ def test_plugins_hang_and_raise_without_stopping_the_run(plugin_path, report_sch
         res = run_cli("check", "--format", "json", "--root", str(H100_ROOT), *extra,
                       env=dict(env, BWDOCTOR_PLUGINS="") if not extra else env)
         assert "BW981" not in {f["id"] for f in json.loads(res.stdout)["findings"]}
+
+
+def test_concurrency_never_exceeds_the_limit(monkeypatch):
+    monkeypatch.setenv("BWDOCTOR_JOBS", "2")
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+    probes = []
+    for i in range(6):
+        @probe(f"p{i}", budget=5)
+        def p(ctx):
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            time.sleep(0.05)
+            with lock:
+                state["now"] -= 1
+            return 1
+        probes.append(p)
+    facts, _ = engine.gather(make_registry(*probes), Context(), [f"p{i}" for i in range(6)])
+    assert all(facts[f"p{i}"] == 1 for i in range(6))
+    assert state["max"] == 2

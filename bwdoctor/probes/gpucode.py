@@ -49,7 +49,9 @@ def scan_paths(paths: List[str], workers: int = 4) -> List[dict]:
     if not paths:
         return []
     # Threads overlap the page faults of cold files; the parsing itself is tiny.
-    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+    from ..engine import max_workers
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths), max_workers()))) as pool:
         items = list(pool.map(scan_file, paths))
     return [trim(i) for i in items if i["error"] or has_gpu_code(i)]
 
