@@ -151,6 +151,8 @@ def run_case(case, as_user=None):
     name, argv, env, codes, budget, fmt = case
     e = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES",)}
     e.update({"NO_COLOR": "1", "BWDOCTOR_PLUGINS": ""}, **env)
+    if "PYTHONPATH" in env and os.environ.get("PYTHONPATH"):  # keep bwdoctor importable where it is on PYTHONPATH
+        e["PYTHONPATH"] = env["PYTHONPATH"] + os.pathsep + os.environ["PYTHONPATH"]
     full = [sys.executable, "-m", "bwdoctor", *argv]
     if fmt == "json" and argv[0] in ("check", "cubins"):
         full += ["--format", "json"]
