@@ -33,6 +33,11 @@ def unknown_terms(reg: Registry, terms: Iterable[str]) -> List[str]:
 
 def needed_facts(reg: Registry, checks: Sequence[CheckSpec], extra: Iterable[str] = ()) -> List[str]:
     """Every fact the checks need, with the facts their probes need, in dependency order."""
+    return with_inputs(reg, [n for c in checks for n in c.needs] + list(extra))
+
+
+def with_inputs(reg: Registry, names: Iterable[str]) -> List[str]:
+    """The facts named, preceded by every fact their probes need (dependency order, no repeats)."""
     order: List[str] = []
     seen = set()
 
@@ -46,10 +51,7 @@ def needed_facts(reg: Registry, checks: Sequence[CheckSpec], extra: Iterable[str
         seen.add(name)
         order.append(name)
 
-    for c in checks:
-        for n in c.needs:
-            visit(n, ())
-    for n in extra:
+    for n in names:
         visit(n, ())
     return order
 
@@ -87,19 +89,21 @@ def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[M
     """
     facts: Dict[str, Any] = dict(preset or {})
     timings: Dict[str, float] = {}
-    pending = [n for n in names if n not in facts]
+    pending = [n for n in with_inputs(reg, names) if n not in facts]
     for n in list(pending):
         if n not in reg.probes:
             facts[n] = Unavailable(f"no probe provides the fact {n!r}")
             pending.remove(n)
     running: Dict[str, _ProbeRun] = {}
-    cond = threading.Condition()
+    limit = max_workers()
 
     while pending or running:
-        # start every probe whose inputs are ready
+        # start probes whose inputs are ready, never more at once than the machine has cores
         for n in list(pending):
             spec = reg.probes[n]
             if all(d in facts for d in spec.needs):
+                if len(running) >= limit:
+                    continue
                 pending.remove(n)
                 run = _ProbeRun(spec, ctx, facts)
                 running[n] = run
@@ -138,6 +142,20 @@ def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[M
     return facts, timings
 
 
+def max_workers() -> int:
+    """Probes running at once: the cores this process may use (BWDOCTOR_JOBS overrides), at least 2."""
+    import os
+
+    env = os.environ.get("BWDOCTOR_JOBS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 2
+    return max(2, cores)
+
+
 def _jsonable(value: Any, name: str) -> Any:
     """A probe's result if it is JSON-shaped, else an Unavailable saying so."""
     import json
@@ -156,13 +174,13 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
     out: List[Finding] = []
     for spec in checks:
         missing = [(n, facts.get(n, Unavailable(f"fact {n} was not gathered"))) for n in spec.needs]
-        missing = [(n, v) for n, v in missing if isinstance(v, Unavailable)]
+        missing = [(n, v) for n, v in missing if isinstance(v, Unavailable) and n not in spec.optional]
         if missing:
             reason = "; ".join(f"{n}: {v.reason}" for n, v in missing)
             out.append(_finding(spec, "skip", spec.severity, f"skipped: {reason}"))
             continue
         try:
-            result = spec.func(**{n: facts[n] for n in spec.needs})
+            result = spec.func(**{n: facts.get(n, Unavailable("not gathered")) for n in spec.needs})
         except Exception as exc:  # a crashed check is a finding, never the end of the run
             tb = traceback.extract_tb(exc.__traceback__)
             where = f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else "?"
@@ -175,6 +193,7 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
 
 def _to_findings(spec: CheckSpec, result: Any) -> List[Finding]:
     items = result if isinstance(result, (list, tuple)) else [result]
+    items = [_checked(i) for i in items]
     if not items:
         return [_finding(spec, "pass", spec.severity, spec.title)]
     found = []
@@ -187,11 +206,25 @@ def _to_findings(spec: CheckSpec, result: Any) -> List[Finding]:
             found.append(_finding(spec, "skip", spec.severity, f"skipped: {item.reason}"))
         elif isinstance(item, Problem):
             sev = item.severity if item.severity in ("error", "warning", "info") else spec.severity
-            found.append(_finding(spec, "fail", sev, item.message, item.evidence, item.location))
+            f = _finding(spec, "fail", sev, item.message, item.evidence, item.location)
+            if isinstance(item.kb, str) and item.kb:
+                f.kb = item.kb
+            found.append(f)
         else:
             found.append(_finding(spec, "error", "error",
-                                  f"check returned {type(item).__name__}, not a Problem/Skip/Pass/None"))
+                                  f"check returned {type(item).__name__} {str(item)[:80]!r}, not a Problem/Skip/Pass/None "
+                                  "with a text message and a dict of evidence"))
     return found
+
+
+def _checked(item: Any) -> Any:
+    """A check result whose message and evidence have the types renderers rely on (else a marker)."""
+    if isinstance(item, (Problem, Pass, Skip)):
+        text = item.reason if isinstance(item, Skip) else item.message
+        ev = getattr(item, "evidence", {})
+        if not isinstance(text, str) or not isinstance(ev, dict):
+            return "malformed"
+    return item
 
 
 def _finding(spec: CheckSpec, status: str, severity: str, message: str, evidence: Optional[dict] = None,
@@ -201,10 +234,11 @@ def _finding(spec: CheckSpec, status: str, severity: str, message: str, evidence
 
 
 def exit_code(findings: Sequence[Finding], fail_on: str = "error") -> int:
-    """0 nothing at or above fail_on; 1 the gate failed; 3 nothing was evaluated."""
+    """0 nothing at or above fail_on; 1 the gate failed; 3 nothing was evaluated.
+
+    A crashed check (status error) is shown but does not decide the gate: the exit code follows the
+    findings of the checks that ran."""
     levels = {"error": ("error",), "warning": ("error", "warning"), "info": ("error", "warning", "info")}[fail_on]
-    if any(f.status == "error" for f in findings):
-        return 1
     if any(f.status == "fail" and f.severity in levels for f in findings):
         return 1
     if not any(f.status in ("pass", "fail") for f in findings):

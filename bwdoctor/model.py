@@ -57,6 +57,7 @@ class Problem:
     evidence: dict = field(default_factory=dict)
     location: Optional[Location] = None
     severity: Optional[str] = None  # overrides the check's default severity when set
+    kb: Optional[str] = None  # the article for this finding when it is not the check's own (a cause)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class CheckSpec:
     needs: tuple  # fact names, from the function's parameters
     title: str
     origin: str = "builtin"
+    optional: tuple = ()  # facts passed even when Unavailable (the check handles that itself)
 
 
 @dataclass(frozen=True)
@@ -153,4 +155,5 @@ class Report:
             "facts": {k: fact_to_json(v) for k, v in self.facts.items()},
             "findings": [f.to_json() for f in self.findings],
             "probes": {k: round(v, 4) for k, v in self.probes.items()},
+            "notes": list(self.notes),
         }

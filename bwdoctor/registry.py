@@ -42,16 +42,18 @@ def _fact_params(func: Callable, skip_first: bool) -> tuple:
 
 
 def check(id: str, name: str, *, severity: str, kb: str, groups: Iterable[str] = ("runtime",),
-          family: Optional[str] = None):
+          family: Optional[str] = None, optional: Iterable[str] = ()):
     """Declare a check. Its parameters name the facts it needs; it returns None/Problem/Skip/Pass or a list.
 
-    The family defaults to the one of the id's hundreds digit (BW2xx → driver)."""
+    The family defaults to the one of the id's hundreds digit (BW2xx → driver). Facts named in
+    `optional` reach the check even when Unavailable; any other Unavailable input makes it skip."""
 
     def wrap(func):
         fam = family or FAMILIES.get(id[2:3], "other")
         spec = CheckSpec(id=id, name=name, family=fam, severity=severity, kb=kb, groups=tuple(groups),
                          func=func, needs=_fact_params(func, skip_first=False),
-                         title=_first_line(func.__doc__) or name, origin=func.__module__)
+                         title=_first_line(func.__doc__) or name, origin=func.__module__,
+                         optional=tuple(optional))
         setattr(func, CHECK_ATTR, spec)
         return func
 

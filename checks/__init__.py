@@ -3,4 +3,11 @@
 BUILTIN = [
     "bwdoctor.checks.host",
     "bwdoctor.checks.driver",
+    "bwdoctor.checks.gpucode",
+    "bwdoctor.checks.linking",
+    "bwdoctor.checks.stack",
+    "bwdoctor.checks.packages",
+    "bwdoctor.checks.multigpu",
+    "bwdoctor.checks.live",
+    "bwdoctor.checks.build",
 ]

@@ -1,3 +1,4 @@
-"""Subcommand modules, each with register(subparsers) and run(args)."""
+"""Extra subcommands: each module has register(subparsers) and run(args) -> exit code."""
 
-COMMANDS = ["bwdoctor.commands.plan"]
+COMMANDS = ["bwdoctor.commands.cubins", "bwdoctor.commands.build", "bwdoctor.commands.symbols",
+            "bwdoctor.commands.plan"]

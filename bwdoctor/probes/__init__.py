@@ -5,4 +5,13 @@ BUILTIN = [
     "bwdoctor.probes.nvidia",
     "bwdoctor.probes.environment",
     "bwdoctor.probes.pyenv",
+    "bwdoctor.probes.pystack",
+    "bwdoctor.probes.gpucode",
+    "bwdoctor.probes.toolkit",
+    "bwdoctor.probes.live",
+    "bwdoctor.probes.kernelcmd",
+    "bwdoctor.probes.cpuisa",
+    "bwdoctor.probes.build",
+    "bwdoctor.probes.libcuda",
+    "bwdoctor.probes.links",
 ]

@@ -1,0 +1,6 @@
+"""python -m bwdoctor"""
+import sys
+
+from .cli import main
+
+sys.exit(main())

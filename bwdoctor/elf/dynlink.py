@@ -1,0 +1,218 @@
+"""Model of what the dynamic loader does when Python imports a compiled extension — without loading it.
+
+The process is modelled as Python has it at that moment: the interpreter (and libpython) in the global
+scope, and, when the module imports torch first, torch's libraries: libtorch_global_deps.so loaded
+RTLD_GLOBAL, torch/_C and its dependencies loaded (found by soname by later DT_NEEDED entries). The
+extension's DT_NEEDED are then resolved like ld.so does (DT_RPATH of the chain unless DT_RUNPATH,
+LD_LIBRARY_PATH, DT_RUNPATH, /etc/ld.so.cache, default dirs, $ORIGIN), every newly loaded object's
+version needs are checked against the providers' version definitions, and every non-weak undefined
+symbol must be defined in the global scope or the extension's dependency closure.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .dynelf import DynElf, ElfError
+from .ldcache import read as read_ldcache
+
+DEFAULT_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+MAX_OBJECTS = 2000
+
+
+class Loader:
+    """Resolve and cache shared objects under a root, like ld.so would on that machine."""
+
+    def __init__(self, root: str = "/", env: Optional[dict] = None):
+        self.root = root.rstrip("/") or "/"
+        self.env = env or {}
+        self.objects: Dict[str, object] = {}  # machine realpath -> DynElf | error str
+        entries, self.ldcache_error = read_ldcache(self.host("/etc/ld.so.cache"))
+        self.ldcache: Dict[str, List[str]] = {}
+        for e in entries:
+            if e["arch"] in ("x86-64", "aarch64", ""):
+                self.ldcache.setdefault(e["soname"], []).append(e["path"])
+        self.loaded: Dict[str, DynElf] = {}  # soname -> object already in the process
+        self.global_scope: List[DynElf] = []
+        self._real: Dict[str, str] = {}
+
+    def host(self, path: str) -> str:
+        return path if self.root == "/" else os.path.join(self.root, path.lstrip("/"))
+
+    def realpath(self, path: str) -> str:
+        """Machine path after symlinks, each step kept under the root (cached: searches repeat paths)."""
+        if path not in self._real:
+            self._real[path] = self._realpath(path)
+        return self._real[path]
+
+    def _realpath(self, path: str) -> str:
+        if self.root == "/":
+            return os.path.realpath(path)
+        for _ in range(40):
+            try:
+                target = os.readlink(self.host(path))
+            except OSError:
+                return os.path.normpath(path)
+            path = target if target.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), target))
+        return path
+
+    def open(self, path: str):
+        """DynElf for a machine path, or an error string (cached by realpath)."""
+        real = self.realpath(path)
+        if real not in self.objects:
+            host = self.host(real)
+            if not os.path.exists(host):
+                self.objects[real] = "does not exist" if not os.path.lexists(self.host(path)) else \
+                    "is a broken symbolic link (or a symlink loop)"
+            elif not os.path.isfile(host):
+                self.objects[real] = "is not a regular file"
+            else:
+                try:
+                    obj = DynElf(host)
+                    obj.machine_path = real
+                    self.objects[real] = obj
+                except ElfError as exc:
+                    self.objects[real] = str(exc)
+        return self.objects[real]
+
+    def _expand(self, entry: str, origin: str) -> str:
+        return (entry.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
+                .replace("$LIB", "lib64").replace("${LIB}", "lib64")
+                .replace("$PLATFORM", "x86_64").replace("${PLATFORM}", "x86_64"))
+
+    def search(self, name: str, requester: DynElf, chain: Sequence[DynElf]) -> Tuple[Optional[DynElf], List[str]]:
+        """Find a DT_NEEDED name for `requester`; returns (object or None, the paths tried)."""
+        if name in self.loaded:
+            return self.loaded[name], []
+        tried: List[str] = []
+
+        def try_dir(d: str):
+            path = os.path.join(d, name)
+            tried.append(path)
+            obj = self.open(path)
+            if isinstance(obj, DynElf) and obj.machine == requester.machine:
+                return obj
+            return None
+
+        if "/" in name:
+            obj = self.open(name)
+            return (obj if isinstance(obj, DynElf) else None), [name]
+        origin = os.path.dirname(getattr(requester, "machine_path", requester.path))
+        dirs: List[str] = []
+        if not requester.runpath:
+            for o in [requester, *reversed(chain)]:
+                if o.runpath:
+                    break
+                o_origin = os.path.dirname(getattr(o, "machine_path", o.path))
+                dirs += [self._expand(r, o_origin) for r in o.rpath]
+        dirs += [d for d in (self.env.get("LD_LIBRARY_PATH") or "").split(":") if d]
+        dirs += [self._expand(r, origin) for r in requester.runpath]
+        for d in dirs:
+            obj = try_dir(d)
+            if obj:
+                return obj, tried
+        if not requester.nodeflib:
+            for path in self.ldcache.get(name, []):
+                tried.append(path)
+                obj = self.open(path)
+                if isinstance(obj, DynElf) and obj.machine == requester.machine:
+                    return obj, tried
+            for d in DEFAULT_DIRS:
+                obj = try_dir(d)
+                if obj:
+                    return obj, tried
+        return None, tried
+
+    def closure(self, root_obj: DynElf) -> Tuple[List[DynElf], List[dict]]:
+        """The objects a dlopen of root_obj brings into its scope (BFS), and the DT_NEEDED not found."""
+        order, missing = [root_obj], []
+        seen = {id(root_obj)}
+        queue = [(root_obj, [])]
+        while queue and len(order) < MAX_OBJECTS:
+            obj, chain = queue.pop(0)
+            for name in obj.needed:
+                dep, tried = self.search(name, obj, chain)
+                if dep is None:
+                    reasons = {p: self.objects.get(self.realpath(p)) for p in tried}
+                    missing.append({"name": name, "needed_by": getattr(obj, "machine_path", obj.path),
+                                    "tried": [f"{p} ({r})" if isinstance(r, str) else p for p, r in reasons.items()]})
+                    continue
+                if id(dep) not in seen:  # a DT_NEEDED loop ends here, as in ld.so
+                    seen.add(id(dep))
+                    order.append(dep)
+                    queue.append((dep, chain + [obj]))
+        return order, missing
+
+    def preload(self, path: str, global_: bool) -> Optional[str]:
+        """Put an object and its dependencies into the process (RTLD_GLOBAL or by soname only)."""
+        obj = self.open(path)
+        if not isinstance(obj, DynElf):
+            return f"{path}: {obj}"
+        objs, _ = self.closure(obj)
+        for o in objs:
+            self.loaded.setdefault(o.soname or os.path.basename(o.machine_path), o)
+            self.loaded.setdefault(os.path.basename(o.machine_path), o)
+            if global_ and o not in self.global_scope:
+                self.global_scope.append(o)
+        return None
+
+    def check(self, path: str) -> dict:
+        """What dlopen(path) would do now: missing libraries, version needs and symbols not found."""
+        result = {"path": path, "missing_libraries": [], "missing_versions": [], "undefined": [], "error": None}
+        obj = self.open(path)
+        if not isinstance(obj, DynElf):
+            result["error"] = f"{path} {obj}"
+            return result
+        objs, result["missing_libraries"] = self.closure(obj)
+        new = [o for o in objs if o not in self.loaded.values() and o not in self.global_scope]
+        scope = self.global_scope + [o for o in objs if o not in self.global_scope]
+        by_name = {}
+        for o in scope:
+            for key in (o.soname, os.path.basename(o.machine_path)):
+                if key:
+                    by_name.setdefault(key, o)
+        for o in new:
+            for fname, versions in o.verneeds.items():
+                provider = by_name.get(fname)
+                if provider is None or not provider.verdefs:
+                    continue
+                for vname in versions:
+                    if not provider.defines_version(vname):
+                        result["missing_versions"].append({"version": vname, "file": fname,
+                                                           "required_by": o.machine_path,
+                                                           "provider": provider.machine_path})
+        if result["missing_libraries"]:
+            return result  # dlopen stops at the first missing library; symbols are moot
+        for o in new:
+            for name, version, _vfile, weak in o.undefined():
+                if weak:
+                    continue
+                if not any(s.defines(name, version) for s in scope):
+                    result["undefined"].append({"symbol": name, "version": version,
+                                                "required_by": o.machine_path})
+        return result
+
+
+def interpreter_loader(python_env: dict, root: str = "/", env: Optional[dict] = None,
+                       torch_dir: Optional[str] = None) -> Tuple[Loader, List[str]]:
+    """A Loader with the interpreter (and, when given, torch) already in the process; plus notes."""
+    ld = Loader(root, env)
+    notes = []
+    exe = python_env.get("executable")
+    if exe:
+        err = ld.preload(exe, global_=True)
+        if err:
+            notes.append(f"interpreter not read: {err}")
+    if torch_dir:
+        gd = os.path.join(torch_dir, "lib", "libtorch_global_deps.so")
+        if os.path.exists(ld.host(gd)):
+            err = ld.preload(gd, global_=True)
+            if err:
+                notes.append(err)
+        for c in sorted(glob.glob(ld.host(os.path.join(torch_dir, "_C.*.so")))):
+            machine = c if ld.root == "/" else "/" + os.path.relpath(c, ld.root)
+            err = ld.preload(machine, global_=False)
+            if err:
+                notes.append(err)
+    return ld, notes

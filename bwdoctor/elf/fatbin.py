@@ -1,0 +1,288 @@
+"""Read the GPU code list of a host ELF file: the fatbin containers in `.nv_fatbin` and `__nv_relfatbin`.
+
+Only headers are read. Section headers come from pyelftools; the fatbin containers and their
+entry headers are walked with struct on an mmap of the file, so a 500 MB library costs a few page
+faults, and nothing is decompressed: the arch, the `a`/`f` variant and the codec are all in the
+clear entry header.
+
+Layout (little-endian; measured on nvcc 13.0 fixtures and real wheels, and in CUDA's
+fatbinary_section.h / the older fatbinary.h):
+
+    container header, 16 bytes: u32 magic 0xBA55ED50, u16 version, u16 header_size, u64 fat_size
+    entry header, >= 64 bytes:  u16 kind (1 PTX, 2 ELF, 8 LTO-IR), u16 version, u32 header_size,
+                                u64 payload_size, u32 compressed_size, u32 ext_offset,
+                                u16 minor, u16 major, u32 arch, u32 name_offset, u32 name_len,
+                                u64 flags, u64 reserved, u64 uncompressed_size
+
+Every length read from the file is checked against the section end before it is used, and every
+step moves forward by at least a header, so lying headers end the walk with an error string
+instead of an exception, a loop or a large allocation.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+FATBIN_SECTIONS = (".nv_fatbin", "__nv_relfatbin")
+SECTION_KEYS = {".nv_fatbin": "fatbin", "__nv_relfatbin": "relfatbin"}
+
+CONTAINER_MAGIC = 0xBA55ED50
+CONTAINER = struct.Struct("<IHHQ")
+ENTRY = struct.Struct("<HHIQIIHHIIIQQQ")
+assert CONTAINER.size == 16 and ENTRY.size == 64
+
+KIND_PTX, KIND_ELF, KIND_OLD_CUBIN, KIND_LTO = 1, 2, 4, 8
+KIND_NAMES = {KIND_PTX: "ptx", KIND_ELF: "elf", KIND_OLD_CUBIN: "old-cubin", KIND_LTO: "lto"}
+
+FLAG_LZ4 = 0x2000
+FLAG_ZSTD = 0x8000
+FLAG_ARCH_SPECIFIC = 0x100000  # sm_XYa / compute_XYa
+FLAG_FAMILY_SPECIFIC = 0x200000  # sm_XYf / compute_XYf
+
+ELF_MAGIC = b"\x7fELF"
+# Entry minor 7/8 of an ELF entry is the cubin ABI (EI_ABIVERSION 7 = ABI v1, 8 = ABI v2).
+CUBIN_ABI = {7: 1, 8: 2}
+# No real container holds more than a few thousand entries; this bounds work on crafted input.
+MAX_ENTRIES_PER_SECTION = 1_000_000
+
+
+@dataclass(frozen=True)
+class FatbinEntry:
+    """One entry of a fatbin container: its kind, target arch, variant and codec."""
+
+    section: str  # ".nv_fatbin" or "__nv_relfatbin"
+    kind: str  # "elf", "ptx", "lto", "old-cubin" or "kind-N"
+    arch: int  # SM number, major*10 + minor (120 for sm_120)
+    variant: str  # "", "a" (arch-specific) or "f" (family-specific)
+    codec: str  # "none", "lz4" or "zstd"
+    version: Tuple[int, int]  # (major, minor): ELF 1.7/1.8, PTX the PTX ISA version
+    offset: int  # file offset of the entry header
+
+    @property
+    def name(self) -> str:
+        """The target as nvcc spells it: sm_120a for a cubin, compute_120f for PTX."""
+        prefix = "compute" if self.kind == "ptx" else "sm"
+        return f"{prefix}_{self.arch}{self.variant}"
+
+    @property
+    def cubin_abi(self) -> Optional[int]:
+        """The cubin ELF ABI (1 or 2) for ELF entries, when the header says it; else None."""
+        if self.kind != "elf" or self.version[0] != 1:
+            return None
+        return CUBIN_ABI.get(self.version[1])
+
+
+@dataclass
+class FatbinScan:
+    """Everything read from one file's fatbin sections; `error` says why reading stopped early."""
+
+    path: str
+    entries: List[FatbinEntry] = field(default_factory=list)
+    containers: Dict[str, int] = field(default_factory=dict)  # section name -> container count
+    sections: List[str] = field(default_factory=list)  # fatbin sections present
+    error: Optional[str] = None
+
+    def archs(self, section: str, kind: str) -> List[str]:
+        """Sorted distinct target names of one kind ("elf"/"ptx") in one section."""
+        return sorted({e.name for e in self.entries if e.section == section and e.kind == kind},
+                      key=arch_sort_key)
+
+    def codec_counts(self) -> Dict[str, int]:
+        """How many ELF and PTX entries use each codec (zstd, lz4, none)."""
+        out = {"zstd": 0, "lz4": 0, "none": 0}
+        for e in self.entries:
+            if e.kind in ("elf", "ptx"):
+                out[e.codec] += 1
+        return out
+
+    def loadable_entries(self) -> List[FatbinEntry]:
+        """ELF and PTX entries: the ones a driver can load (LTO-IR never runs as is)."""
+        return [e for e in self.entries if e.kind in ("elf", "ptx")]
+
+    def to_json(self) -> dict:
+        """The `files[]` item of the bwdoctor.cubins/1 contract (distribution left null)."""
+        codecs = self.codec_counts()
+        out = {"path": self.path, "distribution": None}
+        for section, key in SECTION_KEYS.items():
+            out[key] = {"elf": self.archs(section, "elf"), "ptx": self.archs(section, "ptx")}
+        out["entries"] = len(self.loadable_entries())
+        out["compressed"] = {"zstd": codecs["zstd"], "lz4": codecs["lz4"]}
+        out["error"] = self.error
+        return out
+
+
+def arch_sort_key(name: str):
+    """Sort sm_80 < sm_90 < sm_90a < sm_100 < sm_100f (numerically, then variant)."""
+    prefix, _, rest = name.partition("_")
+    digits = "".join(ch for ch in rest if ch.isdigit())
+    return (prefix, int(digits) if digits else -1, rest[len(digits):])
+
+
+class FatbinFormatError(ValueError):
+    """The fatbin headers are inconsistent; the message is the per-file error shown to people."""
+
+
+def scan_file(path) -> dict:
+    """The `files[]` item of bwdoctor.cubins/1 for one file; errors are reported, never raised."""
+    return read_fatbins(path).to_json()
+
+
+def read_fatbins(path) -> FatbinScan:
+    """Every fatbin entry header of an ELF file, or a FatbinScan whose `error` says what is wrong."""
+    path = os.fspath(path)
+    scan = FatbinScan(path=path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            problem = _elf_ident_problem(fh.read(64), size)
+            if problem:
+                scan.error = problem
+                return scan
+            fh.seek(0)
+            try:
+                ranges = _fatbin_section_ranges(fh, size)
+            except FatbinFormatError as stop:
+                scan.error = str(stop)
+                return scan
+            if not ranges:
+                return scan
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                for name, start, length in ranges:
+                    scan.sections.append(name)
+                    try:
+                        scan.containers[name] = walk_section(mm, name, start, length, scan.entries)
+                    except FatbinFormatError as stop:
+                        scan.error = f"{name}: {stop}"
+                        break
+    except FileNotFoundError:
+        scan.error = "file not found"
+    except IsADirectoryError:
+        scan.error = "is a directory"
+    except PermissionError:
+        scan.error = "permission denied"
+    except (OSError, ValueError, MemoryError) as exc:
+        scan.error = f"cannot read: {exc}"
+    return scan
+
+
+def _elf_ident_problem(head: bytes, size: int) -> Optional[str]:
+    """Why the first bytes are not a 64-bit little-endian ELF that can hold fatbins, or None."""
+    if size == 0:
+        return "empty file (0 bytes)"
+    if head[:4] != ELF_MAGIC:
+        return "not an ELF file"
+    if len(head) < 64:
+        return f"truncated ELF header ({size} bytes)"
+    if head[4] == 1:
+        return "32-bit ELF: CUDA fatbins are only read from 64-bit ELF files"
+    if head[4] != 2:
+        return f"bad ELF class {head[4]}"
+    if head[5] == 2:
+        return "big-endian ELF: CUDA fatbins are only read from little-endian ELF files"
+    if head[5] != 1:
+        return f"bad ELF data encoding {head[5]}"
+    return None
+
+
+def _fatbin_section_ranges(fh, size: int) -> List[Tuple[str, int, int]]:
+    """(name, file offset, size) of each fatbin section, from the section headers only."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        elf = ELFFile(fh)
+        shoff = elf.header["e_shoff"]
+        shnum = elf.header["e_shnum"]
+        if shoff == 0:
+            return []  # no section headers (stripped to program headers only): nothing to find
+        if shoff + shnum * elf.header["e_shentsize"] > size:
+            raise FatbinFormatError("truncated ELF: section headers end past the end of the file "
+                                    f"({size} bytes)")
+        found = []
+        for name in FATBIN_SECTIONS:
+            sec = elf.get_section_by_name(name)
+            if sec is None:
+                continue
+            if sec["sh_type"] == "SHT_NOBITS":
+                raise FatbinFormatError(f"section {name} has no bytes in the file (SHT_NOBITS)")
+            start, length = sec["sh_offset"], sec["sh_size"]
+            if start > size or length > size - start:
+                raise FatbinFormatError(f"truncated ELF: section {name} ({length} bytes at offset {start}) "
+                            f"runs past the end of the file ({size} bytes)")
+            found.append((name, start, length))
+        return found
+    except FatbinFormatError:
+        raise
+    except (ELFError, struct.error, ValueError, OSError, EOFError, KeyError, IndexError,
+            AttributeError, TypeError) as exc:
+        raise FatbinFormatError(f"unreadable ELF section headers: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # pyelftools raises construct errors of many classes on bad input
+        raise FatbinFormatError(f"unreadable ELF section headers: {type(exc).__name__}: {exc}") from None
+
+
+def walk_section(buf, name: str, start: int, length: int, out: List[FatbinEntry]) -> int:
+    """Append the entries of every container in buf[start:start+length]; return the container count.
+
+    Raises FatbinFormatError with the reason when a header is inconsistent (entries read so far stay in out).
+    """
+    end = start + length
+    pos = start
+    containers = 0
+    count = 0
+    while pos + CONTAINER.size <= end:
+        magic, _version, header_size, fat_size = CONTAINER.unpack_from(buf, pos)
+        if magic != CONTAINER_MAGIC:
+            # The linker may pad between containers with zero bytes when a section's size is
+            # not a multiple of its 8-byte alignment; skip those words.
+            if buf[pos:pos + 8] == b"\0" * 8:
+                pos += 8
+                continue
+            raise FatbinFormatError(f"bad container magic 0x{magic:08x} at file offset {pos}")
+        if header_size < CONTAINER.size:
+            raise FatbinFormatError(f"container at file offset {pos} claims a {header_size}-byte header")
+        cend = pos + header_size + fat_size
+        if cend > end:
+            raise FatbinFormatError(f"container at file offset {pos} claims {fat_size} bytes, "
+                        f"{cend - end} bytes past the end of the section")
+        p = pos + header_size
+        while p < cend:
+            if p + ENTRY.size > cend:
+                raise FatbinFormatError(f"truncated entry header at file offset {p}")
+            (kind, _ever, ehs, psize, _csize, _ext, minor, major, arch,
+             _noff, _nlen, flags, _res, _usize) = ENTRY.unpack_from(buf, p)
+            if ehs < ENTRY.size:
+                raise FatbinFormatError(f"entry at file offset {p} claims a {ehs}-byte header")
+            if p + ehs + psize > cend:
+                raise FatbinFormatError(f"entry at file offset {p} claims {ehs + psize} bytes, "
+                            f"{p + ehs + psize - cend} bytes past the end of its container")
+            count += 1
+            if count > MAX_ENTRIES_PER_SECTION:
+                raise FatbinFormatError(f"more than {MAX_ENTRIES_PER_SECTION} entries; giving up")
+            out.append(FatbinEntry(
+                section=name,
+                kind=KIND_NAMES.get(kind, f"kind-{kind}"),
+                arch=arch,
+                variant=_variant(flags),
+                codec="zstd" if flags & FLAG_ZSTD else "lz4" if flags & FLAG_LZ4 else "none",
+                version=(major, minor),
+                offset=p,
+            ))
+            p += ehs + psize
+        containers += 1
+        pos = cend
+    if pos < end and buf[pos:end].strip(b"\0"):
+        raise FatbinFormatError(f"{end - pos} stray bytes after the last container at file offset {pos}")
+    return containers
+
+
+def _variant(flags: int) -> str:
+    """The target suffix from the entry flags: "a", "f" or ""."""
+    # Both bits were never seen together; "a" is the narrower promise, so it wins.
+    if flags & FLAG_ARCH_SPECIFIC:
+        return "a"
+    if flags & FLAG_FAMILY_SPECIFIC:
+        return "f"
+    return ""

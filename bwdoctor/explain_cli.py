@@ -1,0 +1,104 @@
+"""The explain command: an article by topic, or the topics that match pasted error text or a log."""
+from __future__ import annotations
+
+import json
+import sys
+
+from . import knowledge
+from .redact import redact
+
+MAX_STDIN = 64 * 1024 * 1024
+
+
+def _matcher():
+    """match_text/match_log from bwdoctor.explain when present, else a plain signature matcher."""
+    try:
+        from .explain import match_log, match_text
+
+        return match_text, match_log
+    except ImportError:
+        return _match_text, None
+
+
+def _match_text(text, articles):
+    """Articles whose signatures match the text, best first (first matching line, share of signatures)."""
+    out = []
+    lines = text.splitlines()
+    for art in articles.values():
+        hits = 0
+        first = None
+        for pat in art.patterns:
+            for i, line in enumerate(lines, 1):
+                if pat.search(line):
+                    hits += 1
+                    first = (i, line) if first is None or i < first[0] else first
+                    break
+        if hits:
+            out.append({"slug": art.slug, "score": round(min(1.0, 0.5 + 0.5 * hits / max(1, len(art.patterns))), 3),
+                        "line": first[0], "excerpt": first[1].strip()[:300], "details": {}})
+    return sorted(out, key=lambda m: -m["score"])
+
+
+def _article_text(art, checks) -> str:
+    lines = [f"{art.title}  [{art.slug}]", ""]
+    for name, body in art.sections.items():
+        lines += [name.upper(), body, ""]
+    if art.checks:
+        lines.append("checks: " + ", ".join(art.checks) + f"   (bwdoctor check --select {art.slug and art.checks[0]})")
+    if art.references:
+        lines.append("references:")
+        lines += [f"  {r}" for r in art.references]
+    return "\n".join(lines) + "\n"
+
+
+def run_explain(args) -> int:
+    """Print an article (exit 0), the matches for text/log (exit 0, or 3 when none), or nearest topics (exit 2)."""
+    from . import registry
+    from .cli import UsageError, emit
+
+    reg = registry.load(no_plugins=args.no_plugins)
+    checks = list(reg.checks.values())
+    arts = knowledge.load_all()
+    text = None
+    if args.log:
+        try:
+            with open(args.log, "rb") as fh:
+                text = fh.read(MAX_STDIN).decode("utf-8", "replace")
+        except OSError as exc:
+            raise UsageError(f"--log {args.log}: {exc.strerror or exc}") from None
+    elif args.topic == ["-"]:
+        text = sys.stdin.buffer.read(MAX_STDIN).decode("utf-8", "replace")
+    elif not args.topic:
+        raise UsageError("explain needs a topic, a check id, error text, --log FILE, or - for stdin "
+                         "(bwdoctor list kb shows the topics)")
+    else:
+        topic = " ".join(args.topic)
+        art = knowledge.lookup(topic, checks)
+        if art is not None:
+            if args.format == "json":
+                emit(args, json.dumps({"schema": "bwdoctor.explain/1", "article": art.to_json(), "matches": []},
+                                      indent=2) + "\n")
+            else:
+                emit(args, _article_text(art, checks))
+            return 0
+        if "\n" not in topic and len(topic) < 60 and " " not in topic.strip():
+            near = knowledge.nearest(topic, checks)
+            print(f"bwdoctor: unknown topic {topic!r}." + (f" Nearest: {', '.join(near)}" if near else "") +
+                  " (bwdoctor list kb)", file=sys.stderr)
+            return 2
+        text = topic
+    match_text, match_log = _matcher()
+    matches = match_text(text, arts)
+    for m in matches:
+        m["excerpt"] = redact(m.get("excerpt") or "")
+    if args.format == "json":
+        emit(args, json.dumps({"schema": "bwdoctor.explain/1", "matches": matches}, indent=2) + "\n")
+    else:
+        if not matches:
+            emit(args, "no known failure signature in that text (bwdoctor list kb shows the topics)\n")
+        else:
+            best = arts[matches[0]["slug"]]
+            head = "".join(f"  {m['score']:.2f}  {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n"
+                           for m in matches[:5])
+            emit(args, "matches (best first):\n" + head + "\n" + _article_text(best, checks))
+    return 0 if matches else 3

@@ -1,0 +1,131 @@
+"""Probes for source builds: build settings and resources, host compiler, and a source tree's torch pins."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from ..model import Unavailable
+from ..registry import probe
+from .parse import parse_cpuinfo, parse_meminfo
+
+REQ_FILES = ("requirements/build.txt", "requirements/cuda.txt", "requirements/common.txt", "requirements.txt",
+             "requirements-cuda.txt", "requirements-build.txt")
+
+
+def _int(value):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _which(name, env):
+    return shutil.which(name, path=env.get("PATH"))
+
+
+def nvcc_gcc_max(nvcc_path: str):
+    """The newest GCC major an nvcc accepts, from its toolkit's crt/host_config.h ('__GNUC__ > N')."""
+    real = Path(os.path.realpath(nvcc_path)).parent.parent
+    for cand in (real / "include/crt/host_config.h", real / "targets/x86_64-linux/include/crt/host_config.h",
+                 real / "targets/sbsa-linux/include/crt/host_config.h"):
+        try:
+            text = cand.read_text(errors="replace")[:200000]
+        except OSError:
+            continue
+        m = re.search(r"#if\s+__GNUC__\s*>\s*(\d+)", text)
+        if m:
+            return {"max_major": int(m.group(1)), "source": str(cand)}
+    return None
+
+
+@probe("build_env", budget=6.0)
+def build_env(ctx, cuda_toolkits, python_env):
+    """Build settings and resources: MAX_JOBS, NVCC_THREADS, cores, RAM, disk, arch lists, gcc, ccache."""
+    env = ctx.env
+    out = {"max_jobs": _int(env.get("MAX_JOBS")), "nvcc_threads": _int(env.get("NVCC_THREADS")),
+           "torch_cuda_arch_list": env.get("TORCH_CUDA_ARCH_LIST"),
+           "cmake_cuda_architectures": env.get("CMAKE_CUDA_ARCHITECTURES"),
+           "cuda_home": env.get("CUDA_HOME") or env.get("CUDA_PATH"),
+           "cmake_cuda_compiler": env.get("CMAKE_CUDA_COMPILER"),
+           "vllm_flash_attn_version": env.get("VLLM_FLASH_ATTN_VERSION")}
+    mem = ctx.read_or_unavailable("/proc/meminfo")
+    if not isinstance(mem, Unavailable):
+        info = parse_meminfo(mem)
+        out["mem_total"], out["mem_available"] = info.get("MemTotal"), info.get("MemAvailable")
+    if ctx.live_machine:
+        try:
+            out["cores"] = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            out["cores"] = os.cpu_count()
+    else:
+        cpu = ctx.read_or_unavailable("/proc/cpuinfo", limit=16 << 20)
+        out["cores"] = None if isinstance(cpu, Unavailable) else parse_cpuinfo(cpu)["logical_cpus"] or None
+    build_dir = ctx.options.get("src") or os.getcwd()
+    out["build_dir"] = build_dir
+    disks = {}
+    if ctx.live_machine:
+        for label, path in (("build_dir", build_dir), ("tmp", env.get("TMPDIR") or "/tmp")):
+            try:
+                disks[label] = {"path": path, "free": shutil.disk_usage(path).free}
+            except OSError as exc:
+                disks[label] = {"path": path, "error": exc.strerror or str(exc)}
+    out["disk"] = disks
+    cc = env.get("CC") or _which("gcc", env)
+    out["gcc"] = None
+    if ctx.live_machine and cc:
+        res = ctx.run([cc, "-dumpfullversion", "-dumpversion"], timeout=5.0)
+        if not isinstance(res, Unavailable) and res.returncode == 0 and res.stdout.strip():
+            out["gcc"] = {"path": cc, "version": res.stdout.strip().splitlines()[0]}
+    out["ccache"] = _which("ccache", env) if ctx.live_machine else None
+    used = None if isinstance(cuda_toolkits, Unavailable) else cuda_toolkits.get("used")
+    out["nvcc"] = used
+    out["nvcc_gcc_max"] = nvcc_gcc_max(used) if used and ctx.live_machine and os.path.exists(used) else None
+    out["nvcc_on_path"] = _which("nvcc", env) if ctx.live_machine else None
+    inc = None if isinstance(python_env, Unavailable) else python_env.get("include")
+    out["python_include"] = inc
+    out["python_h"] = bool(inc) and os.path.exists(os.path.join(inc, "Python.h"))
+    return out
+
+
+_PIN_RE = re.compile(r"""^\s*["']?\s*(torch)\s*((?:[<>=!~]=?|===)\s*[^;"',\s#]+(?:\s*,\s*[<>=!~]=?\s*[^;"',\s#]+)*)""", re.I)
+
+
+def torch_pins(root: Path) -> list:
+    """Lines of a source tree's requirement files and pyproject.toml that pin torch, with file:line."""
+    pins = []
+    for rel in REQ_FILES + ("pyproject.toml",):
+        p = root / rel
+        try:
+            lines = p.read_text(errors="replace").splitlines()[:5000]
+        except OSError:
+            continue
+        for i, line in enumerate(lines, 1):
+            m = _PIN_RE.match(line)
+            if m:
+                pins.append({"file": rel, "line": i, "column": line.lower().index("torch") + 1,
+                             "requirement": f"torch{m.group(2).replace(' ', '')}"})
+    return pins
+
+
+@probe("source_tree", budget=3.0)
+def source_tree(ctx):
+    """With --src: the source tree's torch pins and whether it is a vLLM tree with use_existing_torch.py."""
+    src = ctx.options.get("src")
+    if not src:
+        return Unavailable("no source tree given (bwdoctor prebuild --src DIR)")
+    root = Path(src)
+    if not root.is_dir():
+        return Unavailable(f"--src {src}: not a directory")
+    return {"path": str(root.resolve()), "torch_pins": torch_pins(root),
+            "use_existing_torch": (root / "use_existing_torch.py").exists(),
+            "is_vllm": (root / "vllm").is_dir() or (root / "use_existing_torch.py").exists()
+            or "name = \"vllm\"" in _safe_read(root / "pyproject.toml")}
+
+
+def _safe_read(p: Path) -> str:
+    try:
+        return p.read_text(errors="replace")[:200000]
+    except OSError:
+        return ""

@@ -1,0 +1,101 @@
+"""Probe of the GPU code compiled into the CUDA .so files of installed distributions.
+
+Files come from each distribution's RECORD; only ELF files are opened, and only their section
+headers and fatbin headers are read (bwdoctor.elf.fatbin), so even torch and the nvidia-* libraries
+cost well under a second when cached.
+"""
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List
+
+from ..elf.distfiles import is_elf, record_elf_files
+from ..elf.fatbin import scan_file
+from ..model import Unavailable
+from ..registry import probe
+
+# Distributions whose .so files carry GPU code that bwdoctor's checks read (canonical names). The
+# nvidia-* and cupy libraries are large and no check reads them: `bwdoctor cubins` lists them on request.
+CUDA_DISTRIBUTIONS = frozenset({
+    "torch", "torchvision", "torchaudio", "vllm", "vllm-flash-attn", "flash-attn", "flash-attn-3",
+    "flashinfer-python", "flashinfer-jit-cache", "flashinfer-cubin", "xformers", "bitsandbytes",
+    "sgl-kernel", "deep-gemm", "flashmla",
+})
+CUDA_PREFIXES = ()
+FLASHINFER_CACHE = "flashinfer-cache"  # pseudo-distribution: JIT/AOT builds under ~/.cache/flashinfer
+CACHE_FILE_LIMIT = 2000  # ELF files read from the flashinfer cache at most
+
+
+def is_cuda_distribution(name: str) -> bool:
+    """True for the distributions whose GPU code is read."""
+    return name in CUDA_DISTRIBUTIONS or name.startswith(CUDA_PREFIXES)
+
+
+def trim(item: dict) -> dict:
+    """A scan_file item reduced to what checks need: path, archs per section, error."""
+    return {"path": item["path"], "fatbin": item["fatbin"], "relfatbin": item["relfatbin"],
+            "error": item["error"]}
+
+
+def has_gpu_code(item: dict) -> bool:
+    """True when a scanned file holds at least one cubin or PTX entry."""
+    return any(item[s][k] for s in ("fatbin", "relfatbin") for k in ("elf", "ptx"))
+
+
+def scan_paths(paths: List[str], workers: int = 4) -> List[dict]:
+    """Trimmed scan of each path that has GPU code or could not be read, in path order."""
+    if not paths:
+        return []
+    # Threads overlap the page faults of cold files; the parsing itself is tiny.
+    from ..engine import max_workers
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths), max_workers()))) as pool:
+        items = list(pool.map(scan_file, paths))
+    return [trim(i) for i in items if i["error"] or has_gpu_code(i)]
+
+
+def flashinfer_cache_dir(env) -> str:
+    """Where FlashInfer keeps its JIT builds: $FLASHINFER_WORKSPACE_BASE or ~/.cache, + /flashinfer."""
+    base = env.get("FLASHINFER_WORKSPACE_BASE") or os.path.join(env.get("HOME") or os.path.expanduser("~"),
+                                                                 ".cache")
+    return os.path.join(base, "flashinfer")
+
+
+def cache_elf_files(root: str, limit: int = CACHE_FILE_LIMIT) -> List[str]:
+    """Up to `limit` .so files under the FlashInfer cache (sorted)."""
+    out: List[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if re.search(r"\.so(\.|$)", name):
+                path = os.path.join(dirpath, name)
+                if is_elf(path):
+                    out.append(path)
+                    if len(out) >= limit:
+                        return out
+    return out
+
+
+@probe("cuda_binaries", budget=20.0)
+def cuda_binaries(ctx, python_env, distributions):
+    """GPU code (cubin and PTX targets) in the CUDA .so files of installed distributions."""
+    if isinstance(distributions, Unavailable):
+        return Unavailable(f"installed distributions are unknown: {distributions.reason}")
+    out: Dict[str, dict] = {}
+    for dist in distributions:
+        name = dist.get("name", "")
+        if not is_cuda_distribution(name) or not dist.get("dist_info"):
+            continue
+        paths, error = record_elf_files(dist["dist_info"], dist.get("location"), shared_only=True)
+        entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": scan_paths(paths)}
+        if error:
+            entry["error"] = error
+        out[name] = entry
+    cache = str(ctx.host_path(flashinfer_cache_dir(ctx.env)))
+    if os.path.isdir(cache):
+        paths = cache_elf_files(cache)
+        out[FLASHINFER_CACHE] = {"version": "", "path": cache, "elf_files": len(paths),
+                                 "files": scan_paths(paths)}
+    return out

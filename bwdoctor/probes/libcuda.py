@@ -1,0 +1,63 @@
+"""Which libcuda.so.1 the dynamic loader will load: LD_LIBRARY_PATH, then /etc/ld.so.cache, then the
+default directories — all under --root — and whether it is a CUDA forward-compatibility copy."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+
+from ..elf.ldcache import read as read_ldcache
+from ..model import Unavailable
+from ..registry import probe
+
+DEFAULT_DIRS = ("/lib64", "/usr/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib")
+_VER_RE = re.compile(r"libcuda\.so\.(\d+\.\d+(?:\.\d+)?)$")
+
+
+def resolve_under_root(ctx, path: str, hops: int = 40) -> str:
+    """The machine path a symlink chain ends at, every step taken under ctx.root (no escape to the host)."""
+    for _ in range(hops):
+        host = ctx.host_path(path)
+        try:
+            target = os.readlink(host)
+        except OSError:
+            return path
+        path = target if target.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), target))
+    return path
+
+
+def _describe(ctx, path: str, via: str) -> dict:
+    real = resolve_under_root(ctx, path)
+    m = _VER_RE.search(os.path.basename(real))
+    return {"path": path, "real": real, "via": via, "version": m.group(1) if m else None,
+            "compat": "/compat/" in path or "/compat/" in real}
+
+
+@probe("libcuda", budget=3.0)
+def libcuda(ctx):
+    """The libcuda.so.1 the loader picks, the other copies it could see, and CUDA compat settings."""
+    candidates = []
+    for d in (ctx.env.get("LD_LIBRARY_PATH") or "").split(":"):
+        if d and ctx.host_path(os.path.join(d, "libcuda.so.1")).exists():
+            candidates.append(_describe(ctx, os.path.join(d, "libcuda.so.1"), "LD_LIBRARY_PATH"))
+    entries, err = read_ldcache(str(ctx.host_path("/etc/ld.so.cache")))
+    for e in entries:
+        if e["soname"] == "libcuda.so.1" and e["arch"] in ("x86-64", "aarch64", ""):
+            candidates.append(_describe(ctx, e["path"], "ld.so.cache"))
+    for d in DEFAULT_DIRS:
+        if ctx.host_path(os.path.join(d, "libcuda.so.1")).exists():
+            candidates.append(_describe(ctx, os.path.join(d, "libcuda.so.1"), "default directory"))
+    confs = []
+    for conf in sorted(glob.glob(str(ctx.host_path("/etc/ld.so.conf.d")) + "/*.conf")):
+        try:
+            text = open(conf, encoding="utf-8", errors="replace").read(65536)
+        except OSError:
+            continue
+        if "compat" in text or "compat" in os.path.basename(conf):
+            confs.append({"file": "/etc/ld.so.conf.d/" + os.path.basename(conf),
+                          "dirs": [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("#")]})
+    if not candidates and err and not confs:
+        return Unavailable(f"libcuda.so.1 not found (ld.so.cache: {err})")
+    return {"chosen": candidates[0] if candidates else None, "candidates": candidates[:10],
+            "ldcache_error": err, "compat_confs": confs,
+            "VLLM_ENABLE_CUDA_COMPATIBILITY": ctx.env.get("VLLM_ENABLE_CUDA_COMPATIBILITY")}

@@ -1,0 +1,197 @@
+"""Probes of the inspected Python environment: its interpreter, sys.path, and installed distributions.
+
+The interpreter is asked for its sys.path in a subprocess that imports only the standard library;
+distribution metadata is then read from disk. torch is never imported.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from ..model import Unavailable
+from ..registry import probe
+
+_SCRIPT = (
+    "import json, sys, sysconfig, site\n"
+    "try:\n    sp = site.getsitepackages()\nexcept Exception:\n    sp = []\n"
+    "print(json.dumps({'executable': sys.executable, 'version': '%d.%d.%d' % sys.version_info[:3],"
+    " 'sys_path': [p for p in sys.path if p], 'site_packages': sp + [sysconfig.get_paths().get('purelib')],"
+    " 'prefix': sys.prefix, 'base_prefix': sys.base_prefix, 'platform': sysconfig.get_platform(),"
+    " 'soabi': sysconfig.get_config_var('SOABI'), 'libdir': sysconfig.get_config_var('LIBDIR'),"
+    " 'ldlibrary': sysconfig.get_config_var('LDLIBRARY'), 'shared': bool(sysconfig.get_config_var('Py_ENABLE_SHARED')),"
+    " 'include': sysconfig.get_paths().get('include')}))\n"
+)
+
+
+def default_interpreter(env) -> str:
+    """The interpreter to inspect: $VIRTUAL_ENV's, else $CONDA_PREFIX's, else the one running bwdoctor."""
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        base = env.get(var)
+        if base:
+            for cand in (Path(base) / "bin" / "python", Path(base) / "bin" / "python3"):
+                if cand.exists():
+                    return str(cand)
+    return sys.executable
+
+
+def _same_interpreter(path: str) -> bool:
+    try:
+        return os.path.samefile(path, sys.executable) and Path(sys.prefix).resolve() == _prefix_of(path)
+    except OSError:
+        return False
+
+
+def _prefix_of(path: str) -> Path:
+    """The prefix a venv interpreter belongs to (the dir holding pyvenv.cfg), else its install prefix."""
+    p = Path(path).absolute()
+    if (p.parent.parent / "pyvenv.cfg").exists():
+        return p.parent.parent.resolve()
+    return Path(sys.base_prefix).resolve() if os.path.samefile(path, sys.executable) else p.parent.parent
+
+
+def _self_info() -> dict:
+    import site
+    import sysconfig
+
+    try:
+        sp = site.getsitepackages()
+    except Exception:
+        sp = []
+    return {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3],
+            "sys_path": [p for p in sys.path if p], "site_packages": sp + [sysconfig.get_paths().get("purelib")],
+            "prefix": sys.prefix, "base_prefix": sys.base_prefix, "platform": sysconfig.get_platform(),
+            "soabi": sysconfig.get_config_var("SOABI"), "libdir": sysconfig.get_config_var("LIBDIR"),
+            "ldlibrary": sysconfig.get_config_var("LDLIBRARY"),
+            "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED")), "include": sysconfig.get_paths().get("include")}
+
+
+@probe("python_env", budget=12.0)
+def python_env(ctx):
+    """Interpreter, version, sys.path and site-packages of the inspected environment (no torch import)."""
+    exe = ctx.python or default_interpreter(ctx.env)
+    if not os.path.exists(exe):
+        return Unavailable(f"Python interpreter {exe} does not exist")
+    if not ctx.python and exe == sys.executable or _same_interpreter(exe):
+        info = _self_info()
+        info["source"] = "self"
+    else:
+        env = {k: v for k, v in ctx.env.items() if k not in ("PYTHONSTARTUP", "PYTHONINSPECT")}
+        env["PYTHONNOUSERSITE"] = env.get("PYTHONNOUSERSITE", "")
+        if not env["PYTHONNOUSERSITE"]:
+            del env["PYTHONNOUSERSITE"]
+        res = ctx.run([exe, "-c", _SCRIPT], timeout=10.0, env=env)
+        if isinstance(res, Unavailable):
+            return res
+        if res.returncode != 0:
+            tail = (res.stderr or "").strip().splitlines()[-1:] or ["no error text"]
+            return Unavailable(f"{exe} exited with {res.returncode}: {tail[0][:300]}")
+        try:
+            info = json.loads(res.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return Unavailable(f"{exe} did not print its sys.path as JSON")
+        info["source"] = "subprocess"
+    info["requested"] = exe
+    info["site_packages"] = [p for p in dict.fromkeys(info.get("site_packages") or []) if p]
+    return info
+
+
+def canonical(name: str) -> str:
+    """PEP 503 canonical distribution name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+META_LIMIT = 1 << 20  # metadata headers end long before this; descriptions after them are never read
+
+
+def read_metadata_headers(path: str) -> dict:
+    """Name, Version and Requires-Dist from a METADATA/PKG-INFO file, reading the header block only."""
+    out = {"requires": []}
+    last = None
+    with open(path, "rb") as fh:
+        for raw in fh.read(META_LIMIT).decode("utf-8", "replace").splitlines():
+            if not raw.strip():
+                break
+            if raw[0] in " \t" and last:  # folded header line
+                continue
+            key, sep, val = raw.partition(":")
+            if not sep:
+                continue
+            key, val = key.strip().lower(), val.strip()
+            last = key
+            if key == "name" and "name" not in out:
+                out["name"] = val
+            elif key == "version" and "version" not in out:
+                out["version"] = val
+            elif key == "requires-dist":
+                out["requires"].append(val)
+    return out
+
+
+def _egg_requires(egg_info: str) -> list:
+    """Requires-Dist-like strings from an .egg-info/requires.txt (extras sections become markers)."""
+    out, extra = [], None
+    try:
+        with open(os.path.join(egg_info, "requires.txt"), encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                if line.startswith("["):
+                    extra = line.strip("[]").split(":")[0] or None
+                    continue
+                out.append(f'{line}; extra == "{extra}"' if extra else line)
+    except OSError:
+        pass
+    return out
+
+
+def _read_dist(entry: str, name: str):
+    path = os.path.join(entry, name)
+    if name.endswith(".dist-info"):
+        meta = os.path.join(path, "METADATA")
+        info = read_metadata_headers(meta)
+    elif name.endswith(".egg-info"):
+        meta = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
+        info = read_metadata_headers(meta)
+        if os.path.isdir(path):
+            info["requires"] = info["requires"] or _egg_requires(path)
+    else:
+        return None
+    return info if info.get("name") else None
+
+
+@probe("distributions", budget=8.0)
+def distributions(ctx, python_env):
+    """Installed distributions on the inspected sys.path: name, version, location, Requires-Dist.
+
+    Metadata headers are read directly (no email parsing of long descriptions). The first copy on
+    sys.path wins (as import does); later copies are listed under 'shadowed'.
+    """
+    seen = {}
+    for entry in python_env.get("sys_path", []):
+        try:
+            names = sorted(os.listdir(entry))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                info = _read_dist(entry, name)
+            except OSError:
+                continue
+            if info is None:
+                continue
+            key = canonical(info["name"])
+            dist_info = os.path.join(entry, name)
+            if key in seen:
+                if seen[key]["location"] != entry:
+                    seen[key].setdefault("shadowed", []).append({"version": info.get("version"),
+                                                                 "dist_info": dist_info})
+                continue
+            seen[key] = {"name": key, "version": info.get("version") or "", "location": entry,
+                         "requires": info["requires"], "dist_info": dist_info}
+    return [seen[k] for k in sorted(seen)]

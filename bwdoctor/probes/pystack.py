@@ -1,0 +1,182 @@
+"""Probes of the Python GPU stack, read from files only: torch's build, CUDA runtimes, RECORD drift."""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import os
+import re
+from pathlib import Path
+
+from ..model import Unavailable
+from ..registry import probe
+
+_LOCAL_RE = re.compile(r"\+(.+)$")
+
+
+def _dist(distributions, name):
+    if isinstance(distributions, Unavailable):
+        return None
+    return next((d for d in distributions if d.get("name") == name), None)
+
+
+def parse_torch_version_py(text: str) -> dict:
+    """__version__, cuda, hip, git_version from torch/version.py (assignments only; nothing executed)."""
+    out = {}
+    for key in ("__version__", "cuda", "hip", "git_version", "rocm", "xpu"):
+        m = re.search(rf"^{re.escape(key)}\s*(?::[^=]+)?=\s*(?:'([^']*)'|\"([^\"]*)\"|None)", text, re.M)
+        if m:
+            out[key] = m.group(1) if m.group(1) is not None else m.group(2)
+    return out
+
+
+def variant_of(version: str, cuda) -> str:
+    """'cu130', 'cpu', 'rocm6.3'... from a local version tag, else from torch.version.cuda."""
+    m = _LOCAL_RE.search(version or "")
+    if m:
+        tag = m.group(1)
+        for part in tag.split("."):
+            if re.match(r"(cu\d+|cpu|rocm[\d.]+|xpu)$", part):
+                return part
+        return tag
+    if cuda:
+        return "cu" + str(cuda).replace(".", "")
+    return "cpu"
+
+
+@probe("torch_build", budget=3.0)
+def torch_build(ctx, distributions):
+    """The installed torch: version, CUDA version and variant (from torch/version.py, never imported)."""
+    d = _dist(distributions, "torch")
+    if d is None:
+        return Unavailable("torch is not installed in the inspected environment")
+    out = {"version": d["version"], "location": d["location"], "requires": d.get("requires", [])}
+    vp = Path(d["location"]) / "torch" / "version.py"
+    try:
+        info = parse_torch_version_py(vp.read_text(errors="replace")[:65536])
+    except OSError as exc:
+        info = {}
+        out["error"] = f"{vp}: {exc.strerror or exc}"
+    out["cuda"] = info.get("cuda")
+    out["hip"] = info.get("hip")
+    out["git_version"] = info.get("git_version")
+    out["variant"] = variant_of(d["version"], info.get("cuda"))
+    libs = Path(d["location"]) / "torch" / "lib"
+    try:
+        names = sorted(p.name for p in libs.iterdir())
+    except OSError:
+        names = []
+    out["has_libtorch_cuda"] = any(n.startswith("libtorch_cuda") for n in names)
+    out["shadowed"] = d.get("shadowed", [])
+    return out
+
+
+@probe("cuda_runtimes", budget=2.0)
+def cuda_runtimes(ctx, distributions, torch_build):
+    """CUDA runtime versions the environment brings: torch's, nvidia-cuda-runtime-*, vLLM's wheel tag."""
+    out = []
+    if not isinstance(torch_build, Unavailable) and torch_build.get("cuda"):
+        out.append({"source": "torch", "distribution": "torch", "cuda": torch_build["cuda"],
+                    "version": torch_build["version"]})
+    if not isinstance(distributions, Unavailable):
+        for d in distributions:
+            m = re.match(r"nvidia-cuda-runtime(?:-cu(\d+))?$", d["name"])
+            if m:
+                v = d["version"].split(".")
+                out.append({"source": "wheel", "distribution": d["name"], "cuda": ".".join(v[:2]),
+                            "version": d["version"]})
+            elif d["name"] == "vllm":
+                tag = _LOCAL_RE.search(d["version"] or "")
+                cu = re.search(r"cu(\d+)(\d)\b", tag.group(1)) if tag else None
+                if cu:
+                    out.append({"source": "vllm wheel tag", "distribution": "vllm",
+                                "cuda": f"{int(cu.group(1))}.{cu.group(2)}", "version": d["version"]})
+    return out
+
+
+def _record_rows(dist_info: Path):
+    try:
+        text = (dist_info / "RECORD").read_text(errors="replace")
+    except OSError:
+        return None
+    return list(csv.reader(io.StringIO(text)))
+
+
+def _hash_file(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+
+
+def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = ()) -> dict:
+    """Files of an installed distribution that differ from its RECORD: size first, hash when sizes agree
+    but the file is newer than the RECORD (a same-size edit). `suffixes` limits the files compared."""
+    di = Path(dist["dist_info"])
+    rows = _record_rows(di)
+    if rows is None:
+        return {"distribution": dist["name"], "error": "no RECORD file"}
+    try:
+        record_mtime = (di / "RECORD").stat().st_mtime
+    except OSError:
+        record_mtime = 0
+    base = dist["location"]
+    modified, missing, checked = [], [], 0
+    for row in rows:
+        if len(row) < 3 or not row[1] or "=" not in row[1]:
+            continue
+        rel, digest, size = row[0], row[1], row[2]
+        if suffixes and not rel.endswith(suffixes):
+            continue
+        p = os.path.join(base, rel)  # os.path, not pathlib: torch lists ~12,000 files
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            if not rel.endswith(".pyc"):
+                missing.append(rel)
+            continue
+        except OSError:
+            continue
+        checked += 1
+        if size.isdigit() and st.st_size != int(size):
+            modified.append(rel)
+        elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
+            algo, _, want = digest.partition("=")
+            try:
+                if algo in hashlib.algorithms_available and _hash_file(Path(p), algo) != want:
+                    modified.append(rel)
+            except OSError:
+                pass
+    return {"distribution": dist["name"], "version": dist["version"], "checked": checked,
+            "modified": sorted(modified)[:limit], "modified_count": len(modified),
+            "missing": sorted(missing)[:limit], "missing_count": len(missing)}
+
+
+@probe("record_drift", budget=5.0)
+def record_drift(ctx, distributions):
+    """Locally modified or missing files of vllm, torch, flashinfer and xformers versus their RECORD.
+
+    Every file of vLLM and the smaller packages is compared; of torch only the Python sources (where
+    hand patches go), which keeps this probe to a few tens of milliseconds."""
+    out = []
+    for name in ("vllm", "torch", "flashinfer-python", "xformers", "flash-attn"):
+        d = _dist(distributions, name)
+        if d and d.get("dist_info"):
+            out.append(record_drift_for(d, suffixes=(".py",) if name == "torch" else ()))
+    return out
+
+
+@probe("native_libraries", budget=2.0)
+def native_libraries(ctx, distributions):
+    """Names of the variant-specific native libraries some packages choose at import (bitsandbytes)."""
+    out = {}
+    d = _dist(distributions, "bitsandbytes")
+    if d:
+        try:
+            out["bitsandbytes"] = sorted(p.name for p in (Path(d["location"]) / "bitsandbytes").iterdir()
+                                         if p.name.startswith("libbitsandbytes"))
+        except OSError:
+            out["bitsandbytes"] = []
+    return out

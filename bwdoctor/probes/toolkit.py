@@ -1,0 +1,172 @@
+"""Probes of CUDA toolkits: every nvcc (PATH order, CUDA_HOME, /usr/local/cuda*, pip) and Triton's ptxas."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+
+from ..model import Unavailable
+from ..registry import probe
+from .cudaver import parse_gpu_arch_list, parse_ptxas_help, parse_release
+
+TIMEOUT = 5.0
+STANDARD_NVCC = ("/usr/local/cuda*/bin/nvcc", "/usr/bin/nvcc", "/opt/cuda/bin/nvcc")
+
+
+def _path_dirs(env) -> list:
+    return [d for d in (env.get("PATH") or "").split(os.pathsep) if d]
+
+
+def _is_exe(p: Path) -> bool:
+    try:
+        return p.is_file() and os.access(p, os.X_OK)
+    except OSError:
+        return False
+
+
+def _run_tool(ctx, path: str, args) -> str:
+    res = ctx.run([path, *args], timeout=TIMEOUT)
+    if isinstance(res, Unavailable):
+        raise RuntimeError(res.reason)
+    return (res.stdout or "") + (res.stderr or "")
+
+
+def describe_nvcc(ctx, path: str) -> dict:
+    """Version and emit-able architectures of one nvcc (runs it with a timeout; live machine only)."""
+    out = {"path": path, "version": None, "full": None, "archs": [], "arch_source": None, "error": None}
+    try:
+        rel = parse_release(_run_tool(ctx, path, ["--version"]))
+    except RuntimeError as exc:
+        out["error"] = str(exc)
+        return out
+    if not rel:
+        out["error"] = "nvcc --version printed no 'release X.Y' line"
+        return out
+    out.update(rel)
+    try:
+        archs = parse_gpu_arch_list(_run_tool(ctx, path, ["--list-gpu-code"]) + _run_tool(ctx, path, ["--list-gpu-arch"]))
+    except RuntimeError:
+        archs = []
+    if archs:
+        out["archs"], out["arch_source"] = archs, "nvcc --list-gpu-code/--list-gpu-arch"
+    else:
+        ptxas = Path(path).with_name("ptxas")
+        if _is_exe(ptxas):
+            try:
+                out["archs"] = parse_ptxas_help(_run_tool(ctx, str(ptxas), ["--help"]))
+                out["arch_source"] = "ptxas --help" if out["archs"] else None
+            except RuntimeError:
+                pass
+    return out
+
+
+def _toolkit_from_tree(ctx, cuda_dir: Path) -> dict:
+    """A toolkit under --root, read from its version.json (nothing is executed)."""
+    rel = str(cuda_dir.relative_to(ctx.root)) if ctx.root in cuda_dir.parents else str(cuda_dir)
+    out = {"path": "/" + rel.lstrip("/") + "/bin/nvcc", "version": None, "full": None, "archs": [],
+           "arch_source": None, "error": None}
+    try:
+        data = json.loads((cuda_dir / "version.json").read_text())
+        full = data.get("cuda", {}).get("version") or data.get("cuda_nvcc", {}).get("version")
+        out["full"] = full
+        out["version"] = ".".join(full.split(".")[:2]) if full else None
+    except (OSError, ValueError, AttributeError):
+        out["error"] = "no readable version.json"
+    return out
+
+
+@probe("cuda_toolkits", budget=10.0)
+def cuda_toolkits(ctx):
+    """Every nvcc: PATH order, CUDA_HOME, /usr/local/cuda*, pip nvidia-cuda-nvcc; version and archs."""
+    env = ctx.env
+    found = {}  # realpath -> entry
+
+    def add(path: str, via: str):
+        p = Path(path)
+        if not _is_exe(p):
+            return
+        key = os.path.realpath(p)
+        if key in found:
+            if via not in found[key]["via"]:
+                found[key]["via"].append(via)
+            return
+        entry = describe_nvcc(ctx, str(p)) if ctx.live_machine else {"path": str(p), "error": "not run under --root"}
+        entry["via"] = [via]
+        entry["realpath"] = key
+        found[key] = entry
+
+    path_order = []
+    if ctx.live_machine:
+        for d in _path_dirs(env):
+            cand = Path(d) / "nvcc"
+            if _is_exe(cand):
+                path_order.append(str(cand))
+                add(str(cand), "PATH")
+        if env.get("CUDA_HOME"):
+            add(os.path.join(env["CUDA_HOME"], "bin", "nvcc"), "CUDA_HOME")
+        if env.get("CUDA_PATH"):
+            add(os.path.join(env["CUDA_PATH"], "bin", "nvcc"), "CUDA_PATH")
+        if env.get("CMAKE_CUDA_COMPILER"):
+            add(env["CMAKE_CUDA_COMPILER"], "CMAKE_CUDA_COMPILER")
+        for pattern in () if env.get("BWDOCTOR_NVCC_SEARCH") == "path" else STANDARD_NVCC:
+            for d in sorted(glob.glob(pattern)):
+                add(d, "standard location")
+        toolkits = list(found.values())
+    else:
+        toolkits = [_toolkit_from_tree(ctx, Path(p)) for p in sorted(glob.glob(str(ctx.host_path("/usr/local/cuda*"))))
+                    if Path(p).is_dir() and not Path(p).is_symlink()]
+        for t in toolkits:
+            t["via"] = ["standard location"]
+        cap = ctx.host_path("/cmd/nvcc-version.txt")
+        if cap.exists():  # a captured host's nvcc on PATH
+            rel = parse_release(cap.read_text(errors="replace"))
+            arch_file = ctx.host_path("/cmd/nvcc-list-gpu-arch.txt")
+            archs = parse_gpu_arch_list(arch_file.read_text(errors="replace")) if arch_file.exists() else []
+            code_file = ctx.host_path("/cmd/nvcc-list-gpu-code.txt")
+            archs = sorted(set(archs) | set(parse_gpu_arch_list(code_file.read_text(errors="replace")
+                                                                 if code_file.exists() else "")))
+            if rel:
+                entry = {"path": "nvcc (captured)", "via": ["PATH"], "archs": archs,
+                         "arch_source": "captured --list-gpu-arch" if archs else None, "error": None, **rel}
+                toolkits.insert(0, entry)
+                path_order.append(entry["path"])
+    cuda_home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
+    used = None
+    if cuda_home:
+        used = next((t for t in toolkits if "CUDA_HOME" in t.get("via", []) or "CUDA_PATH" in t.get("via", [])), None)
+    if used is None and path_order:
+        used = next((t for t in toolkits if t["path"] == path_order[0]), None)
+    return {"toolkits": toolkits, "path_order": path_order, "cuda_home": cuda_home,
+            "used": used["path"] if used else None}
+
+
+def _triton_ptxas_candidates(ctx, python_env):
+    if ctx.env.get("TRITON_PTXAS_PATH"):
+        yield ctx.env["TRITON_PTXAS_PATH"], "TRITON_PTXAS_PATH"
+    for sp in python_env.get("site_packages", []) if isinstance(python_env, dict) else []:
+        cand = os.path.join(sp, "triton", "backends", "nvidia", "bin", "ptxas")
+        if os.path.exists(cand):
+            yield cand, "triton bundled"
+            return
+
+
+@probe("triton_ptxas", budget=8.0)
+def triton_ptxas(ctx, python_env):
+    """The ptxas Triton will use (TRITON_PTXAS_PATH, else its bundled one): version and accepted archs."""
+    if isinstance(python_env, Unavailable):
+        python_env = {}
+    for path, via in _triton_ptxas_candidates(ctx, python_env):
+        out = {"path": path, "via": via, "version": None, "full": None, "archs": [], "error": None}
+        if not _is_exe(Path(path)):
+            out["error"] = "not an executable file"
+            return out
+        try:
+            rel = parse_release(_run_tool(ctx, path, ["--version"]))
+            if rel:
+                out.update(rel)
+            out["archs"] = parse_ptxas_help(_run_tool(ctx, path, ["--help"]))
+        except RuntimeError as exc:
+            out["error"] = str(exc)
+        return out
+    return Unavailable("Triton is not installed and TRITON_PTXAS_PATH is not set")

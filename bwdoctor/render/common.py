@@ -1,0 +1,34 @@
+"""Pieces shared by renderers: the fix line of a finding, severity ordering, KB access."""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from ..knowledge import load_all
+
+RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+def fix_line(finding) -> Optional[str]:
+    """A one-line fix: the finding's evidence['fix'], else the first command or sentence of the KB Fix."""
+    fix = finding.evidence.get("fix") if isinstance(finding.evidence, dict) else None
+    if isinstance(fix, str) and fix.strip():
+        return fix.strip()
+    art = load_all().get(finding.kb)
+    if not art:
+        return None
+    text = art.sections.get("Fix", "")
+    code = re.search(r"```[a-z]*\n(.+?)\n", text)
+    if code and code.group(1).strip():
+        return code.group(1).strip()
+    for line in text.splitlines():
+        line = line.strip().lstrip("-*0123456789. ").strip()
+        if line and not line.startswith("```"):
+            return re.sub(r"[`*]", "", line)[:200]
+    return None
+
+
+def failed(findings):
+    """Findings that failed or errored, worst first."""
+    bad = [f for f in findings if f.status in ("fail", "error")]
+    return sorted(bad, key=lambda f: (0 if f.status == "error" else 1 + RANK.get(f.severity, 3), f.id))

@@ -1,0 +1,131 @@
+"""Human output: one line per family with a glyph (✓ ! ✗), failures with a fix, details on -v."""
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+
+from ..model import Unavailable
+from ..redact import redact
+from .common import failed, fix_line
+
+GLYPH = {"ok": ("✓", "green"), "warning": ("!", "yellow"), "error": ("✗", "red"), "skip": ("-", "dim"),
+         "crash": ("✗", "magenta")}
+
+
+def _family_state(fs):
+    if any(f.status == "error" for f in fs):
+        return "crash"
+    bad = [f for f in fs if f.status == "fail"]
+    if any(f.severity == "error" for f in bad):
+        return "error"
+    if bad:
+        return "warning"
+    if all(f.status == "skip" for f in fs):
+        return "skip"
+    return "ok"
+
+
+def _summary_line(fs) -> str:
+    n = {s: sum(1 for f in fs if f.status == s) for s in ("pass", "fail", "skip", "error")}
+    parts = []
+    errs = sum(1 for f in fs if f.status == "fail" and f.severity == "error")
+    warns = sum(1 for f in fs if f.status == "fail" and f.severity == "warning")
+    infos = sum(1 for f in fs if f.status == "fail" and f.severity == "info")
+    for count, word in ((n["error"], "crashed"), (errs, "error"), (warns, "warning"), (infos, "note"),
+                        (n["pass"], "passed"), (n["skip"], "skipped")):
+        if count:
+            parts.append(f"{count} {word}" + ("s" if word in ("error", "warning", "note") and count > 1 else ""))
+    return ", ".join(parts) or "nothing evaluated"
+
+
+def _header(report) -> list:
+    f = report.facts
+    bits = []
+    host = f.get("host")
+    if isinstance(host, dict) and isinstance(host.get("distro"), dict) and host["distro"].get("pretty_name"):
+        bits.append(host["distro"]["pretty_name"])
+    kr = f.get("kernel_release")
+    if isinstance(kr, str):
+        bits.append(f"kernel {kr}")
+    drv = f.get("nvidia_driver")
+    if isinstance(drv, dict):
+        bits.append(f"driver {drv.get('version')} ({drv.get('flavour')} module)")
+    elif isinstance(drv, Unavailable):
+        bits.append("no NVIDIA driver")
+    py = f.get("python_env")
+    if isinstance(py, dict):
+        bits.append(f"Python {py.get('version')} ({py.get('executable')})")
+    lines = [" · ".join(bits)] if bits else []
+    gpus = f.get("gpus")
+    if isinstance(gpus, list) and gpus:
+        names = OrderedDict()
+        for g in gpus:
+            cc = g.get("cc")
+            key = f"{g.get('name')} (CC {cc[0]}.{cc[1]}, {g.get('arch')})" if cc else f"{g.get('name')} (CC unknown)"
+            names[key] = names.get(key, 0) + 1
+        lines.append("GPUs: " + ", ".join(f"{n}× {k}" for k, n in names.items()))
+    elif isinstance(gpus, list) or isinstance(gpus, Unavailable):
+        lines.append("GPUs: none found")
+    lines.append("targets: " + (", ".join(report.targets) if report.targets
+                                else "none (no GPU seen; pass --target sm_120 to check for one)"))
+    return lines
+
+
+def render_text(report, verbose: bool = False, color: bool = True, width: int = 100) -> str:
+    """The report for a person (rich markup; plain when color is False)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    buf = io.StringIO()
+    con = Console(file=buf, force_terminal=color, no_color=not color, width=width, highlight=False, soft_wrap=not color,
+                  color_system="standard" if color else None, emoji=False)
+    con.print(f"[bold]bwdoctor {escape(report.version)}[/bold]  " + escape(_header(report)[0] if _header(report) else ""))
+    for line in _header(report)[1:]:
+        con.print("  " + escape(line))
+    con.print()
+    fams = OrderedDict()
+    for f in sorted(report.findings, key=lambda f: f.id):
+        fams.setdefault(f.family, []).append(f)
+    for fam, fs in fams.items():
+        state = _family_state(fs)
+        glyph, style = GLYPH[state]
+        con.print(f"[{style}]\\[{glyph}][/{style}] [bold]{escape(fam)}[/bold]: {escape(_summary_line(fs))}")
+        for f in failed(fs):
+            mark, st = ("✗", "red") if f.status == "error" or f.severity == "error" else (
+                ("!", "yellow") if f.severity == "warning" else ("i", "cyan"))
+            loc = f" {f.location.path}:{f.location.line}:{f.location.column}" if f.location else ""
+            con.print(f"    [{st}]{mark}[/{st}] {f.id} {escape(f.name)}{escape(loc)}: {escape(redact(f.message))}")
+            fix = fix_line(f) if f.status == "fail" else None
+            if fix:
+                con.print(f"      fix: [bold]{escape(redact(fix))}[/bold]")
+            con.print(f"      more: bwdoctor explain {escape(f.kb)}")
+        if verbose:
+            for f in fs:
+                if f.status == "pass":
+                    con.print(f"    [green]✓[/green] {f.id} {escape(f.name)}: {escape(redact(f.message))}")
+                elif f.status == "skip":
+                    con.print(f"    [dim]- {f.id} {escape(f.name)}: {escape(redact(f.message))}[/dim]")
+    if not report.findings:
+        con.print("no checks were evaluated")
+    for note in report.notes:
+        con.print(f"[yellow]note:[/yellow] {escape(redact(note))}")
+    con.print()
+    con.print("Summary: " + escape(_summary_line(report.findings)) +
+              f"  ({sum(report.probes.values()):.2f} s of probes)")
+    if verbose:
+        con.print()
+        con.print("[bold]Facts[/bold]")
+        for name, value in report.facts.items():
+            t = report.probes.get(name)
+            timing = f" [dim]({t * 1000:.0f} ms)[/dim]" if t is not None else ""
+            con.print(f"  {escape(name)}{timing}: {escape(redact(_brief(value)))}")
+    return buf.getvalue()
+
+
+def _brief(value, limit: int = 300) -> str:
+    import json
+
+    if isinstance(value, Unavailable):
+        return f"unavailable: {value.reason}"
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,33 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+H100_ROOT = HERE / "fixtures" / "roots" / "h100-box"
+
+
+def run_cli(*args, env=None, timeout=60, input=None):
+    """Run the real CLI in a subprocess; returns CompletedProcess (text)."""
+    e = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES",)}
+    e.setdefault("NO_COLOR", "1")
+    e["BWDOCTOR_PLUGINS"] = e.get("BWDOCTOR_PLUGINS", "")
+    if env:
+        e.update(env)
+    return subprocess.run([sys.executable, "-m", "bwdoctor", *args], capture_output=True, text=True,
+                          timeout=timeout, env=e, input=input)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def report_schema():
+    from importlib import resources
+
+    return json.loads(resources.files("bwdoctor.schemas").joinpath("report.schema.json").read_text())

@@ -1,0 +1,206 @@
+"""The engine: budgets, concurrency, crashing checks, plugins loaded in isolation."""
+import json
+import textwrap
+import threading
+import time
+
+import pytest
+
+from bwdoctor import engine, registry
+from bwdoctor.context import Context
+from bwdoctor.model import Problem, Unavailable
+from bwdoctor.registry import Registry, RegistryError, check, probe
+
+from conftest import H100_ROOT, run_cli
+
+
+def make_registry(*objs):
+    reg = Registry()
+    for o in objs:
+        reg.add_object(o)
+    return reg
+
+
+def test_hung_probe_times_out_and_others_finish():
+    @probe("slow", budget=0.3)
+    def slow(ctx):
+        time.sleep(30)
+
+    @probe("fast", budget=2)
+    def fast(ctx):
+        return 1
+
+    @probe("derived", budget=2)
+    def derived(ctx, fast):
+        return fast + 1
+
+    reg = make_registry(slow, fast, derived)
+    t0 = time.perf_counter()
+    facts, timings = engine.gather(reg, Context(), ["slow", "derived"])
+    assert time.perf_counter() - t0 < 5
+    assert isinstance(facts["slow"], Unavailable) and "timed out after 0.3 s" in facts["slow"].reason
+    assert facts["derived"] == 2
+
+
+def test_independent_probes_run_concurrently():
+    barrier = threading.Barrier(2, timeout=3)
+
+    @probe("a", budget=5)
+    def a(ctx):
+        barrier.wait()
+        return "a"
+
+    @probe("b", budget=5)
+    def b(ctx):
+        barrier.wait()
+        return "b"
+
+    facts, _ = engine.gather(make_registry(a, b), Context(), ["a", "b"])
+    assert facts == {"a": "a", "b": "b"}  # a serial engine would break the barrier
+
+
+def test_probe_exceptions_and_non_json_become_unavailable():
+    @probe("bad", budget=1)
+    def bad(ctx):
+        raise OSError("disk on fire")
+
+    @probe("weird", budget=1)
+    def weird(ctx):
+        return {1, 2}
+
+    facts, _ = engine.gather(make_registry(bad, weird), Context(), ["bad", "weird", "missing"])
+    assert "disk on fire" in facts["bad"].reason
+    assert "not JSON" in facts["weird"].reason
+    assert "no probe provides" in facts["missing"].reason
+
+
+def test_crashing_check_is_an_error_finding_and_run_goes_on():
+    @check("BW990", "boom", severity="error", kb="x")
+    def boom(kernel_release):
+        raise KeyError("nope")
+
+    @check("BW991", "fine", severity="warning", kb="x")
+    def fine(kernel_release):
+        return Problem("bad kernel")
+
+    specs = [getattr(boom, registry.CHECK_ATTR), getattr(fine, registry.CHECK_ATTR)]
+    found = engine.evaluate(specs, {"kernel_release": "6.8"})
+    assert [f.status for f in found] == ["error", "fail"]
+    assert "KeyError" in found[0].message
+    assert engine.exit_code(found, "error") == 0 and engine.exit_code(found, "warning") == 1
+
+
+def test_exit_code_nothing_evaluated():
+    @check("BW992", "needs-x", severity="error", kb="x")
+    def needs_x(x):
+        return None
+
+    found = engine.evaluate([getattr(needs_x, registry.CHECK_ATTR)], {"x": Unavailable("no x")})
+    assert found[0].status == "skip" and engine.exit_code(found) == 3
+
+
+def test_registry_rejects_duplicates_and_bad_ids():
+    @check("BW993", "one", severity="error", kb="x")
+    def one():
+        pass
+
+    @check("BW993", "two", severity="error", kb="x")
+    def two():
+        pass
+
+    @check("X1", "Bad_Name", severity="fatal", kb="x")
+    def three():
+        pass
+
+    reg = make_registry(one)
+    with pytest.raises(RegistryError, match="already used"):
+        reg.add_object(two)
+    with pytest.raises(RegistryError, match="BW \\+ 3 digits"):
+        reg.add_object(three)
+
+
+def test_builtin_registry_is_consistent():
+    reg = registry.load(no_plugins=True)
+    assert reg.validate() == []
+    assert reg.load_errors == []
+
+
+PLUGIN = '''
+import time
+from bwdoctor.registry import check, probe
+from bwdoctor.model import Problem
+
+@probe("plugin_hang", budget=0.5)
+def plugin_hang(ctx):
+    time.sleep(60)
+
+@check("BW981", "plugin-needs-hang", severity="error", kb="peermem-nccl-hang")
+def plugin_needs_hang(plugin_hang):
+    return Problem("never reached")
+
+@check("BW982", "plugin-raises", severity="error", kb="peermem-nccl-hang")
+def plugin_raises(kernel_release):
+    raise RuntimeError("plugin bug")
+'''
+
+
+@pytest.fixture
+def plugin_path(tmp_path):
+    (tmp_path / "bwtestplugin.py").write_text(PLUGIN)
+    (tmp_path / "bwbrokenplugin.py").write_text("raise ImportError('broken plugin')\n")
+    di = tmp_path / "bwtestplugin-0.1.dist-info"
+    di.mkdir()
+    (di / "METADATA").write_text("Metadata-Version: 2.1\nName: bwtestplugin\nVersion: 0.1\n")
+    (di / "entry_points.txt").write_text(textwrap.dedent("""\
+        [bwdoctor.checks]
+        testplugin = bwtestplugin
+        broken = bwbrokenplugin
+        """))
+    return tmp_path
+
+
+def test_plugins_hang_and_raise_without_stopping_the_run(plugin_path, report_schema, tmp_path):
+    import jsonschema
+    from hosttrees import blackwell_broken
+
+    env = {"PYTHONPATH": str(plugin_path)}
+    env_all = dict(env, BWDOCTOR_PLUGINS="testplugin,broken")
+    t0 = time.perf_counter()
+    res = run_cli("check", "--format", "json", "--root", str(H100_ROOT), env=env_all)
+    assert time.perf_counter() - t0 < 20
+    report = json.loads(res.stdout)
+    jsonschema.validate(report, report_schema)
+    by_id = {f["id"]: f for f in report["findings"]}
+    assert by_id["BW981"]["status"] == "skip" and "timed out" in by_id["BW981"]["message"]
+    assert by_id["BW982"]["status"] == "error" and "plugin bug" in by_id["BW982"]["message"]
+    assert "broken plugin" in " ".join(report["notes"])
+    assert res.returncode == 0  # the H100 tree is healthy; crashes do not decide the gate
+    root = blackwell_broken(tmp_path / "bw")
+    res = run_cli("check", "--format", "json", "--root", str(root), env=env_all)
+    assert res.returncode == 1 and json.loads(res.stdout)["findings"]
+    # --no-plugins and an empty pin load none
+    for extra in (["--no-plugins"], []):
+        res = run_cli("check", "--format", "json", "--root", str(H100_ROOT), *extra,
+                      env=dict(env, BWDOCTOR_PLUGINS="") if not extra else env)
+        assert "BW981" not in {f["id"] for f in json.loads(res.stdout)["findings"]}
+
+
+def test_concurrency_never_exceeds_the_limit(monkeypatch):
+    monkeypatch.setenv("BWDOCTOR_JOBS", "2")
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+    probes = []
+    for i in range(6):
+        @probe(f"p{i}", budget=5)
+        def p(ctx):
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            time.sleep(0.05)
+            with lock:
+                state["now"] -= 1
+            return 1
+        probes.append(p)
+    facts, _ = engine.gather(make_registry(*probes), Context(), [f"p{i}" for i in range(6)])
+    assert all(facts[f"p{i}"] == 1 for i in range(6))
+    assert state["max"] == 2
