@@ -13,9 +13,25 @@ FIX = Path(__file__).parent / "fixtures" / "capacity"
 
 def run(argv):
     parser = argparse.ArgumentParser(prog="bwdoctor")
+    parser.add_argument("-o", "--output", default=None)
     plan_cmd.register(parser.add_subparsers())
     args = parser.parse_args(["plan", *argv])
     return args.func(args)
+
+
+def run_cli(argv):
+    from bwdoctor.cli import build_parser
+    args = build_parser().parse_args(["plan", *argv])
+    return args.func(args)
+
+
+def test_registered_in_the_cli(tmp_path):
+    from bwdoctor.cli import build_parser
+    out = tmp_path / "p.json"
+    args = build_parser().parse_args(["plan", "--model", str(FIX / "qwen3-14b"), "--gpu-memory", "80",
+                                      "--format", "json", "-o", str(out)])
+    assert args.func(args) == 0
+    assert json.loads(out.read_text())["schema"] == "bwdoctor.plan/1"
 
 
 def test_listed():
@@ -24,9 +40,9 @@ def test_listed():
 
 def test_json_contract(tmp_path, capsys):
     out = tmp_path / "plan.json"
-    rc = run(["--model", str(FIX / "qwen2.5-72b-instruct-awq"), "--gpu-memory", "95.59", "--gpu-count", "1",
+    rc = run_cli(["-o", str(out), "--model", str(FIX / "qwen2.5-72b-instruct-awq"), "--gpu-memory", "95.59", "--gpu-count", "1",
               "--gpu-memory-utilization", "0.85", "--max-model-len", "32768", "--max-num-seqs", "256",
-              "--weights-gib", "38.77", "--format", "json", "--output", str(out)])
+              "--weights-gib", "38.77", "--format", "json"])
     assert rc == 0
     r = json.loads(out.read_text())
     assert r["schema"] == "bwdoctor.plan/1"

@@ -61,7 +61,7 @@ def register(subparsers) -> None:
                    help="weights per GPU, e.g. from a log's 'Model loading took X GiB'")
     p.add_argument("--vllm-version", default="0.15.1")
     p.add_argument("--format", choices=("rich", "json"), default="rich")
-    p.add_argument("--output", default=None, help="write the report to this file")
+    # -o/--output comes from the options the CLI adds to every subcommand.
     p.set_defaults(func=run)
 
 
@@ -111,12 +111,13 @@ def run(args) -> int:
                   vllm_version=args.vllm_version)
     result = plan(model, p)
     out = json.dumps(result, indent=2) if args.format == "json" else _text(result)
-    if args.output:
+    output = getattr(args, "output", None)
+    if output:
         try:
-            with open(args.output, "w", encoding="utf-8") as f:
+            with open(output, "w", encoding="utf-8") as f:
                 f.write(out + "\n")
         except OSError as e:
-            print(f"bwdoctor plan: cannot write {args.output}: {e.strerror or e}", file=sys.stderr)
+            print(f"bwdoctor plan: cannot write {output}: {e.strerror or e}", file=sys.stderr)
             return 2
     else:
         print(out)
