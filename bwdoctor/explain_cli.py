@@ -51,6 +51,60 @@ def _article_text(art, checks) -> str:
     return "\n".join(lines) + "\n"
 
 
+def startup_figures(text: str, model_dir=None):
+    """Memory figures of a vLLM start-up log and, with a model directory, the plan for the same settings."""
+    try:
+        from .capacity.logparse import compare, parse_startup_log
+    except ImportError:
+        return None
+    figs = parse_startup_log(text)
+    if not any(figs.get(k) is not None for k in ("weights_gib", "kv_cache_gib", "kv_tokens")):
+        return None
+    out = {"figures": figs}
+    if model_dir:
+        from .capacity.budget import PlanInput
+        from .capacity.model import load_model
+        from .capacity.planner import plan
+
+        total = figs.get("gpu_total_gib")
+        if not total:
+            out["note"] = "the log names no GPU total memory: cannot plan the same run"
+            return out
+        try:
+            m = load_model(model_dir)
+            tp = int(figs.get("tensor_parallel_size") or 1)
+            p = PlanInput(gpu_memory_gib=float(total), gpu_count=tp, tp=tp,
+                          utilization=float(figs.get("utilization") or 0.9),
+                          weights_gib=figs.get("weights_gib"), max_model_len=figs.get("max_model_len"),
+                          max_num_batched_tokens=figs.get("max_num_batched_tokens"),
+                          vllm_version=str(figs.get("vllm_version") or "0.15.1"))
+            out["comparison"] = compare(figs, plan(m, p))
+        except Exception as exc:  # a model directory that cannot be read is reported, not raised
+            out["note"] = f"could not plan {model_dir}: {type(exc).__name__}: {exc}"
+    return out
+
+
+def _startup_text(s: dict) -> str:
+    f = s["figures"]
+    lines = ["vLLM start-up figures from the log:"]
+    for k, label in (("vllm_version", "vLLM"), ("tensor_parallel_size", "tensor parallel"), ("utilization",
+                     "gpu-memory-utilization"), ("gpu_total_gib", "GPU total GiB"), ("weights_gib", "model loading GiB"),
+                     ("kv_cache_gib", "available KV cache GiB"), ("kv_tokens", "KV cache tokens"),
+                     ("max_concurrency", "max concurrency")):
+        if f.get(k) is not None:
+            lines.append(f"  {label:<24} {f[k]}")
+    cmp_ = s.get("comparison")
+    if cmp_:
+        lines.append("beside bwdoctor plan's prediction:")
+        for k, row in cmp_["figures"].items():
+            err = f"{row['rel_error'] * 100:+.1f}%" if row.get("rel_error") is not None else ""
+            lines.append(f"  {k:<24} logged {row['logged']}  predicted {row['predicted']}  {err}")
+        lines += [f"  note: {n}" for n in cmp_.get("notes", [])]
+    if s.get("note"):
+        lines.append(f"  note: {s['note']}")
+    return "\n".join(lines) + "\n\n"
+
+
 def run_explain(args) -> int:
     """Print an article (exit 0), the matches for text/log (exit 0, or 3 when none), or nearest topics (exit 2)."""
     from . import registry
@@ -89,11 +143,17 @@ def run_explain(args) -> int:
         text = topic
     match_text, match_log = _matcher()
     matches = match_text(text, arts)
+    startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     for m in matches:
         m["excerpt"] = redact(m.get("excerpt") or "")
     if args.format == "json":
-        emit(args, json.dumps({"schema": "bwdoctor.explain/1", "matches": matches}, indent=2) + "\n")
+        doc = {"schema": "bwdoctor.explain/1", "matches": matches}
+        if startup:
+            doc["startup"] = startup
+        emit(args, json.dumps(doc, indent=2) + "\n")
     else:
+        if startup:
+            emit(args, _startup_text(startup))
         if not matches:
             emit(args, "no known failure signature in that text (bwdoctor list kb shows the topics)\n")
         else:

@@ -90,3 +90,31 @@ def test_bad_model_dir_message(tmp_path, capsys):
 @pytest.mark.parametrize("util", ["0", "1.5"])
 def test_bad_utilization(util, capsys):
     assert run(["--model", str(FIX / "qwen3-14b"), "--gpu-memory", "80", "--gpu-memory-utilization", util]) == 2
+
+
+def test_plan_beside_a_real_log():
+    """plan --log: the issue-10517 start-up log (RTX 3090, Llama-3.1-8B, 20k) beside the prediction."""
+    import json as _json
+    from pathlib import Path as _P
+
+    from conftest import run_cli
+
+    fx = _P(__file__).parent / "fixtures" / "capacity"
+    res = run_cli("plan", "--model", str(fx / "llama-3.1-8b-instruct"), "--gpu-memory", "23.58", "--gpu-count", "1",
+                  "--gpu-memory-utilization", "0.9", "--max-model-len", "20000", "--max-num-batched-tokens", "20000",
+                  "--vllm-version", "0.6.4", "--weights-gib", "14.9888", "--format", "json",
+                  "--log", str(fx / "logs" / "vllm10517-llama8b-20k.log"))
+    doc = _json.loads(res.stdout)
+    tok = doc["log"]["figures"]["kv_tokens"]
+    assert tok["logged"] == 31232 and abs(tok["rel_error"]) < 0.03
+
+
+def test_explain_log_extracts_startup_figures():
+    import json as _json
+    from pathlib import Path as _P
+
+    from conftest import run_cli
+
+    log = _P(__file__).parent / "fixtures" / "capacity" / "logs" / "seed002-glm47-nvfp4.log"
+    doc = _json.loads(run_cli("explain", "--log", str(log), "--format", "json").stdout)
+    assert doc["startup"]["figures"]["kv_tokens"] == 729248 and doc["startup"]["figures"]["weights_gib"] == 47.11

@@ -20,10 +20,13 @@ _PATTERNS = {
                       rf"Free memory on device \S* \({_NUM}/{_NUM} GiB\)"],
     "graph_gib": [rf"Graph capturing finished in {_NUM} secs?, took {_NUM} GiB"],
     "max_model_len_required": [rf"max seq len \({_NUM}\)"],
+    "max_model_len": [rf"max_seq_len={_NUM}", rf"max_model_len={_NUM}", rf"--max-model-len[= ]{_NUM}"],
+    "max_num_batched_tokens": [rf"max_num_batched_tokens={_NUM}", rf"--max-num-batched-tokens[= ]{_NUM}"],
     "estimated_max_model_len": [rf"estimated maximum model length is {_NUM}",
                                 rf"maximum number of tokens that can be stored in KV cache \({_NUM}\)"],
 }
-_INTS = {"kv_tokens", "gpu_blocks", "tensor_parallel_size", "max_model_len_required", "estimated_max_model_len"}
+_INTS = {"kv_tokens", "gpu_blocks", "tensor_parallel_size", "max_model_len_required", "estimated_max_model_len",
+         "max_model_len", "max_num_batched_tokens"}
 
 
 def _num(s: str):

@@ -60,6 +60,7 @@ def register(subparsers) -> None:
     p.add_argument("--weights-gib", type=float, default=None,
                    help="weights per GPU, e.g. from a log's 'Model loading took X GiB'")
     p.add_argument("--vllm-version", default="0.15.1")
+    p.add_argument("--log", metavar="FILE", help="a vLLM start-up log of this run: show logged figures beside the prediction")
     p.add_argument("--format", choices=("rich", "json"), default="rich")
     # -o/--output comes from the options the CLI adds to every subcommand.
     p.set_defaults(func=run)
@@ -110,7 +111,22 @@ def run(args) -> int:
                   kv_cache_dtype=args.kv_cache_dtype, weights_gib=args.weights_gib,
                   vllm_version=args.vllm_version)
     result = plan(model, p)
+    if getattr(args, "log", None):
+        from ..capacity.logparse import compare, parse_startup_log
+
+        try:
+            with open(args.log, "rb") as fh:
+                figures = parse_startup_log(fh.read(64 << 20).decode("utf-8", "replace"))
+        except OSError as e:
+            print(f"bwdoctor plan: --log {args.log}: {e.strerror or e}", file=sys.stderr)
+            return 2
+        result["log"] = compare(figures, result)
     out = json.dumps(result, indent=2) if args.format == "json" else _text(result)
+    if args.format != "json" and result.get("log"):
+        out += "\nbeside the log:\n" + "\n".join(
+            f"  {k:<16} logged {r['logged']}  predicted {r['predicted']}"
+            + (f"  ({r['rel_error'] * 100:+.1f}%)" if r.get("rel_error") is not None else "")
+            for k, r in result["log"]["figures"].items()) + "".join(f"\n  note: {n}" for n in result["log"]["notes"])
     output = getattr(args, "output", None)
     if output:
         try:
