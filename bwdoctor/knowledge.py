@@ -14,7 +14,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SECTIONS = ("Symptom", "Why it happens", "Fix", "Verify")
-HEADER_KEYS = {"slug", "title", "aliases", "signatures", "checks", "applies_to", "references"}
+HEADER_KEYS = {"slug", "title", "aliases", "signatures", "checks", "applies_to", "references", "excludes"}
 REQUIRED_KEYS = {"slug", "title", "aliases", "signatures", "checks", "applies_to", "references"}
 FRONT_RE = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n(.*)\Z", re.S)
 SECTION_RE = re.compile(r"^## (.+?)\s*$", re.M)
