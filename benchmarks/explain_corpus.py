@@ -1,6 +1,8 @@
-"""Top-1 accuracy of `match_text` over the corpus of real error excerpts, with the confusion pairs.
+"""Top-1 accuracy of `match_text` over the corpora of real error excerpts, with the confusion pairs.
 
-Usage: python benchmarks/explain_corpus.py [--corpus tests/corpus/errors.jsonl] [-v]
+errors.jsonl is the corpus the signatures were written against; heldout.jsonl holds excerpts collected
+afterwards and never used to tune a signature.
+Usage: python benchmarks/explain_corpus.py [--corpus FILE ...] [-v]
 """
 from __future__ import annotations
 
@@ -44,14 +46,24 @@ def evaluate(items: list, articles: dict) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", default=str(ROOT / "tests" / "corpus" / "errors.jsonl"))
+    ap.add_argument("--corpus", action="append",
+                    help="corpus file or folder (repeatable); default: errors.jsonl and heldout.jsonl")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     articles = load_all()
-    r = evaluate(load_corpus(Path(args.corpus)), articles)
+    paths = args.corpus or [str(ROOT / "tests" / "corpus" / "errors.jsonl"), str(ROOT / "tests" / "corpus" / "heldout.jsonl")]
+    for path in paths:
+        report(Path(path), articles, args.verbose)
+    return 0
+
+
+def report(path: Path, articles: dict, verbose: bool) -> None:
+    """Print accuracy and confusion pairs for one corpus file."""
+    r = evaluate(load_corpus(path), articles)
+    print(f"== {path.name}")
     print(f"corpus: {r['n']} items over {len(r['per_slug'])} slugs; articles: {len(articles)}")
     print(f"top-1 accuracy: {r['correct']}/{r['n']} = {r['accuracy']:.3f}")
-    if args.verbose:
+    if verbose:
         for slug, n in r["per_slug"].items():
             print(f"  {slug}: {n}")
     if r["confusion"]:
@@ -62,7 +74,6 @@ def main() -> int:
             print(f"  miss {it['source']}: {[(m['slug'], m['score']) for m in top3]}")
     else:
         print("confusion pairs: none")
-    return 0
 
 
 if __name__ == "__main__":

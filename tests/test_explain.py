@@ -230,3 +230,11 @@ def test_bad_input_does_not_raise(tmp_path):
     assert match_text(None, ARTS) == []  # type: ignore[arg-type]
     with pytest.raises(OSError):
         match_log(tmp_path / "missing.log", ARTS)
+
+
+def test_heldout_accuracy():
+    """Excerpts collected after the signatures were written; a guard against overfitting the main corpus."""
+    held = [json.loads(line) for line in (ROOT / "tests" / "corpus" / "heldout.jsonl").read_text().splitlines() if line.strip()]
+    assert len(held) >= 10
+    acc = sum(1 for i in held if top(i["text"]) == i["slug"]) / len(held)
+    assert acc >= 0.8
