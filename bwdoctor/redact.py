@@ -49,12 +49,26 @@ def redact(text: str) -> str:
     return out
 
 
+_SECRET_NAME = re.compile(r"(?:TOKEN(?![A-Za-z])|_KEY(?![A-Za-z])|^KEY$|APIKEY|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
+
+
+def is_secret_name(name: str) -> bool:
+    """True for variable or key names that hold secrets (HF_TOKEN, OPENAI_API_KEY, *_SECRET, *PASSWORD)."""
+    return bool(_SECRET_NAME.search(name or ""))
+
+
+def redact_env(env: dict) -> dict:
+    """A copy of an environment mapping: secret-named values masked, secrets inside other values redacted."""
+    return {k: (MASK if is_secret_name(k) and v else redact(v) if isinstance(v, str) else v) for k, v in env.items()}
+
+
 def redact_obj(obj):
-    """A JSON-shaped value with every string in it redacted."""
+    """A JSON-shaped value with every string redacted and values under secret-named keys masked."""
     if isinstance(obj, str):
         return redact(obj)
     if isinstance(obj, dict):
-        return {k: redact_obj(v) for k, v in obj.items()}
+        return {k: (MASK if isinstance(k, str) and is_secret_name(k) and isinstance(v, str) and v else redact_obj(v))
+                for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [redact_obj(v) for v in obj]
     return obj

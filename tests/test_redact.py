@@ -51,3 +51,21 @@ def test_redact_obj_walks_nested_values():
 
 def test_empty_and_none_like():
     assert redact("") == ""
+
+
+def test_secret_names():
+    from bwdoctor.redact import is_secret_name
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "KEY"):
+        assert is_secret_name(name), name
+    for name in ("TOKENIZERS_PARALLELISM", "CUDA_VISIBLE_DEVICES", "MAX_JOBS", "KEYBOARD", "PATH"):
+        assert not is_secret_name(name), name
+
+
+def test_redact_env_masks_secret_values_and_keeps_others():
+    from bwdoctor.redact import redact_env
+    env = {"HF_TOKEN": "hf_abc", "CUDA_VISIBLE_DEVICES": "0,1", "PIP_INDEX_URL": "https://u:pw999@idx/simple",
+           "TOKENIZERS_PARALLELISM": "false"}
+    out = redact_env(env)
+    assert out["HF_TOKEN"] == "***" and out["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert "pw999" not in out["PIP_INDEX_URL"] and out["TOKENIZERS_PARALLELISM"] == "false"
+    assert redact_obj({"api_key": "plainvalue"}) == {"api_key": "***"}
