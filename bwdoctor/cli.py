@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("topic", nargs="*", help="slug, alias, check id (BW201), check name, error text, or - for stdin")
     e.add_argument("--log", metavar="FILE", help="scan a log file (vLLM, torch, NCCL, pip, nvcc, CMake)")
     e.add_argument("--format", choices=("rich", "json"), default="rich")
+    e.add_argument("--no-machine", action="store_true", help="print the article only; do not check this machine")
     e.add_argument("--model", metavar="DIR", help="with --log of a vLLM start-up: also plan this model with the "
                                                    "logged settings and show prediction beside the log")
     e.set_defaults(func=cmd_explain)

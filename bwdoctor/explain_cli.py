@@ -105,6 +105,38 @@ def _startup_text(s: dict) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def machine_now(args, slug: str, checks) -> list:
+    """Findings of the checks behind a topic, run on this machine now ([] when no check covers it)."""
+    from .cli import run_checks
+
+    ids = [c.id for c in checks if c.kb == slug]
+    if slug in ("undefined-symbol", "cxx11-abi-mismatch", "cuda-major-mismatch", "libstdcxx-too-old",
+                "cpu-torch-cuda-extension", "sm12x-missing-kernel-symbol", "missing-library") and "BW401" not in ids:
+        ids.append("BW401")  # the link check reports these causes
+    if not ids or getattr(args, "no_machine", False):
+        return []
+    try:
+        report, _ = run_checks(args, ids, [])
+    except Exception as exc:  # the article is the answer; a failing machine read is only a note
+        return [{"id": "-", "status": "error", "message": f"could not check this machine: {exc}", "kb": slug}]
+    return [f.to_json() for f in report.findings
+            if f.status in ("fail", "error") and (f.kb == slug or f.id != "BW401")] or \
+        [{"id": ",".join(ids), "status": "pass", "message": "not present on this machine now", "kb": slug}]
+
+
+def _machine_text(found: list) -> str:
+    if not found:
+        return ""
+    lines = ["ON THIS MACHINE NOW"]
+    for f in found:
+        mark = {"pass": "✓", "fail": "✗", "error": "✗"}.get(f["status"], "-")
+        lines.append(f"  {mark} {f['id']} {redact(f['message'])}")
+        fix = (f.get("evidence") or {}).get("fix") if isinstance(f.get("evidence"), dict) else None
+        if fix:
+            lines.append(f"      fix: {redact(fix)}")
+    return "\n".join(lines) + "\n"
+
+
 def run_explain(args) -> int:
     """Print an article (exit 0), the matches for text/log (exit 0, or 3 when none), or nearest topics (exit 2)."""
     from . import registry
@@ -129,11 +161,12 @@ def run_explain(args) -> int:
         topic = " ".join(args.topic)
         art = knowledge.lookup(topic, checks)
         if art is not None:
+            now = machine_now(args, art.slug, checks)
             if args.format == "json":
-                emit(args, json.dumps({"schema": "bwdoctor.explain/1", "article": art.to_json(), "matches": []},
-                                      indent=2) + "\n")
+                emit(args, json.dumps({"schema": "bwdoctor.explain/1", "article": art.to_json(), "matches": [],
+                                       "machine": now}, indent=2) + "\n")
             else:
-                emit(args, _article_text(art, checks))
+                emit(args, _article_text(art, checks) + "\n" + _machine_text(now))
             return 0
         if "\n" not in topic and len(topic) < 60 and " " not in topic.strip():
             near = knowledge.nearest(topic, checks)
@@ -142,12 +175,13 @@ def run_explain(args) -> int:
             return 2
         text = topic
     match_text, match_log = _matcher()
-    matches = match_text(text, arts)
+    matches = match_log(args.log, arts) if args.log and match_log else match_text(text, arts)
     startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     for m in matches:
         m["excerpt"] = redact(m.get("excerpt") or "")
+    now = machine_now(args, matches[0]["slug"], checks) if matches else []
     if args.format == "json":
-        doc = {"schema": "bwdoctor.explain/1", "matches": matches}
+        doc = {"schema": "bwdoctor.explain/1", "matches": matches, "machine": now}
         if startup:
             doc["startup"] = startup
         emit(args, json.dumps(doc, indent=2) + "\n")
@@ -160,5 +194,5 @@ def run_explain(args) -> int:
             best = arts[matches[0]["slug"]]
             head = "".join(f"  {m['score']:.2f}  {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n"
                            for m in matches[:5])
-            emit(args, "matches (best first):\n" + head + "\n" + _article_text(best, checks))
+            emit(args, "matches (best first):\n" + head + "\n" + _article_text(best, checks) + "\n" + _machine_text(now))
     return 0 if matches else 3

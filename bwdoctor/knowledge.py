@@ -14,7 +14,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SECTIONS = ("Symptom", "Why it happens", "Fix", "Verify")
-HEADER_KEYS = {"slug", "title", "aliases", "signatures", "checks", "applies_to", "references"}
+HEADER_KEYS = {"slug", "title", "aliases", "signatures", "checks", "applies_to", "references", "excludes"}
 REQUIRED_KEYS = {"slug", "title", "aliases", "signatures", "checks", "applies_to", "references"}
 FRONT_RE = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n(.*)\Z", re.S)
 SECTION_RE = re.compile(r"^## (.+?)\s*$", re.M)
@@ -36,6 +36,7 @@ class Article:
     applies_to: Dict[str, str]
     references: List[str]
     sections: Dict[str, str] = field(default_factory=dict)
+    excludes: List[str] = field(default_factory=list)  # text that argues against this topic (explain)
 
     @property
     def patterns(self) -> List[re.Pattern]:
@@ -60,12 +61,13 @@ def parse_article(text: str, filename: str = "<article>") -> Article:
     extra = set(head) - HEADER_KEYS
     if missing or extra:
         raise ArticleError(f"{filename}: header keys missing {sorted(missing)} / unknown {sorted(extra)}")
-    for key in ("aliases", "signatures", "checks", "references"):
+    head.setdefault("excludes", [])
+    for key in ("aliases", "signatures", "checks", "references", "excludes"):
         if not isinstance(head[key], list) or not all(isinstance(x, str) for x in head[key]):
             raise ArticleError(f"{filename}: {key} must be a list of strings")
     if not isinstance(head["applies_to"], dict) or not all(isinstance(v, str) for v in head["applies_to"].values()):
         raise ArticleError(f"{filename}: applies_to must be a table of strings")
-    for sig in head["signatures"]:
+    for sig in head["signatures"] + head["excludes"]:
         try:
             re.compile(sig)
         except re.error as exc:
@@ -80,7 +82,7 @@ def parse_article(text: str, filename: str = "<article>") -> Article:
         raise ArticleError(f"{filename}: empty sections {empty}")
     return Article(slug=head["slug"], title=head["title"], aliases=head["aliases"], signatures=head["signatures"],
                    checks=head["checks"], applies_to=head["applies_to"], references=head["references"],
-                   sections=sections)
+                   sections=sections, excludes=head["excludes"])
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,7 @@ from conftest import run_cli
 
 
 def test_explain_by_slug_alias_id_and_name():
-    for topic in ("peermem-nccl-hang", "nvidia-peermem", "BW201", "bw201", "peermem-on-new-kernel"):
+    for topic in ("peermem-nccl-hang", "nvidia-peermem invalid context", "BW201", "bw201", "peermem-on-new-kernel"):
         res = run_cli("explain", topic)
         assert res.returncode == 0, (topic, res.stderr)
         assert "SYMPTOM" in res.stdout and "FIX" in res.stdout
