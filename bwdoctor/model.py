@@ -9,7 +9,7 @@ FACTS_SCHEMA = "bwdoctor.facts/1"
 
 STATUSES = ("pass", "fail", "skip", "error")
 SEVERITIES = ("error", "warning", "info")
-GROUPS = ("runtime", "pre-build", "serve")
+GROUPS = ("runtime", "pre-build", "serve", "fleet")
 
 
 @dataclass(frozen=True)

@@ -10,4 +10,5 @@ BUILTIN = [
     "bwdoctor.checks.multigpu",
     "bwdoctor.checks.live",
     "bwdoctor.checks.build",
+    "bwdoctor.checks.fleet",
 ]

@@ -43,7 +43,7 @@ def test_article_parses_and_is_complete(name):
         assert art.signatures, "an article needs at least one error signature"
     assert art.references and all(r.startswith("https://") for r in art.references)
     verify = art.sections["Verify"]
-    assert re.search(r"bwdoctor (check|prebuild|plan|symbols|cubins|verify-build)\b", verify), \
+    assert re.search(r"bwdoctor (check|prebuild|plan|symbols|cubins|verify-build|fleet)\b", verify), \
         "Verify names the bwdoctor command that confirms the fix"
     fix = art.sections["Fix"]
     assert "    " in fix or "```" in fix, "Fix must contain a command block"

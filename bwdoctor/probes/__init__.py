@@ -14,4 +14,5 @@ BUILTIN = [
     "bwdoctor.probes.build",
     "bwdoctor.probes.libcuda",
     "bwdoctor.probes.links",
+    "bwdoctor.probes.net",
 ]

@@ -1,0 +1,112 @@
+"""Fleet view: gather bwdoctor's facts on every node (Ray, or facts files), evaluate each node, and
+compare the nodes with each other."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Dict, List, Optional, Tuple
+
+from .. import __version__, engine, factsfile, registry
+from ..model import Finding, Report, Unavailable, fact_from_json
+
+FLEET_SCHEMA = "bwdoctor.fleet/1"
+
+
+def node_facts(root: str = "/", python: Optional[str] = None, env: Optional[dict] = None) -> dict:
+    """This node's facts as a bwdoctor.facts/1 document (what `bwdoctor facts --format json` prints)."""
+    from ..context import Context
+    from pathlib import Path
+
+    reg = registry.load(no_plugins=True)
+    names = engine.needed_facts(reg, list(reg.checks.values()))
+    names = [n for n in names if n not in ("fleet_nodes", "live_torch")]
+    e = dict(os.environ)
+    e.update(env or {})
+    ctx = Context(root=Path(root), python=python, env=e)
+    facts, _ = engine.gather(reg, ctx, names)
+    doc = factsfile.dump(facts)
+    doc["node"] = socket.gethostname()
+    return doc
+
+
+def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List[Tuple[str, object]]:
+    """[(node name, facts document | error text)] for every alive node of a Ray cluster.
+
+    One task per node, pinned with a hard node-affinity strategy; a node that does not answer within
+    `timeout` seconds is reported as such and its task cancelled. options_for(node) -> kwargs of
+    node_facts for that node (root/python/env), for replaying trees; a "runtime_env" key in them goes
+    to Ray (environment variables of the worker process itself)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if not ray.is_initialized():
+        ray.init(address=address or "auto", ignore_reinit_error=True, log_to_driver=False,
+                 logging_level="ERROR")
+    remote = ray.remote(num_cpus=0, max_retries=0)(node_facts)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs, names = [], []
+    for n in nodes:
+        name = f"{n.get('NodeManagerHostname') or n.get('NodeManagerAddress')}/{n['NodeID'][:8]}"
+        kwargs = dict(options_for(n)) if options_for else {}
+        opts = {"scheduling_strategy": NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)}
+        if "runtime_env" in kwargs:
+            opts["runtime_env"] = kwargs.pop("runtime_env")
+        refs.append(remote.options(**opts).remote(**kwargs))
+        names.append(name)
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+    out = []
+    for name, ref in zip(names, refs):
+        if ref not in ready:
+            ray.cancel(ref, force=True)
+            out.append((name, f"no answer within {timeout:g} s (node hung or unreachable)"))
+            continue
+        try:
+            out.append((name, ray.get(ref, timeout=5)))
+        except Exception as exc:  # a node whose task failed is a finding, not a crash
+            out.append((name, f"facts task failed: {type(exc).__name__}: {str(exc)[:300]}"))
+    return out
+
+
+def load_facts_files(paths: List[str]) -> List[Tuple[str, object]]:
+    """[(node name, facts document | error text)] from facts files (ssh, DaemonSet, Slurm)."""
+    import json
+
+    out = []
+    for p in paths:
+        name = os.path.splitext(os.path.basename(p))[0]
+        try:
+            facts = factsfile.load(p)
+        except factsfile.FactsFileError as exc:
+            out.append((name, str(exc)))
+            continue
+        try:  # `bwdoctor facts` in a fleet records the node name; else the file name is the node
+            with open(p, encoding="utf-8") as fh:
+                name = json.load(fh).get("node") or name
+        except (OSError, ValueError, AttributeError):
+            pass
+        out.append((name, {"facts": facts}))
+    return out
+
+
+def evaluate(nodes: List[Tuple[str, object]]) -> Tuple[List[dict], List[Finding], Dict[str, dict]]:
+    """Per-node reports, cross-node findings, and each node's facts."""
+    reg = registry.load(no_plugins=True)
+    node_checks = [c for c in reg.checks.values() if "fleet" not in c.groups]
+    fleet_checks = [c for c in reg.checks.values() if "fleet" in c.groups]
+    reports, per_node = [], {}
+    for name, doc in nodes:
+        if isinstance(doc, str):
+            per_node[name] = {"$error": doc}
+            continue
+        facts = {k: (v if isinstance(v, Unavailable) else fact_from_json(v)) for k, v in (doc.get("facts") or {}).items()}
+        names = engine.needed_facts(reg, node_checks)
+        for n in names:
+            facts.setdefault(n, Unavailable("not in this node's facts"))
+        findings = engine.evaluate(node_checks, facts)
+        targets = facts.get("targets") if isinstance(facts.get("targets"), list) else []
+        rep = Report(version=__version__, targets=targets, facts={}, findings=findings, probes={}, checks=node_checks)
+        reports.append({"node": name, "report": rep.to_json()})
+        per_node[name] = facts
+    cross = engine.evaluate(fleet_checks, {"fleet_nodes": per_node})
+    return reports, cross, per_node
