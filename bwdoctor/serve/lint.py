@@ -114,20 +114,38 @@ def _lint(rule, slug, severity, message, tok: Token, use_origin=False, **evidenc
     return Lint(rule, slug, severity, message, where[0], where[1], where[2], evidence)
 
 
+_SUGGESTED: dict = {}
+
+
 def suggest(name: str, candidates) -> Optional[str]:
-    """The closest known name, for a did-you-mean."""
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return match[0] if match else None
+    """The closest known name, for a did-you-mean (memoized: scripts repeat their mistakes)."""
+    key = (name, id(candidates), len(candidates))
+    if key not in _SUGGESTED:
+        # a ratio >= 0.6 needs lengths within a factor of 2; skip the rest before difflib's O(n·m) work
+        near = [c for c in candidates if len(name) / 2 <= len(c) <= len(name) * 2]
+        match = difflib.get_close_matches(name, near, n=1, cutoff=0.6)
+        if len(_SUGGESTED) > 4096:
+            _SUGGESTED.clear()
+        _SUGGESTED[key] = match[0] if match else None
+    return _SUGGESTED[key]
 
 
 SHORT_ALIASES_ALWAYS = {"-O", "-h"}
+_KNOWN: dict = {}
+
+
+def _known(release: Release) -> frozenset:
+    """Long flags and their negations of one release (one object per release, so suggest can memoize)."""
+    if release.index not in _KNOWN:
+        _KNOWN[release.index] = frozenset(release.names("flags") | release.names("negations"))
+    return _KNOWN[release.index]
 
 
 def check_flags(cfg: ServeConfig, release: Release, opts: list) -> list:
     """Unknown and removed flags: argparse stops vLLM with `unrecognized arguments`."""
     out = []
     flags, negs, shorts = release.names("flags"), release.names("negations"), release.names("short")
-    known = flags | negs
+    known = _known(release)
     for o in opts:
         name = o.name
         if name.startswith("--"):

@@ -102,12 +102,10 @@ class Lexer:
         if var is not None and var.items is not None:
             var = Var(var.items[0].text if var.items else "", var.items[0].origin if var.items else None)
         word_start = i + 2 + m.end()
-        default_text = inner[m.end():]
+        default_text = inner[m.end():]  # == text[word_start:j]
         empty = var is None or (op and op.startswith(":") and var.value == "")
         if op and op.lstrip(":") in ("-", "=") and empty:
-            sub = Lexer(self.text[:word_start] + default_text, self.path, self.vars, self.systemd, word_start)
-            sub.positions = self.positions
-            value, origin = sub.expand_string(word_start, len(sub.text))
+            value, origin = self.expand_string(word_start, j)  # the default is text[word_start:j]
             if op.lstrip(":") == "=":
                 self.vars[name] = Var(value, origin)
             return [(value, origin, None)], end

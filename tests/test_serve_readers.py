@@ -1,0 +1,123 @@
+"""Readers give argv words and env vars at the right file:line:column, and never crash on bad input."""
+import json
+from pathlib import Path
+
+from bwdoctor.context import Context
+from bwdoctor.probes.serve import serve_configs
+from bwdoctor.serve.config import ServeConfig
+from bwdoctor.serve.readers import read_config, read_process
+from bwdoctor.testing import run_check
+
+from bwdoctor.checks import serve as serve_checks
+
+F = Path(__file__).parent / "fixtures" / "serve"
+
+
+def one(text, name="x.sh", **kw):
+    (c,) = read_config(name, text.encode(), **kw)
+    return c
+
+
+def test_shell_defaults_exports_arrays_and_continuations():
+    c = one('A=${A:-triton}\nexport VLLM_X=1\nARGS=(--max-num-seqs 8)\n'
+            'exec "$PY" -m vllm.entrypoints.openai.api_server \\\n  --attention-backend "$A" "${ARGS[@]}" 2>&1 &\n')
+    assert c.launcher == "api_server"
+    assert [(t.text, t.line, t.column) for t in c.argv] == [
+        ("--attention-backend", 5, 3), ("triton", 5, 23), ("--max-num-seqs", 3, 7), ("8", 3, 22)]
+    assert c.argv[1].origin == ("x.sh", 1, 8)
+    assert [(e.name, e.value, e.line) for e in c.env] == [("VLLM_X", "1", 2)]
+
+
+def test_shell_ignores_echo_and_heredoc():
+    text = 'echo "vllm serve --bad"\ncat <<EOF\nvllm serve --worse\nEOF\nvllm serve m --port 1\n'
+    (c,) = read_config("x.sh", text.encode())
+    assert [t.text for t in c.argv] == ["m", "--port", "1"] and c.argv[0].line == 5
+
+
+def test_systemd_quoted_environment_and_environment_file(tmp_path):
+    envf = tmp_path / "vllm.env"
+    envf.write_text("# c\nVLLM_B=2\n")
+    unit = tmp_path / "v.service"
+    unit.write_text(f'[Service]\nEnvironment="VLLM_A=1" "HF_HOME=/h"\nEnvironmentFile=-{envf}\n'
+                    f'EnvironmentFile=-/nonexistent\nExecStart=/usr/bin/vllm serve m \\\n  --port $PORT\n')
+    (c,) = read_config(str(unit), unit.read_bytes(), read=lambda p: Path(p).read_bytes())
+    assert [(e.name, e.value, e.line, e.column) for e in c.env] == [
+        ("VLLM_A", "1", 2, 14), ("HF_HOME", "/h", 2, 25), ("VLLM_B", "2", 2, 1)][:2] + [("VLLM_B", "2", 2, 1)]
+    assert c.env[2].path == str(envf)
+    assert [(t.text, t.line) for t in c.argv] == [("m", 5), ("--port", 6), ("$PORT", 6)]
+    assert c.errors == []
+
+
+def test_compose_string_and_list_commands_have_positions():
+    c = one((F / "seed001/before/docker-compose.yml").read_text(), "dc.yml")
+    q = next(t for t in c.argv if t.text == "bitsandbytes")
+    assert (q.line, q.column) == (19, 22)
+    (a,) = read_config("dc.yml", (F / "seed001/after/docker-compose.yml").read_bytes())
+    tp = a.argv[a.argv.index(next(t for t in a.argv if t.text == "--tensor-parallel-size")) + 1]
+    assert (tp.text, tp.line, tp.column) == ("2", 25, 10)
+
+
+def test_k8s_and_vllm_yaml():
+    (k,) = read_config("k.yaml", (F / "valid/k8s.yaml").read_bytes())
+    assert k.launcher == "image" and (k.argv[0].line, k.argv[0].column) == (11, 19) and {e.name for e in k.env} >= {"HF_HUB_OFFLINE"}
+    (y,) = read_config("c.yaml", (F / "valid/config.yaml").read_bytes())
+    assert [t.text for t in y.argv][:2] == ["--model", "/models/qwen"]
+
+
+def test_process_cmdline_columns():
+    (c,) = read_process(b"python3\0-m\0vllm.entrypoints.openai.api_server\0--port\0001\0", b"VLLM_A=1\0",
+                        "/proc/7/cmdline", "/proc/7/environ")
+    assert [(t.text, t.column) for t in c.argv] == [("--port", 47), ("1", 54)] and c.env[0].name == "VLLM_A"
+
+
+def test_bad_input_gives_clear_errors():
+    (c,) = read_config("bin.sh", b"vllm serve\0x")
+    assert "NUL byte" in c.errors[0]
+    (c,) = read_config("big.sh", b"#" * (10 * 1024 * 1024))
+    assert "too large" in c.errors[0]
+    cs = read_config("latin.sh", "vllm serve m --port 1 # caf\xe9\n".encode("latin-1"))
+    assert "not valid UTF-8" in cs[0].errors[0] and cs[0].launcher == "vllm serve"
+    (c,) = read_config("bad.yaml", b"services: [\n")
+    assert "invalid YAML" in c.errors[0]
+    assert read_config("unterminated.sh", b'vllm serve "m --port 1\n')[0].launcher == "vllm serve"
+
+
+def test_json_round_trip():
+    (c,) = read_config("x.sh", (F / "seed002/before/serve_glm47_nvfp4_vllm.sh").read_bytes())
+    back = ServeConfig.from_json(json.loads(json.dumps(c.to_json())))
+    assert back.to_json() == c.to_json() and back.argv[11].origin == c.argv[11].origin
+
+
+def test_probe_reads_units_and_processes_under_root(tmp_path):
+    unit = tmp_path / "etc/systemd/system/vllm.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_bytes((F / "seed000/vllm.service.workaround").read_bytes())
+    proc = tmp_path / "proc/42"
+    proc.mkdir(parents=True)
+    (proc / "cmdline").write_bytes(b"vllm\0serve\0m\0--swap-space\0004\0")
+    (proc / "environ").write_bytes(b"VLLM_ATTENTION_BACKEND=FLASHINFER\0")
+    (tmp_path / "proc/43").mkdir()
+    (tmp_path / "proc/43/cmdline").write_bytes(b"bash\0")
+    ctx = Context(root=tmp_path, env={}, options={"vllm_version": "0.33.0"})
+    fact = serve_configs(ctx)
+    assert [c["kind"] for c in fact["configs"]] == ["systemd", "process"]
+    findings = run_check(serve_checks.serve_flags_known, {"serve_configs": fact, "distributions": [],
+                                                           "targets": ["sm_120"], "gpus": []})
+    msgs = [(f.status, f.location.path if f.location else None, f.message) for f in findings]
+    assert any(s == "fail" and p == "/proc/42/cmdline" and "removed in vLLM 0.18.0" in m for s, p, m in msgs)
+    env = run_check(serve_checks.serve_env_read, {"serve_configs": fact, "distributions": [],
+                                                  "targets": ["sm_120"], "gpus": []})
+    assert any(f.location and f.location.path == "/proc/42/environ" for f in env)
+
+
+def test_checks_use_installed_vllm_version_and_skip_without_one():
+    (c,) = read_config("u.service", (F / "seed000/vllm.service.workaround").read_bytes())
+    fact = {"configs": [c.to_json()]}
+    gpus = [{"index": 0, "arch": "sm_120", "cc": [12, 0], "mem_total": 97887 * 2**20}]
+    res = run_check(serve_checks.serve_workaround_flags,
+                    {"serve_configs": fact, "distributions": [{"name": "vllm", "version": "0.15.1"}],
+                     "targets": {"$unavailable": "x"}, "gpus": gpus})
+    assert [(f.status, f.location.line) for f in res] == [("fail", 11), ("fail", 7), ("fail", 14), ("fail", 13)]
+    res = run_check(serve_checks.serve_workaround_flags,
+                    {"serve_configs": fact, "distributions": [], "targets": ["sm_120"], "gpus": gpus})
+    assert [f.status for f in res] == ["skip"]
