@@ -6,6 +6,8 @@ finding carries the location of the word a person edits.
 """
 from __future__ import annotations
 
+import re
+
 from bwdoctor.model import Location, Problem, Skip, Unavailable
 from bwdoctor.registry import check
 from bwdoctor.serve.config import ServeConfig
@@ -37,7 +39,23 @@ def _machine(targets, gpus) -> Machine:
     return Machine(tg, None, None)
 
 
-def _lints(serve_configs, distributions, targets, gpus, rules):
+def vllm_runs_natively(targets, cuda_binaries):
+    """Whether vLLM's own CUDA library (_C) has code for every sm_12x target; None when unknown."""
+    if not isinstance(cuda_binaries, dict) or not isinstance(cuda_binaries.get("vllm"), dict):
+        return None
+    from bwdoctor.elf.compat import NONE, parse_cc, verdict_for_file
+    core = [f for f in cuda_binaries["vllm"].get("files", [])
+            if not f.get("error") and re.search(r"/_C(\.abi3)?\.so$|/_C_stable_libtorch", f.get("path", ""))]
+    if not core:
+        return None
+    for t in targets or ():
+        if t.startswith("sm_12"):
+            if any(verdict_for_file(parse_cc(t), f).status == NONE for f in core):
+                return False
+    return True
+
+
+def _lints(serve_configs, distributions, targets, gpus, rules, cuda_binaries=None):
     """Problems for the Lint rules named, over every config; or Skip when nothing can be judged."""
     if not isinstance(serve_configs, dict) or not serve_configs.get("configs"):
         return Skip("no vLLM serve config found (pass one with --config FILE)")
@@ -46,6 +64,7 @@ def _lints(serve_configs, distributions, targets, gpus, rules):
         return Skip("vLLM is not installed in the inspected environment; pass --vllm-version to lint anyway")
     release = release_for(version)
     machine = _machine(targets, gpus)
+    machine.vllm_runs_natively = vllm_runs_natively(machine.targets, cuda_binaries)
     out = []
     for raw in serve_configs["configs"]:
         cfg = ServeConfig.from_json(raw)
@@ -86,10 +105,10 @@ def serve_attention_backend(serve_configs, distributions, targets, gpus):
 
 
 @check("BW604", "serve-workaround-flags", severity="warning", kb="workaround-flags-slow", groups=("serve",),
-       optional=OPTIONAL)
-def serve_workaround_flags(serve_configs, distributions, targets, gpus):
+       optional=OPTIONAL + ("cuda_binaries",))
+def serve_workaround_flags(serve_configs, distributions, targets, gpus, cuda_binaries):
     """No pre-native-kernel workaround flags (Marlin disabled, eager mode, forced awq) slow the server."""
-    return _lints(serve_configs, distributions, targets, gpus, ("workaround-flags-slow", "awq-marlin"))
+    return _lints(serve_configs, distributions, targets, gpus, ("workaround-flags-slow", "awq-marlin"), cuda_binaries)
 
 
 @check("BW605", "serve-sampler-warmup", severity="warning", kb="sampler-warmup-oom", groups=("serve",),

@@ -121,3 +121,24 @@ def test_checks_use_installed_vllm_version_and_skip_without_one():
     res = run_check(serve_checks.serve_workaround_flags,
                     {"serve_configs": fact, "distributions": [], "targets": ["sm_120"], "gpus": gpus})
     assert [f.status for f in res] == ["skip"]
+
+
+def _cuda_binaries(elf, ptx):
+    # arch lists of vllm/_C.abi3.so as the fat-binary scan of the PyPI wheels reports them
+    # (0.9.0: no sm_120 cubin, PTX up to 9.0; 0.9.2+: sm_120 cubin) — shared/research §5.2
+    return {"vllm": {"version": "x", "files": [{"path": "/site/vllm/_C.abi3.so",
+                                                  "fatbin": {"elf": elf, "ptx": ptx}}]}}
+
+
+def test_workaround_flags_are_kept_when_vllm_has_no_sm120_code():
+    (c,) = read_config("u.service", (F / "seed000/vllm.service.workaround").read_bytes())
+    facts = {"serve_configs": {"configs": [c.to_json()], "vllm_version": "0.15.1"}, "distributions": [],
+             "targets": ["sm_120"], "gpus": []}
+    native = run_check(serve_checks.serve_workaround_flags,
+                       {**facts, "cuda_binaries": _cuda_binaries(["sm_90", "sm_100", "sm_120"], ["compute_90"])})
+    assert [f.location.line for f in native if f.status == "fail"] == [11, 7, 14, 13]
+    # a build without sm_120 cubins and with PTX only for sm_52 can still JIT, so: only a build with
+    # nothing usable for sm_120 keeps the workarounds quiet
+    none = run_check(serve_checks.serve_workaround_flags,
+                     {**facts, "cuda_binaries": _cuda_binaries(["sm_80", "sm_90", "sm_100"], [])})
+    assert [f.location.line for f in none if f.status == "fail"] == [11]  # only the forced awq remains

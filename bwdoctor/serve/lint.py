@@ -34,6 +34,7 @@ class Machine:
     targets: tuple = ()        # ("sm_120", ...)
     gpu_count: Optional[int] = None
     gpu_mem_bytes: Optional[int] = None  # smallest total memory of the GPUs
+    vllm_runs_natively: Optional[bool] = None  # vLLM's _C has code (cubin or PTX) for the targets; None = unknown
 
     @property
     def blackwell_consumer(self) -> bool:
@@ -313,8 +314,10 @@ def check_quantization(cfg: ServeConfig, release: Release, opts: list, machine: 
 
 def check_workarounds(cfg: ServeConfig, release: Release, opts: list, machine: Machine) -> list:
     """Blackwell workaround flags left on once the installed vLLM has sm_12x kernels (3–8 vs 32 tok/s)."""
-    if not machine.blackwell_consumer or vkey(release.version) < vkey("0.9.2"):
-        return []
+    if not machine.blackwell_consumer or machine.vllm_runs_natively is False:
+        return []  # without sm_12x code in vLLM the workarounds are what keeps it running
+    if machine.vllm_runs_natively is None and vkey(release.version) < vkey("0.9.2"):
+        return []  # PyPI wheels before 0.9.2 carry no sm_120 code
     hits = []
     disabled = cfg.env_map().get("VLLM_DISABLED_KERNELS")
     if disabled and "MarlinLinearKernel" in disabled.value:
