@@ -1,5 +1,7 @@
 """Readers give argv words and env vars at the right file:line:column, and never crash on bad input."""
 import json
+
+import pytest
 from pathlib import Path
 
 from bwdoctor.context import Context
@@ -142,3 +144,41 @@ def test_workaround_flags_are_kept_when_vllm_has_no_sm120_code():
     none = run_check(serve_checks.serve_workaround_flags,
                      {**facts, "cuda_binaries": _cuda_binaries(["sm_80", "sm_90", "sm_100"], [])})
     assert [f.location.line for f in none if f.status == "fail"] == [11]  # only the forced awq remains
+
+
+HOSTILE = [
+    b"vllm serve m --port ${", b"vllm serve m \\", b"A=$(\nvllm serve", b"vllm serve 'unterminated",
+    b"X=${X:-${Y:-${Z:-deep}}}\nvllm serve $X", b"vllm serve m <<", b"ARR=(\nvllm serve m",
+    b"[" * 5000, b"services:\n  a: &a [*a]\n", b"a: &a [" + b"*a, " * 50 + b"]\nkind: Pod\n",
+    "vllm serve m --x \u00e9\u2028".encode(), b"\xff\xfe\x00v", b"ExecStart=\\\n\\\n",
+]
+
+
+@pytest.mark.parametrize("data", HOSTILE)
+@pytest.mark.parametrize("name", ["s.sh", "u.service", "c.yaml", "docker-compose.yml", ".env"])
+def test_hostile_input_never_raises(name, data):
+    out = read_config(name, data)
+    assert isinstance(out, list)
+    for c in out:
+        json.dumps(c.to_json())
+
+
+def test_probe_follows_config_file_and_reads_local_model(tmp_path):
+    model = tmp_path / "models/glm"
+    model.mkdir(parents=True)
+    (model / "config.json").write_bytes((F / "models/glm-4.7-nvfp4/config.json").read_bytes())
+    (tmp_path / "extra.yaml").write_text("max-num-seqz: 64\nenable-prefix-caching: false\n")
+    script = tmp_path / "serve.sh"
+    script.write_text("vllm serve /models/glm --config extra.yaml -tp 4 --gpu-memory-utilization 0.9\n")
+    fact = serve_configs(Context(root=tmp_path, env={}, configs=[str(script)]))
+    (c,) = fact["configs"]
+    assert c["includes"][0]["kind"] == "vllm-yaml" and c["model"]["vocab_size"] == 151552
+    facts = {"serve_configs": fact, "distributions": [{"name": "vllm", "version": "0.15.1"}], "targets": ["sm_120"],
+             "gpus": [{"index": i, "arch": "sm_120", "mem_total": 97887 * 2**20} for i in range(4)]}
+    flags = [f for f in run_check(serve_checks.serve_flags_known, facts) if f.status == "fail"]
+    assert [(Path(f.location.path).name, f.location.line) for f in flags] == [("extra.yaml", 1)]
+    assert "did you mean --max-num-seqs" in flags[0].message
+    ignored = [f for f in run_check(serve_checks.serve_config_flag_used, facts) if f.status == "fail"]
+    assert [(Path(f.location.path).name, f.location.line) for f in ignored] == [("extra.yaml", 2)]
+    sampler = [f for f in run_check(serve_checks.serve_sampler_warmup, facts) if f.status == "fail"]
+    assert [(Path(f.location.path).name, f.location.line) for f in sampler] == [("serve.sh", 1)]

@@ -55,7 +55,8 @@ def _attach_model(ctx, cfg: ServeConfig, errors: list) -> None:
 
 def discover(ctx) -> list:
     """Config files worth reading: --config ones, then systemd units, compose files and scripts."""
-    found = [Path(c) if Path(c).exists() or not c.startswith("/") else ctx.host_path(c) for c in ctx.configs]
+    found = [Path(c).absolute() if Path(c).exists() or not c.startswith("/") else ctx.host_path(c)
+             for c in ctx.configs]
     unit_dirs = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
     for d in unit_dirs:
         base = ctx.host_path(d)
@@ -120,10 +121,19 @@ def serve_configs(ctx):
     """vLLM serve configs found on this machine, parsed, with a location for every word."""
     configs, errors, sources = [], [], []
 
-    def read(name: str) -> bytes:
-        return _read_limited(_machine_path(ctx, name) if name.startswith("/") else Path(name))
+    found = discover(ctx)
+    # relative names inside a config resolve next to it (a real path already); other absolute ones
+    # are machine paths under the root
+    config_dirs = {os.path.abspath(p.parent) for p in found}
 
-    for path in discover(ctx):
+    def read(name: str) -> bytes:
+        if not name.startswith("/"):
+            return _read_limited(Path(name))
+        if os.path.dirname(os.path.abspath(name)) in config_dirs and Path(name).exists():
+            return _read_limited(Path(name))
+        return _read_limited(_machine_path(ctx, name))
+
+    for path in found:
         sources.append(str(path))
         try:
             data = _read_limited(path)

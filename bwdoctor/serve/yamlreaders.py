@@ -188,17 +188,22 @@ def _launch(path, kind, name, tokens, image, env, errors):
     return None
 
 
-def _containers(node):
-    """Every container mapping under any `containers:` / `initContainers:` key, depth first."""
-    if isinstance(node, MappingNode):
-        for k, v in node.value:
-            if isinstance(k, ScalarNode) and k.value == "containers" and isinstance(v, SequenceNode):
-                yield from (c for c in v.value if isinstance(c, MappingNode))
-            else:
-                yield from _containers(v)
-    elif isinstance(node, SequenceNode):
-        for v in node.value:
-            yield from _containers(v)
+def _containers(root):
+    """Every container mapping under any `containers:` key, each node visited once (aliases share nodes)."""
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for k, v in reversed(node.value):
+                if isinstance(k, ScalarNode) and k.value == "containers" and isinstance(v, SequenceNode):
+                    yield from (c for c in v.value if isinstance(c, MappingNode))
+                else:
+                    stack.append(v)
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
 
 
 def read_k8s(text: str, path: str, read: Reader = None) -> list:
