@@ -108,6 +108,8 @@ def _check_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--facts", metavar="FILE", help="evaluate facts saved by 'bwdoctor facts' instead of this machine")
     c.add_argument("--config", action="append", default=[], metavar="FILE", help="vLLM serve config to lint")
     c.add_argument("--live", action="store_true", help="also run the live torch/GPU probe in a subprocess")
+    c.add_argument("--vllm-version", metavar="X.Y.Z", help="lint serve configs for this vLLM release "
+                                                          "(default: the installed one)")
 
 
 def _split_terms(values: List[str]) -> List[str]:
@@ -132,6 +134,8 @@ def make_context(args):
     if args.python and not Path(args.python).exists():
         raise UsageError(f"--python {args.python}: no such file")
     options = {}
+    if getattr(args, "vllm_version", None):
+        options["vllm_version"] = args.vllm_version
     if getattr(args, "src", None):
         if not Path(args.src).is_dir():
             raise UsageError(f"--src {args.src}: not a directory")

@@ -10,5 +10,6 @@ BUILTIN = [
     "bwdoctor.checks.multigpu",
     "bwdoctor.checks.live",
     "bwdoctor.checks.build",
+    "bwdoctor.checks.serve",
     "bwdoctor.checks.fleet",
 ]

@@ -15,4 +15,5 @@ BUILTIN = [
     "bwdoctor.probes.libcuda",
     "bwdoctor.probes.links",
     "bwdoctor.probes.net",
+    "bwdoctor.probes.serve",
 ]

@@ -1,0 +1,425 @@
+"""Version-aware validation of vLLM serve configs, and rules joining them with machine facts.
+
+lint(config, release, machine) gives Lint records (rule, slug, severity, message, location,
+evidence); checks/serve.py turns them into findings. Pure: reads nothing but its arguments.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Optional
+
+from bwdoctor.serve.config import ServeConfig, Token
+from bwdoctor.serve.releases import Release, vkey
+
+
+@dataclass
+class Lint:
+    """One problem in one serve config, at the token a person edits."""
+
+    rule: str
+    slug: str
+    severity: str
+    message: str
+    path: str
+    line: int
+    column: int
+    evidence: dict = field(default_factory=dict)
+
+
+@dataclass
+class Machine:
+    """What the rules need to know about the machine the config will run on."""
+
+    targets: tuple = ()        # ("sm_120", ...)
+    gpu_count: Optional[int] = None
+    gpu_mem_bytes: Optional[int] = None  # smallest total memory of the GPUs
+    vllm_runs_natively: Optional[bool] = None  # vLLM's _C has code (cubin or PTX) for the targets; None = unknown
+
+    @property
+    def blackwell_consumer(self) -> bool:
+        return any(t.startswith("sm_12") for t in self.targets)
+
+
+@dataclass
+class Option:
+    """One --flag as vLLM's parser sees it, with its value token when it takes one."""
+
+    flag: Token
+    name: str                  # canonical --long-name (dashes, no =value, no .key)
+    value: Optional[Token]
+    inline: bool = False       # --flag=value
+    dotted: str = ""           # "level" of --compilation-config.level
+
+
+def canonical(word: str) -> tuple:
+    """(--name, dotted key, inline value or None) with FlexibleArgumentParser's `_`→`-` rule."""
+    body, inline = (word.split("=", 1) + [None])[:2] if "=" in word else (word, None)
+    name, _, dotted = body.partition(".")
+    return "--" + name[2:].replace("_", "-"), dotted, inline
+
+
+def is_boolean(release: Release, name: str) -> bool:
+    negs = release.names("negations")
+    return ("--no-" + name[2:]) in negs or name.startswith("--no-") and name in negs \
+        or name.startswith(("--enable-", "--disable-")) and name in negs
+
+
+def options(cfg: ServeConfig, release: Release) -> tuple:
+    """([Option], positional tokens) of a config's argv."""
+    out, positional = [], []
+    argv = cfg.argv
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        text = tok.text
+        if text.startswith("--") and len(text) > 2:
+            name, dotted, inline = canonical(text)
+            value = None
+            if inline is not None:
+                value = Token(inline, tok.path, tok.line, tok.column + len(text) - len(inline), tok.origin)
+            elif i + 1 < len(argv) and not _looks_like_option(argv[i + 1].text) and not is_boolean(release, name):
+                value = argv[i + 1]
+                i += 1
+            elif cfg.kind == "vllm-yaml" and i + 1 < len(argv) and argv[i + 1].text.lower() in ("true", "false"):
+                value = argv[i + 1]
+                i += 1
+            out.append(Option(tok, name, value, inline is not None, dotted))
+        elif text.startswith("-") and len(text) > 1 and not _is_number(text):
+            short = text.split("=", 1)[0].split(".", 1)[0]
+            value = None
+            if "=" not in text and i + 1 < len(argv) and not _looks_like_option(argv[i + 1].text):
+                value = argv[i + 1]
+                i += 1
+            out.append(Option(tok, short, value, "=" in text))
+        else:
+            positional.append(tok)
+        i += 1
+    return out, positional
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _looks_like_option(text: str) -> bool:
+    return text.startswith("-") and len(text) > 1 and not _is_number(text)
+
+
+def _lint(rule, slug, severity, message, tok: Token, use_origin=False, **evidence) -> Lint:
+    where = tok.origin if use_origin and tok.origin else (tok.path, tok.line, tok.column)
+    return Lint(rule, slug, severity, message, where[0], where[1], where[2], evidence)
+
+
+_SUGGESTED: dict = {}
+
+
+def suggest(name: str, candidates) -> Optional[str]:
+    """The closest known name, for a did-you-mean (memoized: scripts repeat their mistakes)."""
+    key = (name, id(candidates), len(candidates))
+    if key not in _SUGGESTED:
+        # a ratio >= 0.6 needs lengths within a factor of 2; skip the rest before difflib's O(n·m) work
+        near = [c for c in candidates if len(name) / 2 <= len(c) <= len(name) * 2]
+        match = difflib.get_close_matches(name, near, n=1, cutoff=0.6)
+        if len(_SUGGESTED) > 4096:
+            _SUGGESTED.clear()
+        _SUGGESTED[key] = match[0] if match else None
+    return _SUGGESTED[key]
+
+
+SHORT_ALIASES_ALWAYS = {"-O", "-h"}
+_KNOWN: dict = {}
+
+
+def _known(release: Release) -> frozenset:
+    """Long flags and their negations of one release (one object per release, so suggest can memoize)."""
+    if release.index not in _KNOWN:
+        _KNOWN[release.index] = frozenset(release.names("flags") | release.names("negations"))
+    return _KNOWN[release.index]
+
+
+def check_flags(cfg: ServeConfig, release: Release, opts: list) -> list:
+    """Unknown and removed flags: argparse stops vLLM with `unrecognized arguments`."""
+    out = []
+    flags, negs, shorts = release.names("flags"), release.names("negations"), release.names("short")
+    known = _known(release)
+    for o in opts:
+        name = o.name
+        if name.startswith("--"):
+            if name in known:
+                continue
+            removed = release.removed_in("flags", name) or release.removed_in("negations", name)
+            added = release.added_in("flags", name) or release.added_in("negations", name)
+            if removed:
+                msg = (f"{o.flag.text.split('=')[0]} was removed in vLLM {removed}; vLLM {release.requested} "
+                       f"stops with 'unrecognized arguments'")
+            elif added:
+                msg = (f"{o.flag.text.split('=')[0]} does not exist in vLLM {release.requested} (added in "
+                       f"{added}); it stops with 'unrecognized arguments'")
+            else:
+                hint = suggest(name, known)
+                msg = f"unknown flag {o.flag.text.split('=')[0]} for vLLM {release.requested}" + \
+                      (f"; did you mean {hint}?" if hint else "")
+            out.append(_lint("unknown-flag", "unknown-serve-option", "error", msg, o.flag, flag=name,
+                             removed_in=removed, added_in=added, vllm=release.version))
+        elif name not in shorts and name not in SHORT_ALIASES_ALWAYS and not name.startswith("-O"):
+            out.append(_lint("unknown-flag", "unknown-serve-option", "error",
+                             f"unknown short option {name} for vLLM {release.requested}", o.flag, flag=name))
+    return out
+
+
+ATTENTION_ENV_REPLACEMENT = "--attention-backend (or --attention-config.backend)"
+
+
+def check_env(cfg: ServeConfig, release: Release) -> list:
+    """VLLM_* variables this release does not read (removed ones name the release that removed them)."""
+    out = []
+    env_names = release.names("env")
+    for e in cfg.env:
+        if not e.name.startswith("VLLM_") or e.name in env_names:
+            continue
+        tok = Token(e.name, e.path, e.line, e.column)
+        removed = release.removed_in("env", e.name)
+        if removed:
+            repl = f"; use {ATTENTION_ENV_REPLACEMENT} {e.value}" if e.name == "VLLM_ATTENTION_BACKEND" else ""
+            msg = f"{e.name} is not read by vLLM {release.requested} (removed in {removed}): it is ignored{repl}"
+        else:
+            added = release.added_in("env", e.name)
+            hint = suggest(e.name, env_names)
+            msg = (f"{e.name} is not read by vLLM {release.requested}"
+                   + (f" (added in {added})" if added else "") + (f"; did you mean {hint}?" if hint and not added else ""))
+        slug = "bad-attention-backend" if e.name == "VLLM_ATTENTION_BACKEND" else "unknown-serve-option"
+        out.append(_lint("env-not-read", slug, "warning", msg, tok, variable=e.name, value=e.value,
+                         removed_in=removed, vllm=release.version))
+    return out
+
+
+def option_value(opts: list, *names: str) -> Optional[Option]:
+    """The last occurrence of any of these flags (argparse keeps the last)."""
+    found = None
+    for o in opts:
+        if o.name in names:
+            found = o
+    return found
+
+
+def check_attention(cfg: ServeConfig, release: Release, opts: list, machine: Machine) -> list:
+    """Attention backend names: unknown / wrong case / removed; and backends that do not run on sm_12x."""
+    out = []
+    members = release.names("attention")
+    choices = []
+    o = option_value(opts, "--attention-backend")
+    if o and o.value:
+        choices.append((o.value, "--attention-backend"))
+    for opt in opts:
+        if opt.name == "--attention-config" and opt.dotted == "backend" and opt.value:
+            choices.append((opt.value, "--attention-config.backend"))
+    env = cfg.env_map().get("VLLM_ATTENTION_BACKEND")
+    if env and release.has("env", "VLLM_ATTENTION_BACKEND") and release.has("flags", "--attention-backend"):
+        gone = release.added_in("env", "VLLM_ATTENTION_BACKEND") is None and \
+            release.last_release_with("env", "VLLM_ATTENTION_BACKEND")
+        out.append(_lint("env-deprecated", "bad-attention-backend", "warning",
+                         f"VLLM_ATTENTION_BACKEND is deprecated in vLLM {release.requested} and no longer read from "
+                         f"the release after {gone}: use --attention-backend {env.value}",
+                         Token(env.name, env.path, env.line, env.column), variable=env.name))
+    if env and release.has("env", "VLLM_ATTENTION_BACKEND"):
+        choices.append((Token(env.value, env.path, env.line, env.column + len(env.name) + 1), "VLLM_ATTENTION_BACKEND"))
+    for tok, source in choices:
+        value = tok.text
+        if "$" in value or not value:
+            continue
+        upper = value.upper()
+        if source != "VLLM_ATTENTION_BACKEND" and upper in members:
+            name = upper  # --attention-backend is case-insensitive (AttentionBackendEnum[value.upper()])
+        elif value in members:
+            name = value
+        else:
+            hint = attention_hint(upper, members)
+            removed = release.removed_in("attention", upper)
+            msg = f"{source} {value!r} is not an attention backend of vLLM {release.requested}"
+            if removed:
+                msg += f" (removed in {removed})"
+            if hint:
+                msg += f"; did you mean {hint}? (names are upper case: TRITON_ATTN, FLASH_ATTN, FLASHINFER)"
+            out.append(_lint("bad-attention-backend", "bad-attention-backend", "error", msg, tok, use_origin=True,
+                             value=value, suggestion=hint, vllm=release.version))
+            continue
+        if machine.blackwell_consumer:
+            out.extend(_attention_on_sm12x(name, tok, release, machine))
+    return out
+
+
+def attention_hint(upper: str, members: set) -> Optional[str]:
+    """The backend a short or mis-cased name most likely meant ("triton" → TRITON_ATTN)."""
+    if upper + "_ATTN" in members:
+        return upper + "_ATTN"
+    prefixed = sorted((m for m in members if m.startswith(upper + "_")), key=len)
+    return prefixed[0] if prefixed else suggest(upper, members)
+
+
+# Backends whose supports_compute_capability excludes 12.x (vllm-knowledge §2.2, vLLM 0.33.0 sources)
+NOT_ON_SM12X = {"FLASHMLA", "FLASHMLA_SPARSE", "CUTLASS_MLA", "FLASHINFER_MLA", "FLASH_ATTN_MLA", "TOKENSPEED_MLA",
+                "FLASHINFER_MLA_SPARSE", "FLASHINFER_MLA_SPARSE_SM90", "FLASH_ATTN_MLA_SPARSE", "HPC_ATTN",
+                "TRITON_FLASHINFER", "TRITON_FLASH_ATTN", "FLASHMLA_SPARSE_DSV4", "FLASH_ATTN_MLA_SPARSE_FA4"}
+
+
+def _attention_on_sm12x(name: str, tok: Token, release: Release, machine: Machine) -> list:
+    targets = ", ".join(t for t in machine.targets if t.startswith("sm_12"))
+    if name in NOT_ON_SM12X:
+        return [_lint("bad-attention-backend", "bad-attention-backend", "error",
+                      f"attention backend {name} has no kernels for {targets}; vLLM refuses it ('compute capability "
+                      f"not supported'): use TRITON_ATTN or FLASH_ATTN (TRITON_MLA for MLA models)", tok,
+                      use_origin=True, value=name, targets=list(machine.targets))]
+    if name == "FLASHINFER" and vkey("0.15.0") <= vkey(release.version) < vkey("0.16.0"):
+        return [_lint("flashinfer-sm120", "flashinfer-sm120", "warning",
+                      f"FLASHINFER attention on {targets} with vLLM {release.requested} crashes in "
+                      "prefill_wrapper.plan(); use --attention-backend TRITON_ATTN (or FLASH_ATTN)", tok,
+                      use_origin=True, value=name, vllm=release.version)]
+    return []
+
+
+def check_quantization(cfg: ServeConfig, release: Release, opts: list, machine: Machine) -> list:
+    """Quantization names; awq/gptq forcing the slow kernel; bitsandbytes on sm_12x."""
+    out = []
+    o = option_value(opts, "--quantization", "-q")
+    if not o or not o.value or "$" in o.value.text:
+        return out
+    value = o.value.text
+    methods = release.names("quantization")
+    if value not in methods:
+        removed = release.removed_in("quantization", value)
+        hint = suggest(value.lower(), methods)
+        msg = f"--quantization {value!r} is not a quantization method of vLLM {release.requested}"
+        msg += f" (removed in {removed}; now an out-of-tree plugin)" if removed else ""
+        msg += f"; did you mean {hint}?" if hint and hint != value else ""
+        out.append(_lint("unknown-quantization", "unknown-serve-option", "error", msg, o.value, use_origin=True,
+                         value=value, removed_in=removed))
+        return out
+    if value in ("awq", "gptq") and vkey(release.version) < vkey("0.24.0") and f"{value}_marlin" in methods:
+        out.append(_lint("awq-marlin", "workaround-flags-slow", "warning",
+                         f"--quantization {value} forces vLLM's slow non-Marlin {value.upper()} kernel "
+                         f"(vLLM < 0.24 logs 'you specified quantization={value} explicitly, so forcing {value}'): "
+                         f"use --quantization {value}_marlin or leave --quantization out", o.value, use_origin=True,
+                         value=value, fix=f"{value}_marlin"))
+    if value == "bitsandbytes" and machine.blackwell_consumer:
+        out.append(_lint("bitsandbytes-sm120", "bitsandbytes-sm120", "error",
+                         "bitsandbytes kernels give garbage output (e.g. '!!!!!!!') on sm_120: use an AWQ/GPTQ "
+                         "(Marlin), FP8 or NVFP4 checkpoint instead", o.value, use_origin=True, value=value))
+    return out
+
+
+def check_workarounds(cfg: ServeConfig, release: Release, opts: list, machine: Machine) -> list:
+    """Blackwell workaround flags left on once the installed vLLM has sm_12x kernels (3–8 vs 32 tok/s)."""
+    if not machine.blackwell_consumer or machine.vllm_runs_natively is False:
+        return []  # without sm_12x code in vLLM the workarounds are what keeps it running
+    if machine.vllm_runs_natively is None and vkey(release.version) < vkey("0.9.2"):
+        return []  # PyPI wheels before 0.9.2 carry no sm_120 code
+    hits = []
+    disabled = cfg.env_map().get("VLLM_DISABLED_KERNELS")
+    if disabled and "MarlinLinearKernel" in disabled.value:
+        hits.append((Token(disabled.name, disabled.path, disabled.line, disabled.column),
+                     "VLLM_DISABLED_KERNELS=MarlinLinearKernel makes AWQ/GPTQ fall back to slow kernels; Marlin runs "
+                     "on sm_120"))
+    eager = option_value(opts, "--enforce-eager")
+    if eager and not (eager.value and eager.value.text.lower() == "false"):
+        hits.append((eager.flag, "--enforce-eager turns off torch.compile and CUDA graphs"))
+    attn = option_value(opts, "--attention-backend")
+    if hits and attn and attn.value and attn.value.text.upper() == "TRITON_ATTN":
+        # alone TRITON_ATTN is a legitimate choice (attention sinks, FlashInfer crashes); next to the
+        # other workarounds it is part of the pre-native-kernel recipe
+        hits.append((attn.value, "--attention-backend TRITON_ATTN replaces FlashAttention 2, which runs on sm_120"))
+    return [_lint("workaround-flags-slow", "workaround-flags-slow", "warning",
+                  f"{why} (vLLM {release.requested} has sm_120 kernels): remove it", tok, use_origin=True)
+            for tok, why in hits]
+
+
+def check_fa3(cfg: ServeConfig, release: Release, opts: list, machine: Machine) -> list:
+    """FlashAttention 3 forced on Blackwell: FA3 is Hopper-only."""
+    if not any(t.startswith(("sm_10", "sm_11", "sm_12")) for t in machine.targets):
+        return []
+    found = []
+    env = cfg.env_map().get("VLLM_FLASH_ATTN_VERSION")
+    if env and env.value.strip() == "3" and release.has("env", "VLLM_FLASH_ATTN_VERSION"):
+        found.append(Token(env.name, env.path, env.line, env.column))
+    for o in opts:
+        if o.name == "--attention-config" and o.dotted == "flash_attn_version" and o.value and o.value.text == "3":
+            found.append(o.flag)
+        elif o.name == "--attention-config" and o.value and '"flash_attn_version"' in o.value.text.replace(" ", "") \
+                and ':3' in o.value.text.replace(" ", ""):
+            found.append(o.flag)
+    crash = vkey(release.version) < vkey("0.17.0")
+    return [_lint("fa3-blackwell", "fa3-blackwell", "error" if crash else "warning",
+                  "FlashAttention 3 is Hopper-only (compute capability 9.0); on "
+                  + ", ".join(machine.targets) + (" vLLM dies with 'FlashAttention version not detected'"
+                                                  if crash else " vLLM falls back to FA2 with a warning")
+                  + ": leave flash_attn_version unset or 2", tok) for tok in found]
+
+
+def _int(tok: Optional[Token]) -> Optional[int]:
+    try:
+        return int(tok.text) if tok else None
+    except ValueError:
+        return None
+
+
+def check_parallel(cfg: ServeConfig, opts: list, machine: Machine) -> list:
+    """Tensor × pipeline parallel larger than the GPUs this machine has."""
+    if not machine.gpu_count:
+        return []
+    tp_o = option_value(opts, "--tensor-parallel-size", "-tp")
+    pp_o = option_value(opts, "--pipeline-parallel-size", "-pp")
+    tp, pp = _int(tp_o.value if tp_o else None) or 1, _int(pp_o.value if pp_o else None) or 1
+    visible = cfg.env_map().get("CUDA_VISIBLE_DEVICES")
+    count = machine.gpu_count
+    if visible and visible.value.strip() and "$" not in visible.value:
+        count = min(count, len([v for v in visible.value.split(",") if v.strip()]))
+    if tp * pp <= count or not (tp_o or pp_o):
+        return []
+    tok = (tp_o or pp_o).value or (tp_o or pp_o).flag
+    return [_lint("tp-exceeds-gpus", "tp-exceeds-gpus", "error",
+                  f"tensor-parallel {tp} × pipeline-parallel {pp} needs {tp * pp} GPUs; this machine has {count}"
+                  + (" visible (CUDA_VISIBLE_DEVICES)" if count < machine.gpu_count else ""), tok, use_origin=True,
+                  tp=tp, pp=pp, gpus=count)]
+
+
+def check_config_flag(cfg: ServeConfig, release: Release, opts: list) -> list:
+    """--config=x.yaml is silently ignored; YAML `key: false` is dropped up to 0.27."""
+    out = []
+    for o in opts:
+        if o.name == "--config" and o.inline:
+            out.append(_lint("config-ignored", "config-flag-ignored", "error",
+                             f"{o.flag.text}: vLLM only expands --config as two words; with '=' the file is "
+                             f"silently ignored: write --config {o.value.text if o.value else 'FILE'}", o.flag))
+    if cfg.kind == "vllm-yaml" and vkey(release.version) < vkey("0.28.0"):
+        for o in opts:
+            if o.value and o.value.text.lower() == "false":
+                out.append(_lint("config-ignored", "config-flag-ignored", "warning",
+                                 f"{o.name[2:]}: false is silently dropped by vLLM {release.requested}'s --config "
+                                 f"reader (fixed in 0.28.0): use the flag --no-{o.name[2:]} on the command line",
+                                 o.value))
+    return out
+
+
+def lint(cfg: ServeConfig, release: Release, machine: Machine = Machine()) -> list:
+    """Every Lint of one config (and the --config files it names) for one vLLM release and machine."""
+    out = []
+    opts, _ = options(cfg, release)
+    if cfg.launcher:
+        out += check_flags(cfg, release, opts)
+        out += check_attention(cfg, release, opts, machine)
+        out += check_quantization(cfg, release, opts, machine)
+        out += check_workarounds(cfg, release, opts, machine)
+        out += check_fa3(cfg, release, opts, machine)
+        out += check_parallel(cfg, opts, machine)
+        out += check_config_flag(cfg, release, opts)
+    else:
+        out += check_workarounds(cfg, release, [], machine)
+        out += check_fa3(cfg, release, [], machine)
+    out += check_env(cfg, release)
+    for inc in cfg.includes:
+        out += lint(inc, release, machine)
+    return out
