@@ -78,6 +78,9 @@ def _lints(serve_configs, distributions, targets, gpus, rules, cuda_binaries=Non
                     ev["name"] = cfg.name
                 if not release.exact:
                     ev["facts_from_release"] = release.version
+                if item.evidence.get("suggestion") and "fix" not in ev:
+                    ev["fix"] = (f"replace {item.evidence.get('value') or item.evidence.get('flag') or 'it'!s} with "
+                                 f"{item.evidence['suggestion']} at {item.path}:{item.line}")
                 out.append(Problem(item.message, ev, Location(item.path, item.line, item.column),
                                    severity=item.severity))
     return out

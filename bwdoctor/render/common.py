@@ -14,6 +14,8 @@ def fix_line(finding) -> Optional[str]:
     fix = finding.evidence.get("fix") if isinstance(finding.evidence, dict) else None
     if isinstance(fix, str) and fix.strip():
         return fix.strip()
+    if finding.location is not None:
+        return None  # a config finding's message names the line; the article's generic command may not fit
     art = load_all().get(finding.kb)
     if not art:
         return None
