@@ -203,3 +203,16 @@ def test_no_gpu_machine_skips_with_the_reason(tmp_path):
     by = {f["id"]: f for f in report["findings"]}
     assert by["BW202"]["status"] == "skip" and "no NVIDIA GPU found" in by["BW202"]["message"]
     assert by["BW205"]["status"] == "fail" and res.returncode == 0
+
+
+def test_sarif_points_at_serve_config_lines():
+    from pathlib import Path
+
+    script = Path(__file__).parent / "fixtures/serve/seed002/before/serve_glm47_nvfp4_vllm.sh"
+    res = run_cli("check", "--format", "sarif", "--config", str(script), "--vllm-version", "0.15.1",
+                  "--select", "serve-config")
+    log = json.loads(res.stdout)
+    locs = [(r["ruleId"], r["locations"][0]["physicalLocation"]) for r in log["runs"][0]["results"]]
+    bw603 = next(p for rid, p in locs if rid == "BW603")
+    assert bw603["artifactLocation"]["uri"].endswith("serve_glm47_nvfp4_vllm.sh")
+    assert bw603["region"] == {"startLine": 12, "startColumn": 40}
