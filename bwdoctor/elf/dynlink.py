@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .dynelf import DynElf, ElfError
 from .ldcache import read as read_ldcache
+from .rootpath import realpath_under
 
 DEFAULT_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
 MAX_OBJECTS = 2000
@@ -47,15 +48,7 @@ class Loader:
         return self._real[path]
 
     def _realpath(self, path: str) -> str:
-        if self.root == "/":
-            return os.path.realpath(path)
-        for _ in range(40):
-            try:
-                target = os.readlink(self.host(path))
-            except OSError:
-                return os.path.normpath(path)
-            path = target if target.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), target))
-        return path
+        return realpath_under(self.root, path)
 
     def open(self, path: str):
         """DynElf for a machine path, or an error string (cached by realpath)."""

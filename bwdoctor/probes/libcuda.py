@@ -7,6 +7,7 @@ import os
 import re
 
 from ..elf.ldcache import read as read_ldcache
+from ..elf.rootpath import realpath_under
 from ..model import Unavailable
 from ..registry import probe
 
@@ -14,16 +15,9 @@ DEFAULT_DIRS = ("/lib64", "/usr/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/x86_6
 _VER_RE = re.compile(r"libcuda\.so\.(\d+\.\d+(?:\.\d+)?)$")
 
 
-def resolve_under_root(ctx, path: str, hops: int = 40) -> str:
+def resolve_under_root(ctx, path: str) -> str:
     """The machine path a symlink chain ends at, every step taken under ctx.root (no escape to the host)."""
-    for _ in range(hops):
-        host = ctx.host_path(path)
-        try:
-            target = os.readlink(host)
-        except OSError:
-            return path
-        path = target if target.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), target))
-    return path
+    return realpath_under(str(ctx.root), path)
 
 
 def _describe(ctx, path: str, via: str) -> dict:
