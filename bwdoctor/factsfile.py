@@ -17,7 +17,7 @@ MAX_BYTES = 64 * 1024 * 1024
 # JSON type of the core facts; a value of another type is replaced by Unavailable.
 FACT_TYPES = {
     "kernel_release": str, "kernel_modules": list, "host": dict, "nvidia_driver": dict, "pci_gpus": list,
-    "nvml": dict, "gpus": list, "targets": list, "environment": dict, "python_env": dict, "distributions": list,
+    "nvml": dict, "gpus": list, "targets": list, "environment": dict, "python_env": dict, "distributions": list, "net_interfaces": list,
 }
 
 

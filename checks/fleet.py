@@ -5,6 +5,7 @@ from bwdoctor.model import Pass, Problem, Skip, Unavailable
 from bwdoctor.registry import check
 
 FLEET = ("fleet",)
+PER_NODE = {"VLLM_HOST_IP", "VLLM_PORT", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_HOSTID", "NCCL_IB_HCA"}
 PACKAGES = ("vllm", "torch", "nvidia-nccl-cu12", "nvidia-nccl-cu13", "flash-attn", "flashinfer-python", "xformers",
             "triton", "ray")
 
@@ -82,7 +83,9 @@ def fleet_same_settings(fleet_nodes):
     """VLLM_* and NCCL_* environment settings are the same on every node."""
     nodes = {n: f for n, f in fleet_nodes.items() if "$error" not in f}
     envs = {n: (f.get("environment") if isinstance(f.get("environment"), dict) else {}) for n, f in nodes.items()}
-    keys = sorted({k for e in envs.values() for k in e if k.startswith(("VLLM_", "NCCL_", "GLOO_"))})
+    # per-node by design: vLLM's run_cluster.sh sets VLLM_HOST_IP per node, and interface names may differ
+    # between nodes (NCCL maintainers, NVIDIA/nccl#286); BW907 checks that each node's own names exist
+    keys = sorted({k for e in envs.values() for k in e if k.startswith(("VLLM_", "NCCL_", "GLOO_"))} - PER_NODE)
     out = []
     for k in keys:
         vals = {n: e.get(k) for n, e in envs.items()}
@@ -109,7 +112,9 @@ def fleet_socket_ifname_present(fleet_nodes):
             if not spec or spec.startswith("^"):
                 continue  # unset, or an exclusion list
             names = [s.strip().lstrip("=") for s in spec.split(",") if s.strip()]
-            if not any(i == s or (not spec.startswith("=") and i.startswith(s)) for s in names for i in ifaces):
+            # NCCL matches prefixes unless the list starts with '='; Gloo takes exact interface names
+            exact = spec.startswith("=") or var == "GLOO_SOCKET_IFNAME"
+            if not any(i == s or (not exact and i.startswith(s)) for s in names for i in ifaces):
                 out.append(Problem(f"node {n}: {var}={spec} names no interface there (it has {', '.join(ifaces)}): "
                                    "NCCL/Gloo cannot bootstrap and the cluster hangs at init",
                                    {"node": n, "variable": var, "interfaces": ifaces,

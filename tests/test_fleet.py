@@ -141,3 +141,15 @@ def test_ray_cluster_drift_and_hung_node(cluster, tmp_path_factory):
     _, cross, _ = fleet.evaluate(got)
     f = next(f for f in cross if f.name == "fleet-nodes-answer" and f.status == "fail")
     assert f.evidence["node"] == errors[0]
+
+
+def test_per_node_settings_are_not_drift():
+    from bwdoctor.checks.fleet import fleet_same_settings, fleet_socket_ifname_present
+    from bwdoctor.testing import run_check, statuses
+
+    nodes = {"a": {"environment": {"VLLM_HOST_IP": "10.0.0.1", "NCCL_SOCKET_IFNAME": "eth0"}},
+             "b": {"environment": {"VLLM_HOST_IP": "10.0.0.2", "NCCL_SOCKET_IFNAME": "ens5"}}}
+    assert statuses(run_check(fleet_same_settings, {"fleet_nodes": nodes})) == ["pass"]
+    gloo = {"a": {"environment": {"GLOO_SOCKET_IFNAME": "eth"}, "net_interfaces": ["eth0", "lo"]}}
+    f = run_check(fleet_socket_ifname_present, {"fleet_nodes": gloo})
+    assert statuses(f) == ["fail"]  # Gloo wants an exact name; NCCL would take the prefix
