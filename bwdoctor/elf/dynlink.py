@@ -176,6 +176,16 @@ class Loader:
                 self.global_scope.append(o)
         return None
 
+    def defined_anywhere(self, name: str) -> bool:
+        """Whether any object already in the process (global or by soname) defines a symbol."""
+        seen = set()
+        for o in [*self.global_scope, *self.loaded.values()]:
+            if id(o) not in seen:
+                seen.add(id(o))
+                if o.defines(name):
+                    return True
+        return False
+
     def check(self, path: str) -> dict:
         """What dlopen(path) would do now: missing libraries, version needs and symbols not found."""
         result = {"path": path, "missing_libraries": [], "missing_versions": [], "undefined": [], "error": None}
