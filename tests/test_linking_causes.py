@@ -1,0 +1,150 @@
+"""Causes of link failures on real objects built here with g++/gcc, and the torch an extension was built for."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from bwdoctor.context import Context
+from bwdoctor.elf.dynelf import DynElf
+from bwdoctor.elf.dynlink import interpreter_loader
+from bwdoctor.elf.linkcause import built_for_torch, import_of, swap_string_abi, torch_matches
+from bwdoctor.probes import links
+
+needs_gxx = pytest.mark.skipif(not shutil.which("g++"), reason="g++ not installed")
+
+# xformers 0.0.35's xformers/cpp_lib.json, as the PyPI wheel installs it
+XFORMERS_CPP_LIB = json.loads('{"version": {"cuda": 1208, "hip": null, "torch": "2.10.0+cu128", "python": "3.10.19"}, '
+                              '"env": {"TORCH_CUDA_ARCH_LIST": "7.5 8.0+PTX 8.0 9.0a", "XFORMERS_PACKAGE_FROM": "wheel-v0.0.35"}}')
+
+
+def cxx(out: Path, src: str, *flags):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    c = out.parent / (out.name.split(".")[0] + ".cpp")
+    c.write_text(src)
+    subprocess.run(["g++", "-shared", "-fPIC", "-o", str(out), str(c), *flags], check=True, timeout=120,
+                   capture_output=True)
+    return out
+
+
+@pytest.fixture
+def torch_site(tmp_path):
+    """A miniature torch (C++11 ABI, as torch >= 2.7 wheels) whose libc10.so defines c10::warn(std::string)."""
+    lib = tmp_path / "torch/lib"
+    cxx(lib / "libc10.so", '#include <string>\nnamespace c10 { int warn(const std::string& s) { return (int)s.size(); } '
+                            'int added_in_new_torch(int x) { return x; } }\n', "-Wl,-soname,libc10.so")
+    cxx(tmp_path / "torch/_C.cpython-311-x86_64-linux-gnu.so", "namespace c10 { int added_in_new_torch(int); }\n"
+        "int init() { return c10::added_in_new_torch(1); }\n", f"-L{lib}", "-lc10", "-Wl,-rpath,$ORIGIN/lib")
+    return tmp_path
+
+
+def check_ext(site, ext, dist=None, built=None):
+    ld, _ = interpreter_loader({"executable": sys.executable}, torch_dir=str(site / "torch"))
+    return links.link_result(ld, str(ext), str(site), {"version": "2.9.1", "cuda": "12.8"}, dist, built)
+
+
+@needs_gxx
+def test_pre_cxx11_abi_extension_under_cxx11_torch(torch_site):
+    ext = cxx(torch_site / "ext/_C.so", '#include <string>\nnamespace c10 { int warn(const std::string&); }\n'
+              'int f() { return c10::warn("x"); }\n', "-D_GLIBCXX_USE_CXX11_ABI=0", f"-L{torch_site}/torch/lib", "-lc10")
+    r = check_ext(torch_site, ext)
+    assert [u["symbol"] for u in r["undefined"]] == ["_ZN3c104warnERKSs"]
+    assert r["cause"] == "cxx11-abi-mismatch" and "pre-C++11" in r["summary"]
+    assert r["undefined"][0]["demangled"] in (None, "c10::warn(std::string const&)")
+
+
+@needs_gxx
+def test_symbol_of_another_torch(torch_site):
+    ext = cxx(torch_site / "ext/_C.so", "namespace c10 { int removed_in_new_torch(int); }\n"
+              "int f() { return c10::removed_in_new_torch(2); }\n", f"-L{torch_site}/torch/lib", "-lc10")
+    built = built_for_torch("0.23.0", None, None, "torch (==2.8.0)")
+    r = check_ext(torch_site, ext, "torchvision", built)
+    assert r["cause"] == "torchvision-mismatch" and "torch 2.8.0" in r["summary"]
+    assert check_ext(torch_site, ext, "vllm", built)["cause"] == "undefined-symbol"
+    assert r["import"] == "ext" and r["soft"] is None  # a plain library: the package that loads it
+
+
+def test_swap_string_abi_round_trip():
+    new = "_ZN3c104warnERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"
+    assert swap_string_abi(new) == "_ZN3c104warnERKSs" and swap_string_abi("_ZN3c104warnERKSs") == new
+    assert swap_string_abi("_ZN3c104cuda9SetDeviceEi") is None
+
+
+@pytest.mark.parametrize("version,url,cpp_lib,req,torch,source", [
+    ("0.0.35", None, XFORMERS_CPP_LIB, "torch>=2.10", "2.10.0", "cpp_lib.json"),
+    ("2.8.3", "https://github.com/Dao-AILab/flash-attention/releases/download/v2.8.3/"
+              "flash_attn-2.8.3+cu12torch2.8cxx11abiTRUE-cp312-cp312-linux_x86_64.whl", None, "torch", "2.8", "wheel name"),
+    ("0.3.1+pt28cu128", None, None, None, "2.8", "version tag"),
+    ("0.23.0", None, None, "torch (==2.8.0)", "2.8.0", "Requires-Dist"),
+    ("0.11.0", None, None, "torch==2.8.0", "2.8.0", "Requires-Dist"),
+])
+def test_built_for(version, url, cpp_lib, req, torch, source):
+    b = built_for_torch(version, url, cpp_lib, req)
+    assert b["torch"] == torch and b["source"].startswith(source)
+
+
+def test_built_for_range_and_match():
+    b = built_for_torch("0.0.35", None, None, "torch>=2.10")
+    assert b["torch"] is None and torch_matches(b, "2.9.1") is False and torch_matches(b, "2.10.0+cu128") is True
+    assert torch_matches(built_for_torch("x", None, XFORMERS_CPP_LIB, None), "2.10.0+cu128") is True
+    assert torch_matches(built_for_torch("0.23.0", None, None, "torch==2.8.0"), "2.9.1") is False
+    assert built_for_torch("1.0", None, None, None) is None and torch_matches(None, "2.9.1") is None
+    flash = built_for_torch("2.8.3", "file:///w/flash_attn-2.8.3+cu12torch2.8cxx11abiFALSE-cp312-cp312-linux_x86_64.whl",
+                            None, None)
+    assert flash["cxx11abi"] is False and torch_matches(flash, "2.8.0") is True
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
+def test_import_of_python_extension_module_and_soft_loads(tmp_path):
+    inc = sysconfig.get_paths()["include"]
+    if not os.path.exists(os.path.join(inc, "Python.h")):
+        pytest.skip("no Python headers")
+    (tmp_path / "pkg/sub").mkdir(parents=True)
+    src = tmp_path / "m.c"
+    src.write_text('#include <Python.h>\nstatic struct PyModuleDef d = {PyModuleDef_HEAD_INIT, "_ops"};\n'
+                   'PyMODINIT_FUNC PyInit__ops(void) { return PyModule_Create(&d); }\n')
+    so = tmp_path / "pkg/sub/_ops.cpython-311-x86_64-linux-gnu.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", f"-I{inc}", "-o", str(so), str(src)], check=True, timeout=60)
+    obj = DynElf(str(so))
+    assert import_of(str(so), str(tmp_path), obj.defines) == {"import": "pkg.sub._ops", "soft": None}
+    assert import_of(str(tmp_path / "torchaudio/lib/libtorchaudio.so"), str(tmp_path), lambda n: False)["import"] == "torchaudio"
+    assert import_of(str(tmp_path / "torchvision/_C.so"), str(tmp_path), lambda n: False)["import"] == "torchvision"
+    soft = import_of(str(tmp_path / "xformers/_C.so"), str(tmp_path), lambda n: False)
+    assert soft["import"] is None and "xFormers" in soft["soft"]
+
+
+def test_bitsandbytes_checks_the_library_it_loads():
+    paths = [f"/sp/bitsandbytes/libbitsandbytes_{v}.so" for v in ("cpu", "cuda118", "cuda126", "cuda128")]
+    assert links.select_loaded("bitsandbytes", paths, {"cuda": "12.8"}, {}) == ["/sp/bitsandbytes/libbitsandbytes_cuda128.so"]
+    assert links.select_loaded("bitsandbytes", paths, {"cuda": "12.8"}, {"BNB_CUDA_VERSION": "126"})[0].endswith("cuda126.so")
+    assert links.select_loaded("bitsandbytes", paths, {"cuda": None}, {})[0].endswith("cpu.so")
+    assert links.select_loaded("xformers", paths, None, {}) == paths
+
+
+@needs_gxx
+def test_probe_over_an_installed_distribution(torch_site):
+    """extension_links reads RECORD, Requires-Dist and cpp_lib.json of a site-packages laid out as pip does."""
+    site = torch_site
+    cxx(site / "xformers/_C.so", "namespace c10 { int removed_in_new_torch(int); }\nint f() { return c10::removed_in_new_torch(2); }\n",
+        f"-L{site}/torch/lib", "-lc10")
+    cxx(site / "plainext/_native.so", "namespace c10 { int added_in_new_torch(int); }\nint f() { return c10::added_in_new_torch(2); }\n",
+        f"-L{site}/torch/lib", "-lc10")
+    (site / "xformers/cpp_lib.json").write_text(json.dumps(XFORMERS_CPP_LIB))
+    dists = []
+    for name, files, req in (("xformers", ["xformers/_C.so", "xformers/cpp_lib.json"], ["torch>=2.10"]),
+                             ("plainext", ["plainext/_native.so"], [])):  # no pin: found by its DT_NEEDED libc10.so
+        di = site / f"{name}-1.0.dist-info"
+        di.mkdir()
+        (di / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+        dists.append({"name": name, "version": "1.0", "location": str(site), "requires": req, "dist_info": str(di)})
+    tb = {"version": "2.9.1", "cuda": "12.8", "location": str(site)}
+    fact = links.extension_links(Context(), {"executable": sys.executable}, dists, tb)
+    by = {e["distribution"]: e for e in fact["extensions"]}
+    assert set(by) == {"xformers", "plainext"} and by["plainext"]["files"] == []
+    x = by["xformers"]
+    assert x["built_for"]["torch"] == "2.10.0" and x["torch_matches"] is False
+    assert x["files"][0]["cause"] == "undefined-symbol" and x["files"][0]["soft"]
