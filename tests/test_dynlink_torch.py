@@ -103,3 +103,12 @@ def test_rpath_of_a_grandparent_reaches_past_a_runpath_object(tmp_path):
              "-Wl,--disable-new-dtags,-rpath,$ORIGIN/mid:$ORIGIN/deep")
     # liblow has no search path: top's DT_RPATH applies (libmid's DT_RUNPATH in between does not stop it)
     assert Loader("/").check(str(top))["missing_libraries"] == []
+
+
+def test_root_without_ld_so_cache_says_so(tmp_path):
+    (tmp_path / "etc").mkdir()
+    _ld, notes = interpreter_loader({}, root=str(tmp_path))
+    assert len(notes) == 1 and "ld.so.cache not used" in notes[0] and "does not exist" in notes[0]
+    (tmp_path / "etc/ld.so.cache").write_bytes(b"\x00garbage")
+    _ld, notes = interpreter_loader({}, root=str(tmp_path))
+    assert "unknown magic" in notes[0]

@@ -230,6 +230,9 @@ def interpreter_loader(python_env: dict, root: str = "/", env: Optional[dict] = 
     objects: the parsed-object cache of another Loader of the same run (files are parsed once)."""
     ld = Loader(root, env, objects)
     notes = []
+    if ld.ldcache_error:  # e.g. a minimal container image: ld.so then searches only paths and default dirs
+        notes.append(f"ld.so.cache not used ({ld.ldcache_error}): only DT_RPATH/DT_RUNPATH, LD_LIBRARY_PATH "
+                     "and the default directories are searched")
     exe = python_env.get("executable")
     if exe:
         err = ld.preload(exe, global_=True)
