@@ -118,7 +118,9 @@ def test_import_of_python_extension_module_and_soft_loads(tmp_path):
 
 
 def test_bitsandbytes_checks_the_library_it_loads():
-    paths = [f"/sp/bitsandbytes/libbitsandbytes_{v}.so" for v in ("cpu", "cuda118", "cuda126", "cuda128")]
+    # the variants bitsandbytes 0.50.2 ships
+    paths = [f"/sp/bitsandbytes/libbitsandbytes_{v}.so" for v in ("cpu", "cuda118", "cuda126", "cuda128", "rocm64",
+                                                                  "rocm72", "xpu2025")]
     assert links.select_loaded("bitsandbytes", paths, {"cuda": "12.8"}, {}) == ["/sp/bitsandbytes/libbitsandbytes_cuda128.so"]
     assert links.select_loaded("bitsandbytes", paths, {"cuda": "12.8"}, {"BNB_CUDA_VERSION": "126"})[0].endswith("cuda126.so")
     assert links.select_loaded("bitsandbytes", paths, {"cuda": None}, {})[0].endswith("cpu.so")
@@ -148,3 +150,9 @@ def test_probe_over_an_installed_distribution(torch_site):
     x = by["xformers"]
     assert x["built_for"]["torch"] == "2.10.0" and x["torch_matches"] is False
     assert x["files"][0]["cause"] == "undefined-symbol" and x["files"][0]["soft"]
+
+
+def test_bitsandbytes_rocm_pick():
+    paths = [f"/sp/bitsandbytes/libbitsandbytes_{v}.so" for v in ("cpu", "cuda128", "rocm64", "rocm72", "xpu2025")]
+    assert links.select_loaded("bitsandbytes", paths, {"cuda": None, "hip": "6.4.43484"}, {}) == \
+        ["/sp/bitsandbytes/libbitsandbytes_rocm64.so"]

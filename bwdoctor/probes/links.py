@@ -52,16 +52,20 @@ def built_for(d: dict) -> Optional[dict]:
 
 def select_loaded(name: str, paths: List[str], torch_build, env: dict) -> List[str]:
     """The libraries of a distribution that its import actually loads, where it picks one of several:
-    bitsandbytes ships libbitsandbytes_cuda118.so ... _cuda130.so and loads the one for torch's CUDA
-    (BNB_CUDA_VERSION overrides), or libbitsandbytes_cpu.so on a CPU torch."""
+    bitsandbytes ships libbitsandbytes_cuda118.so ... _cuda132.so, _rocm64.so ..., _xpu2025.so, _cpu.so and
+    loads the one for torch's CUDA (BNB_CUDA_VERSION overrides) or ROCm, else the CPU one."""
     if name != "bitsandbytes":
         return paths
-    cuda = (torch_build or {}).get("cuda") if isinstance(torch_build, dict) else None
-    want = env.get("BNB_CUDA_VERSION") or (str(cuda).replace(".", "") if cuda else None)
-    pick = f"libbitsandbytes_cuda{want}.so" if want else "libbitsandbytes_cpu.so"
-    variants = [p for p in paths if re.match(r"libbitsandbytes_(cuda\d+|cpu)", os.path.basename(p))]
-    chosen = [p for p in variants if os.path.basename(p) == pick]
-    return [p for p in paths if p not in variants] + chosen
+    tb = torch_build if isinstance(torch_build, dict) else {}
+    cuda, hip = tb.get("cuda"), tb.get("hip")
+    if env.get("BNB_CUDA_VERSION") or cuda:
+        pick = f"libbitsandbytes_cuda{env.get('BNB_CUDA_VERSION') or str(cuda).replace('.', '')}.so"
+    elif hip:
+        pick = "libbitsandbytes_rocm" + "".join(str(hip).split(".")[:2]) + ".so"
+    else:
+        pick = "libbitsandbytes_cpu.so"
+    variants = [p for p in paths if re.match(r"libbitsandbytes_[a-z]+\d*\.so$", os.path.basename(p))]
+    return [p for p in paths if p not in variants] + [p for p in variants if os.path.basename(p) == pick]
 
 
 def link_result(ld, path: str, location: str, torch_build, distribution: Optional[str] = None,
