@@ -4,11 +4,11 @@
     python benchmarks/link_matrix.py VENV_PYTHON [VENV_PYTHON ...]
 
 For every compiled-extension distribution of the environment (vLLM, xformers, torchvision, torchaudio,
-flash-attn..., anything linking libtorch) it runs the extension_links probe and the BW401/BW402 checks,
+flash-attn..., anything linking libtorch) it runs the extension_links probe and check BW401,
 then `python -c "import M"` in a subprocess of that environment for the package's top-level modules and
 for every import BW401 says fails. Verdicts: "fails: cause" (BW401, an import fails), "warns: cause"
-(a library loaded inside try/except: the import succeeds), "pin: torch X" (BW402: links, but built for
-another torch), "links". Agreement: fails ⇔ the import fails; warns ⇒ it succeeds; pin ⇒ it fails
+(a library loaded inside try/except: the import succeeds), "pin: torch X" (BW401 without an import: links, but
+built for another torch), "links". Agreement: fails ⇔ the import fails; warns ⇒ it succeeds; pin ⇒ it fails
 (crash included) — a pin-only row whose import succeeds is counted as a disagreement.
 """
 import subprocess
@@ -64,18 +64,17 @@ def main(pythons):
         secs = time.perf_counter() - t0
         el, tb = facts["extension_links"], facts["torch_build"]
         facts_in = {"extension_links": el, "torch_build": tb}
-        bw401 = run_check(linking.extensions_load, facts_in)
-        bw402 = run_check(linking.extension_built_for_torch, facts_in)
+        bw401 = [f for f in run_check(linking.extensions_load, facts_in) if getattr(f, "evidence", None)]
+        bw402 = [f for f in bw401 if f.evidence.get("built_for") and "import" not in f.evidence and f.severity != "warning"]
+        bw401 = [f for f in bw401 if f not in bw402]
         tv = tb["version"] if isinstance(tb, dict) else "none"
         print(f"{py}: torch {tv}; extension_links + python_env + distributions in {secs:.2f} s", file=sys.stderr)
         for e in el["extensions"]:
             name = e["distribution"]
             hard = {f.evidence["import"]: f.evidence["cause"] for f in bw401
-                    if getattr(f, "evidence", None) and f.evidence.get("distribution") == name and f.evidence.get("import")
-                    and f.severity != "warning"}
-            soft = [f.evidence["cause"] for f in bw401 if getattr(f, "evidence", None)
-                    and f.evidence.get("distribution") == name and "import" not in f.evidence]
-            pin = next((f for f in bw402 if getattr(f, "evidence", None) and f.evidence.get("distribution") == name), None)
+                    if f.evidence.get("distribution") == name and f.evidence.get("import") and f.severity != "warning"}
+            soft = [f.evidence["cause"] for f in bw401 if f.evidence.get("distribution") == name and "import" not in f.evidence]
+            pin = next((f for f in bw402 if f.evidence.get("distribution") == name), None)
             tops = top_level(e["dist_info"])
             pkg_fails = next((c for h, c in hard.items() if "." not in h), None)  # e.g. import torchaudio fails
             for imp in list(dict.fromkeys([*hard, *tops])):

@@ -99,15 +99,17 @@ def test_pins_flag_a_build_for_another_torch_even_when_it_links():
          "files": [_file("/sp/vllm/_C.abi3.so", "vllm._C", "undefined-symbol")]},
         {"distribution": "flash-attn", "version": "2.8.3", "checked": 1, "files": [], "torch_matches": True,
          "built_for": {"torch": "2.9", "source": "wheel name"}}]}
-    f = run_check(linking.extension_built_for_torch, {"extension_links": fact, "torch_build": {"version": "2.9.1+cu128"}})
-    assert [x.evidence["distribution"] for x in f] == ["torchvision", "xformers"]  # vllm: BW401 already says it
-    tv, xf = f
+    f = run_check(linking.extensions_load, {"extension_links": fact, "torch_build": {"version": "2.9.1+cu128"}})
+    pins = [x for x in f if getattr(x, "evidence", {}).get("built_for") and "import" not in x.evidence
+            and x.severity != "warning"]
+    assert [x.evidence["distribution"] for x in pins] == ["torchvision", "xformers"]  # vllm: its import finding says it
+    assert statuses(f) == ["fail", "fail", "fail", "fail", "pass"]  # + xformers' optional load, vllm._C; flash-attn passes
+    tv, xf = pins
     assert "pip install torchvision==0.24.1 --index-url https://download.pytorch.org/whl/cu128" in tv.message
     assert tv.kb == "torchvision-mismatch" and "import" not in tv.evidence and tv.evidence["path"] == "/sp/tv.dist-info"
     assert "torch==2.10.0" in xf.evidence["fix"] and xf.kb == "torch-pin-conflict"
-    ok = run_check(linking.extension_built_for_torch, {"extension_links": {"extensions": []},
-                                                       "torch_build": {"version": "2.9.1"}})
-    assert statuses(ok) == ["pass"]
+    vllm = next(x for x in f if x.evidence.get("import") == "vllm._C")
+    assert vllm.evidence["built_for"]["torch"] == "2.8.0" and "torch==2.8.0" in vllm.evidence["fix"]
 
 
 @pytest.mark.parametrize("torch,want", [("2.9.1", "0.24.1"), ("2.8.0", "0.23.0"), ("2.13.0+cpu", "0.28.0")])
