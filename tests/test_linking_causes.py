@@ -156,3 +156,36 @@ def test_bitsandbytes_rocm_pick():
     paths = [f"/sp/bitsandbytes/libbitsandbytes_{v}.so" for v in ("cpu", "cuda128", "rocm64", "rocm72", "xpu2025")]
     assert links.select_loaded("bitsandbytes", paths, {"cuda": None, "hip": "6.4.43484"}, {}) == \
         ["/sp/bitsandbytes/libbitsandbytes_rocm64.so"]
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
+def test_probe_under_root_reads_the_trees_libraries(tmp_path):
+    """--root: the interpreter, its extensions and the libraries they need all come from the tree."""
+    root = tmp_path / "rootfs"
+    libdir = root / "usr/lib/x86_64-linux-gnu"
+    libdir.mkdir(parents=True)
+    (tmp_path / "dep.c").write_text("int dep(void){return 1;}\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(libdir / "libdep.so.1"), str(tmp_path / "dep.c"),
+                    "-Wl,-soname,libdep.so.1"], check=True, timeout=60)
+    site = root / "venv/site"
+    (site / "vllm").mkdir(parents=True)
+    (tmp_path / "ext.c").write_text("int dep(void); int f(void){return dep();}\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(site / "vllm/_C.abi3.so"), str(tmp_path / "ext.c"),
+                    str(libdir / "libdep.so.1")], check=True, timeout=60)
+    di = site / "vllm-0.11.0.dist-info"
+    di.mkdir()
+    (di / "RECORD").write_text("vllm/_C.abi3.so,,\n")
+    (root / "venv/bin").mkdir(parents=True)
+    shutil.copy(sys.executable, root / "venv/bin/python")
+    dists = [{"name": "vllm", "version": "0.11.0", "location": str(site), "requires": [], "dist_info": str(di)}]
+    ctx = Context(root=str(root))
+    fact = links.extension_links(ctx, {"executable": str(root / "venv/bin/python")}, dists,
+                                 links.Unavailable("no torch"))
+    assert fact["extensions"][0]["files"] == [] and fact["extensions"][0]["checked"] == 1
+    os.remove(libdir / "libdep.so.1")
+    fact = links.extension_links(ctx, {"executable": str(root / "venv/bin/python")}, dists,
+                                 links.Unavailable("no torch"))
+    miss = fact["extensions"][0]["files"][0]["missing_libraries"][0]
+    assert miss["name"] == "libdep.so.1" and "/usr/lib/x86_64-linux-gnu/libdep.so.1 (does not exist)" in miss["tried"]
+    outside = links.extension_links(ctx, {"executable": sys.executable}, dists, links.Unavailable("no torch"))
+    assert isinstance(outside, links.Unavailable) and "not inside --root" in outside.reason

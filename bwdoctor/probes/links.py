@@ -130,10 +130,20 @@ def extension_links(ctx, python_env, distributions, torch_build):
     """Compiled extensions of vLLM, flash-attn, xformers, torchvision, torchaudio... that will not load, and why."""
     if isinstance(distributions, Unavailable) or isinstance(python_env, Unavailable):
         return Unavailable("the inspected environment is unknown")
+    root = str(ctx.root).rstrip("/") or "/"
+    exe = python_env.get("executable") or ""
+
+    def machine(p: str) -> str:  # a path of this host → the same file as the inspected machine names it
+        return p if root == "/" else "/" + os.path.relpath(p, root)
+
+    if root != "/" and not exe.startswith(root + "/"):
+        return Unavailable(f"the inspected interpreter {exe} is not inside --root {root}: its extensions and the "
+                           "libraries they need must come from one machine (pass --python ROOT/.../bin/python)")
     tb = None if isinstance(torch_build, Unavailable) else torch_build
-    torch_dir = os.path.join(tb["location"], "torch") if tb else None
+    torch_dir = machine(os.path.join(tb["location"], "torch")) if tb else None
     env = dict(ctx.env)
-    ld_plain, notes = interpreter_loader(python_env, str(ctx.root), env)
+    python_env = dict(python_env, executable=machine(exe))
+    ld_plain, notes = interpreter_loader(python_env, root, env)
     ld_torch = None
     out: List[dict] = []
     for d in distributions:
@@ -143,16 +153,16 @@ def extension_links(ctx, python_env, distributions, torch_build):
         paths, _err = record_elf_files(d["dist_info"], d.get("location"), shared_only=True)
         if not paths or not (known or links_torch(ld_plain, paths)):
             continue
-        paths = select_loaded(d["name"], paths, tb, env)
+        paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
         if torch_dir:  # every one of these is imported after torch (they import it first)
             if ld_torch is None:
-                ld_torch, n2 = interpreter_loader(python_env, str(ctx.root), env, torch_dir, ld_plain.objects)
+                ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects)
                 notes += n2
             ld = ld_torch
         else:
             ld = ld_plain
         built = built_for(d)
-        files = dist_results(ld, paths, d["location"], tb, d["name"], built)
+        files = dist_results(ld, paths, machine(d["location"]), tb, d["name"], built)
         out.append({"distribution": d["name"], "version": d["version"], "dist_info": d["dist_info"],
                     "requires_torch": _torch_requirement(d), "built_for": built,
                     "torch_matches": torch_matches(built, tb["version"]) if tb else None,
