@@ -189,3 +189,25 @@ def test_probe_under_root_reads_the_trees_libraries(tmp_path):
     assert miss["name"] == "libdep.so.1" and "/usr/lib/x86_64-linux-gnu/libdep.so.1 (does not exist)" in miss["tried"]
     outside = links.extension_links(ctx, {"executable": sys.executable}, dists, links.Unavailable("no torch"))
     assert isinstance(outside, links.Unavailable) and "not inside --root" in outside.reason
+
+
+@needs_gxx
+def test_older_libstdcxx_first_on_the_path(tmp_path):
+    """An extension built here needs GLIBCXX_3.4.21+ (C++11 strings); an older libstdc++.so.6 found first
+    through LD_LIBRARY_PATH (as a conda env's lib/ often is) defines only GLIBCXX_3.4."""
+    ext = cxx(tmp_path / "ext.so", "#include <string>\n#include <sstream>\n"
+              "int f(int x) { std::ostringstream s; s << x; return (int)s.str().size(); }\n")
+    needs = DynElf(str(ext)).verneeds.get("libstdc++.so.6", {})
+    if "GLIBCXX_3.4.21" not in needs:
+        pytest.skip(f"this g++ emits {sorted(needs)}")
+    old = tmp_path / "oldenv/lib"
+    old.mkdir(parents=True)
+    (tmp_path / "old.map").write_text("GLIBCXX_3.4 { global: *; };\n")
+    (tmp_path / "old.c").write_text("int placeholder(void){return 0;}\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(old / "libstdc++.so.6"), str(tmp_path / "old.c"),
+                    "-Wl,-soname,libstdc++.so.6", f"-Wl,--version-script={tmp_path}/old.map"], check=True, timeout=60)
+    from bwdoctor.elf.dynlink import Loader
+
+    r = links.link_result(Loader("/", {"LD_LIBRARY_PATH": str(old)}), str(ext), str(tmp_path), None)
+    assert r["cause"] == "libstdcxx-too-old" and "GLIBCXX_3.4.2" in r["summary"] and str(old) in r["summary"]
+    assert links.link_result(Loader("/"), str(ext), str(tmp_path), None)["loads"] is True

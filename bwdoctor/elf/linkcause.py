@@ -168,10 +168,14 @@ def classify(result: dict, torch_build: Optional[dict], distribution: Optional[s
         return {"cause": "missing-library", "summary": f"{names[0]} is not found (needed by {miss[0]['needed_by']})"}
     vers = result.get("missing_versions") or []
     if vers:
-        v = vers[0]
+        # the newest GLIBCXX_ missing says which libstdc++ is needed (GLIBCXX_3.4.30 = GCC 12)
+        cxx = [v for v in vers if v["version"].startswith("GLIBCXX_")]
+        v = max(cxx, key=lambda x: [int(n) for n in re.findall(r"\d+", x["version"])]) if cxx else vers[0]
         if v["version"].startswith(("GLIBCXX_", "CXXABI_", "GCC_")) or v["file"].startswith("libstdc++"):
+            more = f" (and {len(vers) - 1} more version(s))" if len(vers) > 1 else ""
             return {"cause": "libstdcxx-too-old",
-                    "summary": f"version `{v['version']}' not found in {v['provider']} (required by {v['required_by']})"}
+                    "summary": f"version `{v['version']}' not found in {v['provider']} (required by "
+                               f"{v['required_by']}){more}"}
         if v["version"].startswith("GLIBC_"):
             return {"cause": "missing-library",
                     "summary": f"version `{v['version']}' not found in {v['provider']}: the C library (glibc) "
