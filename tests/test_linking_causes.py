@@ -211,3 +211,25 @@ def test_older_libstdcxx_first_on_the_path(tmp_path):
     r = links.link_result(Loader("/", {"LD_LIBRARY_PATH": str(old)}), str(ext), str(tmp_path), None)
     assert r["cause"] == "libstdcxx-too-old" and "GLIBCXX_3.4.2" in r["summary"] and str(old) in r["summary"]
     assert links.link_result(Loader("/"), str(ext), str(tmp_path), None)["loads"] is True
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
+def test_driver_api_missing_from_an_older_libcuda(tmp_path):
+    """cuTensorMapEncodeTiled (CUDA 12.0 driver API, used by Hopper/Blackwell TMA kernels) is absent from the
+    libcuda.so.1 of an older driver; a libcuda.so.1 that is not there at all is a container without the driver."""
+    drv = tmp_path / "driver"
+    drv.mkdir()
+    (tmp_path / "cuda.c").write_text("int cuInit(unsigned f){return 0;} int cuDriverGetVersion(int *v){*v=11080;return 0;}\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(drv / "libcuda.so.1"), str(tmp_path / "cuda.c"),
+                    "-Wl,-soname,libcuda.so.1"], check=True, timeout=60)
+    (tmp_path / "k.c").write_text("int cuInit(unsigned); int cuTensorMapEncodeTiled(void*);\n"
+                                  "int f(void){ return cuInit(0) + cuTensorMapEncodeTiled(0); }\n")
+    ext = tmp_path / "_C.abi3.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(ext), str(tmp_path / "k.c"), str(drv / "libcuda.so.1")],
+                   check=True, timeout=60)
+    from bwdoctor.elf.dynlink import Loader
+
+    r = links.link_result(Loader("/", {"LD_LIBRARY_PATH": str(drv)}), str(ext), str(tmp_path), None)
+    assert r["cause"] == "driver-too-old" and [u["symbol"] for u in r["undefined"]] == ["cuTensorMapEncodeTiled"]
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/libcuda.so.1") and not os.path.exists("/usr/lib64/libcuda.so.1"):
+        assert links.link_result(Loader("/"), str(ext), str(tmp_path), None)["cause"] == "no-driver-in-container"
