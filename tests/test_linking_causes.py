@@ -231,5 +231,6 @@ def test_driver_api_missing_from_an_older_libcuda(tmp_path):
 
     r = links.link_result(Loader("/", {"LD_LIBRARY_PATH": str(drv)}), str(ext), str(tmp_path), None)
     assert r["cause"] == "driver-too-old" and [u["symbol"] for u in r["undefined"]] == ["cuTensorMapEncodeTiled"]
-    if not os.path.exists("/usr/lib/x86_64-linux-gnu/libcuda.so.1") and not os.path.exists("/usr/lib64/libcuda.so.1"):
-        assert links.link_result(Loader("/"), str(ext), str(tmp_path), None)["cause"] == "no-driver-in-container"
+    bare = Loader("/")
+    if bare.search("libcuda.so.1", DynElf(str(ext)), [])[0] is None:  # a machine without the NVIDIA driver
+        assert links.link_result(bare, str(ext), str(tmp_path), None)["cause"] == "no-driver-in-container"
