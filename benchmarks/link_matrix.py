@@ -3,12 +3,14 @@
 
     python benchmarks/link_matrix.py VENV_PYTHON [VENV_PYTHON ...]
 
-For every compiled extension module of vLLM, xformers, torchvision, torchaudio, flash-attn... in the
-environment, prints bwdoctor's verdict (loads / fails + cause) beside what `python -c "import M"` does
-in a subprocess of that environment, and counts agreements. Also times bwdoctor against `ldd -r`.
+For every compiled-extension distribution of the environment (vLLM, xformers, torchvision, torchaudio,
+flash-attn..., anything linking libtorch) it runs the extension_links probe and check BW401,
+then `python -c "import M"` in a subprocess of that environment for the package's top-level modules and
+for every import BW401 says fails. Verdicts: "fails: cause" (BW401, an import fails), "warns: cause"
+(a library loaded inside try/except: the import succeeds), "pin: torch X" (BW401 without an import: links, but
+built for another torch), "links". Agreement: fails ⇔ the import fails; warns ⇒ it succeeds; pin ⇒ it fails
+(crash included) — a pin-only row whose import succeeds is counted as a disagreement.
 """
-import json
-import shutil
 import subprocess
 import sys
 import time
@@ -17,98 +19,92 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bwdoctor import engine, registry  # noqa: E402
+from bwdoctor.checks import linking  # noqa: E402
 from bwdoctor.context import Context  # noqa: E402
-from bwdoctor.elf.distfiles import record_elf_files  # noqa: E402
-from bwdoctor.elf.dynlink import interpreter_loader  # noqa: E402
-from bwdoctor.probes.links import EXTENSION_DISTS, _requires_torch, dist_results  # noqa: E402
+from bwdoctor.testing import run_check  # noqa: E402
 
 
 def real_import(py, module):
-    res = subprocess.run([py, "-c", f"import {module}"], capture_output=True, text=True, timeout=300)
-    lines = res.stderr.strip().splitlines()
-    err = next((l for l in reversed(lines) if "Error" in l or "what()" in l or "error" in l), lines[-1] if lines else "")
+    """(succeeded, the last error line or the warning printed) of `python -c "import module"`."""
+    res = subprocess.run([py, "-c", f"import {module}"], capture_output=True, text=True, timeout=300, cwd="/")
+    lines = [l for l in res.stderr.strip().splitlines() if l.strip()]
+    if res.returncode == 0:
+        warn = next((l for l in lines if "WARNING[" in l), "") or \
+            next((l for l in lines if "WARNING" in l or "Warning" in l), "")
+        return True, warn.strip()[:90]
+    err = next((l for l in reversed(lines) if "Error" in l or "what()" in l), lines[-1] if lines else "")
     if res.returncode < 0:
-        err = f"killed by signal {-res.returncode}: {err}"
-    return res.returncode == 0, err.strip()[:110]
+        err = f"killed by signal {-res.returncode}" + (f" ({err.strip()[:60]})" if err else "")
+    return False, err.strip()[:110]
 
 
-def top_level(d):
+def top_level(dist_info):
     """The import names of a distribution (top_level.txt, else the first path parts of its RECORD)."""
-    di = Path(d["dist_info"])
+    di = Path(dist_info)
     try:
         names = [n.strip() for n in (di / "top_level.txt").read_text().split() if n.strip().isidentifier()]
         if names:
-            return names[:2]
+            return [n for n in names if not n.startswith("_")][:2] or names[:1]
     except OSError:
         pass
     names = []
     for line in (di / "RECORD").read_text().splitlines():
         first = line.split(",")[0].split("/")[0]
-        if first.isidentifier() and first not in names:
+        if first.isidentifier() and not first.startswith("_") and first not in names:
             names.append(first)
     return names[:2]
 
 
 def main(pythons):
     rows, agree, total = [], 0, 0
-    timing = []
+    reg = registry.load(no_plugins=True)
     for py in pythons:
-        reg = registry.load(no_plugins=True)
-        ctx = Context(python=py)
-        facts, _ = engine.gather(reg, ctx, ["python_env", "distributions", "torch_build"])
-        tb = facts["torch_build"] if isinstance(facts["torch_build"], dict) else None
-        torch_dir = (Path(tb["location"]) / "torch") if tb else None
-        dists = [d for d in facts["distributions"]
-                 if d["name"] != "torch" and (d["name"] in EXTENSION_DISTS or _requires_torch(d))]
-        paths_of = {d["name"]: record_elf_files(d["dist_info"], d["location"], shared_only=True)[0] for d in dists}
-
-        def bwdoctor_run():
-            ld, _ = interpreter_loader(facts["python_env"], "/", {}, str(torch_dir) if torch_dir else None)
-            return {d["name"]: dist_results(ld, paths_of[d["name"]], d["location"], tb) for d in dists}
-
-        bwdoctor_run()  # warm the page cache for both tools
         t0 = time.perf_counter()
-        results = bwdoctor_run()
-        bw_secs = time.perf_counter() - t0
-        all_paths = [p for d in dists for p in paths_of[d["name"]]]
-        if shutil.which("ldd") and all_paths:
-            t0 = time.perf_counter()
-            for p in all_paths:
-                subprocess.run(["ldd", "-r", p], capture_output=True, timeout=120)
-            timing.append((py, len(all_paths), bw_secs, time.perf_counter() - t0))
-        tv = tb["version"] if tb else "none"
-        pins = {}
-        for d in dists:
-            req = next((r for r in d.get("requires") or [] if r.split(";")[0].strip().startswith("torch")
-                        and r.split(";")[0].strip()[5:6] in "=<>!~ "), None)
-            if req and tb:
-                from packaging.requirements import Requirement
-                from packaging.version import Version
-
-                r = Requirement(req.split(";")[0])
-                if str(r.specifier) and not r.specifier.contains(Version(tb["version"]), prereleases=True):
-                    pins[d["name"]] = str(r.specifier)
-        for d in dists:
-            fails = [r for r in results[d["name"]] if not r["loads"]]
-            # the import bwdoctor says fails (evidence.import), else the package's own import names
-            tops = [fails[0]["import"]] if fails else top_level(d)
-            for top in tops:
-                link = f"fails: {fails[0]['cause']}" if fails else "links"
-                pin = f"pins torch{pins[d['name']]}" if d["name"] in pins else "pin ok"
-                predicted_ok = not fails and d["name"] not in pins
-                ok, msg = real_import(py, top)
-                same = ok == predicted_ok
+        facts, _ = engine.gather(reg, Context(python=py), ["extension_links", "torch_build"])
+        secs = time.perf_counter() - t0
+        el, tb = facts["extension_links"], facts["torch_build"]
+        facts_in = {"extension_links": el, "torch_build": tb}
+        bw401 = [f for f in run_check(linking.extensions_load, facts_in) if getattr(f, "evidence", None)]
+        bw402 = [f for f in bw401 if f.evidence.get("built_for") and "import" not in f.evidence and f.severity != "warning"]
+        bw401 = [f for f in bw401 if f not in bw402]
+        tv = tb["version"] if isinstance(tb, dict) else "none"
+        print(f"{py}: torch {tv}; extension_links + python_env + distributions in {secs:.2f} s", file=sys.stderr)
+        for e in el["extensions"]:
+            name = e["distribution"]
+            hard = {f.evidence["import"]: f.evidence["cause"] for f in bw401
+                    if f.evidence.get("distribution") == name and f.evidence.get("import") and f.severity != "warning"}
+            soft = [f.evidence["cause"] for f in bw401 if f.evidence.get("distribution") == name and "import" not in f.evidence]
+            pin = next((f for f in bw402 if f.evidence.get("distribution") == name), None)
+            tops = top_level(e["dist_info"])
+            pkg_fails = next((c for h, c in hard.items() if "." not in h), None)  # e.g. import torchaudio fails
+            for imp in list(dict.fromkeys([*hard, *tops])):
+                built = pin.evidence["built_for"] if pin is not None else None
+                pin_text = f"pin: built for torch {built.get('torch') or built.get('range')}" if built else ""
+                if imp in hard:
+                    verdict, want_ok = f"fails: {hard[imp]}", False
+                elif any(imp == h.split(".")[0] for h in hard):
+                    continue  # the package import itself is judged through the module that fails
+                elif pkg_fails:  # another top-level module of the same distribution (torio of torchaudio)
+                    verdict, want_ok = f"fails: {pkg_fails} (its package's library)", False
+                elif soft:  # the import succeeds with a warning; a pin is an extra warning here
+                    verdict, want_ok = f"warns: {soft[0]}" + (f" (+ {pin_text})" if pin_text else ""), True
+                elif pin_text:
+                    verdict, want_ok = pin_text, False
+                else:
+                    verdict, want_ok = "links", True
+                if soft and not verdict.startswith("warns"):
+                    verdict += f" (+ warns: {soft[0]})"
+                ok, msg = real_import(py, imp)
+                same = ok == want_ok
                 agree += same
                 total += 1
-                rows.append((tv, f"{d['name']} {d['version']}", top, link, pin,
-                             "ok" if ok else f"fails: {msg}", "yes" if same else "NO"))
-    print("| torch | package | import | bwdoctor links | bwdoctor pins | python -c import | agree |")
-    print("|---|---|---|---|---|---|---|")
+                rows.append((tv, f"{name} {e['version']}", imp, verdict,
+                             ("ok" + (f" ({msg})" if msg else "")) if ok else f"fails: {msg}", "yes" if same else "NO"))
+    print("| torch | package | import | bwdoctor (nothing imported) | python -c import | agree |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
-        print("| " + " | ".join(row) + " |")
+        print("| " + " | ".join(r.replace("|", "/") for r in row) + " |")
     print(f"\n{agree}/{total} agree")
-    for py, n, bw, ldd in timing:
-        print(f"{py}: {n} libraries; bwdoctor {bw:.2f} s, ldd -r {ldd:.2f} s, ratio x{ldd / bw:.1f}")
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def test_root_tree_without_ld_so_cache(tmp_path):
 
 @pytest.mark.parametrize("result,cause", [
     ({"missing_libraries": [{"name": "libcuda.so.1", "needed_by": "x", "tried": []}]}, "no-driver-in-container"),
-    ({"missing_libraries": [{"name": "libcudart.so.12", "needed_by": "x", "tried": []}]}, "cuda-major-mismatch"),
+    ({"missing_libraries": [{"name": "libcudart.so.11.0", "needed_by": "x", "tried": []}]}, "cuda-major-mismatch"),
     ({"missing_libraries": [{"name": "libtorch_cuda.so", "needed_by": "x", "tried": []}]}, "cpu-torch-cuda-extension"),
     ({"missing_versions": [{"version": "GLIBCXX_3.4.32", "file": "libstdc++.so.6", "required_by": "x",
                             "provider": "/usr/lib/libstdc++.so.6"}]}, "libstdcxx-too-old"),

@@ -47,3 +47,42 @@ def test_truncated_real_cache_keeps_what_it_read():
     entries, err = parse(buf[:-100])
     assert err and 400 < len(entries) < 520
     assert read("/nonexistent/ld.so.cache")[1].endswith("does not exist")
+
+
+@pytest.mark.skipif(not shutil.which("ldconfig"), reason="no ldconfig")
+@pytest.mark.parametrize("fmt,magic", [("old", b"ld.so-1.7.0"), ("compat", b"ld.so-1.7.0"),
+                                       ("new", b"glibc-ld.so.cache1.1")])
+def test_every_format_ldconfig_writes(tmp_path, fmt, magic):
+    """Caches written here by ldconfig in the old, combined (old table + new table) and new formats."""
+    cache = tmp_path / f"{fmt}.cache"
+    conf = tmp_path / "empty.conf"
+    conf.write_text("")
+    # -X: leave the library directories' symlinks alone; -f: only the trusted directories
+    res = subprocess.run(["ldconfig", "-X", "-f", str(conf), "-c", fmt, "-C", str(cache)],
+                         capture_output=True, text=True, timeout=60)
+    if res.returncode != 0 or not cache.exists():
+        pytest.skip(f"ldconfig cannot write a {fmt} cache here: {res.stderr.strip()[:200]}")
+    buf = cache.read_bytes()
+    assert buf.startswith(magic)
+    if fmt == "compat":
+        assert b"glibc-ld.so.cache1.1" in buf  # the combined form really holds both tables
+    entries, err = read(str(cache))
+    listed = subprocess.run(["ldconfig", "-p", "-C", str(cache)], capture_output=True, text=True, timeout=30)
+    assert err is None and entries
+    assert {(e["soname"], e["path"]) for e in entries} == ldconfig_p(listed.stdout)
+    assert all(e["arch"] != "?" for e in entries)
+
+
+def test_garbage_never_raises():
+    """Random and bit-flipped real caches give entries or an error, never an exception."""
+    import random
+
+    rnd = random.Random(7)
+    real = (ROOT / "etc/ld.so.cache").read_bytes()
+    for i in range(300):
+        buf = bytearray(real if i % 2 else real[: rnd.randrange(len(real))])
+        for _ in range(rnd.randrange(1, 20)):
+            buf[rnd.randrange(len(buf))] = rnd.randrange(256)
+        entries, err = parse(bytes(buf))
+        assert isinstance(entries, list) and (err is None or isinstance(err, str))
+    assert parse(bytes(rnd.randrange(256) for _ in range(4096)))[1]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 HELP = """For each shared object (a file, every .so under a directory, or every .so of an installed
 distribution of the inspected environment): the libraries it needs that cannot be found (with every
@@ -14,7 +15,9 @@ libraries already loaded, as Python would have them. Nothing is loaded or import
 def register(sub):
     p = sub.add_parser("symbols", help="why a compiled extension will not load (undefined symbols, missing libraries)",
                        description=HELP)
-    p.add_argument("paths", nargs="+", metavar="PATH|DIST")
+    p.add_argument("paths", nargs="+", metavar="PATH|DIST",
+                   help="a shared object, a directory of them, or an installed distribution (vllm, torchaudio...); "
+                        "with --root, paths are read inside that tree")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
 
@@ -25,7 +28,7 @@ def run(args) -> int:
     from ..elf.distfiles import is_elf, iter_elf_files, record_elf_files
     from ..elf.dynlink import interpreter_loader
     from ..model import Unavailable
-    from ..probes.links import dist_results, link_result
+    from ..probes.links import built_for, dist_results, link_result, select_loaded
 
     ctx = make_context(args)
     reg = registry.load(no_plugins=True)
@@ -38,22 +41,34 @@ def run(args) -> int:
     ld, notes = interpreter_loader(py, str(ctx.root), dict(ctx.env), torch_dir)
     by_name = {} if isinstance(dists, Unavailable) else {d["name"]: d for d in dists}
     out = []
+
+    def machine(host_path: str) -> str:  # the loader names files as the inspected machine sees them
+        return host_path if str(ctx.root) == "/" else "/" + os.path.relpath(host_path, str(ctx.root))
+
     for arg in args.paths:
-        key = arg.lower().replace("_", "-")
-        if os.path.isdir(arg):
-            files = list(iter_elf_files(arg))
-            out += [dict(link_result(ld, f, arg, tb), distribution=None) for f in files]
-        elif os.path.isfile(arg):
-            if not is_elf(arg):
+        key = re.sub(r"[-_.]+", "-", arg).lower()
+        host = str(ctx.host_path(arg)) if os.path.isabs(arg) else arg
+        if os.path.isdir(host):
+            files = [machine(f) for f in iter_elf_files(host)]
+            out += [dict(link_result(ld, f, machine(host), tb), distribution=None, built_for=None) for f in files]
+        elif os.path.isfile(host):
+            if not is_elf(host):
                 out.append({"path": arg, "distribution": None, "loads": False, "cause": None,
-                            "summary": "not an ELF file", "error": "not an ELF file", "import": None,
-                            "missing_libraries": [], "missing_versions": [], "undefined": [], "undefined_count": 0})
+                            "summary": "not an ELF file", "error": "not an ELF file", "import": None, "soft": None,
+                            "missing_libraries": [], "missing_versions": [], "undefined": [], "undefined_count": 0,
+                            "built_for": None})
             else:
-                out.append(dict(link_result(ld, arg, os.path.dirname(arg), tb), distribution=None))
+                path = machine(os.path.abspath(host))
+                out.append(dict(link_result(ld, path, os.path.dirname(path), tb), distribution=None, built_for=None))
         elif key in by_name:
             d = by_name[key]
             paths, err = record_elf_files(d["dist_info"], d["location"], shared_only=True)
-            out += [dict(r, distribution=d["name"]) for r in dist_results(ld, paths, d["location"], tb)]
+            if err:
+                notes.append(f"{d['name']}: {err}")
+            paths = select_loaded(d["name"], paths, tb, dict(ctx.env))
+            built = built_for(d)
+            out += [dict(r, distribution=d["name"], built_for=built)
+                    for r in dist_results(ld, paths, d["location"], tb, d["name"], built)]
         else:
             raise UsageError(f"{arg}: not a file, a directory, or a distribution installed in {py['executable']}")
     if args.format == "json":
@@ -69,6 +84,8 @@ def run(args) -> int:
             lines.append(f"    cause: {r['cause']} — {r['summary']}  (bwdoctor explain {r['cause']})")
             if r.get("import"):
                 lines.append(f"    fails: import {r['import']}")
+            elif r.get("soft"):
+                lines.append(f"    loaded optionally: {r['soft']}")
             for m in r["missing_libraries"]:
                 lines.append(f"    missing {m['name']} (needed by {m['needed_by']}); tried: "
                              + (", ".join(m["tried"]) or "no directory"))

@@ -1,16 +1,23 @@
-"""C++ symbol demangling with GCC's own demangler (libstdc++'s __cxa_demangle, through ctypes).
+"""C++ symbol demangling: GCC's own demangler (libstdc++'s __cxa_demangle through ctypes), else `c++filt`.
 
-The Itanium demangler in libstdc++ is the maintained reference implementation (the one c++filt and the
-toolchains of torch and CUDA extensions use), it is present wherever a C++ extension can run, and it
-needs no new dependency. Without libstdc++ names stay mangled (None is returned).
+Why this choice: __cxa_demangle is the maintained reference implementation of the Itanium ABI demangler
+(the one c++filt and the toolchains of torch and CUDA extensions use) and is present wherever a C++
+extension can run, so it needs no new dependency. The `cxxfilt` package is a thin ctypes wrapper around
+the same function; `itanium_demangler` is a pure-Python reimplementation that lags the ABI (it fails on
+some names modern GCC emits, e.g. abi tags and lambdas in templates). When libstdc++ cannot be loaded,
+binutils' `c++filt` is run (bounded by a timeout); without either, names stay mangled (None is returned).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import shutil
+import subprocess
 from functools import lru_cache
-from typing import Optional
+from typing import Dict, Iterable, Optional
 
+MAX_NAME = 8192
+CXXFILT_TIMEOUT = 5.0
 _lib = None
 
 
@@ -36,17 +43,38 @@ def _load():
     return _lib or None
 
 
+def _mangled(name: str) -> bool:
+    return bool(name) and name.startswith("_Z") and len(name) <= MAX_NAME and name.isascii()
+
+
+def cxxfilt(names: Iterable[str], exe: Optional[str] = None) -> Dict[str, str]:
+    """{mangled: demangled} from one run of c++filt (empty when it is absent, fails or times out)."""
+    names = [n for n in dict.fromkeys(names) if _mangled(n) and "\n" not in n]
+    exe = exe or shutil.which("c++filt")
+    if not names or not exe:
+        return {}
+    try:
+        res = subprocess.run([exe], input="\n".join(names) + "\n", capture_output=True, text=True,
+                             timeout=CXXFILT_TIMEOUT)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    lines = res.stdout.splitlines()
+    if res.returncode != 0 or len(lines) != len(names):
+        return {}
+    return {n: d for n, d in zip(names, lines) if d != n}
+
+
 @lru_cache(maxsize=65536)
 def demangle(name: str) -> Optional[str]:
     """The demangled form of an Itanium C++ symbol (_Z...), or None when it is not one or cannot be read."""
-    if not name or not name.startswith("_Z") or len(name) > 8192:
+    if not _mangled(name):
         return None
     lib = _load()
     if not lib:
-        return None
+        return cxxfilt([name]).get(name)
     fn, free = lib
     status = ctypes.c_int(0)
-    ptr = fn(name.encode("ascii", "replace"), None, None, ctypes.byref(status))
+    ptr = fn(name.encode("ascii"), None, None, ctypes.byref(status))
     if not ptr or status.value != 0:
         return None
     try:

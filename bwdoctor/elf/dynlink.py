@@ -19,16 +19,29 @@ from .ldcache import read as read_ldcache
 from .rootpath import realpath_under
 
 DEFAULT_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+# e_machine -> (multiarch triplet, $PLATFORM): the default directories differ per architecture (GB10 is aarch64)
+ARCHES = {62: ("x86_64-linux-gnu", "x86_64"), 183: ("aarch64-linux-gnu", "aarch64")}
 MAX_OBJECTS = 2000
+# What `import torch` preloads RTLD_GLOBAL after libtorch_global_deps.so when libcudart is in the process
+# (torch/__init__.py _load_global_deps: cusparse/cudnn lack an RPATH to them), as nvidia/<dir>/lib globs.
+TORCH_CUDA_PRELOADS = (("cuda_nvrtc", "libnvrtc.so.*[0-9]"), ("cuda_nvrtc", "libnvrtc-builtins.so.*[0-9]"),
+                       ("nvjitlink", "libnvJitLink.so.*[0-9]"))
+
+
+def default_dirs(machine: int) -> tuple:
+    """The loader's built-in directories for objects of one architecture (multiarch first, as Debian's)."""
+    triplet = ARCHES.get(machine, ARCHES[62])[0]
+    return (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
 
 
 class Loader:
     """Resolve and cache shared objects under a root, like ld.so would on that machine."""
 
-    def __init__(self, root: str = "/", env: Optional[dict] = None):
+    def __init__(self, root: str = "/", env: Optional[dict] = None, objects: Optional[dict] = None):
         self.root = root.rstrip("/") or "/"
         self.env = env or {}
-        self.objects: Dict[str, object] = {}  # machine realpath -> DynElf | error str
+        # machine realpath -> DynElf | error str; pass another Loader's to parse each file once per run
+        self.objects: Dict[str, object] = {} if objects is None else objects
         entries, self.ldcache_error = read_ldcache(self.host("/etc/ld.so.cache"))
         self.ldcache: Dict[str, List[str]] = {}
         for e in entries:
@@ -36,7 +49,11 @@ class Loader:
                 self.ldcache.setdefault(e["soname"], []).append(e["path"])
         self.loaded: Dict[str, DynElf] = {}  # soname -> object already in the process
         self.global_scope: List[DynElf] = []
+        self.executable: Optional[DynElf] = None  # its DT_RPATH is searched last in every RPATH chain
         self._real: Dict[str, str] = {}
+        # $LIB is "lib/<triplet>" on multiarch (Debian/Ubuntu) systems, "lib64" elsewhere
+        self.multiarch = os.path.isdir(self.host("/lib/x86_64-linux-gnu")) or \
+            os.path.isdir(self.host("/lib/aarch64-linux-gnu"))
 
     def host(self, path: str) -> str:
         return path if self.root == "/" else os.path.join(self.root, path.lstrip("/"))
@@ -69,10 +86,13 @@ class Loader:
                     self.objects[real] = str(exc)
         return self.objects[real]
 
-    def _expand(self, entry: str, origin: str) -> str:
-        return (entry.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
-                .replace("$LIB", "lib64").replace("${LIB}", "lib64")
-                .replace("$PLATFORM", "x86_64").replace("${PLATFORM}", "x86_64"))
+    def _expand(self, entry: str, origin: str, machine: int = 62) -> str:
+        """An RPATH/RUNPATH entry with $ORIGIN, $LIB and $PLATFORM (also ${...}) substituted as ld.so does."""
+        triplet, platform = ARCHES.get(machine, ARCHES[62])
+        lib = f"lib/{triplet}" if self.multiarch else "lib64"
+        for key, val in (("ORIGIN", origin), ("LIB", lib), ("PLATFORM", platform)):
+            entry = entry.replace("${%s}" % key, val).replace("$" + key, val)
+        return entry
 
     def search(self, name: str, requester: DynElf, chain: Sequence[DynElf]) -> Tuple[Optional[DynElf], List[str]]:
         """Find a DT_NEEDED name for `requester`; returns (object or None, the paths tried)."""
@@ -92,15 +112,21 @@ class Loader:
             obj = self.open(name)
             return (obj if isinstance(obj, DynElf) else None), [name]
         origin = os.path.dirname(getattr(requester, "machine_path", requester.path))
+        mach = requester.machine
         dirs: List[str] = []
         if not requester.runpath:
-            for o in [requester, *reversed(chain)]:
+            # DT_RPATH of the requester, then of each object that loaded it, then of the executable; an
+            # object with DT_RUNPATH contributes nothing to the chain (glibc dl-load.c, cache_rpath)
+            rchain = [requester, *reversed(chain)]
+            if self.executable is not None and self.executable not in rchain:
+                rchain.append(self.executable)
+            for o in rchain:
                 if o.runpath:
-                    break
+                    continue
                 o_origin = os.path.dirname(getattr(o, "machine_path", o.path))
-                dirs += [self._expand(r, o_origin) for r in o.rpath]
-        dirs += [d for d in (self.env.get("LD_LIBRARY_PATH") or "").split(":") if d]
-        dirs += [self._expand(r, origin) for r in requester.runpath]
+                dirs += [self._expand(r, o_origin, mach) for r in o.rpath]
+        dirs += [d for d in (self.env.get("LD_LIBRARY_PATH") or "").replace(";", ":").split(":") if d]
+        dirs += [self._expand(r, origin, mach) for r in requester.runpath]
         for d in dirs:
             obj = try_dir(d)
             if obj:
@@ -111,7 +137,7 @@ class Loader:
                 obj = self.open(path)
                 if isinstance(obj, DynElf) and obj.machine == requester.machine:
                     return obj, tried
-            for d in DEFAULT_DIRS:
+            for d in default_dirs(mach):
                 obj = try_dir(d)
                 if obj:
                     return obj, tried
@@ -149,6 +175,16 @@ class Loader:
             if global_ and o not in self.global_scope:
                 self.global_scope.append(o)
         return None
+
+    def defined_anywhere(self, name: str) -> bool:
+        """Whether any object already in the process (global or by soname) defines a symbol."""
+        seen = set()
+        for o in [*self.global_scope, *self.loaded.values()]:
+            if id(o) not in seen:
+                seen.add(id(o))
+                if o.defines(name):
+                    return True
+        return False
 
     def check(self, path: str) -> dict:
         """What dlopen(path) would do now: missing libraries, version needs and symbols not found."""
@@ -188,24 +224,53 @@ class Loader:
 
 
 def interpreter_loader(python_env: dict, root: str = "/", env: Optional[dict] = None,
-                       torch_dir: Optional[str] = None) -> Tuple[Loader, List[str]]:
-    """A Loader with the interpreter (and, when given, torch) already in the process; plus notes."""
-    ld = Loader(root, env)
+                       torch_dir: Optional[str] = None, objects: Optional[dict] = None) -> Tuple[Loader, List[str]]:
+    """A Loader with the interpreter (and, when given, torch) already in the process; plus notes.
+
+    objects: the parsed-object cache of another Loader of the same run (files are parsed once)."""
+    ld = Loader(root, env, objects)
     notes = []
+    if ld.ldcache_error:  # e.g. a minimal container image: ld.so then searches only paths and default dirs
+        notes.append(f"ld.so.cache not used ({ld.ldcache_error}): only DT_RPATH/DT_RUNPATH, LD_LIBRARY_PATH "
+                     "and the default directories are searched")
     exe = python_env.get("executable")
     if exe:
         err = ld.preload(exe, global_=True)
         if err:
             notes.append(f"interpreter not read: {err}")
+        else:
+            obj = ld.open(exe)
+            ld.executable = obj if isinstance(obj, DynElf) else None
     if torch_dir:
-        gd = os.path.join(torch_dir, "lib", "libtorch_global_deps.so")
-        if os.path.exists(ld.host(gd)):
-            err = ld.preload(gd, global_=True)
-            if err:
-                notes.append(err)
-        for c in sorted(glob.glob(ld.host(os.path.join(torch_dir, "_C.*.so")))):
-            machine = c if ld.root == "/" else "/" + os.path.relpath(c, ld.root)
-            err = ld.preload(machine, global_=False)
-            if err:
-                notes.append(err)
+        notes += preload_torch(ld, torch_dir)
     return ld, notes
+
+
+def _machine_paths(ld: Loader, pattern: str) -> List[str]:
+    hits = sorted(glob.glob(ld.host(pattern)))
+    return hits if ld.root == "/" else ["/" + os.path.relpath(h, ld.root) for h in hits]
+
+
+def preload_torch(ld: Loader, torch_dir: str) -> List[str]:
+    """Put into the process what `import torch` loads (torch/__init__.py), in its order; returns notes.
+
+    libtorch_global_deps.so RTLD_GLOBAL; then, when libcudart came with it, nvrtc and nvJitLink RTLD_GLOBAL;
+    then torch._C (and libtorch*, libc10* through it) RTLD_LOCAL — present to later DT_NEEDED by soname
+    only — unless TORCH_USE_RTLD_GLOBAL is set, which makes them global."""
+    notes = []
+    gd = os.path.join(torch_dir, "lib", "libtorch_global_deps.so")
+    if os.path.exists(ld.host(gd)):
+        err = ld.preload(gd, global_=True)
+        if err:
+            notes.append(err)
+    if any(k.startswith("libcudart.so") for k in ld.loaded):
+        nvidia = os.path.join(os.path.dirname(torch_dir), "nvidia")
+        for folder, pattern in TORCH_CUDA_PRELOADS:
+            for path in _machine_paths(ld, os.path.join(nvidia, folder, "lib", pattern))[:1]:
+                ld.preload(path, global_=True)
+    global_c = bool(ld.env.get("TORCH_USE_RTLD_GLOBAL"))
+    for machine in _machine_paths(ld, os.path.join(torch_dir, "_C.*.so")):
+        err = ld.preload(machine, global_=global_c)
+        if err:
+            notes.append(err)
+    return notes

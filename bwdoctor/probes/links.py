@@ -1,62 +1,113 @@
 """Would each compiled extension of the inspected environment load? (dynamic-link model, nothing loaded)"""
 from __future__ import annotations
 
+import json
 import os
-from typing import List
+import re
+from typing import List, Optional
 
 from ..elf.demangle import demangle
 from ..elf.distfiles import record_elf_files
 from ..elf.dynlink import interpreter_loader
-from ..elf.linkcause import classify, module_of
+from ..elf.linkcause import built_for_torch, classify, import_of, torch_matches
 from ..model import Unavailable
 from ..registry import probe
 
-EXTENSION_DISTS = ("vllm", "flash-attn", "flashinfer-python", "xformers", "torchvision", "torchaudio",
-                   "bitsandbytes", "sgl-kernel", "vllm-flash-attn", "flash-attn-3", "deep-gemm")
+EXTENSION_DISTS = ("vllm", "flash-attn", "flashinfer-python", "flashinfer-jit-cache", "xformers", "torchvision",
+                   "torchaudio", "bitsandbytes", "sgl-kernel", "vllm-flash-attn", "flash-attn-3", "deep-gemm")
+TORCH_LIB = re.compile(r"^lib(torch|c10)[a-z_]*\.so$")
 MAX_SYMBOLS = 20
+META_LIMIT = 1 << 20
+
+
+def _torch_requirement(d: dict) -> Optional[str]:
+    """The Requires-Dist line on torch itself (not torchvision/torchaudio/torchao), extras excluded."""
+    for r in d.get("requires") or []:
+        head, _, marker = r.partition(";")
+        name = re.match(r"\s*([A-Za-z0-9_.\-]+)", head)
+        if name and re.sub(r"[-_.]+", "-", name.group(1)).lower() == "torch" and "extra" not in marker:
+            return head.strip()
+    return None
 
 
 def _requires_torch(d: dict) -> bool:
-    return any(r.split(";")[0].strip().lower().startswith("torch") and
-               not r.split(";")[0].strip().lower().startswith(("torchvision", "torchaudio", "torchao"))
-               for r in d.get("requires") or [])
+    return _torch_requirement(d) is not None
 
 
-def link_result(ld, path: str, location: str, torch_build) -> dict:
-    """One file's verdict: missing libraries, versions and symbols (demangled), and the cause."""
+def _read_json(path: str):
+    try:
+        with open(path, "rb") as fh:
+            return json.loads(fh.read(META_LIMIT).decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        return None
+
+
+def built_for(d: dict) -> Optional[dict]:
+    """Which torch a distribution was built for, from what it wrote down (see linkcause.built_for_torch)."""
+    cpp_lib = _read_json(os.path.join(d["location"], "xformers", "cpp_lib.json")) if d["name"] == "xformers" else None
+    direct = _read_json(os.path.join(d["dist_info"], "direct_url.json")) if d.get("dist_info") else None
+    url = direct.get("url") if isinstance(direct, dict) and isinstance(direct.get("url"), str) else None
+    return built_for_torch(d.get("version") or "", url, cpp_lib, _torch_requirement(d))
+
+
+def select_loaded(name: str, paths: List[str], torch_build, env: dict) -> List[str]:
+    """The libraries of a distribution that its import actually loads, where it picks one of several:
+    bitsandbytes ships libbitsandbytes_cuda118.so ... _cuda132.so, _rocm64.so ..., _xpu2025.so, _cpu.so and
+    loads the one for torch's CUDA (BNB_CUDA_VERSION overrides) or ROCm, else the CPU one."""
+    if name != "bitsandbytes":
+        return paths
+    tb = torch_build if isinstance(torch_build, dict) else {}
+    cuda, hip = tb.get("cuda"), tb.get("hip")
+    if env.get("BNB_CUDA_VERSION") or cuda:
+        pick = f"libbitsandbytes_cuda{env.get('BNB_CUDA_VERSION') or str(cuda).replace('.', '')}.so"
+    elif hip:
+        pick = "libbitsandbytes_rocm" + "".join(str(hip).split(".")[:2]) + ".so"
+    else:
+        pick = "libbitsandbytes_cpu.so"
+    variants = [p for p in paths if re.match(r"libbitsandbytes_[a-z]+\d*\.so$", os.path.basename(p))]
+    return [p for p in paths if p not in variants] + [p for p in variants if os.path.basename(p) == pick]
+
+
+def link_result(ld, path: str, location: str, torch_build, distribution: Optional[str] = None,
+                built: Optional[dict] = None) -> dict:
+    """One file's verdict: missing libraries, versions and symbols (demangled), the cause and the import."""
     r = ld.check(path)
-    cause = classify(r, torch_build)
+    cause = classify(r, torch_build, distribution, built, ld.defined_anywhere)
+    obj = ld.open(path)
+    exports = obj.defines if hasattr(obj, "defines") else (lambda _n: False)
+    imp = import_of(path, location, exports)
     und = [{"symbol": u["symbol"], "demangled": demangle(u["symbol"]), "version": u["version"],
             "required_by": u["required_by"]} for u in r["undefined"][:MAX_SYMBOLS]]
-    return {"path": path, "import": module_of(path, location), "loads": cause is None,
+    return {"path": path, "import": imp["import"], "soft": imp["soft"], "loads": cause is None,
             "cause": cause["cause"] if cause else None, "summary": cause["summary"] if cause else None,
             "missing_libraries": r["missing_libraries"][:5], "missing_versions": r["missing_versions"][:5],
             "undefined": und, "undefined_count": len(r["undefined"]), "error": r["error"]}
 
 
-def dist_results(ld, paths, location, torch_build) -> List[dict]:
+def dist_results(ld, paths, location, torch_build, distribution: Optional[str] = None,
+                 built: Optional[dict] = None) -> List[dict]:
     """Results for one distribution's libraries. A package loads its own libraries first (torchaudio
     loads lib/libtorchaudio.so before _torchaudio.so), so libraries that link become available by
     soname to the others, until nothing changes."""
-    added = []
-    results = {p: link_result(ld, p, location, torch_build) for p in paths}
+    def one(p):
+        return link_result(ld, p, location, torch_build, distribution, built)
+
+    results = {p: one(p) for p in paths}
+    added, done = [], set()
     for _ in range(len(paths)):
-        fresh = [p for p, r in results.items() if r["loads"] and p not in added]
+        fresh = [p for p, r in results.items() if r["loads"] and p not in done]
         if not fresh:
             break
         for p in fresh:
+            done.add(p)
             obj = ld.open(p)
-            if hasattr(obj, "needed"):
-                for key in {obj.soname, os.path.basename(p)} - {None}:
-                    if key not in ld.loaded:
-                        ld.loaded[key] = obj
-                        added.append((key, p))
-        added_paths = {a[1] for a in added}
-        results = {p: (r if r["loads"] else link_result(ld, p, location, torch_build)) for p, r in results.items()}
-        added = [a for a in added] + [(None, p) for p in fresh if p not in added_paths]
-    for key, _ in added:
-        if key:
-            ld.loaded.pop(key, None)
+            for key in ({obj.soname, os.path.basename(p)} - {None} if hasattr(obj, "needed") else ()):
+                if key not in ld.loaded:
+                    ld.loaded[key] = obj
+                    added.append(key)
+        results = {p: (r if r["loads"] else one(p)) for p, r in results.items()}
+    for key in added:
+        ld.loaded.pop(key, None)
     own = {os.path.basename(p) for p in paths}
 
     def root_cause_first(r):  # a file that fails only because a sibling failed is listed after it
@@ -65,33 +116,55 @@ def dist_results(ld, paths, location, torch_build) -> List[dict]:
     return sorted((results[p] for p in paths), key=root_cause_first)
 
 
+def links_torch(ld, paths: List[str]) -> bool:
+    """Whether any of the files names libtorch*/libc10* in DT_NEEDED (a torch extension by its own word)."""
+    for p in paths:
+        obj = ld.open(p)
+        if hasattr(obj, "needed") and any(TORCH_LIB.match(n) for n in obj.needed):
+            return True
+    return False
+
+
 @probe("extension_links", budget=15.0)
 def extension_links(ctx, python_env, distributions, torch_build):
     """Compiled extensions of vLLM, flash-attn, xformers, torchvision, torchaudio... that will not load, and why."""
     if isinstance(distributions, Unavailable) or isinstance(python_env, Unavailable):
         return Unavailable("the inspected environment is unknown")
-    torch_dir = None
-    if not isinstance(torch_build, Unavailable):
-        torch_dir = os.path.join(torch_build["location"], "torch")
-    ld_plain, notes = interpreter_loader(python_env, str(ctx.root), dict(ctx.env))
+    root = str(ctx.root).rstrip("/") or "/"
+    exe = python_env.get("executable") or ""
+
+    def machine(p: str) -> str:  # a path of this host → the same file as the inspected machine names it
+        return p if root == "/" else "/" + os.path.relpath(p, root)
+
+    if root != "/" and not exe.startswith(root + "/"):
+        return Unavailable(f"the inspected interpreter {exe} is not inside --root {root}: its extensions and the "
+                           "libraries they need must come from one machine (pass --python ROOT/.../bin/python)")
+    tb = None if isinstance(torch_build, Unavailable) else torch_build
+    torch_dir = machine(os.path.join(tb["location"], "torch")) if tb else None
+    env = dict(ctx.env)
+    python_env = dict(python_env, executable=machine(exe))
+    ld_plain, notes = interpreter_loader(python_env, root, env)
     ld_torch = None
     out: List[dict] = []
     for d in distributions:
-        if d["name"] == "torch" or not (d["name"] in EXTENSION_DISTS or _requires_torch(d)):
+        if d["name"] == "torch" or not d.get("dist_info"):
             continue
-        if not d.get("dist_info"):
+        known = d["name"] in EXTENSION_DISTS or _requires_torch(d)
+        paths, _err = record_elf_files(d["dist_info"], d.get("location"), shared_only=True)
+        if not paths or not (known or links_torch(ld_plain, paths)):
             continue
-        paths, err = record_elf_files(d["dist_info"], d.get("location"), shared_only=True)
-        if not paths:
-            continue
-        if torch_dir and _requires_torch(d) or d["name"] in ("torchvision", "torchaudio", "xformers"):
+        paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
+        if torch_dir:  # every one of these is imported after torch (they import it first)
             if ld_torch is None:
-                ld_torch, n2 = interpreter_loader(python_env, str(ctx.root), dict(ctx.env), torch_dir)
+                ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects)
                 notes += n2
             ld = ld_torch
         else:
             ld = ld_plain
-        files = dist_results(ld, paths, d["location"], torch_build)
-        out.append({"distribution": d["name"], "version": d["version"], "requires_torch": _requires_torch(d),
+        built = built_for(d)
+        files = dist_results(ld, paths, machine(d["location"]), tb, d["name"], built)
+        out.append({"distribution": d["name"], "version": d["version"], "dist_info": d["dist_info"],
+                    "requires_torch": _torch_requirement(d), "built_for": built,
+                    "torch_matches": torch_matches(built, tb["version"]) if tb else None,
                     "files": [f for f in files if not f["loads"]], "checked": len(files)})
-    return {"extensions": out, "notes": notes}
+    return {"extensions": out, "torch": tb["version"] if tb else None, "notes": notes}
