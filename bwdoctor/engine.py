@@ -1,14 +1,113 @@
-"""Plan, gather, evaluate: selected checks → needed facts → probes (concurrent, budgeted) → findings."""
+"""The spine: a selection of checks and a source of facts → probes (concurrent, budgeted) → checks → Report.
+
+`run(selection, source)` is the one library entry; every command is a view over it (or over
+`gather_facts` when it needs facts only). A source is the live machine, a `--root` tree or a facts file.
+"""
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from . import __version__
 from .context import Context
-from .model import CheckSpec, Finding, Pass, Problem, ProbeSpec, Skip, Unavailable
+from .errors import UsageError
+from .model import CheckSpec, Finding, Pass, Problem, ProbeSpec, Report, Skip, Unavailable
 from .registry import Registry
+
+# Facts every report carries for its header (host, driver, GPUs, Python), whatever the checks need.
+SUMMARY_FACTS = ("host", "kernel_release", "nvidia_driver", "gpus", "targets", "python_env")
+
+
+@dataclass
+class Source:
+    """Where facts come from: the machine a Context reads (live, or a --root tree), or facts given as they are.
+
+    preset: facts replayed from a facts file or another node; they are used as they are and nothing is
+    gathered. label names the replayed facts in skip reasons ("the facts file host.json")."""
+
+    context: Context = field(default_factory=Context)
+    preset: Optional[Dict[str, Any]] = None
+    label: str = "this machine"
+
+    @classmethod
+    def facts_file(cls, path: str, context: Optional[Context] = None) -> "Source":
+        """Facts saved by `bwdoctor facts --format json` (or a report); raises UsageError when unusable."""
+        from . import factsfile
+
+        try:
+            preset = factsfile.load(path)
+        except factsfile.FactsFileError as exc:
+            raise UsageError(str(exc)) from None
+        return cls(context=context or Context(), preset=preset, label=f"the facts file {os.path.basename(path)}")
+
+    @classmethod
+    def facts(cls, facts: Mapping[str, Any], label: str = "the facts given") -> "Source":
+        """Facts already known (another node's, a build's), used as they are."""
+        return cls(context=Context(), preset=dict(facts), label=label)
+
+
+@dataclass
+class Selection:
+    """Which checks run: --select/--ignore terms (ids, names, families, groups), or the groups when no term is
+    given, or explicit check specs; plus facts to gather whatever the checks need."""
+
+    select: Sequence[str] = ()
+    ignore: Sequence[str] = ()
+    groups: Sequence[str] = ()
+    checks: Optional[Sequence[CheckSpec]] = None
+    facts: Sequence[str] = SUMMARY_FACTS
+
+
+def run(selection: Selection, source: Source, reg: Optional[Registry] = None, *,
+        no_plugins: bool = False) -> Report:
+    """Plan, gather and evaluate: the Report for these checks on this source.
+
+    Raises UsageError for select/ignore terms that match no check."""
+    from . import registry as registry_mod
+
+    reg = reg if reg is not None else registry_mod.load(no_plugins=no_plugins)
+    notes = list(reg.load_errors) + reg.validate()
+    if selection.checks is not None:
+        checks = list(selection.checks)
+    else:
+        unknown = unknown_terms(reg, list(selection.select) + list(selection.ignore))
+        if unknown:
+            raise UsageError(f"--select/--ignore: no check matches {', '.join(unknown)} (see 'bwdoctor list')")
+        checks = select_checks(reg, list(selection.select) or list(selection.groups), selection.ignore)
+    names = needed_facts(reg, checks, extra=selection.facts)
+    facts, timings = gather_facts(names, source, reg)
+    findings = evaluate(checks, facts)
+    targets = facts.get("targets")
+    targets = targets if isinstance(targets, list) else []
+    if not targets:
+        notes.append("no target GPU architecture: no NVIDIA GPU was seen; pass --target sm_120 (or another) "
+                     "to check the software for a GPU this machine lacks")
+    shown = {n: facts[n] for n in names if n in facts}
+    return Report(version=__version__, targets=targets, facts=shown, findings=findings, probes=timings,
+                  checks=checks, notes=notes)
+
+
+def gather_facts(names: Sequence[str], source: Source,
+                 reg: Optional[Registry] = None) -> Tuple[Dict[str, Any], Dict[str, float]]:
+    """(facts, probe seconds) for the facts named and their inputs, from the source.
+
+    A replayed source answers from its facts (a --target given on the command line still wins);
+    a fact it lacks is Unavailable, never read from this machine."""
+    from . import registry as registry_mod
+
+    reg = reg if reg is not None else registry_mod.load(no_plugins=True)
+    if source.preset is None:
+        return gather(reg, source.context, names)
+    facts = dict(source.preset)
+    if source.context.targets:
+        facts["targets"] = list(source.context.targets)
+    for n in with_inputs(reg, names):
+        facts.setdefault(n, Unavailable(f"not in {source.label}"))
+    return facts, {}
 
 
 def select_checks(reg: Registry, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> List[CheckSpec]:

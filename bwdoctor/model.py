@@ -157,3 +157,20 @@ class Report:
             "probes": {k: round(v, 4) for k, v in self.probes.items()},
             "notes": list(self.notes),
         }
+
+
+@dataclass
+class Outcome:
+    """What a command gives the CLI: ONE document (JSON-shaped, with its "schema"), the exit code, and
+    messages for stderr. report: the Report behind a report document, for the renderers that need it."""
+
+    document: dict
+    code: int = 0
+    messages: list = field(default_factory=list)
+    report: Optional[Report] = None
+
+    @property
+    def kind(self) -> str:
+        """The document kind: "report" for bwdoctor.report/1."""
+        schema = str(self.document.get("schema", ""))
+        return schema.split(".", 1)[-1].split("/", 1)[0]

@@ -178,7 +178,7 @@ def test_secrets_are_redacted_everywhere(tmp_path):
 
 def test_list_and_version():
     res = run_cli("list", "--format", "json")
-    ids = [r["id"] for r in json.loads(res.stdout)]
+    ids = [r["id"] for r in json.loads(res.stdout)["items"]]
     assert ids == sorted(ids) and "BW201" in ids
     assert "kernel_modules" in run_cli("list", "probes").stdout
     assert run_cli("--version").stdout.startswith("bwdoctor ")

@@ -1,36 +1,27 @@
 """`bwdoctor plan` end to end through its argparse registration."""
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from bwdoctor.commands import COMMANDS
-from bwdoctor.commands import plan as plan_cmd
+from bwdoctor.cli import main
 
 FIX = Path(__file__).parent / "fixtures" / "capacity"
 
 
 def run(argv):
-    parser = argparse.ArgumentParser(prog="bwdoctor")
-    parser.add_argument("-o", "--output", default=None)
-    plan_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(["plan", *argv])
-    return args.func(args)
+    """The plan command in this process, through the CLI's parse → view → render."""
+    return main(["plan", *argv])
 
 
-def run_cli(argv):
-    from bwdoctor.cli import build_parser
-    args = build_parser().parse_args(["plan", *argv])
-    return args.func(args)
+run_cli = run
 
 
 def test_registered_in_the_cli(tmp_path):
-    from bwdoctor.cli import build_parser
     out = tmp_path / "p.json"
-    args = build_parser().parse_args(["plan", "--model", str(FIX / "qwen3-14b"), "--gpu-memory", "80",
-                                      "--format", "json", "-o", str(out)])
-    assert args.func(args) == 0
+    assert main(["plan", "--model", str(FIX / "qwen3-14b"), "--gpu-memory", "80", "--format", "json",
+                 "-o", str(out)]) == 0
     assert json.loads(out.read_text())["schema"] == "bwdoctor.plan/1"
 
 
@@ -61,24 +52,32 @@ def test_does_not_fit_exit_1_and_rich_text(capsys):
     assert "DOES NOT FIT" in text and "weights-do-not-fit" in text
 
 
-def test_no_nvml_requires_gpu_memory(monkeypatch, capsys):
-    monkeypatch.setattr(plan_cmd, "nvml_gpus", lambda timeout=3.0: (None, "NVMLError_LibraryNotFound"))
-    rc = run(["--model", str(FIX / "qwen3-14b")])
+def test_no_gpu_requires_gpu_memory(tmp_path, capsys):
+    """A machine without GPUs (an empty --root tree): the gpus fact says why, plan asks for --gpu-memory."""
+    rc = run(["--model", str(FIX / "qwen3-14b"), "--root", str(tmp_path)])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "--gpu-memory" in err and "NVMLError_LibraryNotFound" in err
+    assert "--gpu-memory" in err and "no NVIDIA GPU found" in err
 
 
-def test_nvml_hang_times_out(monkeypatch):
-    import sys
+def test_nvml_hang_times_out(monkeypatch, capsys):
+    """GPU memory comes from the gpus fact: a hung NVML is cut by its probe's budget, never hangs plan."""
+    import dataclasses
     import threading
-    import types
+    import time
+
+    from bwdoctor.probes import nvidia, nvml_query
+    from bwdoctor.registry import PROBE_ATTR
+
     gate = threading.Event()
-    fake = types.SimpleNamespace(nvmlInit=lambda: gate.wait(5))
-    monkeypatch.setitem(sys.modules, "pynvml", fake)
-    mem, why = plan_cmd.nvml_gpus(timeout=0.2)
+    monkeypatch.setattr(nvml_query, "query", lambda: gate.wait(5))
+    spec = getattr(nvidia.nvml, PROBE_ATTR)
+    monkeypatch.setattr(nvidia.nvml, PROBE_ATTR, dataclasses.replace(spec, budget=0.3))
+    start = time.monotonic()
+    rc = run(["--model", str(FIX / "qwen3-14b")])
     gate.set()
-    assert mem is None and "did not answer" in why
+    assert rc == 2 and time.monotonic() - start < 4
+    assert "timed out after 0.3 s" in capsys.readouterr().err
 
 
 def test_bad_model_dir_message(tmp_path, capsys):

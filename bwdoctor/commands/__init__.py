@@ -1,4 +1,6 @@
-"""Extra subcommands: each module has register(subparsers) and run(args) -> exit code."""
+"""The commands. Each module has register(subparsers, epilog) and, per command, run(args) -> Outcome: a view
+that asks the engine (or a named probe) for facts and returns ONE document; the CLI renders it."""
 
-COMMANDS = ["bwdoctor.commands.cubins", "bwdoctor.commands.build", "bwdoctor.commands.symbols",
+COMMANDS = ["bwdoctor.commands.check", "bwdoctor.commands.facts", "bwdoctor.commands.explain",
+            "bwdoctor.commands.cubins", "bwdoctor.commands.build", "bwdoctor.commands.symbols",
             "bwdoctor.commands.plan", "bwdoctor.commands.fleet"]

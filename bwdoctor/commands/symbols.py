@@ -1,9 +1,14 @@
 """`bwdoctor symbols PATH|DISTRIBUTION...`: why a compiled extension will (not) load, without loading it."""
 from __future__ import annotations
 
-import json
 import os
 import re
+from typing import Any
+
+from ..errors import UsageError
+from ..model import Outcome
+from ..render import add_format_option
+from .common import context_from_args
 
 HELP = """For each shared object (a file, every .so under a directory, or every .so of an installed
 distribution of the inspected environment): the libraries it needs that cannot be found (with every
@@ -12,27 +17,27 @@ and demangled), the verdict and its cause. Modules that import torch are checked
 libraries already loaded, as Python would have them. Nothing is loaded or imported."""
 
 
-def register(sub):
+def register(sub: Any, epilog: str = "") -> None:
+    """Add `symbols`."""
     p = sub.add_parser("symbols", help="why a compiled extension will not load (undefined symbols, missing libraries)",
                        description=HELP)
     p.add_argument("paths", nargs="+", metavar="PATH|DIST",
                    help="a shared object, a directory of them, or an installed distribution (vllm, torchaudio...); "
                         "with --root, paths are read inside that tree")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_option(p, "symbols")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from .. import engine, registry
-    from ..cli import UsageError, emit, make_context
+def run(args: Any) -> Outcome:
+    """The bwdoctor.symbols/1 document; exit 0 every file loads, 1 one does not."""
+    from .. import engine
     from ..elf.distfiles import is_elf, iter_elf_files, record_elf_files
     from ..elf.dynlink import interpreter_loader
     from ..model import Unavailable
     from ..probes.links import built_for, dist_results, link_result, select_loaded
 
-    ctx = make_context(args)
-    reg = registry.load(no_plugins=True)
-    facts, _ = engine.gather(reg, ctx, ["python_env", "distributions", "torch_build"])
+    ctx = context_from_args(args)
+    facts, _ = engine.gather_facts(["python_env", "distributions", "torch_build"], engine.Source(context=ctx))
     py, dists, tb = facts["python_env"], facts["distributions"], facts["torch_build"]
     if isinstance(py, Unavailable):
         raise UsageError(f"the inspected interpreter is unknown: {py.reason}")
@@ -71,30 +76,6 @@ def run(args) -> int:
                     for r in dist_results(ld, paths, d["location"], tb, d["name"], built)]
         else:
             raise UsageError(f"{arg}: not a file, a directory, or a distribution installed in {py['executable']}")
-    if args.format == "json":
-        emit(args, json.dumps({"schema": "bwdoctor.symbols/1", "python": py.get("executable"),
-                               "torch": tb.get("version") if tb else None, "files": out, "notes": notes}, indent=2) + "\n")
-    else:
-        lines = []
-        for r in out:
-            mark = "✓" if r["loads"] else "✗"
-            lines.append(f"{mark} {r['path']}" + (f"  [{r['distribution']}]" if r.get("distribution") else ""))
-            if r["loads"]:
-                continue
-            lines.append(f"    cause: {r['cause']} — {r['summary']}  (bwdoctor explain {r['cause']})")
-            if r.get("import"):
-                lines.append(f"    fails: import {r['import']}")
-            elif r.get("soft"):
-                lines.append(f"    loaded optionally: {r['soft']}")
-            for m in r["missing_libraries"]:
-                lines.append(f"    missing {m['name']} (needed by {m['needed_by']}); tried: "
-                             + (", ".join(m["tried"]) or "no directory"))
-            for v in r["missing_versions"]:
-                lines.append(f"    version {v['version']} not found in {v['provider']} (required by {v['required_by']})")
-            for u in r["undefined"]:
-                ver = f"@{u['version']}" if u.get("version") else ""
-                lines.append(f"    undefined {u['symbol']}{ver}" + (f"  = {u['demangled']}" if u.get("demangled") else ""))
-            if r["undefined_count"] > len(r["undefined"]):
-                lines.append(f"    … {r['undefined_count'] - len(r['undefined'])} more undefined symbols")
-        emit(args, "\n".join(lines) + "\n")
-    return 0 if all(r["loads"] for r in out) else 1
+    doc = {"schema": "bwdoctor.symbols/1", "python": py.get("executable"),
+           "torch": tb.get("version") if tb else None, "files": out, "notes": notes}
+    return Outcome(doc, 0 if all(r["loads"] for r in out) else 1)

@@ -7,24 +7,25 @@ import socket
 import time
 from typing import Dict, List, Optional, Tuple
 
-from .. import __version__, engine, factsfile, registry
-from ..model import Finding, Report, Unavailable, fact_from_json
+from .. import engine, factsfile, registry
+from ..model import Finding, Unavailable, fact_from_json
 
 FLEET_SCHEMA = "bwdoctor.fleet/1"
 
 
 def node_facts(root: str = "/", python: Optional[str] = None, env: Optional[dict] = None) -> dict:
     """This node's facts as a bwdoctor.facts/1 document (what `bwdoctor facts --format json` prints)."""
-    from ..context import Context
     from pathlib import Path
+
+    from ..context import Context
 
     reg = registry.load(no_plugins=True)
     names = engine.needed_facts(reg, list(reg.checks.values()))
     names = [n for n in names if n not in ("fleet_nodes", "live_torch")]
     e = dict(os.environ)
     e.update(env or {})
-    ctx = Context(root=Path(root), python=python, env=e)
-    facts, _ = engine.gather(reg, ctx, names)
+    source = engine.Source(context=Context(root=Path(root), python=python, env=e))
+    facts, _ = engine.gather_facts(names, source, reg)
     doc = factsfile.dump(facts)
     doc["node"] = socket.gethostname()
     return doc
@@ -99,14 +100,13 @@ def evaluate(nodes: List[Tuple[str, object]]) -> Tuple[List[dict], List[Finding]
         if isinstance(doc, str):
             per_node[name] = {"$error": doc}
             continue
-        facts = {k: (v if isinstance(v, Unavailable) else fact_from_json(v)) for k, v in (doc.get("facts") or {}).items()}
-        names = engine.needed_facts(reg, node_checks)
-        for n in names:
-            facts.setdefault(n, Unavailable("not in this node's facts"))
-        findings = engine.evaluate(node_checks, facts)
-        targets = facts.get("targets") if isinstance(facts.get("targets"), list) else []
-        rep = Report(version=__version__, targets=targets, facts={}, findings=findings, probes={}, checks=node_checks)
+        facts = {k: (v if isinstance(v, Unavailable) else fact_from_json(v))
+                 for k, v in (doc.get("facts") or {}).items()}
+        rep = engine.run(engine.Selection(checks=node_checks, facts=()),
+                         engine.Source.facts(facts, label="this node's facts"), reg)
+        per_node[name] = {**facts, **rep.facts}  # with Unavailable for what the node's file lacks
+        rep.facts, rep.notes = {}, []
         reports.append({"node": name, "report": rep.to_json()})
-        per_node[name] = facts
-    cross = engine.evaluate(fleet_checks, {"fleet_nodes": per_node})
-    return reports, cross, per_node
+    cross = engine.run(engine.Selection(checks=fleet_checks, facts=()),
+                       engine.Source.facts({"fleet_nodes": per_node}, label="the fleet"), reg).findings
+    return reports, list(cross), per_node

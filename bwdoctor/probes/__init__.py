@@ -16,4 +16,5 @@ BUILTIN = [
     "bwdoctor.probes.links",
     "bwdoctor.probes.net",
     "bwdoctor.probes.serve",
+    "bwdoctor.probes.artifacts",
 ]

@@ -1,16 +1,72 @@
-"""Renderers: one function per output format, all fed by the same Report."""
+"""Output: every document of every command in every format it supports. The one place that writes text.
+
+A command returns ONE document (`{"schema": "bwdoctor.<kind>/1", ...}`, see bwdoctor.model.Outcome); `render`
+turns it into the format asked for. Secrets are redacted here, at the edge, for every format.
+"""
 from __future__ import annotations
 
-FORMATS = ("rich", "json", "github", "junit", "sarif")
+from dataclasses import dataclass
+from typing import Any, Dict, Tuple
+
+FINDING_FORMATS = ("text", "json", "github", "junit", "sarif")
+DOCUMENT_FORMATS = ("text", "json")
+ALIASES = {"rich": "text"}  # the text format's former name, still accepted
+KIND_FORMATS: Dict[str, Tuple[str, ...]] = {
+    "report": FINDING_FORMATS, "verify-build": FINDING_FORMATS, "facts": DOCUMENT_FORMATS,
+    "list": DOCUMENT_FORMATS, "explain": DOCUMENT_FORMATS, "cubins": DOCUMENT_FORMATS,
+    "symbols": DOCUMENT_FORMATS, "plan": DOCUMENT_FORMATS, "fleet": DOCUMENT_FORMATS,
+}
+FORMATS = FINDING_FORMATS + tuple(ALIASES)  # every name --format accepts somewhere
 
 
-def render(report, fmt: str, *, verbose: bool = False, color: bool = True, fail_on: str = "error",
-           width: int = 100) -> str:
-    """The report in one output format, as text."""
+@dataclass
+class RenderOptions:
+    """How to render: -v, colour (a terminal without NO_COLOR), --fail-on (JUnit), --all (cubins)."""
+
+    verbose: bool = False
+    color: bool = False
+    fail_on: str = "error"
+    show_all: bool = False
+    width: int = 100
+
+
+def add_format_option(parser: Any, kind: str, default: str = "text") -> None:
+    """--format with the formats this document kind supports (plus the alias rich for text)."""
+    names = KIND_FORMATS[kind]
+    parser.add_argument("--format", choices=names + tuple(a for a, t in ALIASES.items() if t in names),
+                        default=default, help=f"output format: {', '.join(names)} (default {default})")
+
+
+def normalize_format(fmt: str) -> str:
+    """The canonical name of a --format value (rich → text)."""
+    return ALIASES.get(fmt, fmt)
+
+
+def render(outcome: Any, fmt: str, options: RenderOptions = RenderOptions()) -> str:
+    """The outcome's document in one format, as text (secrets redacted)."""
+    from ..redact import redact, redact_obj
+
+    fmt = normalize_format(fmt)
+    kind = outcome.kind
+    if fmt not in KIND_FORMATS.get(kind, DOCUMENT_FORMATS):
+        raise ValueError(f"--format {fmt} is not available for {kind} documents")
     if fmt == "json":
-        from .json_out import render_json
+        from .json_out import render_document
 
-        return render_json(report)
+        return render_document(outcome.document)
+    report = outcome.report
+    if fmt in ("github", "junit", "sarif"):
+        return _render_findings(report, fmt, options)
+    if kind == "report":
+        from .text import render_text
+
+        return render_text(report, verbose=options.verbose, color=options.color, width=options.width)
+    from .documents import TEXT
+
+    return redact(TEXT[kind](redact_obj(outcome.document), options))
+
+
+def _render_findings(report: Any, fmt: str, options: RenderOptions) -> str:
     if fmt == "github":
         from .github import render_github
 
@@ -18,11 +74,7 @@ def render(report, fmt: str, *, verbose: bool = False, color: bool = True, fail_
     if fmt == "junit":
         from .junit import render_junit
 
-        return render_junit(report, fail_on=fail_on)
-    if fmt == "sarif":
-        from .sarif import render_sarif
+        return render_junit(report, fail_on=options.fail_on)
+    from .sarif import render_sarif
 
-        return render_sarif(report)
-    from .text import render_text
-
-    return render_text(report, verbose=verbose, color=color, width=width)
+    return render_sarif(report)

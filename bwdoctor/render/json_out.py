@@ -1,11 +1,17 @@
-"""JSON output: the bwdoctor.report/1 contract, secrets redacted."""
+"""JSON output: any document (the bwdoctor.report/1 contract and the others), secrets redacted."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..redact import redact_obj
 
 
-def render_json(report) -> str:
+def render_document(doc: dict) -> str:
+    """A document as stable, indented JSON."""
+    return json.dumps(redact_obj(doc), indent=2, sort_keys=False, default=str) + "\n"
+
+
+def render_json(report: Any) -> str:
     """The report as stable JSON (schema bwdoctor.report/1)."""
-    return json.dumps(redact_obj(report.to_json()), indent=2, sort_keys=False, default=str) + "\n"
+    return render_document(report.to_json())

@@ -1,0 +1,52 @@
+"""What every command view shares: the source of facts named by the command line, and term splitting."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, List
+
+from ..context import Context
+from ..engine import Source
+from ..errors import UsageError
+
+
+def split_terms(values: List[str]) -> List[str]:
+    """--select a,b --select c → [a, b, c]."""
+    return [t.strip() for v in values or [] for t in v.split(",") if t.strip()]
+
+
+def context_from_args(args: Any) -> Context:
+    """The probe Context for parsed arguments (validating --root, --python and --target)."""
+    from ..probes.nvidia import normalize_target
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"--root {args.root}: not a directory")
+    targets = []
+    wanted = args.target or [t for t in os.environ.get("BWDOCTOR_TARGET", "").split(",") if t.strip()]
+    for t in wanted:
+        try:
+            targets.append(normalize_target(t))
+        except ValueError as exc:
+            raise UsageError(f"--target: {exc}") from None
+    if args.python and not Path(args.python).exists():
+        raise UsageError(f"--python {args.python}: no such file")
+    options = {}
+    if getattr(args, "vllm_version", None):
+        options["vllm_version"] = args.vllm_version
+    if getattr(args, "src", None):
+        if not Path(args.src).is_dir():
+            raise UsageError(f"--src {args.src}: not a directory")
+        options["src"] = str(Path(args.src).resolve())
+    return Context(root=root, python=args.python, env=dict(os.environ), targets=targets,
+                   configs=list(getattr(args, "config", []) or []), live=bool(getattr(args, "live", False)),
+                   options=options)
+
+
+def source_from_args(args: Any) -> Source:
+    """The source of facts the command line names: a facts file (--facts), else the machine (--root)."""
+    ctx = context_from_args(args)
+    facts_file = getattr(args, "facts", None)
+    if isinstance(facts_file, str) and facts_file:
+        return Source.facts_file(facts_file, ctx)
+    return Source(context=ctx)

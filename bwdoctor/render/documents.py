@@ -1,0 +1,201 @@
+"""Text for the documents other than the check report: facts, list, explain, cubins, symbols, plan,
+verify-build, fleet. Each function takes the (already redacted) JSON document and the render options."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List
+
+from ..model import fact_from_json
+from .text import _brief
+
+MARKS = {"error": "✗", "warning": "!", "info": "→"}
+
+
+def facts_text(doc: dict, _opts: Any) -> str:
+    return "".join(f"{n}: {_brief(fact_from_json(v), 2000)}\n" for n, v in doc["facts"].items())
+
+
+def list_text(doc: dict, _opts: Any) -> str:
+    rows = doc["items"]
+    if doc["what"] == "checks":
+        return "".join(f"{r['id']}  {r['name']:<34} {r['family']:<12} {r['severity']:<8} {r['title']}\n" for r in rows)
+    if doc["what"] == "probes":
+        return "".join(f"{r['name']:<20} {r['budget']:>5.1f}s  {r['title']}\n" for r in rows)
+    return "".join(f"{r['slug']:<32} {r['title']}\n" for r in rows)
+
+
+def _article_text(art: dict) -> str:
+    lines = [f"{art['title']}  [{art['slug']}]", ""]
+    for name, body in art["sections"].items():
+        lines += [name.upper(), body, ""]
+    if art["checks"]:
+        lines.append("checks: " + ", ".join(art["checks"]) + f"   (bwdoctor check --select {art['checks'][0]})")
+    if art["references"]:
+        lines.append("references:")
+        lines += [f"  {r}" for r in art["references"]]
+    return "\n".join(lines) + "\n"
+
+
+def _machine_text(found: List[dict]) -> str:
+    if not found:
+        return ""
+    lines = ["ON THIS MACHINE NOW"]
+    for f in found:
+        mark = {"pass": "✓", "fail": "✗", "error": "✗"}.get(f["status"], "-")
+        lines.append(f"  {mark} {f['id']} {f['message']}")
+        fix = (f.get("evidence") or {}).get("fix") if isinstance(f.get("evidence"), dict) else None
+        if fix:
+            lines.append(f"      fix: {fix}")
+    return "\n".join(lines) + "\n"
+
+
+def _startup_text(s: dict) -> str:
+    f = s["figures"]
+    lines = ["vLLM start-up figures from the log:"]
+    for k, label in (("vllm_version", "vLLM"), ("tensor_parallel_size", "tensor parallel"),
+                     ("utilization", "gpu-memory-utilization"), ("gpu_total_gib", "GPU total GiB"),
+                     ("weights_gib", "model loading GiB"), ("kv_cache_gib", "available KV cache GiB"),
+                     ("kv_tokens", "KV cache tokens"), ("max_concurrency", "max concurrency")):
+        if f.get(k) is not None:
+            lines.append(f"  {label:<24} {f[k]}")
+    cmp_ = s.get("comparison")
+    if cmp_:
+        lines.append("beside bwdoctor plan's prediction:")
+        for k, row in cmp_["figures"].items():
+            err = f"{row['rel_error'] * 100:+.1f}%" if row.get("rel_error") is not None else ""
+            lines.append(f"  {k:<24} logged {row['logged']}  predicted {row['predicted']}  {err}")
+        lines += [f"  note: {n}" for n in cmp_.get("notes", [])]
+    if s.get("note"):
+        lines.append(f"  note: {s['note']}")
+    return "\n".join(lines) + "\n\n"
+
+
+def explain_text(doc: dict, _opts: Any) -> str:
+    out = _startup_text(doc["startup"]) if doc.get("startup") else ""
+    matches = doc["matches"]
+    if doc["article"] is None:
+        return out + "no known failure signature in that text (bwdoctor list kb shows the topics)\n"
+    if matches:
+        out += "matches (best first):\n" + "".join(
+            f"  {m['score']:.2f}  {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n" for m in matches[:5]) + "\n"
+    return out + _article_text(doc["article"]) + "\n" + _machine_text(doc["machine"])
+
+
+def cubins_text(doc: dict, opts: Any) -> str:
+    """One block per file with GPU code (or an error), then a summary line."""
+    lines = []
+    with_code = 0
+    for f in doc["files"]:
+        has_code = f["entries"] > 0
+        with_code += has_code
+        if not (has_code or f["error"] or opts.show_all):
+            continue
+        dist = f"  [{f['distribution']}]" if f.get("distribution") else ""
+        lines.append(f"{f['path']}{dist}")
+        for key, label in (("fatbin", ".nv_fatbin"), ("relfatbin", "__nv_relfatbin")):
+            sec = f[key]
+            if sec["elf"] or sec["ptx"]:
+                lines.append(f"  {label:15} elf: {' '.join(sec['elf']) or '-'}")
+                lines.append(f"  {'':15} ptx: {' '.join(sec['ptx']) or '-'}")
+        if has_code:
+            c = f["compressed"]
+            lines.append(f"  {f['entries']} entries (zstd {c['zstd']}, lz4 {c['lz4']})")
+        elif not f["error"]:
+            lines.append("  no GPU code")
+        for cc, v in (f.get("verdicts") or {}).items():
+            lines.append(f"  {cc}: {v['status']}" + (f" ({v['entry']})" if v["entry"] else ""))
+        if f["error"]:
+            lines.append(f"  error: {f['error']}")
+    errors = sum(1 for f in doc["files"] if f["error"])
+    lines.append(f"{len(doc['files'])} ELF file(s), {with_code} with GPU code, {errors} unreadable")
+    lines += [f"error: {p}" for p in doc["problems"]]
+    return "\n".join(lines) + "\n"
+
+
+def symbols_text(doc: dict, _opts: Any) -> str:
+    lines = []
+    for r in doc["files"]:
+        mark = "✓" if r["loads"] else "✗"
+        lines.append(f"{mark} {r['path']}" + (f"  [{r['distribution']}]" if r.get("distribution") else ""))
+        if r["loads"]:
+            continue
+        lines.append(f"    cause: {r['cause']} — {r['summary']}  (bwdoctor explain {r['cause']})")
+        if r.get("import"):
+            lines.append(f"    fails: import {r['import']}")
+        elif r.get("soft"):
+            lines.append(f"    loaded optionally: {r['soft']}")
+        for m in r["missing_libraries"]:
+            lines.append(f"    missing {m['name']} (needed by {m['needed_by']}); tried: "
+                         + (", ".join(m["tried"]) or "no directory"))
+        for v in r["missing_versions"]:
+            lines.append(f"    version {v['version']} not found in {v['provider']} (required by {v['required_by']})")
+        for u in r["undefined"]:
+            ver = f"@{u['version']}" if u.get("version") else ""
+            lines.append(f"    undefined {u['symbol']}{ver}" + (f"  = {u['demangled']}" if u.get("demangled") else ""))
+        if r["undefined_count"] > len(r["undefined"]):
+            lines.append(f"    … {r['undefined_count'] - len(r['undefined'])} more undefined symbols")
+    return "\n".join(lines) + "\n"
+
+
+def plan_text(r: dict, _opts: Any) -> str:
+    ok = "fits" if r["fits"] else "DOES NOT FIT"
+    lines = [
+        f"{r['model']}: {ok}",
+        f"  weights per GPU   {r['weights_gib_per_gpu']:.2f} GiB ({r['weights_source']})",
+        f"  requested         {r['requested_gib']:.2f} GiB (utilization × total)",
+        f"  overhead          {r['overhead_gib']['total_gib']:.2f} GiB (activation/sampler peak, runtime, NCCL, graphs)",
+        f"  KV cache          {r['kv_cache_gib']:.2f} GiB, {r['kv_bytes_per_token']:,} B/token "
+        f"({r['kv_cache_dtype_reason']})",
+        f"  KV tokens         {r['kv_tokens']:,}",
+        f"  concurrency       {r['max_concurrency']:.2f}× at {r['max_model_len']:,} tokens",
+    ]
+    for f in r["findings"]:
+        lines.append(f"  {MARKS.get(f['severity'], '-')} [{f['slug']}] {f['message']}")
+    if r.get("log"):
+        lines.append("")
+        lines.append("beside the log:")
+        for k, row in r["log"]["figures"].items():
+            err = f"  ({row['rel_error'] * 100:+.1f}%)" if row.get("rel_error") is not None else ""
+            lines.append(f"  {k:<16} logged {row['logged']}  predicted {row['predicted']}{err}")
+        lines += [f"  note: {n}" for n in r["log"]["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def verify_text(doc: dict, _opts: Any) -> str:
+    files = doc["files"]
+    lines = [f"{doc['path']}: {doc['distribution']} {doc['version']}, {len(files)} file(s) with GPU code, "
+             f"target(s) {', '.join(doc['targets'])}"]
+    for f in doc["findings"]:
+        mark = {"pass": "✓", "skip": "-"}.get(f["status"], "✗" if f["severity"] == "error" else "!")
+        lines.append(f"  {mark} {f['message']}")
+    return "\n".join(lines) + "\n"
+
+
+def fleet_text(doc: dict, _opts: Any) -> str:
+    """A per-node summary table and the cross-node differences."""
+    rows = [("node", "failed", "warnings", "passed", "first problem")]
+    for n in doc["nodes"]:
+        fs = n["report"]["findings"]
+        bad = [f for f in fs if f["status"] in ("fail", "error") and f["severity"] == "error"]
+        warn = [f for f in fs if f["status"] == "fail" and f["severity"] == "warning"]
+        first = (bad or warn or [{"id": "", "message": ""}])[0]
+        rows.append((n["node"], str(len(bad)), str(len(warn)), str(sum(f["status"] == "pass" for f in fs)),
+                     f"{first['id']} {first['message'][:60]}".strip()))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
+    lines.append("")
+    diffs = [f for f in doc["findings"] if f["status"] in ("fail", "error")]
+    if not diffs:
+        lines.append(f"✓ no drift across {len(doc['nodes'])} node(s)")
+    for f in diffs:
+        lines.append(f"✗ {f['id']} {f['name']}: {f['message']}")
+        fix = (f.get("evidence") or {}).get("fix")
+        if fix:
+            lines.append(f"    fix: {fix}")
+    lines.append("more: bwdoctor explain fleet-drift")
+    return "\n".join(lines) + "\n"
+
+
+TEXT: Dict[str, Callable[[dict, Any], str]] = {
+    "facts": facts_text, "list": list_text, "explain": explain_text, "cubins": cubins_text,
+    "symbols": symbols_text, "plan": plan_text, "verify-build": verify_text, "fleet": fleet_text,
+}
