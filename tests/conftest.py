@@ -31,3 +31,21 @@ def report_schema():
     from importlib import resources
 
     return json.loads(resources.files("bwdoctor.schemas").joinpath("report.schema.json").read_text())
+
+
+def document_validator(kind):
+    """A JSON Schema validator for one shipped document kind, with every shipped schema registered for $ref."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    from bwdoctor import schemas
+
+    reg = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.all_schemas())
+    return jsonschema.Draft202012Validator(schemas.load(kind), registry=reg)
+
+
+def validate_document(doc):
+    """Validate a document against the schema its "schema" field names (bwdoctor.<kind>/1)."""
+    from bwdoctor import schemas
+
+    document_validator(schemas.kind_of(doc)).validate(doc)

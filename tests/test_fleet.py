@@ -5,12 +5,11 @@ import sys
 import time
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 from bwdoctor import fleet
 
-from conftest import H100_ROOT, run_cli
+from conftest import H100_ROOT, document_validator, run_cli
 from hosttrees import blackwell_healthy
 
 
@@ -25,17 +24,6 @@ def facts_file(tmp_path, name, root, edit=None):
     return out
 
 
-def fleet_schema():
-    from importlib import resources
-
-    base = resources.files("bwdoctor.schemas")
-    from referencing import Registry, Resource
-
-    report = json.loads(base.joinpath("report.schema.json").read_text())
-    reg = Registry().with_resource("report.schema.json", Resource.from_contents(report))
-    return json.loads(base.joinpath("fleet.schema.json").read_text()), reg
-
-
 def test_fleet_facts_names_each_difference(tmp_path):
     a = facts_file(tmp_path, "gpu-a", H100_ROOT)
 
@@ -48,8 +36,7 @@ def test_fleet_facts_names_each_difference(tmp_path):
     b = facts_file(tmp_path, "gpu-b", H100_ROOT, drift)
     res = run_cli("fleet", "--facts", str(a), str(b), "--format", "json")
     doc = json.loads(res.stdout)
-    schema, reg = fleet_schema()
-    jsonschema.Draft202012Validator(schema, registry=reg).validate(doc)
+    document_validator("fleet").validate(doc)
     bad = {f["name"]: f for f in doc["findings"] if f["status"] == "fail"}
     assert bad["fleet-same-driver"]["evidence"]["per_node"] == {"gpu-a": "580.159.04 (open)", "gpu-b": "570.181 (open)"}
     assert {f["evidence"]["variable"] for f in doc["findings"] if f["name"] == "fleet-same-settings"
