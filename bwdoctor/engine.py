@@ -10,12 +10,12 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import __version__
 from .context import Context
 from .errors import UsageError
-from .model import CheckSpec, Finding, Pass, Problem, ProbeSpec, Report, Skip, Unavailable
+from .model import CheckSpec, Finding, Location, Pass, Problem, ProbeSpec, Report, Skip, Unavailable
 from .registry import Registry
 
 # Facts every report carries for its header (host, driver, GPUs, Python), whatever the checks need.
@@ -138,9 +138,9 @@ def needed_facts(reg: Registry, checks: Sequence[CheckSpec], extra: Iterable[str
 def with_inputs(reg: Registry, names: Iterable[str]) -> List[str]:
     """The facts named, preceded by every fact their probes need (dependency order, no repeats)."""
     order: List[str] = []
-    seen = set()
+    seen: set[str] = set()
 
-    def visit(name: str, stack: tuple) -> None:
+    def visit(name: str, stack: Tuple[str, ...]) -> None:
         if name in seen or name in stack:
             return
         spec = reg.probes.get(name)
@@ -168,7 +168,7 @@ class _ProbeRun:
         self.thread = threading.Thread(target=self._run, args=(ctx, kwargs), daemon=True,
                                        name=f"probe-{spec.name}")
 
-    def _run(self, ctx: Context, kwargs: dict) -> None:
+    def _run(self, ctx: Context, kwargs: Dict[str, Any]) -> None:
         try:
             value = self.spec.func(ctx, **kwargs)
             self.result = value
@@ -180,7 +180,7 @@ class _ProbeRun:
 
 
 def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[Mapping[str, Any]] = None,
-           on_progress=None) -> tuple:
+           on_progress: Optional[Callable[[str, Any], None]] = None) -> Tuple[Dict[str, Any], Dict[str, float]]:
     """Run the probes for `names` (plus their inputs); independent probes run concurrently.
 
     preset: facts already known (a --facts replay); they are used as they are and not gathered.
@@ -326,8 +326,8 @@ def _checked(item: Any) -> Any:
     return item
 
 
-def _finding(spec: CheckSpec, status: str, severity: str, message: str, evidence: Optional[dict] = None,
-             location=None) -> Finding:
+def _finding(spec: CheckSpec, status: str, severity: str, message: str,
+             evidence: Optional[Dict[str, Any]] = None, location: Optional[Location] = None) -> Finding:
     return Finding(id=spec.id, name=spec.name, family=spec.family, status=status, severity=severity,
                    message=message, kb=spec.kb, evidence=dict(evidence or {}), location=location)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 REPORT_SCHEMA = "bwdoctor.report/1"
 FACTS_SCHEMA = "bwdoctor.facts/1"
@@ -18,7 +18,7 @@ class Unavailable:
 
     reason: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Dict[str, Any]:
         return {"$unavailable": self.reason}
 
 
@@ -45,7 +45,7 @@ class Location:
     line: int = 1
     column: int = 1
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Dict[str, Any]:
         return {"path": self.path, "line": self.line, "column": self.column}
 
 
@@ -54,7 +54,7 @@ class Problem:
     """What a check returns when it fails: message, evidence, optional location and severity."""
 
     message: str
-    evidence: dict = field(default_factory=dict)
+    evidence: Dict[str, Any] = field(default_factory=dict)
     location: Optional[Location] = None
     severity: Optional[str] = None  # overrides the check's default severity when set
     kb: Optional[str] = None  # the article for this finding when it is not the check's own (a cause)
@@ -72,7 +72,7 @@ class Pass:
     """An explicit pass carrying a message and evidence (shown with -v)."""
 
     message: str = ""
-    evidence: dict = field(default_factory=dict)
+    evidence: Dict[str, Any] = field(default_factory=dict)
 
 
 CheckResult = Optional[Any]  # None | Problem | Skip | Pass | list of those
@@ -87,12 +87,12 @@ class CheckSpec:
     family: str
     severity: str
     kb: str
-    groups: tuple
+    groups: Tuple[str, ...]
     func: Callable[..., CheckResult]
-    needs: tuple  # fact names, from the function's parameters
+    needs: Tuple[str, ...]  # fact names, from the function's parameters
     title: str
     origin: str = "builtin"
-    optional: tuple = ()  # facts passed even when Unavailable (the check handles that itself)
+    optional: Tuple[str, ...] = ()  # facts passed even when Unavailable (the check handles that itself)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class ProbeSpec:
 
     name: str
     func: Callable[..., Any]
-    needs: tuple
+    needs: Tuple[str, ...]
     budget: float
     title: str
     origin: str = "builtin"
@@ -118,10 +118,10 @@ class Finding:
     severity: str
     message: str
     kb: str
-    evidence: dict = field(default_factory=dict)
+    evidence: Dict[str, Any] = field(default_factory=dict)
     location: Optional[Location] = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
@@ -140,14 +140,14 @@ class Report:
     """Everything one run produced; every output format is rendered from this."""
 
     version: str
-    targets: list
+    targets: List[str]
     facts: Mapping[str, Any]
     findings: Sequence[Finding]
     probes: Mapping[str, float]
     checks: Sequence[CheckSpec] = ()
-    notes: list = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Dict[str, Any]:
         return {
             "schema": REPORT_SCHEMA,
             "version": self.version,
@@ -164,9 +164,9 @@ class Outcome:
     """What a command gives the CLI: ONE document (JSON-shaped, with its "schema"), the exit code, and
     messages for stderr. report: the Report behind a report document, for the renderers that need it."""
 
-    document: dict
+    document: Dict[str, Any]
     code: int = 0
-    messages: list = field(default_factory=list)
+    messages: List[str] = field(default_factory=list)
     report: Optional[Report] = None
 
     @property
