@@ -13,13 +13,12 @@ import bisect
 import io
 import os
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Union
 
+from bwdoctor.elf.demangle import demangle
 from bwdoctor.redact import redact
 
 try:  # Python >= 3.11 keeps the parser here; older ones expose sre_parse
@@ -27,7 +26,6 @@ try:  # Python >= 3.11 keeps the parser here; older ones expose sre_parse
 except ImportError:  # pragma: no cover
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-SCHEMA = "bwdoctor.explain/1"
 FLAGS = re.I | re.M
 WINDOW_LINES = 3          # lines kept either side of an anchor hit, for signatures spanning lines
 EXCERPT_MAX = 300
@@ -351,38 +349,9 @@ def match_log(path_or_lines: Union[str, os.PathLike, Iterable[str]],
     return scanner.results()
 
 
-def to_json(matches: Sequence[dict]) -> dict:
-    """The stable JSON document for explain output."""
-    return {"schema": SCHEMA, "matches": list(matches)}
-
-
 # ---------------------------------------------------------------- details
 
-@lru_cache(maxsize=256)
-def demangle(name: str) -> Optional[str]:
-    """The C++ signature for a mangled symbol, or None when no demangler is available or it fails."""
-    if not name or not name.startswith("_Z"):
-        return None
-    try:
-        from bwdoctor.elf.demangle import demangle as lib_demangle  # type: ignore
-    except Exception:
-        lib_demangle = None
-    if lib_demangle is not None:
-        try:
-            out = lib_demangle(name)
-            if out and out != name:
-                return out
-        except Exception:
-            pass
-    exe = shutil.which("c++filt")
-    if not exe:
-        return None
-    try:
-        cp = subprocess.run([exe, name], capture_output=True, text=True, timeout=2)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    out = cp.stdout.strip()
-    return out if cp.returncode == 0 and out and out != name else None
+# C++ names are demangled by the one demangler, bwdoctor.elf.demangle (libstdc++'s, else c++filt).
 
 
 _SYMBOL = re.compile(r"undefined symbol:\s*([A-Za-z_][\w.$@]*)")

@@ -105,3 +105,10 @@ def test_explain_log_output_file_keeps_the_startup_figures(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert "vLLM start-up figures from the log" in text and "KV cache tokens" in text
     assert text == shown.stdout
+
+
+def test_explain_without_a_match_is_a_valid_document_and_exit_3():
+    res = run_cli("explain", "--no-machine", "--format", "json", "everything is fine\nINFO started server")
+    doc = json.loads(res.stdout)
+    assert res.returncode == 3 and doc["matches"] == [] and doc["article"] is None
+    validate_document(doc)

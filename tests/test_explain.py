@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bwdoctor import explain
-from bwdoctor.explain import SCHEMA, demangle, extract_details, match_log, match_text, to_json
+from bwdoctor.explain import demangle, extract_details, match_log, match_text
 from bwdoctor.knowledge import load_all, parse_article
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,10 +95,13 @@ def test_sampler_oom_beats_generic_startup_oom_in_the_same_text():
 
 # ------------------------------------------------------------------ output shape and details
 
-def test_output_contract():
-    res = match_text("foo\nImportError: /x/flash_attn_2_cuda.so: undefined symbol: _ZN3c104cuda9SetDeviceEi\n", ARTS)
-    doc = to_json(res)
-    assert doc["schema"] == SCHEMA == "bwdoctor.explain/1"
+def test_output_contract(capsys):
+    from bwdoctor.cli import main
+
+    text = "foo\nImportError: /x/flash_attn_2_cuda.so: undefined symbol: _ZN3c104cuda9SetDeviceEi\n"
+    assert main(["explain", "--no-machine", "--format", "json", text]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "bwdoctor.explain/1"
     m = doc["matches"][0]
     assert set(m) == {"slug", "score", "line", "excerpt", "details"}
     assert 0.0 < m["score"] <= 1.0 and m["line"] == 2
@@ -111,7 +114,6 @@ def test_output_contract():
 def test_no_match_is_empty_list():
     assert match_text("everything is fine\nINFO started server", ARTS) == []
     assert match_text("", ARTS) == []
-    assert to_json([]) == {"schema": SCHEMA, "matches": []}
 
 
 def test_details_versions_gpu_arch():
