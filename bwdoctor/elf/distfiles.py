@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -88,43 +86,6 @@ def record_elf_files(dist_info, location=None, shared_only: bool = False) -> Tup
         if _worth_opening(path) and is_elf(path):
             files.append(path)
     return sorted(set(files)), None
-
-
-_FILES_SCRIPT = r"""
-import importlib.metadata as m, json, sys
-try:
-    d = m.distribution(sys.argv[1])
-except m.PackageNotFoundError:
-    print(json.dumps(None)); sys.exit(0)
-files = [str(d.locate_file(f)) for f in (d.files or [])]
-print(json.dumps({"name": d.metadata["Name"], "version": d.version, "files": files}))
-"""
-
-
-def distribution_files(name: str, python: Optional[str] = None, timeout: float = 20.0):
-    """{"name", "version", "files"} of an installed distribution, or None if it is not installed.
-
-    python: the interpreter whose environment is inspected (None = this one). It runs only
-    importlib.metadata, never the distribution's own code. Raises OSError/ValueError when that
-    interpreter cannot be run.
-    """
-    if python is None:
-        import importlib.metadata as md
-
-        try:
-            d = md.distribution(name)
-        except md.PackageNotFoundError:
-            return None
-        return {"name": d.metadata["Name"], "version": d.version,
-                "files": [str(d.locate_file(f)) for f in (d.files or [])]}
-    try:  # cwd "/" so that no module of the caller's directory shadows the standard library
-        proc = subprocess.run([python, "-c", _FILES_SCRIPT, name], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, cwd="/")
-    except subprocess.TimeoutExpired:
-        raise OSError(f"{python} did not answer within {timeout:g} s") from None
-    if proc.returncode != 0:
-        raise OSError(f"{python} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(proc.stdout)
 
 
 def elf_files_of(paths: Sequence[str]) -> List[str]:
