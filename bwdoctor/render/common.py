@@ -7,6 +7,17 @@ from typing import Optional
 from ..knowledge import load_all
 
 RANK = {"error": 0, "warning": 1, "info": 2}
+# One glyph per state in every text output: passed, skipped, failed at each severity, crashed.
+MARK = {"pass": "✓", "skip": "-", "error": "✗", "warning": "!", "info": "i", "crash": "✗"}
+
+
+def mark(status: str, severity: str = "error") -> str:
+    """The glyph of a finding (status pass/skip/fail/error and its severity)."""
+    if status in ("pass", "skip"):
+        return MARK[status]
+    if status == "error":
+        return MARK["crash"]
+    return MARK.get(severity, MARK["error"])
 
 
 def fix_line(finding) -> Optional[str]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List
 
 from ..model import fact_from_json
+from .common import MARK, mark
 from .text import _brief
-
-MARKS = {"error": "✗", "warning": "!", "info": "→"}
 
 
 def facts_text(doc: dict, _opts: Any) -> str:
@@ -40,8 +39,7 @@ def _machine_text(found: List[dict]) -> str:
         return ""
     lines = ["ON THIS MACHINE NOW"]
     for f in found:
-        mark = {"pass": "✓", "fail": "✗", "error": "✗"}.get(f["status"], "-")
-        lines.append(f"  {mark} {f['id']} {f['message']}")
+        lines.append(f"  {mark(f['status'])} {f['id']} {f['message']}")
         fix = (f.get("evidence") or {}).get("fix") if isinstance(f.get("evidence"), dict) else None
         if fix:
             lines.append(f"      fix: {fix}")
@@ -114,8 +112,7 @@ def cubins_text(doc: dict, opts: Any) -> str:
 def symbols_text(doc: dict, _opts: Any) -> str:
     lines = []
     for r in doc["files"]:
-        mark = "✓" if r["loads"] else "✗"
-        lines.append(f"{mark} {r['path']}" + (f"  [{r['distribution']}]" if r.get("distribution") else ""))
+        lines.append(f"{MARK['pass'] if r['loads'] else MARK['error']} {r['path']}" + (f"  [{r['distribution']}]" if r.get("distribution") else ""))
         if r["loads"]:
             continue
         lines.append(f"    cause: {r['cause']} — {r['summary']}  (bwdoctor explain {r['cause']})")
@@ -149,7 +146,7 @@ def plan_text(r: dict, _opts: Any) -> str:
         f"  concurrency       {r['max_concurrency']:.2f}× at {r['max_model_len']:,} tokens",
     ]
     for f in r["findings"]:
-        lines.append(f"  {MARKS.get(f['severity'], '-')} [{f['slug']}] {f['message']}")
+        lines.append(f"  {mark('fail', f['severity'])} [{f['slug']}] {f['message']}")
     if r.get("log"):
         lines.append("")
         lines.append("beside the log:")
@@ -165,8 +162,7 @@ def verify_text(doc: dict, _opts: Any) -> str:
     lines = [f"{doc['path']}: {doc['distribution']} {doc['version']}, {len(files)} file(s) with GPU code, "
              f"target(s) {', '.join(doc['targets'])}"]
     for f in doc["findings"]:
-        mark = {"pass": "✓", "skip": "-"}.get(f["status"], "✗" if f["severity"] == "error" else "!")
-        lines.append(f"  {mark} {f['message']}")
+        lines.append(f"  {mark(f['status'], f['severity'])} {f['message']}")
     return "\n".join(lines) + "\n"
 
 
@@ -185,9 +181,9 @@ def fleet_text(doc: dict, _opts: Any) -> str:
     lines.append("")
     diffs = [f for f in doc["findings"] if f["status"] in ("fail", "error")]
     if not diffs:
-        lines.append(f"✓ no drift across {len(doc['nodes'])} node(s)")
+        lines.append(f"{MARK['pass']} no drift across {len(doc['nodes'])} node(s)")
     for f in diffs:
-        lines.append(f"✗ {f['id']} {f['name']}: {f['message']}")
+        lines.append(f"{mark(f['status'], f['severity'])} {f['id']} {f['name']}: {f['message']}")
         fix = (f.get("evidence") or {}).get("fix")
         if fix:
             lines.append(f"    fix: {fix}")

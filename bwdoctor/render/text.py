@@ -6,10 +6,11 @@ from collections import OrderedDict
 
 from ..model import Unavailable
 from ..redact import redact
-from .common import failed, fix_line
+from .common import MARK, failed, fix_line, mark
 
-GLYPH = {"ok": ("✓", "green"), "warning": ("!", "yellow"), "error": ("✗", "red"), "skip": ("-", "dim"),
-         "crash": ("✗", "magenta")}
+GLYPH = {"ok": (MARK["pass"], "green"), "warning": (MARK["warning"], "yellow"), "error": (MARK["error"], "red"),
+         "skip": (MARK["skip"], "dim"), "crash": (MARK["crash"], "magenta")}
+STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
 def _family_state(fs):
@@ -91,10 +92,10 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
         glyph, style = GLYPH[state]
         con.print(f"[{style}]\\[{glyph}][/{style}] [bold]{escape(fam)}[/bold]: {escape(_summary_line(fs))}")
         for f in failed(fs):
-            mark, st = ("✗", "red") if f.status == "error" or f.severity == "error" else (
-                ("!", "yellow") if f.severity == "warning" else ("i", "cyan"))
+            glyph = mark(f.status, f.severity)
+            st = "red" if f.status == "error" else STYLE.get(f.severity, "red")
             loc = f" {f.location.path}:{f.location.line}:{f.location.column}" if f.location else ""
-            con.print(f"    [{st}]{mark}[/{st}] {f.id} {escape(f.name)}{escape(loc)}: {escape(redact(f.message))}")
+            con.print(f"    [{st}]{glyph}[/{st}] {f.id} {escape(f.name)}{escape(loc)}: {escape(redact(f.message))}")
             fix = fix_line(f) if f.status == "fail" else None
             if fix:
                 con.print(f"      fix: [bold]{escape(redact(fix))}[/bold]")
@@ -102,9 +103,9 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
         if verbose:
             for f in fs:
                 if f.status == "pass":
-                    con.print(f"    [green]✓[/green] {f.id} {escape(f.name)}: {escape(redact(f.message))}")
+                    con.print(f"    [green]{MARK['pass']}[/green] {f.id} {escape(f.name)}: {escape(redact(f.message))}")
                 elif f.status == "skip":
-                    con.print(f"    [dim]- {f.id} {escape(f.name)}: {escape(redact(f.message))}[/dim]")
+                    con.print(f"    [dim]{MARK['skip']} {f.id} {escape(f.name)}: {escape(redact(f.message))}[/dim]")
     if not report.findings:
         con.print("no checks were evaluated")
     for note in report.notes:
