@@ -119,7 +119,7 @@ def _split_terms(values: List[str]) -> List[str]:
 def make_context(args):
     """The probe Context for parsed arguments (validating --root, --python and --target)."""
     from .context import Context
-    from .probes.nvidia import normalize_target
+    from .domain.arch import normalize_target
 
     root = Path(args.root)
     if not root.is_dir():

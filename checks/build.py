@@ -1,14 +1,13 @@
 """Checks run before a source build of vLLM / flash-attn (group pre-build, family build, BW7xx)."""
 from __future__ import annotations
 
-import re
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
 
 from bwdoctor.archlist import ArchListError, covers, parse_cmake_architectures, parse_torch_arch_list
-from bwdoctor.model import Location, Pass, Problem, Skip, Unavailable
-from bwdoctor.probes.gpuarch import is_blackwell
+from bwdoctor.domain.arch import is_blackwell
+from bwdoctor.domain.versions import parse_version
+from bwdoctor.model import Location, Pass, Problem, Skip
 from bwdoctor.registry import check
 
 GIB = 1 << 30
@@ -217,9 +216,8 @@ def ccache_available(build_env):
 @check("BW710", "source-tree-accepts-torch", severity="error", kb="torch-pin-conflict", groups=PRE)
 def source_tree_accepts_torch(source_tree, torch_build):
     """The source tree's torch pins accept the installed torch (or use_existing_torch.py was run)."""
-    try:
-        tv = Version(torch_build["version"])
-    except InvalidVersion:
+    tv = parse_version(torch_build["version"])
+    if tv is None:
         return Skip(f"torch version {torch_build['version']!r} not PEP 440")
     out = []
     for pin in source_tree["torch_pins"]:

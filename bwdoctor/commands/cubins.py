@@ -6,7 +6,8 @@ import os
 import sys
 from typing import List, Optional
 
-from bwdoctor.elf.compat import cc_label, parse_cc, verdict_for_file
+from bwdoctor.domain.arch import cc_label, parse_cc
+from bwdoctor.domain.compat import verdict_for_file
 from bwdoctor.elf.distfiles import distribution_files, elf_files_of, iter_elf_files
 from bwdoctor.elf.fatbin import scan_file
 
