@@ -1,6 +1,7 @@
 """Checks run before a source build of vLLM / flash-attn (group pre-build, family build, BW7xx)."""
 from __future__ import annotations
 
+import posixpath
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -155,16 +156,15 @@ def build_disk_space(build_env):
 @check("BW706", "cuda-home-matches-nvcc", severity="warning", kb="nvcc-too-old", groups=PRE)
 def cuda_home_matches_nvcc(build_env):
     """CUDA_HOME, CMAKE_CUDA_COMPILER and the nvcc on PATH name the same toolkit."""
-    import os
-
     seen = {}
     if build_env.get("cuda_home"):
-        seen["CUDA_HOME"] = os.path.join(build_env["cuda_home"], "bin", "nvcc")
+        seen["CUDA_HOME"] = posixpath.join(build_env["cuda_home"], "bin", "nvcc")
     if build_env.get("cmake_cuda_compiler"):
         seen["CMAKE_CUDA_COMPILER"] = build_env["cmake_cuda_compiler"]
     if build_env.get("nvcc_on_path"):
         seen["PATH"] = build_env["nvcc_on_path"]
-    real = {k: os.path.realpath(v) for k, v in seen.items()}
+    resolved = build_env.get("nvcc_realpaths") or {}  # symlinks resolved by the build_env probe
+    real = {k: resolved.get(v, v) for k, v in seen.items()}
     if len(set(real.values())) <= 1:
         return Pass("one toolkit: " + (next(iter(seen.values())) if seen else "no nvcc configured"))
     return Problem("different nvcc for different build steps: " + ", ".join(f"{k} → {v}" for k, v in seen.items())
