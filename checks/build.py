@@ -1,14 +1,14 @@
 """Checks run before a source build of vLLM / flash-attn (group pre-build, family build, BW7xx)."""
 from __future__ import annotations
 
-import re
+import posixpath
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
 
 from bwdoctor.archlist import ArchListError, covers, parse_cmake_architectures, parse_torch_arch_list
-from bwdoctor.model import Location, Pass, Problem, Skip, Unavailable
-from bwdoctor.probes.gpuarch import is_blackwell
+from bwdoctor.domain.arch import is_blackwell
+from bwdoctor.domain.versions import parse_version
+from bwdoctor.model import Location, Pass, Problem, Skip
 from bwdoctor.registry import check
 
 GIB = 1 << 30
@@ -156,16 +156,15 @@ def build_disk_space(build_env):
 @check("BW706", "cuda-home-matches-nvcc", severity="warning", kb="nvcc-too-old", groups=PRE)
 def cuda_home_matches_nvcc(build_env):
     """CUDA_HOME, CMAKE_CUDA_COMPILER and the nvcc on PATH name the same toolkit."""
-    import os
-
     seen = {}
     if build_env.get("cuda_home"):
-        seen["CUDA_HOME"] = os.path.join(build_env["cuda_home"], "bin", "nvcc")
+        seen["CUDA_HOME"] = posixpath.join(build_env["cuda_home"], "bin", "nvcc")
     if build_env.get("cmake_cuda_compiler"):
         seen["CMAKE_CUDA_COMPILER"] = build_env["cmake_cuda_compiler"]
     if build_env.get("nvcc_on_path"):
         seen["PATH"] = build_env["nvcc_on_path"]
-    real = {k: os.path.realpath(v) for k, v in seen.items()}
+    resolved = build_env.get("nvcc_realpaths") or {}  # symlinks resolved by the build_env probe
+    real = {k: resolved.get(v, v) for k, v in seen.items()}
     if len(set(real.values())) <= 1:
         return Pass("one toolkit: " + (next(iter(seen.values())) if seen else "no nvcc configured"))
     return Problem("different nvcc for different build steps: " + ", ".join(f"{k} → {v}" for k, v in seen.items())
@@ -217,9 +216,8 @@ def ccache_available(build_env):
 @check("BW710", "source-tree-accepts-torch", severity="error", kb="torch-pin-conflict", groups=PRE)
 def source_tree_accepts_torch(source_tree, torch_build):
     """The source tree's torch pins accept the installed torch (or use_existing_torch.py was run)."""
-    try:
-        tv = Version(torch_build["version"])
-    except InvalidVersion:
+    tv = parse_version(torch_build["version"])
+    if tv is None:
         return Skip(f"torch version {torch_build['version']!r} not PEP 440")
     out = []
     for pin in source_tree["torch_pins"]:

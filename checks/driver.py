@@ -1,9 +1,9 @@
 """Checks of the NVIDIA driver, kernel modules and GPU visibility (family driver, BW2xx)."""
 from __future__ import annotations
 
+from bwdoctor.domain.arch import is_blackwell
+from bwdoctor.domain.versions import driver_version_tuple, kernel_version_tuple
 from bwdoctor.model import Pass, Problem, Skip, Unavailable
-from bwdoctor.probes.gpuarch import is_blackwell
-from bwdoctor.probes.parse import driver_version_tuple, kernel_version_tuple
 from bwdoctor.registry import check
 
 # NVIDIA's first driver branch with Blackwell support is R570 (CUDA 12.8 GA needs >= 570.26; RTX 50xx
@@ -164,9 +164,8 @@ def libcuda_matches_driver(libcuda, nvidia_driver, gpus):
             dict(ev, fix="remove the compat directory from LD_LIBRARY_PATH / /etc/ld.so.conf.d and run ldconfig "
                          "(vLLM images: unset VLLM_ENABLE_CUDA_COMPATIBILITY)"))
     if chosen["version"] and drv:
-        from bwdoctor.probes.parse import driver_version_tuple
-
-        if driver_version_tuple(chosen["version"]) < driver_version_tuple(drv):
+        have, running = driver_version_tuple(chosen["version"]), driver_version_tuple(drv)
+        if have and running and have < running:
             return Problem(
                 f"{chosen['path']} is forward-compat libcuda {chosen['version']}, older than the kernel driver {drv}: "
                 "CUDA fails with 'Error 803: system has unsupported display driver / cuda driver combination'",

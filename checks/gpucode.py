@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 
-from bwdoctor.elf.compat import NATIVE, NONE, PTX_JIT, cc_label, parse_cc, verdict_for_file
+from bwdoctor.domain.arch import cc_label, parse_cc
+from bwdoctor.domain.compat import NATIVE, NONE, PTX_JIT, verdict_for_file
 from bwdoctor.model import Pass, Problem, Skip
 from bwdoctor.registry import check
 

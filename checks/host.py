@@ -1,11 +1,9 @@
 """Checks of the host itself: CPU instruction set (BW1xx)."""
 from __future__ import annotations
 
+from bwdoctor.domain.isa import LEVEL_FLAGS, ORDER
 from bwdoctor.model import Pass, Problem, Skip
-from bwdoctor.probes.cpuisa import LEVEL_FLAGS
 from bwdoctor.registry import check
-
-ORDER = ("x86-64-v2", "x86-64-v3", "x86-64-v4")
 
 
 @check("BW101", "cpu-isa-supported", severity="error", kb="cpu-isa-mismatch")

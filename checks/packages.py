@@ -3,24 +3,16 @@ from __future__ import annotations
 
 import re
 
-from packaging.version import InvalidVersion, Version
-
+from bwdoctor.domain.versions import at_least
 from bwdoctor.model import Pass, Problem, Skip, Unavailable
 from bwdoctor.registry import check
 
-NCCL_MIN_BLACKWELL = Version("2.26.2")
-BNB_MIN_BLACKWELL = Version("0.45.3")
+NCCL_MIN_BLACKWELL = "2.26.2"
+BNB_MIN_BLACKWELL = "0.45.3"
 
 
 def _sm12x(targets):
     return [t for t in targets if re.match(r"sm_12\d$", t)]
-
-
-def _v(text):
-    try:
-        return Version(text)
-    except (InvalidVersion, TypeError):
-        return None
 
 
 @check("BW511", "nccl-supports-blackwell", severity="warning", kb="nccl-too-old-blackwell", optional=("gpus",))
@@ -35,8 +27,7 @@ def nccl_supports_blackwell(targets, distributions, gpus):
     multi = not isinstance(gpus, Unavailable) and len(gpus) > 1
     out = []
     for d in nccl:
-        v = _v(d["version"])
-        if v is None or v >= NCCL_MIN_BLACKWELL:
+        if at_least(d["version"], NCCL_MIN_BLACKWELL) is not False:
             out.append(Pass(f"{d['name']} {d['version']} supports {', '.join(bw)}"))
             continue
         out.append(Problem(
@@ -56,8 +47,7 @@ def bitsandbytes_supports_blackwell(targets, distributions, native_libraries, to
         return Skip("bitsandbytes is not installed")
     if not bw:
         return Skip("no sm_12x target")
-    v = _v(bnb["version"])
-    if v is not None and v < BNB_MIN_BLACKWELL:
+    if at_least(bnb["version"], BNB_MIN_BLACKWELL) is False:
         return Problem(
             f"bitsandbytes {bnb['version']} predates 0.45.3, the first release with a CUDA 12.8 build for Blackwell: it "
             "falls back to 'compiled without GPU support' and 8-bit optimizers fail "

@@ -43,7 +43,8 @@ def vllm_runs_natively(targets, cuda_binaries):
     """Whether vLLM's own CUDA library (_C) has code for every sm_12x target; None when unknown."""
     if not isinstance(cuda_binaries, dict) or not isinstance(cuda_binaries.get("vllm"), dict):
         return None
-    from bwdoctor.elf.compat import NONE, parse_cc, verdict_for_file
+    from bwdoctor.domain.arch import parse_cc
+    from bwdoctor.domain.compat import NONE, verdict_for_file
     core = [f for f in cuda_binaries["vllm"].get("files", [])
             if not f.get("error") and re.search(r"/_C(\.abi3)?\.so$|/_C_stable_libtorch", f.get("path", ""))]
     if not core:

@@ -4,20 +4,14 @@ from __future__ import annotations
 import re
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from bwdoctor.domain.cuda import min_driver_for, supports
+from bwdoctor.domain.versions import driver_version_tuple, parse_version, version_key
 from bwdoctor.model import Pass, Problem, Skip, Unavailable
-from bwdoctor.probes.cudaver import min_driver_for, release_supports, supports, version_tuple
 from bwdoctor.registry import check
 
 BLACKWELL_CONSUMER = re.compile(r"sm_12\d")
-
-
-def _v(text):
-    try:
-        return Version(text)
-    except (InvalidVersion, TypeError):
-        return None
 
 
 def _nvcc_can(t: dict, target: str):
@@ -68,10 +62,10 @@ def nvcc_not_shadowed(cuda_toolkits):
     if not first or not first.get("version"):
         return Skip("version of the first nvcc on PATH unknown")
     newer = [t for t in cuda_toolkits["toolkits"]
-             if t.get("version") and version_tuple(t["version"]) > version_tuple(first["version"])]
+             if t.get("version") and version_key(t["version"]) > version_key(first["version"])]
     if not newer:
         return None
-    best = max(newer, key=lambda t: version_tuple(t["version"]))
+    best = max(newer, key=lambda t: version_key(t["version"]))
     return Problem(
         f"{first['path']} (CUDA {first['version']}) comes first on PATH and shadows {best['path']} "
         f"(CUDA {best['version']}): builds use the older compiler",
@@ -140,17 +134,19 @@ def driver_supports_cuda_runtime(cuda_runtimes, nvidia_driver, nvml):
         return Skip("driver version unknown (no NVIDIA driver seen)")
     if not cuda_runtimes:
         return Skip("no CUDA runtime among the installed packages")
-    dv = version_tuple(drv)
+    dv = driver_version_tuple(str(drv))
+    if dv is None:
+        return Skip(f"driver version {drv!r} is not numeric")
     out = []
     for rt in cuda_runtimes:
         full, floor = min_driver_for(rt["cuda"])
         ev = {"distribution": rt["distribution"], "cuda": rt["cuda"], "driver": drv}
-        if floor and dv < version_tuple(floor):
+        if floor and dv < (driver_version_tuple(floor) or ()):
             out.append(Problem(
                 f"{rt['distribution']} {rt['version']} brings the CUDA {rt['cuda']} runtime, which needs driver ≥ {floor}; "
                 f"driver {drv} is older: CUDA fails with 'CUDA driver version is insufficient for CUDA runtime version'",
                 dict(ev, required=floor, fix=f"upgrade the NVIDIA driver to {full or floor} or newer, or install a build for an older CUDA")))
-        elif full and dv < version_tuple(full):
+        elif full and dv < (driver_version_tuple(full) or ()):
             out.append(Problem(
                 f"{rt['distribution']} {rt['version']} brings CUDA {rt['cuda']}, released with driver {full}; driver {drv} runs "
                 "it only through minor-version compatibility: PTX from this toolkit cannot be JIT-compiled "
@@ -192,7 +188,7 @@ PIN_SLUG = {"torchvision": "torchvision-mismatch", "torchaudio": "torchvision-mi
 @check("BW506", "torch-pin-conflict", severity="error", kb="torch-pin-conflict")
 def torch_pin_conflict(distributions, torch_build):
     """Packages that pin torch (vLLM, xformers, flashinfer, sgl-kernel...) accept the installed torch."""
-    tv = _v(torch_build["version"])
+    tv = parse_version(torch_build["version"])
     out = []
     for d in distributions:
         if d["name"] in ("torch",) or d["name"] in PIN_SLUG:
@@ -216,7 +212,7 @@ def torch_pin_conflict(distributions, torch_build):
 @check("BW507", "torchvision-matches-torch", severity="error", kb="torchvision-mismatch")
 def torchvision_matches_torch(distributions, torch_build):
     """torchvision and torchaudio are the releases paired with the installed torch."""
-    tv = _v(torch_build["version"])
+    tv = parse_version(torch_build["version"])
     out = []
     for d in distributions:
         if d["name"] not in PIN_SLUG:
@@ -224,7 +220,7 @@ def torchvision_matches_torch(distributions, torch_build):
         want = companion_version(d["name"], tv) if tv else None
         req = _requirement_on(d, "torch")
         bad_pin = req is not None and str(req.specifier) and tv is not None and not req.specifier.contains(tv, prereleases=True)
-        dv = _v(d["version"])
+        dv = parse_version(d["version"])
         bad_pair = want is not None and dv is not None and f"{dv.major}.{dv.minor}" != want
         if not (bad_pin or bad_pair):
             continue

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bwdoctor import archlist, factsfile, knowledge
 from bwdoctor.elf import fatbin
-from bwdoctor.probes import cudaver, parse, pystack
+from bwdoctor.domain import versions
+from bwdoctor.probes import parse, pystack, toolkit
 
 HERE = Path(__file__).resolve().parent
 SEED_SO = sorted((HERE / "fixtures" / "cuda").glob("*.so"))
@@ -59,11 +60,11 @@ def proc_parsers(data: bytes) -> None:
     parse.parse_os_release(text)
     parse.parse_cpuinfo(text)
     parse.parse_meminfo(text)
-    parse.kernel_version_tuple(text)
-    parse.driver_version_tuple(text)
-    cudaver.parse_release(text)
-    cudaver.parse_gpu_arch_list(text)
-    cudaver.parse_ptxas_help(text)
+    versions.kernel_version_tuple(text)
+    versions.driver_version_tuple(text)
+    toolkit.parse_release(text)
+    toolkit.parse_gpu_arch_list(text)
+    toolkit.parse_ptxas_help(text)
     pystack.parse_torch_version_py(text)
 
 

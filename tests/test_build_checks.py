@@ -114,6 +114,38 @@ def test_real_cuda_host_config():
     assert lim is None or lim["max_major"] >= 12
 
 
+def test_cuda_home_matches_nvcc_reads_paths_the_probe_resolved(tmp_path):
+    """BW706: symlinks are resolved by the build_env probe on the machine; the check only compares the fact."""
+    import shutil
+    from bwdoctor.probes.build import build_env
+    from bwdoctor.model import Unavailable
+
+    for ver in ("12.8", "13.0"):
+        (tmp_path / f"cuda-{ver}/bin").mkdir(parents=True)
+        (tmp_path / f"cuda-{ver}/bin/nvcc").write_text("#!/bin/sh\nexit 0\n")
+        (tmp_path / f"cuda-{ver}/bin/nvcc").chmod(0o755)
+    (tmp_path / "cuda").symlink_to(tmp_path / "cuda-12.8")  # as /usr/local/cuda -> cuda-12.8
+    none = Unavailable("not needed here")
+
+    def fact(**env):
+        ctx = Context(env={"PATH": str(tmp_path / "cuda-12.8/bin"), **env}, options={"src": str(tmp_path)})
+        return build_env(ctx, none, none)
+
+    one = fact(CUDA_HOME=str(tmp_path / "cuda"))
+    assert one["nvcc_realpaths"][str(tmp_path / "cuda/bin/nvcc")] == str(tmp_path / "cuda-12.8/bin/nvcc")
+    two = fact(CUDA_HOME=str(tmp_path / "cuda"), CMAKE_CUDA_COMPILER=str(tmp_path / "cuda-13.0/bin/nvcc"))
+    # the facts replayed where none of these paths exist (--facts on another machine) give the same answers
+    shutil.rmtree(tmp_path / "cuda-12.8"), shutil.rmtree(tmp_path / "cuda-13.0"), (tmp_path / "cuda").unlink()
+    f = run_check(build.cuda_home_matches_nvcc, {"build_env": one})
+    assert statuses(f) == ["pass"], f[0].message
+    f = run_check(build.cuda_home_matches_nvcc, {"build_env": two})
+    assert statuses(f) == ["fail"] and f[0].evidence["nvcc"]["CMAKE_CUDA_COMPILER"].endswith("cuda-13.0/bin/nvcc")
+    # a fact recorded without resolved paths compares the paths as written
+    f = run_check(build.cuda_home_matches_nvcc, {"build_env": env(cuda_home="/usr/local/cuda",
+                                                                  nvcc_on_path="/usr/local/cuda/bin/nvcc")})
+    assert statuses(f) == ["pass"]
+
+
 def test_source_tree_pins_before_and_after():
     before = source_tree(Context(options={"src": str(SRC / "before")}))
     assert [p["requirement"] for p in before["torch_pins"]] == ["torch==2.8.0"] * 3 and before["is_vllm"]

@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from bwdoctor.elf.compat import (NATIVE, NONE, PTX_JIT, parse_cc, parse_target, runs_on, verdict,
-                                 verdict_for_file)
+from bwdoctor.domain.arch import parse_cc, parse_target
+from bwdoctor.domain.compat import NATIVE, NONE, PTX_JIT, runs_on, verdict, verdict_for_file
 
 ALL_CCS = ["7.0", "7.2", "7.5", "8.0", "8.6", "8.7", "8.9", "9.0", "10.0", "10.3", "11.0", "12.0", "12.1"]
 

@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from bwdoctor.checks import host
+from bwdoctor.domain.isa import LEVEL_FLAGS
 from bwdoctor.probes import cpuisa
 from bwdoctor.testing import run_check, statuses
 
@@ -35,8 +36,8 @@ def test_cpu_check():
     no512 = {"cpu": {"flags": ["sse4_2", "avx2", "fma"]}}
     f = run_check(host.cpu_isa_supported, {"host": no512, "cpu_isa_needed": lib})
     assert statuses(f) == ["fail"] and "avx512f" in f[0].message and f[0].evidence["import"] == "vllm"
-    full = {"cpu": {"flags": list(cpuisa.LEVEL_FLAGS["x86-64-v2"] + cpuisa.LEVEL_FLAGS["x86-64-v3"]
-                                  + cpuisa.LEVEL_FLAGS["x86-64-v4"])}}
+    full = {"cpu": {"flags": list(LEVEL_FLAGS["x86-64-v2"] + LEVEL_FLAGS["x86-64-v3"]
+                                  + LEVEL_FLAGS["x86-64-v4"])}}
     assert statuses(run_check(host.cpu_isa_supported, {"host": full, "cpu_isa_needed": lib})) == ["pass"]
     assert statuses(run_check(host.cpu_isa_supported, {"host": no512, "cpu_isa_needed": []})) == ["pass"]
 

@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from bwdoctor.probes import gpuarch
-from bwdoctor.probes.pci_ids import NAMES
+from bwdoctor.domain import arch, gpus as gpuarch
+from bwdoctor.domain.pci_ids import NAMES
 
 # Product-name patterns → compute capability (NVIDIA's CUDA GPU list, developer.nvidia.com/cuda-gpus)
 EXPECT = [
@@ -49,4 +49,4 @@ def test_key_devices(dev, cc):
 
 def test_unknown_device():
     assert gpuarch.lookup(0x0001) == (None, None, None)
-    assert gpuarch.arch_of([12, 1]) == "sm_121" and gpuarch.arch_of(None) is None
+    assert arch.arch_of([12, 1]) == "sm_121" and arch.arch_of(None) is None

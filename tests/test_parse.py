@@ -1,6 +1,6 @@
 """Parsers of /proc, /sys and /etc text, on real captured input."""
-from bwdoctor.probes.parse import (driver_version_tuple, kernel_version_tuple, parse_cpuinfo, parse_driver_version,
-                                   parse_gpu_information, parse_meminfo, parse_os_release, parse_proc_modules)
+from bwdoctor.probes.parse import (parse_cpuinfo, parse_driver_version, parse_gpu_information, parse_meminfo,
+                                   parse_os_release, parse_proc_modules)
 
 from conftest import H100_ROOT
 from hosttrees import PROPRIETARY_570
@@ -41,11 +41,3 @@ def test_os_release_cpuinfo_meminfo():
     assert cpu["logical_cpus"] == 1  # the capture keeps the first processor block only
     mem = parse_meminfo(read("proc/meminfo"))
     assert mem["MemTotal"] == 131981020 * 1024
-
-
-def test_version_tuples():
-    assert kernel_version_tuple("6.18.44-fc-v657-gpu") == (6, 18)
-    assert kernel_version_tuple("6.14.0-15-generic") >= (6, 14) > kernel_version_tuple("6.8.0-60-generic")
-    assert kernel_version_tuple("") is None
-    assert driver_version_tuple("580.159.04") == (580, 159, 4)
-    assert driver_version_tuple("abc") is None

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from bwdoctor.context import Context
-from bwdoctor.probes import cudaver, toolkit
+from bwdoctor.domain import cuda
+from bwdoctor.probes import toolkit
 from bwdoctor.testing import run_check, statuses
 from bwdoctor.checks import stack
 
@@ -24,10 +25,10 @@ def text(name):
 
 
 def test_parse_release_from_real_outputs():
-    assert cudaver.parse_release(text("nvcc-12.6.85-version.txt")) == {"version": "12.6", "full": "12.6.85"}
-    assert cudaver.parse_release(text("nvcc-13.0.88-version.txt"))["full"] == "13.0.88"
-    assert cudaver.parse_release(text("ptxas-12.9.86-version.txt"))["version"] == "12.9"
-    assert cudaver.parse_release("garbage") is None
+    assert toolkit.parse_release(text("nvcc-12.6.85-version.txt")) == {"version": "12.6", "full": "12.6.85"}
+    assert toolkit.parse_release(text("nvcc-13.0.88-version.txt"))["full"] == "13.0.88"
+    assert toolkit.parse_release(text("ptxas-12.9.86-version.txt"))["version"] == "12.9"
+    assert toolkit.parse_release("garbage") is None
 
 
 @pytest.mark.parametrize("ver,has,lacks", [
@@ -37,26 +38,26 @@ def test_parse_release_from_real_outputs():
     ("13.0.88", ["sm_110", "sm_121f", "sm_75"], ["sm_70", "sm_61"]),
 ])
 def test_ptxas_help_lists_what_each_release_emits(ver, has, lacks):
-    archs = cudaver.parse_ptxas_help(text(f"ptxas-{ver}-help.txt"))
+    archs = toolkit.parse_ptxas_help(text(f"ptxas-{ver}-help.txt"))
     assert set(has) <= set(archs)
     assert not set(lacks) & set(archs)
     # the version table agrees with what the real binary accepts
     for a in has:
-        assert cudaver.release_supports(ver, a) is True, a
+        assert cuda.release_supports(ver, a) is True, a
     for a in lacks:
-        assert cudaver.release_supports(ver, a) is False, a
+        assert cuda.release_supports(ver, a) is False, a
 
 
 def test_nvcc_list_gpu_arch_13():
-    archs = cudaver.parse_gpu_arch_list(text("nvcc-13.0.88-list-gpu-arch.txt"))
+    archs = toolkit.parse_gpu_arch_list(text("nvcc-13.0.88-list-gpu-arch.txt"))
     assert archs[0] == "compute_75" and "compute_121" in archs
 
 
 def test_min_driver_table():
-    assert cudaver.min_driver_for("12.8") == ("570.26", "525.60.13")
-    assert cudaver.min_driver_for("13.0") == ("580.65.06", "580.65.06")
-    assert cudaver.min_driver_for("12.7") == ("560.28.03", "525.60.13")  # no 12.7 GA: newest known below
-    assert cudaver.min_driver_for("x") == (None, None)
+    assert cuda.min_driver_for("12.8") == ("570.26", "525.60.13")
+    assert cuda.min_driver_for("13.0") == ("580.65.06", "580.65.06")
+    assert cuda.min_driver_for("12.7") == ("560.28.03", "525.60.13")  # no 12.7 GA: newest known below
+    assert cuda.min_driver_for("x") == (None, None)
 
 
 def fake_tool(bindir: Path, name: str, version_text: str, help_text: str = "", archs_text: str = ""):

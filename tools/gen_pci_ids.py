@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate bwdoctor/probes/pci_ids.py from the supported-GPU table of NVIDIA's open kernel module README.
+"""Generate bwdoctor/domain/pci_ids.py from the supported-GPU table of NVIDIA's open kernel module README.
 
-Usage: tools/gen_pci_ids.py README.md > bwdoctor/probes/pci_ids.py
+Usage: tools/gen_pci_ids.py README.md > bwdoctor/domain/pci_ids.py
 The README is the one of github.com/NVIDIA/open-gpu-kernel-modules (the release is named in its title
 line); its table "| NVIDIA <name> | <device> [<subvendor> <subdevice>] |" lists every GPU the open
 module supports, Turing and later.
@@ -24,7 +24,7 @@ def main(path: str) -> None:
     print(f"release {version.group(1) if version else '?'}.")
     print('"""')
     print()
-    print("NAMES = {")
+    print("NAMES: dict[int, str] = {")
     for dev, name in sorted(names.items()):
         print(f"    0x{dev:04x}: {name!r},")
     print("}")

@@ -27,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bwdoctor.elf.compat import NATIVE, PTX_JIT, parse_cc, verdict_for_file  # noqa: E402
+from bwdoctor.domain.arch import parse_cc  # noqa: E402
+from bwdoctor.domain.compat import NATIVE, PTX_JIT, verdict_for_file  # noqa: E402
 from bwdoctor.elf.fatbin import scan_file  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "cuda"

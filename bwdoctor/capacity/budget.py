@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from bwdoctor.capacity.model import ModelFacts
+from bwdoctor.domain.versions import version_key
 
 GIB = 1 << 30
 BLOCK_SIZE = 16
@@ -37,12 +38,13 @@ CUDA_CONTEXT_GIB = 0.5
 MOE_UNACCOUNTED_FRACTION = 0.07
 
 
-def _ver(v: str | None) -> tuple[int, ...]:
-    parts = []
-    for p in (v or "0.15.1").split("."):
-        digits = "".join(ch for ch in p if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts + [0] * (3 - len(parts)))
+# The release the constants above were fitted on: what an unknown vLLM version is taken to be.
+DEFAULT_VLLM = "0.15.1"
+
+
+def vllm_at_least(version: str | None, floor: str) -> bool:
+    """Whether the vLLM release (DEFAULT_VLLM when not given) is `floor` or later, in release order."""
+    return version_key(version or DEFAULT_VLLM) >= version_key(floor)
 
 
 @dataclass
@@ -70,7 +72,7 @@ def kv_dtype_bytes(m: ModelFacts, kv_cache_dtype: str, vllm_version: str) -> tup
         return 1, f"--kv-cache-dtype {d}"
     if d in ("bfloat16", "float16", "half"):
         return 2, f"--kv-cache-dtype {d}"
-    if m.quant.kv_cache_dtype == "fp8" and m.quant.kv_auto_resolves and _ver(vllm_version) >= (0, 14, 0):
+    if m.quant.kv_cache_dtype == "fp8" and m.quant.kv_auto_resolves and vllm_at_least(vllm_version, "0.14.0"):
         return 1, (f"checkpoint declares an FP8 KV cache ({m.quant.source}); vLLM >= 0.14 resolves "
                    "--kv-cache-dtype auto to fp8")
     return m.dtype_bytes, f"model dtype {m.dtype}"
@@ -93,7 +95,7 @@ def weights_per_gpu_bytes(m: ModelFacts, tp: int, pp: int) -> int:
 
 def batch_defaults(gpu_memory_gib: float, vllm_version: str) -> tuple[int, int]:
     """Give vllm serve's default (max_num_batched_tokens, max_num_seqs) for this GPU size."""
-    if _ver(vllm_version) >= (0, 33, 0) and gpu_memory_gib >= 160:
+    if vllm_at_least(vllm_version, "0.33.0") and gpu_memory_gib >= 160:
         return 16384, 1024
     if gpu_memory_gib >= 70:
         return 8192, 1024
@@ -121,15 +123,14 @@ def sampler_peak_bytes(m: ModelFacts, num_seqs: int) -> int:
 
 def overhead(m: ModelFacts, p: PlanInput, batched: int, seqs: int) -> dict:
     """Give the non-KV, non-weight memory vLLM budgets per rank, by component (GiB)."""
-    v = _ver(p.vllm_version)
     act = activation_peak_bytes(m, batched, p.tp) / GIB
     samp = sampler_peak_bytes(m, seqs) / GIB
     parts = {
         "activation_peak_gib": round(max(act, samp), 3),
-        "runtime_gib": RUNTIME_BASE_GIB if v >= (0, 8, 0) else RUNTIME_BASE_GIB_V0,
+        "runtime_gib": RUNTIME_BASE_GIB if vllm_at_least(p.vllm_version, "0.8.0") else RUNTIME_BASE_GIB_V0,
         "nccl_gib": NCCL_GIB if p.tp * p.pp > 1 else 0.0,
         # graphs are budgeted from 0.21 ("CUDA graph memory profiling ... default since v0.21.0")
-        "cudagraph_gib": CUDAGRAPH_GIB if v >= (0, 21, 0) else 0.0,
+        "cudagraph_gib": CUDAGRAPH_GIB if vllm_at_least(p.vllm_version, "0.21.0") else 0.0,
     }
     parts["total_gib"] = round(sum(parts.values()), 3)
     return parts

@@ -151,7 +151,7 @@ def _sampler_risk(m: ModelFacts, p: B.PlanInput, c: dict) -> list[dict]:
         return []
     alloc = c["max_num_seqs"] * m.vocab_size * B.SAMPLER_ALLOC_BYTES_PER_ELEM / GIB
     headroom = p.gpu_memory_gib * (1 - p.utilization) - B.CUDA_CONTEXT_GIB
-    if B._ver(p.vllm_version) < (0, 21, 0):
+    if not B.vllm_at_least(p.vllm_version, "0.21.0"):
         headroom -= B.CUDAGRAPH_GIB  # graphs come out of the headroom when not budgeted
     unaccounted = B.MOE_UNACCOUNTED_FRACTION * p.gpu_memory_gib if m.moe else 0.0
     if alloc <= headroom - unaccounted:

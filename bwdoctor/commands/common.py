@@ -17,7 +17,7 @@ def split_terms(values: List[str]) -> List[str]:
 
 def context_from_args(args: Any) -> Context:
     """The probe Context for parsed arguments (validating --root, --python and --target)."""
-    from ..probes.nvidia import normalize_target
+    from ..domain.arch import normalize_target
 
     root = Path(args.root)
     if not root.is_dir():

@@ -6,7 +6,8 @@ import sys
 from typing import Any, List, Optional
 
 from .. import engine
-from ..elf.compat import cc_label, parse_cc, verdict_for_file
+from ..domain.arch import cc_label, parse_cc
+from ..domain.compat import verdict_for_file
 from ..errors import UsageError
 from ..model import Outcome, Unavailable
 from ..render import add_format_option

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shutil
 from pathlib import Path
 
+from ..elf.rootpath import realpath_under
 from ..model import Unavailable
 from ..registry import probe
 from .parse import parse_cpuinfo, parse_meminfo
@@ -83,6 +85,11 @@ def build_env(ctx, cuda_toolkits, python_env):
     out["nvcc"] = used
     out["nvcc_gcc_max"] = nvcc_gcc_max(used) if used and ctx.live_machine and os.path.exists(used) else None
     out["nvcc_on_path"] = _which("nvcc", env) if ctx.live_machine else None
+    # the nvcc of CUDA_HOME, CMAKE_CUDA_COMPILER and PATH, symlinks resolved on this machine (in the tree under
+    # --root), so that checks compare toolkits without touching a file system
+    nvccs = [posixpath.join(out["cuda_home"], "bin", "nvcc")] if out["cuda_home"] else []
+    nvccs += [p for p in (out["cmake_cuda_compiler"], out["nvcc_on_path"]) if p]
+    out["nvcc_realpaths"] = {p: realpath_under(str(ctx.root), p) for p in nvccs}
     inc = None if isinstance(python_env, Unavailable) else python_env.get("include")
     out["python_include"] = inc
     out["python_h"] = bool(inc) and os.path.exists(os.path.join(inc, "Python.h"))

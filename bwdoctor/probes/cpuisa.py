@@ -4,16 +4,10 @@ from __future__ import annotations
 import glob
 import os
 
+from ..domain.isa import level_from_bits
 from ..model import Unavailable
 from ..registry import probe
 
-LEVELS = ((8, "x86-64-v4"), (4, "x86-64-v3"), (2, "x86-64-v2"), (1, "x86-64"))
-# CPU flags (/proc/cpuinfo names) each level adds, from the x86-64 psABI micro-architecture levels.
-LEVEL_FLAGS = {
-    "x86-64-v2": ("cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3"),
-    "x86-64-v3": ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"),
-    "x86-64-v4": ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
-}
 CANDIDATES = {"torch": ("torch/lib/libtorch_cpu.so",), "vllm": ("vllm/_C*.so", "vllm/cumem_allocator*.so"),
               "flash-attn": ("flash_attn_2_cuda*.so",), "xformers": ("xformers/_C*.so",)}
 
@@ -76,7 +70,7 @@ def _isa_from_notes(buf: bytes):
                 pr_type, pr_datasz = struct.unpack_from("<II", buf, p)
                 if pr_type in ISA_NEEDED and pr_datasz >= 4:
                     bits, = struct.unpack_from("<I", buf, p + 8)
-                    return next((lvl for bit, lvl in LEVELS if bits & bit), None)
+                    return level_from_bits(bits)
                 p += 8 + ((pr_datasz + 7) & ~7)
         pos = desc_end
     return None

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from ..domain.arch import arch_key, arch_of, normalize_target
+from ..domain.gpus import lookup
 from ..model import Unavailable
 from ..registry import probe
-from . import gpuarch
 from .parse import parse_driver_version, parse_gpu_information
 
 NVIDIA_VENDOR = 0x10DE
@@ -65,7 +65,7 @@ def pci_gpus(ctx):
         if cls is None or (cls >> 16) != 0x03:  # display controllers only (not audio/USB functions)
             continue
         dev = _read_hex(ctx, f"{d}/device")
-        name, chip, cc = gpuarch.lookup(dev) if dev is not None else (None, None, None)
+        name, chip, cc = lookup(dev) if dev is not None else (None, None, None)
         entry = {"bus": bdf, "device_id": f"0x{dev:04x}" if dev is not None else None, "class": f"0x{cls:06x}",
                  "name": name, "chip": chip, "cc": list(cc) if cc else None}
         for attr in ("current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "numa_node"):
@@ -113,7 +113,7 @@ def gpus(ctx, nvml, pci_gpus):
         out = []
         for g in nvml["gpus"]:
             cc = g.get("cc")
-            out.append({"index": g.get("index"), "name": g.get("name"), "cc": cc, "arch": gpuarch.arch_of(cc),
+            out.append({"index": g.get("index"), "name": g.get("name"), "cc": cc, "arch": arch_of(cc),
                         "source": "nvml", "mem_total": g.get("mem_total"), "pci_bus_id": g.get("pci_bus_id"),
                         "uuid": g.get("uuid")})
         return out
@@ -123,31 +123,15 @@ def gpus(ctx, nvml, pci_gpus):
     if not pci_gpus:
         return Unavailable(f"no NVIDIA GPU found ({nvml_why}; no NVIDIA display device on the PCI bus)")
     return [{"index": i, "name": p.get("name") or f"NVIDIA device {p.get('device_id')}", "cc": p.get("cc"),
-             "arch": gpuarch.arch_of(p.get("cc")), "source": "pci", "mem_total": None, "pci_bus_id": p.get("bus"),
+             "arch": arch_of(p.get("cc")), "source": "pci", "mem_total": None, "pci_bus_id": p.get("bus"),
              "uuid": None} for i, p in enumerate(pci_gpus)]
-
-
-TARGET_RE = re.compile(r"^(?:sm_?|compute_?)?(\d{1,2})\.?(\d)[af]?$", re.I)
-
-
-def normalize_target(text: str) -> str:
-    """'sm_120', '12.0', '120', 'sm120a', 'compute_120' → 'sm_120'; ValueError on anything else."""
-    m = TARGET_RE.match(text.strip())
-    if not m:
-        raise ValueError(f"not a GPU architecture: {text!r} (expected e.g. sm_120 or 12.0)")
-    return f"sm_{int(m.group(1))}{m.group(2)}"
 
 
 @probe("targets", budget=1.0)
 def targets(ctx, gpus):
     """Architectures to check for: --target values, else each distinct compute capability present."""
     if ctx.targets:
-        return sorted({normalize_target(t) for t in ctx.targets}, key=_arch_key)
+        return sorted({normalize_target(t) for t in ctx.targets}, key=arch_key)
     if isinstance(gpus, Unavailable):
         return []
-    return sorted({g["arch"] for g in gpus if g.get("arch")}, key=_arch_key)
-
-
-def _arch_key(arch: str):
-    n = int(arch[3:])
-    return (n // 10, n % 10)
+    return sorted({g["arch"] for g in gpus if g.get("arch")}, key=arch_key)

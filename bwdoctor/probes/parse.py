@@ -1,4 +1,4 @@
-"""Pure parsers for /proc, /sys and /etc text (tested on captured real input)."""
+"""Pure parsers for /proc, /sys and /etc text that the probes read (tested on captured real input)."""
 from __future__ import annotations
 
 import re
@@ -92,16 +92,3 @@ def parse_meminfo(text: str) -> Dict[str, int]:
             out[m.group(1)] = int(m.group(2)) * mult
     return out
 
-
-def kernel_version_tuple(release: str) -> Optional[tuple]:
-    """(major, minor) of a kernel release string like '6.14.0-24-generic', or None."""
-    m = re.match(r"(\d+)\.(\d+)", release.strip())
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def driver_version_tuple(version: str) -> Optional[tuple]:
-    """Numeric tuple of a driver version like '580.159.04' → (580, 159, 4)."""
-    try:
-        return tuple(int(x) for x in version.strip().split("."))
-    except (ValueError, AttributeError):
-        return None

@@ -4,14 +4,38 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from pathlib import Path
+from typing import Optional
 
+from ..domain.arch import target_names_in
 from ..model import Unavailable
 from ..registry import probe
-from .cudaver import parse_gpu_arch_list, parse_ptxas_help, parse_release
 
 TIMEOUT = 5.0
 STANDARD_NVCC = ("/usr/local/cuda*/bin/nvcc", "/usr/bin/nvcc", "/opt/cuda/bin/nvcc")
+_REL_RE = re.compile(r"release (\d+)\.(\d+), V(\d+\.\d+\.\d+)")
+
+
+def parse_release(text: str) -> Optional[dict]:
+    """{'version': '12.8', 'full': '12.8.93'} from `nvcc --version` / `ptxas --version` output."""
+    m = _REL_RE.search(text or "")
+    if not m:
+        return None
+    return {"version": f"{m.group(1)}.{m.group(2)}", "full": m.group(3)}
+
+
+def parse_gpu_arch_list(text: str) -> list:
+    """Architectures from `nvcc --list-gpu-arch/--list-gpu-code` (one per line), sorted and unique."""
+    return target_names_in(text)
+
+
+def parse_ptxas_help(text: str) -> list:
+    """The `--gpu-name` values a ptxas accepts, from `ptxas --help` ("Allowed values for this option")."""
+    m = re.search(r"--gpu-name.*?Allowed values for this option:\s*(.*?)\.\s*\n", text or "", re.S)
+    if not m:
+        return []
+    return target_names_in(m.group(1))
 
 
 def _path_dirs(env) -> list:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from bwdoctor.serve.config import ServeConfig, Token
-from bwdoctor.serve.releases import Release, vkey
+from bwdoctor.domain.versions import version_key as vkey
+from bwdoctor.serve.releases import Release
 
 
 @dataclass

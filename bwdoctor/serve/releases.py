@@ -6,22 +6,12 @@ released wheels; each name maps to the ranges of release indices where it exists
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Optional
 
-
-def vkey(version: str) -> tuple:
-    """Sortable key of a version string ("0.15.1+cu129" → (0, 15, 1, 0))."""
-    parts = []
-    for p in re.split(r"[.+-]", version.strip().lstrip("v"))[:4]:
-        m = re.match(r"\d+", p)
-        if not m:
-            break
-        parts.append(int(m.group(0)))
-    return tuple(parts + [0] * (4 - len(parts)))
+from bwdoctor.domain.versions import same_release, version_key
 
 
 @lru_cache(maxsize=1)
@@ -85,12 +75,12 @@ def release_for(version: str) -> Release:
     versions = table()["versions"]
     if version in versions:
         return Release(versions.index(version), version, version, True)
-    key = vkey(version)
+    key = version_key(version)
     best = 0
     for i, v in enumerate(versions):
-        if vkey(v) <= key:
+        if version_key(v) <= key:
             best = i
-    return Release(best, versions[best], version, vkey(versions[best])[:3] == key[:3])
+    return Release(best, versions[best], version, same_release(versions[best], version))
 
 
 def known_versions() -> list:

@@ -4,7 +4,7 @@ Source: the supported-GPU table of github.com/NVIDIA/open-gpu-kernel-modules REA
 release 595.45.04.
 """
 
-NAMES = {
+NAMES: dict[int, str] = {
     0x1e02: 'NVIDIA TITAN RTX',
     0x1e04: 'NVIDIA GeForce RTX 2080 Ti',
     0x1e07: 'NVIDIA GeForce RTX 2080 Ti',

@@ -7,10 +7,14 @@ driver minimums are NVIDIA's CUDA release notes, table "CUDA Toolkit and Corresp
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Tuple
+from collections.abc import Iterable
+
+from .versions import release
+
+Release = tuple[int, int]
 
 # First toolkit release that can emit code for an architecture (real: sm_XY; a/f suffix noted separately).
-FIRST_RELEASE = {
+FIRST_RELEASE: dict[str, Release] = {
     "sm_75": (10, 0), "sm_80": (11, 0), "sm_86": (11, 1), "sm_87": (11, 4), "sm_89": (11, 8), "sm_90": (11, 8),
     "sm_90a": (12, 0), "sm_100": (12, 8), "sm_100a": (12, 8), "sm_101": (12, 8), "sm_120": (12, 8),
     "sm_120a": (12, 8), "sm_103": (12, 9), "sm_103a": (12, 9), "sm_121": (12, 9), "sm_121a": (12, 9),
@@ -18,87 +22,60 @@ FIRST_RELEASE = {
     "sm_110a": (13, 0), "sm_110f": (13, 0), "sm_88": (13, 0),
 }
 # CUDA 13.0 dropped Maxwell, Pascal and Volta (sm_50 … sm_72): nvcc 13.0 --list-gpu-arch starts at compute_75.
-LAST_RELEASE = {a: (12, 9) for a in ("sm_50", "sm_52", "sm_53", "sm_60", "sm_61", "sm_62", "sm_70", "sm_72")}
+LAST_RELEASE: dict[str, Release] = {
+    a: (12, 9) for a in ("sm_50", "sm_52", "sm_53", "sm_60", "sm_61", "sm_62", "sm_70", "sm_72")}
 
 # Minimum Linux driver for each CUDA toolkit release (GA), from the release notes table.
-TOOLKIT_DRIVER = {
+TOOLKIT_DRIVER: dict[Release, str] = {
     (11, 8): "520.61.05", (12, 0): "525.60.13", (12, 1): "530.30.02", (12, 2): "535.54.03",
     (12, 3): "545.23.06", (12, 4): "550.54.14", (12, 5): "555.42.02", (12, 6): "560.28.03",
     (12, 8): "570.26", (12, 9): "575.51.03", (13, 0): "580.65.06",
 }
 # Minor-version compatibility: a runtime of a major runs on any driver at or above that major's floor
 # (same release notes, "CUDA minor version compatibility"); below it the runtime cannot start at all.
-MAJOR_DRIVER_FLOOR = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
-
-_REL_RE = re.compile(r"release (\d+)\.(\d+), V(\d+\.\d+\.\d+)")
+MAJOR_DRIVER_FLOOR: dict[int, str] = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
 
 
-def parse_release(text: str) -> Optional[dict]:
-    """{'version': '12.8', 'full': '12.8.93'} from `nvcc --version` / `ptxas --version` output."""
-    m = _REL_RE.search(text or "")
-    if not m:
+def cuda_release(version: object) -> Release | None:
+    """(major, minor) of a CUDA version ("12.8", "12.8.93", "13.0"); None when it has no minor."""
+    nums = release(version)
+    if nums is None or len(nums) < 2:
         return None
-    return {"version": f"{m.group(1)}.{m.group(2)}", "full": m.group(3)}
+    return nums[0], nums[1]
 
 
-def parse_gpu_arch_list(text: str) -> list:
-    """Architectures from `nvcc --list-gpu-arch/--list-gpu-code` (one per line), sorted and unique."""
-    return sorted({t for t in re.findall(r"\b(?:compute|sm|lto)_\d+[af]?\b", text or "")}, key=arch_sort_key)
-
-
-def parse_ptxas_help(text: str) -> list:
-    """The `--gpu-name` values a ptxas accepts, from `ptxas --help` ("Allowed values for this option")."""
-    m = re.search(r"--gpu-name.*?Allowed values for this option:\s*(.*?)\.\s*\n", text or "", re.S)
-    if not m:
-        return []
-    return sorted(set(re.findall(r"'((?:compute|sm|lto)_\d+[af]?)'", m.group(1))), key=arch_sort_key)
-
-
-def arch_sort_key(name: str):
-    m = re.match(r"(compute|sm|lto)_(\d+)([af]?)", name)
-    return (int(m.group(2)), m.group(3), m.group(1)) if m else (0, "", name)
-
-
-def version_tuple(v) -> Optional[Tuple[int, ...]]:
-    try:
-        return tuple(int(x) for x in str(v).split("."))
-    except ValueError:
-        return None
-
-
-def release_supports(version: str, arch: str) -> Optional[bool]:
+def release_supports(version: str, arch: str) -> bool | None:
     """Whether toolkit release 'X.Y' can emit sm_XY[a|f] code; None when unknown."""
-    v = version_tuple(version)
-    if not v:
+    nums = release(version)
+    if not nums:
         return None
-    v = v[:2]
+    v = nums[:2]
     if arch in LAST_RELEASE and v > LAST_RELEASE[arch]:
         return False
     first = FIRST_RELEASE.get(arch)
     if first is None:
-        base = re.sub(r"[af]$", "", arch)
-        first = FIRST_RELEASE.get(base)
+        first = FIRST_RELEASE.get(re.sub(r"[af]$", "", arch))
         if first is None:
             return None
     return v >= first
 
 
-def supports(archs: Iterable[str], version: Optional[str], target: str) -> Optional[bool]:
+def supports(archs: Iterable[str] | None, version: str | None, target: str) -> bool | None:
     """Whether a compiler with these listed archs (or, failing that, this release) can build `target` (sm_XY)."""
-    archs = list(archs or [])
-    if archs:
+    listed = list(archs or [])
+    if listed:
         n = target.split("_", 1)[1]
-        return f"sm_{n}" in archs or f"compute_{n}" in archs
+        return f"sm_{n}" in listed or f"compute_{n}" in listed
     return release_supports(version, target) if version else None
 
 
-def min_driver_for(cuda: str) -> Tuple[Optional[str], Optional[str]]:
+def min_driver_for(cuda: object) -> tuple[str | None, str | None]:
     """(driver for full support of this CUDA release, driver floor of its major) — None when unknown."""
-    v = version_tuple(cuda)
-    if not v or len(v) < 2:
+    v = cuda_release(cuda)
+    if v is None:
         return None, None
-    full = TOOLKIT_DRIVER.get(v[:2])
+    full = TOOLKIT_DRIVER.get(v)
     if full is None:  # a release newer than the table: the newest known of that major
-        known = [k for k in TOOLKIT_DRIVER if k[0] == v[0] and k <= v[:2]]
+        known = [k for k in TOOLKIT_DRIVER if k[0] == v[0] and k <= v]
         full = TOOLKIT_DRIVER[max(known)] if known else None
     return full, MAJOR_DRIVER_FLOOR.get(v[0])

@@ -1,4 +1,4 @@
-"""Compute capability of an NVIDIA GPU from its PCI device id, for machines where NVML cannot answer.
+"""NVIDIA PCI device id → product name, chip and compute capability, for machines where NVML cannot answer.
 
 Device-id ranges are per chip. Names and ids come from the supported-GPU table of NVIDIA's open kernel
 module README (see pci_ids.py); the chip of each range and its compute capability from NVIDIA's CUDA
@@ -6,12 +6,11 @@ GPU list (https://developer.nvidia.com/cuda-gpus) for the products named in that
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
+from .arch import CC
 from .pci_ids import NAMES
 
 # (first id, last id, chip family, compute capability)
-RANGES = (
+RANGES: tuple[tuple[int, int, str, CC], ...] = (
     (0x1DB0, 0x1DBF, "GV100 (Volta)", (7, 0)),
     (0x1E00, 0x1FFF, "TU10x/TU11x (Turing)", (7, 5)),
     (0x2180, 0x21FF, "TU11x (Turing)", (7, 5)),
@@ -30,22 +29,10 @@ RANGES = (
 )
 
 
-def lookup(device_id: int) -> Tuple[Optional[str], Optional[str], Optional[tuple]]:
+def lookup(device_id: int) -> tuple[str | None, str | None, CC | None]:
     """(product name, chip family, compute capability) for a device id; None where unknown."""
     name = NAMES.get(device_id)
     for lo, hi, chip, cc in RANGES:
         if lo <= device_id <= hi:
             return name, chip, cc
     return name, None, None
-
-
-def arch_of(cc) -> Optional[str]:
-    """'sm_XY' for a compute capability (major, minor)."""
-    if not cc or len(cc) != 2:
-        return None
-    return f"sm_{int(cc[0])}{int(cc[1])}"
-
-
-def is_blackwell(cc) -> bool:
-    """True for compute capability 10.x, 11.x and 12.x (Blackwell data-centre, Thor, RTX/GB10)."""
-    return bool(cc) and int(cc[0]) in (10, 11, 12)
