@@ -107,11 +107,11 @@ def _startup_text(s: dict) -> str:
 
 def machine_now(args, slug: str, checks) -> list:
     """Findings of the checks behind a topic, run on this machine now ([] when no check covers it)."""
+    from .checks.linkcauses import LINK_CAUSE_SLUGS
     from .cli import run_checks
 
     ids = [c.id for c in checks if c.kb == slug]
-    if slug in ("undefined-symbol", "cxx11-abi-mismatch", "cuda-major-mismatch", "libstdcxx-too-old",
-                "cpu-torch-cuda-extension", "sm12x-missing-kernel-symbol", "missing-library") and "BW401" not in ids:
+    if slug in LINK_CAUSE_SLUGS and "BW401" not in ids:
         ids.append("BW401")  # the link check reports these causes
     if not ids or getattr(args, "no_machine", False):
         return []
