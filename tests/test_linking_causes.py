@@ -157,6 +157,9 @@ def test_probe_over_an_installed_distribution(torch_site):
     assert x["built_for"]["torch"] == "2.10.0" and torch_matches(x["built_for"], tb["version"]) is False
     assert with_cause(x["files"][0], tb, "xformers", x["built_for"])["cause"] == "undefined-symbol"
     assert x["files"][0]["soft"]
+    verdicts = {"cause", "summary", "fix", "kb", "torch_matches"}  # the fact holds observations, checks judge
+    assert not verdicts & set(x) and not verdicts & set(x["files"][0])
+    assert x["files"][0]["undefined_names"] == ["_ZN3c1020removed_in_new_torchEi"]
 
 
 def test_bitsandbytes_rocm_pick():
