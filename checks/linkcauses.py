@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from bwdoctor.elf.demangle import demangle
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 CUDA_LIB = re.compile(r"^lib(cudart|cublas|cublasLt|cudnn|nvrtc|cusparse|cufft|curand|cusolver|nvJitLink|nccl|"
                       r"cupti|nvToolsExt|cufile|cusparseLt)\.so\.(\d+)")
@@ -288,8 +291,9 @@ def classify(result: Mapping[str, Any], torch_build: Optional[Mapping[str, Any]]
 
 # --- versions (the one place this module orders or compares them) ------------------------------------------------
 
-def parse_version(text: str) -> Optional[Any]:
-    """A PEP 440 version, or None when the text is not one."""
+def parse_version(text: str) -> Optional["Version"]:
+    """A PEP 440 version, or None when the text is not one (the one place this module builds a Version: switch it
+    to bwdoctor.domain.versions when that exists)."""
     from packaging.version import InvalidVersion, Version
 
     try:
@@ -313,7 +317,7 @@ def torch_matches(built_for: Optional[Mapping[str, Any]], installed: Optional[st
 
     spec = re.sub(r"^\s*torch\s*", "", built_for.get("range") or "").strip("() ")
     try:
-        return SpecifierSet(spec).contains(parse_version(have.public), prereleases=True) if spec else None
+        return SpecifierSet(spec).contains(have.public, prereleases=True) if spec else None
     except InvalidSpecifier:
         return None
 
