@@ -11,7 +11,8 @@ import pytest
 
 from bwdoctor.elf.dynelf import DynElf, ElfError
 from bwdoctor.elf.dynlink import Loader, interpreter_loader
-from bwdoctor.elf.linkcause import classify, module_of
+from bwdoctor.checks.linkcauses import classify
+from bwdoctor.elf.linkcause import module_of
 
 pytestmark = pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
 

@@ -12,7 +12,8 @@ import pytest
 from bwdoctor.context import Context
 from bwdoctor.elf.dynelf import DynElf
 from bwdoctor.elf.dynlink import interpreter_loader
-from bwdoctor.elf.linkcause import built_for_torch, import_of, swap_string_abi, torch_matches
+from bwdoctor.checks.linkcauses import classify, torch_matches
+from bwdoctor.elf.linkcause import built_for_torch, import_of, swap_string_abi
 from bwdoctor.probes import links
 
 needs_gxx = pytest.mark.skipif(not shutil.which("g++"), reason="g++ not installed")
@@ -42,9 +43,14 @@ def torch_site(tmp_path):
     return tmp_path
 
 
+def with_cause(raw, torch_build=None, dist=None, built=None):
+    """The probe's raw result with the cause and summary the link-cause table gives it."""
+    return dict(raw, **(classify(raw, torch_build, dist, built) or {"cause": None, "summary": None}))
+
+
 def check_ext(site, ext, dist=None, built=None):
     ld, _ = interpreter_loader({"executable": sys.executable}, torch_dir=str(site / "torch"))
-    return links.link_result(ld, str(ext), str(site), {"version": "2.9.1", "cuda": "12.8"}, dist, built)
+    return with_cause(links.link_result(ld, str(ext), str(site)), {"version": "2.9.1", "cuda": "12.8"}, dist, built)
 
 
 @needs_gxx
@@ -148,8 +154,12 @@ def test_probe_over_an_installed_distribution(torch_site):
     by = {e["distribution"]: e for e in fact["extensions"]}
     assert set(by) == {"xformers", "plainext"} and by["plainext"]["files"] == []
     x = by["xformers"]
-    assert x["built_for"]["torch"] == "2.10.0" and x["torch_matches"] is False
-    assert x["files"][0]["cause"] == "undefined-symbol" and x["files"][0]["soft"]
+    assert x["built_for"]["torch"] == "2.10.0" and torch_matches(x["built_for"], tb["version"]) is False
+    assert with_cause(x["files"][0], tb, "xformers", x["built_for"])["cause"] == "undefined-symbol"
+    assert x["files"][0]["soft"]
+    verdicts = {"cause", "summary", "fix", "kb", "torch_matches"}  # the fact holds observations, checks judge
+    assert not verdicts & set(x) and not verdicts & set(x["files"][0])
+    assert x["files"][0]["undefined_names"] == ["_ZN3c1020removed_in_new_torchEi"]
 
 
 def test_bitsandbytes_rocm_pick():
@@ -208,9 +218,9 @@ def test_older_libstdcxx_first_on_the_path(tmp_path):
                     "-Wl,-soname,libstdc++.so.6", f"-Wl,--version-script={tmp_path}/old.map"], check=True, timeout=60)
     from bwdoctor.elf.dynlink import Loader
 
-    r = links.link_result(Loader("/", {"LD_LIBRARY_PATH": str(old)}), str(ext), str(tmp_path), None)
+    r = with_cause(links.link_result(Loader("/", {"LD_LIBRARY_PATH": str(old)}), str(ext), str(tmp_path)))
     assert r["cause"] == "libstdcxx-too-old" and "GLIBCXX_3.4.2" in r["summary"] and str(old) in r["summary"]
-    assert links.link_result(Loader("/"), str(ext), str(tmp_path), None)["loads"] is True
+    assert with_cause(links.link_result(Loader("/"), str(ext), str(tmp_path)))["loads"] is True
 
 
 @pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
@@ -229,8 +239,8 @@ def test_driver_api_missing_from_an_older_libcuda(tmp_path):
                    check=True, timeout=60)
     from bwdoctor.elf.dynlink import Loader
 
-    r = links.link_result(Loader("/", {"LD_LIBRARY_PATH": str(drv)}), str(ext), str(tmp_path), None)
+    r = with_cause(links.link_result(Loader("/", {"LD_LIBRARY_PATH": str(drv)}), str(ext), str(tmp_path)))
     assert r["cause"] == "driver-too-old" and [u["symbol"] for u in r["undefined"]] == ["cuTensorMapEncodeTiled"]
     bare = Loader("/")
     if bare.search("libcuda.so.1", DynElf(str(ext)), [])[0] is None:  # a machine without the NVIDIA driver
-        assert links.link_result(bare, str(ext), str(tmp_path), None)["cause"] == "no-driver-in-container"
+        assert with_cause(links.link_result(bare, str(ext), str(tmp_path)))["cause"] == "no-driver-in-container"

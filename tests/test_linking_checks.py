@@ -12,8 +12,6 @@ from conftest import run_cli
 
 FAIL = {"extensions": [{"distribution": "xformers", "version": "0.0.35", "requires_torch": True, "checked": 1,
                         "files": [{"path": "/sp/xformers/_C.so", "import": "xformers._C", "loads": False,
-                                   "cause": "undefined-symbol",
-                                   "summary": "undefined symbol torch_c10_cuda_free_error_msg",
                                    "missing_libraries": [], "missing_versions": [],
                                    "undefined": [{"symbol": "torch_c10_cuda_free_error_msg", "demangled": None,
                                                   "version": None, "required_by": "/sp/xformers/_C.so"}],
@@ -31,7 +29,8 @@ def test_failing_extension_names_the_import_and_cause():
 
 def test_cause_sets_the_article():
     fact = json.loads(json.dumps(FAIL))
-    fact["extensions"][0]["files"][0]["cause"] = "no-driver-in-container"
+    fact["extensions"][0]["files"][0].update(undefined=[], undefined_count=0, missing_libraries=[
+        {"name": "libcuda.so.1", "needed_by": "/sp/xformers/_C.so", "tried": []}])  # the loader's raw result
     f = run_check(linking.extensions_load, {"extension_links": fact, "torch_build": {"$unavailable": "x"}})
     assert f[0].kb == "no-driver-in-container"
 
@@ -56,10 +55,20 @@ def test_symbols_command(tmp_path):
     assert res.returncode == 2 and "not a file" in res.stderr
 
 
+# what the loader model sees in a file of each cause (the fact holds observations; checks/linkcauses names the cause)
+RAW = {"torchvision-mismatch": {"undefined": ["_ZN3c104cuda9SetDeviceEi"]},  # in a torchvision/torchaudio file
+       "undefined-symbol": {"undefined": ["_ZN3c104cuda9SetDeviceEi"]},
+       "no-driver-in-container": {"missing": ["libcuda.so.1"]},
+       "missing-library": {}}
+
+
 def _file(path, imp, cause, soft=None, missing=()):
-    return {"path": path, "import": imp, "soft": soft, "loads": False, "cause": cause, "summary": f"{cause} here",
+    raw = RAW[cause]
+    missing = list(missing) or raw.get("missing", [])
+    und = [{"symbol": u, "demangled": None, "version": None, "required_by": path} for u in raw.get("undefined", [])]
+    return {"path": path, "import": imp, "soft": soft, "loads": False,
             "missing_libraries": [{"name": m, "needed_by": path, "tried": []} for m in missing], "missing_versions": [],
-            "undefined": [], "undefined_count": 0, "error": None}
+            "undefined": und, "undefined_count": len(und), "error": None}
 
 
 def test_one_finding_per_cause_with_the_import_and_siblings_folded():

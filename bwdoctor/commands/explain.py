@@ -12,9 +12,6 @@ from ..render import add_format_option
 
 SCHEMA = "bwdoctor.explain/1"
 MAX_STDIN = 64 * 1024 * 1024
-# Causes the link check (BW401) reports with their own article.
-LINK_CAUSES = ("undefined-symbol", "cxx11-abi-mismatch", "cuda-major-mismatch", "libstdcxx-too-old",
-               "cpu-torch-cuda-extension", "sm12x-missing-kernel-symbol", "missing-library")
 
 
 def register(sub: Any, epilog: str = "") -> None:
@@ -62,10 +59,11 @@ def startup_figures(text: str, model_dir: Optional[str] = None) -> Optional[dict
 
 def machine_now(args: Any, slug: str, checks: list) -> list:
     """Findings of the checks behind a topic, run through the engine on this machine now ([] when none covers it)."""
+    from ..checks.linkcauses import LINK_CAUSE_SLUGS
     from .common import source_from_args
 
     ids = [c.id for c in checks if c.kb == slug]
-    if slug in LINK_CAUSES and "BW401" not in ids:
+    if slug in LINK_CAUSE_SLUGS and "BW401" not in ids:
         ids.append("BW401")  # the link check reports these causes
     if not ids or getattr(args, "no_machine", False):
         return []

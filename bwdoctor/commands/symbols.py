@@ -28,6 +28,19 @@ def register(sub: Any, epilog: str = "") -> None:
     p.set_defaults(func=run)
 
 
+def with_cause(raw: dict, torch_build: Any, distribution: Any = None, built: Any = None) -> dict:
+    """One file's row: the loader's raw result (as the extension_links probe records it) with the cause and
+    summary that the link-cause table (bwdoctor.checks.linkcauses) gives it."""
+    from ..checks.linkcauses import classify
+
+    verdict = classify(raw, torch_build, distribution, built) or {"cause": None, "summary": None}
+    return {"path": raw["path"], "import": raw["import"], "soft": raw["soft"], "loads": raw["loads"],
+            "cause": verdict["cause"], "summary": verdict["summary"],
+            "missing_libraries": raw["missing_libraries"][:5], "missing_versions": raw["missing_versions"][:5],
+            "undefined": raw["undefined"], "undefined_count": raw["undefined_count"], "error": raw["error"],
+            "distribution": distribution, "built_for": built}
+
+
 def run(args: Any) -> Outcome:
     """The bwdoctor.symbols/1 document; exit 0 every file loads, 1 one does not."""
     from .. import engine
@@ -55,7 +68,7 @@ def run(args: Any) -> Outcome:
         host = str(ctx.host_path(arg)) if os.path.isabs(arg) else arg
         if os.path.isdir(host):
             files = [machine(f) for f in iter_elf_files(host)]
-            out += [dict(link_result(ld, f, machine(host), tb), distribution=None, built_for=None) for f in files]
+            out += [with_cause(link_result(ld, f, machine(host)), tb) for f in files]
         elif os.path.isfile(host):
             if not is_elf(host):
                 out.append({"path": arg, "distribution": None, "loads": False, "cause": None,
@@ -64,7 +77,7 @@ def run(args: Any) -> Outcome:
                             "built_for": None})
             else:
                 path = machine(os.path.abspath(host))
-                out.append(dict(link_result(ld, path, os.path.dirname(path), tb), distribution=None, built_for=None))
+                out.append(with_cause(link_result(ld, path, os.path.dirname(path)), tb))
         elif key in by_name:
             d = by_name[key]
             paths, err = record_elf_files(d["dist_info"], d["location"], shared_only=True)
@@ -72,8 +85,7 @@ def run(args: Any) -> Outcome:
                 notes.append(f"{d['name']}: {err}")
             paths = select_loaded(d["name"], paths, tb, dict(ctx.env))
             built = built_for(d)
-            out += [dict(r, distribution=d["name"], built_for=built)
-                    for r in dist_results(ld, paths, d["location"], tb, d["name"], built)]
+            out += [with_cause(r, tb, d["name"], built) for r in dist_results(ld, paths, d["location"])]
         else:
             raise UsageError(f"{arg}: not a file, a directory, or a distribution installed in {py['executable']}")
     doc = {"schema": "bwdoctor.symbols/1", "python": py.get("executable"),

@@ -9,14 +9,15 @@ from typing import List, Optional
 from ..elf.demangle import demangle
 from ..elf.distfiles import record_elf_files
 from ..elf.dynlink import interpreter_loader
-from ..elf.linkcause import built_for_torch, classify, import_of, torch_matches
+from ..elf.linkcause import built_for_torch, import_of, swap_string_abi
 from ..model import Unavailable
 from ..registry import probe
 
 EXTENSION_DISTS = ("vllm", "flash-attn", "flashinfer-python", "flashinfer-jit-cache", "xformers", "torchvision",
                    "torchaudio", "bitsandbytes", "sgl-kernel", "vllm-flash-attn", "flash-attn-3", "deep-gemm")
 TORCH_LIB = re.compile(r"^lib(torch|c10)[a-z_]*\.so$")
-MAX_SYMBOLS = 20
+MAX_SYMBOLS = 20  # undefined symbols recorded in full (demangled, version, required_by)
+MAX_NAMES = 1000  # undefined symbol names recorded (mangled) for the cause rules
 META_LIMIT = 1 << 20
 
 
@@ -68,31 +69,31 @@ def select_loaded(name: str, paths: List[str], torch_build, env: dict) -> List[s
     return [p for p in paths if p not in variants] + [p for p in variants if os.path.basename(p) == pick]
 
 
-def link_result(ld, path: str, location: str, torch_build, distribution: Optional[str] = None,
-                built: Optional[dict] = None) -> dict:
-    """One file's verdict: missing libraries, versions and symbols (demangled), the cause and the import."""
+def link_result(ld, path: str, location: str) -> dict:
+    """What the loader model sees for one file, no verdict: whether it loads; the libraries it needs that are not
+    found (every path tried); the symbol versions missing; the undefined symbols (the first MAX_SYMBOLS mangled
+    and demangled, every name up to MAX_NAMES mangled) and those whose other-std::string-ABI twin the process
+    defines; the import that fails (or the optional load). The causes are made by checks/linkcauses.py."""
     r = ld.check(path)
-    cause = classify(r, torch_build, distribution, built, ld.defined_anywhere)
     obj = ld.open(path)
     exports = obj.defines if hasattr(obj, "defines") else (lambda _n: False)
     imp = import_of(path, location, exports)
+    names = [u["symbol"] for u in r["undefined"]]
     und = [{"symbol": u["symbol"], "demangled": demangle(u["symbol"]), "version": u["version"],
             "required_by": u["required_by"]} for u in r["undefined"][:MAX_SYMBOLS]]
-    return {"path": path, "import": imp["import"], "soft": imp["soft"], "loads": cause is None,
-            "cause": cause["cause"] if cause else None, "summary": cause["summary"] if cause else None,
-            "missing_libraries": r["missing_libraries"][:5], "missing_versions": r["missing_versions"][:5],
-            "undefined": und, "undefined_count": len(r["undefined"]), "error": r["error"]}
+    twins = [n for n in names[:MAX_NAMES] if (t := swap_string_abi(n)) and ld.defined_anywhere(t)]
+    loads = not (r["error"] or r["missing_libraries"] or r["missing_versions"] or r["undefined"])
+    return {"path": path, "import": imp["import"], "soft": imp["soft"], "loads": loads,
+            "missing_libraries": r["missing_libraries"], "missing_versions": r["missing_versions"],
+            "undefined": und, "undefined_count": len(r["undefined"]), "undefined_names": names[:MAX_NAMES],
+            "abi_twin_defined": twins, "error": r["error"]}
 
 
-def dist_results(ld, paths, location, torch_build, distribution: Optional[str] = None,
-                 built: Optional[dict] = None) -> List[dict]:
+def dist_results(ld, paths: List[str], location: str) -> List[dict]:
     """Results for one distribution's libraries. A package loads its own libraries first (torchaudio
     loads lib/libtorchaudio.so before _torchaudio.so), so libraries that link become available by
     soname to the others, until nothing changes."""
-    def one(p):
-        return link_result(ld, p, location, torch_build, distribution, built)
-
-    results = {p: one(p) for p in paths}
+    results = {p: link_result(ld, p, location) for p in paths}
     added, done = [], set()
     for _ in range(len(paths)):
         fresh = [p for p, r in results.items() if r["loads"] and p not in done]
@@ -105,7 +106,7 @@ def dist_results(ld, paths, location, torch_build, distribution: Optional[str] =
                 if key not in ld.loaded:
                     ld.loaded[key] = obj
                     added.append(key)
-        results = {p: (r if r["loads"] else one(p)) for p, r in results.items()}
+        results = {p: (r if r["loads"] else link_result(ld, p, location)) for p, r in results.items()}
     for key in added:
         ld.loaded.pop(key, None)
     own = {os.path.basename(p) for p in paths}
@@ -127,7 +128,8 @@ def links_torch(ld, paths: List[str]) -> bool:
 
 @probe("extension_links", budget=15.0)
 def extension_links(ctx, python_env, distributions, torch_build):
-    """Compiled extensions of vLLM, flash-attn, xformers, torchvision, torchaudio... that will not load, and why."""
+    """Compiled extensions of vLLM, flash-attn, xformers, torchvision, torchaudio... that will not load, with the
+    loader model's raw result for each failing file and the torch each distribution was built for."""
     if isinstance(distributions, Unavailable) or isinstance(python_env, Unavailable):
         return Unavailable("the inspected environment is unknown")
     root = str(ctx.root).rstrip("/") or "/"
@@ -162,9 +164,8 @@ def extension_links(ctx, python_env, distributions, torch_build):
         else:
             ld = ld_plain
         built = built_for(d)
-        files = dist_results(ld, paths, machine(d["location"]), tb, d["name"], built)
+        files = dist_results(ld, paths, machine(d["location"]))
         out.append({"distribution": d["name"], "version": d["version"], "dist_info": d["dist_info"],
                     "requires_torch": _torch_requirement(d), "built_for": built,
-                    "torch_matches": torch_matches(built, tb["version"]) if tb else None,
                     "files": [f for f in files if not f["loads"]], "checked": len(files)})
     return {"extensions": out, "torch": tb["version"] if tb else None, "notes": notes}
