@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from bwdoctor.domain.versions import parse_version
 from bwdoctor.elf.demangle import demangle
-
-if TYPE_CHECKING:
-    from packaging.version import Version
 
 CUDA_LIB = re.compile(r"^lib(cudart|cublas|cublasLt|cudnn|nvrtc|cusparse|cufft|curand|cusolver|nvJitLink|nccl|"
                       r"cupti|nvToolsExt|cufile|cusparseLt)\.so\.(\d+)")
@@ -290,17 +288,6 @@ def classify(result: Mapping[str, Any], torch_build: Optional[Mapping[str, Any]]
 
 
 # --- versions (the one place this module orders or compares them) ------------------------------------------------
-
-def parse_version(text: str) -> Optional["Version"]:
-    """A PEP 440 version, or None when the text is not one (the one place this module builds a Version: switch it
-    to bwdoctor.domain.versions when that exists)."""
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
 
 def torch_matches(built_for: Optional[Mapping[str, Any]], installed: Optional[str]) -> Optional[bool]:
     """Whether the installed torch is the one an extension was built for (None when unknowable)."""
