@@ -107,6 +107,21 @@ def test_memory_planner_crash_stops_only_the_memory_checks(monkeypatch):
     assert status["BW607"] == "fail" and status["BW601"] == "pass"
 
 
+def test_workaround_flags_on_an_old_vllm_built_with_sm120_code():
+    # vLLM 0.9.0's PyPI wheel has no sm_120 code, so without cuda_binaries the workarounds are what runs it;
+    # a build whose _C carries sm_120 cubins runs natively, and the workarounds only slow it down
+    (c,) = read_config("u.service", (F / "seed000/vllm.service.workaround").read_bytes())
+    facts = {"serve_configs": {"configs": [c.to_json()], "vllm_version": "0.9.0"}, "distributions": [],
+             "targets": ["sm_120"], "gpus": TWO_5090}
+    spec = next(s for s in serve_specs() if s.id == "BW604")
+    unknown = evaluate([spec], {**facts, "cuda_binaries": {}})
+    assert [(f.status, f.location.line) for f in unknown] == [("fail", 11)]
+    native = {"vllm": {"version": "0.9.0", "files": [{"path": "/site/vllm/_C.abi3.so",
+                                                         "fatbin": {"elf": ["sm_90", "sm_120"], "ptx": []}}]}}
+    found = evaluate([spec], {**facts, "cuda_binaries": native})
+    assert sorted(f.location.line for f in found if f.status == "fail") == [7, 11, 13, 14]
+
+
 def _articles() -> set:
     return set(knowledge.load_all())
 

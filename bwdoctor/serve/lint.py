@@ -338,10 +338,11 @@ def check_quantization(cfg: ServeConfig, release: Release, opts: list, machine: 
 def workarounds_cost_speed(release: Release, vllm_runs_natively: Optional[bool]) -> bool:
     """Whether Blackwell workaround flags only slow this vLLM down: it has sm_12x code.
 
-    Without that code the workarounds are what keeps it running; unknown (None), a release from 0.9.2
-    on is taken to have it (PyPI wheels before 0.9.2 carry no sm_120 code)."""
+    Without that code the workarounds are what keeps it running; unknown (None), an installed vLLM from
+    0.9.2 on is taken to have it (PyPI wheels before 0.9.2 carry no sm_120 code). The installed version,
+    not the table's nearest release: the table starts at 0.9.2."""
     if vllm_runs_natively is None:
-        return vkey(release.version) >= vkey("0.9.2")
+        return vkey(release.requested) >= vkey("0.9.2")
     return vllm_runs_natively
 
 
