@@ -169,7 +169,7 @@ def _known(release: Release) -> frozenset:
 def check_flags(cfg: ServeConfig, release: Release, opts: list) -> list:
     """Unknown and removed flags: argparse stops vLLM with `unrecognized arguments`."""
     out = []
-    flags, negs, shorts = release.names("flags"), release.names("negations"), release.names("short")
+    shorts = release.names("short")
     known = _known(release)
     for o in opts:
         name = o.name
