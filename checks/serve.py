@@ -1,24 +1,31 @@
 """Serve-config checks (BW6xx): wrong vLLM flags, env vars and settings found before the cold start.
 
-Every check lints the same parsed configs (fact serve_configs) against the installed vLLM release
-(fact distributions, or the probe's --vllm-version override) and the machine (targets, gpus); each
-finding carries the location of the word a person edits.
+One pass (lint_all) lints the parsed configs (fact serve_configs) against the installed vLLM release
+(fact distributions, or the probe's --vllm-version override) and the machine (targets, gpus); each rule
+check of RULE_CHECKS keeps the records of its rules. A finding carries the location of the word a person
+edits and its rule's own article.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
 
 from bwdoctor.model import Location, Problem, Skip, Unavailable
 from bwdoctor.registry import check
 from bwdoctor.serve.config import ServeConfig
-from bwdoctor.serve.lint import Machine, lint
+from bwdoctor.serve.lint import Lint, Machine, lint, workarounds_cost_speed
 from bwdoctor.serve.memory import check_memory
-from bwdoctor.serve.releases import release_for
+from bwdoctor.serve.releases import Release, release_for
 
 OPTIONAL = ("distributions", "targets", "gpus")
+MEMORY_RULES = ("sampler-warmup-oom", "kv-cache-too-small")
+WORKAROUND_RULE = "workaround-flags-slow"  # holds only where vLLM has sm_12x code (read by BW604 alone)
 
 
-def _vllm_version(serve_configs, distributions):
+def _vllm_version(serve_configs: Any, distributions: Any) -> Optional[str]:
     override = serve_configs.get("vllm_version") if isinstance(serve_configs, dict) else None
     if override:
         return str(override)
@@ -29,7 +36,7 @@ def _vllm_version(serve_configs, distributions):
     return None
 
 
-def _machine(targets, gpus) -> Machine:
+def _machine(targets: Any, gpus: Any) -> Machine:
     tg = tuple(targets) if isinstance(targets, (list, tuple)) else ()
     if isinstance(gpus, list) and gpus:
         mems = [g.get("mem_total") for g in gpus if isinstance(g, dict) and g.get("mem_total")]
@@ -56,114 +63,156 @@ def vllm_runs_natively(targets, cuda_binaries):
     return True
 
 
-def _lints(serve_configs, distributions, targets, gpus, rules, cuda_binaries=None):
-    """Problems for the Lint rules named, over every config; or Skip when nothing can be judged."""
+@dataclass(frozen=True)
+class LintRun:
+    """What the one lint pass of a run found: records with their evidence, or why nothing can be judged."""
+
+    lints: tuple = ()                       # Lint records of every config, evidence filled for a finding
+    release: Optional[Release] = None
+    machine: Machine = field(default_factory=Machine)
+    skip: str = ""                          # set when nothing can be judged
+    failed: Mapping[str, BaseException] = field(default_factory=dict)  # rule -> what stopped it
+
+
+def _for_finding(item: Lint, cfg: ServeConfig, release: Release) -> Lint:
+    """The record with the evidence a finding shows: config, kind, release, and a fix for a suggestion."""
+    ev = dict(item.evidence, config=cfg.path, kind=cfg.kind, vllm=release.requested)
+    if cfg.name:
+        ev["name"] = cfg.name
+    if not release.exact:
+        ev["facts_from_release"] = release.version
+    if item.evidence.get("suggestion") and "fix" not in ev:
+        ev["fix"] = (f"replace {item.evidence.get('value') or item.evidence.get('flag') or 'it'!s} with "
+                     f"{item.evidence['suggestion']} at {item.path}:{item.line}")
+    return dataclasses.replace(item, evidence=ev)
+
+
+def lint_pass(serve_configs: Any, distributions: Any, targets: Any, gpus: Any) -> LintRun:
+    """Lint every config once for the installed vLLM and this machine.
+
+    Whether vLLM has sm_12x code is read (from cuda_binaries) by BW604 alone, so the pass lints as if it
+    had; BW604 drops the workaround records where workarounds_cost_speed says they keep vLLM running."""
     if not isinstance(serve_configs, dict) or not serve_configs.get("configs"):
-        return Skip("no vLLM serve config found (pass one with --config FILE)")
+        return LintRun(skip="no vLLM serve config found (pass one with --config FILE)")
     version = _vllm_version(serve_configs, distributions)
     if not version:
-        return Skip("vLLM is not installed in the inspected environment; pass --vllm-version to lint anyway")
+        return LintRun(skip="vLLM is not installed in the inspected environment; pass --vllm-version to lint anyway")
     release = release_for(version)
-    machine = _machine(targets, gpus)
-    machine.vllm_runs_natively = vllm_runs_natively(machine.targets, cuda_binaries)
-    out = []
+    machine = dataclasses.replace(_machine(targets, gpus), vllm_runs_natively=True)
+    lints: list = []
+    failed: dict = {}
     for raw in serve_configs["configs"]:
         cfg = ServeConfig.from_json(raw)
         found = lint(cfg, release, machine)
-        if {"sampler-warmup-oom", "kv-cache-too-small"} & set(rules):
+        try:
             found += check_memory(cfg, release, machine)
-        for item in found:
-            if item.rule in rules:
-                ev = dict(item.evidence, config=cfg.path, kind=cfg.kind, vllm=release.requested)
-                if cfg.name:
-                    ev["name"] = cfg.name
-                if not release.exact:
-                    ev["facts_from_release"] = release.version
-                if item.evidence.get("suggestion") and "fix" not in ev:
-                    ev["fix"] = (f"replace {item.evidence.get('value') or item.evidence.get('flag') or 'it'!s} with "
-                                 f"{item.evidence['suggestion']} at {item.path}:{item.line}")
-                out.append(Problem(item.message, ev, Location(item.path, item.line, item.column),
-                                   severity=item.severity))
-    return out
+        except Exception as exc:  # the memory planner failing stops its two checks, not the others
+            failed.update(dict.fromkeys(MEMORY_RULES, exc))
+        lints += [_for_finding(item, cfg, release) for item in found]
+    return LintRun(tuple(lints), release, _machine(targets, gpus), failed=failed)
 
 
-@check("BW601", "serve-flags-known", severity="error", kb="unknown-serve-option", groups=("serve",),
-       optional=OPTIONAL)
-def serve_flags_known(serve_configs, distributions, targets, gpus):
-    """Every vLLM serve flag and quantization name exists in the installed vLLM."""
-    return _lints(serve_configs, distributions, targets, gpus, ("unknown-flag", "unknown-quantization"))
+_RUNS: list = []  # [(fact objects, LintRun)], newest last
+_RUNS_KEPT = 4
+_RUNS_LOCK = threading.Lock()
 
 
-@check("BW602", "serve-env-read", severity="warning", kb="unknown-serve-option", groups=("serve",),
-       optional=OPTIONAL)
-def serve_env_read(serve_configs, distributions, targets, gpus):
-    """Every VLLM_* variable set for the server is read by the installed vLLM."""
-    return _lints(serve_configs, distributions, targets, gpus, ("env-not-read", "env-deprecated"))
+def _same(a: Any, b: Any) -> bool:
+    return a is b or (isinstance(a, Unavailable) and a == b)
 
 
-@check("BW603", "serve-attention-backend", severity="error", kb="bad-attention-backend", groups=("serve",),
-       optional=OPTIONAL)
-def serve_attention_backend(serve_configs, distributions, targets, gpus):
-    """The attention backend named is valid for this vLLM and runs on the target GPU."""
-    return _lints(serve_configs, distributions, targets, gpus, ("bad-attention-backend",))
+def lint_all(serve_configs: Any, distributions: Any, targets: Any, gpus: Any) -> LintRun:
+    """lint_pass, once per run: memoised on the identity of the fact objects (facts are not changed in a run)."""
+    facts = (serve_configs, distributions, targets, gpus)
+    with _RUNS_LOCK:
+        for key, run in _RUNS:
+            if all(_same(a, b) for a, b in zip(key, facts)):
+                return run
+    run = lint_pass(*facts)
+    with _RUNS_LOCK:
+        _RUNS.append((facts, run))  # the key holds its objects, so their ids are not reused while cached
+        del _RUNS[:-_RUNS_KEPT]
+    return run
 
 
-@check("BW604", "serve-workaround-flags", severity="warning", kb="workaround-flags-slow", groups=("serve",),
-       optional=OPTIONAL + ("cuda_binaries",))
-def serve_workaround_flags(serve_configs, distributions, targets, gpus, cuda_binaries):
-    """No pre-native-kernel workaround flags (Marlin disabled, eager mode, forced awq) slow the server."""
-    return _lints(serve_configs, distributions, targets, gpus, ("workaround-flags-slow", "awq-marlin"), cuda_binaries)
+@dataclass(frozen=True)
+class RuleCheck:
+    """One serve rule check: its id, name, severity and article, and the lint rules whose records it reports."""
+
+    id: str
+    name: str
+    severity: str
+    kb: str
+    rules: tuple
+    title: str
+    gpu_count: bool = False   # skip when the GPU count is unknown
+    binaries: bool = False    # reads cuda_binaries: drops workaround records where vLLM lacks sm_12x code
 
 
-@check("BW605", "serve-sampler-warmup", severity="warning", kb="sampler-warmup-oom", groups=("serve",),
-       optional=OPTIONAL)
-def serve_sampler_warmup(serve_configs, distributions, targets, gpus):
-    """The sampler warm-up fits in the memory --gpu-memory-utilization leaves free."""
-    return _lints(serve_configs, distributions, targets, gpus, ("sampler-warmup-oom",))
+RULE_CHECKS = (
+    RuleCheck("BW601", "serve-flags-known", "error", "unknown-serve-option", ("unknown-flag", "unknown-quantization"),
+              "Every vLLM serve flag and quantization name exists in the installed vLLM."),
+    RuleCheck("BW602", "serve-env-read", "warning", "unknown-serve-option", ("env-not-read", "env-deprecated"),
+              "Every VLLM_* variable set for the server is read by the installed vLLM."),
+    RuleCheck("BW603", "serve-attention-backend", "error", "bad-attention-backend", ("bad-attention-backend",),
+              "The attention backend named is valid for this vLLM and runs on the target GPU."),
+    RuleCheck("BW604", "serve-workaround-flags", "warning", "workaround-flags-slow",
+              ("workaround-flags-slow", "awq-marlin"),
+              "No pre-native-kernel workaround flags (Marlin disabled, eager mode, forced awq) slow the server.",
+              binaries=True),
+    RuleCheck("BW605", "serve-sampler-warmup", "warning", "sampler-warmup-oom", ("sampler-warmup-oom",),
+              "The sampler warm-up fits in the memory --gpu-memory-utilization leaves free."),
+    RuleCheck("BW606", "serve-kv-cache-fits", "error", "kv-cache-too-small", ("kv-cache-too-small",),
+              "The KV cache left after weights holds at least one --max-model-len sequence."),
+    RuleCheck("BW607", "serve-bitsandbytes-sm120", "error", "bitsandbytes-sm120", ("bitsandbytes-sm120",),
+              "No bitsandbytes quantization on sm_120, where it gives garbage output."),
+    RuleCheck("BW608", "serve-flashinfer-sm120", "warning", "flashinfer-sm120", ("flashinfer-sm120",),
+              "No FLASHINFER attention on sm_120 with a vLLM where it crashes."),
+    RuleCheck("BW609", "serve-fa3-blackwell", "error", "fa3-blackwell", ("fa3-blackwell",),
+              "FlashAttention 3 is not forced on a Blackwell GPU."),
+    RuleCheck("BW610", "serve-tp-fits-gpus", "error", "tp-exceeds-gpus", ("tp-exceeds-gpus",),
+              "Tensor × pipeline parallel size is not larger than the GPUs present.", gpu_count=True),
+    RuleCheck("BW611", "serve-config-flag-used", "error", "config-flag-ignored", ("config-ignored",),
+              "--config files are passed in the form vLLM reads, and their values are applied."),
+)
 
 
-@check("BW606", "serve-kv-cache-fits", severity="error", kb="kv-cache-too-small", groups=("serve",),
-       optional=OPTIONAL)
-def serve_kv_cache_fits(serve_configs, distributions, targets, gpus):
-    """The KV cache left after weights holds at least one --max-model-len sequence."""
-    return _lints(serve_configs, distributions, targets, gpus, ("kv-cache-too-small",))
-
-
-@check("BW607", "serve-bitsandbytes-sm120", severity="error", kb="bitsandbytes-sm120", groups=("serve",),
-       optional=OPTIONAL)
-def serve_bitsandbytes_sm120(serve_configs, distributions, targets, gpus):
-    """No bitsandbytes quantization on sm_120, where it gives garbage output."""
-    return _lints(serve_configs, distributions, targets, gpus, ("bitsandbytes-sm120",))
-
-
-@check("BW608", "serve-flashinfer-sm120", severity="warning", kb="flashinfer-sm120", groups=("serve",),
-       optional=OPTIONAL)
-def serve_flashinfer_sm120(serve_configs, distributions, targets, gpus):
-    """No FLASHINFER attention on sm_120 with a vLLM where it crashes."""
-    return _lints(serve_configs, distributions, targets, gpus, ("flashinfer-sm120",))
-
-
-@check("BW609", "serve-fa3-blackwell", severity="error", kb="fa3-blackwell", groups=("serve",),
-       optional=OPTIONAL)
-def serve_fa3_blackwell(serve_configs, distributions, targets, gpus):
-    """FlashAttention 3 is not forced on a Blackwell GPU."""
-    return _lints(serve_configs, distributions, targets, gpus, ("fa3-blackwell",))
-
-
-@check("BW610", "serve-tp-fits-gpus", severity="error", kb="tp-exceeds-gpus", groups=("serve",),
-       optional=OPTIONAL)
-def serve_tp_fits_gpus(serve_configs, distributions, targets, gpus):
-    """Tensor × pipeline parallel size is not larger than the GPUs present."""
-    if isinstance(gpus, Unavailable) or not gpus:
+def judge(rc: RuleCheck, serve_configs: Any, distributions: Any, targets: Any, gpus: Any,
+          cuda_binaries: Any = None) -> Any:
+    """The findings of one rule check: its rules' records of the run's lint pass, each with its rule's article."""
+    if rc.gpu_count and (isinstance(gpus, Unavailable) or not gpus):
         return Skip("GPU count unknown (no GPUs seen)")
-    return _lints(serve_configs, distributions, targets, gpus, ("tp-exceeds-gpus",))
+    run = lint_all(serve_configs, distributions, targets, gpus)
+    if run.skip:
+        return Skip(run.skip)
+    for rule in rc.rules:
+        if rule in run.failed:
+            raise run.failed[rule]
+    keep_workarounds = True
+    if rc.binaries:
+        natively = vllm_runs_natively(run.machine.targets, cuda_binaries)
+        keep_workarounds = workarounds_cost_speed(run.release, natively)
+    return [Problem(x.message, dict(x.evidence), Location(x.path, x.line, x.column), severity=x.severity, kb=x.slug)
+            for x in run.lints if x.rule in rc.rules and (keep_workarounds or x.rule != WORKAROUND_RULE)]
 
 
-@check("BW611", "serve-config-flag-used", severity="error", kb="config-flag-ignored", groups=("serve",),
-       optional=OPTIONAL)
-def serve_config_flag_used(serve_configs, distributions, targets, gpus):
-    """--config files are passed in the form vLLM reads, and their values are applied."""
-    return _lints(serve_configs, distributions, targets, gpus, ("config-ignored",))
+def _rule_check(rc: RuleCheck) -> Callable[..., Any]:
+    """The registered check of one RuleCheck (its parameters name the facts it reads)."""
+    if rc.binaries:
+        def func(serve_configs, distributions, targets, gpus, cuda_binaries):
+            return judge(rc, serve_configs, distributions, targets, gpus, cuda_binaries)
+    else:
+        def func(serve_configs, distributions, targets, gpus):
+            return judge(rc, serve_configs, distributions, targets, gpus)
+    func.__name__ = func.__qualname__ = rc.name.replace("-", "_")
+    func.__doc__ = rc.title
+    optional = OPTIONAL + (("cuda_binaries",) if rc.binaries else ())
+    return check(rc.id, rc.name, severity=rc.severity, kb=rc.kb, groups=("serve",), optional=optional)(func)
+
+
+for _rc in RULE_CHECKS:  # serve_flags_known, serve_env_read, ...: module attributes, found by the registry
+    globals()[_rc.name.replace("-", "_")] = _rule_check(_rc)
+del _rc
 
 
 @check("BW612", "serve-config-readable", severity="warning", kb="unknown-serve-option", groups=("serve",))

@@ -1,7 +1,8 @@
 """Version-aware validation of vLLM serve configs, and rules joining them with machine facts.
 
 lint(config, release, machine) gives Lint records (rule, slug, severity, message, location,
-evidence); checks/serve.py turns them into findings. Pure: reads nothing but its arguments.
+evidence); checks/serve.py lints every config once per run and turns the records into findings, each
+pointing to its rule's article (ARTICLE). Pure: reads nothing but its arguments.
 """
 from __future__ import annotations
 
@@ -12,6 +13,27 @@ from typing import Optional
 from bwdoctor.serve.config import ServeConfig, Token
 from bwdoctor.domain.versions import version_key as vkey
 from bwdoctor.serve.releases import Release
+
+
+# The KB article (kb/<slug>.md) of each rule: a finding of the rule points to it.
+ARTICLE = {
+    "unknown-flag": "unknown-serve-option",
+    "unknown-quantization": "unknown-serve-option",
+    "env-not-read": "unknown-serve-option",
+    "env-deprecated": "bad-attention-backend",
+    "bad-attention-backend": "bad-attention-backend",
+    "flashinfer-sm120": "flashinfer-sm120",
+    "awq-marlin": "workaround-flags-slow",
+    "bitsandbytes-sm120": "bitsandbytes-sm120",
+    "workaround-flags-slow": "workaround-flags-slow",
+    "fa3-blackwell": "fa3-blackwell",
+    "tp-exceeds-gpus": "tp-exceeds-gpus",
+    "config-ignored": "config-flag-ignored",
+    "sampler-warmup-oom": "sampler-warmup-oom",
+    "kv-cache-too-small": "kv-cache-too-small",
+}
+# A variable that selects something with an article of its own points there rather than to ARTICLE's.
+ENV_ARTICLE = {"VLLM_ATTENTION_BACKEND": "bad-attention-backend"}
 
 
 @dataclass
@@ -111,9 +133,11 @@ def _looks_like_option(text: str) -> bool:
     return text.startswith("-") and len(text) > 1 and not _is_number(text)
 
 
-def _lint(rule, slug, severity, message, tok: Token, use_origin=False, **evidence) -> Lint:
+def _lint(rule: str, severity: str, message: str, tok: Token, use_origin: bool = False, slug: Optional[str] = None,
+          **evidence) -> Lint:
+    """A Lint at a token; its article is the rule's (ARTICLE) unless `slug` names a more specific one."""
     where = tok.origin if use_origin and tok.origin else (tok.path, tok.line, tok.column)
-    return Lint(rule, slug, severity, message, where[0], where[1], where[2], evidence)
+    return Lint(rule, slug or ARTICLE[rule], severity, message, where[0], where[1], where[2], evidence)
 
 
 _SUGGESTED: dict = {}
@@ -146,7 +170,7 @@ def _known(release: Release) -> frozenset:
 def check_flags(cfg: ServeConfig, release: Release, opts: list) -> list:
     """Unknown and removed flags: argparse stops vLLM with `unrecognized arguments`."""
     out = []
-    flags, negs, shorts = release.names("flags"), release.names("negations"), release.names("short")
+    shorts = release.names("short")
     known = _known(release)
     for o in opts:
         name = o.name
@@ -165,10 +189,10 @@ def check_flags(cfg: ServeConfig, release: Release, opts: list) -> list:
                 hint = suggest(name, known)
                 msg = f"unknown flag {o.flag.text.split('=')[0]} for vLLM {release.requested}" + \
                       (f"; did you mean {hint}?" if hint else "")
-            out.append(_lint("unknown-flag", "unknown-serve-option", "error", msg, o.flag, flag=name,
+            out.append(_lint("unknown-flag", "error", msg, o.flag, flag=name,
                              removed_in=removed, added_in=added, vllm=release.version))
         elif name not in shorts and name not in SHORT_ALIASES_ALWAYS and not name.startswith("-O"):
-            out.append(_lint("unknown-flag", "unknown-serve-option", "error",
+            out.append(_lint("unknown-flag", "error",
                              f"unknown short option {name} for vLLM {release.requested}", o.flag, flag=name))
     return out
 
@@ -191,11 +215,10 @@ def check_env(cfg: ServeConfig, release: Release) -> list:
         else:
             added = release.added_in("env", e.name)
             hint = suggest(e.name, env_names)
-            msg = (f"{e.name} is not read by vLLM {release.requested}"
-                   + (f" (added in {added})" if added else "") + (f"; did you mean {hint}?" if hint and not added else ""))
-        slug = "bad-attention-backend" if e.name == "VLLM_ATTENTION_BACKEND" else "unknown-serve-option"
-        out.append(_lint("env-not-read", slug, "warning", msg, tok, variable=e.name, value=e.value,
-                         removed_in=removed, vllm=release.version))
+            msg = (f"{e.name} is not read by vLLM {release.requested}" + (f" (added in {added})" if added else "")
+                   + (f"; did you mean {hint}?" if hint and not added else ""))
+        out.append(_lint("env-not-read", "warning", msg, tok, slug=ENV_ARTICLE.get(e.name), variable=e.name,
+                         value=e.value, removed_in=removed, vllm=release.version))
     return out
 
 
@@ -223,7 +246,7 @@ def check_attention(cfg: ServeConfig, release: Release, opts: list, machine: Mac
     if env and release.has("env", "VLLM_ATTENTION_BACKEND") and release.has("flags", "--attention-backend"):
         gone = release.added_in("env", "VLLM_ATTENTION_BACKEND") is None and \
             release.last_release_with("env", "VLLM_ATTENTION_BACKEND")
-        out.append(_lint("env-deprecated", "bad-attention-backend", "warning",
+        out.append(_lint("env-deprecated", "warning",
                          f"VLLM_ATTENTION_BACKEND is deprecated in vLLM {release.requested} and no longer read from "
                          f"the release after {gone}: use --attention-backend {env.value}",
                          Token(env.name, env.path, env.line, env.column), variable=env.name))
@@ -246,7 +269,7 @@ def check_attention(cfg: ServeConfig, release: Release, opts: list, machine: Mac
                 msg += f" (removed in {removed})"
             if hint:
                 msg += f"; did you mean {hint}? (names are upper case: TRITON_ATTN, FLASH_ATTN, FLASHINFER)"
-            out.append(_lint("bad-attention-backend", "bad-attention-backend", "error", msg, tok, use_origin=True,
+            out.append(_lint("bad-attention-backend", "error", msg, tok, use_origin=True,
                              value=value, suggestion=hint, vllm=release.version))
             continue
         if machine.blackwell_consumer:
@@ -271,12 +294,12 @@ NOT_ON_SM12X = {"FLASHMLA", "FLASHMLA_SPARSE", "CUTLASS_MLA", "FLASHINFER_MLA", 
 def _attention_on_sm12x(name: str, tok: Token, release: Release, machine: Machine) -> list:
     targets = ", ".join(t for t in machine.targets if t.startswith("sm_12"))
     if name in NOT_ON_SM12X:
-        return [_lint("bad-attention-backend", "bad-attention-backend", "error",
+        return [_lint("bad-attention-backend", "error",
                       f"attention backend {name} has no kernels for {targets}; vLLM refuses it ('compute capability "
                       f"not supported'): use TRITON_ATTN or FLASH_ATTN (TRITON_MLA for MLA models)", tok,
                       use_origin=True, value=name, targets=list(machine.targets))]
     if name == "FLASHINFER" and vkey("0.15.0") <= vkey(release.version) < vkey("0.16.0"):
-        return [_lint("flashinfer-sm120", "flashinfer-sm120", "warning",
+        return [_lint("flashinfer-sm120", "warning",
                       f"FLASHINFER attention on {targets} with vLLM {release.requested} crashes in "
                       "prefill_wrapper.plan(); use --attention-backend TRITON_ATTN (or FLASH_ATTN)", tok,
                       use_origin=True, value=name, vllm=release.version)]
@@ -297,28 +320,37 @@ def check_quantization(cfg: ServeConfig, release: Release, opts: list, machine: 
         msg = f"--quantization {value!r} is not a quantization method of vLLM {release.requested}"
         msg += f" (removed in {removed}; now an out-of-tree plugin)" if removed else ""
         msg += f"; did you mean {hint}?" if hint and hint != value else ""
-        out.append(_lint("unknown-quantization", "unknown-serve-option", "error", msg, o.value, use_origin=True,
+        out.append(_lint("unknown-quantization", "error", msg, o.value, use_origin=True,
                          value=value, removed_in=removed))
         return out
     if value in ("awq", "gptq") and vkey(release.version) < vkey("0.24.0") and f"{value}_marlin" in methods:
-        out.append(_lint("awq-marlin", "workaround-flags-slow", "warning",
+        out.append(_lint("awq-marlin", "warning",
                          f"--quantization {value} forces vLLM's slow non-Marlin {value.upper()} kernel "
                          f"(vLLM < 0.24 logs 'you specified quantization={value} explicitly, so forcing {value}'): "
                          f"use --quantization {value}_marlin or leave --quantization out", o.value, use_origin=True,
                          value=value, fix=f"{value}_marlin"))
     if value == "bitsandbytes" and machine.blackwell_consumer:
-        out.append(_lint("bitsandbytes-sm120", "bitsandbytes-sm120", "error",
+        out.append(_lint("bitsandbytes-sm120", "error",
                          "bitsandbytes kernels give garbage output (e.g. '!!!!!!!') on sm_120: use an AWQ/GPTQ "
                          "(Marlin), FP8 or NVFP4 checkpoint instead", o.value, use_origin=True, value=value))
     return out
 
 
+def workarounds_cost_speed(release: Release, vllm_runs_natively: Optional[bool]) -> bool:
+    """Whether Blackwell workaround flags only slow this vLLM down: it has sm_12x code.
+
+    Without that code the workarounds are what keeps it running; unknown (None), an installed vLLM from
+    0.9.2 on is taken to have it (PyPI wheels before 0.9.2 carry no sm_120 code). The installed version,
+    not the table's nearest release: the table starts at 0.9.2."""
+    if vllm_runs_natively is None:
+        return vkey(release.requested) >= vkey("0.9.2")
+    return vllm_runs_natively
+
+
 def check_workarounds(cfg: ServeConfig, release: Release, opts: list, machine: Machine) -> list:
     """Blackwell workaround flags left on once the installed vLLM has sm_12x kernels (3–8 vs 32 tok/s)."""
-    if not machine.blackwell_consumer or machine.vllm_runs_natively is False:
-        return []  # without sm_12x code in vLLM the workarounds are what keeps it running
-    if machine.vllm_runs_natively is None and vkey(release.version) < vkey("0.9.2"):
-        return []  # PyPI wheels before 0.9.2 carry no sm_120 code
+    if not machine.blackwell_consumer or not workarounds_cost_speed(release, machine.vllm_runs_natively):
+        return []
     hits = []
     disabled = cfg.env_map().get("VLLM_DISABLED_KERNELS")
     if disabled and "MarlinLinearKernel" in disabled.value:
@@ -333,7 +365,7 @@ def check_workarounds(cfg: ServeConfig, release: Release, opts: list, machine: M
         # alone TRITON_ATTN is a legitimate choice (attention sinks, FlashInfer crashes); next to the
         # other workarounds it is part of the pre-native-kernel recipe
         hits.append((attn.value, "--attention-backend TRITON_ATTN replaces FlashAttention 2, which runs on sm_120"))
-    return [_lint("workaround-flags-slow", "workaround-flags-slow", "warning",
+    return [_lint("workaround-flags-slow", "warning",
                   f"{why} (vLLM {release.requested} has sm_120 kernels): remove it", tok, use_origin=True)
             for tok, why in hits]
 
@@ -353,7 +385,7 @@ def check_fa3(cfg: ServeConfig, release: Release, opts: list, machine: Machine) 
                 and ':3' in o.value.text.replace(" ", ""):
             found.append(o.flag)
     crash = vkey(release.version) < vkey("0.17.0")
-    return [_lint("fa3-blackwell", "fa3-blackwell", "error" if crash else "warning",
+    return [_lint("fa3-blackwell", "error" if crash else "warning",
                   "FlashAttention 3 is Hopper-only (compute capability 9.0); on "
                   + ", ".join(machine.targets) + (" vLLM dies with 'FlashAttention version not detected'"
                                                   if crash else " vLLM falls back to FA2 with a warning")
@@ -381,7 +413,7 @@ def check_parallel(cfg: ServeConfig, opts: list, machine: Machine) -> list:
     if tp * pp <= count or not (tp_o or pp_o):
         return []
     tok = (tp_o or pp_o).value or (tp_o or pp_o).flag
-    return [_lint("tp-exceeds-gpus", "tp-exceeds-gpus", "error",
+    return [_lint("tp-exceeds-gpus", "error",
                   f"tensor-parallel {tp} × pipeline-parallel {pp} needs {tp * pp} GPUs; this machine has {count}"
                   + (" visible (CUDA_VISIBLE_DEVICES)" if count < machine.gpu_count else ""), tok, use_origin=True,
                   tp=tp, pp=pp, gpus=count)]
@@ -392,13 +424,13 @@ def check_config_flag(cfg: ServeConfig, release: Release, opts: list) -> list:
     out = []
     for o in opts:
         if o.name == "--config" and o.inline:
-            out.append(_lint("config-ignored", "config-flag-ignored", "error",
+            out.append(_lint("config-ignored", "error",
                              f"{o.flag.text}: vLLM only expands --config as two words; with '=' the file is "
                              f"silently ignored: write --config {o.value.text if o.value else 'FILE'}", o.flag))
     if cfg.kind == "vllm-yaml" and vkey(release.version) < vkey("0.28.0"):
         for o in opts:
             if o.value and o.value.text.lower() == "false":
-                out.append(_lint("config-ignored", "config-flag-ignored", "warning",
+                out.append(_lint("config-ignored", "warning",
                                  f"{o.name[2:]}: false is silently dropped by vLLM {release.requested}'s --config "
                                  f"reader (fixed in 0.28.0): use the flag --no-{o.name[2:]} on the command line",
                                  o.value))

@@ -12,7 +12,7 @@ from bwdoctor.capacity.model import ModelFacts
 from bwdoctor.capacity.planner import plan
 from bwdoctor.capacity.quant import QuantInfo
 from bwdoctor.serve.config import ServeConfig, Token
-from bwdoctor.serve.lint import Lint, Machine, option_value, options
+from bwdoctor.serve.lint import ARTICLE, Lint, Machine, option_value, options
 from bwdoctor.serve.releases import Release
 
 GIB = 1 << 30
@@ -69,12 +69,12 @@ def check_memory(cfg: ServeConfig, release: Release, machine: Machine) -> list:
             seqs_tok = val("--max-num-seqs")
             at = (seqs_tok.origin or (seqs_tok.path, seqs_tok.line, seqs_tok.column)) if seqs_tok and not util_tok \
                 else where
-            out.append(Lint("sampler-warmup-oom", "sampler-warmup-oom", "warning", f["message"], *at,
+            out.append(Lint("sampler-warmup-oom", ARTICLE["sampler-warmup-oom"], "warning", f["message"], *at,
                             evidence={**f["evidence"], "gpu_memory_utilization": util,
                                       "max_num_seqs": result["max_num_seqs"]}))
         elif f["slug"] in ("kv-cache-too-small",):
             len_tok = val("--max-model-len") or anchor
             at = len_tok.origin or (len_tok.path, len_tok.line, len_tok.column)
-            out.append(Lint("kv-cache-too-small", "kv-cache-too-small", "error", f["message"], *at,
+            out.append(Lint("kv-cache-too-small", ARTICLE["kv-cache-too-small"], "error", f["message"], *at,
                             evidence={**f["evidence"], "kv_tokens": result["kv_tokens"]}))
     return out
