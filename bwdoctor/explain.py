@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 from bwdoctor.elf.demangle import demangle
 from bwdoctor.redact import redact
@@ -135,7 +135,7 @@ def _shipped_excludes() -> Dict[str, List[str]]:
 _RULES_CACHE: Dict[tuple, List[_ArticleRules]] = {}
 
 
-def _rules(articles: Dict[str, object]) -> List[_ArticleRules]:
+def _rules(articles: Dict[str, Any]) -> List[_ArticleRules]:
     key = tuple((slug, tuple(a.signatures), tuple(_excludes_of(a))) for slug, a in sorted(articles.items()))
     hit = _RULES_CACHE.get(key)
     if hit is None:
@@ -245,7 +245,7 @@ class _Scanner:
                         break
 
     def results(self) -> List[dict]:
-        out = []
+        out: List[Dict[str, Any]] = []
         for r in self.rules:
             hits = self.hits.get(r.slug)
             if not hits:
@@ -281,7 +281,7 @@ def _default_articles():
     return load_all()
 
 
-def match_text(text: str, articles: Optional[Dict[str, object]] = None) -> List[dict]:
+def match_text(text: str, articles: Optional[Dict[str, Any]] = None) -> List[dict]:
     """Matches of pasted error text against KB signatures, best first (empty list when nothing matches)."""
     if not isinstance(text, str) or not text.strip():
         return []
@@ -337,7 +337,7 @@ def _chunks_from_lines(lines: Iterable[str]) -> Iterable[tuple]:
 
 
 def match_log(path_or_lines: Union[str, os.PathLike, Iterable[str]],
-              articles: Optional[Dict[str, object]] = None) -> List[dict]:
+              articles: Optional[Dict[str, Any]] = None) -> List[dict]:
     """Matches found anywhere in a log file (or an iterable of lines), best first; streams the input."""
     scanner = _Scanner(_rules(articles if articles is not None else _default_articles()))
     if isinstance(path_or_lines, (str, os.PathLike)):
@@ -433,7 +433,7 @@ def extract_details(text: str, focus: str = "") -> dict:
     m = _GPU.search(text)
     if m:
         d["gpu"] = " ".join(m.group(1).split())
-    sizes = {}
+    sizes: Dict[str, Any] = {}
     m = _ALLOC.search(text)
     if m:
         sizes["tried_to_allocate_gib"] = _gib(m.group(1), m.group(2))
@@ -449,7 +449,7 @@ def extract_details(text: str, focus: str = "") -> dict:
 
 
 def _redact_details(d: dict) -> dict:
-    out = {}
+    out: Dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, str):
             out[k] = redact(v)

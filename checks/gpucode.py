@@ -69,7 +69,7 @@ def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for
     who = f"{label} {version}".strip()
     files = pick_files(info.get("files", [])) if pick_files else info.get("files", [])
     unreadable = [f for f in files if f.get("error")]
-    results = []
+    results: list = []
     for target, cc in tcc:
         arch = cc_label(cc)
         verdicts = file_verdicts(cc, files)

@@ -1,7 +1,6 @@
 """Checks of multi-GPU communication: PCIe P2P and IOMMU, custom all-reduce, Resizable BAR, NCCL env (BW52x)."""
 from __future__ import annotations
 
-import re
 
 from bwdoctor.model import Pass, Problem, Skip, Unavailable
 from bwdoctor.registry import check

@@ -39,7 +39,7 @@ def _vllm_version(serve_configs: Any, distributions: Any) -> Optional[str]:
 def _machine(targets: Any, gpus: Any) -> Machine:
     tg = tuple(targets) if isinstance(targets, (list, tuple)) else ()
     if isinstance(gpus, list) and gpus:
-        mems = [g.get("mem_total") for g in gpus if isinstance(g, dict) and g.get("mem_total")]
+        mems = [g["mem_total"] for g in gpus if isinstance(g, dict) and isinstance(g.get("mem_total"), (int, float))]
         if not tg:
             tg = tuple(sorted({g["arch"] for g in gpus if isinstance(g, dict) and g.get("arch")}))
         return Machine(tg, len(gpus), min(mems) if mems else None)
@@ -189,7 +189,7 @@ def judge(rc: RuleCheck, serve_configs: Any, distributions: Any, targets: Any, g
         if rule in run.failed:
             raise run.failed[rule]
     keep_workarounds = True
-    if rc.binaries:
+    if rc.binaries and run.release is not None:
         natively = vllm_runs_natively(run.machine.targets, cuda_binaries)
         keep_workarounds = workarounds_cost_speed(run.release, natively)
     return [Problem(x.message, dict(x.evidence), Location(x.path, x.line, x.column), severity=x.severity, kb=x.slug)
@@ -198,12 +198,15 @@ def judge(rc: RuleCheck, serve_configs: Any, distributions: Any, targets: Any, g
 
 def _rule_check(rc: RuleCheck) -> Callable[..., Any]:
     """The registered check of one RuleCheck (its parameters name the facts it reads)."""
+    func: Callable[..., Any]
     if rc.binaries:
-        def func(serve_configs, distributions, targets, gpus, cuda_binaries):
+        def with_binaries(serve_configs, distributions, targets, gpus, cuda_binaries):
             return judge(rc, serve_configs, distributions, targets, gpus, cuda_binaries)
+        func = with_binaries
     else:
-        def func(serve_configs, distributions, targets, gpus):
+        def func_plain(serve_configs, distributions, targets, gpus):
             return judge(rc, serve_configs, distributions, targets, gpus)
+        func = func_plain
     func.__name__ = func.__qualname__ = rc.name.replace("-", "_")
     func.__doc__ = rc.title
     optional = OPTIONAL + (("cuda_binaries",) if rc.binaries else ())

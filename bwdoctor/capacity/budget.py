@@ -83,7 +83,7 @@ def kv_bytes_per_token(m: ModelFacts, tp: int = 1, pp: int = 1, dtype_bytes: int
     layers = math.ceil(m.num_layers / max(1, pp))
     if m.is_mla:
         # one latent vector per layer, replicated on every TP rank (no factor 2, no TP split)
-        return layers * (m.kv_lora_rank + (m.qk_rope_head_dim or 0)) * dtype_bytes
+        return layers * ((m.kv_lora_rank or 0) + (m.qk_rope_head_dim or 0)) * dtype_bytes
     heads = max(1, m.num_kv_heads // max(1, tp))
     return 2 * layers * heads * m.head_dim * dtype_bytes
 

@@ -47,7 +47,7 @@ def parse_startup_log(text: str) -> dict:
                 out["max_model_len"] = int(_num(m.group(1)))
                 out[key] = _num(m.group(2))
             elif key == "gpu_total_gib":
-                out[key] = _num(m.group(m.lastindex))
+                out[key] = _num(m.group(m.lastindex or 0))
             elif key == "graph_gib":
                 out[key] = _num(m.group(2))
             else:

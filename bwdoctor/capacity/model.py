@@ -156,8 +156,9 @@ def estimate_weight_bytes(m: ModelFacts) -> int:
     # embeddings and lm_head stay in the model dtype in AWQ/GPTQ/ModelOpt/FP8 exports
     total += emb * full * (1 if m.tie_word_embeddings else 2)
     if m.is_mla:
-        attn = H * m.num_heads * (D + (m.qk_rope_head_dim or 0)) + H * (m.kv_lora_rank + (m.qk_rope_head_dim or 0)) \
-            + m.kv_lora_rank * m.num_heads * 2 * D + m.num_heads * D * H
+        lora = m.kv_lora_rank or 0
+        attn = H * m.num_heads * (D + (m.qk_rope_head_dim or 0)) + H * (lora + (m.qk_rope_head_dim or 0)) \
+            + lora * m.num_heads * 2 * D + m.num_heads * D * H
     else:
         attn = H * m.num_heads * D * 2 + H * m.num_kv_heads * D * 2
     for i in range(m.num_layers):

@@ -52,7 +52,7 @@ def parse_quant(config: dict, hf_quant_config: dict | None = None) -> QuantInfo:
         return QuantInfo()
     info = QuantInfo(source=src)
     method = str(qc.get("quant_method", "") or "").lower()
-    inner = qc.get("quantization") if isinstance(qc.get("quantization"), dict) else qc
+    inner: dict = qc["quantization"] if isinstance(qc.get("quantization"), dict) else qc
     algo = str(inner.get("quant_algo", "") or "").upper()
     if method.startswith("modelopt") or algo:
         info.method = "modelopt_fp4" if "FP4" in algo else "modelopt"

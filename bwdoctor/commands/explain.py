@@ -3,7 +3,7 @@ the engine, whether the checks behind that topic find it on this machine now."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from .. import engine, knowledge, registry
 from ..errors import UsageError
@@ -101,9 +101,8 @@ def run(args: Any) -> Outcome:
         topic = " ".join(args.topic)
         art = knowledge.lookup(topic, checks)
         if art is not None:
-            doc = {"schema": SCHEMA, "article": art.to_json(), "matches": [],
-                   "machine": machine_now(args, art.slug, checks)}
-            return Outcome(doc, 0)
+            return Outcome({"schema": SCHEMA, "article": art.to_json(), "matches": [],
+                            "machine": machine_now(args, art.slug, checks)}, 0)
         if "\n" not in topic and len(topic) < 60 and " " not in topic.strip():
             near = knowledge.nearest(topic, checks)
             raise UsageError(f"unknown topic {topic!r}." + (f" Nearest: {', '.join(near)}" if near else "")
@@ -113,7 +112,7 @@ def run(args: Any) -> Outcome:
 
     # the log was read once (a pipe or /dev/stdin cannot be read twice); its lines are scanned as a log
     matches = match_log(text.splitlines(keepends=True), arts) if args.log else match_text(text, arts)
-    doc = {"schema": SCHEMA, "article": arts[matches[0]["slug"]].to_json() if matches else None,
+    doc: Dict[str, Any] = {"schema": SCHEMA, "article": arts[matches[0]["slug"]].to_json() if matches else None,
            "matches": matches, "machine": machine_now(args, matches[0]["slug"], checks) if matches else []}
     startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     if startup:

@@ -53,6 +53,7 @@ class DynElf:
 
     def __init__(self, path: str):
         self.path = path
+        self.machine_path = path  # the path as the inspected machine names it (set by the loader under --root)
         try:
             fh = open(path, "rb")
         except OSError as exc:
@@ -137,7 +138,7 @@ class DynElf:
         self._sysv = self._off(tags[DT["HASH"]][0]) if DT["HASH"] in tags else None
 
     def _verdefs(self) -> Dict[int, str]:
-        out = {}
+        out: Dict[int, str] = {}
         if DT["VERDEF"] not in self.tags:
             return out
         pos = self._off(self.tags[DT["VERDEF"]][0])
@@ -193,7 +194,8 @@ class DynElf:
             last += 1
         return last + 1
 
-    def _sym(self, idx: int):
+    def _sym(self, idx: int) -> Tuple[int, int, int, int, int]:
+        assert self.symoff is not None  # callers test it first
         name, info, _, shndx, value, _ = self._u(SYM.format, self.symoff + idx * SYM.size)
         return name, info >> 4, info & 0xF, shndx, value
 
@@ -205,7 +207,7 @@ class DynElf:
 
     def undefined(self) -> List[Tuple[str, Optional[str], Optional[str], bool]]:
         """[(name, version, version's file, weak)] of the undefined dynamic symbols."""
-        out = []
+        out: List[Tuple[str, Optional[str], Optional[str], bool]] = []
         if self.symoff is None:
             return out
         for i in range(1, self.nsyms()):

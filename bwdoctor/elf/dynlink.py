@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .dynelf import DynElf, ElfError
 from .ldcache import read as read_ldcache
@@ -147,7 +147,7 @@ class Loader:
         """The objects a dlopen of root_obj brings into its scope (BFS), and the DT_NEEDED not found."""
         order, missing = [root_obj], []
         seen = {id(root_obj)}
-        queue = [(root_obj, [])]
+        queue: List[Tuple[DynElf, List[DynElf]]] = [(root_obj, [])]
         while queue and len(order) < MAX_OBJECTS:
             obj, chain = queue.pop(0)
             for name in obj.needed:
@@ -188,7 +188,8 @@ class Loader:
 
     def check(self, path: str) -> dict:
         """What dlopen(path) would do now: missing libraries, version needs and symbols not found."""
-        result = {"path": path, "missing_libraries": [], "missing_versions": [], "undefined": [], "error": None}
+        result: Dict[str, Any] = {"path": path, "missing_libraries": [], "missing_versions": [], "undefined": [],
+                                  "error": None}
         obj = self.open(path)
         if not isinstance(obj, DynElf):
             result["error"] = f"{path} {obj}"
@@ -196,7 +197,7 @@ class Loader:
         objs, result["missing_libraries"] = self.closure(obj)
         new = [o for o in objs if o not in self.loaded.values() and o not in self.global_scope]
         scope = self.global_scope + [o for o in objs if o not in self.global_scope]
-        by_name = {}
+        by_name: Dict[str, DynElf] = {}
         for o in scope:
             for key in (o.soname, os.path.basename(o.machine_path)):
                 if key:

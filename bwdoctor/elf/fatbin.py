@@ -24,7 +24,7 @@ import mmap
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 FATBIN_SECTIONS = (".nv_fatbin", "__nv_relfatbin")
 SECTION_KEYS = {".nv_fatbin": "fatbin", "__nv_relfatbin": "relfatbin"}
@@ -105,7 +105,7 @@ class FatbinScan:
     def to_json(self) -> dict:
         """The `files[]` item of the bwdoctor.cubins/1 contract (distribution left null)."""
         codecs = self.codec_counts()
-        out = {"path": self.path, "distribution": None}
+        out: Dict[str, Any] = {"path": self.path, "distribution": None}
         for section, key in SECTION_KEYS.items():
             out[key] = {"elf": self.archs(section, "elf"), "ptx": self.archs(section, "ptx")}
         out["entries"] = len(self.loadable_entries())

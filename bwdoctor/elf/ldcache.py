@@ -36,7 +36,7 @@ def _parse_new(buf: bytes, base: int) -> Tuple[List[dict], Optional[str]]:
     nlibs, len_strings = struct.unpack_from("<II", buf, base + 20)
     if nlibs > MAX_ENTRIES:
         return [], f"claims {nlibs} entries"
-    out = []
+    out: List[dict] = []
     pos = base + 48
     for i in range(nlibs):
         if pos + 24 > len(buf):
@@ -65,7 +65,7 @@ def parse(buf: bytes) -> Tuple[List[dict], Optional[str]]:
         new_at = (new_at + 7) & ~7  # the new table follows, 8-aligned
         if buf[new_at:new_at + len(NEW_MAGIC)] == NEW_MAGIC:
             return _parse_new(buf, new_at)
-        out = []
+        out: List[dict] = []
         strings = 16 + nlibs * 12  # old format: offsets relative to the end of the entry table
         for i in range(nlibs):
             pos = 16 + i * 12

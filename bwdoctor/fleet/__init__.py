@@ -2,10 +2,10 @@
 compare the nodes with each other."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
-import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import engine, factsfile, registry
 from ..model import Finding, Unavailable, fact_from_json
@@ -31,7 +31,7 @@ def node_facts(root: str = "/", python: Optional[str] = None, env: Optional[dict
     return doc
 
 
-def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List[Tuple[str, object]]:
+def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List[Tuple[str, Any]]:
     """[(node name, facts document | error text)] for every alive node of a Ray cluster.
 
     One task per node, pinned with a hard node-affinity strategy; a node that does not answer within
@@ -43,7 +43,7 @@ def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List
 
     if not ray.is_initialized():
         ray.init(address=address or "auto", ignore_reinit_error=True, log_to_driver=False,
-                 logging_level="ERROR")
+                 logging_level=logging.ERROR)
     remote = ray.remote(num_cpus=0, max_retries=0)(node_facts)
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     refs, names = [], []
@@ -56,7 +56,7 @@ def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List
         refs.append(remote.options(**opts).remote(**kwargs))
         names.append(name)
     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
-    out = []
+    out: List[Tuple[str, Any]] = []
     for name, ref in zip(names, refs):
         if ref not in ready:
             ray.cancel(ref, force=True)
@@ -69,11 +69,11 @@ def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List
     return out
 
 
-def load_facts_files(paths: List[str]) -> List[Tuple[str, object]]:
+def load_facts_files(paths: List[str]) -> List[Tuple[str, Any]]:
     """[(node name, facts document | error text)] from facts files (ssh, DaemonSet, Slurm)."""
     import json
 
-    out = []
+    out: List[Tuple[str, Any]] = []
     for p in paths:
         name = os.path.splitext(os.path.basename(p))[0]
         try:
@@ -90,12 +90,13 @@ def load_facts_files(paths: List[str]) -> List[Tuple[str, object]]:
     return out
 
 
-def evaluate(nodes: List[Tuple[str, object]]) -> Tuple[List[dict], List[Finding], Dict[str, dict]]:
+def evaluate(nodes: List[Tuple[str, Any]]) -> Tuple[List[dict], List[Finding], Dict[str, dict]]:
     """Per-node reports, cross-node findings, and each node's facts."""
     reg = registry.load(no_plugins=True)
     node_checks = [c for c in reg.checks.values() if "fleet" not in c.groups]
     fleet_checks = [c for c in reg.checks.values() if "fleet" in c.groups]
-    reports, per_node = [], {}
+    reports: List[dict] = []
+    per_node: Dict[str, Dict[str, Any]] = {}
     for name, doc in nodes:
         if isinstance(doc, str):
             per_node[name] = {"$error": doc}

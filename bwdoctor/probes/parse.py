@@ -63,7 +63,8 @@ def parse_os_release(text: str) -> Dict[str, str]:
 
 def parse_cpuinfo(text: str) -> dict:
     """CPU model, logical CPU count and the flags of the first processor from /proc/cpuinfo."""
-    model, flags, count, vendor = None, [], 0, None
+    model, count, vendor = None, 0, None
+    flags: List[str] = []
     for line in text.splitlines():
         key, sep, val = line.partition(":")
         if not sep:

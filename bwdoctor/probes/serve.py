@@ -91,7 +91,7 @@ def discover(ctx) -> list:
 
 def processes(ctx) -> list:
     """ServeConfigs of running vLLM processes under ROOT/proc."""
-    out = []
+    out: list = []
     proc = ctx.host_path("/proc")
     try:
         pids = sorted((p for p in os.listdir(proc) if p.isdigit()), key=int)[:MAX_PROCS]

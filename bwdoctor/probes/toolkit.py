@@ -58,7 +58,7 @@ def _run_tool(ctx, path: str, args) -> str:
 
 def describe_nvcc(ctx, path: str) -> dict:
     """Version and emit-able architectures of one nvcc (runs it with a timeout; live machine only)."""
-    out = {"path": path, "version": None, "full": None, "archs": [], "arch_source": None, "error": None}
+    out: dict = {"path": path, "version": None, "full": None, "archs": [], "arch_source": None, "error": None}
     try:
         rel = parse_release(_run_tool(ctx, path, ["--version"]))
     except RuntimeError as exc:
@@ -88,7 +88,7 @@ def describe_nvcc(ctx, path: str) -> dict:
 def _toolkit_from_tree(ctx, cuda_dir: Path) -> dict:
     """A toolkit under --root, read from its version.json (nothing is executed)."""
     rel = str(cuda_dir.relative_to(ctx.root)) if ctx.root in cuda_dir.parents else str(cuda_dir)
-    out = {"path": "/" + rel.lstrip("/") + "/bin/nvcc", "version": None, "full": None, "archs": [],
+    out: dict = {"path": "/" + rel.lstrip("/") + "/bin/nvcc", "version": None, "full": None, "archs": [],
            "arch_source": None, "error": None}
     try:
         data = json.loads((cuda_dir / "version.json").read_text())

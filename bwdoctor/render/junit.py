@@ -11,7 +11,7 @@ LEVELS = {"error": ("error",), "warning": ("error", "warning"), "info": ("error"
 
 def render_junit(report, fail_on: str = "error") -> str:
     """The report as a JUnit XML document."""
-    by_check = OrderedDict()
+    by_check: "OrderedDict[str, list]" = OrderedDict()
     for f in report.findings:
         by_check.setdefault(f.id, []).append(f)
     gating = LEVELS.get(fail_on, LEVELS["error"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from .. import __version__
 from ..knowledge import load_all
@@ -22,10 +23,11 @@ def render_sarif(report) -> str:
     specs = {c.id: c for c in report.checks}
     for f in report.findings:  # findings replayed without their spec still get a rule
         specs.setdefault(f.id, None)
-    rules, index = [], {}
+    rules: list = []
+    index: dict = {}
     for cid in sorted(specs):
         spec = specs[cid]
-        sample = next(f for f in report.findings if f.id == cid) if spec is None else None
+        sample: Any = next(f for f in report.findings if f.id == cid) if spec is None else None
         name = spec.name if spec else sample.name
         slug = spec.kb if spec else sample.kb
         art = kb.get(slug)

@@ -59,7 +59,7 @@ def _header(report) -> list:
     lines = [" · ".join(bits)] if bits else []
     gpus = f.get("gpus")
     if isinstance(gpus, list) and gpus:
-        names = OrderedDict()
+        names: "OrderedDict[str, int]" = OrderedDict()
         for g in gpus:
             cc = g.get("cc")
             key = f"{g.get('name')} (CC {cc[0]}.{cc[1]}, {g.get('arch')})" if cc else f"{g.get('name')} (CC unknown)"
@@ -84,7 +84,7 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
     for line in _header(report)[1:]:
         con.print("  " + escape(line))
     con.print()
-    fams = OrderedDict()
+    fams: "OrderedDict[str, list]" = OrderedDict()
     for f in sorted(report.findings, key=lambda f: f.id):
         fams.setdefault(f.family, []).append(f)
     for fam, fs in fams.items():

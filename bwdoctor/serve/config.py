@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Dict, Optional
 
 SCHEMA = "bwdoctor.serve-config/1"
 KINDS = ("systemd", "compose", "shell", "dotenv", "k8s", "vllm-yaml", "process")
@@ -69,7 +69,7 @@ class ServeConfig:
         return {e.name: e for e in self.env}
 
     def to_json(self) -> dict:
-        out = {"path": self.path, "kind": self.kind, "name": self.name, "launcher": self.launcher,
+        out: Dict[str, Any] = {"path": self.path, "kind": self.kind, "name": self.name, "launcher": self.launcher,
                "argv": [_tok_json(t, self.path) for t in self.argv],
                "env": [e.to_json() for e in self.env], "errors": list(self.errors)}
         if self.launcher_token:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import List, Optional
 
 from bwdoctor.serve.config import ServeConfig, Token
 from bwdoctor.domain.versions import version_key as vkey
@@ -77,7 +77,7 @@ class Option:
 
 def canonical(word: str) -> tuple:
     """(--name, dotted key, inline value or None) with FlexibleArgumentParser's `_`→`-` rule."""
-    body, inline = (word.split("=", 1) + [None])[:2] if "=" in word else (word, None)
+    body, inline = word.split("=", 1) if "=" in word else (word, None)
     name, _, dotted = body.partition(".")
     return "--" + name[2:].replace("_", "-"), dotted, inline
 
@@ -308,7 +308,7 @@ def _attention_on_sm12x(name: str, tok: Token, release: Release, machine: Machin
 
 def check_quantization(cfg: ServeConfig, release: Release, opts: list, machine: Machine) -> list:
     """Quantization names; awq/gptq forcing the slow kernel; bitsandbytes on sm_12x."""
-    out = []
+    out: List[Lint] = []
     o = option_value(opts, "--quantization", "-q")
     if not o or not o.value or "$" in o.value.text:
         return out
@@ -412,7 +412,9 @@ def check_parallel(cfg: ServeConfig, opts: list, machine: Machine) -> list:
         count = min(count, len([v for v in visible.value.split(",") if v.strip()]))
     if tp * pp <= count or not (tp_o or pp_o):
         return []
-    tok = (tp_o or pp_o).value or (tp_o or pp_o).flag
+    given = tp_o or pp_o
+    assert given is not None  # tested above
+    tok = given.value or given.flag
     return [_lint("tp-exceeds-gpus", "error",
                   f"tensor-parallel {tp} × pipeline-parallel {pp} needs {tp * pp} GPUs; this machine has {count}"
                   + (" visible (CUDA_VISIBLE_DEVICES)" if count < machine.gpu_count else ""), tok, use_origin=True,

@@ -69,12 +69,13 @@ def check_memory(cfg: ServeConfig, release: Release, machine: Machine) -> list:
             seqs_tok = val("--max-num-seqs")
             at = (seqs_tok.origin or (seqs_tok.path, seqs_tok.line, seqs_tok.column)) if seqs_tok and not util_tok \
                 else where
-            out.append(Lint("sampler-warmup-oom", ARTICLE["sampler-warmup-oom"], "warning", f["message"], *at,
-                            evidence={**f["evidence"], "gpu_memory_utilization": util,
+            out.append(Lint("sampler-warmup-oom", ARTICLE["sampler-warmup-oom"], "warning", f["message"],
+                            at[0], at[1], at[2], evidence={**f["evidence"], "gpu_memory_utilization": util,
                                       "max_num_seqs": result["max_num_seqs"]}))
         elif f["slug"] in ("kv-cache-too-small",):
             len_tok = val("--max-model-len") or anchor
             at = len_tok.origin or (len_tok.path, len_tok.line, len_tok.column)
-            out.append(Lint("kv-cache-too-small", ARTICLE["kv-cache-too-small"], "error", f["message"], *at,
+            out.append(Lint("kv-cache-too-small", ARTICLE["kv-cache-too-small"], "error", f["message"],
+                            at[0], at[1], at[2],
                             evidence={**f["evidence"], "kv_tokens": result["kv_tokens"]}))
     return out

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Optional
+from typing import Dict, List, Optional
 
 from bwdoctor.domain.versions import same_release, version_key
 
@@ -20,7 +20,7 @@ def table() -> dict:
     raw = json.loads(resources.files("bwdoctor.data").joinpath("vllm_releases.json").read_text("utf-8"))
     versions = [r["version"] for r in raw["releases"]]
     kinds = [k for k, v in raw.items() if isinstance(v, dict)]
-    sets = {k: [set() for _ in versions] for k in kinds}
+    sets: Dict[str, List[set]] = {k: [set() for _ in versions] for k in kinds}
     for kind in kinds:
         for name, ranges in raw[kind].items():
             for a, b in ranges:

@@ -223,7 +223,7 @@ class Lexer:
         """Give the Words of the next simple command ([] for a blank line), or None at the end."""
         if self.pos >= len(self.text):
             return None
-        words = []
+        words: list = []
         while True:
             sep = self._skip_blank()
             if sep is not None:

@@ -16,7 +16,7 @@ try:
     import yaml
     from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 except ImportError:  # pragma: no cover - PyYAML is a declared dependency
-    yaml = None
+    yaml = None  # type: ignore[assignment]
 
 INTERP_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -67,7 +67,7 @@ def scalar_words(node, path: str, text: str, variables: dict) -> list:
     """Tokens of a string-form command: shell-split, each placed at its line/column in the file."""
     value = interpolate(node.value, variables)
     lx = Lexer(value, path)
-    words = []
+    words: list = []
     while True:
         cmd = lx.next_command()
         if cmd is None:
@@ -105,7 +105,7 @@ def shell_c(tokens: list) -> list:
         if t.text == "-c" and PurePosixPath(tokens[0].text).name in ("sh", "bash", "dash", "zsh"):
             script = tokens[i + 1]
             lx = Lexer(script.text, script.path)
-            words = []
+            words: list = []
             while (cmd := lx.next_command()) is not None:
                 words.extend(tk for w in cmd for tk in w.tokens)
             return [Token(w.text, script.path, script.line + w.line - 1,
@@ -157,7 +157,8 @@ def read_compose(text: str, path: str, read: Reader = None) -> list:
             image = image.value if isinstance(image, ScalarNode) else ""
             entry = command_tokens(get(svc, "entrypoint"), path, text, dotenv)
             cmd = command_tokens(get(svc, "command"), path, text, dotenv)
-            env, errs = [], []
+            env: list = []
+            errs: list = []
             ef = get(svc, "env_file")
             for n in ([ef] if isinstance(ef, ScalarNode) else ef.value if isinstance(ef, SequenceNode) else []):
                 if isinstance(n, ScalarNode):
