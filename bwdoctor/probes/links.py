@@ -169,3 +169,52 @@ def extension_links(ctx, python_env, distributions, torch_build):
                     "requires_torch": _torch_requirement(d), "built_for": built,
                     "files": [f for f in files if not f["loads"]], "checked": len(files)})
     return {"extensions": out, "torch": tb["version"] if tb else None, "notes": notes}
+
+
+def _not_elf(arg: str) -> dict:
+    return {"path": arg, "not_elf": True, "loads": False, "import": None, "soft": None, "missing_libraries": [],
+            "missing_versions": [], "undefined": [], "undefined_count": 0, "error": "not an ELF file"}
+
+
+@probe("named_links", budget=60.0)
+def named_links(ctx, python_env, distributions, torch_build):
+    """The loader model's raw result for the shared objects, directories or installed distributions a command
+    names (`bwdoctor symbols`), each with the distribution and the torch it was built for."""
+    from ..elf.distfiles import is_elf, iter_elf_files
+
+    if isinstance(python_env, Unavailable):
+        return Unavailable(f"the inspected interpreter is unknown: {python_env.reason}")
+    tb = None if isinstance(torch_build, Unavailable) else torch_build
+    torch_dir = os.path.join(tb["location"], "torch") if tb else None
+    root = str(ctx.root)
+    ld, notes = interpreter_loader(python_env, root, dict(ctx.env), torch_dir)
+    by_name = {} if isinstance(distributions, Unavailable) else {d["name"]: d for d in distributions}
+    rows: List[dict] = []
+    unknown: List[str] = []
+
+    def machine(host_path: str) -> str:  # the loader names files as the inspected machine sees them
+        return host_path if root == "/" else "/" + os.path.relpath(host_path, root)
+
+    for arg in ctx.options.get("link_paths") or []:
+        key = re.sub(r"[-_.]+", "-", arg).lower()
+        host = str(ctx.host_path(arg)) if os.path.isabs(arg) else arg
+        if os.path.isdir(host):
+            rows += [dict(link_result(ld, machine(f), machine(host)), distribution=None, built_for=None)
+                     for f in iter_elf_files(host)]
+        elif os.path.isfile(host):
+            if not is_elf(host):
+                rows.append(dict(_not_elf(arg), distribution=None, built_for=None))
+            else:
+                path = machine(os.path.abspath(host))
+                rows.append(dict(link_result(ld, path, os.path.dirname(path)), distribution=None, built_for=None))
+        elif key in by_name:
+            d = by_name[key]
+            paths, err = record_elf_files(d["dist_info"], d["location"], shared_only=True)
+            if err:
+                notes.append(f"{d['name']}: {err}")
+            built = built_for(d)
+            rows += [dict(r, distribution=d["name"], built_for=built)
+                     for r in dist_results(ld, select_loaded(d["name"], paths, tb, dict(ctx.env)), d["location"])]
+        else:
+            unknown.append(arg)
+    return {"python": python_env.get("executable"), "rows": rows, "unknown": unknown, "notes": notes}
