@@ -131,7 +131,7 @@ def make_context(args):
             targets.append(normalize_target(t))
         except ValueError as exc:
             raise UsageError(f"--target: {exc}") from None
-    if args.python and not Path(args.python).exists():
+    if args.python and not Context(root=root).has_path(args.python):  # under --root: a path inside the tree
         raise UsageError(f"--python {args.python}: no such file")
     options = {}
     if getattr(args, "vllm_version", None):

@@ -34,8 +34,9 @@ def run(args) -> int:
     reg = registry.load(no_plugins=True)
     facts, _ = engine.gather(reg, ctx, ["python_env", "distributions", "torch_build"])
     py, dists, tb = facts["python_env"], facts["distributions"], facts["torch_build"]
-    if isinstance(py, Unavailable):
+    if isinstance(py, Unavailable) and ctx.live_machine:
         raise UsageError(f"the inspected interpreter is unknown: {py.reason}")
+    py = {} if isinstance(py, Unavailable) else py  # a --root tree without Python: files are still read
     tb = None if isinstance(tb, Unavailable) else tb
     torch_dir = os.path.join(tb["location"], "torch") if tb else None
     ld, notes = interpreter_loader(py, str(ctx.root), dict(ctx.env), torch_dir)
@@ -62,7 +63,9 @@ def run(args) -> int:
                 out.append(dict(link_result(ld, path, os.path.dirname(path), tb), distribution=None, built_for=None))
         elif key in by_name:
             d = by_name[key]
-            paths, err = record_elf_files(d["dist_info"], d["location"], shared_only=True)
+            paths, err = record_elf_files(str(ctx.resolve(d["dist_info"])), str(ctx.resolve(d["location"])),
+                                          shared_only=True)
+            paths = [machine(p) for p in paths]  # facts name machine paths; the files are read under --root
             if err:
                 notes.append(f"{d['name']}: {err}")
             paths = select_loaded(d["name"], paths, tb, dict(ctx.env))
@@ -70,7 +73,7 @@ def run(args) -> int:
             out += [dict(r, distribution=d["name"], built_for=built)
                     for r in dist_results(ld, paths, d["location"], tb, d["name"], built)]
         else:
-            raise UsageError(f"{arg}: not a file, a directory, or a distribution installed in {py['executable']}")
+            raise UsageError(f"{arg}: not a file, a directory, or a distribution installed in {py.get('executable')}")
     if args.format == "json":
         emit(args, json.dumps({"schema": "bwdoctor.symbols/1", "python": py.get("executable"),
                                "torch": tb.get("version") if tb else None, "files": out, "notes": notes}, indent=2) + "\n")

@@ -134,8 +134,13 @@ def extension_links(ctx, python_env, distributions, torch_build):
     exe = python_env.get("executable") or ""
 
     def machine(p: str) -> str:  # a path of this host → the same file as the inspected machine names it
-        return p if root == "/" else "/" + os.path.relpath(p, root)
+        return ctx.machine_path(p)
 
+    def host(p):  # facts name machine paths (a static python_env); older callers gave host paths
+        return p if not p or root == "/" or p.startswith(root + "/") else str(ctx.resolve(p))
+
+    if python_env.get("source") == "static":
+        exe = host(exe)
     if root != "/" and not exe.startswith(root + "/"):
         return Unavailable(f"the inspected interpreter {exe} is not inside --root {root}: its extensions and the "
                            "libraries they need must come from one machine (pass --python ROOT/.../bin/python)")
@@ -150,7 +155,10 @@ def extension_links(ctx, python_env, distributions, torch_build):
         if d["name"] == "torch" or not d.get("dist_info"):
             continue
         known = d["name"] in EXTENSION_DISTS or _requires_torch(d)
-        paths, _err = record_elf_files(d["dist_info"], d.get("location"), shared_only=True)
+        try:
+            paths, _err = record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=True)
+        except OSError:  # a symlink loop in the tree
+            continue
         if not paths or not (known or links_torch(ld_plain, paths)):
             continue
         paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
