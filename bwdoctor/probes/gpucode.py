@@ -98,9 +98,9 @@ def cuda_binaries(ctx, python_env, distributions):
         if error:
             entry["error"] = error
         out[name] = entry
-    cache = str(ctx.host_path(flashinfer_cache_dir(ctx.env)))
-    if os.path.isdir(cache):
-        paths = cache_elf_files(cache)
+    cache = ctx.machine_path(str(ctx.host_path(flashinfer_cache_dir(ctx.env))))
+    if ctx.is_dir(cache):
+        paths = cache_elf_files(str(ctx.resolve(cache)))
         out[FLASHINFER_CACHE] = {"version": "", "path": cache, "elf_files": len(paths),
-                                 "files": scan_paths(paths)}
+                                 "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]}
     return out
