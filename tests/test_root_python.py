@@ -225,3 +225,31 @@ def test_door_reads_regular_files_only(tmp_path):
     with pytest.raises(OSError):
         live_ctx.read_bytes(str(tmp_path / "fifo"))  # the live machine too: a FIFO never blocks a probe
     assert isinstance(ctx.read_or_unavailable("/missing"), Unavailable)
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
+def test_extension_links_reads_the_trees_files_from_machine_paths(venv_box, tmp_path):
+    """The facts name machine paths; the loader model opens the extension and its libraries in the tree."""
+    from bwdoctor.probes import links
+
+    libdir = venv_box / "usr/lib/x86_64-linux-gnu"
+    libdir.mkdir(parents=True)
+    (tmp_path / "dep.c").write_text("int dep(void){return 1;}\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(libdir / "libdep.so.1"), str(tmp_path / "dep.c"),
+                    "-Wl,-soname,libdep.so.1"], check=True, timeout=60)
+    site = venv_box / SITE.lstrip("/")
+    (tmp_path / "ext.c").write_text("int dep(void); int f(void){return dep();}\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(site / "torchvision/_C.so"), str(tmp_path / "ext.c"),
+                    str(libdir / "libdep.so.1")], check=True, timeout=60)
+    with open(site / "torchvision-0.23.0.dist-info/RECORD", "a") as fh:
+        fh.write("torchvision/_C.so,,\n")
+    os.remove(libdir / "libdep.so.1")
+    ctx = Context(root=venv_box, env={})
+    env = pyenv.python_env(ctx)
+    dists = pyenv.distributions(ctx, env)
+    fact = links.extension_links(ctx, env, dists, pystack.torch_build(ctx, dists))
+    tv = fact["extensions"][0]
+    assert (tv["distribution"], tv["checked"]) == ("torchvision", 1)
+    assert tv["files"][0]["path"] == f"{SITE}/torchvision/_C.so"
+    assert tv["files"][0]["missing_libraries"][0]["name"] == "libdep.so.1"
+    assert not (venv_box / "usr/bin/python3.12-was-run").exists()
