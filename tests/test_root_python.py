@@ -76,7 +76,8 @@ def test_probes_start_no_process(venv_box, monkeypatch):
                                                                         ("torchvision", "0.23.0", SITE)]
     assert dists[1]["requires"][1] == "torch (==2.8.0)"  # as the real METADATA spells it
     tb = pystack.torch_build(ctx, dists)
-    assert (tb["cuda"], tb["variant"], tb["git_version"]) == ("12.8", "cu128", "5811a8d7da873dd699ff6687092c225caffcf1bb")
+    assert (tb["cuda"], tb["variant"]) == ("12.8", "cu128")
+    assert tb["git_version"] == "5811a8d7da873dd699ff6687092c225caffcf1bb"
     drift = pystack.record_drift(ctx, dists)
     assert [(d["distribution"], d["checked"], d["modified"], d["missing"]) for d in drift] == \
         [("torch", 1, [], [])]
