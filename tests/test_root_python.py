@@ -127,7 +127,10 @@ def test_debian_system_python_and_a_venv_that_sees_it(tmp_path):
     py = pyenv.python_env(Context(root=root))
     assert (py["prefix"], py["chosen_by"], py["version"], py["version_from"]) == \
         ("/srv/app/.venv", "has vllm installed", "3.12.3", "dpkg status")
-    assert py["site_packages"] == ["/srv/app/.venv/lib/python3.12/site-packages", "/usr/lib/python3/dist-packages"]
+    assert py["site_packages"] == ["/srv/app/.venv/lib/python3.12/site-packages",
+                                   "/usr/local/lib/python3.12/dist-packages", "/usr/lib/python3/dist-packages",
+                                   "/usr/lib/python3.12/dist-packages"]  # as site.getsitepackages() lists them
+    assert py["sys_path"][-2:] == ["/srv/app/.venv/lib/python3.12/site-packages", "/usr/lib/python3/dist-packages"]
     assert [o["prefix"] for o in py["others"]] == ["/usr"]
     names = [d["name"] for d in pyenv.distributions(Context(root=root), py)]
     assert names == ["numpy", "vllm"]
@@ -254,3 +257,47 @@ def test_extension_links_reads_the_trees_files_from_machine_paths(venv_box, tmp_
     assert tv["files"][0]["path"] == f"{SITE}/torchvision/_C.so"
     assert tv["files"][0]["missing_libraries"][0]["name"] == "libdep.so.1"
     assert not (venv_box / "usr/bin/python3.12-was-run").exists()
+
+
+def _interpreters(tmp_path):
+    import venv
+
+    yield sys.executable  # a venv when the suite runs in one
+    for name, system_site in (("plain", False), ("with-system", True)):
+        venv.create(tmp_path / name, with_pip=False, system_site_packages=system_site, symlinks=True)
+        yield str(tmp_path / name / "bin" / "python")
+    for path in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(path):
+            yield path
+
+
+def test_static_reading_agrees_with_the_interpreter(tmp_path):
+    """Read from files, an environment of THIS machine comes out as its interpreter reports it (asked in a
+    subprocess with the user site off, as a tree has no user)."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
+    keys = ("executable", "version", "sys_path", "site_packages", "prefix", "base_prefix", "platform", "soabi",
+            "libdir", "ldlibrary", "shared", "include")
+    compared = 0
+    for exe in _interpreters(tmp_path):
+        res = subprocess.run([exe, "-c", pyenv._SCRIPT], capture_output=True, text=True, timeout=30, env=env)
+        asked = json.loads(res.stdout)
+        asked["site_packages"] = [p for p in dict.fromkeys(asked["site_packages"]) if p]
+        read = pyenv.static_python_env(Context(python=exe, env=env), {})
+        assert {k: read[k] for k in keys} == {k: asked[k] for k in keys}, exe
+        compared += 1
+    assert compared >= 3
+
+
+def test_sysconfigdata_is_parsed_never_run(tmp_path):
+    from bwdoctor.probes import pystatic
+
+    marker = tmp_path / "ran"
+    write(tmp_path, {
+        "lib/_sysconfigdata__a.py": "build_time_vars = " + "[" * 100000 + "\n",
+        "lib/_sysconfigdata__b.py": f"open({str(marker)!r}, 'w')\nbuild_time_vars = dict(SOABI=open('x'))\n",
+        "lib/_sysconfigdata__c.py": "build_time_vars = {'SOABI': 'cpython-312-aarch64-linux-gnu', 'LIBDIR': '/usr/lib',"
+                                    " 'LDLIBRARY': 'libpython3.12.so', 'Py_ENABLE_SHARED': 1, 'MULTIARCH': 'x'}\n",
+    })
+    conf = pystatic.sysconfigdata(Context(root=tmp_path), "/lib")
+    assert conf["SOABI"] == "cpython-312-aarch64-linux-gnu" and conf["Py_ENABLE_SHARED"] == 1
+    assert not marker.exists()

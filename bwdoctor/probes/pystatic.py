@@ -61,17 +61,45 @@ def _lexists(ctx, path: str) -> bool:
 
 
 def _site_dirs(ctx, prefix: str, pydir: str, debian: bool) -> List[str]:
-    """The site directories site.py adds for a prefix (only those that exist, as site.py does)."""
+    """The site directories of a prefix as site.getsitepackages() names them (Debian's dist-packages for /usr);
+    site.py puts on sys.path only those that exist."""
     if debian:
-        cands = [f"/usr/local/lib/{pydir}/dist-packages", "/usr/lib/python3/dist-packages",
-                 f"/usr/lib/{pydir}/dist-packages"] if prefix == "/usr" else [f"{prefix}/lib/{pydir}/dist-packages"]
-    else:
-        cands = [f"{prefix}/lib/{pydir}/site-packages", f"{prefix}/lib64/{pydir}/site-packages"]
-    out: List[str] = []
-    for c in cands:
-        if ctx.is_dir(c) and ctx.realpath(c) not in {ctx.realpath(o) for o in out}:
-            out.append(c)
+        return [f"/usr/local/lib/{pydir}/dist-packages", "/usr/lib/python3/dist-packages",
+                f"/usr/lib/{pydir}/dist-packages"]
+    out = [f"{prefix}/lib/{pydir}/site-packages"]
+    lib64 = f"{prefix}/lib64/{pydir}/site-packages"  # platlibdir lib64 (Fedora, RHEL): listed when it is there
+    if ctx.is_dir(lib64) and ctx.realpath(lib64) != ctx.realpath(out[0]):
+        out.insert(0, lib64)
     return out
+
+
+SYSCONFIG_LIMIT = 1 << 20
+SYSCONFIG_KEYS = ("SOABI", "MULTIARCH", "LIBDIR", "LDLIBRARY", "Py_ENABLE_SHARED")
+
+
+def sysconfigdata(ctx, stdlib: str) -> Dict[str, object]:
+    """The build settings in stdlib/_sysconfigdata_*.py (SOABI, LIBDIR, LDLIBRARY, Py_ENABLE_SHARED), read as a
+    literal with ast: the file is parsed, never executed."""
+    import ast
+
+    try:
+        names = [n for n in ctx.listdir(stdlib) if n.startswith("_sysconfigdata_") and n.endswith(".py")]
+    except OSError:
+        return {}
+    for name in names:
+        try:
+            tree = ast.parse(ctx.read_text(f"{stdlib}/{name}", limit=SYSCONFIG_LIMIT))
+        except (OSError, ValueError, SyntaxError, RecursionError, MemoryError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "build_time_vars" for t in node.targets):
+                try:
+                    found = ast.literal_eval(node.value)
+                except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+                    break
+                if isinstance(found, dict):
+                    return {k: found.get(k) for k in SYSCONFIG_KEYS}
+    return {}
 
 
 def _pth_dirs(ctx, site: str) -> List[str]:
@@ -127,8 +155,11 @@ def _version(ctx, prefix: str, base: str, pydir: str, cfg: Dict[str, str]) -> Tu
     return pydir[6:], f"lib/{pydir}"
 
 
-def _abi(ctx, stdlib: str, base: str) -> Dict[str, object]:
-    """soabi, platform, libdir, ldlibrary and shared, read from file names and the interpreter's ELF."""
+def _abi(ctx, stdlib: str, base: str, conf: Dict[str, object]) -> Dict[str, object]:
+    """soabi, platform and libdir: from _sysconfigdata when the tree has it, else from file names."""
+    if isinstance(conf.get("SOABI"), str) and isinstance(conf.get("LIBDIR"), str):
+        arch = str(conf["SOABI"]).split("-")[2] if str(conf["SOABI"]).count("-") >= 2 else None
+        return {"soabi": conf["SOABI"], "platform": f"linux-{arch}" if arch else None, "libdir": conf["LIBDIR"]}
     soabi = None
     try:
         soabi = next((m.group(1) for n in ctx.listdir(f"{stdlib}/lib-dynload") for m in [_SOABI.search(n)] if m),
@@ -143,8 +174,11 @@ def _abi(ctx, stdlib: str, base: str) -> Dict[str, object]:
     return {"soabi": soabi, "platform": f"linux-{arch}" if arch else None, "libdir": libdir}
 
 
-def _shared(ctx, exe: Optional[str], pyver: str) -> Tuple[bool, str]:
-    """Whether the interpreter links libpython dynamically (its DT_NEEDED), and LDLIBRARY as sysconfig names it."""
+def _shared(ctx, exe: Optional[str], pyver: str, conf: Dict[str, object]) -> Tuple[bool, str]:
+    """Py_ENABLE_SHARED and LDLIBRARY: from _sysconfigdata, else whether the interpreter's DT_NEEDED names
+    libpython."""
+    if isinstance(conf.get("LDLIBRARY"), str) and conf.get("Py_ENABLE_SHARED") is not None:
+        return bool(conf["Py_ENABLE_SHARED"]), str(conf["LDLIBRARY"])
     shared = False
     if exe:
         try:
@@ -181,11 +215,11 @@ def describe(ctx, prefix: str, kind: str, pydir: Optional[str] = None) -> Option
     exe = next((f"{prefix}/bin/{b}" for b in bins if _lexists(ctx, f"{prefix}/bin/{b}")), None)
     if exe and not ctx.exists(exe):
         notes.append(f"{exe} points to {ctx.realpath(exe)}, which is not in the tree")
-    debian = kind == "system" and ctx.is_dir("/usr/lib/python3/dist-packages") and prefix in ("/usr", "/usr/local")
+    debian = kind == "system" and prefix == "/usr" and ctx.is_dir("/usr/lib/python3/dist-packages")
     stdlib = f"{base}/lib/{pydir}"
     if not ctx.is_dir(stdlib):
         notes.append(f"the standard library {stdlib} is not in the tree")
-    sites = _site_dirs(ctx, "/usr" if debian else prefix, pydir, debian)
+    sites = _site_dirs(ctx, prefix, pydir, debian)
     if kind == "venv" and cfg.get("include-system-site-packages", "").lower() == "true":
         base_debian = base == "/usr" and ctx.is_dir("/usr/lib/python3/dist-packages")
         sites += [s for s in _site_dirs(ctx, base, pydir, base_debian) if s not in sites]
@@ -193,12 +227,14 @@ def describe(ctx, prefix: str, kind: str, pydir: Optional[str] = None) -> Option
         return None
     sys_path = [f"{base}/lib/python{pyver.replace('.', '')}.zip", stdlib, f"{stdlib}/lib-dynload"]
     for s in sites:
-        sys_path.append(s)
-        sys_path += [p for p in _pth_dirs(ctx, s) if p not in sys_path]
+        if ctx.is_dir(s) and s not in sys_path:
+            sys_path.append(s)
+            sys_path += [p for p in _pth_dirs(ctx, s) if p not in sys_path]
     version, version_from = _version(ctx, prefix, base, pydir, cfg)
-    shared, ldlibrary = _shared(ctx, exe, pyver)
+    conf = sysconfigdata(ctx, stdlib)
+    shared, ldlibrary = _shared(ctx, exe, pyver, conf)
     info = {"executable": exe or f"{prefix}/bin/{bins[0]}", "version": version, "sys_path": sys_path,
-            "site_packages": list(sites), "prefix": prefix, "base_prefix": base, **_abi(ctx, stdlib, base),
+            "site_packages": list(sites), "prefix": prefix, "base_prefix": base, **_abi(ctx, stdlib, base, conf),
             "ldlibrary": ldlibrary, "shared": shared, "include": f"{base}/include/{pydir}",
             "source": "static", "kind": kind, "found_by": {"venv": f"{prefix}/pyvenv.cfg",
                                                           "conda": f"{prefix}/conda-meta"}.get(kind, stdlib),
