@@ -161,9 +161,11 @@ class Context:
             rel = os.path.relpath(dirpath, base)
             depth = 0 if rel == "." else rel.count("/") + 1
             dirnames.sort()
-            if depth >= max_depth:
+            names = dirnames
+            if depth >= max_depth:  # the caller still sees the names; nothing below them is walked
+                names = list(dirnames)
                 del dirnames[:]
-            yield (mtop if rel == "." else os.path.join(mtop, rel)), dirnames, sorted(filenames)
+            yield (mtop if rel == "." else os.path.join(mtop, rel)), names, sorted(filenames)
 
     def read_or_unavailable(self, path: str, limit: int = DEFAULT_READ_LIMIT):
         """Text of a machine file, or Unavailable naming the file and the reason."""

@@ -301,3 +301,22 @@ def test_sysconfigdata_is_parsed_never_run(tmp_path):
     conf = pystatic.sysconfigdata(Context(root=tmp_path), "/lib")
     assert conf["SOABI"] == "cpython-312-aarch64-linux-gnu" and conf["Py_ENABLE_SHARED"] == 1
     assert not marker.exists()
+
+
+def test_python_in_a_prefix_of_its_own(tmp_path):
+    """uv's managed Pythons and manylinux's /opt/python/cp312-cp312 are neither venvs nor /usr."""
+    uv = "root/.local/share/uv/python/cpython-3.12.11-linux-x86_64-gnu"
+    root = write(tmp_path / "uv", {
+        f"{uv}/bin/python3.12": "",
+        f"{uv}/lib/python3.12/os.py": "",
+        f"{uv}/lib/python3.12/site-packages/vllm-0.11.0.dist-info/METADATA": "Name: vllm\nVersion: 0.11.0\n",
+        "opt/python/cp312-cp312/bin/python3.12": "",
+        "opt/python/cp312-cp312/lib/python3.12/os.py": "",
+        "opt/tools/bin/tool": "",  # bin and lib, but no Python
+        "opt/tools/lib/libtool.so": "",
+    })
+    py = pyenv.python_env(Context(root=root))
+    assert (py["prefix"], py["executable"]) == (f"/{uv}", f"/{uv}/bin/python3.12")
+    assert py["chosen_by"] == "has vllm installed"
+    assert py["site_packages"] == [f"/{uv}/lib/python3.12/site-packages"]
+    assert [o["prefix"] for o in py["others"]] == ["/opt/python/cp312-cp312"]

@@ -15,8 +15,9 @@ from ..model import Unavailable
 
 NO_PYTHON = "no Python environment in this tree"
 # Where environments live in images and on hosts, and how deep below each to look for one.
-SEARCH: Tuple[Tuple[str, int], ...] = (("/", 1), ("/opt", 3), ("/root", 3), ("/home", 4), ("/app", 3),
-                                       ("/workspace", 3), ("/srv", 3), ("/usr/local", 1))
+SEARCH: Tuple[Tuple[str, int], ...] = (("/", 2), ("/opt", 3), ("/root", 3), ("/home", 4), ("/app", 3),
+                                       ("/workspace", 3), ("/srv", 3), ("/usr/local", 1),
+                                       ("/root/.local/share/uv/python", 1))
 SKIP_DIRS = frozenset({"site-packages", "dist-packages", "node_modules", "__pycache__", ".git", ".cache", "proc",
                        "sys", "dev", "include", "share", "pkgs", "man"})
 MAX_DIRS = 20000  # directories visited by the search at most (a big /home must not stall the run)
@@ -253,8 +254,9 @@ def _is_env(ctx, path: str) -> Optional[str]:
 
 
 def find_environments(ctx) -> List[Tuple[str, str]]:
-    """(prefix, kind) of every environment in the tree: venvs and conda envs (a bounded search that never follows
-    a symlinked directory), then the system interpreters of /usr/local and /usr."""
+    """(prefix, kind) of every environment in the tree: venvs, conda envs and Pythons installed in a prefix of
+    their own (a bounded search that never follows a symlinked directory), then the system interpreters of
+    /usr/local and /usr. A system entry's prefix carries its lib directory: "/usr#python3.12"."""
     found: Dict[str, Tuple[str, str]] = {}
     visited = 0
 
@@ -271,6 +273,13 @@ def find_environments(ctx) -> List[Tuple[str, str]]:
             if visited > MAX_DIRS:
                 break
             kind = _is_env(ctx, dirpath) if dirpath != "/" else None
+            if not kind and "bin" in dirnames and "lib" in dirnames and dirpath not in ("/", "/usr", "/usr/local"):
+                # a Python installed in its own prefix (uv's or python-build-standalone, /opt/python/cp312-cp312)
+                pydir = next((d for d in _pydirs(ctx, dirpath) if ctx.is_file(f"{dirpath}/lib/{d}/os.py")), None)
+                if pydir:
+                    found.setdefault(ctx.realpath(dirpath), (f"{dirpath}#{pydir}", "system"))
+                    del dirnames[:]
+                    continue
             if kind:
                 add(dirpath, kind)
                 if kind == "conda":
