@@ -20,7 +20,7 @@ DEFAULT_READ_LIMIT = 4 * 1024 * 1024  # /proc and /sys files are small; never re
 class Context:
     """Options of one run, handed to every probe.
 
-    root: every file of the machine is read under it ("/" = the live machine).
+    root: every file of the machine is read under it ("/" = the live machine); fixed once constructed.
     python: the interpreter whose environment is inspected (None = pick the default).
     env: the environment variables of the inspected process (normally os.environ).
     targets: --target values (e.g. ["sm_120"]); empty = what the GPUs say.
@@ -36,7 +36,8 @@ class Context:
 
     def __post_init__(self) -> None:
         self.root = Path(os.path.abspath(self.root))  # absolute: a path under it is recognised as the tree's
-        self._tree = str(self.root).rstrip("/")  # "" for the live machine: paths are used as they are
+        # "" for the live machine (also a link to "/"): paths are then used as they are
+        self._tree = "" if self.live_machine else str(self.root).rstrip("/")
 
     @property
     def live_machine(self) -> bool:
