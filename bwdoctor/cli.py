@@ -39,7 +39,7 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         "CUDA toolkits and its Python environments (default /)")
     g.add_argument("--python", metavar="PATH", default=d(None),
                    help="inspect this interpreter's environment (default: $VIRTUAL_ENV/$CONDA_PREFIX python, "
-                        "else the one running bwdoctor)")
+                        "else the one running bwdoctor; under --root: a path inside the tree, read, never run)")
     g.add_argument("--target", metavar="SM", action="append", default=d(None),
                    help="GPU architecture to check for, e.g. sm_120 or 12.0 (repeatable; default: $BWDOCTOR_TARGET, "
                         "else the GPUs present)")

@@ -36,13 +36,13 @@ def test_root_tree_names_machine_paths(tmp_path):
     (lib / "ext.c").write_text("int dep(void); int f(void){return dep();}\n")
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(root / "opt/app/ext.so"), str(lib / "ext.c"),
                     str(lib / "libdep.so.3"), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"], check=True, timeout=60)
-    res = run_cli("symbols", "/opt/app/ext.so", "--root", str(root), "--python", sys.executable, timeout=120)
+    res = run_cli("symbols", "/opt/app/ext.so", "--root", str(root), timeout=120)  # a tree without Python
     assert res.returncode == 1
     assert "missing libdep.so.3" in res.stdout and "/opt/app/../lib/libdep.so.3 (does not exist)" in res.stdout  # as LD_DEBUG=libs writes it
     assert str(tmp_path) not in res.stdout.split("tried:")[1]  # paths as the inspected machine sees them
     (root / "opt/lib").mkdir()
     shutil.copy(lib / "libdep.so.3", root / "opt/lib/libdep.so.3")
-    res = run_cli("symbols", "/opt/app/ext.so", "--root", str(root), "--python", sys.executable, "--format", "json",
+    res = run_cli("symbols", "/opt/app/ext.so", "--root", str(root), "--format", "json",
                   timeout=120)
     assert res.returncode == 0 and json.loads(res.stdout)["files"][0]["loads"] is True
 

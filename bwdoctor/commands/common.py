@@ -29,8 +29,8 @@ def context_from_args(args: Any) -> Context:
             targets.append(normalize_target(t))
         except ValueError as exc:
             raise UsageError(f"--target: {exc}") from None
-    if args.python and not Path(args.python).exists():
-        raise UsageError(f"--python {args.python}: no such file")
+    if args.python and not Context(root=root).has_path(args.python):  # under --root: a path inside the tree
+        raise UsageError(f"--python {args.python}: no such file" + ("" if str(args.root) == "/" else " in the tree"))
     options = {}
     if getattr(args, "vllm_version", None):
         options["vllm_version"] = args.vllm_version

@@ -40,14 +40,17 @@ def _wheel(path: Path) -> Dict[str, Any]:
             "files": files}
 
 
-def _distribution(arg: str, distributions: Any) -> Optional[Dict[str, Any]]:
+def _distribution(ctx: Any, arg: str, distributions: Any) -> Optional[Dict[str, Any]]:
     """The ELF files an installed distribution owns (its RECORD), or None when it is not installed."""
     if isinstance(distributions, Unavailable) or not isinstance(distributions, list):
         return None
     d = next((d for d in distributions if isinstance(d, dict) and d.get("name") == _canonical(arg)), None)
     if d is None:
         return None
-    paths, err = record_elf_files(d["dist_info"], d["location"])
+    try:  # facts name machine paths; under --root the files are read inside the tree
+        paths, err = record_elf_files(str(ctx.resolve(d["dist_info"])), str(ctx.resolve(d["location"])))
+    except OSError as exc:  # a symlink loop in the tree
+        paths, err = [], f"cannot read its RECORD: {exc}"
     out = {"kind": "distribution", "name": d["name"], "version": d.get("version", ""),
            "files": [scan_file(p) for p in paths]}
     if err:
@@ -55,7 +58,7 @@ def _distribution(arg: str, distributions: Any) -> Optional[Dict[str, Any]]:
     return out
 
 
-def read_artifact(arg: str, distributions: Any, where: str) -> Dict[str, Any]:
+def read_artifact(ctx: Any, arg: str, distributions: Any, where: str) -> Dict[str, Any]:
     """One named input: {"arg", "kind", "name", "version", "files": [scan items], "problem"?}."""
     p = Path(arg)
     out: Dict[str, Any]
@@ -73,7 +76,7 @@ def read_artifact(arg: str, distributions: Any, where: str) -> Dict[str, Any]:
         out = {"kind": "missing", "name": arg, "version": "", "files": [],
                "problem": f"{arg}: no such file or directory"}
     else:
-        out = _distribution(arg, distributions) or {
+        out = _distribution(ctx, arg, distributions) or {
             "kind": "missing", "name": arg, "version": "", "files": [],
             "problem": f"{arg}: no such file, directory or installed distribution in {where}"}
     out["arg"] = arg
@@ -86,4 +89,4 @@ def named_artifacts(ctx: Any, python_env: Any, distributions: Any) -> List[Dict[
     where = (f"the environment of {python_env.get('executable')}" if isinstance(python_env, dict)
              else f"no Python environment ({python_env.reason})" if isinstance(python_env, Unavailable)
              else "the inspected environment")
-    return [read_artifact(str(a), distributions, where) for a in ctx.options.get("artifacts") or []]
+    return [read_artifact(ctx, str(a), distributions, where) for a in ctx.options.get("artifacts") or []]

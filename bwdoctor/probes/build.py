@@ -92,7 +92,7 @@ def build_env(ctx, cuda_toolkits, python_env):
     out["nvcc_realpaths"] = {p: realpath_under(str(ctx.root), p) for p in nvccs}
     inc = None if isinstance(python_env, Unavailable) else python_env.get("include")
     out["python_include"] = inc
-    out["python_h"] = bool(inc) and os.path.exists(os.path.join(inc, "Python.h"))
+    out["python_h"] = bool(inc) and ctx.exists(os.path.join(inc, "Python.h"))
     return out
 
 

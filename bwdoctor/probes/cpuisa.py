@@ -1,7 +1,6 @@
 """The x86-64 ISA level compiled libraries declare they need (GNU_PROPERTY_X86_ISA_1_NEEDED notes)."""
 from __future__ import annotations
 
-import glob
 import os
 
 from ..domain.isa import level_from_bits
@@ -84,8 +83,11 @@ def cpu_isa_needed(ctx, distributions):
     out = []
     for d in distributions:
         for pattern in CANDIDATES.get(d["name"], ()):
-            for path in glob.glob(os.path.join(d["location"], pattern)):
-                level = isa_needed(path)
+            for path in ctx.glob(os.path.join(d["location"], pattern)):  # machine paths, read under --root
+                try:
+                    level = isa_needed(str(ctx.resolve(path))) if ctx.is_file(path) else None
+                except OSError:
+                    continue
                 if level and level != "x86-64":
                     out.append({"distribution": d["name"], "path": path, "isa": level})
     return out

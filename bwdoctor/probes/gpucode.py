@@ -88,14 +88,19 @@ def cuda_binaries(ctx, python_env, distributions):
         name = dist.get("name", "")
         if not is_cuda_distribution(name) or not dist.get("dist_info"):
             continue
-        paths, error = record_elf_files(dist["dist_info"], dist.get("location"), shared_only=True)
-        entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": scan_paths(paths)}
+        try:  # facts name machine paths: read the files under --root, name them as the machine does
+            paths, error = record_elf_files(ctx.resolve(dist["dist_info"]), dist.get("location") and
+                                            ctx.resolve(dist["location"]), shared_only=True)
+        except OSError as exc:
+            paths, error = [], f"{dist['dist_info']}: {exc.strerror or exc}"
+        files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]
+        entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": files}
         if error:
             entry["error"] = error
         out[name] = entry
-    cache = str(ctx.host_path(flashinfer_cache_dir(ctx.env)))
-    if os.path.isdir(cache):
-        paths = cache_elf_files(cache)
+    cache = ctx.machine_path(str(ctx.host_path(flashinfer_cache_dir(ctx.env))))
+    if ctx.is_dir(cache):
+        paths = cache_elf_files(str(ctx.resolve(cache)))
         out[FLASHINFER_CACHE] = {"version": "", "path": cache, "elf_files": len(paths),
-                                 "files": scan_paths(paths)}
+                                 "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]}
     return out

@@ -2,11 +2,11 @@
 default directories — all under --root — and whether it is a CUDA forward-compatibility copy."""
 from __future__ import annotations
 
-import glob
 import os
 import re
 
-from ..elf.ldcache import read as read_ldcache
+from ..elf.ldcache import MAX_BYTES
+from ..elf.ldcache import parse as parse_ldcache
 from ..elf.rootpath import realpath_under
 from ..model import Unavailable
 from ..registry import probe
@@ -18,6 +18,19 @@ _VER_RE = re.compile(r"libcuda\.so\.(\d+\.\d+(?:\.\d+)?)$")
 def resolve_under_root(ctx, path: str) -> str:
     """The machine path a symlink chain ends at, every step taken under ctx.root (no escape to the host)."""
     return realpath_under(str(ctx.root), path)
+
+
+def read_ldcache_door(ctx, path: str):
+    """(entries, error) of the tree's ld.so.cache, read through the context (a regular file only, bounded)."""
+    try:
+        buf = ctx.read_bytes(path, limit=MAX_BYTES + 1)
+    except FileNotFoundError:
+        return [], f"{path} does not exist"
+    except OSError as exc:
+        return [], f"{path} could not be read: {exc.strerror or exc}"
+    if len(buf) > MAX_BYTES:
+        return [], f"{path} is larger than {MAX_BYTES >> 20} MiB"
+    return parse_ldcache(buf)
 
 
 def _describe(ctx, path: str, via: str) -> dict:
@@ -32,19 +45,19 @@ def libcuda(ctx):
     """The libcuda.so.1 the loader picks, the other copies it could see, and CUDA compat settings."""
     candidates = []
     for d in (ctx.env.get("LD_LIBRARY_PATH") or "").split(":"):
-        if d and ctx.host_path(os.path.join(d, "libcuda.so.1")).exists():
+        if d and ctx.exists(os.path.join(d, "libcuda.so.1")):
             candidates.append(_describe(ctx, os.path.join(d, "libcuda.so.1"), "LD_LIBRARY_PATH"))
-    entries, err = read_ldcache(str(ctx.host_path("/etc/ld.so.cache")))
+    entries, err = read_ldcache_door(ctx, "/etc/ld.so.cache")
     for e in entries:
         if e["soname"] == "libcuda.so.1" and e["arch"] in ("x86-64", "aarch64", ""):
             candidates.append(_describe(ctx, e["path"], "ld.so.cache"))
     for d in DEFAULT_DIRS:
-        if ctx.host_path(os.path.join(d, "libcuda.so.1")).exists():
+        if ctx.exists(os.path.join(d, "libcuda.so.1")):
             candidates.append(_describe(ctx, os.path.join(d, "libcuda.so.1"), "default directory"))
     confs = []
-    for conf in sorted(glob.glob(str(ctx.host_path("/etc/ld.so.conf.d")) + "/*.conf")):
+    for conf in ctx.glob("/etc/ld.so.conf.d/*.conf"):
         try:
-            text = open(conf, encoding="utf-8", errors="replace").read(65536)
+            text = ctx.read_text(conf, limit=65536)
         except OSError:
             continue
         if "compat" in text or "compat" in os.path.basename(conf):

@@ -136,8 +136,13 @@ def extension_links(ctx, python_env, distributions, torch_build):
     exe = python_env.get("executable") or ""
 
     def machine(p: str) -> str:  # a path of this host → the same file as the inspected machine names it
-        return p if root == "/" else "/" + os.path.relpath(p, root)
+        return ctx.machine_path(p)
 
+    def host(p):  # facts name machine paths (a static python_env); older callers gave host paths
+        return p if not p or root == "/" or p.startswith(root + "/") else str(ctx.resolve(p))
+
+    if python_env.get("source") == "static":
+        exe = host(exe)
     if root != "/" and not exe.startswith(root + "/"):
         return Unavailable(f"the inspected interpreter {exe} is not inside --root {root}: its extensions and the "
                            "libraries they need must come from one machine (pass --python ROOT/.../bin/python)")
@@ -152,7 +157,10 @@ def extension_links(ctx, python_env, distributions, torch_build):
         if d["name"] == "torch" or not d.get("dist_info"):
             continue
         known = d["name"] in EXTENSION_DISTS or _requires_torch(d)
-        paths, _err = record_elf_files(d["dist_info"], d.get("location"), shared_only=True)
+        try:
+            paths, _err = record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=True)
+        except OSError:  # a symlink loop in the tree
+            continue
         if not paths or not (known or links_torch(ld_plain, paths)):
             continue
         paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
@@ -182,18 +190,19 @@ def named_links(ctx, python_env, distributions, torch_build):
     names (`bwdoctor symbols`), each with the distribution and the torch it was built for."""
     from ..elf.distfiles import is_elf, iter_elf_files
 
-    if isinstance(python_env, Unavailable):
+    if isinstance(python_env, Unavailable) and ctx.live_machine:
         return Unavailable(f"the inspected interpreter is unknown: {python_env.reason}")
+    py = {} if isinstance(python_env, Unavailable) else python_env  # a tree without Python: files are still read
     tb = None if isinstance(torch_build, Unavailable) else torch_build
     torch_dir = os.path.join(tb["location"], "torch") if tb else None
     root = str(ctx.root)
-    ld, notes = interpreter_loader(python_env, root, dict(ctx.env), torch_dir)
+    ld, notes = interpreter_loader(py, root, dict(ctx.env), torch_dir)
     by_name = {} if isinstance(distributions, Unavailable) else {d["name"]: d for d in distributions}
     rows: List[dict] = []
     unknown: List[str] = []
 
     def machine(host_path: str) -> str:  # the loader names files as the inspected machine sees them
-        return host_path if root == "/" else "/" + os.path.relpath(host_path, root)
+        return ctx.machine_path(host_path)
 
     for arg in ctx.options.get("link_paths") or []:
         key = re.sub(r"[-_.]+", "-", arg).lower()
@@ -209,7 +218,12 @@ def named_links(ctx, python_env, distributions, torch_build):
                 rows.append(dict(link_result(ld, path, os.path.dirname(path)), distribution=None, built_for=None))
         elif key in by_name:
             d = by_name[key]
-            paths, err = record_elf_files(d["dist_info"], d["location"], shared_only=True)
+            try:  # facts name machine paths; the files are read under --root
+                paths, err = record_elf_files(str(ctx.resolve(d["dist_info"])), str(ctx.resolve(d["location"])),
+                                              shared_only=True)
+            except OSError as exc:  # a symlink loop in the tree
+                paths, err = [], f"cannot read its RECORD: {exc}"
+            paths = [machine(p) for p in paths]
             if err:
                 notes.append(f"{d['name']}: {err}")
             built = built_for(d)
@@ -217,4 +231,4 @@ def named_links(ctx, python_env, distributions, torch_build):
                      for r in dist_results(ld, select_loaded(d["name"], paths, tb, dict(ctx.env)), d["location"])]
         else:
             unknown.append(arg)
-    return {"python": python_env.get("executable"), "rows": rows, "unknown": unknown, "notes": notes}
+    return {"python": py.get("executable"), "rows": rows, "unknown": unknown, "notes": notes}

@@ -50,6 +50,8 @@ def live_torch(ctx, python_env):
         return Unavailable("live probe not requested (bwdoctor check --live)")
     if isinstance(python_env, Unavailable):
         return python_env
+    if ctx.in_tree:  # the tree's interpreter is never run: it belongs to another machine
+        return Unavailable("the live probe runs on the live machine only, not on a --root tree")
     try:
         timeout = float(ctx.env.get("BWDOCTOR_LIVE_TIMEOUT") or TIMEOUT)
     except ValueError:

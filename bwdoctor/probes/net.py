@@ -1,8 +1,6 @@
 """Network interfaces of the host (for NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME)."""
 from __future__ import annotations
 
-import os
-
 from ..model import Unavailable
 from ..registry import probe
 
@@ -10,9 +8,8 @@ from ..registry import probe
 @probe("net_interfaces", budget=2.0)
 def net_interfaces(ctx):
     """Names of the network interfaces (/sys/class/net under --root; psutil on the live machine)."""
-    base = ctx.host_path("/sys/class/net")
     try:
-        return sorted(os.listdir(base))
+        return ctx.listdir("/sys/class/net")
     except OSError:
         pass
     if ctx.live_machine:

@@ -1,7 +1,8 @@
 """Probes of the inspected Python environment: its interpreter, sys.path, and installed distributions.
 
-The interpreter is asked for its sys.path in a subprocess that imports only the standard library;
-distribution metadata is then read from disk. torch is never imported.
+On the live machine the interpreter is asked for its sys.path in a subprocess that imports only the standard
+library; in a --root tree the environments are found from files alone (probes/pystatic.py) and nothing of the
+tree is run. Distribution metadata is then read through the context. torch is never imported.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ..model import Unavailable
 from ..registry import probe
+from .pystatic import static_python_env
 
 _SCRIPT = (
     "import json, sys, sysconfig, site\n"
@@ -68,9 +70,34 @@ def _self_info() -> dict:
             "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED")), "include": sysconfig.get_paths().get("include")}
 
 
+ENVIRON_LIMIT = 1 << 20
+
+
+def tree_environment(ctx) -> dict:
+    """The environment variables the tree itself records (ctx.options['tree_env'], else /proc/1/environ of a
+    captured machine); never the environment bwdoctor runs in."""
+    given = ctx.options.get("tree_env")
+    if isinstance(given, dict):
+        return dict(given)
+    try:
+        raw = ctx.read_bytes("/proc/1/environ", limit=ENVIRON_LIMIT)
+    except OSError:
+        return {}
+    out = {}
+    for item in raw.decode("utf-8", "replace").split("\0"):
+        key, sep, val = item.partition("=")
+        if sep and key:
+            out[key] = val
+    return out
+
+
 @probe("python_env", budget=12.0)
 def python_env(ctx):
-    """Interpreter, version, sys.path and site-packages of the inspected environment (no torch import)."""
+    """Interpreter, version, sys.path and site-packages of the inspected environment (no torch import).
+
+    In a --root tree they are read from files (pyvenv.cfg, conda-meta, lib/python3.X) and no interpreter runs."""
+    if ctx.in_tree:
+        return static_python_env(ctx, tree_environment(ctx))
     exe = ctx.python or default_interpreter(ctx.env)
     if not os.path.exists(exe):
         return Unavailable(f"Python interpreter {exe} does not exist")
@@ -106,58 +133,63 @@ def canonical(name: str) -> str:
 META_LIMIT = 1 << 20  # metadata headers end long before this; descriptions after them are never read
 
 
-def read_metadata_headers(path: str) -> dict:
-    """Name, Version and Requires-Dist from a METADATA/PKG-INFO file, reading the header block only."""
+def read_metadata_headers(path: str, ctx=None) -> dict:
+    """Name, Version and Requires-Dist from a METADATA/PKG-INFO file, reading the header block only.
+
+    path: a machine path read through ctx (a host path when ctx is None). Only a regular file is read."""
+    from ..context import Context
+
     out = {"requires": []}
     last = None
-    with open(path, "rb") as fh:
-        for raw in fh.read(META_LIMIT).decode("utf-8", "replace").splitlines():
-            if not raw.strip():
-                break
-            if raw[0] in " \t" and last:  # folded header line
-                continue
-            key, sep, val = raw.partition(":")
-            if not sep:
-                continue
-            key, val = key.strip().lower(), val.strip()
-            last = key
-            if key == "name" and "name" not in out:
-                out["name"] = val
-            elif key == "version" and "version" not in out:
-                out["version"] = val
-            elif key == "requires-dist":
-                out["requires"].append(val)
+    data = (ctx or Context()).read_bytes(path, limit=META_LIMIT)
+    for raw in data.decode("utf-8", "replace").splitlines():
+        if not raw.strip():
+            break
+        if raw[0] in " \t" and last:  # folded header line
+            continue
+        key, sep, val = raw.partition(":")
+        if not sep:
+            continue
+        key, val = key.strip().lower(), val.strip()
+        last = key
+        if key == "name" and "name" not in out:
+            out["name"] = val
+        elif key == "version" and "version" not in out:
+            out["version"] = val
+        elif key == "requires-dist":
+            out["requires"].append(val)
     return out
 
 
-def _egg_requires(egg_info: str) -> list:
+def _egg_requires(ctx, egg_info: str) -> list:
     """Requires-Dist-like strings from an .egg-info/requires.txt (extras sections become markers)."""
     out, extra = [], None
     try:
-        with open(os.path.join(egg_info, "requires.txt"), encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                if line.startswith("["):
-                    extra = line.strip("[]").split(":")[0] or None
-                    continue
-                out.append(f'{line}; extra == "{extra}"' if extra else line)
-    except OSError:
-        pass
+        text = ctx.read_text(os.path.join(egg_info, "requires.txt"), limit=META_LIMIT)
+    except (OSError, ValueError):
+        return out
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            extra = line.strip("[]").split(":")[0] or None
+            continue
+        out.append(f'{line}; extra == "{extra}"' if extra else line)
     return out
 
 
-def _read_dist(entry: str, name: str):
+def _read_dist(ctx, entry: str, name: str):
     path = os.path.join(entry, name)
     if name.endswith(".dist-info"):
         meta = os.path.join(path, "METADATA")
-        info = read_metadata_headers(meta)
+        info = read_metadata_headers(meta, ctx)
     elif name.endswith(".egg-info"):
-        meta = os.path.join(path, "PKG-INFO") if os.path.isdir(path) else path
-        info = read_metadata_headers(meta)
-        if os.path.isdir(path):
-            info["requires"] = info["requires"] or _egg_requires(path)
+        is_dir = ctx.is_dir(path)
+        meta = os.path.join(path, "PKG-INFO") if is_dir else path
+        info = read_metadata_headers(meta, ctx)
+        if is_dir:
+            info["requires"] = info["requires"] or _egg_requires(ctx, path)
     else:
         return None
     return info if info.get("name") else None
@@ -170,18 +202,20 @@ def distributions(ctx, python_env):
     Metadata headers are read directly (no email parsing of long descriptions). The first copy on
     sys.path wins (as import does); later copies are listed under 'shadowed'.
     """
+    if isinstance(python_env, Unavailable):
+        return python_env  # e.g. "no Python environment in this tree": never another machine's
     seen = {}
     for entry in python_env.get("sys_path", []):
         try:
-            names = sorted(os.listdir(entry))
-        except OSError:
+            names = ctx.listdir(entry)
+        except (OSError, ValueError):
             continue
         for name in names:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
             try:
-                info = _read_dist(entry, name)
-            except OSError:
+                info = _read_dist(ctx, entry, name)
+            except (OSError, ValueError):
                 continue
             if info is None:
                 continue

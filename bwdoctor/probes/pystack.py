@@ -7,7 +7,7 @@ import hashlib
 import io
 import os
 import re
-from pathlib import Path
+import stat
 
 from ..model import Unavailable
 from ..registry import probe
@@ -52,9 +52,9 @@ def torch_build(ctx, distributions):
     if d is None:
         return Unavailable("torch is not installed in the inspected environment")
     out = {"version": d["version"], "location": d["location"], "requires": d.get("requires", [])}
-    vp = Path(d["location"]) / "torch" / "version.py"
+    vp = os.path.join(d["location"], "torch", "version.py")
     try:
-        info = parse_torch_version_py(vp.read_text(errors="replace")[:65536])
+        info = parse_torch_version_py(ctx.read_text(vp, limit=65536))
     except OSError as exc:
         info = {}
         out["error"] = f"{vp}: {exc.strerror or exc}"
@@ -62,9 +62,8 @@ def torch_build(ctx, distributions):
     out["hip"] = info.get("hip")
     out["git_version"] = info.get("git_version")
     out["variant"] = variant_of(d["version"], info.get("cuda"))
-    libs = Path(d["location"]) / "torch" / "lib"
     try:
-        names = sorted(p.name for p in libs.iterdir())
+        names = ctx.listdir(os.path.join(d["location"], "torch", "lib"))
     except OSError:
         names = []
     out["has_libtorch_cuda"] = any(n.startswith("libtorch_cuda") for n in names)
@@ -95,34 +94,47 @@ def cuda_runtimes(ctx, distributions, torch_build):
     return out
 
 
-def _record_rows(dist_info: Path):
+RECORD_LIMIT = 64 * 1024 * 1024  # the RECORD of the largest wheels is a few MB
+HASH_LIMIT = 64 * 1024 * 1024  # a hand-edited Python source is far smaller; larger files are not hashed
+
+
+def _record_rows(ctx, dist_info: str):
     try:
-        text = (dist_info / "RECORD").read_text(errors="replace")
-    except OSError:
+        text = ctx.read_text(os.path.join(dist_info, "RECORD"), limit=RECORD_LIMIT)
+    except (OSError, ValueError):
         return None
     return list(csv.reader(io.StringIO(text)))
 
 
-def _hash_file(path: Path, algo: str) -> str:
+def _hash_file(ctx, path: str, algo: str) -> str:
     h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    h.update(ctx.read_bytes(path, limit=HASH_LIMIT))
     return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
 
 
-def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = ()) -> dict:
+def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None) -> dict:
     """Files of an installed distribution that differ from its RECORD: size first, hash when sizes agree
-    but the file is newer than the RECORD (a same-size edit). `suffixes` limits the files compared."""
-    di = Path(dist["dist_info"])
-    rows = _record_rows(di)
+    but the file is newer than the RECORD (a same-size edit). `suffixes` limits the files compared.
+
+    Paths are machine paths read through ctx (the live machine when None)."""
+    if ctx is None:
+        from ..context import Context
+
+        ctx = Context()
+    di = dist["dist_info"]
+    rows = _record_rows(ctx, di)
     if rows is None:
         return {"distribution": dist["name"], "error": "no RECORD file"}
     try:
-        record_mtime = (di / "RECORD").stat().st_mtime
-    except OSError:
+        record_mtime = ctx.stat(os.path.join(di, "RECORD")).st_mtime
+    except (OSError, ValueError):
         record_mtime = 0
-    base = dist["location"]
+    # Resolve the install directory once inside the tree; the files below it are then stat'ed directly
+    # (a symlink among them is followed inside the tree through ctx.stat).
+    try:
+        base = str(ctx.resolve(dist["location"]))
+    except (OSError, ValueError):
+        return {"distribution": dist["name"], "error": f"{dist['location']} could not be resolved"}
     modified, missing, checked = [], [], 0
     for row in rows:
         if len(row) < 3 or not row[1] or "=" not in row[1]:
@@ -131,13 +143,21 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = ()) -> dict:
         if suffixes and not rel.endswith(suffixes):
             continue
         p = os.path.join(base, rel)  # os.path, not pathlib: torch lists ~12,000 files
+        machine = os.path.normpath(os.path.join(dist["location"], rel)) if ctx.in_tree else p
         try:
-            st = os.stat(p)
+            if not ctx.in_tree:
+                st = os.stat(p)
+            elif rel.startswith("/") or ".." in rel.split("/"):  # scripts in ../../../bin: look up in the tree
+                st = ctx.stat(machine)
+            else:
+                st = os.lstat(p)
+                if stat.S_ISLNK(st.st_mode):
+                    st = ctx.stat(machine)
         except FileNotFoundError:
             if not rel.endswith(".pyc"):
                 missing.append(rel)
             continue
-        except OSError:
+        except (OSError, ValueError):  # unreadable, a loop, or a NUL byte in the RECORD's path
             continue
         checked += 1
         if size.isdigit() and st.st_size != int(size):
@@ -145,9 +165,10 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = ()) -> dict:
         elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
             algo, _, want = digest.partition("=")
             try:
-                if algo in hashlib.algorithms_available and _hash_file(Path(p), algo) != want:
+                if algo in hashlib.algorithms_available and \
+                        _hash_file(ctx, machine, algo) != want:
                     modified.append(rel)
-            except OSError:
+            except (OSError, ValueError):
                 pass
     return {"distribution": dist["name"], "version": dist["version"], "checked": checked,
             "modified": sorted(modified)[:limit], "modified_count": len(modified),
@@ -164,7 +185,7 @@ def record_drift(ctx, distributions):
     for name in ("vllm", "torch", "flashinfer-python", "xformers", "flash-attn"):
         d = _dist(distributions, name)
         if d and d.get("dist_info"):
-            out.append(record_drift_for(d, suffixes=(".py",) if name == "torch" else ()))
+            out.append(record_drift_for(d, suffixes=(".py",) if name == "torch" else (), ctx=ctx))
     return out
 
 
@@ -175,8 +196,8 @@ def native_libraries(ctx, distributions):
     d = _dist(distributions, "bitsandbytes")
     if d:
         try:
-            out["bitsandbytes"] = sorted(p.name for p in (Path(d["location"]) / "bitsandbytes").iterdir()
-                                         if p.name.startswith("libbitsandbytes"))
+            out["bitsandbytes"] = [n for n in ctx.listdir(os.path.join(d["location"], "bitsandbytes"))
+                                   if n.startswith("libbitsandbytes")]
         except OSError:
             out["bitsandbytes"] = []
     return out

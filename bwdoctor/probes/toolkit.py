@@ -170,7 +170,7 @@ def _triton_ptxas_candidates(ctx, python_env):
         yield ctx.env["TRITON_PTXAS_PATH"], "TRITON_PTXAS_PATH"
     for sp in python_env.get("site_packages", []) if isinstance(python_env, dict) else []:
         cand = os.path.join(sp, "triton", "backends", "nvidia", "bin", "ptxas")
-        if os.path.exists(cand):
+        if ctx.exists(cand):  # site_packages are machine paths: looked up under --root
             yield cand, "triton bundled"
             return
 
@@ -182,6 +182,9 @@ def triton_ptxas(ctx, python_env):
         python_env = {}
     for path, via in _triton_ptxas_candidates(ctx, python_env):
         out = {"path": path, "via": via, "version": None, "full": None, "archs": [], "error": None}
+        if ctx.in_tree:
+            out["error"] = "not run: the programs of a --root tree are read, never run"
+            return out
         if not _is_exe(Path(path)):
             out["error"] = "not an executable file"
             return out
