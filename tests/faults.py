@@ -103,6 +103,19 @@ def facts_files(work: Path) -> dict:
     return out
 
 
+def tree_with_environ(work: Path, name: str, env: dict) -> Path:
+    """A copy of the H100 tree whose first process recorded this environment (/proc/1/environ, NUL-separated):
+    under --root, the inspected machine's environment is the tree's, never the shell's."""
+    import shutil
+
+    tree = work / name
+    if not tree.exists():
+        shutil.copytree(H100, tree, symlinks=True)
+        (tree / "proc" / "1").mkdir(parents=True, exist_ok=True)
+        (tree / "proc" / "1" / "environ").write_bytes(b"".join(f"{k}={v}".encode() + b"\0" for k, v in env.items()))
+    return tree
+
+
 def cases(work: Path) -> list:
     """(name, argv, extra env, expected exit codes, time budget s, format)."""
     nvml = fake_nvml(work)
@@ -111,9 +124,11 @@ def cases(work: Path) -> list:
     ff = facts_files(work)
     out = [
         ("no NVIDIA driver (this machine)", ["check"], {}, {0, 1}, 15, "json"),
-        ("CUDA_VISIBLE_DEVICES=-1 on the H100 tree", ["check", "--root", str(H100)], {"CUDA_VISIBLE_DEVICES": "-1"},
+        ("CUDA_VISIBLE_DEVICES=-1 on the H100 tree",
+         ["check", "--root", str(tree_with_environ(work, "cvd-minus-1", {"CUDA_VISIBLE_DEVICES": "-1"}))], {},
          {1}, 15, "json"),
-        ("CUDA_VISIBLE_DEVICES='' on the H100 tree", ["check", "--root", str(H100)], {"CUDA_VISIBLE_DEVICES": ""},
+        ("CUDA_VISIBLE_DEVICES='' on the H100 tree",
+         ["check", "--root", str(tree_with_environ(work, "cvd-empty", {"CUDA_VISIBLE_DEVICES": ""}))], {},
          {1}, 15, "json"),
         ("nvcc on PATH hangs", ["check", "--select", "stack", "--target", "sm_120"],
          {"PATH": f"{hanging_tool(work, 'nvcc')}:/usr/bin:/bin", "BWDOCTOR_NVCC_SEARCH": "path"}, {0, 1}, 25, "json"),

@@ -320,3 +320,18 @@ def test_python_in_a_prefix_of_its_own(tmp_path):
     assert py["chosen_by"] == "has vllm installed"
     assert py["site_packages"] == [f"/{uv}/lib/python3.12/site-packages"]
     assert [o["prefix"] for o in py["others"]] == ["/opt/python/cp312-cp312"]
+
+
+def test_tree_environment_is_the_trees_not_the_shells(tmp_path):
+    """Under --root the environment fact is what the tree recorded (/proc/1/environ), never this shell's."""
+    res = run_cli("facts", "environment", "--root", str(H100_ROOT), "--format", "json",
+                  env={"CUDA_VISIBLE_DEVICES": "-1", "VLLM_ATTENTION_BACKEND": "FLASHINFER"})
+    env = json.loads(res.stdout)["facts"]["environment"]
+    assert "CUDA_VISIBLE_DEVICES" not in json.dumps(env) and "FLASHINFER" not in json.dumps(env)
+    tree = tmp_path / "box"
+    shutil.copytree(H100_ROOT, tree, symlinks=True)
+    (tree / "proc" / "1").mkdir(parents=True, exist_ok=True)
+    (tree / "proc" / "1" / "environ").write_bytes(b"VLLM_ATTENTION_BACKEND=XFORMERS\0CUDA_VISIBLE_DEVICES=0,1\0")
+    env = json.loads(run_cli("facts", "environment", "--root", str(tree), "--format", "json").stdout)["facts"]
+    assert env["environment"]["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert env["environment"]["VLLM_ATTENTION_BACKEND"] == "XFORMERS"

@@ -38,9 +38,14 @@ def context_from_args(args: Any) -> Context:
         if not Path(args.src).is_dir():
             raise UsageError(f"--src {args.src}: not a directory")
         options["src"] = str(Path(args.src).resolve())
-    return Context(root=root, python=args.python, env=dict(os.environ), targets=targets,
+    ctx = Context(root=root, python=args.python, env=dict(os.environ), targets=targets,
                    configs=list(getattr(args, "config", []) or []), live=bool(getattr(args, "live", False)),
                    options=options)
+    if ctx.in_tree:  # a --root tree is another machine: its environment is what it recorded, never this shell's
+        from ..probes.pyenv import tree_environment
+
+        ctx.env = tree_environment(ctx)
+    return ctx
 
 
 def source_from_args(args: Any) -> Source:
