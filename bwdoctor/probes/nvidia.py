@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ..domain.arch import arch_key, arch_of, normalize_target
 from ..domain.gpus import lookup
@@ -24,9 +23,8 @@ def nvidia_driver(ctx):
     if parsed is None:
         return Unavailable("/proc/driver/nvidia/version has no 'NVRM version' line")
     gpus = []
-    base = ctx.host_path("/proc/driver/nvidia/gpus")
     try:
-        entries = sorted(p.name for p in base.iterdir())
+        entries = ctx.listdir("/proc/driver/nvidia/gpus")
     except OSError:
         entries = []
     for bdf in entries:
@@ -49,9 +47,8 @@ def _read_hex(ctx, path):
 @probe("pci_gpus", budget=2.0)
 def pci_gpus(ctx):
     """NVIDIA GPUs on the PCI bus (vendor 0x10de, display class), with name and compute capability."""
-    base = ctx.host_path("/sys/bus/pci/devices")
     try:
-        devices = sorted(p.name for p in base.iterdir())
+        devices = ctx.listdir("/sys/bus/pci/devices")
     except FileNotFoundError:
         return Unavailable("/sys/bus/pci/devices does not exist")
     except OSError as exc:
@@ -79,9 +76,8 @@ def pci_gpus(ctx):
 
 def _nvml_from_capture(ctx):
     """NVML facts saved in a captured --root tree (cmd/nvml.json), for replaying a real machine."""
-    path = ctx.host_path("/cmd/nvml.json")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(ctx.read_text("/cmd/nvml.json"))
     except FileNotFoundError:
         return Unavailable("--root replays files only and the tree has no cmd/nvml.json; NVML reads the live machine")
     except (OSError, ValueError) as exc:

@@ -59,10 +59,9 @@ def discover(ctx) -> list:
              for c in ctx.configs]
     unit_dirs = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
     for d in unit_dirs:
-        base = ctx.host_path(d)
         try:
-            found += sorted(p for p in base.glob("*vllm*") if p.is_file())
-        except OSError:
+            found += [ctx.resolve(m) for m in ctx.glob(d + "/*vllm*") if ctx.is_file(m)]
+        except OSError:  # a symlink loop in the tree
             continue
     cwd = Path(ctx.options.get("cwd") or os.getcwd()) if ctx.live_machine or ctx.options.get("cwd") else None
     if cwd is not None:
@@ -92,20 +91,19 @@ def discover(ctx) -> list:
 def processes(ctx) -> list:
     """ServeConfigs of running vLLM processes under ROOT/proc."""
     out: list = []
-    proc = ctx.host_path("/proc")
     try:
-        pids = sorted((p for p in os.listdir(proc) if p.isdigit()), key=int)[:MAX_PROCS]
+        pids = sorted((p for p in ctx.listdir("/proc") if p.isdigit()), key=int)[:MAX_PROCS]
     except OSError:
         return out
     for pid in pids:
         try:
-            cmdline = _read_limited(proc / pid / "cmdline")
+            cmdline = ctx.read_bytes(f"/proc/{pid}/cmdline", MAX_BYTES + 1)
         except OSError:
             continue
         if b"vllm" not in cmdline:
             continue
         try:
-            environ = _read_limited(proc / pid / "environ")
+            environ = ctx.read_bytes(f"/proc/{pid}/environ", MAX_BYTES + 1)
         except OSError:
             environ = b""
         cfgs = read_process(cmdline, environ, f"/proc/{pid}/cmdline", f"/proc/{pid}/environ")

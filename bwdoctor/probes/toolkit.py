@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import stat
 import json
 import os
 import re
@@ -85,13 +86,19 @@ def describe_nvcc(ctx, path: str) -> dict:
     return out
 
 
-def _toolkit_from_tree(ctx, cuda_dir: Path) -> dict:
-    """A toolkit under --root, read from its version.json (nothing is executed)."""
-    rel = str(cuda_dir.relative_to(ctx.root)) if ctx.root in cuda_dir.parents else str(cuda_dir)
-    out: dict = {"path": "/" + rel.lstrip("/") + "/bin/nvcc", "version": None, "full": None, "archs": [],
-           "arch_source": None, "error": None}
+def _is_link(ctx, path: str) -> bool:
     try:
-        data = json.loads((cuda_dir / "version.json").read_text())
+        return stat.S_ISLNK(ctx.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _toolkit_from_tree(ctx, cuda_dir: str) -> dict:
+    """A toolkit under --root (a machine path), read from its version.json (nothing is executed)."""
+    out: dict = {"path": cuda_dir.rstrip("/") + "/bin/nvcc", "version": None, "full": None, "archs": [],
+                 "arch_source": None, "error": None}
+    try:
+        data = json.loads(ctx.read_text(cuda_dir.rstrip("/") + "/version.json"))
         full = data.get("cuda", {}).get("version") or data.get("cuda_nvcc", {}).get("version")
         out["full"] = full
         out["version"] = ".".join(full.split(".")[:2]) if full else None
@@ -138,18 +145,17 @@ def cuda_toolkits(ctx):
                 add(d, "standard location")
         toolkits = list(found.values())
     else:
-        toolkits = [_toolkit_from_tree(ctx, Path(p)) for p in sorted(glob.glob(str(ctx.host_path("/usr/local/cuda*"))))
-                    if Path(p).is_dir() and not Path(p).is_symlink()]
+        toolkits = [_toolkit_from_tree(ctx, p) for p in ctx.glob("/usr/local/cuda*")
+                    if ctx.is_dir(p) and not _is_link(ctx, p)]
         for t in toolkits:
             t["via"] = ["standard location"]
-        cap = ctx.host_path("/cmd/nvcc-version.txt")
-        if cap.exists():  # a captured host's nvcc on PATH
-            rel = parse_release(cap.read_text(errors="replace"))
-            arch_file = ctx.host_path("/cmd/nvcc-list-gpu-arch.txt")
-            archs = parse_gpu_arch_list(arch_file.read_text(errors="replace")) if arch_file.exists() else []
-            code_file = ctx.host_path("/cmd/nvcc-list-gpu-code.txt")
-            archs = sorted(set(archs) | set(parse_gpu_arch_list(code_file.read_text(errors="replace")
-                                                                 if code_file.exists() else "")))
+        if ctx.is_file("/cmd/nvcc-version.txt"):  # a captured host's nvcc on PATH
+            rel = parse_release(ctx.read_text("/cmd/nvcc-version.txt"))
+            archs = []
+            for captured in ("/cmd/nvcc-list-gpu-arch.txt", "/cmd/nvcc-list-gpu-code.txt"):
+                if ctx.is_file(captured):
+                    archs += parse_gpu_arch_list(ctx.read_text(captured))
+            archs = sorted(set(archs))
             if rel:
                 entry = {"path": "nvcc (captured)", "via": ["PATH"], "archs": archs,
                          "arch_source": "captured --list-gpu-arch" if archs else None, "error": None, **rel}
