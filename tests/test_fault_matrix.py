@@ -1,8 +1,8 @@
 """Every fault-matrix case holds: valid output, no traceback, a documented exit code, in time."""
 import os
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Dict, Iterator
 
 import pytest
 
@@ -15,13 +15,13 @@ def work(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def matrix(work) -> Dict[str, tuple]:
+def matrix(work) -> dict[str, tuple]:
     """The cases by name, prepared once: no case's files are rewritten while another case runs."""
     return {c[0]: c for c in faults.cases(work)}
 
 
 @pytest.fixture(scope="module")
-def hanging(matrix) -> Iterator[Dict[str, Future]]:
+def hanging(matrix) -> Iterator[dict[str, Future]]:
     """The cases where a tool or library hangs, started side by side as soon as the module starts.
 
     Each spends its time waiting out a probe's budget in its own process (and is still timed against its own

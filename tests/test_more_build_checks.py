@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Dict, List
 
 from bwdoctor import registry
 from bwdoctor.context import Context
@@ -22,12 +21,12 @@ CHECKS = registry.load(no_plugins=True).checks
 NOT_PROBED = Unavailable("not needed here")
 
 
-def probe(env: Dict[str, str]) -> dict:
+def probe(env: dict[str, str]) -> dict:
     return build_env(Context(env=env), NOT_PROBED, NOT_PROBED)
 
 
 def run(cid: str, fact: dict) -> Finding:
-    found: List[Finding] = run_check(CHECKS[cid].func, {"build_env": fact})
+    found: list[Finding] = run_check(CHECKS[cid].func, {"build_env": fact})
     assert len(found) == 1 and found[0].id == cid, found
     return found[0]
 

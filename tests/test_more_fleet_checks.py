@@ -6,7 +6,6 @@ the error text of a node that did not answer); torch_build and distributions hav
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Tuple
 
 from bwdoctor import fleet
 from bwdoctor.model import Finding
@@ -25,7 +24,7 @@ def node(torch: object = TORCH, dists: object = DISTS) -> dict:
     return {"facts": {"torch_build": copy.deepcopy(torch), "distributions": copy.deepcopy(dists)}}
 
 
-def cross(nodes: List[Tuple[str, object]], cid: str) -> List[Finding]:
+def cross(nodes: list[tuple[str, object]], cid: str) -> list[Finding]:
     _, found, _ = fleet.evaluate(nodes)
     mine = [f for f in found if f.id == cid]
     assert mine, [f.id for f in found]
@@ -62,7 +61,7 @@ def test_bw905_same_packages_pass() -> None:
 
 
 def test_bw905_each_drifting_package_is_one_finding() -> None:
-    b_dists: Dict[str, str] = {"vllm": "0.14.1", "nvidia-nccl-cu12": "2.26.2"}
+    b_dists: dict[str, str] = {"vllm": "0.14.1", "nvidia-nccl-cu12": "2.26.2"}
     dists = DISTS
     for name, version in b_dists.items():
         dists = [dict(d, version=version) if d["name"] == name else d for d in dists]

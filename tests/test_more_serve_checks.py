@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -40,15 +40,15 @@ def probe(root: Path, text: str, name: str = "serve.sh") -> dict:
     return serve_configs(Context(root=root, env={}, configs=[str(path)]))
 
 
-def run(cid: str, fact: dict, targets: List[str], gpus: Any, vllm: str = "0.15.1") -> List[Finding]:
-    facts: Dict[str, Any] = {"serve_configs": fact, "distributions": [{"name": "vllm", "version": vllm}],
+def run(cid: str, fact: dict, targets: list[str], gpus: Any, vllm: str = "0.15.1") -> list[Finding]:
+    facts: dict[str, Any] = {"serve_configs": fact, "distributions": [{"name": "vllm", "version": vllm}],
                              "targets": targets, "gpus": gpus}
     found = run_check(CHECKS[cid].func, facts)
     assert found and all(f.id == cid for f in found)
     return found
 
 
-def only(found: List[Finding], status: str) -> Finding:
+def only(found: list[Finding], status: str) -> Finding:
     assert [f.status for f in found] == [status], [(f.status, f.message) for f in found]
     return found[0]
 

@@ -6,7 +6,7 @@ real nvcc releases (tests/fixtures/toolkit); torch_build has the shape the torch
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -38,7 +38,7 @@ def nvcc_fact(tmp_path: Path, release: str) -> dict:
     return fact
 
 
-def run(facts: Dict[str, Any]) -> List[Finding]:
+def run(facts: dict[str, Any]) -> list[Finding]:
     found = run_check(CHECKS["BW503"].func, facts)
     assert len(found) == 1 and found[0].id == "BW503"
     return found
