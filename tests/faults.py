@@ -44,7 +44,7 @@ def fake_nvml(work: Path):
 def hanging_tool(work: Path, name: str) -> Path:
     d = work / f"hang-{name}"
     d.mkdir(parents=True, exist_ok=True)
-    (d / name).write_text("#!/bin/sh\nsleep 600\n")
+    (d / name).write_text("#!/bin/sh\nexec sleep 600\n")  # exec: the kill at the timeout ends the sleep too
     (d / name).chmod(0o755)
     return d
 

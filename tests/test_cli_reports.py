@@ -21,6 +21,12 @@ def check_json(*args, env=None):
     return json.loads(res.stdout), res
 
 
+@pytest.fixture(scope="module")
+def h100_check():
+    """`check --format json --root` on the H100 capture, run once for the tests that read it."""
+    return check_json("--root", str(H100_ROOT))
+
+
 def test_check_here_is_valid_json(report_schema):
     report, res = check_json()
     jsonschema.validate(report, report_schema)
@@ -63,11 +69,11 @@ def test_github_annotations(tmp_path):
     assert any(l.startswith("::warning ") and "BW201" in l for l in lines)
 
 
-def test_facts_replay_gives_same_findings(tmp_path):
+def test_facts_replay_gives_same_findings(tmp_path, h100_check):
     facts = tmp_path / "f.json"
     res = run_cli("facts", "--format", "json", "--root", str(H100_ROOT), "-o", str(facts))
     assert res.returncode == 0, res.stderr
-    live, _ = check_json("--root", str(H100_ROOT))
+    live, _ = h100_check
     replay, _ = check_json("--facts", str(facts))
     strip = lambda r: [(f["id"], f["status"], f["message"]) for f in r["findings"]]
     assert strip(live) == strip(replay)
@@ -94,8 +100,8 @@ def test_healthy_blackwell_tree_fails_neither(tmp_path):
     assert res.returncode == 0
 
 
-def test_h100_capture_no_false_alarm():
-    report, res = check_json("--root", str(H100_ROOT))
+def test_h100_capture_no_false_alarm(h100_check):
+    report, res = h100_check
     assert res.returncode == 0
     bad = [f for f in report["findings"] if f["status"] in ("fail", "error")]
     assert bad == []

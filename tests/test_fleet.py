@@ -13,10 +13,17 @@ from conftest import H100_ROOT, document_validator, run_cli
 from hosttrees import blackwell_healthy
 
 
+_FACTS = {}  # root -> the facts document `bwdoctor facts --root` wrote for it (the trees are read-only fixtures)
+
+
 def facts_file(tmp_path, name, root, edit=None):
     out = tmp_path / f"{name}.json"
-    res = run_cli("facts", "--format", "json", "--root", str(root), "-o", str(out))
-    assert res.returncode == 0, res.stderr
+    if str(root) in _FACTS:
+        out.write_text(_FACTS[str(root)])
+    else:
+        res = run_cli("facts", "--format", "json", "--root", str(root), "-o", str(out))
+        assert res.returncode == 0, res.stderr
+        _FACTS[str(root)] = out.read_text()
     if edit:
         doc = json.loads(out.read_text())
         edit(doc)

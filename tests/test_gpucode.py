@@ -10,7 +10,7 @@ import pytest
 from bwdoctor.context import Context
 from bwdoctor.model import Unavailable
 from bwdoctor.testing import run_check
-from checks import gpucode as checks_mod  # noqa: F401  (the source tree; installed as bwdoctor.checks)
+from bwdoctor.checks import gpucode as checks_mod  # noqa: F401
 
 FIX = Path(__file__).parent / "fixtures" / "cuda"
 CASES = sorted((FIX / "facts").glob("*.json"))
