@@ -10,11 +10,30 @@ import pytest
 
 from bwdoctor import schemas
 from bwdoctor.render import KIND_FORMATS
-from conftest import H100_ROOT, run_cli, validate_document
+from conftest import H100_ROOT, validate_document
 
 HERE = Path(__file__).parent
 CUDA = HERE / "fixtures" / "cuda"
 CAP = HERE / "fixtures" / "capacity"
+
+
+def run_cli(*argv):
+    """The CLI in this process (parse → view → render → write), as a subprocess result would read."""
+    import contextlib
+    import io
+    import subprocess
+
+    from bwdoctor.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["--no-plugins", *argv])
+    return subprocess.CompletedProcess(argv, rc, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def _plain(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
 
 
 @pytest.fixture(scope="module")
