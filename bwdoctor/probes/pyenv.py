@@ -139,7 +139,7 @@ def read_metadata_headers(path: str, ctx=None) -> dict:
     path: a machine path read through ctx (a host path when ctx is None). Only a regular file is read."""
     from ..context import Context
 
-    out = {"requires": []}
+    out: dict = {"requires": []}
     last = None
     data = (ctx or Context()).read_bytes(path, limit=META_LIMIT)
     for raw in data.decode("utf-8", "replace").splitlines():
@@ -163,7 +163,8 @@ def read_metadata_headers(path: str, ctx=None) -> dict:
 
 def _egg_requires(ctx, egg_info: str) -> list:
     """Requires-Dist-like strings from an .egg-info/requires.txt (extras sections become markers)."""
-    out, extra = [], None
+    out: list = []
+    extra = None
     try:
         text = ctx.read_text(os.path.join(egg_info, "requires.txt"), limit=META_LIMIT)
     except (OSError, ValueError):

@@ -40,7 +40,7 @@ def parse_pyvenv_cfg(text: str) -> Dict[str, str]:
 
 def _pydirs(ctx, prefix: str) -> List[str]:
     """The 'python3.X' directories of prefix/lib (and lib64), newest first."""
-    names = set()
+    names: set = set()
     for lib in ("lib", "lib64"):
         try:
             names.update(n for n in ctx.listdir(f"{prefix}/{lib}") if _PYDIR.match(n))
@@ -128,8 +128,9 @@ def _pth_dirs(ctx, site: str) -> List[str]:
 def _version(ctx, prefix: str, base: str, pydir: str, cfg: Dict[str, str]) -> Tuple[str, str]:
     """(version, where it was read): pyvenv.cfg, conda-meta, patchlevel.h, dpkg status, else the lib dir name."""
     for key in ("version", "version_info"):
-        if re.match(r"3\.\d+\.\d+", cfg.get(key, "")):
-            return re.match(r"3\.\d+\.\d+\w*", cfg[key]).group(0), "pyvenv.cfg"
+        m = re.match(r"3\.\d+\.\d+\w*", cfg.get(key, ""))
+        if m:
+            return m.group(0), "pyvenv.cfg"
     for p in dict.fromkeys((prefix, base)):
         try:
             hit = next((m.group(1) for n in ctx.listdir(f"{p}/conda-meta") for m in [_CONDA_PY.match(n)] if m), None)
@@ -346,8 +347,9 @@ def static_python_env(ctx, tree_env: Optional[Dict[str, str]] = None):
         chosen["executable"] = exe
         why = "--python"
     for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
-        if chosen is None and (tree_env or {}).get(var):
-            chosen = next((e for e in envs if e["prefix"] == tree_env[var].rstrip("/")), None)
+        wanted = (tree_env or {}).get(var)
+        if chosen is None and wanted:
+            chosen = next((e for e in envs if e["prefix"] == wanted.rstrip("/")), None)
             why = f"${var} of the tree" if chosen else None
     if chosen is None:
         for names, reason in ((("vllm",), "has vllm installed"), (("torch",), "has torch installed")):
