@@ -8,6 +8,7 @@ then the best of --warm calls), time `cuobjdump -all --list-elf` + `cuobjdump -a
 and compare the cubin sets (with the `f` suffix dropped, as cuobjdump --list-elf does), the PTX
 sets and the entry counts. Prints one line per file with GPU code, every disagreement, and totals.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def cuobjdump_list(tool, path, what, timeout):
     """(names, seconds, error) from `cuobjdump -all --list-<what> path`."""
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([tool, "-all", f"--list-{what}", path], capture_output=True, text=True,
-                              timeout=timeout, errors="replace")
+        proc = subprocess.run(
+            [tool, "-all", f"--list-{what}", path], capture_output=True, text=True, timeout=timeout, errors="replace"
+        )
     except subprocess.TimeoutExpired:
         return [], time.perf_counter() - t0, f"timed out after {timeout} s"
     dt = time.perf_counter() - t0
@@ -93,27 +95,50 @@ def main(argv=None):
         problems = []
         if not cu_err and not item["error"]:
             if ours_elf != set(elf):
-                problems.append(f"cubins differ: bwdoctor-only {sorted(ours_elf - set(elf))}, "
-                                f"cuobjdump-only {sorted(set(elf) - ours_elf)}")
+                problems.append(
+                    f"cubins differ: bwdoctor-only {sorted(ours_elf - set(elf))}, "
+                    f"cuobjdump-only {sorted(set(elf) - ours_elf)}"
+                )
             if ours_ptx != set(ptx):
-                problems.append(f"PTX differ: bwdoctor-only {sorted(ours_ptx - set(ptx))}, "
-                                f"cuobjdump-only {sorted(set(ptx) - ours_ptx)}")
+                problems.append(
+                    f"PTX differ: bwdoctor-only {sorted(ours_ptx - set(ptx))}, "
+                    f"cuobjdump-only {sorted(set(ptx) - ours_ptx)}"
+                )
             if item["entries"] != len(elf) + len(ptx):
                 problems.append(f"entry count {item['entries']} vs cuobjdump {len(elf) + len(ptx)}")
-        row = {"path": path, "bwdoctor_cold_s": cold, "bwdoctor_warm_s": warm, "cuobjdump_s": t_elf + t_ptx,
-               "entries": item["entries"], "cuobjdump_entries": len(elf) + len(ptx), "cuobjdump_error": cu_err,
-               "agree": not problems and not cu_err and not item["error"], "problems": problems,
-               "bwdoctor_error": item["error"],
-               "elf": sorted(item["fatbin"]["elf"]), "ptx": sorted(item["fatbin"]["ptx"]),
-               "rel_elf": item["relfatbin"]["elf"], "rel_ptx": item["relfatbin"]["ptx"]}
+        row = {
+            "path": path,
+            "bwdoctor_cold_s": cold,
+            "bwdoctor_warm_s": warm,
+            "cuobjdump_s": t_elf + t_ptx,
+            "entries": item["entries"],
+            "cuobjdump_entries": len(elf) + len(ptx),
+            "cuobjdump_error": cu_err,
+            "agree": not problems and not cu_err and not item["error"],
+            "problems": problems,
+            "bwdoctor_error": item["error"],
+            "elf": sorted(item["fatbin"]["elf"]),
+            "ptx": sorted(item["fatbin"]["ptx"]),
+            "rel_elf": item["relfatbin"]["elf"],
+            "rel_ptx": item["relfatbin"]["ptx"],
+        }
         rows.append(row)
         tot_bw += warm
         tot_cu += t_elf + t_ptx
         if item["entries"] or problems or cu_err or len(elf) + len(ptx):
-            status = ("agree" if row["agree"] else "MISMATCH" if problems
-                      else "CUOBJDUMP FAILED: " + cu_err if cu_err else f"bwdoctor error: {item['error']}")
-            print(f"{_rel(path):70} {item['entries']:6} entries  bw {warm * 1000:8.2f} ms (cold {cold * 1000:8.2f})"
-                  f"  cuobjdump {(t_elf + t_ptx) * 1000:9.1f} ms  x{(t_elf + t_ptx) / max(warm, 1e-9):8.0f}  {status}")
+            status = (
+                "agree"
+                if row["agree"]
+                else "MISMATCH"
+                if problems
+                else "CUOBJDUMP FAILED: " + cu_err
+                if cu_err
+                else f"bwdoctor error: {item['error']}"
+            )
+            print(
+                f"{_rel(path):70} {item['entries']:6} entries  bw {warm * 1000:8.2f} ms (cold {cold * 1000:8.2f})"
+                f"  cuobjdump {(t_elf + t_ptx) * 1000:9.1f} ms  x{(t_elf + t_ptx) / max(warm, 1e-9):8.0f}  {status}"
+            )
             for pr in problems:
                 print(f"    {pr}")
     with_code = [r for r in rows if r["entries"] or r["cuobjdump_entries"]]
@@ -122,20 +147,26 @@ def main(argv=None):
     cu_failed = [r for r in rows if r["cuobjdump_error"]]
     bw_failed = [r for r in rows if r["bwdoctor_error"]]
     both = [r for r in rows if r["cuobjdump_error"] and r["bwdoctor_error"]]
-    print(f"\n{len(rows)} ELF files, {len(with_code)} with GPU code; compared {len(compared)}: agree "
-          f"{len(agree)}, mismatch {len(compared) - len(agree)}. Not compared: cuobjdump failed on "
-          f"{len(cu_failed)}, bwdoctor reported an error on {len(bw_failed)} (both on {len(both)})")
+    print(
+        f"\n{len(rows)} ELF files, {len(with_code)} with GPU code; compared {len(compared)}: agree "
+        f"{len(agree)}, mismatch {len(compared) - len(agree)}. Not compared: cuobjdump failed on "
+        f"{len(cu_failed)}, bwdoctor reported an error on {len(bw_failed)} (both on {len(both)})"
+    )
     for r in bw_failed:
         if not r["cuobjdump_error"]:
-            print(f"  bwdoctor error where cuobjdump answered ({r['cuobjdump_entries']} entries): "
-                  f"{_rel(r['path'])}: {r['bwdoctor_error']}")
+            print(
+                f"  bwdoctor error where cuobjdump answered ({r['cuobjdump_entries']} entries): "
+                f"{_rel(r['path'])}: {r['bwdoctor_error']}"
+            )
     print(f"total: bwdoctor warm {tot_bw:.3f} s, cuobjdump {tot_cu:.1f} s, ratio x{tot_cu / max(tot_bw, 1e-9):.0f}")
     for r in rows:
         if os.path.basename(r["path"]) == "libtorch_cuda.so":
-            print(f"libtorch_cuda.so: bwdoctor warm {r['bwdoctor_warm_s'] * 1000:.1f} ms, cold "
-                  f"{r['bwdoctor_cold_s'] * 1000:.1f} ms, cuobjdump {r['cuobjdump_s']:.2f} s, "
-                  f"x{r['cuobjdump_s'] / r['bwdoctor_warm_s']:.0f}; {r['entries']} entries; "
-                  f"{'agree' if r['agree'] else 'DISAGREE'}")
+            print(
+                f"libtorch_cuda.so: bwdoctor warm {r['bwdoctor_warm_s'] * 1000:.1f} ms, cold "
+                f"{r['bwdoctor_cold_s'] * 1000:.1f} ms, cuobjdump {r['cuobjdump_s']:.2f} s, "
+                f"x{r['cuobjdump_s'] / r['bwdoctor_warm_s']:.0f}; {r['entries']} entries; "
+                f"{'agree' if r['agree'] else 'DISAGREE'}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps({"cuobjdump": version, "rows": rows}, indent=1))
     return 0 if len(agree) == len(compared) else 1

@@ -4,6 +4,7 @@ errors.jsonl is the corpus the signatures were written against; heldout.jsonl ho
 afterwards and never used to tune a signature.
 Usage: python benchmarks/explain_corpus.py [--corpus FILE ...] [-v]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,18 +41,28 @@ def evaluate(items: list, articles: dict) -> dict:
         else:
             confusion[(it["slug"], top)] += 1
             misses.append((it, res[:3]))
-    return {"n": len(items), "correct": correct, "accuracy": correct / len(items) if items else 0.0,
-            "per_slug": dict(sorted(per_slug.items())), "confusion": confusion, "misses": misses}
+    return {
+        "n": len(items),
+        "correct": correct,
+        "accuracy": correct / len(items) if items else 0.0,
+        "per_slug": dict(sorted(per_slug.items())),
+        "confusion": confusion,
+        "misses": misses,
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", action="append",
-                    help="corpus file or folder (repeatable); default: errors.jsonl and heldout.jsonl")
+    ap.add_argument(
+        "--corpus", action="append", help="corpus file or folder (repeatable); default: errors.jsonl and heldout.jsonl"
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     articles = load_all()
-    paths = args.corpus or [str(ROOT / "tests" / "corpus" / "errors.jsonl"), str(ROOT / "tests" / "corpus" / "heldout.jsonl")]
+    paths = args.corpus or [
+        str(ROOT / "tests" / "corpus" / "errors.jsonl"),
+        str(ROOT / "tests" / "corpus" / "heldout.jsonl"),
+    ]
     for path in paths:
         report(Path(path), articles, args.verbose)
     return 0

@@ -4,6 +4,7 @@ The filler lines follow the shape of vLLM 0.15 serve logs (engine args, model lo
 HTTP access lines); the failure is the sampler warm-up OOM from a real field report (RTX PRO 6000, TP=4).
 Usage: python benchmarks/explain_log.py [--lines 100000] [--repeat 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ HEADER = """(APIServer pid=4121) INFO 02-20 10:01:02 [api_server.py:1885] vLLM A
 FILLER = [
     "(Worker_TP{r} pid={p}) INFO 02-20 10:{m:02d}:{s:02d} [default_loader.py:291] Loading weights took {f:.2f} seconds",
     "(APIServer pid=4121) INFO 02-20 10:{m:02d}:{s:02d} [loggers.py:236] Engine 000: Avg prompt throughput: {f:.1f} tokens/s, Avg generation throughput: {g:.1f} tokens/s, Running: {r} reqs, Waiting: 0 reqs, GPU KV cache usage: {u:.1f}%, Prefix cache hit rate: {h:.1f}%",
-    "(APIServer pid=4121) INFO:     10.0.0.{r}:{p} - \"POST /v1/chat/completions HTTP/1.1\" 200 OK",
+    '(APIServer pid=4121) INFO:     10.0.0.{r}:{p} - "POST /v1/chat/completions HTTP/1.1" 200 OK',
     "(APIServer pid=4121) INFO 02-20 10:{m:02d}:{s:02d} [logger.py:49] Received request chatcmpl-{x}: params: SamplingParams(n=1, temperature=0.7, top_p=0.8, max_tokens={p}), prompt_token_ids: None, lora_request: None.",
     "(APIServer pid=4121) INFO 02-20 10:{m:02d}:{s:02d} [async_llm.py:329] Added request chatcmpl-{x}.",
     "(Worker_TP{r} pid={p}) INFO 02-20 10:{m:02d}:{s:02d} [backends.py:609] Compiling a graph for compile range (1, 8192) takes {f:.2f} s",
@@ -65,14 +66,26 @@ def build_log(path: Path, n_lines: int) -> int:
         for ln in head:
             fh.write(ln + "\n")
         for _ in range(body_n):
-            fh.write(rnd.choice(FILLER).format(r=rnd.randint(0, 3), p=rnd.randint(4000, 4400), m=rnd.randint(0, 59),
-                                               s=rnd.randint(0, 59), f=rnd.random() * 900, g=rnd.random() * 90,
-                                               u=rnd.random() * 100, h=rnd.random() * 100,
-                                               x="%032x" % rnd.getrandbits(128)) + "\n")
+            fh.write(
+                rnd.choice(FILLER).format(
+                    r=rnd.randint(0, 3),
+                    p=rnd.randint(4000, 4400),
+                    m=rnd.randint(0, 59),
+                    s=rnd.randint(0, 59),
+                    f=rnd.random() * 900,
+                    g=rnd.random() * 90,
+                    u=rnd.random() * 100,
+                    h=rnd.random() * 100,
+                    x="%032x" % rnd.getrandbits(128),
+                )
+                + "\n"
+            )
         for ln in fail:
             fh.write(ln + "\n")
         for _ in range(200):
-            fh.write("(APIServer pid=4121) INFO 02-20 10:08:41 [core_client.py:596] Engine core proc EngineCore_DP0 died unexpectedly, shutting down client.\n")
+            fh.write(
+                "(APIServer pid=4121) INFO 02-20 10:08:41 [core_client.py:596] Engine core proc EngineCore_DP0 died unexpectedly, shutting down client.\n"
+            )
     return len(head) + body_n + len(fail)
 
 
@@ -102,9 +115,16 @@ def main() -> int:
     print(f"match_log(path): median {med:.3f} s over {args.repeat} runs (min {min(times):.3f}, max {max(times):.3f})")
     print(f"match_log(file object lines): {t_lines:.3f} s")
     print(f"budget {BUDGET_S:.2f} s -> ratio {med / BUDGET_S:.2f} of budget")
-    print(f"top match: {top['slug'] if top else None} line {top['line'] if top else None} (expected sampler-warmup-oom line {err_line})")
+    print(
+        f"top match: {top['slug'] if top else None} line {top['line'] if top else None} (expected sampler-warmup-oom line {err_line})"
+    )
     print(f"all matches: {[(m['slug'], m['score']) for m in res]}")
-    ok = bool(top) and top["slug"] == "sampler-warmup-oom" and top["line"] == err_line and res_lines[0]["slug"] == top["slug"]
+    ok = (
+        bool(top)
+        and top["slug"] == "sampler-warmup-oom"
+        and top["line"] == err_line
+        and res_lines[0]["slug"] == top["slug"]
+    )
     print("result correct:", ok)
     return 0 if ok else 1
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Time of a 3-node `bwdoctor fleet` gather + evaluation over Ray's own start-up of the same cluster.
 
-    python benchmarks/fleet.py [--nodes 3]
+python benchmarks/fleet.py [--nodes 3]
 """
+
 import argparse
 import sys
 import time
@@ -33,8 +34,10 @@ def main():
     added = time.perf_counter() - t1
     ray.shutdown()
     c.shutdown()
-    print(f"Ray cluster of {a.nodes} nodes up in {up:.1f} s; fleet gather + evaluation added {added:.1f} s "
-          f"({len(reports)} node reports, {sum(f.status == 'fail' for f in cross)} cross-node failures)")
+    print(
+        f"Ray cluster of {a.nodes} nodes up in {up:.1f} s; fleet gather + evaluation added {added:.1f} s "
+        f"({len(reports)} node reports, {sum(f.status == 'fail' for f in cross)} cross-node failures)"
+    )
 
 
 if __name__ == "__main__":

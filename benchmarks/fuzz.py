@@ -8,8 +8,8 @@ Each target of tests/fuzz_targets.py runs in its own process under atheris (libF
 turned into regression tests. Prints, per target: inputs executed, seconds, coverage, crashers.
 Requires `pip install atheris`.
 """
+
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -51,17 +51,32 @@ def main():
         out = Path(a.out) / name
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        res = subprocess.run([sys.executable, __file__, "--child", name, f"-runs={a.runs}", f"-max_len={a.max_len}",
-                              "-timeout=1", "-rss_limit_mb=2048", f"-artifact_prefix={out}/", "-print_final_stats=1"],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                f"-runs={a.runs}",
+                f"-max_len={a.max_len}",
+                "-timeout=1",
+                "-rss_limit_mb=2048",
+                f"-artifact_prefix={out}/",
+                "-print_final_stats=1",
+            ],
+            capture_output=True,
+            text=True,
+        )
         secs = time.time() - t0
         log = res.stderr + res.stdout
         runs = re.findall(r"Done (\d+) runs", log)
         cov = re.findall(r"cov: (\d+) ft: (\d+)", log)
         crashers = sorted(p.name for p in out.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-", "leak-")))
         n = int(runs[-1]) if runs else 0
-        print(f"{name:<18} {n:>9} {secs:8.1f} {n / secs if secs else 0:7.0f} {cov[-1][0] if cov else '?':>6} "
-              f"{cov[-1][1] if cov else '?':>6}  {', '.join(crashers) or 'none'}")
+        print(
+            f"{name:<18} {n:>9} {secs:8.1f} {n / secs if secs else 0:7.0f} {cov[-1][0] if cov else '?':>6} "
+            f"{cov[-1][1] if cov else '?':>6}  {', '.join(crashers) or 'none'}"
+        )
         if res.returncode not in (0,) and not crashers:
             print("   (exit", res.returncode, ")", log.strip().splitlines()[-3:])
 

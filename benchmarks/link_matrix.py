@@ -11,6 +11,7 @@ for every import BW401 says fails. Verdicts: "fails: cause" (BW401, an import fa
 built for another torch), "links". Agreement: fails ⇔ the import fails; warns ⇒ it succeeds; pin ⇒ it fails
 (crash included) — a pin-only row whose import succeeds is counted as a disagreement.
 """
+
 import subprocess
 import sys
 import time
@@ -29,8 +30,9 @@ def real_import(py, module):
     res = subprocess.run([py, "-c", f"import {module}"], capture_output=True, text=True, timeout=300, cwd="/")
     lines = [l for l in res.stderr.strip().splitlines() if l.strip()]
     if res.returncode == 0:
-        warn = next((l for l in lines if "WARNING[" in l), "") or \
-            next((l for l in lines if "WARNING" in l or "Warning" in l), "")
+        warn = next((l for l in lines if "WARNING[" in l), "") or next(
+            (l for l in lines if "WARNING" in l or "Warning" in l), ""
+        )
         return True, warn.strip()[:90]
     err = next((l for l in reversed(lines) if "Error" in l or "what()" in l), lines[-1] if lines else "")
     if res.returncode < 0:
@@ -65,15 +67,24 @@ def main(pythons):
         el, tb = facts["extension_links"], facts["torch_build"]
         facts_in = {"extension_links": el, "torch_build": tb}
         bw401 = [f for f in run_check(linking.extensions_load, facts_in) if getattr(f, "evidence", None)]
-        bw402 = [f for f in bw401 if f.evidence.get("built_for") and "import" not in f.evidence and f.severity != "warning"]
+        bw402 = [
+            f for f in bw401 if f.evidence.get("built_for") and "import" not in f.evidence and f.severity != "warning"
+        ]
         bw401 = [f for f in bw401 if f not in bw402]
         tv = tb["version"] if isinstance(tb, dict) else "none"
         print(f"{py}: torch {tv}; extension_links + python_env + distributions in {secs:.2f} s", file=sys.stderr)
         for e in el["extensions"]:
             name = e["distribution"]
-            hard = {f.evidence["import"]: f.evidence["cause"] for f in bw401
-                    if f.evidence.get("distribution") == name and f.evidence.get("import") and f.severity != "warning"}
-            soft = [f.evidence["cause"] for f in bw401 if f.evidence.get("distribution") == name and "import" not in f.evidence]
+            hard = {
+                f.evidence["import"]: f.evidence["cause"]
+                for f in bw401
+                if f.evidence.get("distribution") == name and f.evidence.get("import") and f.severity != "warning"
+            }
+            soft = [
+                f.evidence["cause"]
+                for f in bw401
+                if f.evidence.get("distribution") == name and "import" not in f.evidence
+            ]
             pin = next((f for f in bw402 if f.evidence.get("distribution") == name), None)
             tops = top_level(e["dist_info"])
             pkg_fails = next((c for h, c in hard.items() if "." not in h), None)  # e.g. import torchaudio fails
@@ -98,8 +109,16 @@ def main(pythons):
                 same = ok == want_ok
                 agree += same
                 total += 1
-                rows.append((tv, f"{name} {e['version']}", imp, verdict,
-                             ("ok" + (f" ({msg})" if msg else "")) if ok else f"fails: {msg}", "yes" if same else "NO"))
+                rows.append(
+                    (
+                        tv,
+                        f"{name} {e['version']}",
+                        imp,
+                        verdict,
+                        ("ok" + (f" ({msg})" if msg else "")) if ok else f"fails: {msg}",
+                        "yes" if same else "NO",
+                    )
+                )
     print("| torch | package | import | bwdoctor (nothing imported) | python -c import | agree |")
     print("|---|---|---|---|---|---|")
     for row in rows:

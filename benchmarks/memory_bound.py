@@ -4,11 +4,10 @@ the given directories). Prints file size, peak RSS growth and time per file; eac
 
     python benchmarks/memory_bound.py DIR [DIR ...]
 """
+
 import os
-import resource
 import subprocess
 import sys
-import time
 
 CHILD = r"""
 import resource, sys, time
@@ -36,8 +35,10 @@ def main(dirs):
     for p in sorted(files, key=os.path.getsize, reverse=True):
         out = subprocess.run([sys.executable, "-c", CHILD, p, root], capture_output=True, text=True, timeout=600)
         kb, secs, entries, err = out.stdout.split(maxsplit=3)
-        print(f"{os.path.basename(p)[:60]:<60} {os.path.getsize(p) / 2**20:6.0f} {int(kb) / 1024:14.1f} "
-              f"{float(secs):6.2f} {entries:>8} {err.strip() if err.strip() != 'None' else ''}")
+        print(
+            f"{os.path.basename(p)[:60]:<60} {os.path.getsize(p) / 2**20:6.0f} {int(kb) / 1024:14.1f} "
+            f"{float(secs):6.2f} {entries:>8} {err.strip() if err.strip() != 'None' else ''}"
+        )
 
 
 if __name__ == "__main__":

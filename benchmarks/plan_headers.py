@@ -3,6 +3,7 @@
 Builds shards in a temp dir with real headers (~300 tensors each, 8-byte tensors so the files stay
 small), then times load_model + plan. Prints the time and the ratio to the 200 ms budget.
 """
+
 import json
 import struct
 import sys

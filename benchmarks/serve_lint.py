@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Time reading + linting a 1,000-line serve script (target: <= 50 ms) and the seed fixtures."""
+
 import time
 from pathlib import Path
 
@@ -16,12 +17,23 @@ def big_script(lines: int = 1000) -> bytes:
     i = 0
     while len(out) < lines:
         i += 1
-        out += [f"VAR_{i}=${{VAR_{i}:-value_{i}}}  # default {i}", f'export VLLM_LOGGING_LEVEL="INFO"',
-                f'echo "step {i}: $VAR_{i}"', f"if [ -n \"$VAR_{i}\" ]; then", f"  run_{i}() {{ true; }}", "fi"]
+        out += [
+            f"VAR_{i}=${{VAR_{i}:-value_{i}}}  # default {i}",
+            'export VLLM_LOGGING_LEVEL="INFO"',
+            f'echo "step {i}: $VAR_{i}"',
+            f'if [ -n "$VAR_{i}" ]; then',
+            f"  run_{i}() {{ true; }}",
+            "fi",
+        ]
         if i % 8 == 0:
-            out += ['exec "$PY" -m vllm.entrypoints.openai.api_server \\', f"  --model /m/{i} \\",
-                    "  --attention-backend triton \\", "  --gpu-memory-utilization 0.9 \\",
-                    "  --max-num-seqs 256 --max-model-lenn 4096 \\", "  --tensor-parallel-size 2"]
+            out += [
+                'exec "$PY" -m vllm.entrypoints.openai.api_server \\',
+                f"  --model /m/{i} \\",
+                "  --attention-backend triton \\",
+                "  --gpu-memory-utilization 0.9 \\",
+                "  --max-num-seqs 256 --max-model-lenn 4096 \\",
+                "  --tensor-parallel-size 2",
+            ]
     return ("\n".join(out[:lines]) + "\n").encode()
 
 
@@ -51,8 +63,10 @@ def main():
     seed = SEED.read_bytes()
     sbest, _ = best_of(lambda: [x for c in read_config(str(SEED), seed) for x in lint(c, release, machine)])
     print(f"release table load (once per process): {load_ms:.1f} ms")
-    print(f"1,000-line script ({len(data)} bytes, {len(read_config('big.sh', data))} launches, {len(found)} findings): "
-          f"best {best * 1000:.1f} ms, median {median * 1000:.1f} ms (target <= 50 ms: ratio {median * 1000 / 50:.2f})")
+    print(
+        f"1,000-line script ({len(data)} bytes, {len(read_config('big.sh', data))} launches, {len(found)} findings): "
+        f"best {best * 1000:.1f} ms, median {median * 1000:.1f} ms (target <= 50 ms: ratio {median * 1000 / 50:.2f})"
+    )
     print(f"first (cold) lint of it: {cold_ms:.1f} ms")
     print(f"seed 002 serve script: best {sbest * 1000:.2f} ms")
 

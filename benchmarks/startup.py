@@ -5,6 +5,7 @@ Usage: python benchmarks/startup.py [--runs N] [--python PY]
 Prints each tool's median wall time and the ratio to bwdoctor. The reference tools are run only if
 present: `python -m torch.utils.collect_env` (imports torch) and `vllm collect-env`.
 """
+
 import argparse
 import shutil
 import statistics

@@ -8,6 +8,7 @@ site-packages and lib-dynload). bwdoctor is timed in-process from a cold Loader 
 per run, as in `bwdoctor symbols`); `ldd -r` runs once per file, as a person would. Both read through
 a warmed page cache (each tool runs once before it is timed).
 """
+
 import argparse
 import json
 import os
@@ -22,8 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bwdoctor.elf.distfiles import iter_elf_files  # noqa: E402
 from bwdoctor.elf.dynlink import interpreter_loader  # noqa: E402
 
-_ENV = "import json,site,sys,sysconfig; print(json.dumps([sys.executable, sysconfig.get_paths()['platlib'], " \
-       "sysconfig.get_paths()['platstdlib'] + '/lib-dynload']))"
+_ENV = (
+    "import json,site,sys,sysconfig; print(json.dumps([sys.executable, sysconfig.get_paths()['platlib'], "
+    "sysconfig.get_paths()['platstdlib'] + '/lib-dynload']))"
+)
 
 
 def files_of(paths):
@@ -43,8 +46,9 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args()
-    exe, platlib, dynload = json.loads(subprocess.run([a.python, "-c", _ENV], capture_output=True, text=True,
-                                                      timeout=30, check=True).stdout)
+    exe, platlib, dynload = json.loads(
+        subprocess.run([a.python, "-c", _ENV], capture_output=True, text=True, timeout=30, check=True).stdout
+    )
     files = files_of(a.paths or [platlib, dynload])
     torch_dir = os.path.join(platlib, "torch") if os.path.isdir(os.path.join(platlib, "torch", "lib")) else None
     if not files:
@@ -65,8 +69,10 @@ def main():
     ldd_pass()
     ldd = time.perf_counter() - t0
     failing = sum(1 for r in results if r["missing_libraries"] or r["undefined"] or r["missing_versions"] or r["error"])
-    print(f"{len(files)} shared objects under {a.python} ({'with' if torch_dir else 'without'} torch preloaded); "
-          f"{failing} would not load")
+    print(
+        f"{len(files)} shared objects under {a.python} ({'with' if torch_dir else 'without'} torch preloaded); "
+        f"{failing} would not load"
+    )
     print(f"bwdoctor {bw * 1000:.0f} ms, ldd -r {ldd * 1000:.0f} ms: bwdoctor is x{ldd / bw:.1f} faster")
 
 

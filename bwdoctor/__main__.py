@@ -1,4 +1,5 @@
 """python -m bwdoctor"""
+
 import sys
 
 from .cli import main

@@ -1,6 +1,7 @@
 """Parsing of GPU architecture lists as build systems take them: TORCH_CUDA_ARCH_LIST and
 CMAKE_CUDA_ARCHITECTURES, in every legal form ("8.9;9.0+PTX", "12.0a", "10.0f", "8.0 8.6",
 "Ampere", "120-real", "120a-virtual", "all", "all-major", "native")."""
+
 from __future__ import annotations
 
 import re
@@ -8,10 +9,20 @@ from typing import List, Optional
 
 # torch.utils.cpp_extension._get_cuda_arch_flags accepts these names (each maps to its numbers).
 NAMED = {
-    "kepler+tesla": ["3.7"], "kepler": ["3.5+PTX"], "maxwell+tegra": ["5.3"], "maxwell": ["5.0", "5.2+PTX"],
-    "pascal": ["6.0", "6.1+PTX"], "volta+tegra": ["7.2"], "volta": ["7.0+PTX"], "turing": ["7.5+PTX"],
-    "ampere+tegra": ["8.7"], "ampere": ["8.0", "8.6+PTX"], "ada": ["8.9+PTX"], "hopper": ["9.0+PTX"],
-    "blackwell+tegra": ["11.0"], "blackwell": ["10.0", "10.3", "12.0", "12.1+PTX"],
+    "kepler+tesla": ["3.7"],
+    "kepler": ["3.5+PTX"],
+    "maxwell+tegra": ["5.3"],
+    "maxwell": ["5.0", "5.2+PTX"],
+    "pascal": ["6.0", "6.1+PTX"],
+    "volta+tegra": ["7.2"],
+    "volta": ["7.0+PTX"],
+    "turing": ["7.5+PTX"],
+    "ampere+tegra": ["8.7"],
+    "ampere": ["8.0", "8.6+PTX"],
+    "ada": ["8.9+PTX"],
+    "hopper": ["9.0+PTX"],
+    "blackwell+tegra": ["11.0"],
+    "blackwell": ["10.0", "10.3", "12.0", "12.1+PTX"],
 }
 _TORCH_ITEM = re.compile(r"^(\d+)\.(\d)([af]?)(\+PTX)?$", re.I)
 _CMAKE_ITEM = re.compile(r"^(\d+)(\d)([af]?)(-real|-virtual)?$", re.I)
@@ -22,8 +33,13 @@ class ArchListError(ValueError):
 
 
 def _entry(major: int, minor: int, suffix: str, sass: bool, ptx: bool) -> dict:
-    return {"arch": f"sm_{major}{minor}{suffix.lower()}", "cc": [major, minor], "suffix": suffix.lower(),
-            "sass": sass, "ptx": ptx}
+    return {
+        "arch": f"sm_{major}{minor}{suffix.lower()}",
+        "cc": [major, minor],
+        "suffix": suffix.lower(),
+        "sass": sass,
+        "ptx": ptx,
+    }
 
 
 def parse_torch_arch_list(text: str) -> List[dict]:
@@ -53,7 +69,9 @@ def parse_cmake_architectures(text: str) -> Optional[List[dict]]:
             continue
         m = _CMAKE_ITEM.match(item)
         if not m:
-            raise ArchListError(f"CMAKE_CUDA_ARCHITECTURES entry {item!r} is not like 86, 90a, 120-real or 120f-virtual")
+            raise ArchListError(
+                f"CMAKE_CUDA_ARCHITECTURES entry {item!r} is not like 86, 90a, 120-real or 120f-virtual"
+            )
         kind = (m.group(4) or "").lower()
         out.append(_entry(int(m.group(1)), int(m.group(2)), m.group(3), kind != "-virtual", kind != "-real"))
     return out

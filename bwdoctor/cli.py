@@ -3,6 +3,7 @@
 Nothing else lives here: the commands are in bwdoctor.commands, the pipeline in bwdoctor.engine, every output
 format in bwdoctor.render.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,36 +31,67 @@ examples:
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """Options accepted both before and after the subcommand."""
+
     def d(v: Any) -> Any:
         return argparse.SUPPRESS if suppress else v
 
     g = parser.add_argument_group("machine and environment")
-    g.add_argument("--root", metavar="DIR", default=d("/"),
-                   help="read the machine under DIR (an unpacked image or a captured host): /proc, /sys, /etc, "
-                        "CUDA toolkits and its Python environments (default /)")
-    g.add_argument("--python", metavar="PATH", default=d(None),
-                   help="inspect this interpreter's environment (default: $VIRTUAL_ENV/$CONDA_PREFIX python, "
-                        "else the one running bwdoctor; under --root: a path inside the tree, read, never run)")
-    g.add_argument("--target", metavar="SM", action="append", default=d(None),
-                   help="GPU architecture to check for, e.g. sm_120 or 12.0 (repeatable; default: $BWDOCTOR_TARGET, "
-                        "else the GPUs present)")
-    g.add_argument("--no-plugins", action="store_true", default=d(False),
-                   help="load no third-party checks or probes (or pin them with BWDOCTOR_PLUGINS=a,b)")
+    g.add_argument(
+        "--root",
+        metavar="DIR",
+        default=d("/"),
+        help="read the machine under DIR (an unpacked image or a captured host): /proc, /sys, /etc, "
+        "CUDA toolkits and its Python environments (default /)",
+    )
+    g.add_argument(
+        "--python",
+        metavar="PATH",
+        default=d(None),
+        help="inspect this interpreter's environment (default: $VIRTUAL_ENV/$CONDA_PREFIX python, "
+        "else the one running bwdoctor; under --root: a path inside the tree, read, never run)",
+    )
+    g.add_argument(
+        "--target",
+        metavar="SM",
+        action="append",
+        default=d(None),
+        help="GPU architecture to check for, e.g. sm_120 or 12.0 (repeatable; default: $BWDOCTOR_TARGET, "
+        "else the GPUs present)",
+    )
+    g.add_argument(
+        "--no-plugins",
+        action="store_true",
+        default=d(False),
+        help="load no third-party checks or probes (or pin them with BWDOCTOR_PLUGINS=a,b)",
+    )
     o = parser.add_argument_group("output")
-    o.add_argument("-v", "--verbose", action="store_true", default=d(False),
-                   help="show passes, skips with their reasons, and the facts")
+    o.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=d(False),
+        help="show passes, skips with their reasons, and the facts",
+    )
     o.add_argument("--no-color", action="store_true", default=d(False), help="no colour (also: NO_COLOR=1)")
-    o.add_argument("-o", "--output", metavar="FILE", default=d(None),
-                   help="write the output to FILE instead of stdout (the same bytes)")
+    o.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default=d(None),
+        help="write the output to FILE instead of stdout (the same bytes)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     p = argparse.ArgumentParser(
-        prog="bwdoctor", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        prog="bwdoctor",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
         description="Preflight doctor for serving LLMs with vLLM on NVIDIA GPUs, Blackwell first: reads the "
-                    "driver, kernel modules, CUDA toolkits, Python environment and compiled GPU code, and says "
-                    "what will break, why, and the exact fix. torch is never imported.")
+        "driver, kernel modules, CUDA toolkits, Python environment and compiled GPU code, and says "
+        "what will break, why, and the exact fix. torch is never imported.",
+    )
     p.add_argument("--version", action="version", version=f"bwdoctor {__version__}")
     _common(p, suppress=False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -105,8 +137,12 @@ def run(args: Any) -> int:
     from .render import RenderOptions, render
 
     outcome = args.func(args)
-    options = RenderOptions(verbose=args.verbose, color=use_color(args), fail_on=getattr(args, "fail_on", "error"),
-                            show_all=bool(getattr(args, "all", False)))
+    options = RenderOptions(
+        verbose=args.verbose,
+        color=use_color(args),
+        fail_on=getattr(args, "fail_on", "error"),
+        show_all=bool(getattr(args, "all", False)),
+    )
     emit(args.output, render(outcome, getattr(args, "format", "text"), options))
     from .redact import redact
 
@@ -140,8 +176,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # the last line of defence: never a traceback for a user
         if os.environ.get("BWDOCTOR_DEBUG"):
             raise
-        print(f"bwdoctor: internal error: {type(exc).__name__}: {exc} (set BWDOCTOR_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"bwdoctor: internal error: {type(exc).__name__}: {exc} (set BWDOCTOR_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
 

@@ -1,4 +1,5 @@
 """What probes may touch: files under the root, the environment, subprocesses with a timeout."""
+
 from __future__ import annotations
 
 import errno
@@ -74,7 +75,7 @@ class Context:
         """The machine path of a host path under the root (a path outside the tree is returned as it is)."""
         host = str(host)
         if self._tree and (host == self._tree or host.startswith(self._tree + "/")):
-            return host[len(self._tree):] or "/"
+            return host[len(self._tree) :] or "/"
         return host
 
     def stat(self, path: str) -> os.stat_result:
@@ -182,9 +183,15 @@ class Context:
     def run(self, argv: Sequence[str], timeout: float = 5.0, env: Optional[Mapping[str, str]] = None):
         """Run a command (never through a shell) and return CompletedProcess, or Unavailable."""
         try:
-            return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                                  env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
-                                  errors="replace")
+            return subprocess.run(
+                list(argv),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=dict(env) if env is not None else None,
+                stdin=subprocess.DEVNULL,
+                errors="replace",
+            )
         except subprocess.TimeoutExpired:
             return Unavailable(f"{argv[0]} timed out after {timeout:g} s")
         except FileNotFoundError:

@@ -3,6 +3,7 @@
 `run(selection, source)` is the one library entry; every command is a view over it (or over
 `gather_facts` when it needs facts only). A source is the live machine, a `--root` tree or a facts file.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 from . import __version__
 from .context import Context
 from .errors import UsageError
-from .model import CheckSpec, Finding, Location, Pass, Problem, ProbeSpec, Report, Skip, Unavailable
+from .model import CheckSpec, Finding, Location, Pass, ProbeSpec, Problem, Report, Skip, Unavailable
 from .registry import Registry
 
 # Facts every report carries for its header (host, driver, GPUs, Python), whatever the checks need.
@@ -62,8 +63,7 @@ class Selection:
     facts: Sequence[str] = SUMMARY_FACTS
 
 
-def run(selection: Selection, source: Source, reg: Optional[Registry] = None, *,
-        no_plugins: bool = False) -> Report:
+def run(selection: Selection, source: Source, reg: Optional[Registry] = None, *, no_plugins: bool = False) -> Report:
     """Plan, gather and evaluate: the Report for these checks on this source.
 
     Raises UsageError for select/ignore terms that match no check."""
@@ -84,15 +84,19 @@ def run(selection: Selection, source: Source, reg: Optional[Registry] = None, *,
     targets = facts.get("targets")
     targets = targets if isinstance(targets, list) else []
     if not targets:
-        notes.append("no target GPU architecture: no NVIDIA GPU was seen; pass --target sm_120 (or another) "
-                     "to check the software for a GPU this machine lacks")
+        notes.append(
+            "no target GPU architecture: no NVIDIA GPU was seen; pass --target sm_120 (or another) "
+            "to check the software for a GPU this machine lacks"
+        )
     shown = {n: facts[n] for n in names if n in facts}
-    return Report(version=__version__, targets=targets, facts=shown, findings=findings, probes=timings,
-                  checks=checks, notes=notes)
+    return Report(
+        version=__version__, targets=targets, facts=shown, findings=findings, probes=timings, checks=checks, notes=notes
+    )
 
 
-def gather_facts(names: Sequence[str], source: Source,
-                 reg: Optional[Registry] = None) -> Tuple[Dict[str, Any], Dict[str, float]]:
+def gather_facts(
+    names: Sequence[str], source: Source, reg: Optional[Registry] = None
+) -> Tuple[Dict[str, Any], Dict[str, float]]:
     """(facts, probe seconds) for the facts named and their inputs, from the source.
 
     A replayed source answers from its facts (a --target given on the command line still wins);
@@ -117,8 +121,9 @@ def select_checks(reg: Registry, select: Sequence[str] = (), ignore: Sequence[st
         t = term.strip()
         return t.upper() == spec.id or t == spec.name or t == spec.family or t in spec.groups
 
-    chosen = [c for c in sorted(reg.checks.values(), key=lambda c: c.id)
-              if not select or any(matches(c, t) for t in select)]
+    chosen = [
+        c for c in sorted(reg.checks.values(), key=lambda c: c.id) if not select or any(matches(c, t) for t in select)
+    ]
     return [c for c in chosen if not any(matches(c, t) for t in ignore)]
 
 
@@ -165,8 +170,7 @@ class _ProbeRun:
         self.started = time.perf_counter()
         self.elapsed: Optional[float] = None
         kwargs = {n: facts[n] for n in spec.needs}
-        self.thread = threading.Thread(target=self._run, args=(ctx, kwargs), daemon=True,
-                                       name=f"probe-{spec.name}")
+        self.thread = threading.Thread(target=self._run, args=(ctx, kwargs), daemon=True, name=f"probe-{spec.name}")
 
     def _run(self, ctx: Context, kwargs: Dict[str, Any]) -> None:
         try:
@@ -179,8 +183,13 @@ class _ProbeRun:
             self.done.set()
 
 
-def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[Mapping[str, Any]] = None,
-           on_progress: Optional[Callable[[str, Any], None]] = None) -> Tuple[Dict[str, Any], Dict[str, float]]:
+def gather(
+    reg: Registry,
+    ctx: Context,
+    names: Sequence[str],
+    preset: Optional[Mapping[str, Any]] = None,
+    on_progress: Optional[Callable[[str, Any], None]] = None,
+) -> Tuple[Dict[str, Any], Dict[str, float]]:
     """Run the probes for `names` (plus their inputs); independent probes run concurrently.
 
     preset: facts already known (a --facts replay); they are used as they are and not gathered.
@@ -226,8 +235,7 @@ def gather(reg: Registry, ctx: Context, names: Sequence[str], preset: Optional[M
             first.done.wait(timeout=min(wait, 0.02) if len(running) > 1 else wait)
             finished = [n for n, r in running.items() if r.done.is_set()]
             now = time.perf_counter()
-            finished += [n for n, r in running.items()
-                         if n not in finished and now >= r.started + r.spec.budget]
+            finished += [n for n, r in running.items() if n not in finished and now >= r.started + r.spec.budget]
         for n in finished:
             r = running.pop(n)
             if r.done.is_set():
@@ -283,8 +291,15 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
         except Exception as exc:  # a crashed check is a finding, never the end of the run
             tb = traceback.extract_tb(exc.__traceback__)
             where = f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else "?"
-            out.append(_finding(spec, "error", "error", f"check crashed: {type(exc).__name__}: {exc}",
-                                {"exception": type(exc).__name__, "where": where}))
+            out.append(
+                _finding(
+                    spec,
+                    "error",
+                    "error",
+                    f"check crashed: {type(exc).__name__}: {exc}",
+                    {"exception": type(exc).__name__, "where": where},
+                )
+            )
             continue
         out.extend(_to_findings(spec, result))
     return out
@@ -310,9 +325,15 @@ def _to_findings(spec: CheckSpec, result: Any) -> List[Finding]:
                 f.kb = item.kb
             found.append(f)
         else:
-            found.append(_finding(spec, "error", "error",
-                                  f"check returned {type(item).__name__} {str(item)[:80]!r}, not a Problem/Skip/Pass/None "
-                                  "with a text message and a dict of evidence"))
+            found.append(
+                _finding(
+                    spec,
+                    "error",
+                    "error",
+                    f"check returned {type(item).__name__} {str(item)[:80]!r}, not a Problem/Skip/Pass/None "
+                    "with a text message and a dict of evidence",
+                )
+            )
     return found
 
 
@@ -326,10 +347,25 @@ def _checked(item: Any) -> Any:
     return item
 
 
-def _finding(spec: CheckSpec, status: str, severity: str, message: str,
-             evidence: Optional[Dict[str, Any]] = None, location: Optional[Location] = None) -> Finding:
-    return Finding(id=spec.id, name=spec.name, family=spec.family, status=status, severity=severity,
-                   message=message, kb=spec.kb, evidence=dict(evidence or {}), location=location)
+def _finding(
+    spec: CheckSpec,
+    status: str,
+    severity: str,
+    message: str,
+    evidence: Optional[Dict[str, Any]] = None,
+    location: Optional[Location] = None,
+) -> Finding:
+    return Finding(
+        id=spec.id,
+        name=spec.name,
+        family=spec.family,
+        status=status,
+        severity=severity,
+        message=message,
+        kb=spec.kb,
+        evidence=dict(evidence or {}),
+        location=location,
+    )
 
 
 def exit_code(findings: Sequence[Finding], fail_on: str = "error") -> int:

@@ -1,4 +1,5 @@
 """Errors a command raises for the CLI to turn into a message and an exit code."""
+
 from __future__ import annotations
 
 

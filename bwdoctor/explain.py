@@ -7,6 +7,7 @@ same text, say the error belongs to a look-alike article (e.g. ``__cxx11`` for a
 Speed for big logs comes from a literal "anchor" per pattern: the lowercased text is searched with str.find
 for the anchor and the regex runs only on the few lines around each hit.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -27,7 +28,7 @@ except ImportError:  # pragma: no cover
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
 FLAGS = re.I | re.M
-WINDOW_LINES = 3          # lines kept either side of an anchor hit, for signatures spanning lines
+WINDOW_LINES = 3  # lines kept either side of an anchor hit, for signatures spanning lines
 EXCERPT_MAX = 300
 CHUNK_BYTES = 8 << 20
 EXCLUDE_FACTOR = 0.3
@@ -38,9 +39,9 @@ _WEIGHT_RE = re.compile(r"^\(\?#w=([0-9.]+)\)")
 class _Pattern:
     source: str
     regex: re.Pattern
-    anchor: Optional[str]      # lowercase literal every match contains
+    anchor: Optional[str]  # lowercase literal every match contains
     weight: float = 1.0
-    specificity: float = 0.0   # count of literal characters a match must contain
+    specificity: float = 0.0  # count of literal characters a match must contain
 
 
 @dataclass
@@ -51,6 +52,7 @@ class _ArticleRules:
 
 
 # ---------------------------------------------------------------- pattern analysis
+
 
 def _literal_runs(items) -> tuple:
     """(required literal characters, list of literal runs) of a parsed regex sequence."""
@@ -139,9 +141,14 @@ def _rules(articles: Dict[str, Any]) -> List[_ArticleRules]:
     key = tuple((slug, tuple(a.signatures), tuple(_excludes_of(a))) for slug, a in sorted(articles.items()))
     hit = _RULES_CACHE.get(key)
     if hit is None:
-        hit = [_ArticleRules(slug=slug, signatures=[_analyse(s) for s in a.signatures],
-                             excludes=[_analyse(s) for s in _excludes_of(a)])
-               for slug, a in sorted(articles.items())]
+        hit = [
+            _ArticleRules(
+                slug=slug,
+                signatures=[_analyse(s) for s in a.signatures],
+                excludes=[_analyse(s) for s in _excludes_of(a)],
+            )
+            for slug, a in sorted(articles.items())
+        ]
         _RULES_CACHE.clear()
         _RULES_CACHE[key] = hit
     return hit
@@ -149,15 +156,16 @@ def _rules(articles: Dict[str, Any]) -> List[_ArticleRules]:
 
 # ---------------------------------------------------------------- scanning
 
+
 @dataclass
 class _Hit:
-    line: int           # 1-based line in the whole input
+    line: int  # 1-based line in the whole input
     text_line: str
     window: str
 
 
 _DIGITS_TO_0 = str.maketrans("123456789", "000000000")
-_MAX_TRIES = 64         # occurrences of one repeated line template tried before giving up
+_MAX_TRIES = 64  # occurrences of one repeated line template tried before giving up
 
 
 class _Chunk:
@@ -198,7 +206,7 @@ class _Chunk:
         return got
 
     def window(self, i: int) -> str:
-        return "\n".join(self.lines[max(0, i - WINDOW_LINES): i + WINDOW_LINES + 1])
+        return "\n".join(self.lines[max(0, i - WINDOW_LINES) : i + WINDOW_LINES + 1])
 
     def first_match(self, p: _Pattern) -> Optional[_Hit]:
         """The first line (by position) where p matches, looking only near its anchor's occurrences."""
@@ -209,11 +217,10 @@ class _Chunk:
                 return None
             i = text.count("\n", 0, m.start())
             return _Hit(line=self.first_line + i, text_line=self.lines[i], window=self.window(i))
-        candidates = sorted(i for u in self._template_hits(p.anchor.translate(_DIGITS_TO_0))
-                            for i in self.templates[u])
+        candidates = sorted(i for u in self._template_hits(p.anchor.translate(_DIGITS_TO_0)) for i in self.templates[u])
         for i in candidates:
             lo = max(0, i - WINDOW_LINES)
-            win = "\n".join(self.lines[lo: i + WINDOW_LINES + 1])
+            win = "\n".join(self.lines[lo : i + WINDOW_LINES + 1])
             m = p.regex.search(win)
             if m:
                 j = lo + win.count("\n", 0, m.start())
@@ -260,14 +267,16 @@ class _Scanner:
             if r.slug in self.excluded:
                 score *= EXCLUDE_FACTOR
             windows = "\n".join(h.window for *_, h in sorted(scored, key=lambda x: x[3].line))
-            out.append({
-                "slug": r.slug,
-                "score": round(score, 4),
-                "line": best_hit.line,
-                "excerpt": redact(best_hit.text_line.strip()[:EXCERPT_MAX]),
-                "details": extract_details(windows, focus=best_hit.text_line),
-                "_n": len(scored),
-            })
+            out.append(
+                {
+                    "slug": r.slug,
+                    "score": round(score, 4),
+                    "line": best_hit.line,
+                    "excerpt": redact(best_hit.text_line.strip()[:EXCERPT_MAX]),
+                    "details": extract_details(windows, focus=best_hit.text_line),
+                    "_n": len(scored),
+                }
+            )
         out.sort(key=lambda m: (-m["score"], -m["_n"], m["slug"]))
         for m in out:
             del m["_n"]
@@ -276,8 +285,10 @@ class _Scanner:
 
 # ---------------------------------------------------------------- public API
 
+
 def _default_articles():
     from bwdoctor.knowledge import load_all
+
     return load_all()
 
 
@@ -336,8 +347,9 @@ def _chunks_from_lines(lines: Iterable[str]) -> Iterable[tuple]:
         yield "\n".join(buf), line
 
 
-def match_log(path_or_lines: Union[str, os.PathLike, Iterable[str]],
-              articles: Optional[Dict[str, Any]] = None) -> List[dict]:
+def match_log(
+    path_or_lines: Union[str, os.PathLike, Iterable[str]], articles: Optional[Dict[str, Any]] = None
+) -> List[dict]:
     """Matches found anywhere in a log file (or an iterable of lines), best first; streams the input."""
     scanner = _Scanner(_rules(articles if articles is not None else _default_articles()))
     if isinstance(path_or_lines, (str, os.PathLike)):
@@ -361,22 +373,34 @@ _CAPABILITY = re.compile(r"(?:cuda|compute) capability(?: \(CC\))?:?\s*(\d+\.\d)
 _GPU = re.compile(
     r"\b((?:NVIDIA\s+)?(?:GeForce\s+)?(?:RTX\s+PRO\s+\d{4}(?:\s+Blackwell)?(?:\s+(?:Max-Q\s+)?Workstation Edition|\s+Server Edition)?"
     r"|RTX\s*\d{4}\s*(?:Ti|D|Laptop GPU)?|GTX\s*\d{3,4}\s*(?:Ti)?|GB10|GB200|B200|B100|H100|H200|H800|A100|A10G?|L40S?|L4|T4|V100|A30|A40))",
-    re.I)
+    re.I,
+)
 _VERSIONS = {
-    "torch": [re.compile(r"PyTorch version\s*:?\s*(\d+\.\d+\.\d+[\w.+]*)"),
-              re.compile(r"\btorch\s*(?:==|\s)\s*(\d+\.\d+\.\d+(?:\.dev\d+)?(?:\+\w+)?)", re.I),
-              re.compile(r"\(you have (\d+\.\d+\.\d+(?:\+\w+)?)\)")],
-    "vllm": [re.compile(r"vLLM (?:API server )?version:?\s*(\d+\.\d+\.\d+[\w.+]*)", re.I),
-             re.compile(r"\bvllm\s*(?:==|\s)\s*(\d+\.\d+\.\d+[\w.+]*)", re.I),
-             re.compile(r"version (\d+\.\d+\.\d+[\w.+]*)\s*$", re.M)],
-    "cuda": [re.compile(r"CUDA Version:\s*(\d+\.\d+)"),
-             re.compile(r"Cuda compilation tools, release (\d+\.\d+)"),
-             re.compile(r"CUDA used to build PyTorch:\s*(\d+\.\d+)"),
-             re.compile(r"\bCUDA[:\s]+(1[0-3]\.\d)\b", re.I)],
-    "driver": [re.compile(r"Driver Version:\s*(\d{3}\.\d+(?:\.\d+)?)"),
-               re.compile(r"\b[Dd]river(?: version)?[:\s]+(\d{3}\.\d+(?:\.\d+)?)\b")],
-    "nccl": [re.compile(r"NCCL version (\d+\.\d+\.\d+)"), re.compile(r"\bnccl==(\d+\.\d+\.\d+)", re.I),
-             re.compile(r"nvidia-nccl-cu1\d[=\s]+(\d+\.\d+\.\d+)")],
+    "torch": [
+        re.compile(r"PyTorch version\s*:?\s*(\d+\.\d+\.\d+[\w.+]*)"),
+        re.compile(r"\btorch\s*(?:==|\s)\s*(\d+\.\d+\.\d+(?:\.dev\d+)?(?:\+\w+)?)", re.I),
+        re.compile(r"\(you have (\d+\.\d+\.\d+(?:\+\w+)?)\)"),
+    ],
+    "vllm": [
+        re.compile(r"vLLM (?:API server )?version:?\s*(\d+\.\d+\.\d+[\w.+]*)", re.I),
+        re.compile(r"\bvllm\s*(?:==|\s)\s*(\d+\.\d+\.\d+[\w.+]*)", re.I),
+        re.compile(r"version (\d+\.\d+\.\d+[\w.+]*)\s*$", re.M),
+    ],
+    "cuda": [
+        re.compile(r"CUDA Version:\s*(\d+\.\d+)"),
+        re.compile(r"Cuda compilation tools, release (\d+\.\d+)"),
+        re.compile(r"CUDA used to build PyTorch:\s*(\d+\.\d+)"),
+        re.compile(r"\bCUDA[:\s]+(1[0-3]\.\d)\b", re.I),
+    ],
+    "driver": [
+        re.compile(r"Driver Version:\s*(\d{3}\.\d+(?:\.\d+)?)"),
+        re.compile(r"\b[Dd]river(?: version)?[:\s]+(\d{3}\.\d+(?:\.\d+)?)\b"),
+    ],
+    "nccl": [
+        re.compile(r"NCCL version (\d+\.\d+\.\d+)"),
+        re.compile(r"\bnccl==(\d+\.\d+\.\d+)", re.I),
+        re.compile(r"nvidia-nccl-cu1\d[=\s]+(\d+\.\d+\.\d+)"),
+    ],
 }
 _CU_TAG = re.compile(r"\+cu(1[0-3])(\d)\b")
 _DRIVER_CUDA = re.compile(r"too old \(found version (\d{4,5})\)")

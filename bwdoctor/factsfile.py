@@ -3,6 +3,7 @@
 A facts file comes from another machine and is untrusted: its size is bounded, its shape validated,
 and a fact of the wrong type becomes Unavailable rather than crashing a check.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,18 @@ MAX_BYTES = 64 * 1024 * 1024
 
 # JSON type of the core facts; a value of another type is replaced by Unavailable.
 FACT_TYPES = {
-    "kernel_release": str, "kernel_modules": list, "host": dict, "nvidia_driver": dict, "pci_gpus": list,
-    "nvml": dict, "gpus": list, "targets": list, "environment": dict, "python_env": dict, "distributions": list, "net_interfaces": list,
+    "kernel_release": str,
+    "kernel_modules": list,
+    "host": dict,
+    "nvidia_driver": dict,
+    "pci_gpus": list,
+    "nvml": dict,
+    "gpus": list,
+    "targets": list,
+    "environment": dict,
+    "python_env": dict,
+    "distributions": list,
+    "net_interfaces": list,
 }
 
 
@@ -30,8 +41,9 @@ ITEM_RULES = {
     "gpus": lambda g: isinstance(g, dict) and _cc_ok(g.get("cc")),
     "pci_gpus": lambda g: isinstance(g, dict) and _cc_ok(g.get("cc")),
     "kernel_modules": lambda m: isinstance(m, dict) and isinstance(m.get("name"), str),
-    "distributions": lambda d: isinstance(d, dict) and isinstance(d.get("name"), str)
-    and isinstance(d.get("version"), str),
+    "distributions": lambda d: (
+        isinstance(d, dict) and isinstance(d.get("name"), str) and isinstance(d.get("version"), str)
+    ),
     "targets": lambda t: isinstance(t, str),
 }
 
@@ -42,8 +54,7 @@ class FactsFileError(Exception):
 
 def dump(facts: Dict[str, Any]) -> dict:
     """The JSON document for a set of facts."""
-    return {"schema": FACTS_SCHEMA, "version": __version__,
-            "facts": {k: fact_to_json(v) for k, v in facts.items()}}
+    return {"schema": FACTS_SCHEMA, "version": __version__, "facts": {k: fact_to_json(v) for k, v in facts.items()}}
 
 
 def load(path: str) -> Dict[str, Any]:
@@ -70,8 +81,10 @@ def load(path: str) -> Dict[str, Any]:
         raise FactsFileError(f"facts file {path} must hold a JSON object, not {type(data).__name__}")
     schema = data.get("schema")
     if schema not in (FACTS_SCHEMA, REPORT_SCHEMA):
-        raise FactsFileError(f"facts file {path} has schema {schema!r}; expected {FACTS_SCHEMA!r} "
-                             f"(from 'bwdoctor facts --format json') or {REPORT_SCHEMA!r}")
+        raise FactsFileError(
+            f"facts file {path} has schema {schema!r}; expected {FACTS_SCHEMA!r} "
+            f"(from 'bwdoctor facts --format json') or {REPORT_SCHEMA!r}"
+        )
     facts = data.get("facts")
     if not isinstance(facts, dict):
         raise FactsFileError(f"facts file {path} has no 'facts' object")
@@ -82,8 +95,9 @@ def load(path: str) -> Dict[str, Any]:
         value = fact_from_json(value)
         want = FACT_TYPES.get(name)
         if want and not isinstance(value, Unavailable) and not isinstance(value, want):
-            value = Unavailable(f"fact {name} in {os.path.basename(path)} is a {type(value).__name__}, "
-                                f"expected {want.__name__}")
+            value = Unavailable(
+                f"fact {name} in {os.path.basename(path)} is a {type(value).__name__}, expected {want.__name__}"
+            )
         rule = ITEM_RULES.get(name)
         if rule and isinstance(value, list):
             bad = next((i for i, item in enumerate(value) if not rule(item)), None)

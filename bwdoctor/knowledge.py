@@ -1,4 +1,5 @@
 """The knowledge base: Markdown articles with a TOML header, shipped as package data (bwdoctor.kb)."""
+
 from __future__ import annotations
 
 import difflib
@@ -43,9 +44,16 @@ class Article:
         return [re.compile(s, re.I | re.M) for s in self.signatures]
 
     def to_json(self) -> dict:
-        return {"slug": self.slug, "title": self.title, "aliases": self.aliases, "signatures": self.signatures,
-                "checks": self.checks, "applies_to": self.applies_to, "references": self.references,
-                "sections": self.sections}
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "aliases": self.aliases,
+            "signatures": self.signatures,
+            "checks": self.checks,
+            "applies_to": self.applies_to,
+            "references": self.references,
+            "sections": self.sections,
+        }
 
 
 def parse_article(text: str, filename: str = "<article>") -> Article:
@@ -80,9 +88,17 @@ def parse_article(text: str, filename: str = "<article>") -> Article:
     empty = [k for k, v in sections.items() if not v]
     if empty:
         raise ArticleError(f"{filename}: empty sections {empty}")
-    return Article(slug=head["slug"], title=head["title"], aliases=head["aliases"], signatures=head["signatures"],
-                   checks=head["checks"], applies_to=head["applies_to"], references=head["references"],
-                   sections=sections, excludes=head["excludes"])
+    return Article(
+        slug=head["slug"],
+        title=head["title"],
+        aliases=head["aliases"],
+        signatures=head["signatures"],
+        checks=head["checks"],
+        applies_to=head["applies_to"],
+        references=head["references"],
+        sections=sections,
+        excludes=head["excludes"],
+    )
 
 
 @lru_cache(maxsize=1)
@@ -105,8 +121,11 @@ def article_files() -> Dict[str, str]:
     """Raw text of every article file, by file name (for format tests)."""
     from importlib import resources
 
-    return {e.name: e.read_text(encoding="utf-8") for e in resources.files("bwdoctor.kb").iterdir()
-            if e.name.endswith(".md")}
+    return {
+        e.name: e.read_text(encoding="utf-8")
+        for e in resources.files("bwdoctor.kb").iterdir()
+        if e.name.endswith(".md")
+    }
 
 
 def lookup(topic: str, checks=()) -> Optional[Article]:

@@ -1,4 +1,5 @@
 """Data types shared by probes, checks, the engine and the renderers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Secret redaction for any text bwdoctor shows or writes: tokens, keys, passwords, credentials in URLs."""
+
 from __future__ import annotations
 
 import re
@@ -15,12 +16,12 @@ _NAMED = re.compile(
 )
 # Known token shapes that show up without a name in front of them.
 _SHAPES = [
-    re.compile(r"\bhf_[A-Za-z0-9]{16,}"),                  # Hugging Face
-    re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{16,}"),       # OpenAI-style
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),            # GitHub
-    re.compile(r"\bglpat-[A-Za-z0-9_-]{16,}"),              # GitLab
-    re.compile(r"\bxox[abpsr]-[A-Za-z0-9-]{10,}"),          # Slack
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),                    # AWS access key id
+    re.compile(r"\bhf_[A-Za-z0-9]{16,}"),  # Hugging Face
+    re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{16,}"),  # OpenAI-style
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub
+    re.compile(r"\bglpat-[A-Za-z0-9_-]{16,}"),  # GitLab
+    re.compile(r"\bxox[abpsr]-[A-Za-z0-9-]{10,}"),  # Slack
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
 ]
 # scheme://user:password@host -> scheme://user:***@host
@@ -49,7 +50,9 @@ def redact(text: str) -> str:
     return out
 
 
-_SECRET_NAME = re.compile(r"(?:TOKEN(?![A-Za-z])|_KEY(?![A-Za-z])|^KEY$|APIKEY|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
+_SECRET_NAME = re.compile(
+    r"(?:TOKEN(?![A-Za-z])|_KEY(?![A-Za-z])|^KEY$|APIKEY|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I
+)
 
 
 def is_secret_name(name: str) -> bool:
@@ -67,8 +70,10 @@ def redact_obj(obj):
     if isinstance(obj, str):
         return redact(obj)
     if isinstance(obj, dict):
-        return {k: (MASK if isinstance(k, str) and is_secret_name(k) and isinstance(v, str) and v else redact_obj(v))
-                for k, v in obj.items()}
+        return {
+            k: (MASK if isinstance(k, str) and is_secret_name(k) and isinstance(v, str) and v else redact_obj(v))
+            for k, v in obj.items()
+        }
     if isinstance(obj, (list, tuple)):
         return [redact_obj(v) for v in obj]
     return obj

@@ -1,4 +1,5 @@
 """Check and probe registration: decorators, built-in module lists, entry-point plugins."""
+
 from __future__ import annotations
 
 import importlib
@@ -41,8 +42,16 @@ def _fact_params(func: Callable, skip_first: bool) -> tuple:
     return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
-def check(id: str, name: str, *, severity: str, kb: str, groups: Iterable[str] = ("runtime",),
-          family: Optional[str] = None, optional: Iterable[str] = ()):
+def check(
+    id: str,
+    name: str,
+    *,
+    severity: str,
+    kb: str,
+    groups: Iterable[str] = ("runtime",),
+    family: Optional[str] = None,
+    optional: Iterable[str] = (),
+):
     """Declare a check. Its parameters name the facts it needs; it returns None/Problem/Skip/Pass or a list.
 
     The family defaults to the one of the id's hundreds digit (BW2xx → driver). Facts named in
@@ -50,10 +59,19 @@ def check(id: str, name: str, *, severity: str, kb: str, groups: Iterable[str] =
 
     def wrap(func):
         fam = family or FAMILIES.get(id[2:3], "other")
-        spec = CheckSpec(id=id, name=name, family=fam, severity=severity, kb=kb, groups=tuple(groups),
-                         func=func, needs=_fact_params(func, skip_first=False),
-                         title=_first_line(func.__doc__) or name, origin=func.__module__,
-                         optional=tuple(optional))
+        spec = CheckSpec(
+            id=id,
+            name=name,
+            family=fam,
+            severity=severity,
+            kb=kb,
+            groups=tuple(groups),
+            func=func,
+            needs=_fact_params(func, skip_first=False),
+            title=_first_line(func.__doc__) or name,
+            origin=func.__module__,
+            optional=tuple(optional),
+        )
         setattr(func, CHECK_ATTR, spec)
         return func
 
@@ -64,8 +82,14 @@ def probe(name: str, *, budget: float = 5.0):
     """Declare a probe: func(ctx, **facts) returns a JSON-shaped fact or Unavailable(reason)."""
 
     def wrap(func):
-        spec = ProbeSpec(name=name, func=func, needs=_fact_params(func, skip_first=True), budget=budget,
-                         title=_first_line(func.__doc__) or name, origin=func.__module__)
+        spec = ProbeSpec(
+            name=name,
+            func=func,
+            needs=_fact_params(func, skip_first=True),
+            budget=budget,
+            title=_first_line(func.__doc__) or name,
+            origin=func.__module__,
+        )
         setattr(func, PROBE_ATTR, spec)
         return func
 
@@ -119,8 +143,9 @@ class Registry:
         if not FACT_RE.match(spec.name):
             raise RegistryError(f"probe {spec.name!r} ({spec.origin}): fact names are snake_case")
         if spec.name in self.probes:
-            raise RegistryError(f"probe {spec.name!r} ({spec.origin}) already provided by "
-                                f"{self.probes[spec.name].origin}")
+            raise RegistryError(
+                f"probe {spec.name!r} ({spec.origin}) already provided by {self.probes[spec.name].origin}"
+            )
         self.probes[spec.name] = spec
 
     def validate(self) -> list:

@@ -1,4 +1,5 @@
 """Helpers for testing checks on JSON facts (used by bwdoctor's tests and by plugin authors)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Checks run before a source build of vLLM / flash-attn (group pre-build, family build, BW7xx)."""
+
 from __future__ import annotations
 
 import posixpath
@@ -25,19 +26,31 @@ def arch_list_covers_target(targets, build_env):
     """TORCH_CUDA_ARCH_LIST / CMAKE_CUDA_ARCHITECTURES include every target GPU."""
     if not targets:
         return Skip("no target architecture (pass --target sm_120)")
-    lists = [(k, build_env.get(v)) for k, v in (("TORCH_CUDA_ARCH_LIST", "torch_cuda_arch_list"),
-                                                  ("CMAKE_CUDA_ARCHITECTURES", "cmake_cuda_architectures"))
-             if build_env.get(v)]
+    lists = [
+        (k, build_env.get(v))
+        for k, v in (
+            ("TORCH_CUDA_ARCH_LIST", "torch_cuda_arch_list"),
+            ("CMAKE_CUDA_ARCHITECTURES", "cmake_cuda_architectures"),
+        )
+        if build_env.get(v)
+    ]
     if not lists:
         return Problem(
             "TORCH_CUDA_ARCH_LIST is not set: the build targets the GPUs visible at build time, or every "
             "architecture torch knows on a host without one (hours longer, more memory)",
-            {"fix": "export TORCH_CUDA_ARCH_LIST=\"" + ";".join(f"{int(t[3:]) // 10}.{int(t[3:]) % 10}" for t in targets) + "\""},
-            severity="info")
+            {
+                "fix": 'export TORCH_CUDA_ARCH_LIST="'
+                + ";".join(f"{int(t[3:]) // 10}.{int(t[3:]) % 10}" for t in targets)
+                + '"'
+            },
+            severity="info",
+        )
     out = []
     for var, value in lists:
         try:
-            entries = parse_torch_arch_list(value) if var == "TORCH_CUDA_ARCH_LIST" else parse_cmake_architectures(value)
+            entries = (
+                parse_torch_arch_list(value) if var == "TORCH_CUDA_ARCH_LIST" else parse_cmake_architectures(value)
+            )
         except ArchListError as exc:
             out.append(Problem(f"{var}={value!r}: {exc}", {var: value}))
             continue
@@ -49,13 +62,21 @@ def arch_list_covers_target(targets, build_env):
             want = f"{n // 10}.{n % 10}" if var == "TORCH_CUDA_ARCH_LIST" else str(n)
             e = covers(entries, t)
             if e is None:
-                out.append(Problem(
-                    f"{var}={value!r} has no code for {t}: the build 'succeeds' and then fails at run time with "
-                    "'no kernel image is available for execution on the device'",
-                    {var: value, "target": t, "fix": f"export {var}=\"{value};{want}\""}))
+                out.append(
+                    Problem(
+                        f"{var}={value!r} has no code for {t}: the build 'succeeds' and then fails at run time with "
+                        "'no kernel image is available for execution on the device'",
+                        {var: value, "target": t, "fix": f'export {var}="{value};{want}"'},
+                    )
+                )
             elif e["via"] == "ptx":
-                out.append(Problem(f"{var}={value!r} gives {t} only PTX ({e['arch']}): every cold start JIT-compiles",
-                                   {var: value, "target": t, "fix": f"add {want} to {var}"}, severity="warning"))
+                out.append(
+                    Problem(
+                        f"{var}={value!r} gives {t} only PTX ({e['arch']}): every cold start JIT-compiles",
+                        {var: value, "target": t, "fix": f"add {want} to {var}"},
+                        severity="warning",
+                    )
+                )
             else:
                 out.append(Pass(f"{var} builds {e['arch']} for {t}"))
     return out
@@ -77,16 +98,23 @@ def arch_suffix_fits_targets(targets, build_env):
         exact = [e for e in entries if e["cc"] == [n // 10, n % 10]]
         a_only = [e for e in entries if e["suffix"] == "a" and e["cc"][0] == n // 10 and e["cc"] != [n // 10, n % 10]]
         if a_only and covers(entries, t) is None:
-            out.append(Problem(
-                f"{a_only[0]['arch']} code runs only on exactly that GPU, not on {t}: use the family target "
-                f"{a_only[0]['cc'][0]}.{a_only[0]['cc'][1]}f (CUDA 12.9+) or add {n // 10}.{n % 10}",
-                {"target": t, "fix": f"export TORCH_CUDA_ARCH_LIST=\"{a_only[0]['cc'][0]}.{a_only[0]['cc'][1]}f\""}))
+            out.append(
+                Problem(
+                    f"{a_only[0]['arch']} code runs only on exactly that GPU, not on {t}: use the family target "
+                    f"{a_only[0]['cc'][0]}.{a_only[0]['cc'][1]}f (CUDA 12.9+) or add {n // 10}.{n % 10}",
+                    {"target": t, "fix": f'export TORCH_CUDA_ARCH_LIST="{a_only[0]["cc"][0]}.{a_only[0]["cc"][1]}f"'},
+                )
+            )
         elif n // 10 in (10, 12) and exact and all(e["suffix"] == "" for e in exact):
-            out.append(Problem(
-                f"{t} is listed without 'a'/'f': kernels using block-scaled MMA (NVFP4/MXFP4 GEMMs) need "
-                f"{n // 10}.{n % 10}a or {n // 10}.{n % 10}f; vLLM's CMake adds the suffix for its own FP4 kernels, "
-                "other projects fail in ptxas ('not supported on .target sm_120')",
-                {"target": t}, severity="info"))
+            out.append(
+                Problem(
+                    f"{t} is listed without 'a'/'f': kernels using block-scaled MMA (NVFP4/MXFP4 GEMMs) need "
+                    f"{n // 10}.{n % 10}a or {n // 10}.{n % 10}f; vLLM's CMake adds the suffix for its own FP4 kernels, "
+                    "other projects fail in ptxas ('not supported on .target sm_120')",
+                    {"target": t},
+                    severity="info",
+                )
+            )
     return out or None
 
 
@@ -102,7 +130,9 @@ def no_fa3_on_blackwell(targets, build_env):
     return Problem(
         f"VLLM_FLASH_ATTN_VERSION=3 with target {', '.join(bw)}: FlashAttention 3 is Hopper-only; vLLM refuses it on "
         "Blackwell ('FA3 is only supported on devices with compute capability >= 8 excluding 8.6 and 8.9 and "
-        "Blackwell archs (>=10)')", {"fix": "export VLLM_FLASH_ATTN_VERSION=2"})
+        "Blackwell archs (>=10)')",
+        {"fix": "export VLLM_FLASH_ATTN_VERSION=2"},
+    )
 
 
 @check("BW704", "build-jobs-fit-memory", severity="error", kb="build-oom", groups=PRE)
@@ -116,17 +146,26 @@ def build_jobs_fit_memory(build_env):
     jobs_eff = max(1, jobs // threads) if build_env.get("nvcc_threads") else jobs  # vLLM's setup.py divides
     need = jobs_eff * threads * GIB_PER_COMPILE * GIB
     safe = max(1, int(mem / GIB // GIB_PER_COMPILE))
-    how = f"MAX_JOBS={build_env.get('max_jobs') if build_env.get('max_jobs') is not None else f'unset (= {cores} cores)'}"
+    how = (
+        f"MAX_JOBS={build_env.get('max_jobs') if build_env.get('max_jobs') is not None else f'unset (= {cores} cores)'}"
+    )
     if build_env.get("nvcc_threads"):
         how += f", NVCC_THREADS={threads}"
-    ev = {"max_jobs": build_env.get("max_jobs"), "nvcc_threads": build_env.get("nvcc_threads"), "cores": cores,
-          "mem_total_gib": round(mem / GIB, 1), "estimated_peak_gib": need // GIB}
+    ev = {
+        "max_jobs": build_env.get("max_jobs"),
+        "nvcc_threads": build_env.get("nvcc_threads"),
+        "cores": cores,
+        "mem_total_gib": round(mem / GIB, 1),
+        "estimated_peak_gib": need // GIB,
+    }
     if need <= mem:
         return Pass(f"{how}: about {need // GIB} GiB at peak, {mem / GIB:.0f} GiB RAM")
     return Problem(
         f"{how} runs {jobs_eff * threads} compiles at once, about {need // GIB} GiB at peak (~{GIB_PER_COMPILE} GiB "
         f"each), but the machine has {mem / GIB:.0f} GiB: the compiler is OOM-killed an hour in ('Killed', "
-        "'Error compiling objects for extension')", dict(ev, fix=f"export MAX_JOBS={safe} NVCC_THREADS=1"))
+        "'Error compiling objects for extension')",
+        dict(ev, fix=f"export MAX_JOBS={safe} NVCC_THREADS=1"),
+    )
 
 
 @check("BW705", "build-disk-space", severity="error", kb="build-oom", groups=PRE)
@@ -142,12 +181,25 @@ def build_disk_space(build_env):
             continue
         free = d["free"] / GIB
         if free < DISK_ERROR_GIB:
-            out.append(Problem(f"{d['path']} ({label}) has {free:.1f} GiB free; a vLLM build needs 10–30 GiB "
-                               "(objects, wheel, pip temp files)", {"path": d["path"], "free_gib": round(free, 1),
-                                                                   "fix": "free space or point TMPDIR at a larger disk"}))
+            out.append(
+                Problem(
+                    f"{d['path']} ({label}) has {free:.1f} GiB free; a vLLM build needs 10–30 GiB "
+                    "(objects, wheel, pip temp files)",
+                    {
+                        "path": d["path"],
+                        "free_gib": round(free, 1),
+                        "fix": "free space or point TMPDIR at a larger disk",
+                    },
+                )
+            )
         elif free < DISK_WARN_GIB:
-            out.append(Problem(f"{d['path']} ({label}) has {free:.1f} GiB free; a full build can take up to 30 GiB",
-                               {"path": d["path"], "free_gib": round(free, 1)}, severity="warning"))
+            out.append(
+                Problem(
+                    f"{d['path']} ({label}) has {free:.1f} GiB free; a full build can take up to 30 GiB",
+                    {"path": d["path"], "free_gib": round(free, 1)},
+                    severity="warning",
+                )
+            )
         else:
             out.append(Pass(f"{d['path']} ({label}): {free:.0f} GiB free"))
     return out
@@ -167,9 +219,12 @@ def cuda_home_matches_nvcc(build_env):
     real = {k: resolved.get(v, v) for k, v in seen.items()}
     if len(set(real.values())) <= 1:
         return Pass("one toolkit: " + (next(iter(seen.values())) if seen else "no nvcc configured"))
-    return Problem("different nvcc for different build steps: " + ", ".join(f"{k} → {v}" for k, v in seen.items())
-                   + ": CMake, torch's extension builder and ninja may each use another CUDA",
-                   {"nvcc": seen, "fix": "point CUDA_HOME, CMAKE_CUDA_COMPILER and PATH at one toolkit"})
+    return Problem(
+        "different nvcc for different build steps: "
+        + ", ".join(f"{k} → {v}" for k, v in seen.items())
+        + ": CMake, torch's extension builder and ninja may each use another CUDA",
+        {"nvcc": seen, "fix": "point CUDA_HOME, CMAKE_CUDA_COMPILER and PATH at one toolkit"},
+    )
 
 
 @check("BW707", "host-compiler-supported", severity="error", kb="host-compiler-unsupported", groups=PRE)
@@ -184,11 +239,16 @@ def host_compiler_supported(build_env):
         return Skip(f"gcc version {gcc.get('version')!r} not numeric")
     if major <= lim["max_major"]:
         return Pass(f"gcc {gcc['version']} is accepted by {build_env.get('nvcc')} (up to gcc {lim['max_major']})")
-    return Problem(f"gcc {gcc['version']} ({gcc['path']}) is newer than {build_env.get('nvcc')} accepts (gcc "
-                   f"{lim['max_major']} at most, {lim['source']}): nvcc stops with '#error -- unsupported GNU version!'",
-                   {"gcc": gcc["version"], "max": lim["max_major"],
-                    "fix": f"install gcc-{lim['max_major']} and export CC=gcc-{lim['max_major']} CXX=g++-{lim['max_major']} "
-                           f"NVCC_CCBIN=gcc-{lim['max_major']} (or a newer CUDA)"})
+    return Problem(
+        f"gcc {gcc['version']} ({gcc['path']}) is newer than {build_env.get('nvcc')} accepts (gcc "
+        f"{lim['max_major']} at most, {lim['source']}): nvcc stops with '#error -- unsupported GNU version!'",
+        {
+            "gcc": gcc["version"],
+            "max": lim["max_major"],
+            "fix": f"install gcc-{lim['max_major']} and export CC=gcc-{lim['max_major']} CXX=g++-{lim['max_major']} "
+            f"NVCC_CCBIN=gcc-{lim['max_major']} (or a newer CUDA)",
+        },
+    )
 
 
 @check("BW708", "python-headers-present", severity="error", kb="python-headers-missing", groups=PRE)
@@ -198,10 +258,14 @@ def python_headers_present(build_env):
         return Skip("the interpreter's include directory is unknown")
     if build_env.get("python_h"):
         return Pass(f"Python.h found in {build_env['python_include']}")
-    return Problem(f"no Python.h in {build_env['python_include']}: the extension build fails with "
-                   "'fatal error: Python.h: No such file or directory'",
-                   {"path": build_env["python_include"], "fix": "install the Python development headers "
-                                                                "(e.g. apt install python3-dev / python3.12-dev)"})
+    return Problem(
+        f"no Python.h in {build_env['python_include']}: the extension build fails with "
+        "'fatal error: Python.h: No such file or directory'",
+        {
+            "path": build_env["python_include"],
+            "fix": "install the Python development headers (e.g. apt install python3-dev / python3.12-dev)",
+        },
+    )
 
 
 @check("BW709", "ccache-available", severity="info", kb="ccache-missing", groups=PRE)
@@ -209,8 +273,10 @@ def ccache_available(build_env):
     """ccache is installed, so rebuilds reuse compiled objects."""
     if build_env.get("ccache"):
         return Pass(f"ccache at {build_env['ccache']}")
-    return Problem("ccache is not installed: every rebuild of vLLM recompiles all CUDA kernels (often an hour or more)",
-                   {"fix": "apt install ccache (vLLM's CMake uses it automatically)"})
+    return Problem(
+        "ccache is not installed: every rebuild of vLLM recompiles all CUDA kernels (often an hour or more)",
+        {"fix": "apt install ccache (vLLM's CMake uses it automatically)"},
+    )
 
 
 @check("BW710", "source-tree-accepts-torch", severity="error", kb="torch-pin-conflict", groups=PRE)
@@ -227,15 +293,23 @@ def source_tree_accepts_torch(source_tree, torch_build):
             continue
         if req.specifier.contains(tv, prereleases=True):
             continue
-        fix = ("python use_existing_torch.py (in the source tree), then pip install --no-build-isolation -e ."
-               if source_tree.get("use_existing_torch") or source_tree.get("is_vllm")
-               else f"install torch{req.specifier} or edit the pin")
-        out.append(Problem(
-            f"{pin['file']}:{pin['line']} pins {pin['requirement']}, but torch {torch_build['version']} is installed: "
-            "pip builds against (or installs) the pinned torch instead of yours",
-            {"file": pin["file"], "requirement": pin["requirement"], "torch": torch_build["version"], "fix": fix},
-            location=Location(f"{source_tree['path']}/{pin['file']}", pin["line"], pin["column"])))
+        fix = (
+            "python use_existing_torch.py (in the source tree), then pip install --no-build-isolation -e ."
+            if source_tree.get("use_existing_torch") or source_tree.get("is_vllm")
+            else f"install torch{req.specifier} or edit the pin"
+        )
+        out.append(
+            Problem(
+                f"{pin['file']}:{pin['line']} pins {pin['requirement']}, but torch {torch_build['version']} is installed: "
+                "pip builds against (or installs) the pinned torch instead of yours",
+                {"file": pin["file"], "requirement": pin["requirement"], "torch": torch_build["version"], "fix": fix},
+                location=Location(f"{source_tree['path']}/{pin['file']}", pin["line"], pin["column"]),
+            )
+        )
     if out:
         return out
-    return Pass("no torch pin in the tree" + (" (use_existing_torch.py has been run)" if source_tree.get("is_vllm") else "")
-                if not source_tree["torch_pins"] else f"the tree's torch pins accept {torch_build['version']}")
+    return Pass(
+        "no torch pin in the tree" + (" (use_existing_torch.py has been run)" if source_tree.get("is_vllm") else "")
+        if not source_tree["torch_pins"]
+        else f"the tree's torch pins accept {torch_build['version']}"
+    )

@@ -1,4 +1,5 @@
 """Checks of the NVIDIA driver, kernel modules and GPU visibility (family driver, BW2xx)."""
+
 from __future__ import annotations
 
 from bwdoctor.domain.arch import is_blackwell
@@ -29,8 +30,12 @@ def peermem_on_new_kernel(kernel_release, kernel_modules):
         f"nvidia_peermem is loaded on kernel {kernel_release}: on kernels ≥ 6.14 use DMA-BUF instead "
         "(unload nvidia_peermem and set NCCL_DMABUF_ENABLE=1); peermem there leads to NCCL hangs "
         "and 'detected invalid context' errors",
-        {"kernel": kernel_release, "module": "nvidia_peermem",
-         "fix": "sudo modprobe -r nvidia_peermem && export NCCL_DMABUF_ENABLE=1"})
+        {
+            "kernel": kernel_release,
+            "module": "nvidia_peermem",
+            "fix": "sudo modprobe -r nvidia_peermem && export NCCL_DMABUF_ENABLE=1",
+        },
+    )
 
 
 @check("BW202", "blackwell-needs-open-module", severity="error", kb="open-kernel-module")
@@ -46,8 +51,13 @@ def blackwell_needs_open_module(gpus, nvidia_driver):
         f"{', '.join(names)} needs the open NVIDIA kernel module, but the proprietary module "
         f"{nvidia_driver.get('version')} is loaded: the GPU fails to initialise (RmInitAdapter failed, "
         "'No devices were found')",
-        {"driver": nvidia_driver.get("version"), "flavour": nvidia_driver.get("flavour"), "gpus": names,
-         "fix": "install the -open driver flavour (e.g. apt install nvidia-driver-580-open), then reboot"})
+        {
+            "driver": nvidia_driver.get("version"),
+            "flavour": nvidia_driver.get("flavour"),
+            "gpus": names,
+            "fix": "install the -open driver flavour (e.g. apt install nvidia-driver-580-open), then reboot",
+        },
+    )
 
 
 @check("BW203", "driver-supports-blackwell", severity="error", kb="driver-too-old")
@@ -64,8 +74,13 @@ def driver_supports_blackwell(gpus, nvidia_driver):
     return Problem(
         f"driver {nvidia_driver['version']} predates Blackwell support: {bw[0].get('name')} needs R570 or "
         "later (and CUDA 12.8+ software)",
-        {"driver": nvidia_driver["version"], "required": "570", "gpus": [g.get("name") for g in bw],
-         "fix": "install NVIDIA driver 570 or newer, open flavour (e.g. nvidia-driver-580-open)"})
+        {
+            "driver": nvidia_driver["version"],
+            "required": "570",
+            "gpus": [g.get("name") for g in bw],
+            "fix": "install NVIDIA driver 570 or newer, open flavour (e.g. nvidia-driver-580-open)",
+        },
+    )
 
 
 HIDDEN_VALUES = ("-1", "", "none", "void", "nodevfiles")
@@ -90,7 +105,8 @@ def gpus_hidden(gpus, environment):
         return Problem(
             f"CUDA_VISIBLE_DEVICES={spec!r} hides all {count} GPU(s) present: CUDA, torch and vLLM will see "
             "no device ('No CUDA GPUs are available')",
-            {"CUDA_VISIBLE_DEVICES": spec, "gpus_present": count, "fix": "unset CUDA_VISIBLE_DEVICES"})
+            {"CUDA_VISIBLE_DEVICES": spec, "gpus_present": count, "fix": "unset CUDA_VISIBLE_DEVICES"},
+        )
     visible = []
     for s in items:  # CUDA stops at the first invalid entry
         if s.isdigit() and int(s) < count:
@@ -105,31 +121,39 @@ def gpus_hidden(gpus, environment):
         return Problem(
             f"CUDA_VISIBLE_DEVICES={spec!r} names no GPU of this machine ({count} present, indices 0–{count - 1}): "
             "CUDA will see no device",
-            {"CUDA_VISIBLE_DEVICES": spec, "gpus_present": count, "fix": "set CUDA_VISIBLE_DEVICES to valid indices"})
+            {"CUDA_VISIBLE_DEVICES": spec, "gpus_present": count, "fix": "set CUDA_VISIBLE_DEVICES to valid indices"},
+        )
     if len(visible) < len(items):
         return Problem(
             f"CUDA_VISIBLE_DEVICES={spec!r}: entry {items[len(visible)]!r} is not a GPU of this machine, so "
             f"CUDA stops there and sees only {len(visible)} device(s)",
-            {"CUDA_VISIBLE_DEVICES": spec, "gpus_present": count, "visible": visible}, severity="warning")
+            {"CUDA_VISIBLE_DEVICES": spec, "gpus_present": count, "visible": visible},
+            severity="warning",
+        )
     return Pass(f"CUDA_VISIBLE_DEVICES={spec} shows {len(visible)} of {count} GPU(s)")
 
 
-@check("BW205", "nvidia-gpu-present", severity="warning", kb="no-driver-in-container",
-       optional=("gpus", "nvidia_driver"))
+@check(
+    "BW205", "nvidia-gpu-present", severity="warning", kb="no-driver-in-container", optional=("gpus", "nvidia_driver")
+)
 def nvidia_gpu_present(gpus, nvidia_driver):
     """An NVIDIA GPU is present and its driver answers."""
     if not isinstance(gpus, Unavailable) and gpus:
-        return Pass(f"{len(gpus)} NVIDIA GPU(s): " + ", ".join(sorted({g.get('name') or '?' for g in gpus})))
+        return Pass(f"{len(gpus)} NVIDIA GPU(s): " + ", ".join(sorted({g.get("name") or "?" for g in gpus})))
     why = [x.reason for x in (gpus, nvidia_driver) if isinstance(x, Unavailable)]
-    state = why[0] if why and why[0].startswith("no NVIDIA GPU found") else "no NVIDIA GPU found (" + (
-        "; ".join(why) or "the driver is loaded but reports no GPU") + ")"
+    state = (
+        why[0]
+        if why and why[0].startswith("no NVIDIA GPU found")
+        else "no NVIDIA GPU found (" + ("; ".join(why) or "the driver is loaded but reports no GPU") + ")"
+    )
     if len(why) > 1:
         state += "; " + why[1]
     return Problem(
         state + "; in a container, start it with the NVIDIA "
         "container toolkit (docker run --gpus all); pass --target sm_XY to check software for a GPU "
         "this machine lacks",
-        {"driver": state})
+        {"driver": state},
+    )
 
 
 # NVIDIA: CUDA forward compatibility is supported on data-center GPUs (and select NGC-ready RTX
@@ -150,10 +174,12 @@ def libcuda_matches_driver(libcuda, nvidia_driver, gpus):
     ev = {"path": chosen["path"], "via": chosen["via"], "libcuda": chosen["version"], "driver": drv}
     if not chosen["compat"]:
         if chosen["version"] and drv and chosen["version"] != drv:
-            return Problem(f"{chosen['path']} is libcuda {chosen['version']} but the kernel module is {drv}: "
-                           "a driver upgrade left old user-space libraries ('CUDA driver version is insufficient', "
-                           "'Failed to initialize NVML: Driver/library version mismatch')",
-                           dict(ev, fix="reinstall the driver's user-space packages for " + drv + ", or reboot after an upgrade"))
+            return Problem(
+                f"{chosen['path']} is libcuda {chosen['version']} but the kernel module is {drv}: "
+                "a driver upgrade left old user-space libraries ('CUDA driver version is insufficient', "
+                "'Failed to initialize NVML: Driver/library version mismatch')",
+                dict(ev, fix="reinstall the driver's user-space packages for " + drv + ", or reboot after an upgrade"),
+            )
         return Pass(f"libcuda.so.1 → {chosen['real']} ({chosen['via']})")
     unsupported = [n for n in names if not _forward_compat_capable(n)]
     if unsupported:
@@ -161,13 +187,18 @@ def libcuda_matches_driver(libcuda, nvidia_driver, gpus):
             f"{chosen['path']} ({chosen['via']}) is a CUDA forward-compatibility libcuda {chosen['version'] or ''} but "
             f"{unsupported[0]} does not support forward compatibility: CUDA fails with 'Error 804: forward "
             "compatibility was attempted on non supported HW'",
-            dict(ev, fix="remove the compat directory from LD_LIBRARY_PATH / /etc/ld.so.conf.d and run ldconfig "
-                         "(vLLM images: unset VLLM_ENABLE_CUDA_COMPATIBILITY)"))
+            dict(
+                ev,
+                fix="remove the compat directory from LD_LIBRARY_PATH / /etc/ld.so.conf.d and run ldconfig "
+                "(vLLM images: unset VLLM_ENABLE_CUDA_COMPATIBILITY)",
+            ),
+        )
     if chosen["version"] and drv:
         have, running = driver_version_tuple(chosen["version"]), driver_version_tuple(drv)
         if have and running and have < running:
             return Problem(
                 f"{chosen['path']} is forward-compat libcuda {chosen['version']}, older than the kernel driver {drv}: "
                 "CUDA fails with 'Error 803: system has unsupported display driver / cuda driver combination'",
-                dict(ev, fix="drop the compat libraries: the host driver is newer than them"))
+                dict(ev, fix="drop the compat libraries: the host driver is newer than them"),
+            )
     return Pass(f"forward-compat libcuda {chosen['version']} on a data-center GPU with driver {drv}")

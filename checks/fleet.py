@@ -1,4 +1,5 @@
 """Cross-node checks of a fleet run (family fleet, BW9xx): the same stack on every node."""
+
 from __future__ import annotations
 
 from bwdoctor.model import Pass, Problem, Skip, Unavailable
@@ -6,8 +7,17 @@ from bwdoctor.registry import check
 
 FLEET = ("fleet",)
 PER_NODE = {"VLLM_HOST_IP", "VLLM_PORT", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_HOSTID", "NCCL_IB_HCA"}
-PACKAGES = ("vllm", "torch", "nvidia-nccl-cu12", "nvidia-nccl-cu13", "flash-attn", "flashinfer-python", "xformers",
-            "triton", "ray")
+PACKAGES = (
+    "vllm",
+    "torch",
+    "nvidia-nccl-cu12",
+    "nvidia-nccl-cu13",
+    "flash-attn",
+    "flashinfer-python",
+    "xformers",
+    "triton",
+    "ray",
+)
 
 
 def _value(facts, fact, fn):
@@ -28,8 +38,10 @@ def _drift(fleet_nodes, label, fact, fn, fix):
     values = {n: ("unknown" if v is None else v) for n, v in values.items()}
     if len(set(map(str, values.values()))) <= 1:
         return Pass(f"{label}: {next(iter(values.values()))} on every node")
-    return Problem(f"{label} differs across nodes: " + "; ".join(f"{n}: {v}" for n, v in sorted(values.items())),
-                   {"per_node": {n: v for n, v in values.items()}, "fix": fix})
+    return Problem(
+        f"{label} differs across nodes: " + "; ".join(f"{n}: {v}" for n, v in sorted(values.items())),
+        {"per_node": {n: v for n, v in values.items()}, "fix": fix},
+    )
 
 
 @check("BW901", "fleet-nodes-answer", severity="error", kb="fleet-drift", groups=FLEET)
@@ -38,30 +50,49 @@ def fleet_nodes_answer(fleet_nodes):
     bad = {n: f["$error"] for n, f in fleet_nodes.items() if "$error" in f}
     if not bad:
         return Pass(f"{len(fleet_nodes)} node(s) answered")
-    return [Problem(f"node {n}: {why}", {"node": n, "fix": "check the node (ray status; is it alive, is the driver "
-                                                             "or a probe hanging?)"}) for n, why in sorted(bad.items())]
+    return [
+        Problem(
+            f"node {n}: {why}",
+            {"node": n, "fix": "check the node (ray status; is it alive, is the driver or a probe hanging?)"},
+        )
+        for n, why in sorted(bad.items())
+    ]
 
 
 @check("BW902", "fleet-same-driver", severity="error", kb="fleet-drift", groups=FLEET)
 def fleet_same_driver(fleet_nodes):
     """The NVIDIA driver version and kernel-module flavour are the same on every node."""
-    return _drift(fleet_nodes, "NVIDIA driver", "nvidia_driver", lambda d: f"{d['version']} ({d['flavour']})",
-                  "install the same driver branch and flavour on every node")
+    return _drift(
+        fleet_nodes,
+        "NVIDIA driver",
+        "nvidia_driver",
+        lambda d: f"{d['version']} ({d['flavour']})",
+        "install the same driver branch and flavour on every node",
+    )
 
 
 @check("BW903", "fleet-same-gpus", severity="warning", kb="fleet-drift", groups=FLEET)
 def fleet_same_gpus(fleet_nodes):
     """Every node has the same GPU models and compute capabilities."""
-    return _drift(fleet_nodes, "GPUs", "gpus",
-                  lambda g: ", ".join(sorted(f"{x.get('name')} CC {'.'.join(map(str, x.get('cc') or []))}" for x in g)),
-                  "pipeline/tensor parallel across different GPUs runs at the slowest one and may pick different kernels")
+    return _drift(
+        fleet_nodes,
+        "GPUs",
+        "gpus",
+        lambda g: ", ".join(sorted(f"{x.get('name')} CC {'.'.join(map(str, x.get('cc') or []))}" for x in g)),
+        "pipeline/tensor parallel across different GPUs runs at the slowest one and may pick different kernels",
+    )
 
 
 @check("BW904", "fleet-same-torch", severity="error", kb="fleet-drift", groups=FLEET)
 def fleet_same_torch(fleet_nodes):
     """torch has the same version and CUDA variant on every node."""
-    return _drift(fleet_nodes, "torch", "torch_build", lambda t: f"{t['version']} ({t.get('variant')})",
-                  "install the same torch wheel on every node")
+    return _drift(
+        fleet_nodes,
+        "torch",
+        "torch_build",
+        lambda t: f"{t['version']} ({t.get('variant')})",
+        "install the same torch wheel on every node",
+    )
 
 
 @check("BW905", "fleet-same-packages", severity="error", kb="fleet-drift", groups=FLEET)
@@ -69,9 +100,13 @@ def fleet_same_packages(fleet_nodes):
     """vLLM, NCCL, flash-attn, FlashInfer, xformers, Triton and Ray have the same versions on every node."""
     out = []
     for pkg in PACKAGES:
-        r = _drift(fleet_nodes, pkg, "distributions",
-                   lambda ds, p=pkg: next((d["version"] for d in ds if d["name"] == p), "not installed"),
-                   f"pip install the same {pkg} version on every node")
+        r = _drift(
+            fleet_nodes,
+            pkg,
+            "distributions",
+            lambda ds, p=pkg: next((d["version"] for d in ds if d["name"] == p), "not installed"),
+            f"pip install the same {pkg} version on every node",
+        )
         if isinstance(r, Problem):
             r.evidence["distribution"] = pkg
             out.append(r)
@@ -90,9 +125,13 @@ def fleet_same_settings(fleet_nodes):
     for k in keys:
         vals = {n: e.get(k) for n, e in envs.items()}
         if len(set(vals.values())) > 1:
-            out.append(Problem(f"{k} differs across nodes: " + "; ".join(f"{n}: {v if v is not None else 'unset'}"
-                                                                       for n, v in sorted(vals.items())),
-                               {"variable": k, "per_node": vals, "fix": f"set {k} the same way on every node"}))
+            out.append(
+                Problem(
+                    f"{k} differs across nodes: "
+                    + "; ".join(f"{n}: {v if v is not None else 'unset'}" for n, v in sorted(vals.items())),
+                    {"variable": k, "per_node": vals, "fix": f"set {k} the same way on every node"},
+                )
+            )
     return out or Pass("VLLM_*/NCCL_* settings agree")
 
 
@@ -115,8 +154,16 @@ def fleet_socket_ifname_present(fleet_nodes):
             # NCCL matches prefixes unless the list starts with '='; Gloo takes exact interface names
             exact = spec.startswith("=") or var == "GLOO_SOCKET_IFNAME"
             if not any(i == s or (not exact and i.startswith(s)) for s in names for i in ifaces):
-                out.append(Problem(f"node {n}: {var}={spec} names no interface there (it has {', '.join(ifaces)}): "
-                                   "NCCL/Gloo cannot bootstrap and the cluster hangs at init",
-                                   {"node": n, "variable": var, "interfaces": ifaces,
-                                    "fix": f"set {var} to an interface present on {n}"}))
+                out.append(
+                    Problem(
+                        f"node {n}: {var}={spec} names no interface there (it has {', '.join(ifaces)}): "
+                        "NCCL/Gloo cannot bootstrap and the cluster hangs at init",
+                        {
+                            "node": n,
+                            "variable": var,
+                            "interfaces": ifaces,
+                            "fix": f"set {var} to an interface present on {n}",
+                        },
+                    )
+                )
     return out or Pass("socket interface names resolve on every node")

@@ -5,6 +5,7 @@ bwdoctor.elf.fatbin) and asks, per target GPU, whether the library has native co
 only PTX that the driver must JIT-compile, or nothing: the last one is the run-time error
 "CUDA error: no kernel image is available for execution on the device".
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,9 @@ def _targets_or_skip(targets):
         return None, Skip(str(exc))
 
 
-def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for, core=None,
-                     aux_severity=None, pick_files=None) -> list:
+def library_findings(
+    dist_name: str, label: str, targets, cuda_binaries, fix_for, core=None, aux_severity=None, pick_files=None
+) -> list:
     """Findings for one library and each target: error when no code runs, warning for PTX-only.
 
     fix_for(cc) -> the install advice. core(path) -> whether a file decides the verdict (default:
@@ -75,11 +77,14 @@ def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for
         verdicts = file_verdicts(cc, files)
         if not verdicts:
             if unreadable:
-                results.append(Problem(
-                    f"{who}: its CUDA libraries could not be read: "
-                    + "; ".join(f"{_short(f['path'])}: {f['error']}" for f in unreadable[:3]),
-                    {"distribution": dist_name, "version": version, "target": arch,
-                     "path": unreadable[0]["path"]}, severity="warning"))
+                results.append(
+                    Problem(
+                        f"{who}: its CUDA libraries could not be read: "
+                        + "; ".join(f"{_short(f['path'])}: {f['error']}" for f in unreadable[:3]),
+                        {"distribution": dist_name, "version": version, "target": arch, "path": unreadable[0]["path"]},
+                        severity="warning",
+                    )
+                )
             else:
                 results.append(Skip(f"{who} has no prebuilt GPU code to check"))
             continue
@@ -87,18 +92,34 @@ def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for
         essential = [(f, v) for f, v in verdicts if core is None or core(f["path"])]
         others = [(f, v) for f, v in verdicts if not (core is None or core(f["path"]))]
         f, v = min(essential or verdicts, key=lambda fv: RANK[fv[1].status])
-        evidence = {"distribution": dist_name, "version": version, "target": arch, "path": f["path"],
-                    "archs": _archs(f), "files": per_file, "fix": fix_for(cc)}
+        evidence = {
+            "distribution": dist_name,
+            "version": version,
+            "target": arch,
+            "path": f["path"],
+            "archs": _archs(f),
+            "files": per_file,
+            "fix": fix_for(cc),
+        }
         have = " ".join(_archs(f)) or "nothing"
         if v.status == NONE:
-            results.append(Problem(
-                f"{who} has no GPU code for {arch}: {_short(f['path'])} holds {have}. "
-                f"Kernels fail with 'no kernel image is available for execution on the device'. "
-                f"Fix: {fix_for(cc)}", evidence))
+            results.append(
+                Problem(
+                    f"{who} has no GPU code for {arch}: {_short(f['path'])} holds {have}. "
+                    f"Kernels fail with 'no kernel image is available for execution on the device'. "
+                    f"Fix: {fix_for(cc)}",
+                    evidence,
+                )
+            )
         elif v.status == PTX_JIT:
-            results.append(Problem(
-                f"{who} has no {arch} cubin, only PTX ({v.entry}) in {_short(f['path'])}: "
-                f"{_JIT_NOTE} Fix: {fix_for(cc)}", evidence, severity="warning"))
+            results.append(
+                Problem(
+                    f"{who} has no {arch} cubin, only PTX ({v.entry}) in {_short(f['path'])}: "
+                    f"{_JIT_NOTE} Fix: {fix_for(cc)}",
+                    evidence,
+                    severity="warning",
+                )
+            )
         else:
             results.append(Pass(f"{who} has native {arch} code ({v.entry})", evidence))
         for of, ov in others:
@@ -109,43 +130,72 @@ def library_findings(dist_name: str, label: str, targets, cuda_binaries, fix_for
             if ov.status == NONE:
                 text = f"{who}: {_short(of['path'])} has no code for {arch} ({have})"
                 if sev == "error":
-                    text += (". Kernels fail with 'no kernel image is available for execution on the "
-                             f"device'. Fix: {fix_for(cc)}")
+                    text += (
+                        ". Kernels fail with 'no kernel image is available for execution on the "
+                        f"device'. Fix: {fix_for(cc)}"
+                    )
             else:
                 text = f"{who}: {_short(of['path'])} has only PTX for {arch} ({ov.entry}): {_JIT_NOTE}"
-            results.append(Problem(text, {"distribution": dist_name, "version": version, "target": arch,
-                                          "path": of["path"], "archs": _archs(of), "status": ov.status},
-                                   severity=sev))
+            results.append(
+                Problem(
+                    text,
+                    {
+                        "distribution": dist_name,
+                        "version": version,
+                        "target": arch,
+                        "path": of["path"],
+                        "archs": _archs(of),
+                        "status": ov.status,
+                    },
+                    severity=sev,
+                )
+            )
     return results
 
 
-_JIT_NOTE = ("the driver JIT-compiles it at first use (a slow first start, repeated whenever the JIT "
-             "cache in ~/.nv/ComputeCache is lost or too small; arch-specific kernels may be missing).")
+_JIT_NOTE = (
+    "the driver JIT-compiles it at first use (a slow first start, repeated whenever the JIT "
+    "cache in ~/.nv/ComputeCache is lost or too small; arch-specific kernels may be missing)."
+)
 
 
 def torch_fix(cc) -> str:
     """Where to get a torch build with code for this compute capability."""
     major = cc[0]
     if major in (10, 12):
-        return ("install torch >= 2.7 built for CUDA 12.8 or newer, e.g. "
-                "pip install torch --index-url https://download.pytorch.org/whl/cu128")
+        return (
+            "install torch >= 2.7 built for CUDA 12.8 or newer, e.g. "
+            "pip install torch --index-url https://download.pytorch.org/whl/cu128"
+        )
     if major == 11:
         return "install a torch built for CUDA 13 (https://download.pytorch.org/whl/cu130) that lists sm_110"
-    return (f"install a CUDA build of torch that lists {cc_label(cc)} (check with "
-            f"`bwdoctor cubins torch --target {cc_label(cc)}`)")
+    return (
+        f"install a CUDA build of torch that lists {cc_label(cc)} (check with "
+        f"`bwdoctor cubins torch --target {cc_label(cc)}`)"
+    )
 
 
 @check("BW301", "torch-has-native-code", severity="error", kb="no-kernel-image", groups=("runtime", "pre-build"))
 def torch_has_native_code(targets, cuda_binaries):
     """torch has native GPU code for every target GPU."""
     info = cuda_binaries.get("torch")
-    if info is not None and not any(_archs(f) for f in info.get("files", [])) \
-            and not any(f.get("error") for f in info.get("files", [])) and targets:
-        return Problem(f"torch {info.get('version', '')} has no GPU code at all: it is a CPU-only build "
-                       f"({info.get('elf_files', 0)} ELF files, none with a fatbin). Fix: "
-                       f"{torch_fix(parse_cc(targets[0]))}",
-                       {"distribution": "torch", "version": info.get("version", ""), "target": targets[0],
-                        "fix": torch_fix(parse_cc(targets[0]))})
+    if (
+        info is not None
+        and not any(_archs(f) for f in info.get("files", []))
+        and not any(f.get("error") for f in info.get("files", []))
+        and targets
+    ):
+        return Problem(
+            f"torch {info.get('version', '')} has no GPU code at all: it is a CPU-only build "
+            f"({info.get('elf_files', 0)} ELF files, none with a fatbin). Fix: "
+            f"{torch_fix(parse_cc(targets[0]))}",
+            {
+                "distribution": "torch",
+                "version": info.get("version", ""),
+                "target": targets[0],
+                "fix": torch_fix(parse_cc(targets[0])),
+            },
+        )
     return library_findings("torch", "torch", targets, cuda_binaries, torch_fix)
 
 
@@ -168,8 +218,7 @@ def _vllm_aux_severity(path: str, status: str, cc=(8, 0)):
 
 def vllm_fix(cc) -> str:
     """Where to get a vLLM build with code for this compute capability."""
-    base = (f"or build from source with TORCH_CUDA_ARCH_LIST=\"{cc[0]}.{cc[1]}\" "
-            "(pip install vllm --no-binary vllm)")
+    base = f'or build from source with TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}" (pip install vllm --no-binary vllm)'
     if cc[0] == 12:
         return "install vllm >= 0.9.2 (the first wheel with native sm_120 code), " + base
     return f"install a vllm wheel built for {cc_label(cc)}, " + base
@@ -178,15 +227,23 @@ def vllm_fix(cc) -> str:
 @check("BW302", "vllm-has-native-code", severity="error", kb="no-kernel-image")
 def vllm_has_native_code(targets, cuda_binaries):
     """vLLM's compiled kernels (_C, _moe_C, FlashAttention 2) have code for every target GPU."""
-    return library_findings("vllm", "vLLM", targets, cuda_binaries, vllm_fix,
-                            core=lambda p: bool(_VLLM_CORE.search(os.path.basename(p))),
-                            aux_severity=_vllm_aux_severity)
+    return library_findings(
+        "vllm",
+        "vLLM",
+        targets,
+        cuda_binaries,
+        vllm_fix,
+        core=lambda p: bool(_VLLM_CORE.search(os.path.basename(p))),
+        aux_severity=_vllm_aux_severity,
+    )
 
 
 def flash_attn_fix(cc) -> str:
     n = f"{cc[0]}{cc[1]}"
-    return (f"build flash-attn for this GPU: FLASH_ATTN_CUDA_ARCHS={n} FLASH_ATTENTION_FORCE_BUILD=TRUE "
-            "pip install flash-attn --no-build-isolation, or uninstall it (vLLM ships its own copy)")
+    return (
+        f"build flash-attn for this GPU: FLASH_ATTN_CUDA_ARCHS={n} FLASH_ATTENTION_FORCE_BUILD=TRUE "
+        "pip install flash-attn --no-build-isolation, or uninstall it (vLLM ships its own copy)"
+    )
 
 
 @check("BW303", "flash-attn-has-native-code", severity="error", kb="no-kernel-image")
@@ -196,9 +253,11 @@ def flash_attn_has_native_code(targets, cuda_binaries):
 
 
 def xformers_fix(cc) -> str:
-    return ("install the xformers wheel made for your torch from the same PyTorch index (e.g. "
-            "https://download.pytorch.org/whl/cu128), or build it with "
-            f"TORCH_CUDA_ARCH_LIST=\"{cc[0]}.{cc[1]}\"")
+    return (
+        "install the xformers wheel made for your torch from the same PyTorch index (e.g. "
+        "https://download.pytorch.org/whl/cu128), or build it with "
+        f'TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}"'
+    )
 
 
 @check("BW304", "xformers-has-native-code", severity="error", kb="no-kernel-image")
@@ -208,9 +267,11 @@ def xformers_has_native_code(targets, cuda_binaries):
 
 
 def flashinfer_fix(cc) -> str:
-    return (f"remove the stale prebuilt kernels (flashinfer-jit-cache for another CUDA/GPU, or "
-            f"~/.cache/flashinfer) so FlashInfer JIT-compiles for {cc_label(cc)}, or install the "
-            "flashinfer-jit-cache wheel that matches your CUDA version")
+    return (
+        f"remove the stale prebuilt kernels (flashinfer-jit-cache for another CUDA/GPU, or "
+        f"~/.cache/flashinfer) so FlashInfer JIT-compiles for {cc_label(cc)}, or install the "
+        "flashinfer-jit-cache wheel that matches your CUDA version"
+    )
 
 
 @check("BW305", "flashinfer-has-native-code", severity="error", kb="no-kernel-image")
@@ -238,9 +299,11 @@ def _bnb_cuda_tag(cuda_binaries, environment) -> str:
 
 
 def bnb_fix(cc) -> str:
-    return (f"install a bitsandbytes release whose library for your CUDA version lists {cc_label(cc)} "
-            f"(check with `bwdoctor cubins bitsandbytes --target {cc_label(cc)}`), or build it with "
-            f"-DCOMPUTE_CAPABILITY={cc[0]}{cc[1]}")
+    return (
+        f"install a bitsandbytes release whose library for your CUDA version lists {cc_label(cc)} "
+        f"(check with `bwdoctor cubins bitsandbytes --target {cc_label(cc)}`), or build it with "
+        f"-DCOMPUTE_CAPABILITY={cc[0]}{cc[1]}"
+    )
 
 
 @check("BW306", "bitsandbytes-has-native-code", severity="error", kb="no-kernel-image")

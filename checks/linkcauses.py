@@ -6,6 +6,7 @@ distribution; it returns the template's fields when the cause applies, else None
 (FIXES). The table is the only place that knows which causes BW401 reports (LINK_CAUSE_SLUGS): the linking check,
 `bwdoctor symbols` and `bwdoctor explain` all read it from here.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,11 +17,15 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from bwdoctor.domain.versions import parse_version
 from bwdoctor.elf.demangle import demangle
 
-CUDA_LIB = re.compile(r"^lib(cudart|cublas|cublasLt|cudnn|nvrtc|cusparse|cufft|curand|cusolver|nvJitLink|nccl|"
-                      r"cupti|nvToolsExt|cufile|cusparseLt)\.so\.(\d+)")
+CUDA_LIB = re.compile(
+    r"^lib(cudart|cublas|cublasLt|cudnn|nvrtc|cusparse|cufft|curand|cusolver|nvJitLink|nccl|"
+    r"cupti|nvToolsExt|cufile|cusparseLt)\.so\.(\d+)"
+)
 TORCH_CUDA_LIB = re.compile(r"^lib(torch_cuda|c10_cuda|torch_cuda_cu|torch_cuda_cpp|torch_cuda_linalg)\.so$")
-TORCH_NS = re.compile(r"^_ZN?K?(3c10|2at|5torch|6caffe2)|^_ZN?K?\d+(c10|at|torch)_|^torch_c10_"
-                      r"|^_ZT[IVS]N?K?(3c10|2at|5torch)")
+TORCH_NS = re.compile(
+    r"^_ZN?K?(3c10|2at|5torch|6caffe2)|^_ZN?K?\d+(c10|at|torch)_|^torch_c10_"
+    r"|^_ZT[IVS]N?K?(3c10|2at|5torch)"
+)
 DRIVER_API = re.compile(r"^cu[A-Z][A-Za-z0-9_]*$")
 OLD_ABI_MARK = re.compile(r"Ss|Sb|NSs")  # std::string in the pre-C++11 ABI mangles as `Ss`
 CXX11_MARK = re.compile(r"__cxx11|B5cxx11")
@@ -31,6 +36,7 @@ Fields = Dict[str, Any]
 @dataclass(frozen=True)
 class Seen:
     """What one file's rules may read: the loader's raw result, the torch build, the distribution."""
+
     result: Mapping[str, Any]
     torch_build: Mapping[str, Any]
     distribution: Optional[str]
@@ -101,6 +107,7 @@ def _built(built_for: Optional[Mapping[str, Any]]) -> str:
 
 # --- predicates: Seen -> template fields, or None when the row does not apply -----------------------------------
 
+
 def loader_error(s: Seen) -> Optional[Fields]:
     return {"error": s.result["error"]} if s.result.get("error") else None
 
@@ -153,9 +160,14 @@ def _version_fields(s: Seen) -> Fields:
     v = needed_version(s)
     assert v is not None
     n = len(s.versions)
-    return {"version": v["version"], "file": v["file"], "provider": v["provider"], "required_by": v["required_by"],
-            "required_by_name": os.path.basename(v["required_by"]),
-            "more": f" (and {n - 1} more version(s))" if n > 1 else ""}
+    return {
+        "version": v["version"],
+        "file": v["file"],
+        "provider": v["provider"],
+        "required_by": v["required_by"],
+        "required_by_name": os.path.basename(v["required_by"]),
+        "more": f" (and {n - 1} more version(s))" if n > 1 else "",
+    }
 
 
 def libstdcxx_version_missing(s: Seen) -> Optional[Fields]:
@@ -212,8 +224,11 @@ def torch_symbol_undefined(s: Seen) -> Optional[Fields]:
     torch_syms = s.torch_symbols()
     if not torch_syms:
         return None
-    return {"symbol": s.pretty(torch_syms[0]), "torch": s.torch_version or "the installed one",
-            "built": _built(s.built_for)}
+    return {
+        "symbol": s.pretty(torch_syms[0]),
+        "torch": s.torch_version or "the installed one",
+        "built": _built(s.built_for),
+    }
 
 
 def python_api_undefined(s: Seen) -> Optional[Fields]:
@@ -237,34 +252,70 @@ class Row:
 # versions and symbols are looked at, so those rows come first.
 CAUSES: Tuple[Row, ...] = (
     Row("missing-library", loader_error, "{error}"),
-    Row("cpu-torch-cuda-extension", torch_cuda_lib_missing,
-        "{lib} is missing: torch {torch} is a CPU-only build and this is a CUDA extension"),
-    Row("no-driver-in-container", driver_lib_missing,
-        "{lib} (the NVIDIA driver's library) is not installed or not mounted"),
-    Row("cuda-major-mismatch", cuda_lib_of_other_major,
-        "{lib} is missing: the extension was built for CUDA {want}, torch {torch} for CUDA {torch_cuda}"),
-    Row("cuda-major-mismatch", cuda_lib_without_cuda_torch,
-        "{lib} is missing: the extension was built for CUDA {want}; no CUDA {want} runtime is installed"),
+    Row(
+        "cpu-torch-cuda-extension",
+        torch_cuda_lib_missing,
+        "{lib} is missing: torch {torch} is a CPU-only build and this is a CUDA extension",
+    ),
+    Row(
+        "no-driver-in-container",
+        driver_lib_missing,
+        "{lib} (the NVIDIA driver's library) is not installed or not mounted",
+    ),
+    Row(
+        "cuda-major-mismatch",
+        cuda_lib_of_other_major,
+        "{lib} is missing: the extension was built for CUDA {want}, torch {torch} for CUDA {torch_cuda}",
+    ),
+    Row(
+        "cuda-major-mismatch",
+        cuda_lib_without_cuda_torch,
+        "{lib} is missing: the extension was built for CUDA {want}; no CUDA {want} runtime is installed",
+    ),
     Row("missing-library", library_missing, "{lib} is not found (needed by {needed_by})"),
-    Row("libstdcxx-too-old", libstdcxx_version_missing,
-        "version `{version}' not found in {provider} (required by {required_by}){more}"),
-    Row("missing-library", glibc_version_missing,
+    Row(
+        "libstdcxx-too-old",
+        libstdcxx_version_missing,
+        "version `{version}' not found in {provider} (required by {required_by}){more}",
+    ),
+    Row(
+        "missing-library",
+        glibc_version_missing,
         "version `{version}' not found in {provider}: the C library (glibc) is older than the one "
-        "{required_by_name} was built on"),
+        "{required_by_name} was built on",
+    ),
     Row("cuda-major-mismatch", cuda_version_missing, "{file} lacks version {version} (required by {required_by})"),
     Row("missing-library", version_missing, "{file} lacks version {version} (required by {required_by})"),
-    Row("driver-too-old", driver_api_undefined,
-        "undefined driver API symbol {symbol}: libcuda.so.1 is older than the CUDA the extension was built with"),
-    Row("sm12x-missing-kernel-symbol", kernel_symbol_undefined,
-        "undefined {symbol}: a source build compiled the dispatcher but not this kernel"),
-    Row("cxx11-abi-mismatch", other_string_abi,
-        "undefined {symbol}: the extension uses the {abi} std::string ABI, torch {torch} the other one"),
-    Row("torchvision-mismatch", companion_torch_symbol_undefined,
-        "undefined {symbol}: built against another torch than {torch}{built}"),
-    Row("undefined-symbol", torch_symbol_undefined,
-        "undefined {symbol}: built against another torch than {torch}{built}"),
-    Row("undefined-symbol", python_api_undefined,
-        "undefined Python C-API symbol {symbol}: built for another Python version"),
+    Row(
+        "driver-too-old",
+        driver_api_undefined,
+        "undefined driver API symbol {symbol}: libcuda.so.1 is older than the CUDA the extension was built with",
+    ),
+    Row(
+        "sm12x-missing-kernel-symbol",
+        kernel_symbol_undefined,
+        "undefined {symbol}: a source build compiled the dispatcher but not this kernel",
+    ),
+    Row(
+        "cxx11-abi-mismatch",
+        other_string_abi,
+        "undefined {symbol}: the extension uses the {abi} std::string ABI, torch {torch} the other one",
+    ),
+    Row(
+        "torchvision-mismatch",
+        companion_torch_symbol_undefined,
+        "undefined {symbol}: built against another torch than {torch}{built}",
+    ),
+    Row(
+        "undefined-symbol",
+        torch_symbol_undefined,
+        "undefined {symbol}: built against another torch than {torch}{built}",
+    ),
+    Row(
+        "undefined-symbol",
+        python_api_undefined,
+        "undefined Python C-API symbol {symbol}: built for another Python version",
+    ),
     Row("undefined-symbol", symbol_undefined, "undefined symbol {symbol}"),
 )
 
@@ -272,8 +323,12 @@ CAUSES: Tuple[Row, ...] = (
 BUILT_FOR_OTHER_TORCH = {"companion": "torchvision-mismatch", "other": "torch-pin-conflict"}
 
 
-def classify(result: Mapping[str, Any], torch_build: Optional[Mapping[str, Any]], distribution: Optional[str] = None,
-             built_for: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, str]]:
+def classify(
+    result: Mapping[str, Any],
+    torch_build: Optional[Mapping[str, Any]],
+    distribution: Optional[str] = None,
+    built_for: Optional[Mapping[str, Any]] = None,
+) -> Optional[Dict[str, str]]:
     """{'cause': slug, 'summary': text} for a failing loader result (the first row of CAUSES that applies);
     None when it loads."""
     seen = Seen(result, torch_build if isinstance(torch_build, dict) else {}, distribution, built_for)
@@ -289,6 +344,7 @@ def classify(result: Mapping[str, Any], torch_build: Optional[Mapping[str, Any]]
 
 # --- versions (the one place this module orders or compares them) ------------------------------------------------
 
+
 def torch_matches(built_for: Optional[Mapping[str, Any]], installed: Optional[str]) -> Optional[bool]:
     """Whether the installed torch is the one an extension was built for (None when unknowable)."""
     if not built_for or not installed:
@@ -299,7 +355,7 @@ def torch_matches(built_for: Optional[Mapping[str, Any]], installed: Optional[st
     if built_for.get("torch"):
         want = str(built_for["torch"]).split(".")
         got = [str(have.major), str(have.minor), str(have.micro)]
-        return got[:len(want)] == want[:3]
+        return got[: len(want)] == want[:3]
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     spec = re.sub(r"^\s*torch\s*", "", built_for.get("range") or "").strip("() ")
@@ -328,9 +384,11 @@ def torch_index(torch_version: Optional[str]) -> str:
 
 # --- fixes: one template per slug ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class FixFor:
     """What a fix template may name: the distribution, the installed torch and its CUDA, the torch it was built for."""
+
     dist: str
     torch: Optional[str]
     cuda: Optional[str]
@@ -352,15 +410,19 @@ class FixFor:
 
 def _fix_cpu_torch(f: FixFor) -> str:
     cpu = f", or for CPU only: pip install {f.dist}=={f.companion}{torch_index(f.torch)}" if f.companion else ""
-    return (f"pip install --force-reinstall 'torch=={f.public or '<version>'}' --index-url "
-            f"https://download.pytorch.org/whl/cu128 (a CUDA build of torch){cpu}")
+    return (
+        f"pip install --force-reinstall 'torch=={f.public or '<version>'}' --index-url "
+        f"https://download.pytorch.org/whl/cu128 (a CUDA build of torch){cpu}"
+    )
 
 
 def _fix_other_torch(f: FixFor) -> str:
     want = f.built.get("torch") if f.built else None
     alt = f"pip install 'torch=={want}' (the torch {f.dist} was built for), or " if want else ""
-    return (f"{alt}install a {f.dist} release built for torch {f.public or '(installed)'}, or rebuild it against "
-            f"this torch: {f.rebuild}")
+    return (
+        f"{alt}install a {f.dist} release built for torch {f.public or '(installed)'}, or rebuild it against "
+        f"this torch: {f.rebuild}"
+    )
 
 
 FIXES: Dict[str, Callable[[FixFor], str]] = {
@@ -369,29 +431,37 @@ FIXES: Dict[str, Callable[[FixFor], str]] = {
     "torchvision-mismatch": _fix_other_torch,
     "cxx11-abi-mismatch": lambda f: (
         f"install a {f.dist} build with torch's std::string ABI (wheel names say cxx11abiTRUE/FALSE), or rebuild "
-        f"it against this torch: {f.rebuild}"),
+        f"it against this torch: {f.rebuild}"
+    ),
     "cuda-major-mismatch": lambda f: (
         f"install the {f.dist} build for CUDA {f.cuda or 'of torch'} (from the same index as torch), or a torch for "
-        "its CUDA"),
+        "its CUDA"
+    ),
     "libstdcxx-too-old": lambda f: (
         "put a newer libstdc++ first (conda install -c conda-forge 'libstdcxx-ng>=12' in conda, "
-        "sudo apt install libstdc++6 elsewhere), or remove the older copy from LD_LIBRARY_PATH"),
+        "sudo apt install libstdc++6 elsewhere), or remove the older copy from LD_LIBRARY_PATH"
+    ),
     "driver-too-old": lambda f: (
         f"upgrade the NVIDIA driver (CUDA 12.8 needs R570+, CUDA 13 R580+), or install a {f.dist} build for an "
-        "older CUDA"),
+        "older CUDA"
+    ),
     "no-driver-in-container": lambda f: (
-        "run with the NVIDIA driver visible: docker run --gpus all (NVIDIA Container Toolkit), or install the driver"),
+        "run with the NVIDIA driver visible: docker run --gpus all (NVIDIA Container Toolkit), or install the driver"
+    ),
     "sm12x-missing-kernel-symbol": lambda f: (
         "rebuild with the kernels the dispatcher references (TORCH_CUDA_ARCH_LIST including 10.0 and 12.0), "
-        "or use a vLLM revision whose CMake guards match the built kernels"),
+        "or use a vLLM revision whose CMake guards match the built kernels"
+    ),
     "missing-library": lambda f: (
         f"install the package that provides the missing library, or reinstall {f.dist}: pip install "
-        f"--force-reinstall {f.dist}"),
+        f"--force-reinstall {f.dist}"
+    ),
 }
 
 
-def fix_for(cause: str, dist: str, torch: Optional[str], cuda: Optional[str],
-            built: Optional[Mapping[str, Any]]) -> str:
+def fix_for(
+    cause: str, dist: str, torch: Optional[str], cuda: Optional[str], built: Optional[Mapping[str, Any]]
+) -> str:
     """The command (or the action) that makes a distribution's extensions load again. A torchvision/torchaudio
     whose paired release is known gets that release, whatever the cause (but a CPU-only torch)."""
     f = FixFor(dist, torch, cuda, built)
@@ -403,8 +473,10 @@ def fix_for(cause: str, dist: str, torch: Optional[str], cuda: Optional[str],
 def fix_for_other_torch(dist: str, torch: str, built: Mapping[str, Any]) -> str:
     """The fix for an extension that links but was built for another torch."""
     if dist not in COMPANIONS and built.get("torch"):
-        return (f"pip install 'torch=={built['torch']}'{torch_index(torch)} (the torch it was built for), or a {dist} "
-                f"release built for torch {torch.split('+')[0]}")
+        return (
+            f"pip install 'torch=={built['torch']}'{torch_index(torch)} (the torch it was built for), or a {dist} "
+            f"release built for torch {torch.split('+')[0]}"
+        )
     return fix_for("undefined-symbol", dist, torch, None, built)
 
 

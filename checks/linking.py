@@ -1,4 +1,5 @@
 """Checks of the dynamic-link state of compiled extensions (family linking, BW4xx)."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,15 @@ from typing import Any, Dict, List, Optional
 from bwdoctor.model import Pass, Problem, Skip
 from bwdoctor.registry import check
 
-from .linkcauses import (COMPANIONS, built_for_other_torch_slug, classify, companion_version, fix_for,
-                         fix_for_other_torch, torch_matches)
+from .linkcauses import (
+    COMPANIONS,
+    built_for_other_torch_slug,
+    classify,
+    companion_version,
+    fix_for,
+    fix_for_other_torch,
+    torch_matches,
+)
 
 __all__ = ["built_for_other_torch", "companion_version", "extensions_load", "fix_for"]
 
@@ -52,14 +60,28 @@ def extensions_load(extension_links, torch_build):
             f = min(hard, key=lambda x: (x["import"].count("."), x["import"])) if hard else files[0]
             imports = sorted({x["import"] for x in hard})
             more = f" (and {len(files) - 1} more file(s))" if len(files) > 1 else ""
-            ev = {"distribution": e["distribution"], "version": e["version"], "path": f["path"], "cause": cause,
-                  "undefined": f["undefined"][:5], "undefined_count": f.get("undefined_count", len(f["undefined"])),
-                  "missing_libraries": f["missing_libraries"][:3], "missing_versions": f["missing_versions"][:3],
-                  "built_for": e.get("built_for"), "torch": tv,
-                  "fix": fix_for(cause, e["distribution"], tv, cuda, e.get("built_for"))}
+            ev = {
+                "distribution": e["distribution"],
+                "version": e["version"],
+                "path": f["path"],
+                "cause": cause,
+                "undefined": f["undefined"][:5],
+                "undefined_count": f.get("undefined_count", len(f["undefined"])),
+                "missing_libraries": f["missing_libraries"][:3],
+                "missing_versions": f["missing_versions"][:3],
+                "built_for": e.get("built_for"),
+                "torch": tv,
+                "fix": fix_for(cause, e["distribution"], tv, cuda, e.get("built_for")),
+            }
             if soft:
-                out.append(Problem(f"{e['distribution']} {e['version']}: {f['soft']}: {f['summary']}{more}",
-                                   dict(ev, files=[x["path"] for x in files]), severity="warning", kb=cause))
+                out.append(
+                    Problem(
+                        f"{e['distribution']} {e['version']}: {f['soft']}: {f['summary']}{more}",
+                        dict(ev, files=[x["path"] for x in files]),
+                        severity="warning",
+                        kb=cause,
+                    )
+                )
                 continue
             ev["import"] = f["import"]
             if len(imports) > 1:
@@ -82,12 +104,24 @@ def built_for_other_torch(exts: list, tv: Optional[str]) -> list:
             continue  # BW401 already reports this distribution, with the build it was made for
         want = built.get("torch") or built.get("range")
         fix = fix_for_other_torch(e["distribution"], tv, built)
-        what = "crash at import (a segmentation fault) or fail on first use" if e["distribution"] in COMPANIONS \
+        what = (
+            "crash at import (a segmentation fault) or fail on first use"
+            if e["distribution"] in COMPANIONS
             else "fail at import or on first use"
-        out.append(Problem(
-            f"{e['distribution']} {e['version']} was built for torch {want} ({built['source']}), but torch {tv} is "
-            f"installed: its compiled code links today yet may {what}. Fix: {fix}",
-            {"distribution": e["distribution"], "version": e["version"], "path": e.get("dist_info"),
-             "built_for": built, "torch": tv, "fix": fix},
-            kb=built_for_other_torch_slug(e["distribution"])))
+        )
+        out.append(
+            Problem(
+                f"{e['distribution']} {e['version']} was built for torch {want} ({built['source']}), but torch {tv} is "
+                f"installed: its compiled code links today yet may {what}. Fix: {fix}",
+                {
+                    "distribution": e["distribution"],
+                    "version": e["version"],
+                    "path": e.get("dist_info"),
+                    "built_for": built,
+                    "torch": tv,
+                    "fix": fix,
+                },
+                kb=built_for_other_torch_slug(e["distribution"]),
+            )
+        )
     return out

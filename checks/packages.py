@@ -1,4 +1,5 @@
 """Checks of installed packages against the GPU: NCCL, bitsandbytes, duplicate copies, local patches (BW51x)."""
+
 from __future__ import annotations
 
 import re
@@ -30,11 +31,14 @@ def nccl_supports_blackwell(targets, distributions, gpus):
         if at_least(d["version"], NCCL_MIN_BLACKWELL) is not False:
             out.append(Pass(f"{d['name']} {d['version']} supports {', '.join(bw)}"))
             continue
-        out.append(Problem(
-            f"{d['name']} {d['version']} predates 2.26.2: on RTX 50xx it asks for more shared memory than the GPU has "
-            "('ncclMaxSharedMem 82240 exceeds device/fn maxSharedMem 79856'), so tensor-parallel runs hang or fail",
-            {"distribution": d["name"], "version": d["version"], "fix": f"pip install -U '{d['name']}>=2.26.2'"},
-            severity="error" if multi else "warning"))
+        out.append(
+            Problem(
+                f"{d['name']} {d['version']} predates 2.26.2: on RTX 50xx it asks for more shared memory than the GPU has "
+                "('ncclMaxSharedMem 82240 exceeds device/fn maxSharedMem 79856'), so tensor-parallel runs hang or fail",
+                {"distribution": d["name"], "version": d["version"], "fix": f"pip install -U '{d['name']}>=2.26.2'"},
+                severity="error" if multi else "warning",
+            )
+        )
     return out
 
 
@@ -52,7 +56,8 @@ def bitsandbytes_supports_blackwell(targets, distributions, native_libraries, to
             f"bitsandbytes {bnb['version']} predates 0.45.3, the first release with a CUDA 12.8 build for Blackwell: it "
             "falls back to 'compiled without GPU support' and 8-bit optimizers fail "
             "(NameError: name 'str2optimizer8bit_blockwise' is not defined)",
-            {"distribution": "bitsandbytes", "version": bnb["version"], "fix": "pip install -U 'bitsandbytes>=0.45.3'"})
+            {"distribution": "bitsandbytes", "version": bnb["version"], "fix": "pip install -U 'bitsandbytes>=0.45.3'"},
+        )
     cuda = torch_build.get("cuda")
     libs = native_libraries.get("bitsandbytes", [])
     if cuda and libs:
@@ -61,8 +66,13 @@ def bitsandbytes_supports_blackwell(targets, distributions, native_libraries, to
             return Problem(
                 f"bitsandbytes {bnb['version']} has no {want}.so for torch's CUDA {cuda} (it ships "
                 f"{', '.join(sorted(libs))}): it loads without GPU support ('Configured CUDA binary not found')",
-                {"distribution": "bitsandbytes", "version": bnb["version"], "cuda": cuda,
-                 "fix": "pip install -U bitsandbytes (a release with a build for this CUDA), or BNB_CUDA_VERSION=<a shipped one>"})
+                {
+                    "distribution": "bitsandbytes",
+                    "version": bnb["version"],
+                    "cuda": cuda,
+                    "fix": "pip install -U bitsandbytes (a release with a build for this CUDA), or BNB_CUDA_VERSION=<a shipped one>",
+                },
+            )
     return Pass(f"bitsandbytes {bnb['version']} supports {', '.join(bw)}")
 
 
@@ -71,14 +81,28 @@ def single_copy(distributions):
     """torch, vLLM and their GPU companions are installed once on sys.path."""
     out = []
     for d in distributions:
-        if d["name"] in ("torch", "vllm", "triton", "flashinfer-python", "xformers", "flash-attn",
-                         "torchvision", "torchaudio") and d.get("shadowed"):
+        if d["name"] in (
+            "torch",
+            "vllm",
+            "triton",
+            "flashinfer-python",
+            "xformers",
+            "flash-attn",
+            "torchvision",
+            "torchaudio",
+        ) and d.get("shadowed"):
             others = ", ".join(f"{s['version']} ({s['dist_info']})" for s in d["shadowed"])
-            out.append(Problem(
-                f"{d['name']} is installed more than once on sys.path: {d['version']} in {d['location']} wins over "
-                f"{others}; a reinstall or an import order change silently switches versions",
-                {"distribution": d["name"], "path": d["location"],
-                 "fix": f"pip uninstall {d['name']} (repeat until none is left), then reinstall once"}))
+            out.append(
+                Problem(
+                    f"{d['name']} is installed more than once on sys.path: {d['version']} in {d['location']} wins over "
+                    f"{others}; a reinstall or an import order change silently switches versions",
+                    {
+                        "distribution": d["name"],
+                        "path": d["location"],
+                        "fix": f"pip uninstall {d['name']} (repeat until none is left), then reinstall once",
+                    },
+                )
+            )
     return out or None
 
 
@@ -91,11 +115,17 @@ def no_local_patches(record_drift):
             continue
         if r.get("modified_count"):
             files = ", ".join(r["modified"][:5]) + (" …" if r["modified_count"] > 5 else "")
-            out.append(Problem(
-                f"{r['modified_count']} file(s) of {r['distribution']} {r['version']} differ from what was installed "
-                f"({files}): a reinstall or upgrade silently drops these patches",
-                {"distribution": r["distribution"], "modified": r["modified"],
-                 "fix": f"save the patch (pip download {r['distribution']}=={r['version']} --no-deps; diff) before reinstalling"}))
+            out.append(
+                Problem(
+                    f"{r['modified_count']} file(s) of {r['distribution']} {r['version']} differ from what was installed "
+                    f"({files}): a reinstall or upgrade silently drops these patches",
+                    {
+                        "distribution": r["distribution"],
+                        "modified": r["modified"],
+                        "fix": f"save the patch (pip download {r['distribution']}=={r['version']} --no-deps; diff) before reinstalling",
+                    },
+                )
+            )
     if out:
         return out
     if not record_drift:

@@ -5,6 +5,7 @@ One pass (lint_all) lints the parsed configs (fact serve_configs) against the in
 check of RULE_CHECKS keeps the records of its rules. A finding carries the location of the word a person
 edits and its rule's own article.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,8 +53,12 @@ def vllm_runs_natively(targets, cuda_binaries):
         return None
     from bwdoctor.domain.arch import parse_cc
     from bwdoctor.domain.compat import NONE, verdict_for_file
-    core = [f for f in cuda_binaries["vllm"].get("files", [])
-            if not f.get("error") and re.search(r"/_C(\.abi3)?\.so$|/_C_stable_libtorch", f.get("path", ""))]
+
+    core = [
+        f
+        for f in cuda_binaries["vllm"].get("files", [])
+        if not f.get("error") and re.search(r"/_C(\.abi3)?\.so$|/_C_stable_libtorch", f.get("path", ""))
+    ]
     if not core:
         return None
     for t in targets or ():
@@ -67,10 +72,10 @@ def vllm_runs_natively(targets, cuda_binaries):
 class LintRun:
     """What the one lint pass of a run found: records with their evidence, or why nothing can be judged."""
 
-    lints: tuple = ()                       # Lint records of every config, evidence filled for a finding
+    lints: tuple = ()  # Lint records of every config, evidence filled for a finding
     release: Optional[Release] = None
     machine: Machine = field(default_factory=Machine)
-    skip: str = ""                          # set when nothing can be judged
+    skip: str = ""  # set when nothing can be judged
     failed: Mapping[str, BaseException] = field(default_factory=dict)  # rule -> what stopped it
 
 
@@ -82,8 +87,10 @@ def _for_finding(item: Lint, cfg: ServeConfig, release: Release) -> Lint:
     if not release.exact:
         ev["facts_from_release"] = release.version
     if item.evidence.get("suggestion") and "fix" not in ev:
-        ev["fix"] = (f"replace {item.evidence.get('value') or item.evidence.get('flag') or 'it'!s} with "
-                     f"{item.evidence['suggestion']} at {item.path}:{item.line}")
+        ev["fix"] = (
+            f"replace {item.evidence.get('value') or item.evidence.get('flag') or 'it'!s} with "
+            f"{item.evidence['suggestion']} at {item.path}:{item.line}"
+        )
     return dataclasses.replace(item, evidence=ev)
 
 
@@ -145,40 +152,107 @@ class RuleCheck:
     kb: str
     rules: tuple
     title: str
-    gpu_count: bool = False   # skip when the GPU count is unknown
-    binaries: bool = False    # reads cuda_binaries: drops workaround records where vLLM lacks sm_12x code
+    gpu_count: bool = False  # skip when the GPU count is unknown
+    binaries: bool = False  # reads cuda_binaries: drops workaround records where vLLM lacks sm_12x code
 
 
 RULE_CHECKS = (
-    RuleCheck("BW601", "serve-flags-known", "error", "unknown-serve-option", ("unknown-flag", "unknown-quantization"),
-              "Every vLLM serve flag and quantization name exists in the installed vLLM."),
-    RuleCheck("BW602", "serve-env-read", "warning", "unknown-serve-option", ("env-not-read", "env-deprecated"),
-              "Every VLLM_* variable set for the server is read by the installed vLLM."),
-    RuleCheck("BW603", "serve-attention-backend", "error", "bad-attention-backend", ("bad-attention-backend",),
-              "The attention backend named is valid for this vLLM and runs on the target GPU."),
-    RuleCheck("BW604", "serve-workaround-flags", "warning", "workaround-flags-slow",
-              ("workaround-flags-slow", "awq-marlin"),
-              "No pre-native-kernel workaround flags (Marlin disabled, eager mode, forced awq) slow the server.",
-              binaries=True),
-    RuleCheck("BW605", "serve-sampler-warmup", "warning", "sampler-warmup-oom", ("sampler-warmup-oom",),
-              "The sampler warm-up fits in the memory --gpu-memory-utilization leaves free."),
-    RuleCheck("BW606", "serve-kv-cache-fits", "error", "kv-cache-too-small", ("kv-cache-too-small",),
-              "The KV cache left after weights holds at least one --max-model-len sequence."),
-    RuleCheck("BW607", "serve-bitsandbytes-sm120", "error", "bitsandbytes-sm120", ("bitsandbytes-sm120",),
-              "No bitsandbytes quantization on sm_120, where it gives garbage output."),
-    RuleCheck("BW608", "serve-flashinfer-sm120", "warning", "flashinfer-sm120", ("flashinfer-sm120",),
-              "No FLASHINFER attention on sm_120 with a vLLM where it crashes."),
-    RuleCheck("BW609", "serve-fa3-blackwell", "error", "fa3-blackwell", ("fa3-blackwell",),
-              "FlashAttention 3 is not forced on a Blackwell GPU."),
-    RuleCheck("BW610", "serve-tp-fits-gpus", "error", "tp-exceeds-gpus", ("tp-exceeds-gpus",),
-              "Tensor × pipeline parallel size is not larger than the GPUs present.", gpu_count=True),
-    RuleCheck("BW611", "serve-config-flag-used", "error", "config-flag-ignored", ("config-ignored",),
-              "--config files are passed in the form vLLM reads, and their values are applied."),
+    RuleCheck(
+        "BW601",
+        "serve-flags-known",
+        "error",
+        "unknown-serve-option",
+        ("unknown-flag", "unknown-quantization"),
+        "Every vLLM serve flag and quantization name exists in the installed vLLM.",
+    ),
+    RuleCheck(
+        "BW602",
+        "serve-env-read",
+        "warning",
+        "unknown-serve-option",
+        ("env-not-read", "env-deprecated"),
+        "Every VLLM_* variable set for the server is read by the installed vLLM.",
+    ),
+    RuleCheck(
+        "BW603",
+        "serve-attention-backend",
+        "error",
+        "bad-attention-backend",
+        ("bad-attention-backend",),
+        "The attention backend named is valid for this vLLM and runs on the target GPU.",
+    ),
+    RuleCheck(
+        "BW604",
+        "serve-workaround-flags",
+        "warning",
+        "workaround-flags-slow",
+        ("workaround-flags-slow", "awq-marlin"),
+        "No pre-native-kernel workaround flags (Marlin disabled, eager mode, forced awq) slow the server.",
+        binaries=True,
+    ),
+    RuleCheck(
+        "BW605",
+        "serve-sampler-warmup",
+        "warning",
+        "sampler-warmup-oom",
+        ("sampler-warmup-oom",),
+        "The sampler warm-up fits in the memory --gpu-memory-utilization leaves free.",
+    ),
+    RuleCheck(
+        "BW606",
+        "serve-kv-cache-fits",
+        "error",
+        "kv-cache-too-small",
+        ("kv-cache-too-small",),
+        "The KV cache left after weights holds at least one --max-model-len sequence.",
+    ),
+    RuleCheck(
+        "BW607",
+        "serve-bitsandbytes-sm120",
+        "error",
+        "bitsandbytes-sm120",
+        ("bitsandbytes-sm120",),
+        "No bitsandbytes quantization on sm_120, where it gives garbage output.",
+    ),
+    RuleCheck(
+        "BW608",
+        "serve-flashinfer-sm120",
+        "warning",
+        "flashinfer-sm120",
+        ("flashinfer-sm120",),
+        "No FLASHINFER attention on sm_120 with a vLLM where it crashes.",
+    ),
+    RuleCheck(
+        "BW609",
+        "serve-fa3-blackwell",
+        "error",
+        "fa3-blackwell",
+        ("fa3-blackwell",),
+        "FlashAttention 3 is not forced on a Blackwell GPU.",
+    ),
+    RuleCheck(
+        "BW610",
+        "serve-tp-fits-gpus",
+        "error",
+        "tp-exceeds-gpus",
+        ("tp-exceeds-gpus",),
+        "Tensor × pipeline parallel size is not larger than the GPUs present.",
+        gpu_count=True,
+    ),
+    RuleCheck(
+        "BW611",
+        "serve-config-flag-used",
+        "error",
+        "config-flag-ignored",
+        ("config-ignored",),
+        "--config files are passed in the form vLLM reads, and their values are applied.",
+    ),
 )
 
 
-def judge(rc: RuleCheck, serve_configs: Any, distributions: Any, targets: Any, gpus: Any,
-          cuda_binaries: Any = None) -> Any:
+def judge(
+    rc: RuleCheck, serve_configs: Any, distributions: Any, targets: Any, gpus: Any, cuda_binaries: Any = None
+) -> Any:
     """The findings of one rule check: its rules' records of the run's lint pass, each with its rule's article."""
     if rc.gpu_count and (isinstance(gpus, Unavailable) or not gpus):
         return Skip("GPU count unknown (no GPUs seen)")
@@ -192,20 +266,27 @@ def judge(rc: RuleCheck, serve_configs: Any, distributions: Any, targets: Any, g
     if rc.binaries and run.release is not None:
         natively = vllm_runs_natively(run.machine.targets, cuda_binaries)
         keep_workarounds = workarounds_cost_speed(run.release, natively)
-    return [Problem(x.message, dict(x.evidence), Location(x.path, x.line, x.column), severity=x.severity, kb=x.slug)
-            for x in run.lints if x.rule in rc.rules and (keep_workarounds or x.rule != WORKAROUND_RULE)]
+    return [
+        Problem(x.message, dict(x.evidence), Location(x.path, x.line, x.column), severity=x.severity, kb=x.slug)
+        for x in run.lints
+        if x.rule in rc.rules and (keep_workarounds or x.rule != WORKAROUND_RULE)
+    ]
 
 
 def _rule_check(rc: RuleCheck) -> Callable[..., Any]:
     """The registered check of one RuleCheck (its parameters name the facts it reads)."""
     func: Callable[..., Any]
     if rc.binaries:
+
         def with_binaries(serve_configs, distributions, targets, gpus, cuda_binaries):
             return judge(rc, serve_configs, distributions, targets, gpus, cuda_binaries)
+
         func = with_binaries
     else:
+
         def func_plain(serve_configs, distributions, targets, gpus):
             return judge(rc, serve_configs, distributions, targets, gpus)
+
         func = func_plain
     func.__name__ = func.__qualname__ = rc.name.replace("-", "_")
     func.__doc__ = rc.title

@@ -1,4 +1,5 @@
 """Checks of the GPU software stack: toolkits, torch/vLLM pins, NCCL, Triton, drivers vs runtimes (BW5xx)."""
+
 from __future__ import annotations
 
 import re
@@ -41,13 +42,19 @@ def nvcc_supports_target(targets, cuda_toolkits):
             out.append(Pass(f"{used['path']} (CUDA {used['version']}) can build {tgt}", {"path": used["path"]}))
         else:
             better = [t for t in cuda_toolkits["toolkits"] if t is not used and _nvcc_can(t, tgt)]
-            fix = (f"export CUDA_HOME={better[0]['path'].rsplit('/bin/', 1)[0]} PATH={better[0]['path'].rsplit('/', 1)[0]}:$PATH"
-                   if better else "install CUDA 12.8 or newer (12.9+ for sm_103/sm_121/'f' targets) and put its bin first on PATH")
-            out.append(Problem(
-                f"{used['path']} is CUDA {used['version']}, which cannot compile for {tgt} "
-                f"(nvcc fatal: Unsupported gpu architecture 'compute_{tgt[3:]}')"
-                + (f"; {better[0]['path']} (CUDA {better[0]['version']}) can" if better else ""),
-                {"path": used["path"], "nvcc_version": used["version"], "target": tgt, "fix": fix}))
+            fix = (
+                f"export CUDA_HOME={better[0]['path'].rsplit('/bin/', 1)[0]} PATH={better[0]['path'].rsplit('/', 1)[0]}:$PATH"
+                if better
+                else "install CUDA 12.8 or newer (12.9+ for sm_103/sm_121/'f' targets) and put its bin first on PATH"
+            )
+            out.append(
+                Problem(
+                    f"{used['path']} is CUDA {used['version']}, which cannot compile for {tgt} "
+                    f"(nvcc fatal: Unsupported gpu architecture 'compute_{tgt[3:]}')"
+                    + (f"; {better[0]['path']} (CUDA {better[0]['version']}) can" if better else ""),
+                    {"path": used["path"], "nvcc_version": used["version"], "target": tgt, "fix": fix},
+                )
+            )
     return out
 
 
@@ -61,16 +68,19 @@ def nvcc_not_shadowed(cuda_toolkits):
     first = tks.get(order[0])
     if not first or not first.get("version"):
         return Skip("version of the first nvcc on PATH unknown")
-    newer = [t for t in cuda_toolkits["toolkits"]
-             if t.get("version") and version_key(t["version"]) > version_key(first["version"])]
+    newer = [
+        t
+        for t in cuda_toolkits["toolkits"]
+        if t.get("version") and version_key(t["version"]) > version_key(first["version"])
+    ]
     if not newer:
         return None
     best = max(newer, key=lambda t: version_key(t["version"]))
     return Problem(
         f"{first['path']} (CUDA {first['version']}) comes first on PATH and shadows {best['path']} "
         f"(CUDA {best['version']}): builds use the older compiler",
-        {"path": first["path"], "shadowed": best["path"],
-         "fix": f"export PATH={best['path'].rsplit('/', 1)[0]}:$PATH"})
+        {"path": first["path"], "shadowed": best["path"], "fix": f"export PATH={best['path'].rsplit('/', 1)[0]}:$PATH"},
+    )
 
 
 @check("BW503", "nvcc-matches-torch-cuda", severity="error", kb="cuda-major-mismatch", groups=("pre-build",))
@@ -87,8 +97,13 @@ def nvcc_matches_torch_cuda(cuda_toolkits, torch_build):
         f"nvcc {used['path']} is CUDA {used['version']} but torch {torch_build['version']} was built with CUDA "
         f"{torch_build['cuda']}: torch.utils.cpp_extension refuses to build ('The detected CUDA version mismatches "
         "the version that was used to compile PyTorch')",
-        {"path": used["path"], "nvcc_version": used["version"], "torch_cuda": torch_build["cuda"],
-         "fix": f"install a CUDA {str(torch_build['cuda']).split('.')[0]}.x toolkit and point CUDA_HOME at it"})
+        {
+            "path": used["path"],
+            "nvcc_version": used["version"],
+            "torch_cuda": torch_build["cuda"],
+            "fix": f"install a CUDA {str(torch_build['cuda']).split('.')[0]}.x toolkit and point CUDA_HOME at it",
+        },
+    )
 
 
 @check("BW504", "triton-ptxas-supports-target", severity="error", kb="triton-too-old-arch")
@@ -107,12 +122,23 @@ def triton_ptxas_supports_target(targets, triton_ptxas, cuda_toolkits):
             out.append(Pass(f"Triton's ptxas (CUDA {triton_ptxas.get('version')}) accepts {tgt}"))
         else:
             better = [t for t in cuda_toolkits["toolkits"] if t.get("path", "").endswith("/nvcc") and _nvcc_can(t, tgt)]
-            fix = (f"export TRITON_PTXAS_PATH={better[0]['path'][:-4]}ptxas" if better
-                   else "install the Triton that matches torch >= 2.7 (cu128+), or point TRITON_PTXAS_PATH at a CUDA 12.8+ ptxas")
-            out.append(Problem(
-                f"Triton's ptxas {triton_ptxas['path']} ({triton_ptxas['via']}, CUDA {triton_ptxas.get('version')}) does not "
-                f"accept {tgt}: Triton kernels fail with \"ptxas fatal: Value '{tgt}' is not defined for option 'gpu-name'\"",
-                {"path": triton_ptxas["path"], "ptxas_version": triton_ptxas.get("version"), "target": tgt, "fix": fix}))
+            fix = (
+                f"export TRITON_PTXAS_PATH={better[0]['path'][:-4]}ptxas"
+                if better
+                else "install the Triton that matches torch >= 2.7 (cu128+), or point TRITON_PTXAS_PATH at a CUDA 12.8+ ptxas"
+            )
+            out.append(
+                Problem(
+                    f"Triton's ptxas {triton_ptxas['path']} ({triton_ptxas['via']}, CUDA {triton_ptxas.get('version')}) does not "
+                    f"accept {tgt}: Triton kernels fail with \"ptxas fatal: Value '{tgt}' is not defined for option 'gpu-name'\"",
+                    {
+                        "path": triton_ptxas["path"],
+                        "ptxas_version": triton_ptxas.get("version"),
+                        "target": tgt,
+                        "fix": fix,
+                    },
+                )
+            )
     return out
 
 
@@ -125,8 +151,9 @@ def _driver_version(nvidia_driver, nvml):
     return None
 
 
-@check("BW505", "driver-supports-cuda-runtime", severity="error", kb="driver-too-old",
-       optional=("nvidia_driver", "nvml"))
+@check(
+    "BW505", "driver-supports-cuda-runtime", severity="error", kb="driver-too-old", optional=("nvidia_driver", "nvml")
+)
 def driver_supports_cuda_runtime(cuda_runtimes, nvidia_driver, nvml):
     """The driver is new enough for the CUDA runtime of each installed wheel."""
     drv = _driver_version(nvidia_driver, nvml)
@@ -142,16 +169,27 @@ def driver_supports_cuda_runtime(cuda_runtimes, nvidia_driver, nvml):
         full, floor = min_driver_for(rt["cuda"])
         ev = {"distribution": rt["distribution"], "cuda": rt["cuda"], "driver": drv}
         if floor and dv < (driver_version_tuple(floor) or ()):
-            out.append(Problem(
-                f"{rt['distribution']} {rt['version']} brings the CUDA {rt['cuda']} runtime, which needs driver ≥ {floor}; "
-                f"driver {drv} is older: CUDA fails with 'CUDA driver version is insufficient for CUDA runtime version'",
-                dict(ev, required=floor, fix=f"upgrade the NVIDIA driver to {full or floor} or newer, or install a build for an older CUDA")))
+            out.append(
+                Problem(
+                    f"{rt['distribution']} {rt['version']} brings the CUDA {rt['cuda']} runtime, which needs driver ≥ {floor}; "
+                    f"driver {drv} is older: CUDA fails with 'CUDA driver version is insufficient for CUDA runtime version'",
+                    dict(
+                        ev,
+                        required=floor,
+                        fix=f"upgrade the NVIDIA driver to {full or floor} or newer, or install a build for an older CUDA",
+                    ),
+                )
+            )
         elif full and dv < (driver_version_tuple(full) or ()):
-            out.append(Problem(
-                f"{rt['distribution']} {rt['version']} brings CUDA {rt['cuda']}, released with driver {full}; driver {drv} runs "
-                "it only through minor-version compatibility: PTX from this toolkit cannot be JIT-compiled "
-                "('the provided PTX was compiled with an unsupported toolchain')",
-                dict(ev, required=full, fix=f"upgrade the NVIDIA driver to {full} or newer"), severity="warning"))
+            out.append(
+                Problem(
+                    f"{rt['distribution']} {rt['version']} brings CUDA {rt['cuda']}, released with driver {full}; driver {drv} runs "
+                    "it only through minor-version compatibility: PTX from this toolkit cannot be JIT-compiled "
+                    "('the provided PTX was compiled with an unsupported toolchain')",
+                    dict(ev, required=full, fix=f"upgrade the NVIDIA driver to {full} or newer"),
+                    severity="warning",
+                )
+            )
         else:
             out.append(Pass(f"driver {drv} supports the CUDA {rt['cuda']} runtime of {rt['distribution']}"))
     return out
@@ -199,13 +237,21 @@ def torch_pin_conflict(distributions, torch_build):
         if tv is not None and req.specifier.contains(tv, prereleases=True):
             continue
         pinned = str(req.specifier)
-        fix = (f"pip install 'torch{pinned}' (for Blackwell the cu128+ build: --index-url https://download.pytorch.org/whl/cu128)"
-               + ("; or build vLLM against this torch: python use_existing_torch.py && pip install --no-build-isolation -e ."
-                  if d["name"] == "vllm" else ""))
-        out.append(Problem(
-            f"{d['name']} {d['version']} requires torch{pinned}, but torch {torch_build['version']} is installed: "
-            f"{d['name']}'s compiled code expects the pinned torch (ImportError / undefined symbol at import)",
-            {"distribution": d["name"], "requires": str(req), "torch": torch_build["version"], "fix": fix}))
+        fix = (
+            f"pip install 'torch{pinned}' (for Blackwell the cu128+ build: --index-url https://download.pytorch.org/whl/cu128)"
+            + (
+                "; or build vLLM against this torch: python use_existing_torch.py && pip install --no-build-isolation -e ."
+                if d["name"] == "vllm"
+                else ""
+            )
+        )
+        out.append(
+            Problem(
+                f"{d['name']} {d['version']} requires torch{pinned}, but torch {torch_build['version']} is installed: "
+                f"{d['name']}'s compiled code expects the pinned torch (ImportError / undefined symbol at import)",
+                {"distribution": d["name"], "requires": str(req), "torch": torch_build["version"], "fix": fix},
+            )
+        )
     return out or Pass(f"every package that pins torch accepts {torch_build['version']}")
 
 
@@ -219,35 +265,69 @@ def torchvision_matches_torch(distributions, torch_build):
             continue
         want = companion_version(d["name"], tv) if tv else None
         req = _requirement_on(d, "torch")
-        bad_pin = req is not None and str(req.specifier) and tv is not None and not req.specifier.contains(tv, prereleases=True)
+        bad_pin = (
+            req is not None
+            and str(req.specifier)
+            and tv is not None
+            and not req.specifier.contains(tv, prereleases=True)
+        )
         dv = parse_version(d["version"])
         bad_pair = want is not None and dv is not None and f"{dv.major}.{dv.minor}" != want
         if not (bad_pin or bad_pair):
             continue
         local = tv.local if tv is not None and tv.local else None
-        fix = f"pip install {d['name']}=={want}.*" + (f" --index-url https://download.pytorch.org/whl/{local}" if local else "")
-        why = f"requires {req}" if bad_pin else f"pairs with torch 2.{(dv.minor - 15) if d['name'] == 'torchvision' else dv.minor}"
-        out.append(Problem(
-            f"{d['name']} {d['version']} {why}, but torch {torch_build['version']} is installed: its compiled ops do not "
-            f"register ('operator torchvision::nms does not exist') or it fails to import",
-            {"distribution": d["name"], "version": d["version"], "torch": torch_build["version"],
-             "import": d["name"], "fix": fix}))
+        fix = f"pip install {d['name']}=={want}.*" + (
+            f" --index-url https://download.pytorch.org/whl/{local}" if local else ""
+        )
+        why = (
+            f"requires {req}"
+            if bad_pin
+            else f"pairs with torch 2.{(dv.minor - 15) if d['name'] == 'torchvision' else dv.minor}"
+        )
+        out.append(
+            Problem(
+                f"{d['name']} {d['version']} {why}, but torch {torch_build['version']} is installed: its compiled ops do not "
+                f"register ('operator torchvision::nms does not exist') or it fails to import",
+                {
+                    "distribution": d["name"],
+                    "version": d["version"],
+                    "torch": torch_build["version"],
+                    "import": d["name"],
+                    "fix": fix,
+                },
+            )
+        )
     return out or None
 
 
-@check("BW508", "torch-is-cuda-build", severity="error", kb="cpu-torch-cuda-extension", optional=("gpus",), groups=("runtime", "pre-build"))
+@check(
+    "BW508",
+    "torch-is-cuda-build",
+    severity="error",
+    kb="cpu-torch-cuda-extension",
+    optional=("gpus",),
+    groups=("runtime", "pre-build"),
+)
 def torch_is_cuda_build(torch_build, gpus, distributions):
     """torch is a CUDA build when GPUs or CUDA packages (vLLM, flash-attn...) are present."""
     if torch_build.get("cuda") or torch_build.get("hip"):
         return Pass(f"torch {torch_build['version']} is a {torch_build['variant']} build")
-    users = [d["name"] for d in distributions if d["name"] in ("vllm", "flash-attn", "flashinfer-python", "xformers",
-                                                              "bitsandbytes", "sgl-kernel")]
+    users = [
+        d["name"]
+        for d in distributions
+        if d["name"] in ("vllm", "flash-attn", "flashinfer-python", "xformers", "bitsandbytes", "sgl-kernel")
+    ]
     has_gpu = not isinstance(gpus, Unavailable) and bool(gpus)
     if not users and not has_gpu:
         return Skip("CPU torch on a machine without NVIDIA GPUs and no CUDA packages")
     return Problem(
-        f"torch {torch_build['version']} is a CPU-only build" + (f", under {', '.join(users)}" if users else "")
+        f"torch {torch_build['version']} is a CPU-only build"
+        + (f", under {', '.join(users)}" if users else "")
         + (" on a machine with NVIDIA GPUs" if has_gpu else "")
         + ": torch.cuda.is_available() is False and CUDA extensions fail with 'libtorch_cuda.so: cannot open shared object file'",
-        {"distribution": "torch", "version": torch_build["version"],
-         "fix": "pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128"})
+        {
+            "distribution": "torch",
+            "version": torch_build["version"],
+            "fix": "pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128",
+        },
+    )

@@ -17,8 +17,9 @@ def run_cli(*args, env=None, timeout=60, input=None):
     e["BWDOCTOR_PLUGINS"] = e.get("BWDOCTOR_PLUGINS", "")
     if env:
         e.update(env)
-    return subprocess.run([sys.executable, "-m", "bwdoctor", *args], capture_output=True, text=True,
-                          timeout=timeout, env=e, input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "bwdoctor", *args], capture_output=True, text=True, timeout=timeout, env=e, input=input
+    )
 
 
 @pytest.fixture

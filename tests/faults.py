@@ -4,6 +4,7 @@ Each case gives CLI arguments and environment; the runner asserts the requested 
 traceback reaches stderr, the exit code is one of the documented ones, and the run ends in time.
 Used by tests/test_fault_matrix.py and printed as a table by benchmarks/fault_matrix.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,11 @@ def fake_nvml(work: Path):
         return None
     d.mkdir(parents=True, exist_ok=True)
     (d / "fake_nvml.c").write_text(FAKE_NVML)
-    res = subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(d / "libnvidia-ml.so.1"), str(d / "fake_nvml.c")],
-                         capture_output=True, timeout=60)
+    res = subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(d / "libnvidia-ml.so.1"), str(d / "fake_nvml.c")],
+        capture_output=True,
+        timeout=60,
+    )
     return d if res.returncode == 0 else None
 
 
@@ -88,10 +92,22 @@ def venv_python(work: Path, site: Path) -> Path:
 def facts_files(work: Path) -> dict:
     d = work / "facts"
     d.mkdir(exist_ok=True)
-    files = {"not-json": "{oops", "wrong-schema": '{"schema": "x/1", "facts": {}}',
-             "wrong-types": json.dumps({"schema": "bwdoctor.facts/1", "facts": {
-                 "gpus": [{"cc": "twelve"}, 7], "kernel_modules": [None, 3], "environment": {"CUDA_VISIBLE_DEVICES": 5},
-                 "targets": ["sm_120"], "nvidia_driver": {"version": None, "flavour": 1}}})}
+    files = {
+        "not-json": "{oops",
+        "wrong-schema": '{"schema": "x/1", "facts": {}}',
+        "wrong-types": json.dumps(
+            {
+                "schema": "bwdoctor.facts/1",
+                "facts": {
+                    "gpus": [{"cc": "twelve"}, 7],
+                    "kernel_modules": [None, 3],
+                    "environment": {"CUDA_VISIBLE_DEVICES": 5},
+                    "targets": ["sm_120"],
+                    "nvidia_driver": {"version": None, "flavour": 1},
+                },
+            }
+        ),
+    }
     out = {}
     for name, text in files.items():
         (d / f"{name}.json").write_text(text)
@@ -124,39 +140,83 @@ def cases(work: Path) -> list:
     ff = facts_files(work)
     out = [
         ("no NVIDIA driver (this machine)", ["check"], {}, {0, 1}, 15, "json"),
-        ("CUDA_VISIBLE_DEVICES=-1 on the H100 tree",
-         ["check", "--root", str(tree_with_environ(work, "cvd-minus-1", {"CUDA_VISIBLE_DEVICES": "-1"}))], {},
-         {1}, 15, "json"),
-        ("CUDA_VISIBLE_DEVICES='' on the H100 tree",
-         ["check", "--root", str(tree_with_environ(work, "cvd-empty", {"CUDA_VISIBLE_DEVICES": ""}))], {},
-         {1}, 15, "json"),
-        ("nvcc on PATH hangs", ["check", "--select", "stack", "--target", "sm_120"],
-         {"PATH": f"{hanging_tool(work, 'nvcc')}:/usr/bin:/bin", "BWDOCTOR_NVCC_SEARCH": "path"}, {0, 1}, 25, "json"),
-        ("nvidia-smi on PATH hangs", ["check"], {"PATH": f"{hanging_tool(work, 'nvidia-smi')}:/usr/bin:/bin"},
-         {0, 1}, 15, "json"),
-        ("FIFO, symlink loop, unreadable, 0-byte, truncated .so; garbage version.py",
-         ["check", "--python", str(py), "--target", "sm_120"], {}, {0, 1}, 20, "json"),
+        (
+            "CUDA_VISIBLE_DEVICES=-1 on the H100 tree",
+            ["check", "--root", str(tree_with_environ(work, "cvd-minus-1", {"CUDA_VISIBLE_DEVICES": "-1"}))],
+            {},
+            {1},
+            15,
+            "json",
+        ),
+        (
+            "CUDA_VISIBLE_DEVICES='' on the H100 tree",
+            ["check", "--root", str(tree_with_environ(work, "cvd-empty", {"CUDA_VISIBLE_DEVICES": ""}))],
+            {},
+            {1},
+            15,
+            "json",
+        ),
+        (
+            "nvcc on PATH hangs",
+            ["check", "--select", "stack", "--target", "sm_120"],
+            {"PATH": f"{hanging_tool(work, 'nvcc')}:/usr/bin:/bin", "BWDOCTOR_NVCC_SEARCH": "path"},
+            {0, 1},
+            25,
+            "json",
+        ),
+        (
+            "nvidia-smi on PATH hangs",
+            ["check"],
+            {"PATH": f"{hanging_tool(work, 'nvidia-smi')}:/usr/bin:/bin"},
+            {0, 1},
+            15,
+            "json",
+        ),
+        (
+            "FIFO, symlink loop, unreadable, 0-byte, truncated .so; garbage version.py",
+            ["check", "--python", str(py), "--target", "sm_120"],
+            {},
+            {0, 1},
+            20,
+            "json",
+        ),
         ("cubins on the broken files", ["cubins", str(site / "torch" / "lib")], {}, {0, 1}, 15, "json"),
         ("facts file not JSON", ["check", "--facts", str(ff["not-json"])], {}, {2}, 10, "stderr"),
         ("facts file of another schema", ["check", "--facts", str(ff["wrong-schema"])], {}, {2}, 10, "stderr"),
         ("facts file with wrong types", ["check", "--facts", str(ff["wrong-types"])], {}, {0, 1, 3}, 10, "json"),
         ("facts file of 1 GB", ["check", "--facts", str(ff["huge"])], {}, {2}, 10, "stderr"),
-        ("--live with a torch whose import hangs", ["check", "--live", "--select", "live-kernel-launch"],
-         {"PYTHONPATH": str(_fake_torch(work, "hangs")), "BWDOCTOR_LIVE_TIMEOUT": "3"}, {1}, 20, "json"),
-        ("--live with a torch that segfaults", ["check", "--live", "--select", "live-kernel-launch"],
-         {"PYTHONPATH": str(_fake_torch(work, "segv"))}, {1}, 20, "json"),
+        (
+            "--live with a torch whose import hangs",
+            ["check", "--live", "--select", "live-kernel-launch"],
+            {"PYTHONPATH": str(_fake_torch(work, "hangs")), "BWDOCTOR_LIVE_TIMEOUT": "3"},
+            {1},
+            20,
+            "json",
+        ),
+        (
+            "--live with a torch that segfaults",
+            ["check", "--live", "--select", "live-kernel-launch"],
+            {"PYTHONPATH": str(_fake_torch(work, "segv"))},
+            {1},
+            20,
+            "json",
+        ),
     ]
     if nvml:
-        out += [("NVML present but failing", ["check"], {"LD_LIBRARY_PATH": str(nvml)}, {0, 1}, 15, "json"),
-                ("NVML init hangs", ["check"], {"LD_LIBRARY_PATH": str(nvml), "FAKE_NVML_HANG": "1"}, {0, 1}, 20, "json")]
+        out += [
+            ("NVML present but failing", ["check"], {"LD_LIBRARY_PATH": str(nvml)}, {0, 1}, 15, "json"),
+            ("NVML init hangs", ["check"], {"LD_LIBRARY_PATH": str(nvml), "FAKE_NVML_HANG": "1"}, {0, 1}, 20, "json"),
+        ]
     return out
 
 
 def _fake_torch(work: Path, kind: str) -> Path:
     d = work / f"torch-{kind}"
     (d / "torch").mkdir(parents=True, exist_ok=True)
-    body = {"hangs": "import time\ntime.sleep(600)\n",
-            "segv": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n"}[kind]
+    body = {
+        "hangs": "import time\ntime.sleep(600)\n",
+        "segv": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+    }[kind]
     (d / "torch" / "__init__.py").write_text(body)
     return d
 

@@ -4,6 +4,7 @@ Used by the coverage-guided campaign (benchmarks/fuzz.py, atheris) and the CI sm
 (tests/test_fuzz_smoke.py, hypothesis). Expected errors (the parser's own error type, or a
 value reported in its result) are fine; anything else is a crasher.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from bwdoctor import archlist, factsfile, knowledge
-from bwdoctor.elf import fatbin
 from bwdoctor.domain import versions
+from bwdoctor.elf import fatbin
 from bwdoctor.probes import parse, pystack, toolkit
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +38,7 @@ def _mutate_file(data: bytes) -> str:
         data = b"\0"
     seed = SEED_SO[data[0] % len(SEED_SO)].read_bytes()
     off = struct.unpack("<I", (data[1:5] + b"\0\0\0\0")[:4])[0] % max(1, len(seed))
-    blob = seed[:off] + data[5:] + seed[off + len(data[5:]):]
+    blob = seed[:off] + data[5:] + seed[off + len(data[5:]) :]
     if data[0] & 0x80:
         blob = blob[: off + 1]  # also truncated
     path = os.path.join(_TMP, "f.so")
@@ -85,7 +86,9 @@ def facts_loader(data: bytes) -> None:
         body = data
     else:
         try:
-            body = json.dumps({"schema": "bwdoctor.facts/1", "facts": json.loads(data.decode("utf-8", "replace"))}).encode()
+            body = json.dumps(
+                {"schema": "bwdoctor.facts/1", "facts": json.loads(data.decode("utf-8", "replace"))}
+            ).encode()
         except (ValueError, RecursionError):
             body = data
     with open(path, "wb") as fh:
@@ -103,5 +106,11 @@ def kb_article(data: bytes) -> None:
         pass
 
 
-TARGETS = {"walk_bytes": walk_bytes, "scan_mutated_elf": scan_mutated_elf, "proc_parsers": proc_parsers,
-           "arch_lists": arch_lists, "facts_loader": facts_loader, "kb_article": kb_article}
+TARGETS = {
+    "walk_bytes": walk_bytes,
+    "scan_mutated_elf": scan_mutated_elf,
+    "proc_parsers": proc_parsers,
+    "arch_lists": arch_lists,
+    "facts_loader": facts_loader,
+    "kb_article": kb_article,
+}

@@ -1,4 +1,5 @@
 """Machine trees for --root tests, assembled from real text (each constant names its source)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,10 @@ from pathlib import Path
 # /proc/driver/nvidia/version of a proprietary R570 module, as printed in a public install guide
 # (quoted in a GitHub-hosted Ubuntu 22.04 NVIDIA driver guide: "NVRM version: NVIDIA UNIX x86_64 Kernel
 # Module  570.181  Wed Jul 30 18:16:27 UTC 2025").
-PROPRIETARY_570 = ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.181  Wed Jul 30 18:16:27 UTC 2025\n"
-                   "GCC version:  gcc version 12.3.0 (Ubuntu 12.3.0-1ubuntu1~22.04.2) \n")
+PROPRIETARY_570 = (
+    "NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.181  Wed Jul 30 18:16:27 UTC 2025\n"
+    "GCC version:  gcc version 12.3.0 (Ubuntu 12.3.0-1ubuntu1~22.04.2) \n"
+)
 # The open-module form of the same file, as captured on the H100 box (tests/fixtures/roots/h100-box).
 OPEN_580 = (Path(__file__).parent / "fixtures/roots/h100-box/proc/driver/nvidia/version").read_text()
 # The same open form for a 570 driver (the open module prints this line shape; see OPEN_580).
@@ -24,8 +27,13 @@ PEERMEM_LINE = "nvidia_peermem 16384 0 - Live 0x0000000000000000 (OE)\n"
 KERNEL_614 = "6.14.0-15-generic\n"
 KERNEL_68 = "6.8.0-60-generic\n"
 
-RTX5090 = {"vendor": "0x10de\n", "device": "0x2b85\n", "class": "0x030000\n",
-           "subsystem_vendor": "0x10de\n", "subsystem_device": "0x0000\n"}
+RTX5090 = {
+    "vendor": "0x10de\n",
+    "device": "0x2b85\n",
+    "class": "0x030000\n",
+    "subsystem_vendor": "0x10de\n",
+    "subsystem_device": "0x0000\n",
+}
 RTX5090_AUDIO = {"vendor": "0x10de\n", "device": "0x22e8\n", "class": "0x040300\n"}
 H100 = {"vendor": "0x10de\n", "device": "0x2330\n", "class": "0x030200\n"}
 
@@ -46,19 +54,27 @@ def pci(bdf: str, attrs: dict) -> dict:
 
 def blackwell_broken(root: Path) -> Path:
     """RTX 5090 with the proprietary 570 module, nvidia_peermem loaded, kernel 6.14."""
-    return write_tree(root, {
-        "proc/driver/nvidia/version": PROPRIETARY_570,
-        "proc/modules": PEERMEM_LINE + H100_MODULES,
-        "proc/sys/kernel/osrelease": KERNEL_614,
-        **pci("0000:01:00.0", RTX5090), **pci("0000:01:00.1", RTX5090_AUDIO),
-    })
+    return write_tree(
+        root,
+        {
+            "proc/driver/nvidia/version": PROPRIETARY_570,
+            "proc/modules": PEERMEM_LINE + H100_MODULES,
+            "proc/sys/kernel/osrelease": KERNEL_614,
+            **pci("0000:01:00.0", RTX5090),
+            **pci("0000:01:00.1", RTX5090_AUDIO),
+        },
+    )
 
 
 def blackwell_healthy(root: Path) -> Path:
     """RTX 5090 with the open 570 module, no nvidia_peermem, kernel 6.8."""
-    return write_tree(root, {
-        "proc/driver/nvidia/version": OPEN_570,
-        "proc/modules": H100_MODULES,
-        "proc/sys/kernel/osrelease": KERNEL_68,
-        **pci("0000:01:00.0", RTX5090), **pci("0000:01:00.1", RTX5090_AUDIO),
-    })
+    return write_tree(
+        root,
+        {
+            "proc/driver/nvidia/version": OPEN_570,
+            "proc/modules": H100_MODULES,
+            "proc/sys/kernel/osrelease": KERNEL_68,
+            **pci("0000:01:00.0", RTX5090),
+            **pci("0000:01:00.1", RTX5090_AUDIO),
+        },
+    )

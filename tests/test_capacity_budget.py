@@ -1,4 +1,5 @@
 """Acceptance: predictions against real vLLM startup figures (tests/fixtures/capacity/logs.json)."""
+
 import json
 from pathlib import Path
 
@@ -16,10 +17,16 @@ LOGS = json.loads((FIX / "logs.json").read_text())
 def run_case(name, **over):
     c = LOGS[name]
     m = load_model(FIX / c["model"])
-    args = dict(gpu_memory_gib=c.get("gpu_memory_gib", 80.0), gpu_count=c.get("gpu_count", c.get("tp", 1)),
-                tp=c.get("tp", 1), utilization=c.get("utilization", 0.9), max_model_len=c.get("max_model_len"),
-                max_num_seqs=c.get("max_num_seqs"), max_num_batched_tokens=c.get("max_num_batched_tokens"),
-                vllm_version=c.get("vllm_version", "0.15.1"))
+    args = dict(
+        gpu_memory_gib=c.get("gpu_memory_gib", 80.0),
+        gpu_count=c.get("gpu_count", c.get("tp", 1)),
+        tp=c.get("tp", 1),
+        utilization=c.get("utilization", 0.9),
+        max_model_len=c.get("max_model_len"),
+        max_num_seqs=c.get("max_num_seqs"),
+        max_num_batched_tokens=c.get("max_num_batched_tokens"),
+        vllm_version=c.get("vllm_version", "0.15.1"),
+    )
     args.update(over)
     return plan(m, PlanInput(**args)), c["logged"]
 
@@ -40,8 +47,9 @@ def test_seed000_from_config_and_quantization_alone_within_3_percent():
 
 
 def test_seed002_glm47_tokens_from_logged_kv_memory_need_fp8():
-    r, real = run_case("seed002-glm47-nvfp4", weights_gib=47.11, kv_cache_gib=real_kv("seed002-glm47-nvfp4"),
-                       kv_cache_dtype="fp8")
+    r, real = run_case(
+        "seed002-glm47-nvfp4", weights_gib=47.11, kv_cache_gib=real_kv("seed002-glm47-nvfp4"), kv_cache_dtype="fp8"
+    )
     assert r["kv_bytes_per_token"] == 47104  # 2 × 92 layers × (8/4) heads × 128 × 1 B
     assert r["kv_tokens"] == pytest.approx(real["kv_tokens"], rel=0.01)
     # with a 16-bit cache the same memory holds half: the log's figure proves an FP8 KV cache
@@ -55,9 +63,19 @@ def test_seed002_glm47_tokens_from_logged_kv_memory_need_fp8():
 
 def test_modelopt_kv_fp8_resolves_auto_from_014(tmp_path):
     (tmp_path / "config.json").write_text((FIX / "glm-4.7-nvfp4" / "config.json").read_text())
-    (tmp_path / "hf_quant_config.json").write_text(json.dumps(
-        {"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": "FP8",
-                                                           "group_size": 16, "exclude_modules": ["lm_head"]}}))
+    (tmp_path / "hf_quant_config.json").write_text(
+        json.dumps(
+            {
+                "producer": {"name": "modelopt"},
+                "quantization": {
+                    "quant_algo": "NVFP4",
+                    "kv_cache_quant_algo": "FP8",
+                    "group_size": 16,
+                    "exclude_modules": ["lm_head"],
+                },
+            }
+        )
+    )
     m = load_model(tmp_path)
     p = dict(gpu_memory_gib=94.97, gpu_count=4, tp=4, utilization=0.8, weights_gib=47.11, kv_cache_gib=31.99)
     assert plan(m, PlanInput(**p, vllm_version="0.15.1"))["kv_bytes_per_token"] == 47104
@@ -78,7 +96,7 @@ def test_seed001_bf16_32b_does_not_fit_two_5090s_awq_does():
     assert any(f["slug"] == "suggestion" and "AWQ" in f["message"] for f in r["findings"])
     awq = plan(load_model(FIX / "deepseek-r1-distill-qwen-32b-awq"), p)
     assert awq["fits"]
-    assert 8.5 < awq["weights_gib_per_gpu"] < 10.5       # the report: "~10GB weights/GPU"
+    assert 8.5 < awq["weights_gib_per_gpu"] < 10.5  # the report: "~10GB weights/GPU"
     assert awq["kv_bytes_per_token"] == 2 * 64 * 4 * 128 * 2
     assert awq["kv_tokens"] > 32768 and awq["kv_tokens"] % 16 == 0
 
@@ -106,8 +124,10 @@ def test_vllm10517_29k_is_refused_like_vllm_did():
     assert f and f[0]["severity"] == "error"
     sugg = [f for f in r["findings"] if f["slug"] == "suggestion"]
     assert any("--kv-cache-dtype" in f["evidence"]["flags"] for f in sugg)
-    assert any("--max-model-len" in f["evidence"]["flags"] and f["evidence"]["flags"]["--max-model-len"] <= real["kv_tokens"]
-               for f in sugg)
+    assert any(
+        "--max-model-len" in f["evidence"]["flags"] and f["evidence"]["flags"]["--max-model-len"] <= real["kv_tokens"]
+        for f in sugg
+    )
 
 
 def test_sampler_warmup_risk_seed002_at_090_not_080():

@@ -1,4 +1,5 @@
 """Startup-log figures (real vLLM lines) and their comparison with a plan."""
+
 from pathlib import Path
 
 from bwdoctor.capacity.logparse import compare, parse_startup_log
@@ -30,10 +31,16 @@ def test_garbage_log_gives_empty_figures():
 
 
 def test_compare_rows_and_errors():
-    figs = {"weights_gib": 38.77, "kv_cache_gib": 39.31, "kv_tokens": 128816, "utilization": 0.85,
-            "gpu_total_gib": 95.59}
-    c = compare(figs, {"weights_gib_per_gpu": 38.77, "kv_cache_gib": 39.306, "kv_tokens": 128784,
-                       "max_concurrency": 3.93})
+    figs = {
+        "weights_gib": 38.77,
+        "kv_cache_gib": 39.31,
+        "kv_tokens": 128816,
+        "utilization": 0.85,
+        "gpu_total_gib": 95.59,
+    }
+    c = compare(
+        figs, {"weights_gib_per_gpu": 38.77, "kv_cache_gib": 39.306, "kv_tokens": 128784, "max_concurrency": 3.93}
+    )
     assert c["schema"] == "bwdoctor.plan-compare/1"
     assert c["figures"]["kv_tokens"]["rel_error"] == round((128784 - 128816) / 128816, 4)
     assert c["figures"]["max_concurrency"]["logged"] is None

@@ -1,4 +1,5 @@
 """Model facts from config.json, quantization configs and safetensors headers (no weights loaded)."""
+
 import json
 import struct
 from pathlib import Path
@@ -45,13 +46,16 @@ def test_model_dir_sums_all_shards(tmp_path):
     assert m.weights_source.startswith("safetensors-headers")
 
 
-@pytest.mark.parametrize("blob,needle", [
-    (b"\x01\x02", "shorter than the 8-byte"),
-    (struct.pack("<Q", 10**15) + b"{}", "not plausible"),
-    (struct.pack("<Q", 100) + b'{"a": 1', "truncated header"),
-    (struct.pack("<Q", 5) + b"nope!", "not valid JSON"),
-    (struct.pack("<Q", 2) + b"[]", "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "blob,needle",
+    [
+        (b"\x01\x02", "shorter than the 8-byte"),
+        (struct.pack("<Q", 10**15) + b"{}", "not plausible"),
+        (struct.pack("<Q", 100) + b'{"a": 1', "truncated header"),
+        (struct.pack("<Q", 5) + b"nope!", "not valid JSON"),
+        (struct.pack("<Q", 2) + b"[]", "not a JSON object"),
+    ],
+)
 def test_bad_headers_give_clear_errors(tmp_path, blob, needle):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(blob)
@@ -95,8 +99,12 @@ def test_index_total_size_used_without_shards(tmp_path):
 
 
 def test_multimodal_text_config_is_used():
-    cfg = {"architectures": ["X"], "torch_dtype": "bfloat16", "vision_config": {"hidden_size": 1152},
-           "text_config": json.loads((FIX / "qwen3-14b" / "config.json").read_text())}
+    cfg = {
+        "architectures": ["X"],
+        "torch_dtype": "bfloat16",
+        "vision_config": {"hidden_size": 1152},
+        "text_config": json.loads((FIX / "qwen3-14b" / "config.json").read_text()),
+    }
     m = facts_from_config(cfg)
     assert (m.num_layers, m.num_kv_heads, m.head_dim) == (40, 8, 128)
 
@@ -110,9 +118,18 @@ def test_head_dim_falls_back_to_hidden_over_heads():
 
 def test_mla_kv_bytes_one_latent_no_tp_split():
     # DeepSeek-V3/R1 attention fields (huggingface.co/deepseek-ai/DeepSeek-R1 config.json)
-    cfg = {"num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128,
-           "hidden_size": 7168, "kv_lora_rank": 512, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128,
-           "v_head_dim": 128, "vocab_size": 129280, "torch_dtype": "bfloat16"}
+    cfg = {
+        "num_hidden_layers": 61,
+        "num_attention_heads": 128,
+        "num_key_value_heads": 128,
+        "hidden_size": 7168,
+        "kv_lora_rank": 512,
+        "qk_rope_head_dim": 64,
+        "qk_nope_head_dim": 128,
+        "v_head_dim": 128,
+        "vocab_size": 129280,
+        "torch_dtype": "bfloat16",
+    }
     m = facts_from_config(cfg)
     assert m.is_mla
     assert kv_bytes_per_token(m, 1, 1, 2) == 61 * 576 * 2
@@ -126,9 +143,14 @@ def test_kv_heads_replicate_when_tp_exceeds_them():
 
 
 def test_sliding_layer_types_counted():
-    cfg = {"num_hidden_layers": 4, "num_attention_heads": 8, "hidden_size": 512, "vocab_size": 10,
-           "sliding_window": 128, "layer_types": ["sliding_attention", "sliding_attention",
-                                                  "sliding_attention", "full_attention"]}
+    cfg = {
+        "num_hidden_layers": 4,
+        "num_attention_heads": 8,
+        "hidden_size": 512,
+        "vocab_size": 10,
+        "sliding_window": 128,
+        "layer_types": ["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"],
+    }
     m = facts_from_config(cfg)
     assert m.attention_layer_kinds() == {"full": 1, "sliding": 3}
 
@@ -137,14 +159,28 @@ def test_quant_configs():
     awq = parse_quant(json.loads((FIX / "qwen2.5-72b-instruct-awq" / "config.json").read_text()))
     assert (awq.method, awq.weight_bits, awq.group_size) == ("awq", 4, 128)
     # ModelOpt hf_quant_config.json layout (as in vLLM's modelopt docstring / NVIDIA exports)
-    mo = parse_quant({}, {"producer": {"name": "modelopt", "version": "0.19.0"},
-                          "quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": "FP8",
-                                           "group_size": 16, "exclude_modules": ["lm_head"]}})
+    mo = parse_quant(
+        {},
+        {
+            "producer": {"name": "modelopt", "version": "0.19.0"},
+            "quantization": {
+                "quant_algo": "NVFP4",
+                "kv_cache_quant_algo": "FP8",
+                "group_size": 16,
+                "exclude_modules": ["lm_head"],
+            },
+        },
+    )
     assert (mo.method, mo.kv_cache_dtype, mo.kv_auto_resolves) == ("modelopt_fp4", "fp8", True)
     assert mo.bytes_per_weight() == pytest.approx(0.5625)
-    ct = parse_quant({"quantization_config": {
-        "quant_method": "compressed-tensors",
-        "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float"}}},
-        "kv_cache_scheme": {"num_bits": 8, "type": "float", "dynamic": False}}})
+    ct = parse_quant(
+        {
+            "quantization_config": {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float"}}},
+                "kv_cache_scheme": {"num_bits": 8, "type": "float", "dynamic": False},
+            }
+        }
+    )
     assert (ct.weight_bits, ct.kv_cache_dtype, ct.kv_auto_resolves) == (8, "fp8", False)
     assert parse_quant({"quantization_config": {"quant_method": "fp8"}}).weight_bits == 8

@@ -1,11 +1,11 @@
 """The real CLI end to end: formats validate, replay gives the same findings, --root trees give verdicts."""
+
 import json
 import xml.etree.ElementTree as ET
 from importlib import resources
 
 import jsonschema
 import pytest
-
 from conftest import H100_ROOT, run_cli
 from hosttrees import blackwell_broken, blackwell_healthy
 
@@ -116,10 +116,15 @@ def test_target_override_and_bad_target():
     assert res.returncode == 2 and "not a GPU architecture" in res.stderr
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("not json", "not valid JSON"), ("[1,2]", "must hold a JSON object"),
-    ('{"schema": "other/1", "facts": {}}', "has schema"), ('{"schema": "bwdoctor.facts/1"}', "no 'facts'"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("not json", "not valid JSON"),
+        ("[1,2]", "must hold a JSON object"),
+        ('{"schema": "other/1", "facts": {}}', "has schema"),
+        ('{"schema": "bwdoctor.facts/1"}', "no 'facts'"),
+    ],
+)
 def test_bad_facts_file(tmp_path, content, needle):
     p = tmp_path / "bad.json"
     p.write_text(content)
@@ -129,8 +134,11 @@ def test_bad_facts_file(tmp_path, content, needle):
 
 def test_facts_file_wrong_types_become_skips(tmp_path, report_schema):
     p = tmp_path / "f.json"
-    p.write_text(json.dumps({"schema": "bwdoctor.facts/1", "facts": {"kernel_modules": "oops", "gpus": 5,
-                                                                      "kernel_release": ["x"]}}))
+    p.write_text(
+        json.dumps(
+            {"schema": "bwdoctor.facts/1", "facts": {"kernel_modules": "oops", "gpus": 5, "kernel_release": ["x"]}}
+        )
+    )
     report, res = check_json("--facts", str(p))
     jsonschema.validate(report, report_schema)
     assert not [f for f in report["findings"] if f["status"] == "error"]
@@ -171,10 +179,17 @@ def test_global_options_before_subcommand():
 
 
 def test_secrets_are_redacted_everywhere(tmp_path):
-    env = {"HF_TOKEN": "hf_abcdefghijklmnopqrstuvwxyz0123", "VLLM_API_KEY": "supersecretvalue123",
-           "NCCL_SOCKET_IFNAME": "eth0"}
-    for args in (("facts", "--format", "json"), ("check", "--format", "json", "-v"), ("check", "-v"),
-                 ("check", "--format", "sarif")):
+    env = {
+        "HF_TOKEN": "hf_abcdefghijklmnopqrstuvwxyz0123",
+        "VLLM_API_KEY": "supersecretvalue123",
+        "NCCL_SOCKET_IFNAME": "eth0",
+    }
+    for args in (
+        ("facts", "--format", "json"),
+        ("check", "--format", "json", "-v"),
+        ("check", "-v"),
+        ("check", "--format", "sarif"),
+    ):
         res = run_cli(*args, env=env)
         assert "hf_abcdefghijklmnopqrstuvwxyz0123" not in res.stdout
         assert "supersecretvalue123" not in res.stdout
@@ -215,8 +230,9 @@ def test_sarif_points_at_serve_config_lines():
     from pathlib import Path
 
     script = Path(__file__).parent / "fixtures/serve/seed002/before/serve_glm47_nvfp4_vllm.sh"
-    res = run_cli("check", "--format", "sarif", "--config", str(script), "--vllm-version", "0.15.1",
-                  "--select", "serve-config")
+    res = run_cli(
+        "check", "--format", "sarif", "--config", str(script), "--vllm-version", "0.15.1", "--select", "serve-config"
+    )
     log = json.loads(res.stdout)
     locs = [(r["ruleId"], r["locations"][0]["physicalLocation"]) for r in log["runs"][0]["results"]]
     bw603 = next(p for rid, p in locs if rid == "BW603")

@@ -1,4 +1,5 @@
 """Compatibility rules for every real compute capability, against a table written out by hand."""
+
 from __future__ import annotations
 
 import itertools
@@ -90,15 +91,18 @@ def test_best_entry_decides():
 
 
 def test_relocatable_ptx_counts_as_jit():
-    v = verdict_for_file((9, 0), {"fatbin": {"elf": ["sm_80"], "ptx": []},
-                                  "relfatbin": {"elf": ["sm_80"], "ptx": ["compute_80"]}})
+    v = verdict_for_file(
+        (9, 0), {"fatbin": {"elf": ["sm_80"], "ptx": []}, "relfatbin": {"elf": ["sm_80"], "ptx": ["compute_80"]}}
+    )
     assert (v.status, v.entry, v.section) == (PTX_JIT, "compute_80", "relfatbin")
     v = verdict_for_file((8, 6), {"fatbin": {"elf": ["sm_80"], "ptx": []}, "relfatbin": {}})
     assert (v.status, v.entry) == (NATIVE, "sm_80")
 
 
-@pytest.mark.parametrize("text,want", [("12.0", (12, 0)), ("sm_120", (12, 0)), ("sm_121a", (12, 1)),
-                                       ("90", (9, 0)), ("10.3", (10, 3)), ([8, 6], (8, 6))])
+@pytest.mark.parametrize(
+    "text,want",
+    [("12.0", (12, 0)), ("sm_120", (12, 0)), ("sm_121a", (12, 1)), ("90", (9, 0)), ("10.3", (10, 3)), ([8, 6], (8, 6))],
+)
 def test_parse_cc(text, want):
     assert parse_cc(text) == want
 
@@ -115,8 +119,16 @@ def test_unknown_names_are_ignored_not_fatal():
 
 # Measured on an H100 (CC 9.0) with binaries built like these fixtures (research notes, §11):
 # which launches returned cudaErrorNoKernelImageForDevice and which ran.
-H100_MEASURED = {"sm80": NONE, "sm90a": NATIVE, "ptx80": PTX_JIT, "sm100": NONE, "ptx120": NONE,
-                 "mix": NATIVE, "rdc80": PTX_JIT, "mix_lz4": NONE}
+H100_MEASURED = {
+    "sm80": NONE,
+    "sm90a": NATIVE,
+    "ptx80": PTX_JIT,
+    "sm100": NONE,
+    "ptx120": NONE,
+    "mix": NATIVE,
+    "rdc80": PTX_JIT,
+    "mix_lz4": NONE,
+}
 
 
 @pytest.mark.parametrize("stem,status", sorted(H100_MEASURED.items()))

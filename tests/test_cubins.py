@@ -1,4 +1,5 @@
 """`bwdoctor cubins` on real fixtures: files, directories, installed distributions, JSON contract."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from bwdoctor.commands import cubins
 
@@ -43,10 +42,15 @@ def test_json_contract_for_one_file(capsys):
     doc = json.loads(out)
     assert rc == 0 and doc["schema"] == "bwdoctor.cubins/1"
     (item,) = doc["files"]
-    assert item == {"path": str(FIX / "rdc_mix.so"), "distribution": None,
-                    "fatbin": {"elf": ["sm_90", "sm_120f"], "ptx": []},
-                    "relfatbin": {"elf": ["sm_90", "sm_120f"], "ptx": ["compute_120f"]},
-                    "entries": 8, "compressed": {"zstd": 6, "lz4": 0}, "error": None}
+    assert item == {
+        "path": str(FIX / "rdc_mix.so"),
+        "distribution": None,
+        "fatbin": {"elf": ["sm_90", "sm_120f"], "ptx": []},
+        "relfatbin": {"elf": ["sm_90", "sm_120f"], "ptx": ["compute_120f"]},
+        "entries": 8,
+        "compressed": {"zstd": 6, "lz4": 0},
+        "error": None,
+    }
 
 
 def test_directory_is_searched_for_elf_files_only(capsys, tmp_path):
@@ -86,7 +90,9 @@ def test_distribution_of_this_interpreter(capsys, tmp_path, monkeypatch):
     rc, out, _ = run_cmd(["fakecuda", "--format", "json"], capsys)
     files = json.loads(out)["files"]
     assert rc == 0 and [(Path(f["path"]).name, f["distribution"]) for f in files] == [
-        ("rdc80.so", "fakecuda"), ("sm120.so", "fakecuda")]
+        ("rdc80.so", "fakecuda"),
+        ("sm120.so", "fakecuda"),
+    ]
 
 
 def test_distribution_of_another_interpreter(capsys, tmp_path, monkeypatch):
@@ -111,7 +117,11 @@ def test_bad_target_is_a_usage_error(capsys):
 
 
 def test_registered_in_the_cli():
-    proc = subprocess.run([sys.executable, "-m", "bwdoctor", "cubins", str(FIX / "sm90a.so"), "--format", "json"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bwdoctor", "cubins", str(FIX / "sm90a.so"), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["files"][0]["fatbin"]["elf"] == ["sm_90a"]

@@ -1,5 +1,6 @@
 """Every command returns ONE document: its JSON validates against the shipped schema it names, and `-o FILE`
 writes exactly what stdout shows, for every command and every format the command offers."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import H100_ROOT, validate_document
 
 from bwdoctor import schemas
 from bwdoctor.render import KIND_FORMATS
-from conftest import H100_ROOT, validate_document
 
 HERE = Path(__file__).parent
 CUDA = HERE / "fixtures" / "cuda"
@@ -55,8 +56,11 @@ def commands(facts):
         ("list-probes", "list", ["list", "probes"]),
         ("list-kb", "list", ["list", "kb"]),
         ("explain-topic", "explain", ["explain", "open-kernel-module", "--no-machine"]),
-        ("explain-text", "explain", ["explain", "--no-machine",
-                                     "RuntimeError: CUDA error: no kernel image is available for execution"]),
+        (
+            "explain-text",
+            "explain",
+            ["explain", "--no-machine", "RuntimeError: CUDA error: no kernel image is available for execution"],
+        ),
         ("explain-log", "explain", ["explain", "--no-machine", "--log", str(CAP / "logs" / "seed002-glm47-nvfp4.log")]),
         ("cubins", "cubins", ["cubins", str(CUDA / "sm120.so"), str(CUDA / "rdc80.so"), "--target", "sm_120"]),
         ("verify-build", "verify-build", ["verify-build", str(CUDA / "sm120.so"), "--target", "sm_120"]),

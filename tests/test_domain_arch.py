@@ -1,21 +1,47 @@
 """The one parser of GPU target names, and the compute-capability vocabulary built on it."""
+
 import pytest
 
-from bwdoctor.domain.arch import (arch_key, arch_of, arch_sort_key, cc_label, cc_of, family_of, is_blackwell,
-                                  normalize_target, parse_cc, parse_target, split_target, target_names_in)
+from bwdoctor.domain.arch import (
+    arch_key,
+    arch_of,
+    arch_sort_key,
+    cc_label,
+    cc_of,
+    family_of,
+    is_blackwell,
+    normalize_target,
+    parse_cc,
+    parse_target,
+    split_target,
+    target_names_in,
+)
 
 
-@pytest.mark.parametrize("text,sm", [
-    ("sm_120", "sm_120"), ("12.0", "sm_120"), ("120", "sm_120"), ("sm120a", "sm_120"), ("compute_120", "sm_120"),
-    ("SM_90a", "sm_90"), (" 9.0 ", "sm_90"), ("90", "sm_90"), ("compute_100f", "sm_100"), ("sm_12.1", "sm_121"),
-    ("8.9", "sm_89"), ("compute86", "sm_86"),
-])
+@pytest.mark.parametrize(
+    "text,sm",
+    [
+        ("sm_120", "sm_120"),
+        ("12.0", "sm_120"),
+        ("120", "sm_120"),
+        ("sm120a", "sm_120"),
+        ("compute_120", "sm_120"),
+        ("SM_90a", "sm_90"),
+        (" 9.0 ", "sm_90"),
+        ("90", "sm_90"),
+        ("compute_100f", "sm_100"),
+        ("sm_12.1", "sm_121"),
+        ("8.9", "sm_89"),
+        ("compute86", "sm_86"),
+    ],
+)
 def test_normalize_user_targets(text, sm):
     assert normalize_target(text) == sm
 
 
-@pytest.mark.parametrize("text", ["", "sm_", "120.0", "1", "sm_1200", "lto_90", "hopper", "sm_12.10", "12.0.1",
-                                  "sm_90b", "sm__90"])
+@pytest.mark.parametrize(
+    "text", ["", "sm_", "120.0", "1", "sm_1200", "lto_90", "hopper", "sm_12.10", "12.0.1", "sm_90b", "sm__90"]
+)
 def test_not_a_target(text):
     with pytest.raises(ValueError):
         normalize_target(text)
@@ -42,9 +68,9 @@ def test_compute_capabilities():
 
 
 def test_families():
-    assert [family_of(cc) for cc in ((7, 0), (7, 5), (8, 0), (8, 6), (8, 9), (9, 0), (10, 0), (10, 3), (12, 0),
-                                     (12, 1))] == ["Volta", "Turing", "Ampere", "Ampere", "Ada", "Hopper",
-                                                   "Blackwell", "Blackwell", "Blackwell", "Blackwell"]
+    assert [
+        family_of(cc) for cc in ((7, 0), (7, 5), (8, 0), (8, 6), (8, 9), (9, 0), (10, 0), (10, 3), (12, 0), (12, 1))
+    ] == ["Volta", "Turing", "Ampere", "Ampere", "Ada", "Hopper", "Blackwell", "Blackwell", "Blackwell", "Blackwell"]
     assert family_of([11, 0]) == "Blackwell" and family_of((4, 0)) is None and family_of(None) is None
     assert is_blackwell([12, 0]) and is_blackwell((10, 3)) and not is_blackwell([9, 0])
     assert not is_blackwell(None) and not is_blackwell([]) and not is_blackwell(["x"])
@@ -53,8 +79,16 @@ def test_families():
 
 def test_orders():
     names = ["sm_90a", "compute_120", "sm_120", "sm_75", "lto_90", "sm_90", "compute_90", "sm_120f"]
-    assert sorted(names, key=arch_sort_key) == ["sm_75", "compute_90", "lto_90", "sm_90", "sm_90a", "compute_120",
-                                                "sm_120", "sm_120f"]
+    assert sorted(names, key=arch_sort_key) == [
+        "sm_75",
+        "compute_90",
+        "lto_90",
+        "sm_90",
+        "sm_90a",
+        "compute_120",
+        "sm_120",
+        "sm_120f",
+    ]
     assert sorted(["sm_120", "sm_89", "sm_100", "sm_90"], key=arch_key) == ["sm_89", "sm_90", "sm_100", "sm_120"]
     assert arch_sort_key("garbage") == (0, "", "garbage")
 

@@ -1,4 +1,5 @@
 """The one version helper: PEP 440 release order (local tag ignored), never raising; driver and kernel tuples."""
+
 import itertools
 import json
 from pathlib import Path
@@ -7,8 +8,18 @@ import pytest
 
 from bwdoctor.capacity.budget import PlanInput, overhead, vllm_at_least
 from bwdoctor.capacity.model import load_model
-from bwdoctor.domain.versions import (at_least, compare, driver_version_tuple, kernel_version_tuple, local,
-                                      parse_version, public, release, same_release, version_key)
+from bwdoctor.domain.versions import (
+    at_least,
+    compare,
+    driver_version_tuple,
+    kernel_version_tuple,
+    local,
+    parse_version,
+    public,
+    release,
+    same_release,
+    version_key,
+)
 from bwdoctor.serve.releases import release_for
 
 FIX = Path(__file__).parent / "fixtures" / "capacity"
@@ -35,9 +46,12 @@ def test_the_budget_reader_no_longer_misreads_prereleases_and_local_tags():
     assert vllm_at_least(None, "0.15.1") and not vllm_at_least(None, "0.16.0")  # unknown: the fitted release
     # the CUDA-graph budget starts at 0.21.0: its release candidate is before it, a local build of it is it
     m = load_model(FIX / json.loads((FIX / "logs.json").read_text())["seed000-qwen72b-awq"]["model"])
-    graphs = {v: overhead(m, PlanInput(gpu_memory_gib=80.0, vllm_version=v), 2048, 256)["cudagraph_gib"]
-              for v in ("0.21.0rc1", "0.21.0", "0.21.0+cu129", "0.20.2")}
+    graphs = {
+        v: overhead(m, PlanInput(gpu_memory_gib=80.0, vllm_version=v), 2048, 256)["cudagraph_gib"]
+        for v in ("0.21.0rc1", "0.21.0", "0.21.0+cu129", "0.20.2")
+    }
     assert graphs["0.21.0rc1"] == graphs["0.20.2"] == 0.0 and graphs["0.21.0"] == graphs["0.21.0+cu129"] > 0
+
 
 def test_serve_release_table_lookup():
     assert release_for("0.15.1").exact and release_for("0.15.1").version == "0.15.1"
@@ -59,8 +73,28 @@ def test_parts():
     assert at_least("abc", "1.0") is None
 
 
-BAD = [None, "", " ", "abc", "1.2.3.4.5.6", "1" * 5000, "9" * 100 + ".1", "1." * 200, "v", "0.15.1-cu129", "+cu129",
-       "\x00", "1.0\n2.0", 12, 1.5, b"1.0", [], {}, object(), "𝟙.𝟚"]
+BAD = [
+    None,
+    "",
+    " ",
+    "abc",
+    "1.2.3.4.5.6",
+    "1" * 5000,
+    "9" * 100 + ".1",
+    "1." * 200,
+    "v",
+    "0.15.1-cu129",
+    "+cu129",
+    "\x00",
+    "1.0\n2.0",
+    12,
+    1.5,
+    b"1.0",
+    [],
+    {},
+    object(),
+    "𝟙.𝟚",
+]
 
 
 @pytest.mark.parametrize("text", BAD, ids=range(len(BAD)))

@@ -1,4 +1,5 @@
 """The loader model on real ELF objects built with gcc at test time (and on this interpreter's own modules)."""
+
 import glob
 import os
 import shutil
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bwdoctor.elf.dynelf import DynElf, ElfError
-from bwdoctor.elf.dynlink import Loader, interpreter_loader
 from bwdoctor.checks.linkcauses import classify
+from bwdoctor.elf.dynelf import DynElf
+from bwdoctor.elf.dynlink import Loader, interpreter_loader
 from bwdoctor.elf.linkcause import module_of
 
 pytestmark = pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
@@ -20,16 +21,22 @@ pytestmark = pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not install
 def cc(out: Path, src: str, *flags):
     c = out.with_suffix(".c")
     c.write_text(src)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(out), str(c), *flags], check=True, timeout=60,
-                   capture_output=True)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(out), str(c), *flags], check=True, timeout=60, capture_output=True
+    )
     return out
 
 
 def test_runpath_origin_rpath_and_missing(tmp_path):
     (tmp_path / "deps").mkdir()
     cc(tmp_path / "deps/libdep.so", "int dep(void){return 1;}\n", "-Wl,-soname,libdep.so")
-    ext = cc(tmp_path / "ext.so", "int dep(void); int f(void){return dep();}\n",
-             f"-L{tmp_path}/deps", "-ldep", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/deps")
+    ext = cc(
+        tmp_path / "ext.so",
+        "int dep(void); int f(void){return dep();}\n",
+        f"-L{tmp_path}/deps",
+        "-ldep",
+        "-Wl,--enable-new-dtags,-rpath,$ORIGIN/deps",
+    )
     r = Loader("/").check(str(ext))
     assert r["missing_libraries"] == [] and r["undefined"] == []
     bad = cc(tmp_path / "bad.so", "int dep(void); int f(void){return dep();}\n", f"-L{tmp_path}/deps", "-ldep")
@@ -43,10 +50,26 @@ def test_runpath_origin_rpath_and_missing(tmp_path):
 def test_needed_loop_and_broken_symlink(tmp_path):
     rp = "-Wl,-rpath,$ORIGIN"
     cc(tmp_path / "libb.so", "int b(void){return 2;}\n", "-Wl,-soname,libb.so")
-    cc(tmp_path / "liba.so", "int b(void); int a(void){return b();}\n", "-Wl,-soname,liba.so", f"-L{tmp_path}", "-lb", rp)
-    cc(tmp_path / "libb.so", "int a(void); int b(void){return a();}\n", "-Wl,-soname,libb.so", f"-L{tmp_path}", "-la", rp)
+    cc(
+        tmp_path / "liba.so",
+        "int b(void); int a(void){return b();}\n",
+        "-Wl,-soname,liba.so",
+        f"-L{tmp_path}",
+        "-lb",
+        rp,
+    )
+    cc(
+        tmp_path / "libb.so",
+        "int a(void); int b(void){return a();}\n",
+        "-Wl,-soname,libb.so",
+        f"-L{tmp_path}",
+        "-la",
+        rp,
+    )
     ext = cc(tmp_path / "loop.so", "int a(void); int f(void){return a();}\n", f"-L{tmp_path}", "-la", rp)
-    assert DynElf(str(tmp_path / "libb.so")).needed == ["liba.so"] and DynElf(str(tmp_path / "liba.so")).needed == ["libb.so"]
+    assert DynElf(str(tmp_path / "libb.so")).needed == ["liba.so"] and DynElf(str(tmp_path / "liba.so")).needed == [
+        "libb.so"
+    ]
     r = Loader("/").check(str(ext))  # liba -> libb -> liba: a DT_NEEDED cycle ends, as in ld.so
     assert r["missing_libraries"] == [] and r["undefined"] == []
     os.remove(tmp_path / "libb.so")
@@ -59,19 +82,39 @@ def test_needed_loop_and_broken_symlink(tmp_path):
 def test_symbol_versions_and_weak_and_undefined(tmp_path):
     (tmp_path / "v1.map").write_text("VERS_1.0 { global: vfun; local: *; };\n")
     (tmp_path / "v2.map").write_text("VERS_1.0 { global: vfun; local: *; };\nVERS_2.0 { global: vnew; } VERS_1.0;\n")
-    new = cc(tmp_path / "new/libv.so", "int vfun(void){return 1;} int vnew(void){return 2;}\n", "-Wl,-soname,libv.so",
-             f"-Wl,--version-script={tmp_path}/v2.map") if (tmp_path / "new").mkdir() is None else None
+    new = (
+        cc(
+            tmp_path / "new/libv.so",
+            "int vfun(void){return 1;} int vnew(void){return 2;}\n",
+            "-Wl,-soname,libv.so",
+            f"-Wl,--version-script={tmp_path}/v2.map",
+        )
+        if (tmp_path / "new").mkdir() is None
+        else None
+    )
     (tmp_path / "old").mkdir()
-    cc(tmp_path / "old/libv.so", "int vfun(void){return 1;}\n", "-Wl,-soname,libv.so",
-       f"-Wl,--version-script={tmp_path}/v1.map")
-    ext = cc(tmp_path / "user.so", "int vnew(void); __attribute__((weak)) int maybe(void);\n"
-             "int gone(void); int f(void){return vnew() + (maybe ? maybe() : 0) + gone();}\n",
-             f"-L{tmp_path}/new", "-lv", "-Wl,-rpath,$ORIGIN/old")
+    cc(
+        tmp_path / "old/libv.so",
+        "int vfun(void){return 1;}\n",
+        "-Wl,-soname,libv.so",
+        f"-Wl,--version-script={tmp_path}/v1.map",
+    )
+    ext = cc(
+        tmp_path / "user.so",
+        "int vnew(void); __attribute__((weak)) int maybe(void);\n"
+        "int gone(void); int f(void){return vnew() + (maybe ? maybe() : 0) + gone();}\n",
+        f"-L{tmp_path}/new",
+        "-lv",
+        "-Wl,-rpath,$ORIGIN/old",
+    )
     r = Loader("/").check(str(ext))
-    assert r["missing_versions"] == [{"version": "VERS_2.0", "file": "libv.so", "required_by": str(ext),
-                                      "provider": str(tmp_path / "old/libv.so")}]
-    assert [u["symbol"] for u in r["undefined"]] == ["gone", "vnew"] or \
-        sorted(u["symbol"] for u in r["undefined"]) == ["gone", "vnew"]  # weak `maybe` is not reported
+    assert r["missing_versions"] == [
+        {"version": "VERS_2.0", "file": "libv.so", "required_by": str(ext), "provider": str(tmp_path / "old/libv.so")}
+    ]
+    assert [u["symbol"] for u in r["undefined"]] == ["gone", "vnew"] or sorted(u["symbol"] for u in r["undefined"]) == [
+        "gone",
+        "vnew",
+    ]  # weak `maybe` is not reported
     assert classify(r, None)["cause"] == "missing-library"
 
 
@@ -92,7 +135,7 @@ def test_python_extension_built_here_needs_the_interpreter(tmp_path):
     inc = sysconfig.get_paths()["include"]
     if not os.path.exists(os.path.join(inc, "Python.h")):
         pytest.skip("no Python headers")
-    ext = cc(tmp_path / "demo.so", '#include <Python.h>\nPyObject* f(void){return PyLong_FromLong(3);}\n', f"-I{inc}")
+    ext = cc(tmp_path / "demo.so", "#include <Python.h>\nPyObject* f(void){return PyLong_FromLong(3);}\n", f"-I{inc}")
     assert any(u[0] == "PyLong_FromLong" for u in DynElf(str(ext)).undefined())
     ld, _ = interpreter_loader({"executable": sys.executable})
     assert ld.check(str(ext))["undefined"] == []  # provided by the interpreter
@@ -117,26 +160,49 @@ def test_root_tree_without_ld_so_cache(tmp_path):
     lib = tmp_path / "usr/lib/x86_64-linux-gnu"
     lib.mkdir(parents=True)
     cc(lib / "libz9.so", "int z(void){return 0;}\n", "-Wl,-soname,libz9.so")
-    ext = cc(tmp_path / "opt/ext.so" if (tmp_path / "opt").mkdir() is None else None,
-             "int z(void); int f(void){return z();}\n", f"-L{lib}", "-lz9")
+    ext = cc(
+        tmp_path / "opt/ext.so" if (tmp_path / "opt").mkdir() is None else None,
+        "int z(void); int f(void){return z();}\n",
+        f"-L{lib}",
+        "-lz9",
+    )
     ld = Loader(str(tmp_path))
     assert "does not exist" in ld.ldcache_error
     r = ld.check("/opt/ext.so")
     assert r["missing_libraries"] == []  # found in a default directory under the root
 
 
-@pytest.mark.parametrize("result,cause", [
-    ({"missing_libraries": [{"name": "libcuda.so.1", "needed_by": "x", "tried": []}]}, "no-driver-in-container"),
-    ({"missing_libraries": [{"name": "libcudart.so.11.0", "needed_by": "x", "tried": []}]}, "cuda-major-mismatch"),
-    ({"missing_libraries": [{"name": "libtorch_cuda.so", "needed_by": "x", "tried": []}]}, "cpu-torch-cuda-extension"),
-    ({"missing_versions": [{"version": "GLIBCXX_3.4.32", "file": "libstdc++.so.6", "required_by": "x",
-                            "provider": "/usr/lib/libstdc++.so.6"}]}, "libstdcxx-too-old"),
-    ({"undefined": [{"symbol": "cuTensorMapEncodeTiled"}]}, "driver-too-old"),
-    ({"undefined": [{"symbol": "_Z20cutlass_moe_mm_sm100RN2at6TensorERKS0_S3_S3_S3_S3_S3_S3_S3_S3_bb"}]},
-     "sm12x-missing-kernel-symbol"),
-    ({"undefined": [{"symbol": "_ZN3c105ErrorC2ENS_14SourceLocationESs"}]}, "cxx11-abi-mismatch"),
-    ({"undefined": [{"symbol": "_ZN3c104cuda9SetDeviceEi"}]}, "undefined-symbol"),
-])
+@pytest.mark.parametrize(
+    "result,cause",
+    [
+        ({"missing_libraries": [{"name": "libcuda.so.1", "needed_by": "x", "tried": []}]}, "no-driver-in-container"),
+        ({"missing_libraries": [{"name": "libcudart.so.11.0", "needed_by": "x", "tried": []}]}, "cuda-major-mismatch"),
+        (
+            {"missing_libraries": [{"name": "libtorch_cuda.so", "needed_by": "x", "tried": []}]},
+            "cpu-torch-cuda-extension",
+        ),
+        (
+            {
+                "missing_versions": [
+                    {
+                        "version": "GLIBCXX_3.4.32",
+                        "file": "libstdc++.so.6",
+                        "required_by": "x",
+                        "provider": "/usr/lib/libstdc++.so.6",
+                    }
+                ]
+            },
+            "libstdcxx-too-old",
+        ),
+        ({"undefined": [{"symbol": "cuTensorMapEncodeTiled"}]}, "driver-too-old"),
+        (
+            {"undefined": [{"symbol": "_Z20cutlass_moe_mm_sm100RN2at6TensorERKS0_S3_S3_S3_S3_S3_S3_S3_S3_bb"}]},
+            "sm12x-missing-kernel-symbol",
+        ),
+        ({"undefined": [{"symbol": "_ZN3c105ErrorC2ENS_14SourceLocationESs"}]}, "cxx11-abi-mismatch"),
+        ({"undefined": [{"symbol": "_ZN3c104cuda9SetDeviceEi"}]}, "undefined-symbol"),
+    ],
+)
 def test_causes(result, cause):
     assert classify(result, {"version": "2.9.1", "cuda": "12.8"})["cause"] == cause
 

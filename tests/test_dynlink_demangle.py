@@ -1,4 +1,5 @@
 """Demangling real symbols (taken from this machine's libstdc++) with __cxa_demangle and with c++filt."""
+
 import shutil
 
 import pytest
@@ -12,8 +13,10 @@ OLD_ABI_SYM = "_ZN3c105ErrorC2ENS_14SourceLocationESs"
 def test_cxa_demangle():
     if dm._load() is None:
         pytest.skip("libstdc++ not loadable")
-    assert dm.demangle(TORCH_SYM) == "c10::Error::Error(c10::SourceLocation, std::__cxx11::basic_string<char, " \
-                                     "std::char_traits<char>, std::allocator<char> >)"
+    assert (
+        dm.demangle(TORCH_SYM) == "c10::Error::Error(c10::SourceLocation, std::__cxx11::basic_string<char, "
+        "std::char_traits<char>, std::allocator<char> >)"
+    )
     assert dm.demangle(OLD_ABI_SYM) == "c10::Error::Error(c10::SourceLocation, std::string)"
     assert dm.demangle("PyLong_FromLong") is None and dm.demangle("_Zgarbage!") is None
 

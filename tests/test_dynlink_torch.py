@@ -1,4 +1,5 @@
 """The loader model's view of `import torch` and of RPATH/RUNPATH chains, on ELF objects gcc builds here."""
+
 import os
 import shutil
 import subprocess
@@ -17,8 +18,9 @@ def cc(out: Path, src: str, *flags):
     out.parent.mkdir(parents=True, exist_ok=True)
     c = out.parent / (out.name.split(".")[0] + ".c")
     c.write_text(src)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(out), str(c), *flags], check=True, timeout=60,
-                   capture_output=True)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(out), str(c), *flags], check=True, timeout=60, capture_output=True
+    )
     return out
 
 
@@ -28,18 +30,34 @@ def site(tmp_path):
     libtorch_global_deps.so, and torch/_C.*.so linking them through RPATH $ORIGIN/lib."""
     lib = tmp_path / "torch/lib"
     cc(lib / "libc10.so", "int c10_error(void){return 1;}\n", "-Wl,-soname,libc10.so")
-    cc(lib / "libtorch.so", "int c10_error(void); int torch_op(void){return c10_error();}\n",
-       "-Wl,-soname,libtorch.so", f"-L{lib}", "-lc10", "-Wl,--disable-new-dtags,-rpath,$ORIGIN")
+    cc(
+        lib / "libtorch.so",
+        "int c10_error(void); int torch_op(void){return c10_error();}\n",
+        "-Wl,-soname,libtorch.so",
+        f"-L{lib}",
+        "-lc10",
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN",
+    )
     cc(lib / "libtorch_global_deps.so", "int global_dep(void){return 0;}\n", "-Wl,-soname,libtorch_global_deps.so")
-    cc(tmp_path / "torch/_C.cpython-311-x86_64-linux-gnu.so", "int torch_op(void); int init(void){return torch_op();}\n",
-       f"-L{lib}", "-ltorch", "-Wl,--disable-new-dtags,-rpath,$ORIGIN/lib")
+    cc(
+        tmp_path / "torch/_C.cpython-311-x86_64-linux-gnu.so",
+        "int torch_op(void); int init(void){return torch_op();}\n",
+        f"-L{lib}",
+        "-ltorch",
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN/lib",
+    )
     return tmp_path
 
 
 def test_extension_finds_torch_libraries_by_soname_without_rpath(site):
     # built like torch.utils.cpp_extension does: DT_NEEDED libc10.so / libtorch.so, no RPATH to torch/lib
-    ext = cc(site / "ext/_C.so", "int torch_op(void); int c10_error(void); int f(void){return torch_op()+c10_error();}\n",
-             f"-L{site}/torch/lib", "-ltorch", "-lc10")
+    ext = cc(
+        site / "ext/_C.so",
+        "int torch_op(void); int c10_error(void); int f(void){return torch_op()+c10_error();}\n",
+        f"-L{site}/torch/lib",
+        "-ltorch",
+        "-lc10",
+    )
     alone = Loader("/").check(str(ext))
     assert [m["name"] for m in alone["missing_libraries"]] == ["libtorch.so", "libc10.so"]
     ld, notes = interpreter_loader({"executable": sys.executable}, torch_dir=str(site / "torch"))
@@ -54,8 +72,9 @@ def test_symbols_of_rtld_local_torch_need_a_dt_needed(site):
     ld, _ = interpreter_loader({"executable": sys.executable}, torch_dir=str(site / "torch"))
     assert [u["symbol"] for u in ld.check(str(ext))["undefined"]] == ["c10_error"]
     # ...unless TORCH_USE_RTLD_GLOBAL makes torch/__init__.py load it RTLD_GLOBAL
-    ld, _ = interpreter_loader({"executable": sys.executable}, env={"TORCH_USE_RTLD_GLOBAL": "1"},
-                               torch_dir=str(site / "torch"))
+    ld, _ = interpreter_loader(
+        {"executable": sys.executable}, env={"TORCH_USE_RTLD_GLOBAL": "1"}, torch_dir=str(site / "torch")
+    )
     assert ld.check(str(ext))["undefined"] == []
     assert "libtorch_global_deps.so" in ld.loaded and ld.loaded["libtorch_global_deps.so"] in ld.global_scope
 
@@ -64,16 +83,33 @@ def test_rpath_chain_skips_objects_with_runpath(tmp_path):
     """DT_RPATH of the loaders applies to a dependency without DT_RUNPATH; an object with DT_RUNPATH
     in the chain contributes nothing, and the chain goes on past it."""
     cc(tmp_path / "deep/libleaf.so", "int leaf(void){return 3;}\n", "-Wl,-soname,libleaf.so")
-    cc(tmp_path / "mid/libmid.so", "int leaf(void); int mid(void){return leaf();}\n", "-Wl,-soname,libmid.so",
-       f"-L{tmp_path}/deep", "-lleaf")  # no RPATH/RUNPATH of its own
-    top = cc(tmp_path / "top.so", "int mid(void); int f(void){return mid();}\n", f"-L{tmp_path}/mid", "-lmid",
-             "-Wl,--disable-new-dtags,-rpath,$ORIGIN/mid:$ORIGIN/deep")
+    cc(
+        tmp_path / "mid/libmid.so",
+        "int leaf(void); int mid(void){return leaf();}\n",
+        "-Wl,-soname,libmid.so",
+        f"-L{tmp_path}/deep",
+        "-lleaf",
+    )  # no RPATH/RUNPATH of its own
+    top = cc(
+        tmp_path / "top.so",
+        "int mid(void); int f(void){return mid();}\n",
+        f"-L{tmp_path}/mid",
+        "-lmid",
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN/mid:$ORIGIN/deep",
+    )
     assert DynElf(str(top)).rpath and not DynElf(str(top)).runpath
     assert Loader("/").check(str(top))["missing_libraries"] == []  # leaf found through top's RPATH
-    top2 = cc(tmp_path / "top2.so", "int mid(void); int f(void){return mid();}\n", f"-L{tmp_path}/mid", "-lmid",
-              "-Wl,--enable-new-dtags,-rpath,$ORIGIN/mid:$ORIGIN/deep")
+    top2 = cc(
+        tmp_path / "top2.so",
+        "int mid(void); int f(void){return mid();}\n",
+        f"-L{tmp_path}/mid",
+        "-lmid",
+        "-Wl,--enable-new-dtags,-rpath,$ORIGIN/mid:$ORIGIN/deep",
+    )
     r = Loader("/").check(str(top2))  # RUNPATH applies to top2's own DT_NEEDED only
-    assert [(m["name"], os.path.basename(m["needed_by"])) for m in r["missing_libraries"]] == [("libleaf.so", "libmid.so")]
+    assert [(m["name"], os.path.basename(m["needed_by"])) for m in r["missing_libraries"]] == [
+        ("libleaf.so", "libmid.so")
+    ]
 
 
 def test_dollar_lib_and_platform(tmp_path):
@@ -81,8 +117,13 @@ def test_dollar_lib_and_platform(tmp_path):
     lib = "lib/x86_64-linux-gnu" if os.path.isdir("/lib/x86_64-linux-gnu") else "lib64"
     assert ld._expand("$ORIGIN/../${LIB}/$PLATFORM", "/opt/x") == f"/opt/x/../{lib}/x86_64"
     cc(tmp_path / lib / "libp.so", "int p(void){return 0;}\n", "-Wl,-soname,libp.so")
-    ext = cc(tmp_path / "e.so", "int p(void); int f(void){return p();}\n", f"-L{tmp_path}/{lib}", "-lp",
-             "-Wl,--enable-new-dtags,-rpath,$ORIGIN/$LIB")
+    ext = cc(
+        tmp_path / "e.so",
+        "int p(void); int f(void){return p();}\n",
+        f"-L{tmp_path}/{lib}",
+        "-lp",
+        "-Wl,--enable-new-dtags,-rpath,$ORIGIN/$LIB",
+    )
     assert ld.check(str(ext))["missing_libraries"] == []
 
 
@@ -95,12 +136,28 @@ def test_parsed_objects_are_shared_between_loaders():
 
 def test_rpath_of_a_grandparent_reaches_past_a_runpath_object(tmp_path):
     cc(tmp_path / "deep/libleaf.so", "int leaf(void){return 3;}\n", "-Wl,-soname,libleaf.so")
-    cc(tmp_path / "low/liblow.so", "int leaf(void); int low(void){return leaf();}\n", "-Wl,-soname,liblow.so",
-       f"-L{tmp_path}/deep", "-lleaf")
-    cc(tmp_path / "mid/libmid.so", "int low(void); int mid(void){return low();}\n", "-Wl,-soname,libmid.so",
-       f"-L{tmp_path}/low", "-llow", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../low")
-    top = cc(tmp_path / "top.so", "int mid(void); int f(void){return mid();}\n", f"-L{tmp_path}/mid", "-lmid",
-             "-Wl,--disable-new-dtags,-rpath,$ORIGIN/mid:$ORIGIN/deep")
+    cc(
+        tmp_path / "low/liblow.so",
+        "int leaf(void); int low(void){return leaf();}\n",
+        "-Wl,-soname,liblow.so",
+        f"-L{tmp_path}/deep",
+        "-lleaf",
+    )
+    cc(
+        tmp_path / "mid/libmid.so",
+        "int low(void); int mid(void){return low();}\n",
+        "-Wl,-soname,libmid.so",
+        f"-L{tmp_path}/low",
+        "-llow",
+        "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../low",
+    )
+    top = cc(
+        tmp_path / "top.so",
+        "int mid(void); int f(void){return mid();}\n",
+        f"-L{tmp_path}/mid",
+        "-lmid",
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN/mid:$ORIGIN/deep",
+    )
     # liblow has no search path: top's DT_RPATH applies (libmid's DT_RUNPATH in between does not stop it)
     assert Loader("/").check(str(top))["missing_libraries"] == []
 

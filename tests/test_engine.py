@@ -1,17 +1,17 @@
 """The engine: budgets, concurrency, crashing checks, plugins loaded in isolation."""
+
 import json
 import textwrap
 import threading
 import time
 
 import pytest
+from conftest import H100_ROOT, run_cli
 
 from bwdoctor import engine, registry
 from bwdoctor.context import Context
 from bwdoctor.model import Problem, Unavailable
 from bwdoctor.registry import Registry, RegistryError, check, probe
-
-from conftest import H100_ROOT, run_cli
 
 
 def make_registry(*objs):
@@ -125,7 +125,7 @@ def test_builtin_registry_is_consistent():
     assert reg.load_errors == []
 
 
-PLUGIN = '''
+PLUGIN = """
 import time
 from bwdoctor.registry import check, probe
 from bwdoctor.model import Problem
@@ -141,7 +141,7 @@ def plugin_needs_hang(plugin_hang):
 @check("BW982", "plugin-raises", severity="error", kb="peermem-nccl-hang")
 def plugin_raises(kernel_release):
     raise RuntimeError("plugin bug")
-'''
+"""
 
 
 @pytest.fixture
@@ -151,11 +151,13 @@ def plugin_path(tmp_path):
     di = tmp_path / "bwtestplugin-0.1.dist-info"
     di.mkdir()
     (di / "METADATA").write_text("Metadata-Version: 2.1\nName: bwtestplugin\nVersion: 0.1\n")
-    (di / "entry_points.txt").write_text(textwrap.dedent("""\
+    (di / "entry_points.txt").write_text(
+        textwrap.dedent("""\
         [bwdoctor.checks]
         testplugin = bwtestplugin
         broken = bwbrokenplugin
-        """))
+        """)
+    )
     return tmp_path
 
 
@@ -180,8 +182,15 @@ def test_plugins_hang_and_raise_without_stopping_the_run(plugin_path, report_sch
     assert res.returncode == 1 and json.loads(res.stdout)["findings"]
     # --no-plugins and an empty pin load none
     for extra in (["--no-plugins"], []):
-        res = run_cli("check", "--format", "json", "--root", str(H100_ROOT), *extra,
-                      env=dict(env, BWDOCTOR_PLUGINS="") if not extra else env)
+        res = run_cli(
+            "check",
+            "--format",
+            "json",
+            "--root",
+            str(H100_ROOT),
+            *extra,
+            env=dict(env, BWDOCTOR_PLUGINS="") if not extra else env,
+        )
         assert "BW981" not in {f["id"] for f in json.loads(res.stdout)["findings"]}
 
 
@@ -191,6 +200,7 @@ def test_concurrency_never_exceeds_the_limit(monkeypatch):
     state = {"now": 0, "max": 0}
     probes = []
     for i in range(6):
+
         @probe(f"p{i}", budget=5)
         def p(ctx):
             with lock:
@@ -200,6 +210,7 @@ def test_concurrency_never_exceeds_the_limit(monkeypatch):
             with lock:
                 state["now"] -= 1
             return 1
+
         probes.append(p)
     facts, _ = engine.gather(make_registry(*probes), Context(), [f"p{i}" for i in range(6)])
     assert all(facts[f"p{i}"] == 1 for i in range(6))

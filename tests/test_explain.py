@@ -1,9 +1,9 @@
 """The explain matcher: corpus accuracy, look-alike separation, details, logs, redaction, bad input."""
+
 from __future__ import annotations
 
 import collections
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,11 @@ from bwdoctor.explain import demangle, extract_details, match_log, match_text
 from bwdoctor.knowledge import load_all, parse_article
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = [json.loads(line) for line in (ROOT / "tests" / "corpus" / "errors.jsonl").read_text(encoding="utf-8").splitlines()
-          if line.strip()]
+CORPUS = [
+    json.loads(line)
+    for line in (ROOT / "tests" / "corpus" / "errors.jsonl").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
 ARTS = load_all()
 
 
@@ -30,6 +33,7 @@ def top(text: str):
 
 
 # ------------------------------------------------------------------ corpus
+
 
 def test_corpus_is_real_and_broad():
     assert len(CORPUS) >= 60
@@ -51,14 +55,14 @@ def test_top1_accuracy_over_corpus():
 # ------------------------------------------------------------------ look-alikes
 
 LOOKALIKES = [
-    ("flash-attention/issues/723", "undefined-symbol"),            # c10 symbol: torch version
+    ("flash-attention/issues/723", "undefined-symbol"),  # c10 symbol: torch version
     ("vllm-project/vllm/issues/28199", "sm12x-missing-kernel-symbol"),  # cutlass_*_sm100
-    ("vllm-project/vllm/issues/11623", "driver-too-old"),          # cuTensorMapEncodeTiled
-    ("flash-attention/issues/1691", "cxx11-abi-mismatch"),         # c10 symbol with __cxx11
+    ("vllm-project/vllm/issues/11623", "driver-too-old"),  # cuTensorMapEncodeTiled
+    ("flash-attention/issues/1691", "cxx11-abi-mismatch"),  # c10 symbol with __cxx11
     ("pytorch/pytorch/issues/149845", "no-kernel-image"),
     ("pytorch/pytorch/issues/172629", "sm121-torch-warning-benign"),
     ("xformers/issues/1251", "fa3-blackwell"),
-    ("flash-attention/issues/1612", "undefined-symbol"),           # generic FlashAttention import error
+    ("flash-attention/issues/1612", "undefined-symbol"),  # generic FlashAttention import error
     ("vllm-project/vllm/issues/19186", "startup-oom"),
     ("vllm-project/vllm/issues/14452", "sampler-warmup-oom"),
     ("vllm-project/vllm/issues/34076", "kv-cache-too-small"),
@@ -84,9 +88,10 @@ def test_benign_gb10_warning_yields_to_a_real_kernel_error():
 
 
 def test_sampler_oom_beats_generic_startup_oom_in_the_same_text():
-    seed_like = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.74 GiB. GPU 3 has a total capacity "
-                 "of 94.97 GiB of which 1.69 GiB is free.\n"
-                 + by_source("llm-d/llm-d/issues/787")["text"])
+    seed_like = (
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.74 GiB. GPU 3 has a total capacity "
+        "of 94.97 GiB of which 1.69 GiB is free.\n" + by_source("llm-d/llm-d/issues/787")["text"]
+    )
     res = match_text(seed_like, ARTS)
     assert res[0]["slug"] == "sampler-warmup-oom"
     assert res[0]["details"]["sizes"]["tried_to_allocate_gib"] == 1.74
@@ -94,6 +99,7 @@ def test_sampler_oom_beats_generic_startup_oom_in_the_same_text():
 
 
 # ------------------------------------------------------------------ output shape and details
+
 
 def test_output_contract(capsys):
     from bwdoctor.cli import main
@@ -117,9 +123,11 @@ def test_no_match_is_empty_list():
 
 
 def test_details_versions_gpu_arch():
-    text = ("| NVIDIA-SMI 580.105.08   Driver Version: 580.105.08   CUDA Version: 13.0 |\n"
-            "PyTorch version: 2.9.1+cu128\nvLLM API server version 0.15.1\nNCCL version 2.25.1+cuda12.8\n"
-            "NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch installation.\n")
+    text = (
+        "| NVIDIA-SMI 580.105.08   Driver Version: 580.105.08   CUDA Version: 13.0 |\n"
+        "PyTorch version: 2.9.1+cu128\nvLLM API server version 0.15.1\nNCCL version 2.25.1+cuda12.8\n"
+        "NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch installation.\n"
+    )
     d = extract_details(text)
     assert d["versions"]["driver"] == "580.105.08"
     assert d["versions"]["cuda"] == "13.0"
@@ -144,8 +152,10 @@ def test_demangle_hook():
 
 
 def test_secrets_are_redacted_in_excerpt_and_details():
-    text = ("HF_TOKEN=hf_abcdefghijklmnopqrstuvwx ImportError: https://u:pw123456@h/x/lib.so: "
-            "undefined symbol: _ZN3c104cuda9SetDeviceEi")
+    text = (
+        "HF_TOKEN=hf_abcdefghijklmnopqrstuvwx ImportError: https://u:pw123456@h/x/lib.so: "
+        "undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    )
     m = match_text(text, ARTS)[0]
     blob = json.dumps(m)
     assert "hf_abcdefghijklmnopqrstuvwx" not in blob and "pw123456" not in blob
@@ -153,15 +163,18 @@ def test_secrets_are_redacted_in_excerpt_and_details():
 
 # ------------------------------------------------------------------ scoring rules
 
+
 def _art(slug, sigs, excludes=None):
-    head = f'slug = "{slug}"\ntitle = "t"\naliases = []\nsignatures = {json.dumps(sigs)}\nchecks = []\n' \
-           f'applies_to = {{}}\nreferences = []\n'
+    head = (
+        f'slug = "{slug}"\ntitle = "t"\naliases = []\nsignatures = {json.dumps(sigs)}\nchecks = []\n'
+        f"applies_to = {{}}\nreferences = []\n"
+    )
     if excludes:
         head += f"excludes = {json.dumps(excludes)}\n"
     body = "## Symptom\nx\n## Why it happens\nx\n## Fix\nx\n## Verify\nx\n"
     art = parse_article("+++\n" + head + "+++\n" + body, slug + ".md")
     if excludes:
-        art.excludes = excludes   # knowledge.Article has no field yet; the matcher reads it when present
+        art.excludes = excludes  # knowledge.Article has no field yet; the matcher reads it when present
     return art
 
 
@@ -182,13 +195,16 @@ def test_every_signature_has_a_search_anchor():
 
 # ------------------------------------------------------------------ logs
 
+
 def _write_log(path: Path, n: int, error_at: int, error: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(1, n + 1):
             if i == error_at:
                 fh.write(error + "\n")
             else:
-                fh.write(f"(APIServer pid=1) INFO 02-20 10:00:{i % 60:02d} [loggers.py:236] Avg prompt throughput: {i}.0 tokens/s\n")
+                fh.write(
+                    f"(APIServer pid=1) INFO 02-20 10:00:{i % 60:02d} [loggers.py:236] Avg prompt throughput: {i}.0 tokens/s\n"
+                )
 
 
 def test_match_log_finds_error_line(tmp_path):
@@ -205,8 +221,10 @@ def test_match_log_finds_error_line(tmp_path):
 def test_match_log_across_chunk_boundaries(tmp_path, monkeypatch):
     monkeypatch.setattr(explain, "CHUNK_BYTES", 4096)
     p = tmp_path / "dmesg.log"
-    nvrm = ("NVRM: The NVIDIA GPU 0000:02:00.0 (PCI ID: 10de:1b82)\nNVRM: installed in this system is not supported by open\n"
-            "NVRM: nvidia.ko because it does not include the required GPU\nNVRM: System Processor (GSP).")
+    nvrm = (
+        "NVRM: The NVIDIA GPU 0000:02:00.0 (PCI ID: 10de:1b82)\nNVRM: installed in this system is not supported by open\n"
+        "NVRM: nvidia.ko because it does not include the required GPU\nNVRM: System Processor (GSP)."
+    )
     _write_log(p, 3000, 1500, nvrm)
     res = match_log(p, ARTS)
     assert res[0]["slug"] == "open-kernel-module" and res[0]["line"] == 1501
@@ -236,7 +254,11 @@ def test_bad_input_does_not_raise(tmp_path):
 
 def test_heldout_accuracy():
     """Excerpts collected after the signatures were written; a guard against overfitting the main corpus."""
-    held = [json.loads(line) for line in (ROOT / "tests" / "corpus" / "heldout.jsonl").read_text().splitlines() if line.strip()]
+    held = [
+        json.loads(line)
+        for line in (ROOT / "tests" / "corpus" / "heldout.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     assert len(held) >= 10
     acc = sum(1 for i in held if top(i["text"]) == i["slug"]) / len(held)
     assert acc >= 0.8

@@ -1,4 +1,5 @@
 """explain by slug, alias, check id and check name; unknown topics exit 2 with the nearest ones."""
+
 import json
 
 from conftest import run_cli
@@ -23,9 +24,13 @@ def test_unknown_topic_exits_2_with_nearest():
 
 
 def test_pasted_error_text_finds_topic():
-    res = run_cli("explain", "--format", "json",
-                  "NVRM: The NVIDIA GPU 0000:01:00.0 (PCI ID: 10de:2b85)\nNVRM: installed in this system requires use "
-                  "of the NVIDIA open kernel modules.\nNVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:884)")
+    res = run_cli(
+        "explain",
+        "--format",
+        "json",
+        "NVRM: The NVIDIA GPU 0000:01:00.0 (PCI ID: 10de:2b85)\nNVRM: installed in this system requires use "
+        "of the NVIDIA open kernel modules.\nNVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:884)",
+    )
     doc = json.loads(res.stdout)
     assert doc["matches"][0]["slug"] == "open-kernel-module"
 

@@ -1,4 +1,5 @@
 """The fatbin reader against real nvcc-built fixtures, cuobjdump's listings, and hostile files."""
+
 from __future__ import annotations
 
 import random
@@ -8,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bwdoctor.elf.fatbin import (FatbinFormatError, read_fatbins, scan_file, walk_section,
-                                 FATBIN_SECTIONS)
+from bwdoctor.elf.fatbin import FatbinFormatError, read_fatbins, scan_file, walk_section
 
 FIX = Path(__file__).parent / "fixtures" / "cuda"
 REAL = sorted(FIX.glob("*.so"))
@@ -21,7 +21,7 @@ def cuobjdump_listing(so: Path) -> dict:
     out, cur = {}, None
     for line in so.with_suffix(".cuobjdump.txt").read_text().splitlines():
         if line.startswith("$ cuobjdump "):
-            cur = line[len("$ cuobjdump "):].rsplit(" ", 1)[0]
+            cur = line[len("$ cuobjdump ") :].rsplit(" ", 1)[0]
             out[cur] = []
             continue
         m = re.match(r"(ELF|PTX) file\s+\d+: .*\.(sm_\d+[af]?)\.(cubin|ptx)$", line)
@@ -60,18 +60,21 @@ def test_arch_sets_match_cuobjdump(so):
     assert got["entries"] == len(lst["-all --list-elf"]) + len(lst["-all --list-ptx"])
 
 
-@pytest.mark.parametrize("stem,elf,ptx", [
-    ("sm80", ["sm_80"], []),
-    ("sm90a", ["sm_90a"], []),
-    ("sm100", ["sm_100"], []),
-    ("sm120", ["sm_120"], []),
-    ("sm120a", ["sm_120a"], []),
-    ("sm120f", ["sm_120f"], []),
-    ("sm121", ["sm_121"], []),
-    ("ptx120", [], ["compute_120"]),
-    ("mix", ["sm_80", "sm_90", "sm_120"], ["compute_120"]),
-    ("mix_af", ["sm_90a", "sm_100f", "sm_121a"], ["compute_100f"]),
-])
+@pytest.mark.parametrize(
+    "stem,elf,ptx",
+    [
+        ("sm80", ["sm_80"], []),
+        ("sm90a", ["sm_90a"], []),
+        ("sm100", ["sm_100"], []),
+        ("sm120", ["sm_120"], []),
+        ("sm120a", ["sm_120a"], []),
+        ("sm120f", ["sm_120f"], []),
+        ("sm121", ["sm_121"], []),
+        ("ptx120", [], ["compute_120"]),
+        ("mix", ["sm_80", "sm_90", "sm_120"], ["compute_120"]),
+        ("mix_af", ["sm_90a", "sm_100f", "sm_121a"], ["compute_100f"]),
+    ],
+)
 def test_names_keep_a_and_f_as_built(stem, elf, ptx):
     """The gencode options in tools/build_cuda_fixtures.sh, read back in order (f kept)."""
     got = scan_file(FIX / f"{stem}.so")
@@ -88,12 +91,15 @@ def test_rdc_ptx_lives_only_in_relfatbin():
     assert "sm_120f" in mixed["fatbin"]["elf"]
 
 
-@pytest.mark.parametrize("stem,zstd,lz4,none", [
-    ("mix_lz4", 0, 5, 0),      # -Xfatbin -compress-all --compress-mode=speed: everything LZ4
-    ("mix_zstd", 5, 0, 0),     # --compress-mode=size: cubins too
-    ("mix_plain", 0, 0, 5),    # --no-compress
-    ("mix", 1, 0, 6),          # nvcc 13 default: only PTX compressed
-])
+@pytest.mark.parametrize(
+    "stem,zstd,lz4,none",
+    [
+        ("mix_lz4", 0, 5, 0),  # -Xfatbin -compress-all --compress-mode=speed: everything LZ4
+        ("mix_zstd", 5, 0, 0),  # --compress-mode=size: cubins too
+        ("mix_plain", 0, 0, 5),  # --no-compress
+        ("mix", 1, 0, 6),  # nvcc 13 default: only PTX compressed
+    ],
+)
 def test_codec_counts(stem, zstd, lz4, none):
     scan = read_fatbins(FIX / f"{stem}.so")
     assert scan.codec_counts() == {"zstd": zstd, "lz4": lz4, "none": none}
@@ -121,7 +127,7 @@ def _section_bytes(so: Path, name: str) -> bytes:
 
     data = so.read_bytes()
     sec = ELFFile(io.BytesIO(data)).get_section_by_name(name)
-    return data[sec["sh_offset"]:sec["sh_offset"] + sec["sh_size"]]
+    return data[sec["sh_offset"] : sec["sh_offset"] + sec["sh_size"]]
 
 
 def test_zero_padding_between_containers_is_skipped():
@@ -192,8 +198,13 @@ def test_random_corruption_never_raises(tmp_path):
     for _ in range(300):
         data = bytearray(src)
         for _ in range(rng.randint(1, 8)):
-            where = rng.choice([rng.randrange(0, 64), rng.randrange(fatbin_at, fatbin_at + 600),
-                                rng.randrange(len(src) - 2048, len(src))])
+            where = rng.choice(
+                [
+                    rng.randrange(0, 64),
+                    rng.randrange(fatbin_at, fatbin_at + 600),
+                    rng.randrange(len(src) - 2048, len(src)),
+                ]
+            )
             data[where] = rng.randrange(256)
         target.write_bytes(bytes(data))
         got = scan_file(target)

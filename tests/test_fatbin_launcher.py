@@ -1,4 +1,5 @@
 """The GPU launcher script: every fixture exports launch(), and dry runs predict per GPU."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,10 +24,8 @@ def _launcher():
 def test_fixture_exports_launch_and_needs_shared_cudart(so):
     with open(so, "rb") as fh:
         elf = ELFFile(fh)
-        names = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols()
-                 if s["st_shndx"] != "SHN_UNDEF"}
-        needed = [t.needed for t in elf.get_section_by_name(".dynamic").iter_tags()
-                  if t.entry.d_tag == "DT_NEEDED"]
+        names = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols() if s["st_shndx"] != "SHN_UNDEF"}
+        needed = [t.needed for t in elf.get_section_by_name(".dynamic").iter_tags() if t.entry.d_tag == "DT_NEEDED"]
     assert "launch" in names
     assert any(n.startswith("libcudart.so.") for n in needed)
 

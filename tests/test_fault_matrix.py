@@ -1,12 +1,12 @@
 """Every fault-matrix case holds: valid output, no traceback, a documented exit code, in time."""
+
 import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import pytest
-
 import faults
+import pytest
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """Fleet: facts files from different hosts, and a real local Ray cluster whose nodes read different trees."""
+
 import json
 import shutil
 import sys
@@ -6,12 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bwdoctor import fleet
-
 from conftest import H100_ROOT, document_validator, run_cli
 from hosttrees import blackwell_healthy
 
+from bwdoctor import fleet
 
 _FACTS = {}  # root -> the facts document `bwdoctor facts --root` wrote for it (the trees are read-only fixtures)
 
@@ -46,8 +45,11 @@ def test_fleet_facts_names_each_difference(tmp_path):
     document_validator("fleet").validate(doc)
     bad = {f["name"]: f for f in doc["findings"] if f["status"] == "fail"}
     assert bad["fleet-same-driver"]["evidence"]["per_node"] == {"gpu-a": "580.159.04 (open)", "gpu-b": "570.181 (open)"}
-    assert {f["evidence"]["variable"] for f in doc["findings"] if f["name"] == "fleet-same-settings"
-            and f["status"] == "fail"} == {"VLLM_ATTENTION_BACKEND"}  # interface names may differ per node
+    assert {
+        f["evidence"]["variable"]
+        for f in doc["findings"]
+        if f["name"] == "fleet-same-settings" and f["status"] == "fail"
+    } == {"VLLM_ATTENTION_BACKEND"}  # interface names may differ per node
     assert res.returncode == 1
     text = run_cli("fleet", "--facts", str(a), str(b)).stdout
     assert "gpu-b: 570.181" in text and "gpu-a" in text
@@ -73,8 +75,10 @@ def test_socket_ifname_missing_on_a_node():
     from bwdoctor.checks.fleet import fleet_socket_ifname_present
     from bwdoctor.testing import run_check, statuses
 
-    nodes = {"a": {"environment": {"NCCL_SOCKET_IFNAME": "eth0"}, "net_interfaces": ["eth0", "lo"]},
-             "b": {"environment": {"NCCL_SOCKET_IFNAME": "eth0"}, "net_interfaces": ["ens5", "lo"]}}
+    nodes = {
+        "a": {"environment": {"NCCL_SOCKET_IFNAME": "eth0"}, "net_interfaces": ["eth0", "lo"]},
+        "b": {"environment": {"NCCL_SOCKET_IFNAME": "eth0"}, "net_interfaces": ["ens5", "lo"]},
+    }
     f = run_check(fleet_socket_ifname_present, {"fleet_nodes": nodes})
     assert statuses(f) == ["fail"] and f[0].evidence["node"] == "b"
 
@@ -101,7 +105,8 @@ def test_ray_cluster_drift_and_hung_node(cluster, tmp_path_factory):
     other = tmp / "h100-570"
     shutil.copytree(H100_ROOT, other)
     (other / "proc/driver/nvidia/version").write_text(
-        (H100_ROOT / "proc/driver/nvidia/version").read_text().replace("580.159.04", "570.181"))
+        (H100_ROOT / "proc/driver/nvidia/version").read_text().replace("580.159.04", "570.181")
+    )
     bw = blackwell_healthy(tmp / "rtx5090")
     nodes = [n for n in ray.nodes() if n["Alive"]]
     roots = {nodes[0]["NodeID"]: str(H100_ROOT), nodes[1]["NodeID"]: str(other), nodes[2]["NodeID"]: str(bw)}
@@ -111,8 +116,11 @@ def test_ray_cluster_drift_and_hung_node(cluster, tmp_path_factory):
     assert len(got) == 3 and all(isinstance(d, dict) for _, d in got), got
     reports, cross, _ = fleet.evaluate(got)
     drv = next(f for f in cross if f.name == "fleet-same-driver")
-    assert drv.status == "fail" and sorted(drv.evidence["per_node"].values()) == \
-        ["570.181 (open)", "570.181 (open)", "580.159.04 (open)"]
+    assert drv.status == "fail" and sorted(drv.evidence["per_node"].values()) == [
+        "570.181 (open)",
+        "570.181 (open)",
+        "580.159.04 (open)",
+    ]
     gpus = next(f for f in cross if f.name == "fleet-same-gpus")
     assert gpus.status == "fail" and "RTX 5090" in gpus.message
     assert gather_s < 60
@@ -127,8 +135,9 @@ def test_ray_cluster_drift_and_hung_node(cluster, tmp_path_factory):
         pytest.skip("gcc needed for the hanging NVML")
     t0 = time.perf_counter()
     env = {"LD_LIBRARY_PATH": str(nvml), "FAKE_NVML_HANG": "1"}
-    got = fleet.gather_ray(None, 3, lambda n: {"runtime_env": {"env_vars": env}}
-                           if n["NodeID"] in hang else {"root": str(H100_ROOT)})
+    got = fleet.gather_ray(
+        None, 3, lambda n: {"runtime_env": {"env_vars": env}} if n["NodeID"] in hang else {"root": str(H100_ROOT)}
+    )
     assert time.perf_counter() - t0 < 20
     errors = [name for name, d in got if isinstance(d, str)]
     assert len(errors) == 1 and "no answer within 3 s" in dict(got)[errors[0]]
@@ -141,8 +150,10 @@ def test_per_node_settings_are_not_drift():
     from bwdoctor.checks.fleet import fleet_same_settings, fleet_socket_ifname_present
     from bwdoctor.testing import run_check, statuses
 
-    nodes = {"a": {"environment": {"VLLM_HOST_IP": "10.0.0.1", "NCCL_SOCKET_IFNAME": "eth0"}},
-             "b": {"environment": {"VLLM_HOST_IP": "10.0.0.2", "NCCL_SOCKET_IFNAME": "ens5"}}}
+    nodes = {
+        "a": {"environment": {"VLLM_HOST_IP": "10.0.0.1", "NCCL_SOCKET_IFNAME": "eth0"}},
+        "b": {"environment": {"VLLM_HOST_IP": "10.0.0.2", "NCCL_SOCKET_IFNAME": "ens5"}},
+    }
     assert statuses(run_check(fleet_same_settings, {"fleet_nodes": nodes})) == ["pass"]
     gloo = {"a": {"environment": {"GLOO_SOCKET_IFNAME": "eth"}, "net_interfaces": ["eth0", "lo"]}}
     f = run_check(fleet_socket_ifname_present, {"fleet_nodes": gloo})

@@ -1,9 +1,9 @@
 """A short fuzz smoke in CI: every fuzz target survives a few hundred random inputs."""
+
+import fuzz_targets
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import fuzz_targets
 
 
 @pytest.mark.parametrize("name", sorted(fuzz_targets.TARGETS))

@@ -1,9 +1,11 @@
 """Device-id ranges agree with the product names NVIDIA publishes for every id in the table."""
+
 import re
 
 import pytest
 
-from bwdoctor.domain import arch, gpus as gpuarch
+from bwdoctor.domain import arch
+from bwdoctor.domain import gpus as gpuarch
 from bwdoctor.domain.pci_ids import NAMES
 
 # Product-name patterns → compute capability (NVIDIA's CUDA GPU list, developer.nvidia.com/cuda-gpus)
@@ -41,8 +43,10 @@ def test_ranges_match_product_names():
     assert checked > 150
 
 
-@pytest.mark.parametrize("dev,cc", [(0x2B85, (12, 0)), (0x2BB1, (12, 0)), (0x2E12, (12, 1)), (0x2330, (9, 0)),
-                                    (0x2901, (10, 0)), (0x3182, (10, 3))])
+@pytest.mark.parametrize(
+    "dev,cc",
+    [(0x2B85, (12, 0)), (0x2BB1, (12, 0)), (0x2E12, (12, 1)), (0x2330, (9, 0)), (0x2901, (10, 0)), (0x3182, (10, 3))],
+)
 def test_key_devices(dev, cc):
     assert gpuarch.lookup(dev)[2] == cc
 

@@ -1,4 +1,5 @@
 """GPU-code probe on a fake site-packages holding real fixture .so files, and BW3xx checks on JSON facts."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bwdoctor.checks import gpucode as checks_mod  # noqa: F401
 from bwdoctor.context import Context
 from bwdoctor.model import Unavailable
 from bwdoctor.testing import run_check
-from bwdoctor.checks import gpucode as checks_mod  # noqa: F401
 
 FIX = Path(__file__).parent / "fixtures" / "cuda"
 CASES = sorted((FIX / "facts").glob("*.json"))
@@ -19,8 +20,9 @@ CASES = sorted((FIX / "facts").glob("*.json"))
 def _checks():
     from bwdoctor.checks import gpucode
 
-    return {spec.id: fn for fn in vars(gpucode).values()
-            if (spec := getattr(fn, "__bwdoctor_check__", None)) is not None}
+    return {
+        spec.id: fn for fn in vars(gpucode).values() if (spec := getattr(fn, "__bwdoctor_check__", None)) is not None
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
@@ -67,14 +69,29 @@ def test_bitsandbytes_follows_bnb_cuda_version():
 
 
 def test_unreadable_library_is_a_warning():
-    facts = {"targets": ["sm_120"], "cuda_binaries": {"xformers": {"version": "1", "elf_files": 1, "files": [
-        {"path": "/x/_C.so", "fatbin": {"elf": [], "ptx": []}, "relfatbin": {"elf": [], "ptx": []},
-         "error": "truncated ELF"}]}}}
+    facts = {
+        "targets": ["sm_120"],
+        "cuda_binaries": {
+            "xformers": {
+                "version": "1",
+                "elf_files": 1,
+                "files": [
+                    {
+                        "path": "/x/_C.so",
+                        "fatbin": {"elf": [], "ptx": []},
+                        "relfatbin": {"elf": [], "ptx": []},
+                        "error": "truncated ELF",
+                    }
+                ],
+            }
+        },
+    }
     (f,) = run_check(_checks()["BW304"], facts)
     assert f.status == "fail" and f.severity == "warning" and "truncated ELF" in f.message
 
 
 # --- the probe, on a site-packages dir with copies of real nvcc-built fixtures -----------------
+
 
 def make_dist(site: Path, name: str, version: str, files: dict) -> dict:
     """Install `files` ({relative path: fixture name}) as distribution `name`; return its facts entry."""
@@ -100,9 +117,16 @@ def test_probe_reads_real_fixtures_through_record(tmp_path):
 
     site = tmp_path / "site-packages"
     dists = [
-        make_dist(site, "torch", "2.9.0+cu128", {"torch/lib/libtorch_cuda.so": "mix.so",
-                                                 "torch/lib/libc10.so": "hostile/elf32.so",
-                                                 "torch/__init__.py": None}),
+        make_dist(
+            site,
+            "torch",
+            "2.9.0+cu128",
+            {
+                "torch/lib/libtorch_cuda.so": "mix.so",
+                "torch/lib/libc10.so": "hostile/elf32.so",
+                "torch/__init__.py": None,
+            },
+        ),
         make_dist(site, "vllm", "0.11.0", {"vllm/_C.abi3.so": "mix_af.so", "vllm/_moe_C.abi3.so": "rdc_mix.so"}),
         make_dist(site, "requests", "2.32.0", {"requests/__init__.py": None}),
     ]

@@ -1,4 +1,5 @@
 """KB articles: format, coverage of the researched topics, and signatures grounded in real error text."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "corpus" / "errors.jsonl"
 TOPICS = Path("/work/shared/research/kb-topics.md")
 EXTRA_SLUGS = {
-    "workaround-flags-slow", "missing-kv-scales", "flashinfer-nvfp4-moe-sm120", "sampler-warmup-oom",
-    "cpu-isa-mismatch", "local-patch-drift", "torch-cuda-arch-list", "no-driver-in-container", "gpus-hidden",
-    "cxx11-abi-mismatch", "cuda-major-mismatch", "libstdcxx-too-old", "cpu-torch-cuda-extension",
+    "workaround-flags-slow",
+    "missing-kv-scales",
+    "flashinfer-nvfp4-moe-sm120",
+    "sampler-warmup-oom",
+    "cpu-isa-mismatch",
+    "local-patch-drift",
+    "torch-cuda-arch-list",
+    "no-driver-in-container",
+    "gpus-hidden",
+    "cxx11-abi-mismatch",
+    "cuda-major-mismatch",
+    "libstdcxx-too-old",
+    "cpu-torch-cuda-extension",
 }
 
 
@@ -25,11 +36,14 @@ def corpus():
 
 FILES = article_files()
 # Conditions that print no error of their own (a slow rebuild, two copies of a package)
-NO_ERROR_TEXT = {"ccache-missing", "duplicate-packages",
-                 # a capacity verdict of `bwdoctor plan`; its run-time text is the generic CUDA OOM of startup-oom
-                 "weights-do-not-fit",
-                 # vLLM reads no --config=FILE and says nothing about it
-                 "config-flag-ignored"}
+NO_ERROR_TEXT = {
+    "ccache-missing",
+    "duplicate-packages",
+    # a capacity verdict of `bwdoctor plan`; its run-time text is the generic CUDA OOM of startup-oom
+    "weights-do-not-fit",
+    # vLLM reads no --config=FILE and says nothing about it
+    "config-flag-ignored",
+}
 
 
 def test_articles_exist():
@@ -45,8 +59,9 @@ def test_article_parses_and_is_complete(name):
         assert art.signatures, "an article needs at least one error signature"
     assert art.references and all(r.startswith("https://") for r in art.references)
     verify = art.sections["Verify"]
-    assert re.search(r"bwdoctor (check|prebuild|plan|symbols|cubins|verify-build|fleet)\b", verify), \
+    assert re.search(r"bwdoctor (check|prebuild|plan|symbols|cubins|verify-build|fleet)\b", verify), (
         "Verify names the bwdoctor command that confirms the fix"
+    )
     fix = art.sections["Fix"]
     assert "    " in fix or "```" in fix, "Fix must contain a command block"
 

@@ -1,6 +1,6 @@
 """Every KB article follows the format, and articles and checks point at each other."""
+
 import re
-from pathlib import Path
 
 import pytest
 

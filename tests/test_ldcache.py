@@ -1,4 +1,5 @@
 """The ld.so.cache parser agrees with `ldconfig -p` on real caches, and survives garbage."""
+
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,10 +32,15 @@ def test_this_machine():
     assert err is None and {(e["soname"], e["path"]) for e in entries} == ldconfig_p(res.stdout)
 
 
-@pytest.mark.parametrize("data,needle", [
-    (b"", "unknown magic"), (b"glibc-ld.so.cache1.1", "truncated"),
-    (b"glibc-ld.so.cache1.1" + b"\xff" * 40, "claims"), (b"ld.so-1.7.0\0\x05\0\0\0", "past the end"),
-])
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        (b"", "unknown magic"),
+        (b"glibc-ld.so.cache1.1", "truncated"),
+        (b"glibc-ld.so.cache1.1" + b"\xff" * 40, "claims"),
+        (b"ld.so-1.7.0\0\x05\0\0\0", "past the end"),
+    ],
+)
 def test_garbage(data, needle):
     entries, err = parse(data)
     assert entries == [] and needle in err
@@ -50,16 +56,18 @@ def test_truncated_real_cache_keeps_what_it_read():
 
 
 @pytest.mark.skipif(not shutil.which("ldconfig"), reason="no ldconfig")
-@pytest.mark.parametrize("fmt,magic", [("old", b"ld.so-1.7.0"), ("compat", b"ld.so-1.7.0"),
-                                       ("new", b"glibc-ld.so.cache1.1")])
+@pytest.mark.parametrize(
+    "fmt,magic", [("old", b"ld.so-1.7.0"), ("compat", b"ld.so-1.7.0"), ("new", b"glibc-ld.so.cache1.1")]
+)
 def test_every_format_ldconfig_writes(tmp_path, fmt, magic):
     """Caches written here by ldconfig in the old, combined (old table + new table) and new formats."""
     cache = tmp_path / f"{fmt}.cache"
     conf = tmp_path / "empty.conf"
     conf.write_text("")
     # -X: leave the library directories' symlinks alone; -f: only the trusted directories
-    res = subprocess.run(["ldconfig", "-X", "-f", str(conf), "-c", fmt, "-C", str(cache)],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        ["ldconfig", "-X", "-f", str(conf), "-c", fmt, "-C", str(cache)], capture_output=True, text=True, timeout=60
+    )
     if res.returncode != 0 or not cache.exists():
         pytest.skip(f"ldconfig cannot write a {fmt} cache here: {res.stderr.strip()[:200]}")
     buf = cache.read_bytes()

@@ -1,16 +1,15 @@
 """Forward-compat libcuda detection on --root trees whose ld.so.cache the real ldconfig built."""
-import json
+
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hosttrees import H100, OPEN_580, RTX5090, pci, write_tree
 
 from bwdoctor.checks import driver as d
 from bwdoctor.context import Context
-from bwdoctor.probes.libcuda import libcuda
 from bwdoctor.testing import run_check, statuses
-from hosttrees import H100, OPEN_580, RTX5090, pci, write_tree
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("ldconfig")), reason="needs gcc and ldconfig")
 
@@ -21,12 +20,18 @@ def compat_tree(root: Path, gpu: dict, compat_version="570.124.06", compat=True)
     real.parent.mkdir(parents=True, exist_ok=True)
     src = root / "libcuda.c"
     src.write_text("int cuInit(unsigned int f){return (int)f;}\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(real), str(src)], check=True,
-                   timeout=60)
-    write_tree(root, {"etc/ld.so.conf": "include /etc/ld.so.conf.d/*.conf\n",
-                      "etc/ld.so.conf.d/cuda-compat.conf" if compat else "etc/ld.so.conf.d/x86_64-linux-gnu.conf":
-                          libdir + "\n",
-                      "proc/driver/nvidia/version": OPEN_580, **pci("0000:01:00.0", gpu)})
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(real), str(src)], check=True, timeout=60
+    )
+    write_tree(
+        root,
+        {
+            "etc/ld.so.conf": "include /etc/ld.so.conf.d/*.conf\n",
+            "etc/ld.so.conf.d/cuda-compat.conf" if compat else "etc/ld.so.conf.d/x86_64-linux-gnu.conf": libdir + "\n",
+            "proc/driver/nvidia/version": OPEN_580,
+            **pci("0000:01:00.0", gpu),
+        },
+    )
     subprocess.run(["ldconfig", "-r", str(root)], check=True, timeout=60)  # writes root/etc/ld.so.cache
     return root
 

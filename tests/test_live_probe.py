@@ -1,4 +1,5 @@
 """The live probe runs torch in a subprocess: a torch that raises, crashes or hangs becomes a fact."""
+
 import sys
 
 import pytest
@@ -10,14 +11,17 @@ TORCHES = {
     "raises": "raise RuntimeError('CUDA driver initialization failed')\n",
     "segfaults": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
     "hangs": "import time\ntime.sleep(60)\n",
-    "no-gpu": ("__version__ = '2.13.0+cpu'\nclass version:\n    cuda = None\nclass cuda:\n"
-               "    get_arch_list = staticmethod(lambda: [])\n    is_available = staticmethod(lambda: False)\n"
-               "    device_count = staticmethod(lambda: 0)\n"),
+    "no-gpu": (
+        "__version__ = '2.13.0+cpu'\nclass version:\n    cuda = None\nclass cuda:\n"
+        "    get_arch_list = staticmethod(lambda: [])\n    is_available = staticmethod(lambda: False)\n"
+        "    device_count = staticmethod(lambda: 0)\n"
+    ),
 }
 
 
-@pytest.mark.parametrize("kind,status", [("raises", "import-failed"), ("segfaults", "crashed"),
-                                         ("hangs", "timeout"), ("no-gpu", "ok")])
+@pytest.mark.parametrize(
+    "kind,status", [("raises", "import-failed"), ("segfaults", "crashed"), ("hangs", "timeout"), ("no-gpu", "ok")]
+)
 def test_live_probe_faults(tmp_path, monkeypatch, kind, status):
     pkg = tmp_path / "torch"
     pkg.mkdir()

@@ -3,19 +3,20 @@
 The build_env fact comes from the real probe on this machine, with PATH and CUDA_HOME pointing at toolkit
 trees whose nvcc prints a real release's --version output (tests/fixtures/toolkit).
 """
+
 from __future__ import annotations
 
 import os
 import stat
 from pathlib import Path
 
+from test_toolkit import toolkit_env
+
 from bwdoctor import registry
 from bwdoctor.context import Context
 from bwdoctor.model import Finding, Unavailable
 from bwdoctor.probes.build import build_env
 from bwdoctor.testing import run_check
-
-from test_toolkit import toolkit_env
 
 CHECKS = registry.load(no_plugins=True).checks
 NOT_PROBED = Unavailable("not needed here")
@@ -48,8 +49,12 @@ def test_bw706_one_toolkit_also_through_a_symlink(tmp_path: Path) -> None:
     assert f.status == "pass" and f.message == f"one toolkit: {real / 'nvcc'}"
     link = tmp_path / "cuda"  # /usr/local/cuda -> cuda-12.8, as the toolkit installer lays it out
     link.symlink_to(real.parent)
-    f = run("BW706", probe({"PATH": f"{real}:/usr/bin:/bin", "CUDA_HOME": str(link),
-                            "CMAKE_CUDA_COMPILER": str(link / "bin" / "nvcc")}))
+    f = run(
+        "BW706",
+        probe(
+            {"PATH": f"{real}:/usr/bin:/bin", "CUDA_HOME": str(link), "CMAKE_CUDA_COMPILER": str(link / "bin" / "nvcc")}
+        ),
+    )
     assert f.status == "pass"
 
 

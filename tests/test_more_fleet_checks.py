@@ -3,6 +3,7 @@
 Nodes go through bwdoctor.fleet.evaluate, as `bwdoctor fleet` hands them over (a facts document per node, or
 the error text of a node that did not answer); torch_build and distributions have the shapes their probes give.
 """
+
 from __future__ import annotations
 
 import copy
@@ -10,14 +11,23 @@ import copy
 from bwdoctor import fleet
 from bwdoctor.model import Finding
 
-TORCH = {"version": "2.9.1+cu128", "location": "/venv/lib/python3.12/site-packages", "requires": [],
-         "cuda": "12.8", "hip": None, "git_version": None, "variant": "cu128", "has_libtorch_cuda": True,
-         "shadowed": []}
-DISTS = [{"name": "vllm", "version": "0.15.1", "location": "/venv/lib/python3.12/site-packages", "requires": []},
-         {"name": "torch", "version": "2.9.1+cu128", "location": "/venv/lib/python3.12/site-packages", "requires": []},
-         {"name": "nvidia-nccl-cu12", "version": "2.27.5", "location": "/venv/lib/python3.12/site-packages",
-          "requires": []},
-         {"name": "ray", "version": "2.49.1", "location": "/venv/lib/python3.12/site-packages", "requires": []}]
+TORCH = {
+    "version": "2.9.1+cu128",
+    "location": "/venv/lib/python3.12/site-packages",
+    "requires": [],
+    "cuda": "12.8",
+    "hip": None,
+    "git_version": None,
+    "variant": "cu128",
+    "has_libtorch_cuda": True,
+    "shadowed": [],
+}
+DISTS = [
+    {"name": "vllm", "version": "0.15.1", "location": "/venv/lib/python3.12/site-packages", "requires": []},
+    {"name": "torch", "version": "2.9.1+cu128", "location": "/venv/lib/python3.12/site-packages", "requires": []},
+    {"name": "nvidia-nccl-cu12", "version": "2.27.5", "location": "/venv/lib/python3.12/site-packages", "requires": []},
+    {"name": "ray", "version": "2.49.1", "location": "/venv/lib/python3.12/site-packages", "requires": []},
+]
 
 
 def node(torch: object = TORCH, dists: object = DISTS) -> dict:
@@ -73,5 +83,9 @@ def test_bw905_each_drifting_package_is_one_finding() -> None:
     assert by_pkg["vllm"].evidence["per_node"] == {"gpu-a": "0.15.1", "gpu-b": "0.14.1"}
     assert by_pkg["ray"].message == "ray differs across nodes: gpu-a: 2.49.1; gpu-b: not installed"
     assert by_pkg["nvidia-nccl-cu12"].evidence["fix"] == "pip install the same nvidia-nccl-cu12 version on every node"
-    assert cross([("gpu-a", node()), ("gpu-b", node(dists=with_version("torch", "2.8.0")))],
-                 "BW905")[0].evidence["distribution"] == "torch"
+    assert (
+        cross([("gpu-a", node()), ("gpu-b", node(dists=with_version("torch", "2.8.0")))], "BW905")[0].evidence[
+            "distribution"
+        ]
+        == "torch"
+    )

@@ -4,6 +4,7 @@ The serve_configs fact comes from the real probe reading a config file (and a lo
 under the inspected root); the GPU facts follow the H100 capture (tests/fixtures/roots/h100-box). Checks are
 looked up by id, so a renamed function does not hide a missing check.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -20,8 +21,16 @@ from bwdoctor.testing import run_check
 
 CAPACITY = Path(__file__).parent / "fixtures" / "capacity"
 CHECKS = registry.load(no_plugins=True).checks
-H100 = {"index": 0, "name": "NVIDIA H100 80GB HBM3", "cc": [9, 0], "arch": "sm_90", "source": "nvml",
-        "mem_total": 85520809984, "pci_bus_id": "00000000:00:06.0", "uuid": None}
+H100 = {
+    "index": 0,
+    "name": "NVIDIA H100 80GB HBM3",
+    "cc": [9, 0],
+    "arch": "sm_90",
+    "source": "nvml",
+    "mem_total": 85520809984,
+    "pci_bus_id": "00000000:00:06.0",
+    "uuid": None,
+}
 NO_GPU = {"$unavailable": "no NVIDIA GPU found"}
 
 
@@ -41,8 +50,12 @@ def probe(root: Path, text: str, name: str = "serve.sh") -> dict:
 
 
 def run(cid: str, fact: dict, targets: list[str], gpus: Any, vllm: str = "0.15.1") -> list[Finding]:
-    facts: dict[str, Any] = {"serve_configs": fact, "distributions": [{"name": "vllm", "version": vllm}],
-                             "targets": targets, "gpus": gpus}
+    facts: dict[str, Any] = {
+        "serve_configs": fact,
+        "distributions": [{"name": "vllm", "version": vllm}],
+        "targets": targets,
+        "gpus": gpus,
+    }
     found = run_check(CHECKS[cid].func, facts)
     assert found and all(f.id == cid for f in found)
     return found
@@ -55,8 +68,7 @@ def only(found: list[Finding], status: str) -> Finding:
 
 def test_bw606_kv_cache_too_small_for_max_model_len(root: Path) -> None:
     # 61 GiB of bf16 weights on one 80 GB H100 leave room for ~28k tokens, not one 131,072-token sequence
-    f = only(run("BW606", probe(root, "vllm serve /models/ds32 --max-model-len 131072\n"), ["sm_90"], [H100]),
-             "fail")
+    f = only(run("BW606", probe(root, "vllm serve /models/ds32 --max-model-len 131072\n"), ["sm_90"], [H100]), "fail")
     assert f.severity == "error" and f.kb == "kv-cache-too-small"
     assert "less than one --max-model-len 131,072 sequence" in f.message
     assert f.evidence["max_model_len"] == 131072 and 0 < f.evidence["kv_tokens"] < 131072

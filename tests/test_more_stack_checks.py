@@ -3,12 +3,14 @@
 The cuda_toolkits fact comes from the real probe running nvcc stand-ins that print the captured output of
 real nvcc releases (tests/fixtures/toolkit); torch_build has the shape the torch_build probe gives.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_toolkit import toolkit_env
 
 from bwdoctor import registry
 from bwdoctor.context import Context
@@ -16,12 +18,18 @@ from bwdoctor.model import Finding
 from bwdoctor.probes import toolkit
 from bwdoctor.testing import run_check
 
-from test_toolkit import toolkit_env
-
 CHECKS = registry.load(no_plugins=True).checks
-TORCH_291_CU128 = {"version": "2.9.1", "location": "/venv/lib/python3.12/site-packages", "requires": [],
-                   "cuda": "12.8", "hip": None, "git_version": None, "variant": "cu128", "has_libtorch_cuda": True,
-                   "shadowed": []}
+TORCH_291_CU128 = {
+    "version": "2.9.1",
+    "location": "/venv/lib/python3.12/site-packages",
+    "requires": [],
+    "cuda": "12.8",
+    "hip": None,
+    "git_version": None,
+    "variant": "cu128",
+    "has_libtorch_cuda": True,
+    "shadowed": [],
+}
 TORCH_291_CPU = dict(TORCH_291_CU128, version="2.9.1+cpu", cuda=None, variant="cpu", has_libtorch_cuda=False)
 
 

@@ -1,4 +1,5 @@
 """The wheel holds only bwdoctor/ at top level, with checks, KB articles and schemas inside it."""
+
 import subprocess
 import sys
 import zipfile
@@ -8,8 +9,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_layout(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     wheel = next(tmp_path.glob("bwdoctor-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -29,7 +45,9 @@ def test_wheel_layout(tmp_path):
 
 
 def test_torch_is_never_imported():
-    code = ("import sys, bwdoctor.cli as c; rc = c.main(['check', '--format', 'json', '-o', '/dev/null']); "
-            "print('torch' in sys.modules, 'vllm' in sys.modules)")
+    code = (
+        "import sys, bwdoctor.cli as c; rc = c.main(['check', '--format', 'json', '-o', '/dev/null']); "
+        "print('torch' in sys.modules, 'vllm' in sys.modules)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.strip().splitlines()[-1] == "False False", res.stderr

@@ -1,9 +1,16 @@
 """Parsers of /proc, /sys and /etc text, on real captured input."""
-from bwdoctor.probes.parse import (parse_cpuinfo, parse_driver_version, parse_gpu_information, parse_meminfo,
-                                   parse_os_release, parse_proc_modules)
 
 from conftest import H100_ROOT
 from hosttrees import PROPRIETARY_570
+
+from bwdoctor.probes.parse import (
+    parse_cpuinfo,
+    parse_driver_version,
+    parse_gpu_information,
+    parse_meminfo,
+    parse_os_release,
+    parse_proc_modules,
+)
 
 
 def read(rel):

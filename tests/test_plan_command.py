@@ -1,11 +1,12 @@
 """`bwdoctor plan` end to end through its argparse registration."""
+
 import json
 from pathlib import Path
 
 import pytest
 
-from bwdoctor.commands import COMMANDS
 from bwdoctor.cli import main
+from bwdoctor.commands import COMMANDS
 
 FIX = Path(__file__).parent / "fixtures" / "capacity"
 
@@ -20,8 +21,9 @@ run_cli = run
 
 def test_registered_in_the_cli(tmp_path):
     out = tmp_path / "p.json"
-    assert main(["plan", "--model", str(FIX / "qwen3-14b"), "--gpu-memory", "80", "--format", "json",
-                 "-o", str(out)]) == 0
+    assert (
+        main(["plan", "--model", str(FIX / "qwen3-14b"), "--gpu-memory", "80", "--format", "json", "-o", str(out)]) == 0
+    )
     assert json.loads(out.read_text())["schema"] == "bwdoctor.plan/1"
 
 
@@ -31,22 +33,60 @@ def test_listed():
 
 def test_json_contract(tmp_path, capsys):
     out = tmp_path / "plan.json"
-    rc = run_cli(["-o", str(out), "--model", str(FIX / "qwen2.5-72b-instruct-awq"), "--gpu-memory", "95.59", "--gpu-count", "1",
-              "--gpu-memory-utilization", "0.85", "--max-model-len", "32768", "--max-num-seqs", "256",
-              "--weights-gib", "38.77", "--format", "json"])
+    rc = run_cli(
+        [
+            "-o",
+            str(out),
+            "--model",
+            str(FIX / "qwen2.5-72b-instruct-awq"),
+            "--gpu-memory",
+            "95.59",
+            "--gpu-count",
+            "1",
+            "--gpu-memory-utilization",
+            "0.85",
+            "--max-model-len",
+            "32768",
+            "--max-num-seqs",
+            "256",
+            "--weights-gib",
+            "38.77",
+            "--format",
+            "json",
+        ]
+    )
     assert rc == 0
     r = json.loads(out.read_text())
     assert r["schema"] == "bwdoctor.plan/1"
-    types = {"weights_gib_per_gpu": float, "kv_cache_gib": float, "kv_bytes_per_token": int, "kv_tokens": int,
-             "max_concurrency": float, "fits": bool, "findings": list}
+    types = {
+        "weights_gib_per_gpu": float,
+        "kv_cache_gib": float,
+        "kv_bytes_per_token": int,
+        "kv_tokens": int,
+        "max_concurrency": float,
+        "fits": bool,
+        "findings": list,
+    }
     for k, t in types.items():
         assert isinstance(r[k], t), k
     assert abs(r["kv_tokens"] - 128816) / 128816 < 0.005
 
 
 def test_does_not_fit_exit_1_and_rich_text(capsys):
-    rc = run(["--model", str(FIX / "deepseek-r1-distill-qwen-32b"), "--tp", "2", "--gpu-memory", "31.84",
-              "--gpu-count", "2", "--max-model-len", "32768"])
+    rc = run(
+        [
+            "--model",
+            str(FIX / "deepseek-r1-distill-qwen-32b"),
+            "--tp",
+            "2",
+            "--gpu-memory",
+            "31.84",
+            "--gpu-count",
+            "2",
+            "--max-model-len",
+            "32768",
+        ]
+    )
     assert rc == 1
     text = capsys.readouterr().out
     assert "DOES NOT FIT" in text and "weights-do-not-fit" in text
@@ -99,10 +139,29 @@ def test_plan_beside_a_real_log():
     from conftest import run_cli
 
     fx = _P(__file__).parent / "fixtures" / "capacity"
-    res = run_cli("plan", "--model", str(fx / "llama-3.1-8b-instruct"), "--gpu-memory", "23.58", "--gpu-count", "1",
-                  "--gpu-memory-utilization", "0.9", "--max-model-len", "20000", "--max-num-batched-tokens", "20000",
-                  "--vllm-version", "0.6.4", "--weights-gib", "14.9888", "--format", "json",
-                  "--log", str(fx / "logs" / "vllm10517-llama8b-20k.log"))
+    res = run_cli(
+        "plan",
+        "--model",
+        str(fx / "llama-3.1-8b-instruct"),
+        "--gpu-memory",
+        "23.58",
+        "--gpu-count",
+        "1",
+        "--gpu-memory-utilization",
+        "0.9",
+        "--max-model-len",
+        "20000",
+        "--max-num-batched-tokens",
+        "20000",
+        "--vllm-version",
+        "0.6.4",
+        "--weights-gib",
+        "14.9888",
+        "--format",
+        "json",
+        "--log",
+        str(fx / "logs" / "vllm10517-llama8b-20k.log"),
+    )
     doc = _json.loads(res.stdout)
     tok = doc["log"]["figures"]["kv_tokens"]
     assert tok["logged"] == 31232 and abs(tok["rel_error"]) < 0.03

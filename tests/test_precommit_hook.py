@@ -1,4 +1,5 @@
 """The shipped pre-commit hook, run by pre-commit itself in a throwaway repository, blocks a bad build."""
+
 import os
 import shutil
 import subprocess
@@ -6,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_toolkit import toolkit_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,13 +21,25 @@ def precommit(tmp_path, **env):
     run("git", "init", "-q")
     run("git", "add", "setup.py")
     bindir = os.path.dirname(sys.executable)
-    e = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pc-home"), "BWDOCTOR_NVCC_SEARCH": "path",
-         "PATH": f"{toolkit_env(tmp_path, '12.8.93')}:{bindir}:/usr/bin:/bin", "BWDOCTOR_TARGET": "sm_120",
-         "NO_COLOR": "1", **env}
+    e = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(tmp_path / "pc-home"),
+        "BWDOCTOR_NVCC_SEARCH": "path",
+        "PATH": f"{toolkit_env(tmp_path, '12.8.93')}:{bindir}:/usr/bin:/bin",
+        "BWDOCTOR_TARGET": "sm_120",
+        "NO_COLOR": "1",
+        **env,
+    }
     for var in ("CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV", "CONDA_PREFIX"):
         e.pop(var, None)
-    return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "bwdoctor-prebuild",
-                           "--all-files", "--verbose"], cwd=repo, capture_output=True, text=True, timeout=300, env=e)
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "bwdoctor-prebuild", "--all-files", "--verbose"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=e,
+    )
 
 
 def test_hook_blocks_an_arch_list_without_the_target(tmp_path):

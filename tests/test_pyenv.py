@@ -1,4 +1,5 @@
 """The inspected interpreter and its distributions, read without importing anything from them."""
+
 import sys
 from importlib import metadata
 
@@ -27,12 +28,21 @@ def test_other_interpreter_runs_in_a_subprocess(tmp_path):
     site = next(p for p in env["sys_path"] if p.endswith("site-packages"))
     di = tmp_path / "v" / site.split(str(tmp_path / "v") + "/", 1)[1] / "demo_pkg-1.2.dist-info"
     di.mkdir(parents=True)
-    (di / "METADATA").write_text("Metadata-Version: 2.1\nName: Demo_Pkg\nVersion: 1.2\n"
-                                 "Requires-Dist: torch==2.8.0\nRequires-Dist: numpy; extra == 'x'\n\n"
-                                 "Requires-Dist: not-a-header\n")
+    (di / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: Demo_Pkg\nVersion: 1.2\n"
+        "Requires-Dist: torch==2.8.0\nRequires-Dist: numpy; extra == 'x'\n\n"
+        "Requires-Dist: not-a-header\n"
+    )
     dists = pyenv.distributions(Context(), env)
-    assert dists == [{"name": "demo-pkg", "version": "1.2", "location": site,
-                      "requires": ["torch==2.8.0", "numpy; extra == 'x'"], "dist_info": str(di)}]
+    assert dists == [
+        {
+            "name": "demo-pkg",
+            "version": "1.2",
+            "location": site,
+            "requires": ["torch==2.8.0", "numpy; extra == 'x'"],
+            "dist_info": str(di),
+        }
+    ]
 
 
 def test_shadowed_copies(tmp_path):

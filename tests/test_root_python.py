@@ -1,6 +1,7 @@
 """--root is a whole machine: its Python environments are found from files inside the tree, nothing of the tree
 is run, and a tree without Python never borrows this machine's. The venv fixture holds the real METADATA of the
 PyPI wheels torch 2.9.1 and torchvision 0.23.0 (see tests/fixtures/roots/README.md)."""
+
 import errno
 import json
 import os
@@ -39,8 +40,7 @@ def write(root: Path, files: dict) -> Path:
 
 
 def test_tree_without_python_lists_nothing_of_this_machine():
-    res = run_cli("facts", "python_env", "distributions", "--root", str(H100_ROOT), "--format", "json",
-                  env=HOST_ENV)
+    res = run_cli("facts", "python_env", "distributions", "--root", str(H100_ROOT), "--format", "json", env=HOST_ENV)
     assert res.returncode == 0, res.stderr
     facts = json.loads(res.stdout)["facts"]
     assert facts["python_env"] == {"$unavailable": "no Python environment in this tree"}
@@ -72,15 +72,16 @@ def test_probes_start_no_process(venv_box, monkeypatch):
     ctx = Context(root=venv_box, env=HOST_ENV)
     env = pyenv.python_env(ctx)
     dists = pyenv.distributions(ctx, env)
-    assert [(d["name"], d["version"], d["location"]) for d in dists] == [("torch", "2.9.1", SITE),
-                                                                        ("torchvision", "0.23.0", SITE)]
+    assert [(d["name"], d["version"], d["location"]) for d in dists] == [
+        ("torch", "2.9.1", SITE),
+        ("torchvision", "0.23.0", SITE),
+    ]
     assert dists[1]["requires"][1] == "torch (==2.8.0)"  # as the real METADATA spells it
     tb = pystack.torch_build(ctx, dists)
     assert (tb["cuda"], tb["variant"]) == ("12.8", "cu128")
     assert tb["git_version"] == "5811a8d7da873dd699ff6687092c225caffcf1bb"
     drift = pystack.record_drift(ctx, dists)
-    assert [(d["distribution"], d["checked"], d["modified"], d["missing"]) for d in drift] == \
-        [("torch", 1, [], [])]
+    assert [(d["distribution"], d["checked"], d["modified"], d["missing"]) for d in drift] == [("torch", 1, [], [])]
     ctx.live = True
     assert "live machine only" in live.live_torch(ctx, env).reason
 
@@ -89,8 +90,11 @@ def test_python_names_a_path_inside_the_tree(venv_box):
     for given in ("/opt/venv/bin/python3.12", str(venv_box / "opt/venv/bin/python3.12")):
         res = run_cli("facts", "python_env", "--root", str(venv_box), "--python", given)
         py = json.loads(res.stdout)["facts"]["python_env"]
-        assert (py["executable"], py["chosen_by"], py["prefix"]) == ("/opt/venv/bin/python3.12", "--python",
-                                                                      "/opt/venv")
+        assert (py["executable"], py["chosen_by"], py["prefix"]) == (
+            "/opt/venv/bin/python3.12",
+            "--python",
+            "/opt/venv",
+        )
     res = run_cli("facts", "python_env", "--root", str(venv_box), "--python", sys.executable)
     assert res.returncode == 2 and "no such file" in res.stderr  # this machine's interpreter is not in the tree
     assert not (venv_box / "usr/bin/python3.12-was-run").exists()
@@ -98,38 +102,58 @@ def test_python_names_a_path_inside_the_tree(venv_box):
 
 def test_system_python_of_a_python_image(tmp_path):
     """The layout of the python:3.12 images: /usr/local/bin/python3.12, site-packages under /usr/local."""
-    root = write(tmp_path / "img", {
-        "usr/local/bin/python3.12": "#!/bin/sh\nexit 1\n",
-        "usr/local/lib/python3.12/os.py": "",
-        "usr/local/lib/python3.12/lib-dynload/_ssl.cpython-312-x86_64-linux-gnu.so": "",
-        "usr/local/include/python3.12/patchlevel.h": '#define PY_VERSION              "3.12.7"\n',
-        "usr/local/lib/python3.12/site-packages/pip-24.2.dist-info/METADATA": "Name: pip\nVersion: 24.2\n",
-    })
+    root = write(
+        tmp_path / "img",
+        {
+            "usr/local/bin/python3.12": "#!/bin/sh\nexit 1\n",
+            "usr/local/lib/python3.12/os.py": "",
+            "usr/local/lib/python3.12/lib-dynload/_ssl.cpython-312-x86_64-linux-gnu.so": "",
+            "usr/local/include/python3.12/patchlevel.h": '#define PY_VERSION              "3.12.7"\n',
+            "usr/local/lib/python3.12/site-packages/pip-24.2.dist-info/METADATA": "Name: pip\nVersion: 24.2\n",
+        },
+    )
     (root / "usr/local/bin/python3").symlink_to("python3.12")
     py = pyenv.python_env(Context(root=root))
     assert py["executable"] == "/usr/local/bin/python3.12" and py["version"] == "3.12.7"
-    assert py["sys_path"] == ["/usr/local/lib/python312.zip", "/usr/local/lib/python3.12",
-                              "/usr/local/lib/python3.12/lib-dynload", "/usr/local/lib/python3.12/site-packages"]
-    assert (py["soabi"], py["platform"], py["chosen_by"]) == ("cpython-312-x86_64-linux-gnu", "linux-x86_64",
-                                                              "the first system Python")
+    assert py["sys_path"] == [
+        "/usr/local/lib/python312.zip",
+        "/usr/local/lib/python3.12",
+        "/usr/local/lib/python3.12/lib-dynload",
+        "/usr/local/lib/python3.12/site-packages",
+    ]
+    assert (py["soabi"], py["platform"], py["chosen_by"]) == (
+        "cpython-312-x86_64-linux-gnu",
+        "linux-x86_64",
+        "the first system Python",
+    )
 
 
 def test_debian_system_python_and_a_venv_that_sees_it(tmp_path):
-    root = write(tmp_path / "deb", {
-        "usr/bin/python3.12": "",
-        "usr/lib/python3.12/os.py": "",
-        "usr/lib/python3/dist-packages/numpy-1.26.4.dist-info/METADATA": "Name: numpy\nVersion: 1.26.4\n",
-        "var/lib/dpkg/status": "Package: python3.12-minimal\nStatus: install ok installed\n"
-                               "Version: 3.12.3-1ubuntu0.8\n\n",
-        "srv/app/.venv/pyvenv.cfg": "home = /usr/bin\ninclude-system-site-packages = true\n",
-        "srv/app/.venv/lib/python3.12/site-packages/vllm-0.11.0.dist-info/METADATA": "Name: vllm\nVersion: 0.11.0\n",
-    })
+    root = write(
+        tmp_path / "deb",
+        {
+            "usr/bin/python3.12": "",
+            "usr/lib/python3.12/os.py": "",
+            "usr/lib/python3/dist-packages/numpy-1.26.4.dist-info/METADATA": "Name: numpy\nVersion: 1.26.4\n",
+            "var/lib/dpkg/status": "Package: python3.12-minimal\nStatus: install ok installed\n"
+            "Version: 3.12.3-1ubuntu0.8\n\n",
+            "srv/app/.venv/pyvenv.cfg": "home = /usr/bin\ninclude-system-site-packages = true\n",
+            "srv/app/.venv/lib/python3.12/site-packages/vllm-0.11.0.dist-info/METADATA": "Name: vllm\nVersion: 0.11.0\n",
+        },
+    )
     py = pyenv.python_env(Context(root=root))
-    assert (py["prefix"], py["chosen_by"], py["version"], py["version_from"]) == \
-        ("/srv/app/.venv", "has vllm installed", "3.12.3", "dpkg status")
-    assert py["site_packages"] == ["/srv/app/.venv/lib/python3.12/site-packages",
-                                   "/usr/local/lib/python3.12/dist-packages", "/usr/lib/python3/dist-packages",
-                                   "/usr/lib/python3.12/dist-packages"]  # as site.getsitepackages() lists them
+    assert (py["prefix"], py["chosen_by"], py["version"], py["version_from"]) == (
+        "/srv/app/.venv",
+        "has vllm installed",
+        "3.12.3",
+        "dpkg status",
+    )
+    assert py["site_packages"] == [
+        "/srv/app/.venv/lib/python3.12/site-packages",
+        "/usr/local/lib/python3.12/dist-packages",
+        "/usr/lib/python3/dist-packages",
+        "/usr/lib/python3.12/dist-packages",
+    ]  # as site.getsitepackages() lists them
     assert py["sys_path"][-2:] == ["/srv/app/.venv/lib/python3.12/site-packages", "/usr/lib/python3/dist-packages"]
     assert [o["prefix"] for o in py["others"]] == ["/usr"]
     names = [d["name"] for d in pyenv.distributions(Context(root=root), py)]
@@ -137,23 +161,29 @@ def test_debian_system_python_and_a_venv_that_sees_it(tmp_path):
 
 
 def test_conda_envs_and_the_trees_own_virtual_env(tmp_path):
-    root = write(tmp_path / "conda", {
-        "opt/conda/conda-meta/python-3.11.9-h955ad1f_0.json": "{}",
-        "opt/conda/lib/python3.11/os.py": "",
-        "opt/conda/envs/serve/conda-meta/python-3.12.4-h5148396_1.json": "{}",
-        "opt/conda/envs/serve/lib/python3.12/site-packages/torch-2.8.0.dist-info/METADATA":
-            "Name: torch\nVersion: 2.8.0\n",
-        "root/.venv/pyvenv.cfg": "home = /opt/conda/bin\nversion_info = 3.11.9.final.0\n",
-        "root/.venv/lib/python3.11/site-packages/__editable__.demo.pth": "/root/src\nimport os\n",
-        "root/src/demo.egg-info/PKG-INFO": "Name: demo\nVersion: 0.1\n",
-    })
+    root = write(
+        tmp_path / "conda",
+        {
+            "opt/conda/conda-meta/python-3.11.9-h955ad1f_0.json": "{}",
+            "opt/conda/lib/python3.11/os.py": "",
+            "opt/conda/envs/serve/conda-meta/python-3.12.4-h5148396_1.json": "{}",
+            "opt/conda/envs/serve/lib/python3.12/site-packages/torch-2.8.0.dist-info/METADATA": "Name: torch\nVersion: 2.8.0\n",
+            "root/.venv/pyvenv.cfg": "home = /opt/conda/bin\nversion_info = 3.11.9.final.0\n",
+            "root/.venv/lib/python3.11/site-packages/__editable__.demo.pth": "/root/src\nimport os\n",
+            "root/src/demo.egg-info/PKG-INFO": "Name: demo\nVersion: 0.1\n",
+        },
+    )
     py = pyenv.python_env(Context(root=root))
     assert (py["prefix"], py["version"], py["kind"]) == ("/opt/conda/envs/serve", "3.12.4", "conda")
     assert sorted(o["prefix"] for o in py["others"]) == ["/opt/conda", "/root/.venv"]
     ctx = Context(root=root, options={"tree_env": {"VIRTUAL_ENV": "/root/.venv"}})
     py = pyenv.python_env(ctx)
-    assert (py["prefix"], py["chosen_by"], py["version"], py["base_prefix"]) == \
-        ("/root/.venv", "$VIRTUAL_ENV of the tree", "3.11.9", "/opt/conda")
+    assert (py["prefix"], py["chosen_by"], py["version"], py["base_prefix"]) == (
+        "/root/.venv",
+        "$VIRTUAL_ENV of the tree",
+        "3.11.9",
+        "/opt/conda",
+    )
     assert py["sys_path"][-2:] == ["/root/.venv/lib/python3.11/site-packages", "/root/src"]  # the .pth line
     assert [d["name"] for d in pyenv.distributions(ctx, py)] == ["demo"]
     write(root, {"proc/1/environ": b"PATH=/usr/bin\0CONDA_PREFIX=/opt/conda\0"})
@@ -182,15 +212,18 @@ def test_symlinks_are_followed_inside_the_tree(tmp_path):
 
 
 def test_hostile_tree_neither_hangs_nor_fails(tmp_path):
-    root = write(tmp_path / "hostile", {
-        "opt/venv/pyvenv.cfg": "home = /usr/bin\nversion = 3.12.3\n",
-        "opt/venv/lib/python3.12/site-packages/latin-1.0.dist-info/METADATA": b"Name: caf\xe9\nVersion: 1.0\n",
-        "opt/venv/lib/python3.12/site-packages/torch-2.9.1.dist-info/METADATA": "Name: torch\nVersion: 2.9.1\n",
-        "opt/venv/lib/python3.12/site-packages/torch-2.9.1.dist-info/RECORD": "torch/\0nul.py,sha256=x,1\n"
-                                                                               "../../../../../../etc/passwd,,\n",
-        "opt/venv/lib/python3.12/site-packages/torch/version.py": "",
-        "opt/venv/lib/python3.12/site-packages/loop.pth": "/opt/venv/lib/python3.12/site-packages/loop\n",
-    })
+    root = write(
+        tmp_path / "hostile",
+        {
+            "opt/venv/pyvenv.cfg": "home = /usr/bin\nversion = 3.12.3\n",
+            "opt/venv/lib/python3.12/site-packages/latin-1.0.dist-info/METADATA": b"Name: caf\xe9\nVersion: 1.0\n",
+            "opt/venv/lib/python3.12/site-packages/torch-2.9.1.dist-info/METADATA": "Name: torch\nVersion: 2.9.1\n",
+            "opt/venv/lib/python3.12/site-packages/torch-2.9.1.dist-info/RECORD": "torch/\0nul.py,sha256=x,1\n"
+            "../../../../../../etc/passwd,,\n",
+            "opt/venv/lib/python3.12/site-packages/torch/version.py": "",
+            "opt/venv/lib/python3.12/site-packages/loop.pth": "/opt/venv/lib/python3.12/site-packages/loop\n",
+        },
+    )
     site = root / "opt/venv/lib/python3.12/site-packages"
     (site / "loop").symlink_to(".")
     (site / "cycle-1.dist-info").symlink_to("cycle2")
@@ -208,8 +241,10 @@ def test_hostile_tree_neither_hangs_nor_fails(tmp_path):
     facts = json.loads(res.stdout)["facts"]
     py = facts["python_env"]
     assert py["prefix"] == "/opt/venv" and py["others"] == []
-    assert py["notes"] == ["/opt/venv/bin/python points to /usr/bin/python3, which is not in the tree",
-                           "the standard library /usr/lib/python3.12 is not in the tree"]
+    assert py["notes"] == [
+        "/opt/venv/bin/python points to /usr/bin/python3, which is not in the tree",
+        "the standard library /usr/lib/python3.12 is not in the tree",
+    ]
     assert [(d["name"], d["version"]) for d in facts["distributions"]] == [("caf\ufffd", "1.0"), ("torch", "2.9.1")]
     assert facts["torch_build"]["has_libtorch_cuda"] is False
     assert facts["record_drift"][0]["checked"] == 0  # a NUL byte in a RECORD path is skipped, not a traceback
@@ -239,12 +274,34 @@ def test_extension_links_reads_the_trees_files_from_machine_paths(venv_box, tmp_
     libdir = venv_box / "usr/lib/x86_64-linux-gnu"
     libdir.mkdir(parents=True)
     (tmp_path / "dep.c").write_text("int dep(void){return 1;}\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(libdir / "libdep.so.1"), str(tmp_path / "dep.c"),
-                    "-Wl,-soname,libdep.so.1"], check=True, timeout=60)
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(libdir / "libdep.so.1"),
+            str(tmp_path / "dep.c"),
+            "-Wl,-soname,libdep.so.1",
+        ],
+        check=True,
+        timeout=60,
+    )
     site = venv_box / SITE.lstrip("/")
     (tmp_path / "ext.c").write_text("int dep(void); int f(void){return dep();}\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(site / "torchvision/_C.so"), str(tmp_path / "ext.c"),
-                    str(libdir / "libdep.so.1")], check=True, timeout=60)
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(site / "torchvision/_C.so"),
+            str(tmp_path / "ext.c"),
+            str(libdir / "libdep.so.1"),
+        ],
+        check=True,
+        timeout=60,
+    )
     with open(site / "torchvision-0.23.0.dist-info/RECORD", "a") as fh:
         fh.write("torchvision/_C.so,,\n")
     os.remove(libdir / "libdep.so.1")
@@ -275,8 +332,20 @@ def test_static_reading_agrees_with_the_interpreter(tmp_path):
     """Read from files, an environment of THIS machine comes out as its interpreter reports it (asked in a
     subprocess with the user site off, as a tree has no user)."""
     env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
-    keys = ("executable", "version", "sys_path", "site_packages", "prefix", "base_prefix", "platform", "soabi",
-            "libdir", "ldlibrary", "shared", "include")
+    keys = (
+        "executable",
+        "version",
+        "sys_path",
+        "site_packages",
+        "prefix",
+        "base_prefix",
+        "platform",
+        "soabi",
+        "libdir",
+        "ldlibrary",
+        "shared",
+        "include",
+    )
     compared = 0
     for exe in _interpreters(tmp_path):
         res = subprocess.run([exe, "-c", pyenv._SCRIPT], capture_output=True, text=True, timeout=30, env=env)
@@ -292,12 +361,15 @@ def test_sysconfigdata_is_parsed_never_run(tmp_path):
     from bwdoctor.probes import pystatic
 
     marker = tmp_path / "ran"
-    write(tmp_path, {
-        "lib/_sysconfigdata__a.py": "build_time_vars = " + "[" * 100000 + "\n",
-        "lib/_sysconfigdata__b.py": f"open({str(marker)!r}, 'w')\nbuild_time_vars = dict(SOABI=open('x'))\n",
-        "lib/_sysconfigdata__c.py": "build_time_vars = {'SOABI': 'cpython-312-aarch64-linux-gnu', 'LIBDIR': '/usr/lib',"
-                                    " 'LDLIBRARY': 'libpython3.12.so', 'Py_ENABLE_SHARED': 1, 'MULTIARCH': 'x'}\n",
-    })
+    write(
+        tmp_path,
+        {
+            "lib/_sysconfigdata__a.py": "build_time_vars = " + "[" * 100000 + "\n",
+            "lib/_sysconfigdata__b.py": f"open({str(marker)!r}, 'w')\nbuild_time_vars = dict(SOABI=open('x'))\n",
+            "lib/_sysconfigdata__c.py": "build_time_vars = {'SOABI': 'cpython-312-aarch64-linux-gnu', 'LIBDIR': '/usr/lib',"
+            " 'LDLIBRARY': 'libpython3.12.so', 'Py_ENABLE_SHARED': 1, 'MULTIARCH': 'x'}\n",
+        },
+    )
     conf = pystatic.sysconfigdata(Context(root=tmp_path), "/lib")
     assert conf["SOABI"] == "cpython-312-aarch64-linux-gnu" and conf["Py_ENABLE_SHARED"] == 1
     assert not marker.exists()
@@ -306,15 +378,18 @@ def test_sysconfigdata_is_parsed_never_run(tmp_path):
 def test_python_in_a_prefix_of_its_own(tmp_path):
     """uv's managed Pythons and manylinux's /opt/python/cp312-cp312 are neither venvs nor /usr."""
     uv = "root/.local/share/uv/python/cpython-3.12.11-linux-x86_64-gnu"
-    root = write(tmp_path / "uv", {
-        f"{uv}/bin/python3.12": "",
-        f"{uv}/lib/python3.12/os.py": "",
-        f"{uv}/lib/python3.12/site-packages/vllm-0.11.0.dist-info/METADATA": "Name: vllm\nVersion: 0.11.0\n",
-        "opt/python/cp312-cp312/bin/python3.12": "",
-        "opt/python/cp312-cp312/lib/python3.12/os.py": "",
-        "opt/tools/bin/tool": "",  # bin and lib, but no Python
-        "opt/tools/lib/libtool.so": "",
-    })
+    root = write(
+        tmp_path / "uv",
+        {
+            f"{uv}/bin/python3.12": "",
+            f"{uv}/lib/python3.12/os.py": "",
+            f"{uv}/lib/python3.12/site-packages/vllm-0.11.0.dist-info/METADATA": "Name: vllm\nVersion: 0.11.0\n",
+            "opt/python/cp312-cp312/bin/python3.12": "",
+            "opt/python/cp312-cp312/lib/python3.12/os.py": "",
+            "opt/tools/bin/tool": "",  # bin and lib, but no Python
+            "opt/tools/lib/libtool.so": "",
+        },
+    )
     py = pyenv.python_env(Context(root=root))
     assert (py["prefix"], py["executable"]) == (f"/{uv}", f"/{uv}/bin/python3.12")
     assert py["chosen_by"] == "has vllm installed"
@@ -324,8 +399,15 @@ def test_python_in_a_prefix_of_its_own(tmp_path):
 
 def test_tree_environment_is_the_trees_not_the_shells(tmp_path):
     """Under --root the environment fact is what the tree recorded (/proc/1/environ), never this shell's."""
-    res = run_cli("facts", "environment", "--root", str(H100_ROOT), "--format", "json",
-                  env={"CUDA_VISIBLE_DEVICES": "-1", "VLLM_ATTENTION_BACKEND": "FLASHINFER"})
+    res = run_cli(
+        "facts",
+        "environment",
+        "--root",
+        str(H100_ROOT),
+        "--format",
+        "json",
+        env={"CUDA_VISIBLE_DEVICES": "-1", "VLLM_ATTENTION_BACKEND": "FLASHINFER"},
+    )
     env = json.loads(res.stdout)["facts"]["environment"]
     assert "CUDA_VISIBLE_DEVICES" not in json.dumps(env) and "FLASHINFER" not in json.dumps(env)
     tree = tmp_path / "box"

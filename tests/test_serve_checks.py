@@ -1,4 +1,5 @@
 """Serve rules as checks: one lint pass per run, each rule's records under its check, each with its own article."""
+
 from __future__ import annotations
 
 import ast
@@ -9,8 +10,8 @@ import pytest
 
 from bwdoctor import cli as bwdoctor_cli
 from bwdoctor import knowledge, registry
-from bwdoctor.engine import evaluate
 from bwdoctor.checks import serve as serve_checks
+from bwdoctor.engine import evaluate
 from bwdoctor.serve import lint as lint_mod
 from bwdoctor.serve.lint import ARTICLE, ENV_ARTICLE, Machine, lint
 from bwdoctor.serve.memory import check_memory
@@ -34,10 +35,12 @@ def configs_fact(*paths: Path, version: str = "0.15.1") -> dict:
 
 
 def test_seed001_compose_attention_env_points_to_its_article(cli, report_schema):
-    proc = cli("check", "--config", str(SEED001), "--vllm-version", "0.15.1", "--format", "json",
-               "--select", "serve-config")
+    proc = cli(
+        "check", "--config", str(SEED001), "--vllm-version", "0.15.1", "--format", "json", "--select", "serve-config"
+    )
     doc = json.loads(proc.stdout)
     import jsonschema
+
     jsonschema.validate(doc, report_schema)
     (env,) = [f for f in doc["findings"] if f["status"] == "fail" and "VLLM_ATTENTION_BACKEND" in f["message"]]
     assert (env["id"], env["kb"]) == ("BW602", "bad-attention-backend")
@@ -67,8 +70,21 @@ class Counter:
 
 def test_cli_run_lints_the_configs_once(monkeypatch, capsys):
     count = Counter(monkeypatch)
-    rc = bwdoctor_cli.main(["check", "--config", str(SEED001), "--vllm-version", "0.15.1", "--format", "json",
-                   "--select", "serve-config", "--target", "sm_120"])
+    rc = bwdoctor_cli.main(
+        [
+            "check",
+            "--config",
+            str(SEED001),
+            "--vllm-version",
+            "0.15.1",
+            "--format",
+            "json",
+            "--select",
+            "serve-config",
+            "--target",
+            "sm_120",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     failed = sorted((f["id"], f["kb"], f["location"]["line"]) for f in doc["findings"] if f["status"] == "fail")
     assert failed == [("BW602", "bad-attention-backend", 12), ("BW607", "bitsandbytes-sm120", 19)]
@@ -79,16 +95,27 @@ def test_cli_run_lints_the_configs_once(monkeypatch, capsys):
 def test_every_rule_check_reads_one_pass_over_all_configs(monkeypatch):
     count = Counter(monkeypatch)
     paths = [SEED001, F / "seed000/vllm.service.workaround", F / "seed002/before/serve_glm47_nvfp4_vllm.sh"]
-    facts = {"serve_configs": configs_fact(*paths), "distributions": [], "targets": ["sm_120"], "gpus": TWO_5090,
-             "cuda_binaries": {}}
+    facts = {
+        "serve_configs": configs_fact(*paths),
+        "distributions": [],
+        "targets": ["sm_120"],
+        "gpus": TWO_5090,
+        "cuda_binaries": {},
+    }
     findings = evaluate(serve_specs(), facts)
     assert len({f.id for f in findings}) == 12 and not [f for f in findings if f.status in ("skip", "error")]
     assert (count.passes, count.lints) == (1, 3)
     failed = sorted((f.id, Path(f.location.path).name, f.location.line) for f in findings if f.status == "fail")
-    assert failed == [("BW602", "docker-compose.yml", 12), ("BW603", "serve_glm47_nvfp4_vllm.sh", 12),
-                      ("BW604", "vllm.service.workaround", 7), ("BW604", "vllm.service.workaround", 11),
-                      ("BW604", "vllm.service.workaround", 13), ("BW604", "vllm.service.workaround", 14),
-                      ("BW607", "docker-compose.yml", 19), ("BW610", "serve_glm47_nvfp4_vllm.sh", 9)]
+    assert failed == [
+        ("BW602", "docker-compose.yml", 12),
+        ("BW603", "serve_glm47_nvfp4_vllm.sh", 12),
+        ("BW604", "vllm.service.workaround", 7),
+        ("BW604", "vllm.service.workaround", 11),
+        ("BW604", "vllm.service.workaround", 13),
+        ("BW604", "vllm.service.workaround", 14),
+        ("BW607", "docker-compose.yml", 19),
+        ("BW610", "serve_glm47_nvfp4_vllm.sh", 9),
+    ]
     # the same facts again (a second output of the same run) are not linted again; new facts are
     evaluate(serve_specs(), facts)
     assert count.passes == 1
@@ -111,13 +138,21 @@ def test_workaround_flags_on_an_old_vllm_built_with_sm120_code():
     # vLLM 0.9.0's PyPI wheel has no sm_120 code, so without cuda_binaries the workarounds are what runs it;
     # a build whose _C carries sm_120 cubins runs natively, and the workarounds only slow it down
     (c,) = read_config("u.service", (F / "seed000/vllm.service.workaround").read_bytes())
-    facts = {"serve_configs": {"configs": [c.to_json()], "vllm_version": "0.9.0"}, "distributions": [],
-             "targets": ["sm_120"], "gpus": TWO_5090}
+    facts = {
+        "serve_configs": {"configs": [c.to_json()], "vllm_version": "0.9.0"},
+        "distributions": [],
+        "targets": ["sm_120"],
+        "gpus": TWO_5090,
+    }
     spec = next(s for s in serve_specs() if s.id == "BW604")
     unknown = evaluate([spec], {**facts, "cuda_binaries": {}})
     assert [(f.status, f.location.line) for f in unknown] == [("fail", 11)]
-    native = {"vllm": {"version": "0.9.0", "files": [{"path": "/site/vllm/_C.abi3.so",
-                                                         "fatbin": {"elf": ["sm_90", "sm_120"], "ptx": []}}]}}
+    native = {
+        "vllm": {
+            "version": "0.9.0",
+            "files": [{"path": "/site/vllm/_C.abi3.so", "fatbin": {"elf": ["sm_90", "sm_120"], "ptx": []}}],
+        }
+    }
     found = evaluate([spec], {**facts, "cuda_binaries": native})
     assert sorted(f.location.line for f in found if f.status == "fail") == [7, 11, 13, 14]
 
@@ -146,12 +181,16 @@ def test_rules_take_their_article_from_the_table(module):
     """No Lint is built with a slug written in place: every slug comes from ARTICLE / ENV_ARTICLE."""
     path = Path(lint_mod.__file__).with_name(module)
     tree = ast.parse(path.read_text())
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-             and n.func.id in ("Lint", "_lint")]
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("Lint", "_lint")
+    ]
     assert calls
     for call in calls:
-        slug = call.args[1] if call.func.id == "Lint" else next((k.value for k in call.keywords if k.arg == "slug"),
-                                                                None)
+        slug = (
+            call.args[1] if call.func.id == "Lint" else next((k.value for k in call.keywords if k.arg == "slug"), None)
+        )
         assert not isinstance(slug, ast.Constant), f"{path.name}:{call.lineno} writes a slug in place"
 
 

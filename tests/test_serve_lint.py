@@ -1,4 +1,5 @@
 """The seeds' serve setups: every lesson is a finding on the "before" file at its line; "after" is clean."""
+
 import json
 from pathlib import Path
 
@@ -35,9 +36,9 @@ def test_seed000_workaround_unit_flags_each_workaround_at_its_line():
     lints = run("seed000/vllm.service.workaround", "0.15.1")
     assert where(lints) == [
         ("awq-marlin", "vllm.service.workaround", 11),
-        ("workaround-flags-slow", "vllm.service.workaround", 7),    # VLLM_DISABLED_KERNELS
-        ("workaround-flags-slow", "vllm.service.workaround", 13),   # TRITON_ATTN
-        ("workaround-flags-slow", "vllm.service.workaround", 14),   # --enforce-eager
+        ("workaround-flags-slow", "vllm.service.workaround", 7),  # VLLM_DISABLED_KERNELS
+        ("workaround-flags-slow", "vllm.service.workaround", 13),  # TRITON_ATTN
+        ("workaround-flags-slow", "vllm.service.workaround", 14),  # --enforce-eager
     ]
     env = next(x for x in lints if x.line == 7)
     assert env.column == 14 and "MarlinLinearKernel" in env.message
@@ -49,8 +50,10 @@ def test_seed000_native_unit_is_clean():
 
 def test_seed001_before_bitsandbytes_and_ignored_attention_env():
     lints = run("seed001/before/docker-compose.yml", "0.15.1", gpus=2, mem=RTX_5090)
-    assert where(lints) == [("bitsandbytes-sm120", "docker-compose.yml", 19),
-                            ("env-not-read", "docker-compose.yml", 12)]
+    assert where(lints) == [
+        ("bitsandbytes-sm120", "docker-compose.yml", 19),
+        ("env-not-read", "docker-compose.yml", 12),
+    ]
     env = next(x for x in lints if x.rule == "env-not-read")
     assert "removed in 0.15.0" in env.message and "--attention-backend" in env.message
 
@@ -66,8 +69,10 @@ def test_seed001_after_is_clean():
 
 def test_seed002_before_triton_name_and_sampler_oom():
     lints = run("seed002/before/serve_glm47_nvfp4_vllm.sh", "0.15.1", gpus=4, model=GLM)
-    assert where(lints) == [("bad-attention-backend", "serve_glm47_nvfp4_vllm.sh", 12),
-                            ("sampler-warmup-oom", "serve_glm47_nvfp4_vllm.sh", 13)]
+    assert where(lints) == [
+        ("bad-attention-backend", "serve_glm47_nvfp4_vllm.sh", 12),
+        ("sampler-warmup-oom", "serve_glm47_nvfp4_vllm.sh", 13),
+    ]
     bad = lints[0] if lints[0].rule == "bad-attention-backend" else lints[1]
     assert "did you mean TRITON_ATTN" in bad.message
     assert bad.column == len("ATTENTION_BACKEND=${ATTENTION_BACKEND:-") + 1
@@ -78,17 +83,23 @@ def test_seed002_after_is_clean():
 
 
 @pytest.mark.parametrize("version", ["0.11.0", "0.15.1", "0.33.0"])
-@pytest.mark.parametrize("rel", ["valid/serve.sh", "valid/k8s.yaml", "valid/config.yaml",
-                                 "seed000/vllm.service.native"])
+@pytest.mark.parametrize(
+    "rel", ["valid/serve.sh", "valid/k8s.yaml", "valid/config.yaml", "seed000/vllm.service.native"]
+)
 def test_valid_configs_are_clean(rel, version):
     assert run(rel, version, gpus=2) == []
 
 
 def cfg(*words, env=()):
     from bwdoctor.serve.config import EnvVar
-    return ServeConfig("x.sh", "shell", launcher="vllm serve",
-                       argv=[Token(w, "x.sh", 1, i + 1) for i, w in enumerate(words)],
-                       env=[EnvVar(k, v, "x.sh", 2, 1) for k, v in env])
+
+    return ServeConfig(
+        "x.sh",
+        "shell",
+        launcher="vllm serve",
+        argv=[Token(w, "x.sh", 1, i + 1) for i, w in enumerate(words)],
+        env=[EnvVar(k, v, "x.sh", 2, 1) for k, v in env],
+    )
 
 
 def test_unknown_flag_gets_did_you_mean():
@@ -107,8 +118,13 @@ def test_flag_too_new_names_release():
 
 
 def test_underscores_equals_and_no_forms_are_accepted():
-    assert lint(cfg("m", "--max_model_len=4096", "--no-enable-prefix-caching", "--gpu_memory_utilization", "0.8"),
-                release_for("0.15.1")) == []
+    assert (
+        lint(
+            cfg("m", "--max_model_len=4096", "--no-enable-prefix-caching", "--gpu_memory_utilization", "0.8"),
+            release_for("0.15.1"),
+        )
+        == []
+    )
 
 
 def test_removed_env_names_removing_release():

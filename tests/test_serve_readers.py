@@ -1,16 +1,16 @@
 """Readers give argv words and env vars at the right file:line:column, and never crash on bad input."""
-import json
 
-import pytest
+import json
 from pathlib import Path
 
+import pytest
+
+from bwdoctor.checks import serve as serve_checks
 from bwdoctor.context import Context
 from bwdoctor.probes.serve import serve_configs
 from bwdoctor.serve.config import ServeConfig
 from bwdoctor.serve.readers import read_config, read_process
 from bwdoctor.testing import run_check
-
-from bwdoctor.checks import serve as serve_checks
 
 F = Path(__file__).parent / "fixtures" / "serve"
 
@@ -21,11 +21,17 @@ def one(text, name="x.sh", **kw):
 
 
 def test_shell_defaults_exports_arrays_and_continuations():
-    c = one('A=${A:-triton}\nexport VLLM_X=1\nARGS=(--max-num-seqs 8)\n'
-            'exec "$PY" -m vllm.entrypoints.openai.api_server \\\n  --attention-backend "$A" "${ARGS[@]}" 2>&1 &\n')
+    c = one(
+        "A=${A:-triton}\nexport VLLM_X=1\nARGS=(--max-num-seqs 8)\n"
+        'exec "$PY" -m vllm.entrypoints.openai.api_server \\\n  --attention-backend "$A" "${ARGS[@]}" 2>&1 &\n'
+    )
     assert c.launcher == "api_server"
     assert [(t.text, t.line, t.column) for t in c.argv] == [
-        ("--attention-backend", 5, 3), ("triton", 5, 23), ("--max-num-seqs", 3, 7), ("8", 3, 22)]
+        ("--attention-backend", 5, 3),
+        ("triton", 5, 23),
+        ("--max-num-seqs", 3, 7),
+        ("8", 3, 22),
+    ]
     assert c.argv[1].origin == ("x.sh", 1, 8)
     assert [(e.name, e.value, e.line) for e in c.env] == [("VLLM_X", "1", 2)]
 
@@ -40,11 +46,16 @@ def test_systemd_quoted_environment_and_environment_file(tmp_path):
     envf = tmp_path / "vllm.env"
     envf.write_text("# c\nVLLM_B=2\n")
     unit = tmp_path / "v.service"
-    unit.write_text(f'[Service]\nEnvironment="VLLM_A=1" "HF_HOME=/h"\nEnvironmentFile=-{envf}\n'
-                    f'EnvironmentFile=-/nonexistent\nExecStart=/usr/bin/vllm serve m \\\n  --port $PORT\n')
+    unit.write_text(
+        f'[Service]\nEnvironment="VLLM_A=1" "HF_HOME=/h"\nEnvironmentFile=-{envf}\n'
+        f"EnvironmentFile=-/nonexistent\nExecStart=/usr/bin/vllm serve m \\\n  --port $PORT\n"
+    )
     (c,) = read_config(str(unit), unit.read_bytes(), read=lambda p: Path(p).read_bytes())
     assert [(e.name, e.value, e.line, e.column) for e in c.env] == [
-        ("VLLM_A", "1", 2, 14), ("HF_HOME", "/h", 2, 25), ("VLLM_B", "2", 2, 1)][:2] + [("VLLM_B", "2", 2, 1)]
+        ("VLLM_A", "1", 2, 14),
+        ("HF_HOME", "/h", 2, 25),
+        ("VLLM_B", "2", 2, 1),
+    ][:2] + [("VLLM_B", "2", 2, 1)]
     assert c.env[2].path == str(envf)
     assert [(t.text, t.line) for t in c.argv] == [("m", 5), ("--port", 6), ("$PORT", 6)]
     assert c.errors == []
@@ -61,14 +72,22 @@ def test_compose_string_and_list_commands_have_positions():
 
 def test_k8s_and_vllm_yaml():
     (k,) = read_config("k.yaml", (F / "valid/k8s.yaml").read_bytes())
-    assert k.launcher == "image" and (k.argv[0].line, k.argv[0].column) == (11, 19) and {e.name for e in k.env} >= {"HF_HUB_OFFLINE"}
+    assert (
+        k.launcher == "image"
+        and (k.argv[0].line, k.argv[0].column) == (11, 19)
+        and {e.name for e in k.env} >= {"HF_HUB_OFFLINE"}
+    )
     (y,) = read_config("c.yaml", (F / "valid/config.yaml").read_bytes())
     assert [t.text for t in y.argv][:2] == ["--model", "/models/qwen"]
 
 
 def test_process_cmdline_columns():
-    (c,) = read_process(b"python3\0-m\0vllm.entrypoints.openai.api_server\0--port\0001\0", b"VLLM_A=1\0",
-                        "/proc/7/cmdline", "/proc/7/environ")
+    (c,) = read_process(
+        b"python3\0-m\0vllm.entrypoints.openai.api_server\0--port\0001\0",
+        b"VLLM_A=1\0",
+        "/proc/7/cmdline",
+        "/proc/7/environ",
+    )
     assert [(t.text, t.column) for t in c.argv] == [("--port", 47), ("1", 54)] and c.env[0].name == "VLLM_A"
 
 
@@ -103,12 +122,14 @@ def test_probe_reads_units_and_processes_under_root(tmp_path):
     ctx = Context(root=tmp_path, env={}, options={"vllm_version": "0.33.0"})
     fact = serve_configs(ctx)
     assert [c["kind"] for c in fact["configs"]] == ["systemd", "process"]
-    findings = run_check(serve_checks.serve_flags_known, {"serve_configs": fact, "distributions": [],
-                                                           "targets": ["sm_120"], "gpus": []})
+    findings = run_check(
+        serve_checks.serve_flags_known, {"serve_configs": fact, "distributions": [], "targets": ["sm_120"], "gpus": []}
+    )
     msgs = [(f.status, f.location.path if f.location else None, f.message) for f in findings]
     assert any(s == "fail" and p == "/proc/42/cmdline" and "removed in vLLM 0.18.0" in m for s, p, m in msgs)
-    env = run_check(serve_checks.serve_env_read, {"serve_configs": fact, "distributions": [],
-                                                  "targets": ["sm_120"], "gpus": []})
+    env = run_check(
+        serve_checks.serve_env_read, {"serve_configs": fact, "distributions": [], "targets": ["sm_120"], "gpus": []}
+    )
     assert any(f.location and f.location.path == "/proc/42/environ" for f in env)
 
 
@@ -116,41 +137,65 @@ def test_checks_use_installed_vllm_version_and_skip_without_one():
     (c,) = read_config("u.service", (F / "seed000/vllm.service.workaround").read_bytes())
     fact = {"configs": [c.to_json()]}
     gpus = [{"index": 0, "arch": "sm_120", "cc": [12, 0], "mem_total": 97887 * 2**20}]
-    res = run_check(serve_checks.serve_workaround_flags,
-                    {"serve_configs": fact, "distributions": [{"name": "vllm", "version": "0.15.1"}],
-                     "targets": {"$unavailable": "x"}, "gpus": gpus})
+    res = run_check(
+        serve_checks.serve_workaround_flags,
+        {
+            "serve_configs": fact,
+            "distributions": [{"name": "vllm", "version": "0.15.1"}],
+            "targets": {"$unavailable": "x"},
+            "gpus": gpus,
+        },
+    )
     assert [(f.status, f.location.line) for f in res] == [("fail", 11), ("fail", 7), ("fail", 14), ("fail", 13)]
-    res = run_check(serve_checks.serve_workaround_flags,
-                    {"serve_configs": fact, "distributions": [], "targets": ["sm_120"], "gpus": gpus})
+    res = run_check(
+        serve_checks.serve_workaround_flags,
+        {"serve_configs": fact, "distributions": [], "targets": ["sm_120"], "gpus": gpus},
+    )
     assert [f.status for f in res] == ["skip"]
 
 
 def _cuda_binaries(elf, ptx):
     # arch lists of vllm/_C.abi3.so as the fat-binary scan of the PyPI wheels reports them
     # (0.9.0: no sm_120 cubin, PTX up to 9.0; 0.9.2+: sm_120 cubin) — shared/research §5.2
-    return {"vllm": {"version": "x", "files": [{"path": "/site/vllm/_C.abi3.so",
-                                                  "fatbin": {"elf": elf, "ptx": ptx}}]}}
+    return {"vllm": {"version": "x", "files": [{"path": "/site/vllm/_C.abi3.so", "fatbin": {"elf": elf, "ptx": ptx}}]}}
 
 
 def test_workaround_flags_are_kept_when_vllm_has_no_sm120_code():
     (c,) = read_config("u.service", (F / "seed000/vllm.service.workaround").read_bytes())
-    facts = {"serve_configs": {"configs": [c.to_json()], "vllm_version": "0.15.1"}, "distributions": [],
-             "targets": ["sm_120"], "gpus": []}
-    native = run_check(serve_checks.serve_workaround_flags,
-                       {**facts, "cuda_binaries": _cuda_binaries(["sm_90", "sm_100", "sm_120"], ["compute_90"])})
+    facts = {
+        "serve_configs": {"configs": [c.to_json()], "vllm_version": "0.15.1"},
+        "distributions": [],
+        "targets": ["sm_120"],
+        "gpus": [],
+    }
+    native = run_check(
+        serve_checks.serve_workaround_flags,
+        {**facts, "cuda_binaries": _cuda_binaries(["sm_90", "sm_100", "sm_120"], ["compute_90"])},
+    )
     assert [f.location.line for f in native if f.status == "fail"] == [11, 7, 14, 13]
     # a build without sm_120 cubins and with PTX only for sm_52 can still JIT, so: only a build with
     # nothing usable for sm_120 keeps the workarounds quiet
-    none = run_check(serve_checks.serve_workaround_flags,
-                     {**facts, "cuda_binaries": _cuda_binaries(["sm_80", "sm_90", "sm_100"], [])})
+    none = run_check(
+        serve_checks.serve_workaround_flags,
+        {**facts, "cuda_binaries": _cuda_binaries(["sm_80", "sm_90", "sm_100"], [])},
+    )
     assert [f.location.line for f in none if f.status == "fail"] == [11]  # only the forced awq remains
 
 
 HOSTILE = [
-    b"vllm serve m --port ${", b"vllm serve m \\", b"A=$(\nvllm serve", b"vllm serve 'unterminated",
-    b"X=${X:-${Y:-${Z:-deep}}}\nvllm serve $X", b"vllm serve m <<", b"ARR=(\nvllm serve m",
-    b"[" * 5000, b"services:\n  a: &a [*a]\n", b"a: &a [" + b"*a, " * 50 + b"]\nkind: Pod\n",
-    "vllm serve m --x \u00e9\u2028".encode(), b"\xff\xfe\x00v", b"ExecStart=\\\n\\\n",
+    b"vllm serve m --port ${",
+    b"vllm serve m \\",
+    b"A=$(\nvllm serve",
+    b"vllm serve 'unterminated",
+    b"X=${X:-${Y:-${Z:-deep}}}\nvllm serve $X",
+    b"vllm serve m <<",
+    b"ARR=(\nvllm serve m",
+    b"[" * 5000,
+    b"services:\n  a: &a [*a]\n",
+    b"a: &a [" + b"*a, " * 50 + b"]\nkind: Pod\n",
+    "vllm serve m --x \u00e9\u2028".encode(),
+    b"\xff\xfe\x00v",
+    b"ExecStart=\\\n\\\n",
 ]
 
 
@@ -173,8 +218,12 @@ def test_probe_follows_config_file_and_reads_local_model(tmp_path):
     fact = serve_configs(Context(root=tmp_path, env={}, configs=[str(script)]))
     (c,) = fact["configs"]
     assert c["includes"][0]["kind"] == "vllm-yaml" and c["model"]["vocab_size"] == 151552
-    facts = {"serve_configs": fact, "distributions": [{"name": "vllm", "version": "0.15.1"}], "targets": ["sm_120"],
-             "gpus": [{"index": i, "arch": "sm_120", "mem_total": 97887 * 2**20} for i in range(4)]}
+    facts = {
+        "serve_configs": fact,
+        "distributions": [{"name": "vllm", "version": "0.15.1"}],
+        "targets": ["sm_120"],
+        "gpus": [{"index": i, "arch": "sm_120", "mem_total": 97887 * 2**20} for i in range(4)],
+    }
     flags = [f for f in run_check(serve_checks.serve_flags_known, facts) if f.status == "fail"]
     assert [(Path(f.location.path).name, f.location.line) for f in flags] == [("extra.yaml", 1)]
     assert "did you mean --max-num-seqs" in flags[0].message

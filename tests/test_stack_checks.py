@@ -2,6 +2,7 @@
 
 Requires-Dist strings are the real ones of the named releases (vllm 0.11.0 METADATA: torch==2.8.0;
 torchvision 0.23.0: torch==2.8.0); NVML shapes follow cmd/nvml.json of the H100 capture."""
+
 import json
 from pathlib import Path
 
@@ -13,8 +14,11 @@ from bwdoctor.testing import run_check, statuses
 
 TORCH_291 = {"version": "2.9.1", "cuda": "12.8", "variant": "cu128", "hip": None}
 TORCH_280 = {"version": "2.8.0+cu128", "cuda": "12.8", "variant": "cu128", "hip": None}
-VLLM_011 = {"name": "vllm", "version": "0.11.0", "requires": ["torch==2.8.0", "torchaudio==2.8.0",
-                                                              "xformers==0.0.32.post1; platform_system == \"Linux\""]}
+VLLM_011 = {
+    "name": "vllm",
+    "version": "0.11.0",
+    "requires": ["torch==2.8.0", "torchaudio==2.8.0", 'xformers==0.0.32.post1; platform_system == "Linux"'],
+}
 TV_023 = {"name": "torchvision", "version": "0.23.0", "requires": ["numpy", "torch==2.8.0", "pillow!=8.3.*,>=5.3.0"]}
 TV_024 = {"name": "torchvision", "version": "0.24.1", "requires": ["numpy", "torch==2.9.1", "pillow!=8.3.*,>=5.3.0"]}
 
@@ -31,63 +35,94 @@ def test_torchvision_pairs():
     f = run_check(stack.torchvision_matches_torch, {"distributions": [TV_023], "torch_build": TORCH_291})
     assert statuses(f) == ["fail"] and f[0].evidence["import"] == "torchvision"
     assert f[0].evidence["fix"].startswith("pip install torchvision==0.24.*")
-    assert statuses(run_check(stack.torchvision_matches_torch,
-                              {"distributions": [TV_024], "torch_build": TORCH_291})) == ["pass"]
+    assert statuses(
+        run_check(stack.torchvision_matches_torch, {"distributions": [TV_024], "torch_build": TORCH_291})
+    ) == ["pass"]
 
 
 def test_driver_vs_runtime():
     rt = [{"source": "torch", "distribution": "torch", "cuda": "12.8", "version": "2.9.1"}]
-    f = run_check(stack.driver_supports_cuda_runtime, {"cuda_runtimes": rt, "nvidia_driver": {"version": "520.61.05"},
-                                                       "nvml": {"$unavailable": "x"}})
+    f = run_check(
+        stack.driver_supports_cuda_runtime,
+        {"cuda_runtimes": rt, "nvidia_driver": {"version": "520.61.05"}, "nvml": {"$unavailable": "x"}},
+    )
     assert statuses(f) == ["fail"] and f[0].severity == "error" and f[0].evidence["required"] == "525.60.13"
-    f = run_check(stack.driver_supports_cuda_runtime, {"cuda_runtimes": rt, "nvidia_driver": {"version": "550.54.15"},
-                                                       "nvml": {"$unavailable": "x"}})
+    f = run_check(
+        stack.driver_supports_cuda_runtime,
+        {"cuda_runtimes": rt, "nvidia_driver": {"version": "550.54.15"}, "nvml": {"$unavailable": "x"}},
+    )
     assert statuses(f) == ["fail"] and f[0].severity == "warning"
-    f = run_check(stack.driver_supports_cuda_runtime, {"cuda_runtimes": rt, "nvidia_driver": {"$unavailable": "x"},
-                                                       "nvml": {"driver": "580.159.04"}})
+    f = run_check(
+        stack.driver_supports_cuda_runtime,
+        {"cuda_runtimes": rt, "nvidia_driver": {"$unavailable": "x"}, "nvml": {"driver": "580.159.04"}},
+    )
     assert statuses(f) == ["pass"]
     cu13 = [{"source": "torch", "distribution": "torch", "cuda": "13.0", "version": "2.11.0+cu130"}]
-    f = run_check(stack.driver_supports_cuda_runtime, {"cuda_runtimes": cu13, "nvidia_driver": {"version": "575.57.08"},
-                                                       "nvml": {"$unavailable": "x"}})
+    f = run_check(
+        stack.driver_supports_cuda_runtime,
+        {"cuda_runtimes": cu13, "nvidia_driver": {"version": "575.57.08"}, "nvml": {"$unavailable": "x"}},
+    )
     assert f[0].severity == "error"  # CUDA 13 has no minor-version compatibility below 580
 
 
 def test_cpu_torch_under_vllm():
     cpu = {"version": "2.13.0+cpu", "cuda": None, "variant": "cpu", "hip": None}
-    f = run_check(stack.torch_is_cuda_build, {"torch_build": cpu, "gpus": {"$unavailable": "none"},
-                                              "distributions": [VLLM_011]})
+    f = run_check(
+        stack.torch_is_cuda_build, {"torch_build": cpu, "gpus": {"$unavailable": "none"}, "distributions": [VLLM_011]}
+    )
     assert statuses(f) == ["fail"]
-    f = run_check(stack.torch_is_cuda_build, {"torch_build": cpu, "gpus": {"$unavailable": "none"},
-                                              "distributions": []})
+    f = run_check(
+        stack.torch_is_cuda_build, {"torch_build": cpu, "gpus": {"$unavailable": "none"}, "distributions": []}
+    )
     assert statuses(f) == ["skip"]
 
 
-@pytest.mark.parametrize("version,gpus,status,severity", [
-    ("2.21.5", 1, "fail", "warning"), ("2.21.5", 2, "fail", "error"), ("2.26.2", 2, "pass", None),
-    ("2.27.3", 1, "pass", None)])
+@pytest.mark.parametrize(
+    "version,gpus,status,severity",
+    [
+        ("2.21.5", 1, "fail", "warning"),
+        ("2.21.5", 2, "fail", "error"),
+        ("2.26.2", 2, "pass", None),
+        ("2.27.3", 1, "pass", None),
+    ],
+)
 def test_nccl(version, gpus, status, severity):
-    f = run_check(packages.nccl_supports_blackwell, {
-        "targets": ["sm_120"], "distributions": [{"name": "nvidia-nccl-cu12", "version": version}],
-        "gpus": [{"cc": [12, 0]}] * gpus})
+    f = run_check(
+        packages.nccl_supports_blackwell,
+        {
+            "targets": ["sm_120"],
+            "distributions": [{"name": "nvidia-nccl-cu12", "version": version}],
+            "gpus": [{"cc": [12, 0]}] * gpus,
+        },
+    )
     assert statuses(f) == [status]
     if severity:
         assert f[0].severity == severity
-    assert statuses(run_check(packages.nccl_supports_blackwell, {
-        "targets": ["sm_90"], "distributions": [{"name": "nvidia-nccl-cu12", "version": version}],
-        "gpus": []})) == ["skip"]
+    assert statuses(
+        run_check(
+            packages.nccl_supports_blackwell,
+            {"targets": ["sm_90"], "distributions": [{"name": "nvidia-nccl-cu12", "version": version}], "gpus": []},
+        )
+    ) == ["skip"]
 
 
 def test_bitsandbytes():
     bnb = lambda v: [{"name": "bitsandbytes", "version": v}]
     base = {"targets": ["sm_120"], "torch_build": {"cuda": "12.8"}}
-    f = run_check(packages.bitsandbytes_supports_blackwell,
-                  dict(base, distributions=bnb("0.45.0"), native_libraries={"bitsandbytes": []}))
+    f = run_check(
+        packages.bitsandbytes_supports_blackwell,
+        dict(base, distributions=bnb("0.45.0"), native_libraries={"bitsandbytes": []}),
+    )
     assert statuses(f) == ["fail"]
-    f = run_check(packages.bitsandbytes_supports_blackwell, dict(
-        base, distributions=bnb("0.45.5"), native_libraries={"bitsandbytes": ["libbitsandbytes_cuda126.so"]}))
+    f = run_check(
+        packages.bitsandbytes_supports_blackwell,
+        dict(base, distributions=bnb("0.45.5"), native_libraries={"bitsandbytes": ["libbitsandbytes_cuda126.so"]}),
+    )
     assert statuses(f) == ["fail"] and "libbitsandbytes_cuda128" in f[0].message
-    f = run_check(packages.bitsandbytes_supports_blackwell, dict(
-        base, distributions=bnb("0.45.5"), native_libraries={"bitsandbytes": ["libbitsandbytes_cuda128.so"]}))
+    f = run_check(
+        packages.bitsandbytes_supports_blackwell,
+        dict(base, distributions=bnb("0.45.5"), native_libraries={"bitsandbytes": ["libbitsandbytes_cuda128.so"]}),
+    )
     assert statuses(f) == ["pass"]
 
 
@@ -154,14 +189,19 @@ H100 = {"name": "NVIDIA H100 80GB HBM3", "cc": [9, 0]}
 
 def test_iommu_and_p2p():
     nvml = {"gpus": [], "pairs": [PAIR_PCIE]}
-    f = run_check(multigpu.p2p_not_behind_iommu, {"nvml": nvml, "environment": {},
-                                                  "kernel_cmdline": ["quiet", "intel_iommu=on"]})
+    f = run_check(
+        multigpu.p2p_not_behind_iommu, {"nvml": nvml, "environment": {}, "kernel_cmdline": ["quiet", "intel_iommu=on"]}
+    )
     assert statuses(f) == ["fail"] and "iommu=pt" in f[0].evidence["fix"]
-    f = run_check(multigpu.p2p_not_behind_iommu, {"nvml": nvml, "environment": {},
-                                                  "kernel_cmdline": ["intel_iommu=on", "iommu=pt"]})
+    f = run_check(
+        multigpu.p2p_not_behind_iommu,
+        {"nvml": nvml, "environment": {}, "kernel_cmdline": ["intel_iommu=on", "iommu=pt"]},
+    )
     assert statuses(f) == ["pass"]
-    f = run_check(multigpu.p2p_not_behind_iommu, {"nvml": {"gpus": [], "pairs": [PAIR_NOP2P]}, "environment": {},
-                                                  "kernel_cmdline": []})
+    f = run_check(
+        multigpu.p2p_not_behind_iommu,
+        {"nvml": {"gpus": [], "pairs": [PAIR_NOP2P]}, "environment": {}, "kernel_cmdline": []},
+    )
     assert statuses(f) == ["fail"] and f[0].severity == "info"
     f = run_check(multigpu.p2p_not_behind_iommu, {"nvml": {"gpus": []}, "environment": {}, "kernel_cmdline": []})
     assert statuses(f) == ["skip"]
@@ -187,28 +227,45 @@ def test_rebar():
 
 
 def test_nccl_env():
-    f = run_check(multigpu.nccl_env_sane, {"environment": {"NCCL_P2P_LEVEL": "FAST", "NCCL_DMABUF_ENABLE": "yes"},
-                                           "nvml": {"$unavailable": "x"}})
+    f = run_check(
+        multigpu.nccl_env_sane,
+        {"environment": {"NCCL_P2P_LEVEL": "FAST", "NCCL_DMABUF_ENABLE": "yes"}, "nvml": {"$unavailable": "x"}},
+    )
     assert sorted(x.severity for x in f) == ["error", "warning"]
     f = run_check(multigpu.nccl_env_sane, {"environment": {"NCCL_P2P_DISABLE": "1"}, "nvml": {"pairs": [PAIR_NVL]}})
     assert statuses(f) == ["fail"]
-    assert statuses(run_check(multigpu.nccl_env_sane, {"environment": {"NCCL_P2P_LEVEL": "SYS"},
-                                                       "nvml": {"pairs": []}})) == ["pass"]
+    assert statuses(
+        run_check(multigpu.nccl_env_sane, {"environment": {"NCCL_P2P_LEVEL": "SYS"}, "nvml": {"pairs": []}})
+    ) == ["pass"]
 
 
 def test_live_verdicts():
-    ok = {"status": "ok", "torch": "2.11.0+cu130", "devices": [{"index": 0, "name": "H100", "cc": [9, 0],
-                                                                  "launch": "ok"}]}
+    ok = {
+        "status": "ok",
+        "torch": "2.11.0+cu130",
+        "devices": [{"index": 0, "name": "H100", "cc": [9, 0], "launch": "ok"}],
+    }
     assert statuses(run_check(live.live_kernel_launch, {"live_torch": ok, "gpus": [H100]})) == ["pass"]
-    bad = dict(ok, devices=[{"index": 0, "name": "RTX 5090", "launch": "failed",
-                             "error": "CUDA error: no kernel image is available for execution on the device"}])
+    bad = dict(
+        ok,
+        devices=[
+            {
+                "index": 0,
+                "name": "RTX 5090",
+                "launch": "failed",
+                "error": "CUDA error: no kernel image is available for execution on the device",
+            }
+        ],
+    )
     f = run_check(live.live_kernel_launch, {"live_torch": bad, "gpus": [RTX]})
     assert statuses(f) == ["fail"] and "no kernel image" in f[0].message
-    f = run_check(live.live_kernel_launch, {"live_torch": {"status": "timeout", "error": "timed out after 90 s"},
-                                            "gpus": [RTX]})
+    f = run_check(
+        live.live_kernel_launch, {"live_torch": {"status": "timeout", "error": "timed out after 90 s"}, "gpus": [RTX]}
+    )
     assert statuses(f) == ["fail"]
-    f = run_check(live.live_kernel_launch, {"live_torch": dict(ok, devices=[], device_count=0, available=False),
-                                            "gpus": [RTX]})
+    f = run_check(
+        live.live_kernel_launch, {"live_torch": dict(ok, devices=[], device_count=0, available=False), "gpus": [RTX]}
+    )
     assert statuses(f) == ["fail"] and "sees no CUDA device" in f[0].message
     f = run_check(live.live_kernel_launch, {"live_torch": {"$unavailable": "live probe not requested"}, "gpus": []})
     assert statuses(f) == ["skip"]

@@ -1,15 +1,15 @@
 """CUDA toolkit parsing and probing on real nvcc/ptxas output, and the nvcc/Triton checks."""
-import os
+
 import stat
 from pathlib import Path
 
 import pytest
 
+from bwdoctor.checks import stack
 from bwdoctor.context import Context
 from bwdoctor.domain import cuda
 from bwdoctor.probes import toolkit
 from bwdoctor.testing import run_check, statuses
-from bwdoctor.checks import stack
 
 TK = Path(__file__).parent / "fixtures" / "toolkit"
 
@@ -31,12 +31,15 @@ def test_parse_release_from_real_outputs():
     assert toolkit.parse_release("garbage") is None
 
 
-@pytest.mark.parametrize("ver,has,lacks", [
-    ("12.6.85", ["sm_90a", "sm_89"], ["sm_120", "sm_100"]),
-    ("12.8.93", ["sm_120", "sm_120a", "sm_100a"], ["sm_121", "sm_120f", "sm_103"]),
-    ("12.9.86", ["sm_121", "sm_120f", "sm_103", "sm_121a"], []),
-    ("13.0.88", ["sm_110", "sm_121f", "sm_75"], ["sm_70", "sm_61"]),
-])
+@pytest.mark.parametrize(
+    "ver,has,lacks",
+    [
+        ("12.6.85", ["sm_90a", "sm_89"], ["sm_120", "sm_100"]),
+        ("12.8.93", ["sm_120", "sm_120a", "sm_100a"], ["sm_121", "sm_120f", "sm_103"]),
+        ("12.9.86", ["sm_121", "sm_120f", "sm_103", "sm_121a"], []),
+        ("13.0.88", ["sm_110", "sm_121f", "sm_75"], ["sm_70", "sm_61"]),
+    ],
+)
 def test_ptxas_help_lists_what_each_release_emits(ver, has, lacks):
     archs = toolkit.parse_ptxas_help(text(f"ptxas-{ver}-help.txt"))
     assert set(has) <= set(archs)
@@ -81,8 +84,13 @@ esac
 def toolkit_env(tmp_path, ver):
     """A CUDA tree whose nvcc prints release `ver`'s real --version and whose ptxas prints its real --help."""
     bindir = tmp_path / f"cuda-{ver}" / "bin"
-    fake_tool(bindir, "nvcc", text(f"nvcc-{ver}-version.txt") if (TK / f"nvcc-{ver}-version.txt").exists()
-              else text(f"ptxas-{ver}-version.txt"))
+    fake_tool(
+        bindir,
+        "nvcc",
+        text(f"nvcc-{ver}-version.txt")
+        if (TK / f"nvcc-{ver}-version.txt").exists()
+        else text(f"ptxas-{ver}-version.txt"),
+    )
     fake_tool(bindir, "ptxas", text(f"ptxas-{ver}-version.txt"), text(f"ptxas-{ver}-help.txt"))
     return bindir
 
@@ -114,8 +122,11 @@ def test_older_nvcc_shadows_newer(tmp_path):
     assert statuses(f) == ["fail"] and str(new / "nvcc") in f[0].message
     f = run_check(stack.nvcc_supports_target, {"targets": ["sm_120"], "cuda_toolkits": fact})
     assert f[0].message.endswith(f"{new / 'nvcc'} (CUDA 12.8) can") and f"PATH={new}:" in f[0].evidence["fix"]
-    assert statuses(run_check(stack.nvcc_not_shadowed,
-                              {"cuda_toolkits": toolkit.cuda_toolkits(Context(env={"PATH": f"{new}:{old}"}))})) == ["pass"]
+    assert statuses(
+        run_check(
+            stack.nvcc_not_shadowed, {"cuda_toolkits": toolkit.cuda_toolkits(Context(env={"PATH": f"{new}:{old}"}))}
+        )
+    ) == ["pass"]
 
 
 def test_cuda_home_wins_over_path(tmp_path):
@@ -140,8 +151,10 @@ def test_triton_ptxas_path(tmp_path, ver, status):
     ptxas = toolkit_env(tmp_path, ver) / "ptxas"
     fact = toolkit.triton_ptxas(Context(env={"TRITON_PTXAS_PATH": str(ptxas)}), {})
     assert fact["via"] == "TRITON_PTXAS_PATH" and fact["version"] == ver[:4]
-    f = run_check(stack.triton_ptxas_supports_target, {"targets": ["sm_120"], "triton_ptxas": fact,
-                                                       "cuda_toolkits": {"toolkits": [], "path_order": []}})
+    f = run_check(
+        stack.triton_ptxas_supports_target,
+        {"targets": ["sm_120"], "triton_ptxas": fact, "cuda_toolkits": {"toolkits": [], "path_order": []}},
+    )
     assert statuses(f) == [status]
 
 

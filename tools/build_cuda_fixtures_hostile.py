@@ -6,6 +6,7 @@
 Each output is a copy of a real nvcc-built .so with a few bytes changed, written to
 DIR/hostile/NAME.so; DIR/hostile/README.txt says what each one is and what a reader should say.
 """
+
 from __future__ import annotations
 
 import struct
@@ -50,19 +51,26 @@ def main(out_dir: str) -> None:
         "truncated_half": (real[: len(real) // 2], "first half of sm120.so: section headers are gone"),
         "elf32": (patch(real, 4, "<B", 1), "EI_CLASS set to 1 (32-bit)"),
         "big_endian": (patch(real, 5, "<B", 2), "EI_DATA set to 2 (big-endian)"),
-        "section_past_end": (patch(real, hdr + 0x20, "<Q", TB),
-                             ".nv_fatbin section header claims 1 TiB"),
-        "container_past_end": (patch(real, fb_off + 8, "<Q", fb_size * 4),
-                               "first container's fat_size points past the section end"),
+        "section_past_end": (patch(real, hdr + 0x20, "<Q", TB), ".nv_fatbin section header claims 1 TiB"),
+        "container_past_end": (
+            patch(real, fb_off + 8, "<Q", fb_size * 4),
+            "first container's fat_size points past the section end",
+        ),
         "container_terabyte": (patch(real, fb_off + 8, "<Q", TB), "first container claims 1 TiB"),
         "container_max": (patch(real, fb_off + 8, "<Q", (1 << 64) - 1), "fat_size = 2**64-1"),
-        "container_header_zero": (patch(real, fb_off + 6, "<H", 0),
-                                  "container header_size 0 (a naive walker loops in place)"),
-        "entry_header_zero": (patch(real, fb_off + 16 + 4, "<I", 0),
-                              "entry header_size 0 (a naive walker loops in place)"),
+        "container_header_zero": (
+            patch(real, fb_off + 6, "<H", 0),
+            "container header_size 0 (a naive walker loops in place)",
+        ),
+        "entry_header_zero": (
+            patch(real, fb_off + 16 + 4, "<I", 0),
+            "entry header_size 0 (a naive walker loops in place)",
+        ),
         "entry_payload_terabyte": (patch(real, fb_off + 16 + 8, "<Q", TB), "entry payload_size 1 TiB"),
-        "bad_magic_second": (patch(two, two_off + first_len, "<I", 0x466243B1),
-                             "second container starts with the wrapper magic, not 0xBA55ED50"),
+        "bad_magic_second": (
+            patch(two, two_off + first_len, "<I", 0x466243B1),
+            "second container starts with the wrapper magic, not 0xBA55ED50",
+        ),
     }
     out = base / "hostile"
     out.mkdir(exist_ok=True)

@@ -6,6 +6,7 @@ The README is the one of github.com/NVIDIA/open-gpu-kernel-modules (the release 
 line); its table "| NVIDIA <name> | <device> [<subvendor> <subdevice>] |" lists every GPU the open
 module supports, Turing and later.
 """
+
 import re
 import sys
 

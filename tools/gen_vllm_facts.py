@@ -21,6 +21,7 @@ stays small and "removed in X" is a lookup.  Usage:
   python tools/gen_vllm_facts.py                      # default release list, writes the JSON
   python tools/gen_vllm_facts.py --versions 0.15.1 --print
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,29 +40,81 @@ OUT = REPO / "bwdoctor" / "data" / "vllm_releases.json"
 SCHEMA = "bwdoctor.vllm-releases/1"
 
 DEFAULT_VERSIONS = [
-    "0.9.2", "0.10.0", "0.10.1.1", "0.10.2", "0.11.0", "0.11.1", "0.11.2", "0.12.0", "0.13.0", "0.14.0",
-    "0.14.1", "0.15.0", "0.15.1", "0.16.0", "0.17.0", "0.17.1", "0.18.0", "0.18.1", "0.19.0", "0.19.1",
-    "0.20.0", "0.20.1", "0.20.2", "0.21.0", "0.22.0", "0.22.1", "0.23.0", "0.24.0", "0.25.0", "0.25.1",
-    "0.26.0", "0.27.0", "0.27.1", "0.28.0", "0.29.0", "0.30.0", "0.31.0", "0.32.0", "0.33.0",
+    "0.9.2",
+    "0.10.0",
+    "0.10.1.1",
+    "0.10.2",
+    "0.11.0",
+    "0.11.1",
+    "0.11.2",
+    "0.12.0",
+    "0.13.0",
+    "0.14.0",
+    "0.14.1",
+    "0.15.0",
+    "0.15.1",
+    "0.16.0",
+    "0.17.0",
+    "0.17.1",
+    "0.18.0",
+    "0.18.1",
+    "0.19.0",
+    "0.19.1",
+    "0.20.0",
+    "0.20.1",
+    "0.20.2",
+    "0.21.0",
+    "0.22.0",
+    "0.22.1",
+    "0.23.0",
+    "0.24.0",
+    "0.25.0",
+    "0.25.1",
+    "0.26.0",
+    "0.27.0",
+    "0.27.1",
+    "0.28.0",
+    "0.29.0",
+    "0.30.0",
+    "0.31.0",
+    "0.32.0",
+    "0.33.0",
 ]
-PLATFORMS = ["manylinux1_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64",
-             "manylinux_2_31_x86_64", "manylinux_2_35_x86_64"]
+PLATFORMS = [
+    "manylinux1_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux_2_28_x86_64",
+    "manylinux_2_31_x86_64",
+    "manylinux_2_35_x86_64",
+]
 
 FLAG_RE = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
 SHORT_RE = re.compile(r"^-[a-zA-Z]{1,4}$")
 ENV_KEY_RE = re.compile(r'^\s*"([A-Z][A-Z0-9_]+)"\s*:', re.M)
 ENUM_NAMES = ("AttentionBackendEnum", "_Backend")
-ATTENTION_FILES = ("vllm/v1/attention/backends/registry.py", "vllm/attention/backends/registry.py",
-                   "vllm/platforms/interface.py")
+ATTENTION_FILES = (
+    "vllm/v1/attention/backends/registry.py",
+    "vllm/attention/backends/registry.py",
+    "vllm/platforms/interface.py",
+)
 QUANT_FILE = "vllm/model_executor/layers/quantization/__init__.py"
 
 
 def wanted(name: str) -> bool:
     """True for wheel members the scan reads."""
-    return (name in ("vllm/engine/arg_utils.py", "vllm/envs.py", "vllm/entrypoints/cli/serve.py",
-                     "vllm/utils/argparse_utils.py", QUANT_FILE) or name in ATTENTION_FILES
-            or (name.startswith("vllm/entrypoints/") and name.endswith("/cli_args.py"))
-            or (name.endswith(".dist-info/METADATA") and name.count("/") == 1))
+    return (
+        name
+        in (
+            "vllm/engine/arg_utils.py",
+            "vllm/envs.py",
+            "vllm/entrypoints/cli/serve.py",
+            "vllm/utils/argparse_utils.py",
+            QUANT_FILE,
+        )
+        or name in ATTENTION_FILES
+        or (name.startswith("vllm/entrypoints/") and name.endswith("/cli_args.py"))
+        or (name.endswith(".dist-info/METADATA") and name.count("/") == 1)
+    )
 
 
 def read_wheel(path: Path) -> dict:
@@ -108,8 +161,11 @@ def dataclass_fields(text: str, class_pred) -> list:
 
 def scan_flags(files: dict) -> dict:
     """Long flags, boolean negations and short aliases of `vllm serve` in one release."""
-    sources = {p: t for p, t in files.items()
-               if p in ("vllm/engine/arg_utils.py", "vllm/entrypoints/cli/serve.py") or p.endswith("/cli_args.py")}
+    sources = {
+        p: t
+        for p, t in files.items()
+        if p in ("vllm/engine/arg_utils.py", "vllm/entrypoints/cli/serve.py") or p.endswith("/cli_args.py")
+    }
     flags, short = set(), set()
     for text in sources.values():
         for s in string_constants(text):
@@ -124,8 +180,9 @@ def scan_flags(files: dict) -> dict:
                 flags.add("--" + name.replace("_", "-"))
                 if is_bool:
                     bools.add("--" + name.replace("_", "-"))
-    for name, is_bool in dataclass_fields(files.get("vllm/engine/arg_utils.py", ""),
-                                          lambda c: c in ("EngineArgs", "AsyncEngineArgs")):
+    for name, is_bool in dataclass_fields(
+        files.get("vllm/engine/arg_utils.py", ""), lambda c: c in ("EngineArgs", "AsyncEngineArgs")
+    ):
         if is_bool:
             bools.add("--" + name.replace("_", "-"))
     bools &= flags
@@ -133,9 +190,9 @@ def scan_flags(files: dict) -> dict:
     if any("EnableDisableAction" in t for t in files.values()):
         for f in bools:
             if f.startswith("--enable-"):
-                negations.add("--disable-" + f[len("--enable-"):])
+                negations.add("--disable-" + f[len("--enable-") :])
             elif f.startswith("--disable-"):
-                negations.add("--enable-" + f[len("--disable-"):])
+                negations.add("--enable-" + f[len("--disable-") :])
     negations -= flags
     return {"flags": sorted(flags), "negations": sorted(negations), "short": sorted(short - {"-h"})}
 
@@ -146,8 +203,12 @@ def scan_env(text: str) -> list:
     if tree is not None:
         for node in ast.walk(tree):
             target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
-            if (isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(target, ast.Name)
-                    and target.id == "environment_variables" and isinstance(node.value, ast.Dict)):
+            if (
+                isinstance(node, (ast.Assign, ast.AnnAssign))
+                and isinstance(target, ast.Name)
+                and target.id == "environment_variables"
+                and isinstance(node.value, ast.Dict)
+            ):
                 return sorted(k.value for k in node.value.keys if isinstance(k, ast.Constant))
     start = text.find("environment_variables")
     return sorted(set(ENV_KEY_RE.findall(text[start:] if start >= 0 else text)))
@@ -161,8 +222,13 @@ def scan_attention(files: dict) -> dict:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef) and node.name in ENUM_NAMES:
-                members = [t.id for s in node.body if isinstance(s, ast.Assign)
-                           for t in s.targets if isinstance(t, ast.Name) and t.id.isupper()]
+                members = [
+                    t.id
+                    for s in node.body
+                    if isinstance(s, ast.Assign)
+                    for t in s.targets
+                    if isinstance(t, ast.Name) and t.id.isupper()
+                ]
                 if members:
                     return {"enum": node.name, "file": path, "members": members}
     return {"enum": None, "file": None, "members": []}
@@ -199,16 +265,36 @@ def scan_release(files: dict) -> dict:
     """Every fact of one release from its source files."""
     quant = scan_quantization(files.get(QUANT_FILE, ""))
     att = scan_attention(files)
-    return {**scan_flags(files), "env": scan_env(files.get("vllm/envs.py", "")),
-            "attention": att["members"], "attention_enum": att["file"],
-            "quantization": quant["methods"], "quantization_deprecated": quant["deprecated"],
-            "torch": scan_torch_pin(files)}
+    return {
+        **scan_flags(files),
+        "env": scan_env(files.get("vllm/envs.py", "")),
+        "attention": att["members"],
+        "attention_enum": att["file"],
+        "quantization": quant["methods"],
+        "quantization_deprecated": quant["deprecated"],
+        "torch": scan_torch_pin(files),
+    }
 
 
 def download_wheel(version: str, dest: Path, timeout: float = 900) -> Path:
     """The x86_64 wheel of vllm==version from PyPI (pip download, no dependencies)."""
-    cmd = [sys.executable, "-m", "pip", "download", f"vllm=={version}", "--no-deps", "--only-binary", ":all:",
-           "--python-version", "3.12", "--implementation", "cp", "-d", str(dest), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        f"vllm=={version}",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        "3.12",
+        "--implementation",
+        "cp",
+        "-d",
+        str(dest),
+        "-q",
+    ]
     for plat in PLATFORMS:
         cmd += ["--platform", plat]
     subprocess.run(cmd, check=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -235,10 +321,14 @@ def to_ranges(indices: list) -> list:
 def pack(releases: dict) -> dict:
     """Compact JSON form: release list + for each kind, name -> index ranges where it exists."""
     versions = list(releases)
-    doc = {"schema": SCHEMA,
-           "source": "static scan of vLLM wheels from https://pypi.org/project/vllm/ by tools/gen_vllm_facts.py",
-           "releases": [{"version": v, "torch": releases[v]["torch"], "attention_enum": releases[v]["attention_enum"]}
-                        for v in versions]}
+    doc = {
+        "schema": SCHEMA,
+        "source": "static scan of vLLM wheels from https://pypi.org/project/vllm/ by tools/gen_vllm_facts.py",
+        "releases": [
+            {"version": v, "torch": releases[v]["torch"], "attention_enum": releases[v]["attention_enum"]}
+            for v in versions
+        ],
+    }
     for kind in KINDS:
         table = {}
         for i, v in enumerate(versions):
@@ -272,9 +362,11 @@ def main(argv=None) -> int:
                 continue
             releases[v] = scan_release(read_wheel(wheel))
             r = releases[v]
-            print(f"{v}: {len(r['flags'])} flags, {len(r['negations'])} negations, {len(r['env'])} env, "
-                  f"{len(r['attention'])} attention, {len(r['quantization'])} quantization, torch {r['torch']}",
-                  file=sys.stderr)
+            print(
+                f"{v}: {len(r['flags'])} flags, {len(r['negations'])} negations, {len(r['env'])} env, "
+                f"{len(r['attention'])} attention, {len(r['quantization'])} quantization, torch {r['torch']}",
+                file=sys.stderr,
+            )
             if args.wheel_dir is None:
                 wheel.unlink()
     finally:

@@ -13,6 +13,7 @@ The fixtures link libcudart.so.13 dynamically; it is looked up in --cudart, $CUD
 /usr/local/cuda/lib64, the nvidia-cuda-runtime wheel of this interpreter, then the loader path.
 Exit status: 0 every verdict agreed, 1 some did not, 2 no GPU or no CUDA runtime.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,15 @@ from bwdoctor.elf.fatbin import scan_file  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "cuda"
 NO_KERNEL_IMAGE = 209
-ERROR_NAMES = {0: "success", 209: "cudaErrorNoKernelImageForDevice", 222: "cudaErrorUnsupportedPtxVersion",
-               218: "cudaErrorInvalidPtx", 100: "cudaErrorNoDevice", 35: "cudaErrorInsufficientDriver",
-               -1: "ran but computed a wrong value"}
+ERROR_NAMES = {
+    0: "success",
+    209: "cudaErrorNoKernelImageForDevice",
+    222: "cudaErrorUnsupportedPtxVersion",
+    218: "cudaErrorInvalidPtx",
+    100: "cudaErrorNoDevice",
+    35: "cudaErrorInsufficientDriver",
+    -1: "ran but computed a wrong value",
+}
 CC_MAJOR_ATTR, CC_MINOR_ATTR = 75, 76  # cudaDevAttrComputeCapabilityMajor / Minor
 
 
@@ -137,16 +144,29 @@ def main(argv=None):
                 note = "timed out"
         agree = None if got is None else (got == want)
         mismatches += agree is False or (not args.dry_run and got is None)
-        rows.append({"fixture": so.name, "verdict": v.status, "entry": v.entry, "section": v.section,
-                     "expected": want, "launch": got, "launch_name": ERROR_NAMES.get(got, got),
-                     "agree": agree, "note": note})
+        rows.append(
+            {
+                "fixture": so.name,
+                "verdict": v.status,
+                "entry": v.entry,
+                "section": v.section,
+                "expected": want,
+                "launch": got,
+                "launch_name": ERROR_NAMES.get(got, got),
+                "agree": agree,
+                "note": note,
+            }
+        )
         shown = "-" if got is None else f"{got} {ERROR_NAMES.get(got, '')}"
         mark = {True: "ok", False: "MISMATCH", None: "" if args.dry_run else "FAILED"}[agree]
         print(f"{so.name:16} {v.status:8} {str(v.entry):14} launch={shown:38} {mark} {note}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"cc": list(cc), "dry_run": args.dry_run,
-                                               "force_ptx_jit": args.force_ptx_jit, "results": rows},
-                                              indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {"cc": list(cc), "dry_run": args.dry_run, "force_ptx_jit": args.force_ptx_jit, "results": rows},
+                indent=2,
+            )
+        )
     if not args.dry_run:
         print(f"{len(rows) - mismatches}/{len(rows)} agree")
     return 1 if mismatches else 0

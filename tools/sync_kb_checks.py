@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Rewrite the `checks = [...]` line of every KB article from the registered checks' kb slugs."""
+
 import glob
 import os
 import re
@@ -19,8 +20,9 @@ def main() -> None:
         if not m:
             continue
         ids = sorted(by.get(m.group(1), []))
-        new = re.sub(r"^checks = \[.*\]$", "checks = [" + ", ".join(f'"{i}"' for i in ids) + "]", text, count=1,
-                     flags=re.M)
+        new = re.sub(
+            r"^checks = \[.*\]$", "checks = [" + ", ".join(f'"{i}"' for i in ids) + "]", text, count=1, flags=re.M
+        )
         if new != text:
             open(path, "w", encoding="utf-8").write(new)
             print(f"{os.path.basename(path)}: {ids}")

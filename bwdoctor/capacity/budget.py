@@ -6,6 +6,7 @@ vllm/v1/core/kv_cache_utils.py (get_num_blocks, _report_kv_cache_config) of vLLM
   available_kv = requested − (weights + torch activation peak + non-torch increase) [− CUDA graphs, newer]
   tokens = floor(available_kv / (page_size × layers)) × block_size
 """
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,7 @@ NCCL_GIB = 0.5
 CUDAGRAPH_GIB = 0.75
 # Sampler warm-up: fp32 logits + sorted values + int64 indices per (request, vocab) element.
 SAMPLER_PEAK_BYTES_PER_ELEM = 16
-SAMPLER_ALLOC_BYTES_PER_ELEM = 12   # one allocation: "Tried to allocate 1.74 GiB" for 1024 × 151552
+SAMPLER_ALLOC_BYTES_PER_ELEM = 12  # one allocation: "Tried to allocate 1.74 GiB" for 1024 × 151552
 CUDA_CONTEXT_GIB = 0.5
 # Memory MoE kernels take after profiling (lazy workspaces, JIT): seed 002 OOMed in sampler warm-up
 # at 0.90 on 94.97 GiB with 9.5 GiB nominal headroom, so ≥ 6.3 GiB went unaccounted (one log; rough).
@@ -50,6 +51,7 @@ def vllm_at_least(version: str | None, floor: str) -> bool:
 @dataclass
 class PlanInput:
     """What the user will pass to `vllm serve`, plus the GPU they will run it on."""
+
     gpu_memory_gib: float
     gpu_count: int = 1
     tp: int = 1
@@ -59,8 +61,8 @@ class PlanInput:
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
     kv_cache_dtype: str = "auto"
-    weights_gib: float | None = None      # per GPU, as "Model loading took X GiB" prints
-    kv_cache_gib: float | None = None     # to reproduce a logged "Available KV cache memory"
+    weights_gib: float | None = None  # per GPU, as "Model loading took X GiB" prints
+    kv_cache_gib: float | None = None  # to reproduce a logged "Available KV cache memory"
     vllm_version: str = "0.15.1"
     block_size: int = BLOCK_SIZE
 
@@ -73,8 +75,10 @@ def kv_dtype_bytes(m: ModelFacts, kv_cache_dtype: str, vllm_version: str) -> tup
     if d in ("bfloat16", "float16", "half"):
         return 2, f"--kv-cache-dtype {d}"
     if m.quant.kv_cache_dtype == "fp8" and m.quant.kv_auto_resolves and vllm_at_least(vllm_version, "0.14.0"):
-        return 1, (f"checkpoint declares an FP8 KV cache ({m.quant.source}); vLLM >= 0.14 resolves "
-                   "--kv-cache-dtype auto to fp8")
+        return 1, (
+            f"checkpoint declares an FP8 KV cache ({m.quant.source}); vLLM >= 0.14 resolves "
+            "--kv-cache-dtype auto to fp8"
+        )
     return m.dtype_bytes, f"model dtype {m.dtype}"
 
 

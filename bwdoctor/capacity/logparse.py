@@ -1,4 +1,5 @@
 """Real memory figures from a vLLM startup log, and how they compare with a plan's prediction."""
+
 from __future__ import annotations
 
 import re
@@ -12,21 +13,40 @@ _PATTERNS = {
     "gpu_blocks": [rf"#? ?GPU blocks: {_NUM}"],
     "max_concurrency": [rf"Maximum concurrency for {_NUM} tokens per request: {_NUM}x"],
     "utilization": [rf"gpu[_-]memory[_-]utilization[= ]+{_NUM}", rf"GPU mem:\s+{_NUM}"],
-    "tensor_parallel_size": [rf"tensor_parallel_size={_NUM}", rf"--tensor-parallel-size[= ]{_NUM}",
-                             rf"\bTP[:=]\s*{_NUM}"],
-    "vllm_version": [r"vLLM API server version ([0-9][\w.+-]*)", r"vLLM:\s+([0-9][\w.+-]*)",
-                     r"Initializing a V1 LLM engine \(v([0-9][\w.+-]*)\)", r"vLLM v([0-9][\w.+-]*)"],
-    "gpu_total_gib": [rf"total_gpu_memory={_NUM} ?GiB", rf"total capacity of {_NUM} GiB",
-                      rf"Free memory on device \S* \({_NUM}/{_NUM} GiB\)"],
+    "tensor_parallel_size": [
+        rf"tensor_parallel_size={_NUM}",
+        rf"--tensor-parallel-size[= ]{_NUM}",
+        rf"\bTP[:=]\s*{_NUM}",
+    ],
+    "vllm_version": [
+        r"vLLM API server version ([0-9][\w.+-]*)",
+        r"vLLM:\s+([0-9][\w.+-]*)",
+        r"Initializing a V1 LLM engine \(v([0-9][\w.+-]*)\)",
+        r"vLLM v([0-9][\w.+-]*)",
+    ],
+    "gpu_total_gib": [
+        rf"total_gpu_memory={_NUM} ?GiB",
+        rf"total capacity of {_NUM} GiB",
+        rf"Free memory on device \S* \({_NUM}/{_NUM} GiB\)",
+    ],
     "graph_gib": [rf"Graph capturing finished in {_NUM} secs?, took {_NUM} GiB"],
     "max_model_len_required": [rf"max seq len \({_NUM}\)"],
     "max_model_len": [rf"max_seq_len={_NUM}", rf"max_model_len={_NUM}", rf"--max-model-len[= ]{_NUM}"],
     "max_num_batched_tokens": [rf"max_num_batched_tokens={_NUM}", rf"--max-num-batched-tokens[= ]{_NUM}"],
-    "estimated_max_model_len": [rf"estimated maximum model length is {_NUM}",
-                                rf"maximum number of tokens that can be stored in KV cache \({_NUM}\)"],
+    "estimated_max_model_len": [
+        rf"estimated maximum model length is {_NUM}",
+        rf"maximum number of tokens that can be stored in KV cache \({_NUM}\)",
+    ],
 }
-_INTS = {"kv_tokens", "gpu_blocks", "tensor_parallel_size", "max_model_len_required", "estimated_max_model_len",
-         "max_model_len", "max_num_batched_tokens"}
+_INTS = {
+    "kv_tokens",
+    "gpu_blocks",
+    "tensor_parallel_size",
+    "max_model_len_required",
+    "estimated_max_model_len",
+    "max_model_len",
+    "max_num_batched_tokens",
+}
 
 
 def _num(s: str):
@@ -68,8 +88,12 @@ def _rel(pred, real):
 def compare(log_figures: dict, plan_result: dict) -> dict:
     """Give logged vs predicted figures side by side with relative errors (for explain --log)."""
     rows = {}
-    for key, plan_key in (("weights_gib", "weights_gib_per_gpu"), ("kv_cache_gib", "kv_cache_gib"),
-                          ("kv_tokens", "kv_tokens"), ("max_concurrency", "max_concurrency")):
+    for key, plan_key in (
+        ("weights_gib", "weights_gib_per_gpu"),
+        ("kv_cache_gib", "kv_cache_gib"),
+        ("kv_tokens", "kv_tokens"),
+        ("max_concurrency", "max_concurrency"),
+    ):
         real, pred = log_figures.get(key), plan_result.get(plan_key)
         if real is None and pred is None:
             continue
@@ -87,9 +111,11 @@ def compare(log_figures: dict, plan_result: dict) -> dict:
     if util and total and w is not None and kv is not None:
         implied = w + kv
         if implied > util * total:
-            notes.append(f"weights + KV = {implied:.2f} GiB exceed utilization × total = {util * total:.2f} GiB: "
-                         "the logged utilization or GPU total is not what this run used, or profiling "
-                         "under-counted memory (expect an OOM later, e.g. in sampler warm-up)")
+            notes.append(
+                f"weights + KV = {implied:.2f} GiB exceed utilization × total = {util * total:.2f} GiB: "
+                "the logged utilization or GPU total is not what this run used, or profiling "
+                "under-counted memory (expect an OOM later, e.g. in sampler warm-up)"
+            )
         else:
             notes.append(f"overhead implied by the log: {util * total - implied:.2f} GiB")
     return {"schema": "bwdoctor.plan-compare/1", "figures": rows, "notes": notes}

@@ -1,4 +1,5 @@
 """Model facts that drive GPU memory, read from a model directory without loading any weights."""
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ class ModelError(ValueError):
 @dataclass
 class ModelFacts:
     """Architecture, dtype, quantization and weight bytes of one checkpoint."""
+
     name: str
     architectures: list[str]
     num_layers: int
@@ -31,14 +33,14 @@ class ModelFacts:
     dtype: str
     dtype_bytes: int
     tie_word_embeddings: bool = False
-    kv_lora_rank: int | None = None        # MLA (DeepSeek-style): one latent "head" per layer
+    kv_lora_rank: int | None = None  # MLA (DeepSeek-style): one latent "head" per layer
     qk_rope_head_dim: int | None = None
     sliding_window: int | None = None
-    layer_types: list[str] | None = None   # "full_attention" / "sliding_attention" per layer
+    layer_types: list[str] | None = None  # "full_attention" / "sliding_attention" per layer
     moe: dict = field(default_factory=dict)
     quant: QuantInfo = field(default_factory=QuantInfo)
     weights_bytes: int | None = None
-    weights_source: str = "none"           # safetensors-headers | index-total-size | config-estimate
+    weights_source: str = "none"  # safetensors-headers | index-total-size | config-estimate
     max_position_embeddings: int | None = None
 
     @property
@@ -96,8 +98,11 @@ def facts_from_config(cfg: dict, name: str = "model", hf_quant_config: dict | No
     heads = _int(cfg, "num_attention_heads", "n_head")
     hidden = _int(cfg, "hidden_size", "d_model", "n_embd")
     if not layers or not heads or not hidden:
-        missing = [k for k, v in (("num_hidden_layers", layers), ("num_attention_heads", heads),
-                                  ("hidden_size", hidden)) if not v]
+        missing = [
+            k
+            for k, v in (("num_hidden_layers", layers), ("num_attention_heads", heads), ("hidden_size", hidden))
+            if not v
+        ]
         raise ModelError(f"config.json of {name} lacks {', '.join(missing)}; cannot size the KV cache")
     kv_heads = _int(cfg, "num_key_value_heads", "multi_query_group_num", default=heads)
     head_dim = _int(cfg, "head_dim") or hidden // heads
@@ -113,21 +118,33 @@ def facts_from_config(cfg: dict, name: str = "model", hf_quant_config: dict | No
         moe = {
             "experts": n_exp,
             "shared_experts": _int(cfg, "n_shared_experts", "num_shared_experts", default=0),
-            "moe_intermediate_size": _int(cfg, "moe_intermediate_size", "expert_intermediate_size",
-                                          default=_int(cfg, "intermediate_size", default=0)),
+            "moe_intermediate_size": _int(
+                cfg,
+                "moe_intermediate_size",
+                "expert_intermediate_size",
+                default=_int(cfg, "intermediate_size", default=0),
+            ),
             "first_dense_layers": _int(cfg, "first_k_dense_replace", default=0),
             "experts_per_token": _int(cfg, "num_experts_per_tok", "moe_topk", default=8),
         }
     return ModelFacts(
         name=name,
         architectures=list(top.get("architectures") or cfg.get("architectures") or []),
-        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
-        hidden_size=hidden, intermediate_size=_int(cfg, "intermediate_size", "ffn_dim", default=4 * hidden),
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        hidden_size=hidden,
+        intermediate_size=_int(cfg, "intermediate_size", "ffn_dim", default=4 * hidden),
         vocab_size=_int(cfg, "vocab_size", "padded_vocab_size", default=0),
-        dtype=dtype, dtype_bytes=DTYPE_BYTES.get(dtype, 2),
+        dtype=dtype,
+        dtype_bytes=DTYPE_BYTES.get(dtype, 2),
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", top.get("tie_word_embeddings", False))),
-        kv_lora_rank=_int(cfg, "kv_lora_rank"), qk_rope_head_dim=_int(cfg, "qk_rope_head_dim"),
-        sliding_window=sw, layer_types=layer_types, moe=moe,
+        kv_lora_rank=_int(cfg, "kv_lora_rank"),
+        qk_rope_head_dim=_int(cfg, "qk_rope_head_dim"),
+        sliding_window=sw,
+        layer_types=layer_types,
+        moe=moe,
         max_position_embeddings=_int(cfg, "max_position_embeddings", "seq_length"),
         quant=parse_quant(cfg if cfg.get("quantization_config") else top, hf_quant_config),
     )
@@ -157,8 +174,12 @@ def estimate_weight_bytes(m: ModelFacts) -> int:
     total += emb * full * (1 if m.tie_word_embeddings else 2)
     if m.is_mla:
         lora = m.kv_lora_rank or 0
-        attn = H * m.num_heads * (D + (m.qk_rope_head_dim or 0)) + H * (lora + (m.qk_rope_head_dim or 0)) \
-            + lora * m.num_heads * 2 * D + m.num_heads * D * H
+        attn = (
+            H * m.num_heads * (D + (m.qk_rope_head_dim or 0))
+            + H * (lora + (m.qk_rope_head_dim or 0))
+            + lora * m.num_heads * 2 * D
+            + m.num_heads * D * H
+        )
     else:
         attn = H * m.num_heads * D * 2 + H * m.num_kv_heads * D * 2
     for i in range(m.num_layers):

@@ -1,4 +1,5 @@
 """Plan a vLLM start: predicted weights, KV cache and tokens per GPU, verdicts and fixes that fit."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,9 +33,17 @@ def _core(m: ModelFacts, p: B.PlanInput) -> dict:
         avail = requested - weights - over["total_gib"] * GIB
     tokens = B.kv_tokens(avail, bpt, p.block_size)
     return {
-        "requested_gib": requested / GIB, "weights": weights, "avail": avail, "bpt": bpt,
-        "kv_dtype_bytes": kv_b, "kv_dtype_reason": kv_why, "tokens": tokens, "overhead": over,
-        "max_model_len": max_len, "max_num_seqs": seqs, "max_num_batched_tokens": batched,
+        "requested_gib": requested / GIB,
+        "weights": weights,
+        "avail": avail,
+        "bpt": bpt,
+        "kv_dtype_bytes": kv_b,
+        "kv_dtype_reason": kv_why,
+        "tokens": tokens,
+        "overhead": over,
+        "max_model_len": max_len,
+        "max_num_seqs": seqs,
+        "max_num_batched_tokens": batched,
     }
 
 
@@ -50,12 +59,19 @@ def _suggest(m: ModelFacts, p: B.PlanInput, c: dict) -> list[dict]:
         q = dataclasses.replace(p, **changes)
         cc = _core(m, q)
         if _fits(cc, q):
-            out.append(_finding("suggestion", "info",
-                                f"{label}: {' '.join(f'{k} {v}' for k, v in flags.items())} "
-                                f"→ {cc['tokens']:,} KV tokens, "
-                                f"{B.max_concurrency(m, cc['tokens'], cc['max_model_len'], cc['max_num_batched_tokens']):.2f}× "
-                                f"concurrency at {cc['max_model_len']:,}",
-                                kb="kv-cache-too-small", flags=flags, kv_tokens=cc["tokens"]))
+            out.append(
+                _finding(
+                    "suggestion",
+                    "info",
+                    f"{label}: {' '.join(f'{k} {v}' for k, v in flags.items())} "
+                    f"→ {cc['tokens']:,} KV tokens, "
+                    f"{B.max_concurrency(m, cc['tokens'], cc['max_model_len'], cc['max_num_batched_tokens']):.2f}× "
+                    f"concurrency at {cc['max_model_len']:,}",
+                    kb="kv-cache-too-small",
+                    flags=flags,
+                    kv_tokens=cc["tokens"],
+                )
+            )
             return True
         return False
 
@@ -74,17 +90,25 @@ def _suggest(m: ModelFacts, p: B.PlanInput, c: dict) -> list[dict]:
             attempt("shorter context", {"--max-model-len": fit_len}, max_model_len=fit_len)
     if not m.quant.weight_bits and p.weights_gib is None:
         # a 4-bit AWQ/GPTQ export of the same architecture
-        q4 = dataclasses.replace(m, quant=dataclasses.replace(m.quant, method="awq", weight_bits=4,
-                                                              group_size=128, source="hypothetical"))
+        q4 = dataclasses.replace(
+            m, quant=dataclasses.replace(m.quant, method="awq", weight_bits=4, group_size=128, source="hypothetical")
+        )
         from bwdoctor.capacity.model import estimate_weight_bytes
+
         q4.weights_bytes = estimate_weight_bytes(q4)
         cc = _core(q4, p)
         if _fits(cc, p):
-            out.append(_finding("suggestion", "info",
-                                f"a 4-bit AWQ/GPTQ variant (~{q4.weights_bytes / GIB:.1f} GiB) fits: "
-                                f"{cc['weights'] / GIB:.2f} GiB weights per GPU → {cc['tokens']:,} KV tokens",
-                                kb="weights-do-not-fit", flags={"--quantization": "awq_marlin"},
-                                kv_tokens=cc["tokens"]))
+            out.append(
+                _finding(
+                    "suggestion",
+                    "info",
+                    f"a 4-bit AWQ/GPTQ variant (~{q4.weights_bytes / GIB:.1f} GiB) fits: "
+                    f"{cc['weights'] / GIB:.2f} GiB weights per GPU → {cc['tokens']:,} KV tokens",
+                    kb="weights-do-not-fit",
+                    flags={"--quantization": "awq_marlin"},
+                    kv_tokens=cc["tokens"],
+                )
+            )
     return out
 
 
@@ -95,28 +119,50 @@ def plan(m: ModelFacts, p: B.PlanInput) -> dict:
     conc = B.max_concurrency(m, c["tokens"], c["max_model_len"], c["max_num_batched_tokens"])
     w_gib, r_gib = c["weights"] / GIB, c["requested_gib"]
     if p.tp * p.pp > p.gpu_count:
-        findings.append(_finding("not-enough-gpus", "error",
-                                 f"TP×PP = {p.tp * p.pp} needs that many GPUs; {p.gpu_count} available",
-                                 kb="weights-do-not-fit", tp=p.tp, pp=p.pp, gpu_count=p.gpu_count))
+        findings.append(
+            _finding(
+                "not-enough-gpus",
+                "error",
+                f"TP×PP = {p.tp * p.pp} needs that many GPUs; {p.gpu_count} available",
+                kb="weights-do-not-fit",
+                tp=p.tp,
+                pp=p.pp,
+                gpu_count=p.gpu_count,
+            )
+        )
     if c["weights"] >= c["requested_gib"] * GIB:
-        findings.append(_finding(
-            "weights-do-not-fit", "error",
-            f"weights need {w_gib:.2f} GiB per GPU but --gpu-memory-utilization {p.utilization} of "
-            f"{p.gpu_memory_gib:.2f} GiB allows {r_gib:.2f} GiB: vLLM fails loading the model "
-            "(\"Failed to load model - not enough GPU memory\") before any KV cache exists",
-            weights_gib_per_gpu=round(w_gib, 2), requested_gib=round(r_gib, 2)))
+        findings.append(
+            _finding(
+                "weights-do-not-fit",
+                "error",
+                f"weights need {w_gib:.2f} GiB per GPU but --gpu-memory-utilization {p.utilization} of "
+                f"{p.gpu_memory_gib:.2f} GiB allows {r_gib:.2f} GiB: vLLM fails loading the model "
+                '("Failed to load model - not enough GPU memory") before any KV cache exists',
+                weights_gib_per_gpu=round(w_gib, 2),
+                requested_gib=round(r_gib, 2),
+            )
+        )
     elif c["tokens"] <= 0:
-        findings.append(_finding(
-            "kv-cache-too-small", "error",
-            f"no memory left for KV cache: {r_gib:.2f} GiB requested − {w_gib:.2f} GiB weights − "
-            f"{c['overhead']['total_gib']:.2f} GiB overhead ≤ 0 (\"No available memory for the cache blocks\")",
-            available_kv_gib=round(c["avail"] / GIB, 2)))
+        findings.append(
+            _finding(
+                "kv-cache-too-small",
+                "error",
+                f"no memory left for KV cache: {r_gib:.2f} GiB requested − {w_gib:.2f} GiB weights − "
+                f'{c["overhead"]["total_gib"]:.2f} GiB overhead ≤ 0 ("No available memory for the cache blocks")',
+                available_kv_gib=round(c["avail"] / GIB, 2),
+            )
+        )
     elif c["tokens"] < c["max_model_len"]:
-        findings.append(_finding(
-            "kv-cache-too-small", "error",
-            f"KV cache holds {c['tokens']:,} tokens, less than one --max-model-len {c['max_model_len']:,} "
-            f"sequence: vLLM refuses to start (estimated maximum model length ≈ {c['tokens']:,})",
-            kv_tokens=c["tokens"], max_model_len=c["max_model_len"]))
+        findings.append(
+            _finding(
+                "kv-cache-too-small",
+                "error",
+                f"KV cache holds {c['tokens']:,} tokens, less than one --max-model-len {c['max_model_len']:,} "
+                f"sequence: vLLM refuses to start (estimated maximum model length ≈ {c['tokens']:,})",
+                kv_tokens=c["tokens"],
+                max_model_len=c["max_model_len"],
+            )
+        )
     findings += _sampler_risk(m, p, c)
     fits = not any(f["severity"] == "error" for f in findings)
     if not fits:
@@ -138,9 +184,15 @@ def plan(m: ModelFacts, p: B.PlanInput) -> dict:
         "max_num_batched_tokens": c["max_num_batched_tokens"],
         "max_concurrency": round(conc, 2),
         "fits": fits,
-        "inputs": {"gpu_memory_gib": p.gpu_memory_gib, "gpu_count": p.gpu_count, "tp": p.tp, "pp": p.pp,
-                   "gpu_memory_utilization": p.utilization, "kv_cache_dtype": p.kv_cache_dtype,
-                   "vllm_version": p.vllm_version},
+        "inputs": {
+            "gpu_memory_gib": p.gpu_memory_gib,
+            "gpu_count": p.gpu_count,
+            "tp": p.tp,
+            "pp": p.pp,
+            "gpu_memory_utilization": p.utilization,
+            "kv_cache_dtype": p.kv_cache_dtype,
+            "vllm_version": p.vllm_version,
+        },
         "findings": findings,
     }
 
@@ -156,11 +208,17 @@ def _sampler_risk(m: ModelFacts, p: B.PlanInput, c: dict) -> list[dict]:
     unaccounted = B.MOE_UNACCOUNTED_FRACTION * p.gpu_memory_gib if m.moe else 0.0
     if alloc <= headroom - unaccounted:
         return []
-    return [_finding(
-        "sampler-warmup-oom", "warning",
-        f"sampler warm-up allocates ~{alloc:.2f} GiB for {c['max_num_seqs']} dummy requests × "
-        f"{m.vocab_size:,} vocab after the KV cache is allocated; only ~{max(headroom - unaccounted, 0):.2f} GiB "
-        f"is expected free outside --gpu-memory-utilization {p.utilization}"
-        + (" (MoE kernels take extra workspace after profiling)" if m.moe else "")
-        + ": lower --max-num-seqs or --gpu-memory-utilization",
-        kb="startup-oom", sampler_alloc_gib=round(alloc, 2), headroom_gib=round(headroom - unaccounted, 2))]
+    return [
+        _finding(
+            "sampler-warmup-oom",
+            "warning",
+            f"sampler warm-up allocates ~{alloc:.2f} GiB for {c['max_num_seqs']} dummy requests × "
+            f"{m.vocab_size:,} vocab after the KV cache is allocated; only ~{max(headroom - unaccounted, 0):.2f} GiB "
+            f"is expected free outside --gpu-memory-utilization {p.utilization}"
+            + (" (MoE kernels take extra workspace after profiling)" if m.moe else "")
+            + ": lower --max-num-seqs or --gpu-memory-utilization",
+            kb="startup-oom",
+            sampler_alloc_gib=round(alloc, 2),
+            headroom_gib=round(headroom - unaccounted, 2),
+        )
+    ]

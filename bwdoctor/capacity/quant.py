@@ -1,4 +1,5 @@
 """What a checkpoint's quantization config says: method, weight bits, and the KV-cache dtype it implies."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,13 +8,14 @@ from dataclasses import dataclass, field
 @dataclass
 class QuantInfo:
     """Quantization facts of a checkpoint that change memory: bytes per weight and KV dtype."""
-    method: str | None = None            # vLLM name: awq, gptq, modelopt_fp4, modelopt, fp8, compressed-tensors
-    weight_bits: float | None = None     # bits per quantized weight element
-    group_size: int | None = None        # elements sharing one scale (-1/None = per channel)
-    kv_cache_dtype: str | None = None    # "fp8" when the checkpoint declares an 8-bit float KV cache
-    kv_auto_resolves: bool = False       # vLLM's --kv-cache-dtype auto picks kv_cache_dtype (ModelOpt, vLLM >= 0.14)
+
+    method: str | None = None  # vLLM name: awq, gptq, modelopt_fp4, modelopt, fp8, compressed-tensors
+    weight_bits: float | None = None  # bits per quantized weight element
+    group_size: int | None = None  # elements sharing one scale (-1/None = per channel)
+    kv_cache_dtype: str | None = None  # "fp8" when the checkpoint declares an 8-bit float KV cache
+    kv_auto_resolves: bool = False  # vLLM's --kv-cache-dtype auto picks kv_cache_dtype (ModelOpt, vLLM >= 0.14)
     excluded: list[str] = field(default_factory=list)  # module patterns left unquantized
-    source: str = ""                     # file the facts came from
+    source: str = ""  # file the facts came from
 
     def bytes_per_weight(self) -> float:
         """Give stored bytes per quantized linear weight element, scales and zeros included."""
@@ -26,7 +28,7 @@ class QuantInfo:
             g = g or 128
             return b + 2.0 / g + (self.weight_bits / 8.0) / g
         if self.method == "modelopt_fp4" or (self.weight_bits == 4 and g == 16):
-            return b + 1.0 / (g or 16)   # one FP8 (E4M3) block scale per 16 values
+            return b + 1.0 / (g or 16)  # one FP8 (E4M3) block scale per 16 values
         if g:
             return b + 2.0 / g
         return b  # per-channel/per-tensor scales are negligible
@@ -59,8 +61,12 @@ def parse_quant(config: dict, hf_quant_config: dict | None = None) -> QuantInfo:
         info.weight_bits = 4 if "FP4" in algo else 8
         info.group_size = inner.get("group_size") or (16 if "FP4" in algo else None)
         info.excluded = list(inner.get("exclude_modules") or qc.get("exclude_modules") or [])
-        kv = (inner.get("kv_cache_scheme") or qc.get("kv_cache_scheme")
-              or inner.get("kv_cache_quant_algo") or qc.get("kv_cache_quant_algo"))
+        kv = (
+            inner.get("kv_cache_scheme")
+            or qc.get("kv_cache_scheme")
+            or inner.get("kv_cache_quant_algo")
+            or qc.get("kv_cache_quant_algo")
+        )
         info.kv_cache_dtype = _kv_from_scheme(kv)
         info.kv_auto_resolves = info.kv_cache_dtype is not None
     elif method in ("awq", "gptq", "awq_marlin", "gptq_marlin"):

@@ -1,4 +1,5 @@
 """Exact tensor bytes of a safetensors file, read from its header only (no weights, no dependency)."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,26 @@ from pathlib import Path
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E8M0": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
     # sub-byte types count per element; safetensors stores them packed
-    "F4": 0.5, "F6_E2M3": 0.75, "F6_E3M2": 0.75,
+    "F4": 0.5,
+    "F6_E2M3": 0.75,
+    "F6_E3M2": 0.75,
 }
 
 
@@ -33,7 +48,8 @@ def read_header(path: Path) -> dict:
             if length == 0 or length > MAX_HEADER_BYTES:
                 raise HeaderError(
                     f"{path}: header length {length} bytes is not plausible "
-                    f"(limit {MAX_HEADER_BYTES}); not a safetensors file or corrupt")
+                    f"(limit {MAX_HEADER_BYTES}); not a safetensors file or corrupt"
+                )
             raw = f.read(length)
             file_size = path.stat().st_size
     except OSError as e:
@@ -84,6 +100,5 @@ def file_tensor_bytes(path: Path) -> tuple[int, dict[str, int]]:
     total = sum(per.values())
     data_len = header["__file_size__"] - 8 - header["__header_len__"]
     if total > data_len:
-        raise HeaderError(
-            f"{path}: header declares {total} bytes of tensors but the file holds {data_len}; truncated")
+        raise HeaderError(f"{path}: header declares {total} bytes of tensors but the file holds {data_len}; truncated")
     return total, per

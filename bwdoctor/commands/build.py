@@ -1,5 +1,6 @@
 """`bwdoctor verify-build`: does a finished build (wheel, build directory, .so, installed distribution) have GPU
 code for the target? The artifact is a fact source (probe named_artifacts); its checks run through the engine."""
+
 from __future__ import annotations
 
 import os
@@ -16,14 +17,23 @@ VERIFY_HELP = """Check that a finished build has GPU code for the target: PATH i
 directory, one .so file, or an installed distribution name. Libraries built only for other GPUs on purpose (vLLM's
 FA3, FlashMLA and other arch-specific extensions) are reported as 'not for this GPU'. Exit 0 the build has code
 for the target; 1 a library that will load lacks it; 2 PATH cannot be used or no target is known."""
-BY_DIST = {"torch": "BW301", "vllm": "BW302", "flash-attn": "BW303", "xformers": "BW304",
-           "flashinfer-python": "BW305", "bitsandbytes": "BW306"}
+BY_DIST = {
+    "torch": "BW301",
+    "vllm": "BW302",
+    "flash-attn": "BW303",
+    "xformers": "BW304",
+    "flashinfer-python": "BW305",
+    "bitsandbytes": "BW306",
+}
 
 
 def register(sub: Any, epilog: str = "") -> None:
     """Add `verify-build`."""
-    v = sub.add_parser("verify-build", help="does a built wheel / build dir / installed package have code for the GPU?",
-                       description=VERIFY_HELP)
+    v = sub.add_parser(
+        "verify-build",
+        help="does a built wheel / build dir / installed package have code for the GPU?",
+        description=VERIFY_HELP,
+    )
     v.add_argument("path", metavar="PATH", help="a .whl file, a directory, or an installed distribution name")
     add_format_option(v, "verify-build")
     v.set_defaults(func=run)
@@ -49,14 +59,22 @@ def run(args: Any) -> Outcome:
     name, items = art["name"], art["files"]
     files = [trim(i) for i in items if i["error"] or has_gpu_code(i)]
     cuda_binaries = {name: {"version": art["version"], "elf_files": len(items), "files": files}}
-    source = engine.Source.facts({"targets": targets, "cuda_binaries": cuda_binaries,
-                                  "environment": dict(os.environ)}, label="the build")
+    source = engine.Source.facts(
+        {"targets": targets, "cuda_binaries": cuda_binaries, "environment": dict(os.environ)}, label="the build"
+    )
     report = engine.run(engine.Selection(checks=_checks_for(name), facts=()), source, no_plugins=True)
     for f in report.findings:
         f.evidence.setdefault("distribution", name)
     report.notes = []
-    doc = {"schema": SCHEMA, "path": args.path, "distribution": name, "version": art["version"],
-           "targets": targets, "files": files, "findings": [f.to_json() for f in report.findings]}
+    doc = {
+        "schema": SCHEMA,
+        "path": args.path,
+        "distribution": name,
+        "version": art["version"],
+        "targets": targets,
+        "files": files,
+        "findings": [f.to_json() for f in report.findings],
+    }
     code = engine.exit_code(report.findings, "error")
     return Outcome(doc, 0 if code == 3 and files == [] and not items else code, [], report)
 
@@ -77,7 +95,8 @@ def _generic_check(name: str) -> Any:
     @check("BW399", "library-has-native-code", severity="error", kb="no-kernel-image")
     def library_has_native_code(targets: Any, cuda_binaries: Any) -> Any:
         """Every CUDA library of the build has code for the target GPU."""
-        return library_findings(name, name, targets, cuda_binaries,
-                                lambda cc: f"rebuild with TORCH_CUDA_ARCH_LIST=\"{cc[0]}.{cc[1]}\"")
+        return library_findings(
+            name, name, targets, cuda_binaries, lambda cc: f'rebuild with TORCH_CUDA_ARCH_LIST="{cc[0]}.{cc[1]}"'
+        )
 
     return library_has_native_code

@@ -1,4 +1,5 @@
 """`bwdoctor check` (run-time and serve-config checks) and `bwdoctor prebuild` (the pre-build gate)."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -19,8 +20,12 @@ def _gate_options(p: Any, select_help: str) -> None:
     p.add_argument("--select", action="append", default=[], metavar="TERM", help=select_help)
     p.add_argument("--ignore", action="append", default=[], metavar="TERM", help="skip matching checks")
     add_format_option(p, "report")
-    p.add_argument("--fail-on", choices=("error", "warning", "info"), default="error",
-                   help="lowest severity that makes the exit code 1 (default error)")
+    p.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info"),
+        default="error",
+        help="lowest severity that makes the exit code 1 (default error)",
+    )
     p.add_argument("--facts", metavar="FILE", help="evaluate facts saved by 'bwdoctor facts' instead of this machine")
 
 
@@ -30,11 +35,15 @@ def register(sub: Any, epilog: str = "") -> None:
     _gate_options(c, "only checks matching an id, name, family or group (repeatable, comma-separated)")
     c.add_argument("--config", action="append", default=[], metavar="FILE", help="vLLM serve config to lint")
     c.add_argument("--live", action="store_true", help="also run the live torch/GPU probe in a subprocess")
-    c.add_argument("--vllm-version", metavar="X.Y.Z", help="lint serve configs for this vLLM release "
-                                                          "(default: the installed one)")
+    c.add_argument(
+        "--vllm-version", metavar="X.Y.Z", help="lint serve configs for this vLLM release (default: the installed one)"
+    )
     c.set_defaults(func=run_check)
-    p = sub.add_parser("prebuild", help="the pre-build gate: will a source build work and produce code for the GPU?",
-                       description=PREBUILD_HELP)
+    p = sub.add_parser(
+        "prebuild",
+        help="the pre-build gate: will a source build work and produce code for the GPU?",
+        description=PREBUILD_HELP,
+    )
     p.add_argument("--src", metavar="DIR", help="the source tree to be built (reads its torch pins)")
     _gate_options(p, "only pre-build checks matching an id, name or family")
     p.set_defaults(func=run_prebuild)

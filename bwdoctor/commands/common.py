@@ -1,4 +1,5 @@
 """What every command view shares: the source of facts named by the command line, and term splitting."""
+
 from __future__ import annotations
 
 import os
@@ -38,9 +39,15 @@ def context_from_args(args: Any) -> Context:
         if not Path(args.src).is_dir():
             raise UsageError(f"--src {args.src}: not a directory")
         options["src"] = str(Path(args.src).resolve())
-    ctx = Context(root=root, python=args.python, env=dict(os.environ), targets=targets,
-                   configs=list(getattr(args, "config", []) or []), live=bool(getattr(args, "live", False)),
-                   options=options)
+    ctx = Context(
+        root=root,
+        python=args.python,
+        env=dict(os.environ),
+        targets=targets,
+        configs=list(getattr(args, "config", []) or []),
+        live=bool(getattr(args, "live", False)),
+        options=options,
+    )
     if ctx.in_tree:  # a --root tree is another machine: its environment is what it recorded, never this shell's
         from ..probes.pyenv import tree_environment
 

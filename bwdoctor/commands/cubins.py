@@ -1,4 +1,5 @@
 """`bwdoctor cubins`: the cubin and PTX targets of many CUDA .so files at once (cuobjdump, but fast)."""
+
 from __future__ import annotations
 
 import os
@@ -19,13 +20,15 @@ SCHEMA = "bwdoctor.cubins/1"
 def register(sub: Any, epilog: str = "") -> None:
     """Add the `cubins` subcommand."""
     p = sub.add_parser(
-        "cubins", help="list the GPU code (cubin and PTX targets) inside CUDA .so files",
+        "cubins",
+        help="list the GPU code (cubin and PTX targets) inside CUDA .so files",
         description="List the cubin (sm_XY[a|f]) and PTX (compute_XY[a|f]) targets compiled into "
-                    "each CUDA ELF file, from .nv_fatbin and the relocatable __nv_relfatbin, without "
-                    "decompressing anything. Arguments are files, directories (searched recursively "
-                    "for ELF files), wheels, or names of distributions installed in the inspected environment "
-                    "(--python). With --target, a verdict per file (native / ptx-jit / none). "
-                    "Exit 0 every argument read; 1 a file could not be read; 2 an argument matched nothing.")
+        "each CUDA ELF file, from .nv_fatbin and the relocatable __nv_relfatbin, without "
+        "decompressing anything. Arguments are files, directories (searched recursively "
+        "for ELF files), wheels, or names of distributions installed in the inspected environment "
+        "(--python). With --target, a verdict per file (native / ptx-jit / none). "
+        "Exit 0 every argument read; 1 a file could not be read; 2 an argument matched nothing.",
+    )
     p.add_argument("items", nargs="+", metavar="PATH|DIR|WHEEL|DISTRIBUTION")
     add_format_option(p, "cubins")
     p.add_argument("--all", action="store_true", help="text: also list ELF files without GPU code")

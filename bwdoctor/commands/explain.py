@@ -1,5 +1,6 @@
 """`bwdoctor explain`: an article by topic, or the topics that match pasted error text or a log — and, through
 the engine, whether the checks behind that topic find it on this machine now."""
+
 from __future__ import annotations
 
 import sys
@@ -21,8 +22,12 @@ def register(sub: Any, epilog: str = "") -> None:
     e.add_argument("--log", metavar="FILE", help="scan a log file (vLLM, torch, NCCL, pip, nvcc, CMake)")
     add_format_option(e, "explain")
     e.add_argument("--no-machine", action="store_true", help="print the article only; do not check this machine")
-    e.add_argument("--model", metavar="DIR", help="with --log of a vLLM start-up: also plan this model with the "
-                                                   "logged settings and show prediction beside the log")
+    e.add_argument(
+        "--model",
+        metavar="DIR",
+        help="with --log of a vLLM start-up: also plan this model with the "
+        "logged settings and show prediction beside the log",
+    )
     e.set_defaults(func=run)
 
 
@@ -46,11 +51,16 @@ def startup_figures(text: str, model_dir: Optional[str] = None) -> Optional[dict
         try:
             m = load_model(model_dir)
             tp = int(figs.get("tensor_parallel_size") or 1)
-            p = PlanInput(gpu_memory_gib=float(total), gpu_count=tp, tp=tp,
-                          utilization=float(figs.get("utilization") or 0.9),
-                          weights_gib=figs.get("weights_gib"), max_model_len=figs.get("max_model_len"),
-                          max_num_batched_tokens=figs.get("max_num_batched_tokens"),
-                          vllm_version=str(figs.get("vllm_version") or "0.15.1"))
+            p = PlanInput(
+                gpu_memory_gib=float(total),
+                gpu_count=tp,
+                tp=tp,
+                utilization=float(figs.get("utilization") or 0.9),
+                weights_gib=figs.get("weights_gib"),
+                max_model_len=figs.get("max_model_len"),
+                max_num_batched_tokens=figs.get("max_num_batched_tokens"),
+                vllm_version=str(figs.get("vllm_version") or "0.15.1"),
+            )
             out["comparison"] = compare(figs, plan(m, p))
         except Exception as exc:  # a model directory that cannot be read is reported, not raised
             out["note"] = f"could not plan {model_dir}: {type(exc).__name__}: {exc}"
@@ -71,9 +81,9 @@ def machine_now(args: Any, slug: str, checks: list) -> list:
         report = engine.run(engine.Selection(select=ids), source_from_args(args), no_plugins=args.no_plugins)
     except Exception as exc:  # the article is the answer; a failing machine read is only a note
         return [{"id": "-", "status": "error", "message": f"could not check this machine: {exc}", "kb": slug}]
-    return [f.to_json() for f in report.findings
-            if f.status in ("fail", "error") and (f.kb == slug or f.id != "BW401")] or \
-        [{"id": ",".join(ids), "status": "pass", "message": "not present on this machine now", "kb": slug}]
+    return [
+        f.to_json() for f in report.findings if f.status in ("fail", "error") and (f.kb == slug or f.id != "BW401")
+    ] or [{"id": ",".join(ids), "status": "pass", "message": "not present on this machine now", "kb": slug}]
 
 
 def _read_input(args: Any) -> Optional[str]:
@@ -86,8 +96,10 @@ def _read_input(args: Any) -> Optional[str]:
     if args.topic == ["-"]:
         return sys.stdin.buffer.read(MAX_STDIN).decode("utf-8", "replace")
     if not args.topic:
-        raise UsageError("explain needs a topic, a check id, error text, --log FILE, or - for stdin "
-                         "(bwdoctor list kb shows the topics)")
+        raise UsageError(
+            "explain needs a topic, a check id, error text, --log FILE, or - for stdin "
+            "(bwdoctor list kb shows the topics)"
+        )
     return None
 
 
@@ -101,19 +113,31 @@ def run(args: Any) -> Outcome:
         topic = " ".join(args.topic)
         art = knowledge.lookup(topic, checks)
         if art is not None:
-            return Outcome({"schema": SCHEMA, "article": art.to_json(), "matches": [],
-                            "machine": machine_now(args, art.slug, checks)}, 0)
+            return Outcome(
+                {
+                    "schema": SCHEMA,
+                    "article": art.to_json(),
+                    "matches": [],
+                    "machine": machine_now(args, art.slug, checks),
+                },
+                0,
+            )
         if "\n" not in topic and len(topic) < 60 and " " not in topic.strip():
             near = knowledge.nearest(topic, checks)
-            raise UsageError(f"unknown topic {topic!r}." + (f" Nearest: {', '.join(near)}" if near else "")
-                             + " (bwdoctor list kb)")
+            raise UsageError(
+                f"unknown topic {topic!r}." + (f" Nearest: {', '.join(near)}" if near else "") + " (bwdoctor list kb)"
+            )
         text = topic
     from ..explain import match_log, match_text
 
     # the log was read once (a pipe or /dev/stdin cannot be read twice); its lines are scanned as a log
     matches = match_log(text.splitlines(keepends=True), arts) if args.log else match_text(text, arts)
-    doc: Dict[str, Any] = {"schema": SCHEMA, "article": arts[matches[0]["slug"]].to_json() if matches else None,
-           "matches": matches, "machine": machine_now(args, matches[0]["slug"], checks) if matches else []}
+    doc: Dict[str, Any] = {
+        "schema": SCHEMA,
+        "article": arts[matches[0]["slug"]].to_json() if matches else None,
+        "matches": matches,
+        "machine": machine_now(args, matches[0]["slug"], checks) if matches else [],
+    }
     startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     if startup:
         doc["startup"] = startup

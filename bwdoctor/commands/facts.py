@@ -1,4 +1,5 @@
 """`bwdoctor facts` (the gathered facts, for --facts replay and bug reports) and `bwdoctor list`."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,8 +15,9 @@ LIST_SCHEMA = "bwdoctor.list/1"
 
 def register(sub: Any, epilog: str = "") -> None:
     """Add `facts` and `list`."""
-    f = sub.add_parser("facts", help="print the facts the probes gather (JSON for --facts replay, support bundles, "
-                                     "fleets)")
+    f = sub.add_parser(
+        "facts", help="print the facts the probes gather (JSON for --facts replay, support bundles, fleets)"
+    )
     f.add_argument("names", nargs="*", metavar="NAME", help="facts to gather (default: all)")
     add_format_option(f, "facts", default="json")
     f.set_defaults(func=run_facts)
@@ -46,14 +48,29 @@ def run_list(args: Any) -> Outcome:
 
     reg = registry.load(no_plugins=args.no_plugins)
     if args.what == "checks":
-        rows = [{"id": c.id, "name": c.name, "family": c.family, "severity": c.severity, "groups": list(c.groups),
-                 "kb": c.kb, "title": c.title, "needs": list(c.needs), "origin": c.origin}
-                for c in sorted(reg.checks.values(), key=lambda c: c.id)]
+        rows = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "family": c.family,
+                "severity": c.severity,
+                "groups": list(c.groups),
+                "kb": c.kb,
+                "title": c.title,
+                "needs": list(c.needs),
+                "origin": c.origin,
+            }
+            for c in sorted(reg.checks.values(), key=lambda c: c.id)
+        ]
     elif args.what == "probes":
-        rows = [{"name": p.name, "needs": list(p.needs), "budget": p.budget, "title": p.title, "origin": p.origin}
-                for p in sorted(reg.probes.values(), key=lambda p: p.name)]
+        rows = [
+            {"name": p.name, "needs": list(p.needs), "budget": p.budget, "title": p.title, "origin": p.origin}
+            for p in sorted(reg.probes.values(), key=lambda p: p.name)
+        ]
     else:
-        rows = [{"slug": a.slug, "title": a.title, "aliases": a.aliases, "checks": a.checks}
-                for a in sorted(knowledge.load_all().values(), key=lambda a: a.slug)]
+        rows = [
+            {"slug": a.slug, "title": a.title, "aliases": a.aliases, "checks": a.checks}
+            for a in sorted(knowledge.load_all().values(), key=lambda a: a.slug)
+        ]
     messages = [f"plugin not loaded: {e}" for e in reg.load_errors]
     return Outcome({"schema": LIST_SCHEMA, "what": args.what, "items": rows}, 0, messages)

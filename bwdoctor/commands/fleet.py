@@ -1,4 +1,5 @@
 """`bwdoctor fleet`: every node of a vLLM cluster (Ray), or facts files gathered elsewhere, and their drift."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,9 @@ nodes; 1 the gate failed; 2 no cluster or bad input; 3 nothing could be evaluate
 
 def register(sub: Any, epilog: str = "") -> None:
     """Add `fleet`."""
-    p = sub.add_parser("fleet", help="check every node of a Ray cluster (or facts files) and compare them",
-                       description=HELP)
+    p = sub.add_parser(
+        "fleet", help="check every node of a Ray cluster (or facts files) and compare them", description=HELP
+    )
     p.add_argument("--address", default=None, help="Ray address (default: auto, the running cluster)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every node (default 60)")
     p.add_argument("--facts", nargs="+", metavar="FILE", help="evaluate these facts files instead of asking Ray")
@@ -46,6 +48,7 @@ def run(args: Any) -> Outcome:
             raise UsageError(f"cannot reach the Ray cluster: {type(exc).__name__}: {exc}") from None
     reports, cross, _ = fleet.evaluate(nodes)
     doc = {"schema": fleet.FLEET_SCHEMA, "nodes": reports, "findings": [f.to_json() for f in cross]}
-    node_findings = [Finding(**{k: v for k, v in f.items() if k != "location"})
-                     for r in reports for f in r["report"]["findings"]]
+    node_findings = [
+        Finding(**{k: v for k, v in f.items() if k != "location"}) for r in reports for f in r["report"]["findings"]
+    ]
     return Outcome(doc, exit_code(list(cross) + node_findings, args.fail_on))

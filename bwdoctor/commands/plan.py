@@ -1,4 +1,5 @@
 """`bwdoctor plan`: will a model fit on these GPUs, and how many KV-cache tokens will vLLM get."""
+
 from __future__ import annotations
 
 from typing import Any, List, Optional, Tuple
@@ -29,10 +30,12 @@ def gpu_memory(args: Any) -> Tuple[Optional[List[float]], str]:
 
 def register(subparsers: Any, epilog: str = "") -> None:
     p = subparsers.add_parser(
-        "plan", help="predict weights, KV-cache size and tokens vLLM will get; say if it fits",
+        "plan",
+        help="predict weights, KV-cache size and tokens vLLM will get; say if it fits",
         description="Reads config.json, the quantization config and safetensors headers (no weights) "
-                    "and models vLLM's startup memory budget. Exit 0 it fits; 1 it does not; 2 bad input "
-                    "(model directory, ranges) or no GPU memory known (pass --gpu-memory).")
+        "and models vLLM's startup memory budget. Exit 0 it fits; 1 it does not; 2 bad input "
+        "(model directory, ranges) or no GPU memory known (pass --gpu-memory).",
+    )
     p.add_argument("--model", required=True, help="local model directory (config.json, *.safetensors)")
     p.add_argument("--tp", "--tensor-parallel-size", dest="tp", type=int, default=1)
     p.add_argument("--pp", "--pipeline-parallel-size", dest="pp", type=int, default=1)
@@ -44,10 +47,13 @@ def register(subparsers: Any, epilog: str = "") -> None:
     p.add_argument("--quantization", default=None, help="as passed to vLLM (informational; the checkpoint decides)")
     p.add_argument("--gpu-memory", type=float, default=None, help="GiB per GPU (default: what NVML sees)")
     p.add_argument("--gpu-count", type=int, default=None, help="GPUs available (default: what NVML sees)")
-    p.add_argument("--weights-gib", type=float, default=None,
-                   help="weights per GPU, e.g. from a log's 'Model loading took X GiB'")
+    p.add_argument(
+        "--weights-gib", type=float, default=None, help="weights per GPU, e.g. from a log's 'Model loading took X GiB'"
+    )
     p.add_argument("--vllm-version", default="0.15.1")
-    p.add_argument("--log", metavar="FILE", help="a vLLM start-up log of this run: show logged figures beside the prediction")
+    p.add_argument(
+        "--log", metavar="FILE", help="a vLLM start-up log of this run: show logged figures beside the prediction"
+    )
     add_format_option(p, "plan")
     p.set_defaults(func=run)
 
@@ -67,15 +73,25 @@ def run(args: Any) -> Outcome:
         model = load_model(args.model)
     except ModelError as e:
         raise UsageError(f"plan: {e}") from None
-    for name, val, lo, hi in (("--gpu-memory-utilization", args.gpu_memory_utilization, 0.0, 1.0),
-                              ("--gpu-memory", mem, 0.0, 1e5)):
+    for name, val, lo, hi in (
+        ("--gpu-memory-utilization", args.gpu_memory_utilization, 0.0, 1.0),
+        ("--gpu-memory", mem, 0.0, 1e5),
+    ):
         if not (lo < val <= hi):
             raise UsageError(f"plan: {name} {val} is out of range ({lo}, {hi}]")
-    p = PlanInput(gpu_memory_gib=mem, gpu_count=count, tp=args.tp, pp=args.pp,
-                  utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
-                  max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
-                  kv_cache_dtype=args.kv_cache_dtype, weights_gib=args.weights_gib,
-                  vllm_version=args.vllm_version)
+    p = PlanInput(
+        gpu_memory_gib=mem,
+        gpu_count=count,
+        tp=args.tp,
+        pp=args.pp,
+        utilization=args.gpu_memory_utilization,
+        max_model_len=args.max_model_len,
+        max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        kv_cache_dtype=args.kv_cache_dtype,
+        weights_gib=args.weights_gib,
+        vllm_version=args.vllm_version,
+    )
     result = plan(model, p)
     if getattr(args, "log", None):
         from ..capacity.logparse import compare, parse_startup_log

@@ -1,4 +1,5 @@
 """`bwdoctor symbols PATH|DISTRIBUTION...`: why a compiled extension will (not) load, without loading it."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,11 +18,18 @@ libraries already loaded, as Python would have them. Nothing is loaded or import
 
 def register(sub: Any, epilog: str = "") -> None:
     """Add `symbols`."""
-    p = sub.add_parser("symbols", help="why a compiled extension will not load (undefined symbols, missing libraries)",
-                       description=HELP)
-    p.add_argument("paths", nargs="+", metavar="PATH|DIST",
-                   help="a shared object, a directory of them, or an installed distribution (vllm, torchaudio...); "
-                        "with --root, paths are read inside that tree")
+    p = sub.add_parser(
+        "symbols",
+        help="why a compiled extension will not load (undefined symbols, missing libraries)",
+        description=HELP,
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH|DIST",
+        help="a shared object, a directory of them, or an installed distribution (vllm, torchaudio...); "
+        "with --root, paths are read inside that tree",
+    )
     add_format_option(p, "symbols")
     p.set_defaults(func=run)
 
@@ -32,11 +40,21 @@ def with_cause(raw: dict, torch_build: Any, distribution: Any = None, built: Any
     from ..checks.linkcauses import classify
 
     verdict = classify(raw, torch_build, distribution, built) or {"cause": None, "summary": None}
-    return {"path": raw["path"], "import": raw["import"], "soft": raw["soft"], "loads": raw["loads"],
-            "cause": verdict["cause"], "summary": verdict["summary"],
-            "missing_libraries": raw["missing_libraries"][:5], "missing_versions": raw["missing_versions"][:5],
-            "undefined": raw["undefined"], "undefined_count": raw["undefined_count"], "error": raw["error"],
-            "distribution": distribution, "built_for": built}
+    return {
+        "path": raw["path"],
+        "import": raw["import"],
+        "soft": raw["soft"],
+        "loads": raw["loads"],
+        "cause": verdict["cause"],
+        "summary": verdict["summary"],
+        "missing_libraries": raw["missing_libraries"][:5],
+        "missing_versions": raw["missing_versions"][:5],
+        "undefined": raw["undefined"],
+        "undefined_count": raw["undefined_count"],
+        "error": raw["error"],
+        "distribution": distribution,
+        "built_for": built,
+    }
 
 
 def run(args: Any) -> Outcome:
@@ -50,18 +68,38 @@ def run(args: Any) -> Outcome:
     if isinstance(named, Unavailable):
         raise UsageError(named.reason)
     if named["unknown"]:
-        raise UsageError(f"{named['unknown'][0]}: not a file, a directory, or a distribution installed in "
-                         f"{named['python']}")
+        raise UsageError(
+            f"{named['unknown'][0]}: not a file, a directory, or a distribution installed in {named['python']}"
+        )
     tb = None if isinstance(tb, Unavailable) else tb
-    out = [not_elf_row(r) if r.get("not_elf") else with_cause(r, tb, r["distribution"], r["built_for"])
-           for r in named["rows"]]
-    doc = {"schema": "bwdoctor.symbols/1", "python": named["python"],
-           "torch": tb.get("version") if tb else None, "files": out, "notes": named["notes"]}
+    out = [
+        not_elf_row(r) if r.get("not_elf") else with_cause(r, tb, r["distribution"], r["built_for"])
+        for r in named["rows"]
+    ]
+    doc = {
+        "schema": "bwdoctor.symbols/1",
+        "python": named["python"],
+        "torch": tb.get("version") if tb else None,
+        "files": out,
+        "notes": named["notes"],
+    }
     return Outcome(doc, 0 if all(r["loads"] for r in out) else 1)
 
 
 def not_elf_row(raw: dict) -> dict:
     """The row of an argument that is not an ELF file."""
-    return {"path": raw["path"], "distribution": None, "loads": False, "cause": None, "summary": "not an ELF file",
-            "error": "not an ELF file", "import": None, "soft": None, "missing_libraries": [],
-            "missing_versions": [], "undefined": [], "undefined_count": 0, "built_for": None}
+    return {
+        "path": raw["path"],
+        "distribution": None,
+        "loads": False,
+        "cause": None,
+        "summary": "not an ELF file",
+        "error": "not an ELF file",
+        "import": None,
+        "soft": None,
+        "missing_libraries": [],
+        "missing_versions": [],
+        "undefined": [],
+        "undefined_count": 0,
+        "built_for": None,
+    }

@@ -4,6 +4,7 @@ A compute capability (CC) is a (major, minor) pair. A target name is how nvcc an
 a CC: `sm_XY` (cubin), `compute_XY` (PTX), `lto_XY` (LTO-IR), with an optional variant `a` (arch-specific)
 or `f` (family); users also write `12.0`, `120`, `sm120`. Every spelling goes through `split_target`.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,19 +14,35 @@ from dataclasses import dataclass
 CC = tuple[int, int]
 
 # [kind[_]] major[.]minor [variant]: one digit of minor, one or two of major ("90", "9.0", "120", "12.0").
-_TARGET_RE = re.compile(r"^(?:(?P<kind>sm|compute|lto)(?P<sep>_?))?(?P<major>\d{1,2})(?P<dot>\.?)(?P<minor>\d)"
-                        r"(?P<variant>[af]?)$", re.IGNORECASE)
+_TARGET_RE = re.compile(
+    r"^(?:(?P<kind>sm|compute|lto)(?P<sep>_?))?(?P<major>\d{1,2})(?P<dot>\.?)(?P<minor>\d)"
+    r"(?P<variant>[af]?)$",
+    re.IGNORECASE,
+)
 _NAME_IN_TEXT_RE = re.compile(r"\b(?:compute|sm|lto)_\d+[af]?\b")
 
 # Compute capability → architecture family (NVIDIA's CUDA GPU list, developer.nvidia.com/cuda-gpus).
 FAMILIES = {
-    (5, 0): "Maxwell", (5, 2): "Maxwell", (5, 3): "Maxwell",
-    (6, 0): "Pascal", (6, 1): "Pascal", (6, 2): "Pascal",
-    (7, 0): "Volta", (7, 2): "Volta", (7, 5): "Turing",
-    (8, 0): "Ampere", (8, 6): "Ampere", (8, 7): "Ampere", (8, 9): "Ada",
+    (5, 0): "Maxwell",
+    (5, 2): "Maxwell",
+    (5, 3): "Maxwell",
+    (6, 0): "Pascal",
+    (6, 1): "Pascal",
+    (6, 2): "Pascal",
+    (7, 0): "Volta",
+    (7, 2): "Volta",
+    (7, 5): "Turing",
+    (8, 0): "Ampere",
+    (8, 6): "Ampere",
+    (8, 7): "Ampere",
+    (8, 9): "Ada",
     (9, 0): "Hopper",
-    (10, 0): "Blackwell", (10, 1): "Blackwell", (10, 3): "Blackwell", (11, 0): "Blackwell",
-    (12, 0): "Blackwell", (12, 1): "Blackwell",
+    (10, 0): "Blackwell",
+    (10, 1): "Blackwell",
+    (10, 3): "Blackwell",
+    (11, 0): "Blackwell",
+    (12, 0): "Blackwell",
+    (12, 1): "Blackwell",
 }
 BLACKWELL_MAJORS = (10, 11, 12)
 

@@ -13,6 +13,7 @@ Features"), confirmed on an H100 for the sm_80/sm_90/sm_90a/compute_* cases:
 
 PTX in `__nv_relfatbin` (RDC builds) counts as JIT-able: the runtime links and JITs it (measured).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -44,8 +45,13 @@ def runs_on(target: str | Target, cc: CC) -> bool:
     return (major, minor) >= (t.major, t.minor)
 
 
-def verdict(cc: CC, cubins: Iterable[str] = (), ptx: Iterable[str] = (),
-            rel_cubins: Iterable[str] = (), rel_ptx: Iterable[str] = ()) -> Verdict:
+def verdict(
+    cc: CC,
+    cubins: Iterable[str] = (),
+    ptx: Iterable[str] = (),
+    rel_cubins: Iterable[str] = (),
+    rel_ptx: Iterable[str] = (),
+) -> Verdict:
     """Native if a cubin fits, else ptx-jit if a PTX fits, else none; with the deciding entry.
 
     Among fitting entries the newest one decides, as the CUDA runtime picks the closest match.
@@ -53,8 +59,10 @@ def verdict(cc: CC, cubins: Iterable[str] = (), ptx: Iterable[str] = (),
     the runtime links them when the linked image has no fit (measured for PTX; assumed for
     relocatable cubins, which nvcc also links into `.nv_fatbin` anyway).
     """
-    for status, groups in ((NATIVE, (("fatbin", cubins), ("relfatbin", rel_cubins))),
-                           (PTX_JIT, (("fatbin", ptx), ("relfatbin", rel_ptx)))):
+    for status, groups in (
+        (NATIVE, (("fatbin", cubins), ("relfatbin", rel_cubins))),
+        (PTX_JIT, (("fatbin", ptx), ("relfatbin", rel_ptx))),
+    ):
         for section, names in groups:
             best = _best_fit(cc, names)
             if best is not None:

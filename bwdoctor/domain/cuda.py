@@ -4,6 +4,7 @@ Architectures per release were measured with the ptxas of each release (tests/fi
 driver minimums are NVIDIA's CUDA release notes, table "CUDA Toolkit and Corresponding Driver Versions"
 (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html).
 """
+
 from __future__ import annotations
 
 import re
@@ -15,21 +16,49 @@ Release = tuple[int, int]
 
 # First toolkit release that can emit code for an architecture (real: sm_XY; a/f suffix noted separately).
 FIRST_RELEASE: dict[str, Release] = {
-    "sm_75": (10, 0), "sm_80": (11, 0), "sm_86": (11, 1), "sm_87": (11, 4), "sm_89": (11, 8), "sm_90": (11, 8),
-    "sm_90a": (12, 0), "sm_100": (12, 8), "sm_100a": (12, 8), "sm_101": (12, 8), "sm_120": (12, 8),
-    "sm_120a": (12, 8), "sm_103": (12, 9), "sm_103a": (12, 9), "sm_121": (12, 9), "sm_121a": (12, 9),
-    "sm_100f": (12, 9), "sm_103f": (12, 9), "sm_120f": (12, 9), "sm_121f": (12, 9), "sm_110": (13, 0),
-    "sm_110a": (13, 0), "sm_110f": (13, 0), "sm_88": (13, 0),
+    "sm_75": (10, 0),
+    "sm_80": (11, 0),
+    "sm_86": (11, 1),
+    "sm_87": (11, 4),
+    "sm_89": (11, 8),
+    "sm_90": (11, 8),
+    "sm_90a": (12, 0),
+    "sm_100": (12, 8),
+    "sm_100a": (12, 8),
+    "sm_101": (12, 8),
+    "sm_120": (12, 8),
+    "sm_120a": (12, 8),
+    "sm_103": (12, 9),
+    "sm_103a": (12, 9),
+    "sm_121": (12, 9),
+    "sm_121a": (12, 9),
+    "sm_100f": (12, 9),
+    "sm_103f": (12, 9),
+    "sm_120f": (12, 9),
+    "sm_121f": (12, 9),
+    "sm_110": (13, 0),
+    "sm_110a": (13, 0),
+    "sm_110f": (13, 0),
+    "sm_88": (13, 0),
 }
 # CUDA 13.0 dropped Maxwell, Pascal and Volta (sm_50 … sm_72): nvcc 13.0 --list-gpu-arch starts at compute_75.
 LAST_RELEASE: dict[str, Release] = {
-    a: (12, 9) for a in ("sm_50", "sm_52", "sm_53", "sm_60", "sm_61", "sm_62", "sm_70", "sm_72")}
+    a: (12, 9) for a in ("sm_50", "sm_52", "sm_53", "sm_60", "sm_61", "sm_62", "sm_70", "sm_72")
+}
 
 # Minimum Linux driver for each CUDA toolkit release (GA), from the release notes table.
 TOOLKIT_DRIVER: dict[Release, str] = {
-    (11, 8): "520.61.05", (12, 0): "525.60.13", (12, 1): "530.30.02", (12, 2): "535.54.03",
-    (12, 3): "545.23.06", (12, 4): "550.54.14", (12, 5): "555.42.02", (12, 6): "560.28.03",
-    (12, 8): "570.26", (12, 9): "575.51.03", (13, 0): "580.65.06",
+    (11, 8): "520.61.05",
+    (12, 0): "525.60.13",
+    (12, 1): "530.30.02",
+    (12, 2): "535.54.03",
+    (12, 3): "545.23.06",
+    (12, 4): "550.54.14",
+    (12, 5): "555.42.02",
+    (12, 6): "560.28.03",
+    (12, 8): "570.26",
+    (12, 9): "575.51.03",
+    (13, 0): "580.65.06",
 }
 # Minor-version compatibility: a runtime of a major runs on any driver at or above that major's floor
 # (same release notes, "CUDA minor version compatibility"); below it the runtime cannot start at all.

@@ -4,6 +4,7 @@ Device-id ranges are per chip. Names and ids come from the supported-GPU table o
 module README (see pci_ids.py); the chip of each range and its compute capability from NVIDIA's CUDA
 GPU list (https://developer.nvidia.com/cuda-gpus) for the products named in that range.
 """
+
 from __future__ import annotations
 
 from .arch import CC

@@ -1,4 +1,5 @@
 """x86-64 micro-architecture levels (psABI): the bits ELF GNU property notes use and the CPU flags each adds."""
+
 from __future__ import annotations
 
 # GNU_PROPERTY_X86_ISA_1_NEEDED bit → level, highest first (a note's highest bit names its level).

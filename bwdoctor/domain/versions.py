@@ -5,6 +5,7 @@ Release order is PEP 440 order with the local tag ignored: 0.11.0rc1 < 0.11.0 < 
 and 0.15.1+cu129 == 0.15.1 (a wheel's +cu129 / +cpu tag names a build, not a newer release). No
 function here raises, whatever it is given.
 """
+
 from __future__ import annotations
 
 import re

@@ -7,6 +7,7 @@ the same function; `itanium_demangler` is a pure-Python reimplementation that la
 some names modern GCC emits, e.g. abi tags and lambdas in templates). When libstdc++ cannot be loaded,
 binutils' `c++filt` is run (bounded by a timeout); without either, names stay mangled (None is returned).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -32,8 +33,12 @@ def _load():
                 lib = ctypes.CDLL(name)
                 fn = lib.__cxa_demangle
                 fn.restype = ctypes.c_void_p
-                fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
-                               ctypes.POINTER(ctypes.c_int)]
+                fn.argtypes = [
+                    ctypes.c_char_p,
+                    ctypes.c_char_p,
+                    ctypes.POINTER(ctypes.c_size_t),
+                    ctypes.POINTER(ctypes.c_int),
+                ]
                 libc = ctypes.CDLL(None)
                 libc.free.argtypes = [ctypes.c_void_p]
                 _lib = (fn, libc.free)
@@ -54,8 +59,9 @@ def cxxfilt(names: Iterable[str], exe: Optional[str] = None) -> Dict[str, str]:
     if not names or not exe:
         return {}
     try:
-        res = subprocess.run([exe], input="\n".join(names) + "\n", capture_output=True, text=True,
-                             timeout=CXXFILT_TIMEOUT)
+        res = subprocess.run(
+            [exe], input="\n".join(names) + "\n", capture_output=True, text=True, timeout=CXXFILT_TIMEOUT
+        )
     except (OSError, subprocess.SubprocessError):
         return {}
     lines = res.stdout.splitlines()

@@ -1,4 +1,5 @@
 """Find ELF files: in directories (by magic), and among the files an installed distribution owns."""
+
 from __future__ import annotations
 
 import csv
@@ -12,10 +13,45 @@ ELF_MAGIC = b"\x7fELF"
 MIN_ELF_SIZE = 64
 RECORD_LIMIT = 64 * 1024 * 1024  # the RECORD of the largest wheels is a few MB
 # Never ELF, and numerous in site-packages: skip them without opening them.
-TEXT_SUFFIXES = frozenset({".py", ".pyc", ".pyi", ".h", ".hpp", ".cuh", ".cu", ".c", ".cc", ".cpp",
-                           ".txt", ".md", ".json", ".yaml", ".yml", ".toml", ".cfg", ".ini",
-                           ".html", ".js", ".css", ".csv", ".rst", ".typed", ".pxd", ".pyx", ".cmake",
-                           ".png", ".jpg", ".svg", ".ipynb", ".jinja", ".proto", ".inc", ".def"})
+TEXT_SUFFIXES = frozenset(
+    {
+        ".py",
+        ".pyc",
+        ".pyi",
+        ".h",
+        ".hpp",
+        ".cuh",
+        ".cu",
+        ".c",
+        ".cc",
+        ".cpp",
+        ".txt",
+        ".md",
+        ".json",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".cfg",
+        ".ini",
+        ".html",
+        ".js",
+        ".css",
+        ".csv",
+        ".rst",
+        ".typed",
+        ".pxd",
+        ".pyx",
+        ".cmake",
+        ".png",
+        ".jpg",
+        ".svg",
+        ".ipynb",
+        ".jinja",
+        ".proto",
+        ".inc",
+        ".def",
+    }
+)
 
 
 def is_elf(path) -> bool:

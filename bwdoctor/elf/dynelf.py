@@ -4,6 +4,7 @@
 Only 64-bit little-endian objects are read (x86-64, aarch64 wheels); anything else is reported as an
 error string. Files are mmap'ed and only the pages touched are read.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -16,9 +17,23 @@ PHDR = struct.Struct("<IIQQQQQQ")
 DYN = struct.Struct("<qQ")
 SYM = struct.Struct("<IBBHQQ")
 PT_LOAD, PT_DYNAMIC = 1, 2
-DT = {"NEEDED": 1, "HASH": 4, "STRTAB": 5, "SYMTAB": 6, "STRSZ": 10, "SONAME": 14, "RPATH": 15, "RUNPATH": 29,
-      "FLAGS_1": 0x6FFFFFFB, "GNU_HASH": 0x6FFFFEF5, "VERSYM": 0x6FFFFFF0, "VERDEF": 0x6FFFFFFC,
-      "VERDEFNUM": 0x6FFFFFFD, "VERNEED": 0x6FFFFFFE, "VERNEEDNUM": 0x6FFFFFFF}
+DT = {
+    "NEEDED": 1,
+    "HASH": 4,
+    "STRTAB": 5,
+    "SYMTAB": 6,
+    "STRSZ": 10,
+    "SONAME": 14,
+    "RPATH": 15,
+    "RUNPATH": 29,
+    "FLAGS_1": 0x6FFFFFFB,
+    "GNU_HASH": 0x6FFFFEF5,
+    "VERSYM": 0x6FFFFFF0,
+    "VERDEF": 0x6FFFFFFC,
+    "VERDEFNUM": 0x6FFFFFFD,
+    "VERNEED": 0x6FFFFFFE,
+    "VERNEEDNUM": 0x6FFFFFFF,
+}
 STB_WEAK, STB_GNU_UNIQUE = 2, 10
 DF_1_NODEFLIB = 0x800
 MAX_DYN = 100_000
@@ -216,8 +231,7 @@ class DynElf:
                 continue
             ver, _ = self._version(i)
             vinfo = self.verneed_index.get(ver) if ver > 1 else None
-            out.append((self._str(name), vinfo[1] if vinfo else None, vinfo[0] if vinfo else None,
-                        bind == STB_WEAK))
+            out.append((self._str(name), vinfo[1] if vinfo else None, vinfo[0] if vinfo else None, bind == STB_WEAK))
         return out
 
     def defines(self, name: str, version: Optional[str] = None) -> bool:

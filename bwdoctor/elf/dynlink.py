@@ -8,6 +8,7 @@ LD_LIBRARY_PATH, DT_RUNPATH, /etc/ld.so.cache, default dirs, $ORIGIN), every new
 version needs are checked against the providers' version definitions, and every non-weak undefined
 symbol must be defined in the global scope or the extension's dependency closure.
 """
+
 from __future__ import annotations
 
 import glob
@@ -24,8 +25,11 @@ ARCHES = {62: ("x86_64-linux-gnu", "x86_64"), 183: ("aarch64-linux-gnu", "aarch6
 MAX_OBJECTS = 2000
 # What `import torch` preloads RTLD_GLOBAL after libtorch_global_deps.so when libcudart is in the process
 # (torch/__init__.py _load_global_deps: cusparse/cudnn lack an RPATH to them), as nvidia/<dir>/lib globs.
-TORCH_CUDA_PRELOADS = (("cuda_nvrtc", "libnvrtc.so.*[0-9]"), ("cuda_nvrtc", "libnvrtc-builtins.so.*[0-9]"),
-                       ("nvjitlink", "libnvJitLink.so.*[0-9]"))
+TORCH_CUDA_PRELOADS = (
+    ("cuda_nvrtc", "libnvrtc.so.*[0-9]"),
+    ("cuda_nvrtc", "libnvrtc-builtins.so.*[0-9]"),
+    ("nvjitlink", "libnvJitLink.so.*[0-9]"),
+)
 
 
 def default_dirs(machine: int) -> tuple:
@@ -52,8 +56,9 @@ class Loader:
         self.executable: Optional[DynElf] = None  # its DT_RPATH is searched last in every RPATH chain
         self._real: Dict[str, str] = {}
         # $LIB is "lib/<triplet>" on multiarch (Debian/Ubuntu) systems, "lib64" elsewhere
-        self.multiarch = os.path.isdir(self.host("/lib/x86_64-linux-gnu")) or \
-            os.path.isdir(self.host("/lib/aarch64-linux-gnu"))
+        self.multiarch = os.path.isdir(self.host("/lib/x86_64-linux-gnu")) or os.path.isdir(
+            self.host("/lib/aarch64-linux-gnu")
+        )
 
     def host(self, path: str) -> str:
         return path if self.root == "/" else os.path.join(self.root, path.lstrip("/"))
@@ -73,8 +78,11 @@ class Loader:
         if real not in self.objects:
             host = self.host(real)
             if not os.path.exists(host):
-                self.objects[real] = "does not exist" if not os.path.lexists(self.host(path)) else \
-                    "is a broken symbolic link (or a symlink loop)"
+                self.objects[real] = (
+                    "does not exist"
+                    if not os.path.lexists(self.host(path))
+                    else "is a broken symbolic link (or a symlink loop)"
+                )
             elif not os.path.isfile(host):
                 self.objects[real] = "is not a regular file"
             else:
@@ -154,8 +162,13 @@ class Loader:
                 dep, tried = self.search(name, obj, chain)
                 if dep is None:
                     reasons = {p: self.objects.get(self.realpath(p)) for p in tried}
-                    missing.append({"name": name, "needed_by": getattr(obj, "machine_path", obj.path),
-                                    "tried": [f"{p} ({r})" if isinstance(r, str) else p for p, r in reasons.items()]})
+                    missing.append(
+                        {
+                            "name": name,
+                            "needed_by": getattr(obj, "machine_path", obj.path),
+                            "tried": [f"{p} ({r})" if isinstance(r, str) else p for p, r in reasons.items()],
+                        }
+                    )
                     continue
                 if id(dep) not in seen:  # a DT_NEEDED loop ends here, as in ld.so
                     seen.add(id(dep))
@@ -188,8 +201,13 @@ class Loader:
 
     def check(self, path: str) -> dict:
         """What dlopen(path) would do now: missing libraries, version needs and symbols not found."""
-        result: Dict[str, Any] = {"path": path, "missing_libraries": [], "missing_versions": [], "undefined": [],
-                                  "error": None}
+        result: Dict[str, Any] = {
+            "path": path,
+            "missing_libraries": [],
+            "missing_versions": [],
+            "undefined": [],
+            "error": None,
+        }
         obj = self.open(path)
         if not isinstance(obj, DynElf):
             result["error"] = f"{path} {obj}"
@@ -209,9 +227,14 @@ class Loader:
                     continue
                 for vname in versions:
                     if not provider.defines_version(vname):
-                        result["missing_versions"].append({"version": vname, "file": fname,
-                                                           "required_by": o.machine_path,
-                                                           "provider": provider.machine_path})
+                        result["missing_versions"].append(
+                            {
+                                "version": vname,
+                                "file": fname,
+                                "required_by": o.machine_path,
+                                "provider": provider.machine_path,
+                            }
+                        )
         if result["missing_libraries"]:
             return result  # dlopen stops at the first missing library; symbols are moot
         for o in new:
@@ -219,21 +242,27 @@ class Loader:
                 if weak:
                     continue
                 if not any(s.defines(name, version) for s in scope):
-                    result["undefined"].append({"symbol": name, "version": version,
-                                                "required_by": o.machine_path})
+                    result["undefined"].append({"symbol": name, "version": version, "required_by": o.machine_path})
         return result
 
 
-def interpreter_loader(python_env: dict, root: str = "/", env: Optional[dict] = None,
-                       torch_dir: Optional[str] = None, objects: Optional[dict] = None) -> Tuple[Loader, List[str]]:
+def interpreter_loader(
+    python_env: dict,
+    root: str = "/",
+    env: Optional[dict] = None,
+    torch_dir: Optional[str] = None,
+    objects: Optional[dict] = None,
+) -> Tuple[Loader, List[str]]:
     """A Loader with the interpreter (and, when given, torch) already in the process; plus notes.
 
     objects: the parsed-object cache of another Loader of the same run (files are parsed once)."""
     ld = Loader(root, env, objects)
     notes = []
     if ld.ldcache_error:  # e.g. a minimal container image: ld.so then searches only paths and default dirs
-        notes.append(f"ld.so.cache not used ({ld.ldcache_error}): only DT_RPATH/DT_RUNPATH, LD_LIBRARY_PATH "
-                     "and the default directories are searched")
+        notes.append(
+            f"ld.so.cache not used ({ld.ldcache_error}): only DT_RPATH/DT_RUNPATH, LD_LIBRARY_PATH "
+            "and the default directories are searched"
+        )
     exe = python_env.get("executable")
     if exe:
         err = ld.preload(exe, global_=True)

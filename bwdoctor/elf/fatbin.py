@@ -18,6 +18,7 @@ Every length read from the file is checked against the section end before it is 
 step moves forward by at least a header, so lying headers end the walk with an error string
 instead of an exception, a loop or a large allocation.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -87,8 +88,7 @@ class FatbinScan:
 
     def archs(self, section: str, kind: str) -> List[str]:
         """Sorted distinct target names of one kind ("elf"/"ptx") in one section."""
-        return sorted({e.name for e in self.entries if e.section == section and e.kind == kind},
-                      key=arch_sort_key)
+        return sorted({e.name for e in self.entries if e.section == section and e.kind == kind}, key=arch_sort_key)
 
     def codec_counts(self) -> Dict[str, int]:
         """How many ELF and PTX entries use each codec (zstd, lz4, none)."""
@@ -118,7 +118,7 @@ def arch_sort_key(name: str):
     """Sort sm_80 < sm_90 < sm_90a < sm_100 < sm_100f (numerically, then variant)."""
     prefix, _, rest = name.partition("_")
     digits = "".join(ch for ch in rest if ch.isdigit())
-    return (prefix, int(digits) if digits else -1, rest[len(digits):])
+    return (prefix, int(digits) if digits else -1, rest[len(digits) :])
 
 
 class FatbinFormatError(ValueError):
@@ -198,27 +198,24 @@ def _fatbin_section_ranges(fh, size: int) -> List[Tuple[str, int, int]]:
     else): on a 1 GB libtorch_cuda.so this is ~20x quicker than building pyelftools' section objects."""
     fh.seek(0)
     head = fh.read(64)
-    shoff, = struct.unpack_from("<Q", head, 0x28)
+    (shoff,) = struct.unpack_from("<Q", head, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
     if shoff == 0:
         return []  # no section headers (stripped to program headers only): nothing to find
     if shentsize != SHDR.size:
         raise FatbinFormatError(f"unreadable ELF section headers: entry size {shentsize}, expected {SHDR.size}")
     if shoff > size:
-        raise FatbinFormatError("truncated ELF: section headers end past the end of the file "
-                                f"({size} bytes)")
+        raise FatbinFormatError(f"truncated ELF: section headers end past the end of the file ({size} bytes)")
     fh.seek(shoff)
     first = fh.read(SHDR.size)
     if len(first) < SHDR.size:
-        raise FatbinFormatError("truncated ELF: section headers end past the end of the file "
-                                f"({size} bytes)")
+        raise FatbinFormatError(f"truncated ELF: section headers end past the end of the file ({size} bytes)")
     if shnum == 0:  # extended numbering: the count lives in section 0's sh_size
         shnum = SHDR.unpack(first)[5]
     if shstrndx == 0xFFFF:
         shstrndx = SHDR.unpack(first)[6]
     if shnum > 1_000_000 or shoff + shnum * SHDR.size > size:
-        raise FatbinFormatError("truncated ELF: section headers end past the end of the file "
-                                f"({size} bytes)")
+        raise FatbinFormatError(f"truncated ELF: section headers end past the end of the file ({size} bytes)")
     fh.seek(shoff)
     table = fh.read(shnum * SHDR.size)
     if shstrndx >= shnum:
@@ -232,14 +229,16 @@ def _fatbin_section_ranges(fh, size: int) -> List[Tuple[str, int, int]]:
     for i in range(shnum):
         name_idx, sh_type, _, _, start, length, _, _, _, _ = SHDR.unpack_from(table, i * SHDR.size)
         end = names.find(b"\0", name_idx)
-        name = names[name_idx:end if end >= 0 else len(names)].decode("ascii", "replace")
+        name = names[name_idx : end if end >= 0 else len(names)].decode("ascii", "replace")
         if name not in FATBIN_SECTIONS:
             continue
         if sh_type == SHT_NOBITS:
             raise FatbinFormatError(f"section {name} has no bytes in the file (SHT_NOBITS)")
         if start > size or length > size - start:
-            raise FatbinFormatError(f"truncated ELF: section {name} ({length} bytes at offset {start}) "
-                                    f"runs past the end of the file ({size} bytes)")
+            raise FatbinFormatError(
+                f"truncated ELF: section {name} ({length} bytes at offset {start}) "
+                f"runs past the end of the file ({size} bytes)"
+            )
         found.append((name, start, length))
     return sorted(found, key=lambda f: FATBIN_SECTIONS.index(f[0]))
 
@@ -258,7 +257,7 @@ def walk_section(buf, name: str, start: int, length: int, out: List[FatbinEntry]
         if magic != CONTAINER_MAGIC:
             # The linker may pad between containers with zero bytes when a section's size is
             # not a multiple of its 8-byte alignment; skip those words.
-            if buf[pos:pos + 8] == b"\0" * 8:
+            if buf[pos : pos + 8] == b"\0" * 8:
                 pos += 8
                 continue
             raise FatbinFormatError(f"bad container magic 0x{magic:08x} at file offset {pos}")
@@ -266,31 +265,38 @@ def walk_section(buf, name: str, start: int, length: int, out: List[FatbinEntry]
             raise FatbinFormatError(f"container at file offset {pos} claims a {header_size}-byte header")
         cend = pos + header_size + fat_size
         if cend > end:
-            raise FatbinFormatError(f"container at file offset {pos} claims {fat_size} bytes, "
-                        f"{cend - end} bytes past the end of the section")
+            raise FatbinFormatError(
+                f"container at file offset {pos} claims {fat_size} bytes, "
+                f"{cend - end} bytes past the end of the section"
+            )
         p = pos + header_size
         while p < cend:
             if p + ENTRY.size > cend:
                 raise FatbinFormatError(f"truncated entry header at file offset {p}")
-            (kind, _ever, ehs, psize, _csize, _ext, minor, major, arch,
-             _noff, _nlen, flags, _res, _usize) = ENTRY.unpack_from(buf, p)
+            (kind, _ever, ehs, psize, _csize, _ext, minor, major, arch, _noff, _nlen, flags, _res, _usize) = (
+                ENTRY.unpack_from(buf, p)
+            )
             if ehs < ENTRY.size:
                 raise FatbinFormatError(f"entry at file offset {p} claims a {ehs}-byte header")
             if p + ehs + psize > cend:
-                raise FatbinFormatError(f"entry at file offset {p} claims {ehs + psize} bytes, "
-                            f"{p + ehs + psize - cend} bytes past the end of its container")
+                raise FatbinFormatError(
+                    f"entry at file offset {p} claims {ehs + psize} bytes, "
+                    f"{p + ehs + psize - cend} bytes past the end of its container"
+                )
             count += 1
             if count > MAX_ENTRIES_PER_SECTION:
                 raise FatbinFormatError(f"more than {MAX_ENTRIES_PER_SECTION} entries; giving up")
-            out.append(FatbinEntry(
-                section=name,
-                kind=KIND_NAMES.get(kind, f"kind-{kind}"),
-                arch=arch,
-                variant=_variant(flags),
-                codec="zstd" if flags & FLAG_ZSTD else "lz4" if flags & FLAG_LZ4 else "none",
-                version=(major, minor),
-                offset=p,
-            ))
+            out.append(
+                FatbinEntry(
+                    section=name,
+                    kind=KIND_NAMES.get(kind, f"kind-{kind}"),
+                    arch=arch,
+                    variant=_variant(flags),
+                    codec="zstd" if flags & FLAG_ZSTD else "lz4" if flags & FLAG_LZ4 else "none",
+                    version=(major, minor),
+                    offset=p,
+                )
+            )
             p += ehs + psize
         containers += 1
         pos = cend

@@ -4,6 +4,7 @@ Formats (glibc elf/cache.c, sysdeps/generic/dl-cache.h): the old "ld.so-1.7.0" t
 "glibc-ld.so.cache1.1" table (glibc 2.32+ writes only this one), and the old table followed by the new
 one. Never raises on bad input: `parse` returns entries plus an error string.
 """
+
 from __future__ import annotations
 
 import struct
@@ -16,9 +17,22 @@ MAX_ENTRIES = 1_000_000
 
 # flags & FLAG_TYPE_MASK == 3 is a libc6 ELF; the requirement bits say which ABI
 FLAG_ELF_LIBC6 = 0x0003
-ARCH = {0x0000: "", 0x0100: "sparc64", 0x0300: "x86-64", 0x0400: "s390x", 0x0500: "ppc64", 0x0600: "mips64",
-        0x0700: "mipsn32", 0x0800: "x32", 0x0900: "armhf", 0x0a00: "aarch64", 0x0b00: "armsf",
-        0x0c00: "riscv64-lp64d", 0x0d00: "riscv64-lp64", 0x0e00: "mips-nan2008"}
+ARCH = {
+    0x0000: "",
+    0x0100: "sparc64",
+    0x0300: "x86-64",
+    0x0400: "s390x",
+    0x0500: "ppc64",
+    0x0600: "mips64",
+    0x0700: "mipsn32",
+    0x0800: "x32",
+    0x0900: "armhf",
+    0x0A00: "aarch64",
+    0x0B00: "armsf",
+    0x0C00: "riscv64-lp64d",
+    0x0D00: "riscv64-lp64",
+    0x0E00: "mips-nan2008",
+}
 
 
 def _cstr(buf: bytes, off: int) -> Optional[str]:
@@ -46,8 +60,15 @@ def _parse_new(buf: bytes, base: int) -> Tuple[List[dict], Optional[str]]:
         name, path = _cstr(buf, base + key), _cstr(buf, base + value)
         if name is None or path is None:
             return out, f"entry {i} points outside the string table"
-        out.append({"soname": name, "path": path, "flags": flags & 0xFFFF, "arch": ARCH.get(flags & 0xFF00, "?"),
-                    "hwcap": hwcap})
+        out.append(
+            {
+                "soname": name,
+                "path": path,
+                "flags": flags & 0xFFFF,
+                "arch": ARCH.get(flags & 0xFF00, "?"),
+                "hwcap": hwcap,
+            }
+        )
     return out, None
 
 
@@ -63,7 +84,7 @@ def parse(buf: bytes) -> Tuple[List[dict], Optional[str]]:
             return [], f"claims {nlibs} entries"
         new_at = 16 + nlibs * 12
         new_at = (new_at + 7) & ~7  # the new table follows, 8-aligned
-        if buf[new_at:new_at + len(NEW_MAGIC)] == NEW_MAGIC:
+        if buf[new_at : new_at + len(NEW_MAGIC)] == NEW_MAGIC:
             return _parse_new(buf, new_at)
         out: List[dict] = []
         strings = 16 + nlibs * 12  # old format: offsets relative to the end of the entry table
@@ -75,8 +96,15 @@ def parse(buf: bytes) -> Tuple[List[dict], Optional[str]]:
             name, path = _cstr(buf, strings + key), _cstr(buf, strings + value)
             if name is None or path is None:
                 return out, f"entry {i} points outside the string table"
-            out.append({"soname": name, "path": path, "flags": flags & 0xFFFF,
-                        "arch": ARCH.get(flags & 0xFF00, "?"), "hwcap": 0})
+            out.append(
+                {
+                    "soname": name,
+                    "path": path,
+                    "flags": flags & 0xFFFF,
+                    "arch": ARCH.get(flags & 0xFF00, "?"),
+                    "hwcap": 0,
+                }
+            )
         return out, None
     return [], "not an ld.so.cache (unknown magic)"
 

@@ -1,6 +1,7 @@
 """Evidence about a compiled extension, read from its files: which import loads it (and whether inside
 try/except), which torch it was built for where that is written down, and the other-std::string-ABI twin of a
 symbol. No verdicts here: the causes (KB slugs, summaries, fixes) are made by checks/linkcauses.py."""
+
 from __future__ import annotations
 
 import os
@@ -9,11 +10,13 @@ from typing import Callable, Optional
 
 # std::string in the pre-C++11 ABI mangles as `Ss`; in the C++11 ABI as std::__cxx11::basic_string<char...>
 CXX11_STRING = "NSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"
-VERSION_TAG = (re.compile(r"(?:^|[+.\-_])pt(\d)(\d+)"),                     # +pt28cu128 (sgl-kernel, xformers)
-               re.compile(r"torch[-_]?(\d+)\.(\d+)"))                         # +cu12torch2.8cxx11abiTRUE
+VERSION_TAG = (
+    re.compile(r"(?:^|[+.\-_])pt(\d)(\d+)"),  # +pt28cu128 (sgl-kernel, xformers)
+    re.compile(r"torch[-_]?(\d+)\.(\d+)"),
+)  # +cu12torch2.8cxx11abiTRUE
 CXX11_TAG = re.compile(r"cxx11abi(TRUE|FALSE)", re.I)
 SOFT_LOADS = {  # libraries a package loads inside try/except: a failure is a warning, not a failed import
-    "xformers/_C.so": "xFormers logs \"can't load C++/CUDA extensions\" and runs without its kernels",
+    "xformers/_C.so": 'xFormers logs "can\'t load C++/CUDA extensions" and runs without its kernels',
     "torchvision/image.so": "torchvision.io image decoding is unavailable (a warning at import)",
     "torio/lib/": "an optional FFmpeg backend is unavailable",
     "torchaudio/lib/_torchaudio_sox": "the optional sox backend is unavailable",
@@ -27,8 +30,9 @@ def module_of(path: str, location: str) -> str:
     rel = os.path.relpath(path, location) if location and path.startswith(location) else os.path.basename(path)
     parts = rel.split(os.sep)
     base = parts[-1]
-    m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\.(cpython-[^.]+|abi3)\.so$", base) or \
-        re.match(r"^(?!lib)([A-Za-z_][A-Za-z0-9_]*)\.so$", base)
+    m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\.(cpython-[^.]+|abi3)\.so$", base) or re.match(
+        r"^(?!lib)([A-Za-z_][A-Za-z0-9_]*)\.so$", base
+    )
     if m and all(p.isidentifier() for p in parts[:-1]):
         return ".".join(parts[:-1] + [m.group(1)])
     return parts[0] if len(parts) > 1 else re.sub(r"\.so.*$", "", base)
@@ -41,8 +45,11 @@ def import_of(path: str, location: str, exports: Callable[[str], bool]) -> dict:
     library fails the import of the package that loads it unconditionally (torchaudio/lib/libtorchaudio.so
     fails `import torchaudio`; torchvision/_C.so fails `import torchvision` with "operator torchvision::nms
     does not exist"); a library loaded inside try/except fails no import (soft)."""
-    rel = os.path.relpath(path, location).replace(os.sep, "/") if location and path.startswith(location) \
+    rel = (
+        os.path.relpath(path, location).replace(os.sep, "/")
+        if location and path.startswith(location)
         else os.path.basename(path)
+    )
     for key, why in SOFT_LOADS.items():
         if rel.startswith(key):
             return {"import": None, "soft": why}
@@ -56,8 +63,9 @@ def import_of(path: str, location: str, exports: Callable[[str], bool]) -> dict:
     return {"import": rel.split("/")[0] if "/" in rel else name, "soft": None}
 
 
-def built_for_torch(version: str, url: Optional[str], cpp_lib: Optional[dict],
-                    torch_req: Optional[str]) -> Optional[dict]:
+def built_for_torch(
+    version: str, url: Optional[str], cpp_lib: Optional[dict], torch_req: Optional[str]
+) -> Optional[dict]:
     """{'torch': 'X.Y[.Z]', 'source': where it is written, 'cxx11abi': bool|None} for an extension, or None.
 
     Sources, most precise first: xformers' cpp_lib.json (the exact torch it was compiled against), a local
@@ -73,8 +81,11 @@ def built_for_torch(version: str, url: Optional[str], cpp_lib: Optional[dict],
             m = rx.search(local)
             if m:
                 abi = CXX11_TAG.search(local)
-                return {"torch": f"{m.group(1)}.{m.group(2)}", "source": f"{what} {text}",
-                        "cxx11abi": (abi.group(1).upper() == "TRUE") if abi else None}
+                return {
+                    "torch": f"{m.group(1)}.{m.group(2)}",
+                    "source": f"{what} {text}",
+                    "cxx11abi": (abi.group(1).upper() == "TRUE") if abi else None,
+                }
     if torch_req:
         m = re.search(r"===?\s*([\d.]+)", torch_req)
         if m:

@@ -1,4 +1,5 @@
 """Symlinks resolved inside a --root tree: every step stays under the root (never escapes to the host)."""
+
 from __future__ import annotations
 
 import errno

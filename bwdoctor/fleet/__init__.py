@@ -1,5 +1,6 @@
 """Fleet view: gather bwdoctor's facts on every node (Ray, or facts files), evaluate each node, and
 compare the nodes with each other."""
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,7 @@ def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     if not ray.is_initialized():
-        ray.init(address=address or "auto", ignore_reinit_error=True, log_to_driver=False,
-                 logging_level=logging.ERROR)
+        ray.init(address=address or "auto", ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR)
     remote = ray.remote(num_cpus=0, max_retries=0)(node_facts)
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     refs, names = [], []
@@ -101,13 +101,18 @@ def evaluate(nodes: List[Tuple[str, Any]]) -> Tuple[List[dict], List[Finding], D
         if isinstance(doc, str):
             per_node[name] = {"$error": doc}
             continue
-        facts = {k: (v if isinstance(v, Unavailable) else fact_from_json(v))
-                 for k, v in (doc.get("facts") or {}).items()}
-        rep = engine.run(engine.Selection(checks=node_checks, facts=()),
-                         engine.Source.facts(facts, label="this node's facts"), reg)
+        facts = {
+            k: (v if isinstance(v, Unavailable) else fact_from_json(v)) for k, v in (doc.get("facts") or {}).items()
+        }
+        rep = engine.run(
+            engine.Selection(checks=node_checks, facts=()), engine.Source.facts(facts, label="this node's facts"), reg
+        )
         per_node[name] = {**facts, **rep.facts}  # with Unavailable for what the node's file lacks
         rep.facts, rep.notes = {}, []
         reports.append({"node": name, "report": rep.to_json()})
-    cross = engine.run(engine.Selection(checks=fleet_checks, facts=()),
-                       engine.Source.facts({"fleet_nodes": per_node}, label="the fleet"), reg).findings
+    cross = engine.run(
+        engine.Selection(checks=fleet_checks, facts=()),
+        engine.Source.facts({"fleet_nodes": per_node}, label="the fleet"),
+        reg,
+    ).findings
     return reports, list(cross), per_node

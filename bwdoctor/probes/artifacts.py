@@ -1,6 +1,7 @@
 """Probe of the build artifacts a command names (`cubins`, `verify-build`): files, directories, wheels and
 installed distributions, read for their GPU code. One reader for all of them: ELF files by magic, fatbin
 headers through bwdoctor.elf.fatbin, a distribution's files from its RECORD (the `distributions` fact)."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,12 @@ def _wheel(path: Path) -> Dict[str, Any]:
             item["path"] = member
             files.append(item)
             dest.unlink()
-    return {"kind": "wheel", "name": _canonical(parts[0]), "version": parts[1] if len(parts) >= 3 else "",
-            "files": files}
+    return {
+        "kind": "wheel",
+        "name": _canonical(parts[0]),
+        "version": parts[1] if len(parts) >= 3 else "",
+        "files": files,
+    }
 
 
 def _distribution(ctx: Any, arg: str, distributions: Any) -> Optional[Dict[str, Any]]:
@@ -51,8 +56,12 @@ def _distribution(ctx: Any, arg: str, distributions: Any) -> Optional[Dict[str, 
         paths, err = record_elf_files(str(ctx.resolve(d["dist_info"])), str(ctx.resolve(d["location"])))
     except OSError as exc:  # a symlink loop in the tree
         paths, err = [], f"cannot read its RECORD: {exc}"
-    out = {"kind": "distribution", "name": d["name"], "version": d.get("version", ""),
-           "files": [scan_file(p) for p in paths]}
+    out = {
+        "kind": "distribution",
+        "name": d["name"],
+        "version": d.get("version", ""),
+        "files": [scan_file(p) for p in paths],
+    }
     if err:
         out["problem"] = f"{arg}: {err}"
     return out
@@ -70,15 +79,28 @@ def read_artifact(ctx: Any, arg: str, distributions: Any, where: str) -> Dict[st
         except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
             out = {"kind": "wheel", "name": p.name, "version": "", "files": [], "problem": f"{arg}: {exc}"}
     elif os.path.lexists(arg):
-        out = {"kind": "file" if is_elf(arg) else "not-elf", "name": p.name.split(".")[0], "version": "",
-               "files": [scan_file(arg)]}
+        out = {
+            "kind": "file" if is_elf(arg) else "not-elf",
+            "name": p.name.split(".")[0],
+            "version": "",
+            "files": [scan_file(arg)],
+        }
     elif os.sep in arg or arg.endswith(".so") or ".so." in arg:
-        out = {"kind": "missing", "name": arg, "version": "", "files": [],
-               "problem": f"{arg}: no such file or directory"}
+        out = {
+            "kind": "missing",
+            "name": arg,
+            "version": "",
+            "files": [],
+            "problem": f"{arg}: no such file or directory",
+        }
     else:
         out = _distribution(ctx, arg, distributions) or {
-            "kind": "missing", "name": arg, "version": "", "files": [],
-            "problem": f"{arg}: no such file, directory or installed distribution in {where}"}
+            "kind": "missing",
+            "name": arg,
+            "version": "",
+            "files": [],
+            "problem": f"{arg}: no such file, directory or installed distribution in {where}",
+        }
     out["arg"] = arg
     return out
 
@@ -86,7 +108,11 @@ def read_artifact(ctx: Any, arg: str, distributions: Any, where: str) -> Dict[st
 @probe("named_artifacts", budget=900.0)
 def named_artifacts(ctx: Any, python_env: Any, distributions: Any) -> List[Dict[str, Any]]:
     """GPU code of the files, directories, wheels and installed distributions a command names."""
-    where = (f"the environment of {python_env.get('executable')}" if isinstance(python_env, dict)
-             else f"no Python environment ({python_env.reason})" if isinstance(python_env, Unavailable)
-             else "the inspected environment")
+    where = (
+        f"the environment of {python_env.get('executable')}"
+        if isinstance(python_env, dict)
+        else f"no Python environment ({python_env.reason})"
+        if isinstance(python_env, Unavailable)
+        else "the inspected environment"
+    )
     return [read_artifact(ctx, str(a), distributions, where) for a in ctx.options.get("artifacts") or []]

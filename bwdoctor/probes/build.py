@@ -1,4 +1,5 @@
 """Probes for source builds: build settings and resources, host compiler, and a source tree's torch pins."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,14 @@ from ..model import Unavailable
 from ..registry import probe
 from .parse import parse_cpuinfo, parse_meminfo
 
-REQ_FILES = ("requirements/build.txt", "requirements/cuda.txt", "requirements/common.txt", "requirements.txt",
-             "requirements-cuda.txt", "requirements-build.txt")
+REQ_FILES = (
+    "requirements/build.txt",
+    "requirements/cuda.txt",
+    "requirements/common.txt",
+    "requirements.txt",
+    "requirements-cuda.txt",
+    "requirements-build.txt",
+)
 
 
 def _int(value):
@@ -30,8 +37,11 @@ def _which(name, env):
 def nvcc_gcc_max(nvcc_path: str):
     """The newest GCC major an nvcc accepts, from its toolkit's crt/host_config.h ('__GNUC__ > N')."""
     real = Path(os.path.realpath(nvcc_path)).parent.parent
-    for cand in (real / "include/crt/host_config.h", real / "targets/x86_64-linux/include/crt/host_config.h",
-                 real / "targets/sbsa-linux/include/crt/host_config.h"):
+    for cand in (
+        real / "include/crt/host_config.h",
+        real / "targets/x86_64-linux/include/crt/host_config.h",
+        real / "targets/sbsa-linux/include/crt/host_config.h",
+    ):
         try:
             text = cand.read_text(errors="replace")[:200000]
         except OSError:
@@ -46,12 +56,15 @@ def nvcc_gcc_max(nvcc_path: str):
 def build_env(ctx, cuda_toolkits, python_env):
     """Build settings and resources: MAX_JOBS, NVCC_THREADS, cores, RAM, disk, arch lists, gcc, ccache."""
     env = ctx.env
-    out = {"max_jobs": _int(env.get("MAX_JOBS")), "nvcc_threads": _int(env.get("NVCC_THREADS")),
-           "torch_cuda_arch_list": env.get("TORCH_CUDA_ARCH_LIST"),
-           "cmake_cuda_architectures": env.get("CMAKE_CUDA_ARCHITECTURES"),
-           "cuda_home": env.get("CUDA_HOME") or env.get("CUDA_PATH"),
-           "cmake_cuda_compiler": env.get("CMAKE_CUDA_COMPILER"),
-           "vllm_flash_attn_version": env.get("VLLM_FLASH_ATTN_VERSION")}
+    out = {
+        "max_jobs": _int(env.get("MAX_JOBS")),
+        "nvcc_threads": _int(env.get("NVCC_THREADS")),
+        "torch_cuda_arch_list": env.get("TORCH_CUDA_ARCH_LIST"),
+        "cmake_cuda_architectures": env.get("CMAKE_CUDA_ARCHITECTURES"),
+        "cuda_home": env.get("CUDA_HOME") or env.get("CUDA_PATH"),
+        "cmake_cuda_compiler": env.get("CMAKE_CUDA_COMPILER"),
+        "vllm_flash_attn_version": env.get("VLLM_FLASH_ATTN_VERSION"),
+    }
     mem = ctx.read_or_unavailable("/proc/meminfo")
     if not isinstance(mem, Unavailable):
         info = parse_meminfo(mem)
@@ -96,7 +109,9 @@ def build_env(ctx, cuda_toolkits, python_env):
     return out
 
 
-_PIN_RE = re.compile(r"""^\s*["']?\s*(torch)\s*((?:[<>=!~]=?|===)\s*[^;"',\s#]+(?:\s*,\s*[<>=!~]=?\s*[^;"',\s#]+)*)""", re.I)
+_PIN_RE = re.compile(
+    r"""^\s*["']?\s*(torch)\s*((?:[<>=!~]=?|===)\s*[^;"',\s#]+(?:\s*,\s*[<>=!~]=?\s*[^;"',\s#]+)*)""", re.I
+)
 
 
 def torch_pins(root: Path) -> list:
@@ -111,8 +126,14 @@ def torch_pins(root: Path) -> list:
         for i, line in enumerate(lines, 1):
             m = _PIN_RE.match(line)
             if m:
-                pins.append({"file": rel, "line": i, "column": line.lower().index("torch") + 1,
-                             "requirement": f"torch{m.group(2).replace(' ', '')}"})
+                pins.append(
+                    {
+                        "file": rel,
+                        "line": i,
+                        "column": line.lower().index("torch") + 1,
+                        "requirement": f"torch{m.group(2).replace(' ', '')}",
+                    }
+                )
     return pins
 
 
@@ -125,10 +146,14 @@ def source_tree(ctx):
     root = Path(src)
     if not root.is_dir():
         return Unavailable(f"--src {src}: not a directory")
-    return {"path": str(root.resolve()), "torch_pins": torch_pins(root),
-            "use_existing_torch": (root / "use_existing_torch.py").exists(),
-            "is_vllm": (root / "vllm").is_dir() or (root / "use_existing_torch.py").exists()
-            or "name = \"vllm\"" in _safe_read(root / "pyproject.toml")}
+    return {
+        "path": str(root.resolve()),
+        "torch_pins": torch_pins(root),
+        "use_existing_torch": (root / "use_existing_torch.py").exists(),
+        "is_vllm": (root / "vllm").is_dir()
+        or (root / "use_existing_torch.py").exists()
+        or 'name = "vllm"' in _safe_read(root / "pyproject.toml"),
+    }
 
 
 def _safe_read(p: Path) -> str:

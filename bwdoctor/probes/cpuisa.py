@@ -1,4 +1,5 @@
 """The x86-64 ISA level compiled libraries declare they need (GNU_PROPERTY_X86_ISA_1_NEEDED notes)."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,12 @@ from ..domain.isa import level_from_bits
 from ..model import Unavailable
 from ..registry import probe
 
-CANDIDATES = {"torch": ("torch/lib/libtorch_cpu.so",), "vllm": ("vllm/_C*.so", "vllm/cumem_allocator*.so"),
-              "flash-attn": ("flash_attn_2_cuda*.so",), "xformers": ("xformers/_C*.so",)}
+CANDIDATES = {
+    "torch": ("torch/lib/libtorch_cpu.so",),
+    "vllm": ("vllm/_C*.so", "vllm/cumem_allocator*.so"),
+    "flash-attn": ("flash_attn_2_cuda*.so",),
+    "xformers": ("xformers/_C*.so",),
+}
 
 
 PT_NOTE, PT_GNU_PROPERTY = 4, 0x6474E553
@@ -29,10 +34,10 @@ def isa_needed(path: str):
             head = fh.read(64)
             if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
                 return None
-            machine, = struct.unpack_from("<H", head, 18)
+            (machine,) = struct.unpack_from("<H", head, 18)
             if machine != 62:  # EM_X86_64
                 return None
-            phoff, = struct.unpack_from("<Q", head, 32)
+            (phoff,) = struct.unpack_from("<Q", head, 32)
             phentsize, phnum = struct.unpack_from("<HH", head, 54)
             if phentsize != 56 or phnum > 512:
                 return None
@@ -63,12 +68,12 @@ def _isa_from_notes(buf: bytes):
         desc_end = name_end + ((descsz + 7) & ~7)
         if desc_end > len(buf) + 8:
             return None
-        if ntype == NT_GNU_PROPERTY_TYPE_0 and buf[pos + 12:pos + 12 + namesz].rstrip(b"\0") == b"GNU":
+        if ntype == NT_GNU_PROPERTY_TYPE_0 and buf[pos + 12 : pos + 12 + namesz].rstrip(b"\0") == b"GNU":
             p = name_end
             while p + 8 <= name_end + descsz:
                 pr_type, pr_datasz = struct.unpack_from("<II", buf, p)
                 if pr_type in ISA_NEEDED and pr_datasz >= 4:
-                    bits, = struct.unpack_from("<I", buf, p + 8)
+                    (bits,) = struct.unpack_from("<I", buf, p + 8)
                     return level_from_bits(bits)
                 p += 8 + ((pr_datasz + 7) & ~7)
         pos = desc_end

@@ -4,6 +4,7 @@ Files come from each distribution's RECORD; only ELF files are opened, and only 
 headers and fatbin headers are read (bwdoctor.elf.fatbin), so even torch and the nvidia-* libraries
 cost well under a second when cached.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,11 +19,25 @@ from ..registry import probe
 
 # Distributions whose .so files carry GPU code that bwdoctor's checks read (canonical names). The
 # nvidia-* and cupy libraries are large and no check reads them: `bwdoctor cubins` lists them on request.
-CUDA_DISTRIBUTIONS = frozenset({
-    "torch", "torchvision", "torchaudio", "vllm", "vllm-flash-attn", "flash-attn", "flash-attn-3",
-    "flashinfer-python", "flashinfer-jit-cache", "flashinfer-cubin", "xformers", "bitsandbytes",
-    "sgl-kernel", "deep-gemm", "flashmla",
-})
+CUDA_DISTRIBUTIONS = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "torchaudio",
+        "vllm",
+        "vllm-flash-attn",
+        "flash-attn",
+        "flash-attn-3",
+        "flashinfer-python",
+        "flashinfer-jit-cache",
+        "flashinfer-cubin",
+        "xformers",
+        "bitsandbytes",
+        "sgl-kernel",
+        "deep-gemm",
+        "flashmla",
+    }
+)
 CUDA_PREFIXES = ()
 FLASHINFER_CACHE = "flashinfer-cache"  # pseudo-distribution: JIT/AOT builds under ~/.cache/flashinfer
 CACHE_FILE_LIMIT = 2000  # ELF files read from the flashinfer cache at most
@@ -35,8 +50,7 @@ def is_cuda_distribution(name: str) -> bool:
 
 def trim(item: dict) -> dict:
     """A scan_file item reduced to what checks need: path, archs per section, error."""
-    return {"path": item["path"], "fatbin": item["fatbin"], "relfatbin": item["relfatbin"],
-            "error": item["error"]}
+    return {"path": item["path"], "fatbin": item["fatbin"], "relfatbin": item["relfatbin"], "error": item["error"]}
 
 
 def has_gpu_code(item: dict) -> bool:
@@ -58,8 +72,7 @@ def scan_paths(paths: List[str], workers: int = 4) -> List[dict]:
 
 def flashinfer_cache_dir(env) -> str:
     """Where FlashInfer keeps its JIT builds: $FLASHINFER_WORKSPACE_BASE or ~/.cache, + /flashinfer."""
-    base = env.get("FLASHINFER_WORKSPACE_BASE") or os.path.join(env.get("HOME") or os.path.expanduser("~"),
-                                                                 ".cache")
+    base = env.get("FLASHINFER_WORKSPACE_BASE") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
     return os.path.join(base, "flashinfer")
 
 
@@ -89,8 +102,9 @@ def cuda_binaries(ctx, python_env, distributions):
         if not is_cuda_distribution(name) or not dist.get("dist_info"):
             continue
         try:  # facts name machine paths: read the files under --root, name them as the machine does
-            paths, error = record_elf_files(ctx.resolve(dist["dist_info"]), dist.get("location") and
-                                            ctx.resolve(dist["location"]), shared_only=True)
+            paths, error = record_elf_files(
+                ctx.resolve(dist["dist_info"]), dist.get("location") and ctx.resolve(dist["location"]), shared_only=True
+            )
         except OSError as exc:
             paths, error = [], f"{dist['dist_info']}: {exc.strerror or exc}"
         files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]
@@ -101,6 +115,10 @@ def cuda_binaries(ctx, python_env, distributions):
     cache = ctx.machine_path(str(ctx.host_path(flashinfer_cache_dir(ctx.env))))
     if ctx.is_dir(cache):
         paths = cache_elf_files(str(ctx.resolve(cache)))
-        out[FLASHINFER_CACHE] = {"version": "", "path": cache, "elf_files": len(paths),
-                                 "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]}
+        out[FLASHINFER_CACHE] = {
+            "version": "",
+            "path": cache,
+            "elf_files": len(paths),
+            "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)],
+        }
     return out

@@ -1,4 +1,5 @@
 """Probes of the host: kernel release, loaded modules, distribution, CPU, memory, disk."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,11 @@ def host(ctx):
         osr = ctx.read_or_unavailable("/usr/lib/os-release")
     if not isinstance(osr, Unavailable):
         fields = parse_os_release(osr)
-        out["distro"] = {"id": fields.get("ID"), "version_id": fields.get("VERSION_ID"),
-                         "pretty_name": fields.get("PRETTY_NAME")}
+        out["distro"] = {
+            "id": fields.get("ID"),
+            "version_id": fields.get("VERSION_ID"),
+            "pretty_name": fields.get("PRETTY_NAME"),
+        }
     elif ctx.live_machine:
         try:
             import distro
@@ -50,12 +54,19 @@ def host(ctx):
     mem = ctx.read_or_unavailable("/proc/meminfo")
     if not isinstance(mem, Unavailable):
         info = parse_meminfo(mem)
-        out["memory"] = {"total": info.get("MemTotal"), "available": info.get("MemAvailable"),
-                         "swap_total": info.get("SwapTotal")}
+        out["memory"] = {
+            "total": info.get("MemTotal"),
+            "available": info.get("MemAvailable"),
+            "swap_total": info.get("SwapTotal"),
+        }
     if ctx.live_machine:
         disks = {}
-        for label, path in (("root", "/"), ("tmp", ctx.env.get("TMPDIR") or "/tmp"), ("cwd", os.getcwd()),
-                            ("home", os.path.expanduser("~"))):
+        for label, path in (
+            ("root", "/"),
+            ("tmp", ctx.env.get("TMPDIR") or "/tmp"),
+            ("cwd", os.getcwd()),
+            ("home", os.path.expanduser("~")),
+        ):
             try:
                 disks[label] = {"path": path, "free": shutil.disk_usage(path).free}
             except OSError:

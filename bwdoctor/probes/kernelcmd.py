@@ -1,4 +1,5 @@
 """The kernel command line (/proc/cmdline): IOMMU and other boot options."""
+
 from __future__ import annotations
 
 from ..model import Unavailable

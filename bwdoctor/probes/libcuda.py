@@ -1,5 +1,6 @@
 """Which libcuda.so.1 the dynamic loader will load: LD_LIBRARY_PATH, then /etc/ld.so.cache, then the
 default directories — all under --root — and whether it is a CUDA forward-compatibility copy."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,13 @@ def read_ldcache_door(ctx, path: str):
 def _describe(ctx, path: str, via: str) -> dict:
     real = resolve_under_root(ctx, path)
     m = _VER_RE.search(os.path.basename(real))
-    return {"path": path, "real": real, "via": via, "version": m.group(1) if m else None,
-            "compat": "/compat/" in path or "/compat/" in real}
+    return {
+        "path": path,
+        "real": real,
+        "via": via,
+        "version": m.group(1) if m else None,
+        "compat": "/compat/" in path or "/compat/" in real,
+    }
 
 
 @probe("libcuda", budget=3.0)
@@ -61,10 +67,18 @@ def libcuda(ctx):
         except OSError:
             continue
         if "compat" in text or "compat" in os.path.basename(conf):
-            confs.append({"file": "/etc/ld.so.conf.d/" + os.path.basename(conf),
-                          "dirs": [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("#")]})
+            confs.append(
+                {
+                    "file": "/etc/ld.so.conf.d/" + os.path.basename(conf),
+                    "dirs": [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("#")],
+                }
+            )
     if not candidates and err and not confs:
         return Unavailable(f"libcuda.so.1 not found (ld.so.cache: {err})")
-    return {"chosen": candidates[0] if candidates else None, "candidates": candidates[:10],
-            "ldcache_error": err, "compat_confs": confs,
-            "VLLM_ENABLE_CUDA_COMPATIBILITY": ctx.env.get("VLLM_ENABLE_CUDA_COMPATIBILITY")}
+    return {
+        "chosen": candidates[0] if candidates else None,
+        "candidates": candidates[:10],
+        "ldcache_error": err,
+        "compat_confs": confs,
+        "VLLM_ENABLE_CUDA_COMPATIBILITY": ctx.env.get("VLLM_ENABLE_CUDA_COMPATIBILITY"),
+    }

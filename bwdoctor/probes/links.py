@@ -1,4 +1,5 @@
 """Would each compiled extension of the inspected environment load? (dynamic-link model, nothing loaded)"""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,20 @@ from ..elf.linkcause import built_for_torch, import_of, swap_string_abi
 from ..model import Unavailable
 from ..registry import probe
 
-EXTENSION_DISTS = ("vllm", "flash-attn", "flashinfer-python", "flashinfer-jit-cache", "xformers", "torchvision",
-                   "torchaudio", "bitsandbytes", "sgl-kernel", "vllm-flash-attn", "flash-attn-3", "deep-gemm")
+EXTENSION_DISTS = (
+    "vllm",
+    "flash-attn",
+    "flashinfer-python",
+    "flashinfer-jit-cache",
+    "xformers",
+    "torchvision",
+    "torchaudio",
+    "bitsandbytes",
+    "sgl-kernel",
+    "vllm-flash-attn",
+    "flash-attn-3",
+    "deep-gemm",
+)
 TORCH_LIB = re.compile(r"^lib(torch|c10)[a-z_]*\.so$")
 MAX_SYMBOLS = 20  # undefined symbols recorded in full (demangled, version, required_by)
 MAX_NAMES = 1000  # undefined symbol names recorded (mangled) for the cause rules
@@ -79,14 +92,30 @@ def link_result(ld, path: str, location: str) -> dict:
     exports = obj.defines if hasattr(obj, "defines") else (lambda _n: False)
     imp = import_of(path, location, exports)
     names = [u["symbol"] for u in r["undefined"]]
-    und = [{"symbol": u["symbol"], "demangled": demangle(u["symbol"]), "version": u["version"],
-            "required_by": u["required_by"]} for u in r["undefined"][:MAX_SYMBOLS]]
+    und = [
+        {
+            "symbol": u["symbol"],
+            "demangled": demangle(u["symbol"]),
+            "version": u["version"],
+            "required_by": u["required_by"],
+        }
+        for u in r["undefined"][:MAX_SYMBOLS]
+    ]
     twins = [n for n in names[:MAX_NAMES] if (t := swap_string_abi(n)) and ld.defined_anywhere(t)]
     loads = not (r["error"] or r["missing_libraries"] or r["missing_versions"] or r["undefined"])
-    return {"path": path, "import": imp["import"], "soft": imp["soft"], "loads": loads,
-            "missing_libraries": r["missing_libraries"], "missing_versions": r["missing_versions"],
-            "undefined": und, "undefined_count": len(r["undefined"]), "undefined_names": names[:MAX_NAMES],
-            "abi_twin_defined": twins, "error": r["error"]}
+    return {
+        "path": path,
+        "import": imp["import"],
+        "soft": imp["soft"],
+        "loads": loads,
+        "missing_libraries": r["missing_libraries"],
+        "missing_versions": r["missing_versions"],
+        "undefined": und,
+        "undefined_count": len(r["undefined"]),
+        "undefined_names": names[:MAX_NAMES],
+        "abi_twin_defined": twins,
+        "error": r["error"],
+    }
 
 
 def dist_results(ld, paths: List[str], location: str) -> List[dict]:
@@ -102,7 +131,7 @@ def dist_results(ld, paths: List[str], location: str) -> List[dict]:
         for p in fresh:
             done.add(p)
             obj = ld.open(p)
-            for key in ({obj.soname, os.path.basename(p)} - {None} if hasattr(obj, "needed") else ()):
+            for key in {obj.soname, os.path.basename(p)} - {None} if hasattr(obj, "needed") else ():
                 if key not in ld.loaded:
                     ld.loaded[key] = obj
                     added.append(key)
@@ -144,8 +173,10 @@ def extension_links(ctx, python_env, distributions, torch_build):
     if python_env.get("source") == "static":
         exe = host(exe)
     if root != "/" and not exe.startswith(root + "/"):
-        return Unavailable(f"the inspected interpreter {exe} is not inside --root {root}: its extensions and the "
-                           "libraries they need must come from one machine (pass --python ROOT/.../bin/python)")
+        return Unavailable(
+            f"the inspected interpreter {exe} is not inside --root {root}: its extensions and the "
+            "libraries they need must come from one machine (pass --python ROOT/.../bin/python)"
+        )
     tb = None if isinstance(torch_build, Unavailable) else torch_build
     torch_dir = machine(os.path.join(tb["location"], "torch")) if tb else None
     env = dict(ctx.env)
@@ -173,15 +204,33 @@ def extension_links(ctx, python_env, distributions, torch_build):
             ld = ld_plain
         built = built_for(d)
         files = dist_results(ld, paths, machine(d["location"]))
-        out.append({"distribution": d["name"], "version": d["version"], "dist_info": d["dist_info"],
-                    "requires_torch": _torch_requirement(d), "built_for": built,
-                    "files": [f for f in files if not f["loads"]], "checked": len(files)})
+        out.append(
+            {
+                "distribution": d["name"],
+                "version": d["version"],
+                "dist_info": d["dist_info"],
+                "requires_torch": _torch_requirement(d),
+                "built_for": built,
+                "files": [f for f in files if not f["loads"]],
+                "checked": len(files),
+            }
+        )
     return {"extensions": out, "torch": tb["version"] if tb else None, "notes": notes}
 
 
 def _not_elf(arg: str) -> dict:
-    return {"path": arg, "not_elf": True, "loads": False, "import": None, "soft": None, "missing_libraries": [],
-            "missing_versions": [], "undefined": [], "undefined_count": 0, "error": "not an ELF file"}
+    return {
+        "path": arg,
+        "not_elf": True,
+        "loads": False,
+        "import": None,
+        "soft": None,
+        "missing_libraries": [],
+        "missing_versions": [],
+        "undefined": [],
+        "undefined_count": 0,
+        "error": "not an ELF file",
+    }
 
 
 @probe("named_links", budget=60.0)
@@ -208,8 +257,10 @@ def named_links(ctx, python_env, distributions, torch_build):
         key = re.sub(r"[-_.]+", "-", arg).lower()
         host = str(ctx.host_path(arg)) if os.path.isabs(arg) else arg
         if os.path.isdir(host):
-            rows += [dict(link_result(ld, machine(f), machine(host)), distribution=None, built_for=None)
-                     for f in iter_elf_files(host)]
+            rows += [
+                dict(link_result(ld, machine(f), machine(host)), distribution=None, built_for=None)
+                for f in iter_elf_files(host)
+            ]
         elif os.path.isfile(host):
             if not is_elf(host):
                 rows.append(dict(_not_elf(arg), distribution=None, built_for=None))
@@ -219,16 +270,19 @@ def named_links(ctx, python_env, distributions, torch_build):
         elif key in by_name:
             d = by_name[key]
             try:  # facts name machine paths; the files are read under --root
-                paths, err = record_elf_files(str(ctx.resolve(d["dist_info"])), str(ctx.resolve(d["location"])),
-                                              shared_only=True)
+                paths, err = record_elf_files(
+                    str(ctx.resolve(d["dist_info"])), str(ctx.resolve(d["location"])), shared_only=True
+                )
             except OSError as exc:  # a symlink loop in the tree
                 paths, err = [], f"cannot read its RECORD: {exc}"
             paths = [machine(p) for p in paths]
             if err:
                 notes.append(f"{d['name']}: {err}")
             built = built_for(d)
-            rows += [dict(r, distribution=d["name"], built_for=built)
-                     for r in dist_results(ld, select_loaded(d["name"], paths, tb, dict(ctx.env)), d["location"])]
+            rows += [
+                dict(r, distribution=d["name"], built_for=built)
+                for r in dist_results(ld, select_loaded(d["name"], paths, tb, dict(ctx.env)), d["location"])
+            ]
         else:
             unknown.append(arg)
     return {"python": py.get("executable"), "rows": rows, "unknown": unknown, "notes": notes}

@@ -1,5 +1,6 @@
 """The opt-in live probe (--live): torch imported in a subprocess of the target interpreter, one tiny
 kernel launched per GPU. A crash, a hang or 'no kernel image' becomes a fact; bwdoctor never imports torch."""
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,7 @@ def live_torch(ctx, python_env):
     for line in reversed((res.stdout or "").splitlines()):
         if line.startswith(MARK):
             try:
-                return json.loads(line[len(MARK):])
+                return json.loads(line[len(MARK) :])
             except ValueError:
                 break
     tail = (res.stderr or "").strip().splitlines()[-5:]

@@ -1,4 +1,5 @@
 """Network interfaces of the host (for NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME)."""
+
 from __future__ import annotations
 
 from ..model import Unavailable

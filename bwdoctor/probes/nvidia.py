@@ -1,4 +1,5 @@
 """Probes of the NVIDIA driver and GPUs: /proc/driver/nvidia, the PCI bus, NVML, and the targets."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,11 @@ def nvidia_driver(ctx):
     """NVIDIA kernel driver version and module flavour (open or proprietary)."""
     text = ctx.read_or_unavailable("/proc/driver/nvidia/version")
     if isinstance(text, Unavailable):
-        return Unavailable("no NVIDIA kernel driver loaded (/proc/driver/nvidia/version is absent)") \
-            if "does not exist" in text.reason else text
+        return (
+            Unavailable("no NVIDIA kernel driver loaded (/proc/driver/nvidia/version is absent)")
+            if "does not exist" in text.reason
+            else text
+        )
     parsed = parse_driver_version(text)
     if parsed is None:
         return Unavailable("/proc/driver/nvidia/version has no 'NVRM version' line")
@@ -31,8 +35,14 @@ def nvidia_driver(ctx):
         info = ctx.read_or_unavailable(f"/proc/driver/nvidia/gpus/{bdf}/information")
         if not isinstance(info, Unavailable):
             fields = parse_gpu_information(info)
-            gpus.append({"bus": bdf, "model": fields.get("Model"), "uuid": fields.get("GPU UUID"),
-                         "excluded": fields.get("GPU Excluded")})
+            gpus.append(
+                {
+                    "bus": bdf,
+                    "model": fields.get("Model"),
+                    "uuid": fields.get("GPU UUID"),
+                    "excluded": fields.get("GPU Excluded"),
+                }
+            )
     parsed["gpus"] = gpus
     return parsed
 
@@ -63,8 +73,14 @@ def pci_gpus(ctx):
             continue
         dev = _read_hex(ctx, f"{d}/device")
         name, chip, cc = lookup(dev) if dev is not None else (None, None, None)
-        entry = {"bus": bdf, "device_id": f"0x{dev:04x}" if dev is not None else None, "class": f"0x{cls:06x}",
-                 "name": name, "chip": chip, "cc": list(cc) if cc else None}
+        entry = {
+            "bus": bdf,
+            "device_id": f"0x{dev:04x}" if dev is not None else None,
+            "class": f"0x{cls:06x}",
+            "name": name,
+            "chip": chip,
+            "cc": list(cc) if cc else None,
+        }
         for attr in ("current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "numa_node"):
             try:
                 entry[attr] = ctx.read_text(f"{d}/{attr}", 64).strip()
@@ -88,8 +104,7 @@ def _nvml_from_capture(ctx):
     for i, g in enumerate(data["gpus"]):
         if isinstance(g, dict):
             gpus.append({"index": g.get("index", i), **{k: v for k, v in g.items() if k != "index"}})
-    return {"driver": data.get("driver"), "cuda_driver": data.get("cuda_driver"), "gpus": gpus,
-            "source": "capture"}
+    return {"driver": data.get("driver"), "cuda_driver": data.get("cuda_driver"), "gpus": gpus, "source": "capture"}
 
 
 @probe("nvml", budget=6.0)
@@ -109,18 +124,37 @@ def gpus(ctx, nvml, pci_gpus):
         out = []
         for g in nvml["gpus"]:
             cc = g.get("cc")
-            out.append({"index": g.get("index"), "name": g.get("name"), "cc": cc, "arch": arch_of(cc),
-                        "source": "nvml", "mem_total": g.get("mem_total"), "pci_bus_id": g.get("pci_bus_id"),
-                        "uuid": g.get("uuid")})
+            out.append(
+                {
+                    "index": g.get("index"),
+                    "name": g.get("name"),
+                    "cc": cc,
+                    "arch": arch_of(cc),
+                    "source": "nvml",
+                    "mem_total": g.get("mem_total"),
+                    "pci_bus_id": g.get("pci_bus_id"),
+                    "uuid": g.get("uuid"),
+                }
+            )
         return out
     nvml_why = nvml.reason if isinstance(nvml, Unavailable) else "NVML reports no GPU"
     if isinstance(pci_gpus, Unavailable):
         return Unavailable(f"no NVIDIA GPU found ({nvml_why}; PCI bus: {pci_gpus.reason})")
     if not pci_gpus:
         return Unavailable(f"no NVIDIA GPU found ({nvml_why}; no NVIDIA display device on the PCI bus)")
-    return [{"index": i, "name": p.get("name") or f"NVIDIA device {p.get('device_id')}", "cc": p.get("cc"),
-             "arch": arch_of(p.get("cc")), "source": "pci", "mem_total": None, "pci_bus_id": p.get("bus"),
-             "uuid": None} for i, p in enumerate(pci_gpus)]
+    return [
+        {
+            "index": i,
+            "name": p.get("name") or f"NVIDIA device {p.get('device_id')}",
+            "cc": p.get("cc"),
+            "arch": arch_of(p.get("cc")),
+            "source": "pci",
+            "mem_total": None,
+            "pci_bus_id": p.get("bus"),
+            "uuid": None,
+        }
+        for i, p in enumerate(pci_gpus)
+    ]
 
 
 @probe("targets", budget=1.0)

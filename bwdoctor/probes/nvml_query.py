@@ -1,4 +1,5 @@
 """Query NVML (the nvidia-ml-py `pynvml` module) without ever raising: failures become Unavailable."""
+
 from __future__ import annotations
 
 from ..model import Unavailable
@@ -29,10 +30,23 @@ def init_error_reason(exc) -> str:
     return f"NVML failed to initialise: {name}: {text}"
 
 
-P2P_STATUS = {0: "OK", 1: "chipset not supported", 2: "GPU not supported", 3: "IOH topology not supported",
-              4: "disabled by regkey", 5: "not supported", 6: "unknown"}
-TOPOLOGY = {0: "internal", 10: "single PCIe switch", 20: "multiple PCIe switches", 30: "PCIe host bridge",
-            40: "NUMA node (CPU interconnect)", 50: "system (across NUMA nodes)"}
+P2P_STATUS = {
+    0: "OK",
+    1: "chipset not supported",
+    2: "GPU not supported",
+    3: "IOH topology not supported",
+    4: "disabled by regkey",
+    5: "not supported",
+    6: "unknown",
+}
+TOPOLOGY = {
+    0: "internal",
+    10: "single PCIe switch",
+    20: "multiple PCIe switches",
+    30: "PCIe host bridge",
+    40: "NUMA node (CPU interconnect)",
+    50: "system (across NUMA nodes)",
+}
 
 
 def _nvlinks(pynvml, h):
@@ -55,8 +69,15 @@ def _pairs(pynvml, count):
         for j in range(i + 1, count):
             p2p = _try(pynvml.nvmlDeviceGetP2PStatus, handles[i], handles[j], pynvml.NVML_P2P_CAPS_INDEX_READ)
             topo = _try(pynvml.nvmlDeviceGetTopologyCommonAncestor, handles[i], handles[j])
-            out.append({"a": i, "b": j, "p2p_read": P2P_STATUS.get(p2p, p2p), "topology": TOPOLOGY.get(topo, topo),
-                        "nvlink": bool(links[i] and links[j])})
+            out.append(
+                {
+                    "a": i,
+                    "b": j,
+                    "p2p_read": P2P_STATUS.get(p2p, p2p),
+                    "topology": TOPOLOGY.get(topo, topo),
+                    "nvlink": bool(links[i] and links[j]),
+                }
+            )
     return out
 
 
@@ -71,8 +92,12 @@ def query():
     except Exception as exc:
         return Unavailable(init_error_reason(exc))
     try:
-        out = {"driver": _try(pynvml.nvmlSystemGetDriverVersion),
-               "cuda_driver": _try(pynvml.nvmlSystemGetCudaDriverVersion), "gpus": [], "source": "nvml"}
+        out = {
+            "driver": _try(pynvml.nvmlSystemGetDriverVersion),
+            "cuda_driver": _try(pynvml.nvmlSystemGetCudaDriverVersion),
+            "gpus": [],
+            "source": "nvml",
+        }
         count = pynvml.nvmlDeviceGetCount()
         for i in range(count):
             try:
@@ -84,20 +109,22 @@ def query():
             mem = _try(pynvml.nvmlDeviceGetMemoryInfo, h)
             bar1 = _try(pynvml.nvmlDeviceGetBAR1MemoryInfo, h)
             pci = _try(pynvml.nvmlDeviceGetPciInfo, h)
-            out["gpus"].append({
-                "index": i,
-                "name": _try(pynvml.nvmlDeviceGetName, h),
-                "uuid": _try(pynvml.nvmlDeviceGetUUID, h),
-                "cc": list(cc) if cc else None,
-                "mem_total": getattr(mem, "total", None),
-                "mem_used": getattr(mem, "used", None),
-                "pcie_gen": _try(pynvml.nvmlDeviceGetCurrPcieLinkGeneration, h),
-                "pcie_width": _try(pynvml.nvmlDeviceGetCurrPcieLinkWidth, h),
-                "pcie_gen_max": _try(pynvml.nvmlDeviceGetMaxPcieLinkGeneration, h),
-                "pcie_width_max": _try(pynvml.nvmlDeviceGetMaxPcieLinkWidth, h),
-                "bar1_total": getattr(bar1, "bar1Total", None),
-                "pci_bus_id": _s(getattr(pci, "busId", None)) if pci else None,
-            })
+            out["gpus"].append(
+                {
+                    "index": i,
+                    "name": _try(pynvml.nvmlDeviceGetName, h),
+                    "uuid": _try(pynvml.nvmlDeviceGetUUID, h),
+                    "cc": list(cc) if cc else None,
+                    "mem_total": getattr(mem, "total", None),
+                    "mem_used": getattr(mem, "used", None),
+                    "pcie_gen": _try(pynvml.nvmlDeviceGetCurrPcieLinkGeneration, h),
+                    "pcie_width": _try(pynvml.nvmlDeviceGetCurrPcieLinkWidth, h),
+                    "pcie_gen_max": _try(pynvml.nvmlDeviceGetMaxPcieLinkGeneration, h),
+                    "pcie_width_max": _try(pynvml.nvmlDeviceGetMaxPcieLinkWidth, h),
+                    "bar1_total": getattr(bar1, "bar1Total", None),
+                    "pci_bus_id": _s(getattr(pci, "busId", None)) if pci else None,
+                }
+            )
         if count > 1:
             out["pairs"] = _pairs(pynvml, count)
         return out

@@ -1,4 +1,5 @@
 """Pure parsers for /proc, /sys and /etc text that the probes read (tested on captured real input)."""
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,13 @@ def parse_driver_version(text: str) -> Optional[dict]:
         return None
     flavour = "open" if "open kernel module" in first.lower() else "proprietary"
     gcc = re.search(r"GCC version:\s*(.*)", text)
-    return {"version": m["ver"], "flavour": flavour, "description": m["desc"].strip(),
-            "line": first.strip(), "gcc": gcc.group(1).strip() if gcc else None}
+    return {
+        "version": m["ver"],
+        "flavour": flavour,
+        "description": m["desc"].strip(),
+        "line": first.strip(),
+        "gcc": gcc.group(1).strip() if gcc else None,
+    }
 
 
 def parse_gpu_information(text: str) -> dict:
@@ -92,4 +98,3 @@ def parse_meminfo(text: str) -> Dict[str, int]:
             mult = 1024 if line.rstrip().endswith("kB") else 1
             out[m.group(1)] = int(m.group(2)) * mult
     return out
-

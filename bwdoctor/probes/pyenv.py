@@ -4,6 +4,7 @@ On the live machine the interpreter is asked for its sys.path in a subprocess th
 library; in a --root tree the environments are found from files alone (probes/pystatic.py) and nothing of the
 tree is run. Distribution metadata is then read through the context. torch is never imported.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,12 +63,20 @@ def _self_info() -> dict:
         sp = site.getsitepackages()
     except Exception:
         sp = []
-    return {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3],
-            "sys_path": [p for p in sys.path if p], "site_packages": sp + [sysconfig.get_paths().get("purelib")],
-            "prefix": sys.prefix, "base_prefix": sys.base_prefix, "platform": sysconfig.get_platform(),
-            "soabi": sysconfig.get_config_var("SOABI"), "libdir": sysconfig.get_config_var("LIBDIR"),
-            "ldlibrary": sysconfig.get_config_var("LDLIBRARY"),
-            "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED")), "include": sysconfig.get_paths().get("include")}
+    return {
+        "executable": sys.executable,
+        "version": "%d.%d.%d" % sys.version_info[:3],
+        "sys_path": [p for p in sys.path if p],
+        "site_packages": sp + [sysconfig.get_paths().get("purelib")],
+        "prefix": sys.prefix,
+        "base_prefix": sys.base_prefix,
+        "platform": sysconfig.get_platform(),
+        "soabi": sysconfig.get_config_var("SOABI"),
+        "libdir": sysconfig.get_config_var("LIBDIR"),
+        "ldlibrary": sysconfig.get_config_var("LDLIBRARY"),
+        "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED")),
+        "include": sysconfig.get_paths().get("include"),
+    }
 
 
 ENVIRON_LIMIT = 1 << 20
@@ -224,9 +233,15 @@ def distributions(ctx, python_env):
             dist_info = os.path.join(entry, name)
             if key in seen:
                 if seen[key]["location"] != entry:
-                    seen[key].setdefault("shadowed", []).append({"version": info.get("version"),
-                                                                 "dist_info": dist_info})
+                    seen[key].setdefault("shadowed", []).append(
+                        {"version": info.get("version"), "dist_info": dist_info}
+                    )
                 continue
-            seen[key] = {"name": key, "version": info.get("version") or "", "location": entry,
-                         "requires": info["requires"], "dist_info": dist_info}
+            seen[key] = {
+                "name": key,
+                "version": info.get("version") or "",
+                "location": entry,
+                "requires": info["requires"],
+                "dist_info": dist_info,
+            }
     return [seen[k] for k in sorted(seen)]

@@ -1,4 +1,5 @@
 """Probes of the Python GPU stack, read from files only: torch's build, CUDA runtimes, RECORD drift."""
+
 from __future__ import annotations
 
 import base64
@@ -76,21 +77,29 @@ def cuda_runtimes(ctx, distributions, torch_build):
     """CUDA runtime versions the environment brings: torch's, nvidia-cuda-runtime-*, vLLM's wheel tag."""
     out = []
     if not isinstance(torch_build, Unavailable) and torch_build.get("cuda"):
-        out.append({"source": "torch", "distribution": "torch", "cuda": torch_build["cuda"],
-                    "version": torch_build["version"]})
+        out.append(
+            {"source": "torch", "distribution": "torch", "cuda": torch_build["cuda"], "version": torch_build["version"]}
+        )
     if not isinstance(distributions, Unavailable):
         for d in distributions:
             m = re.match(r"nvidia-cuda-runtime(?:-cu(\d+))?$", d["name"])
             if m:
                 v = d["version"].split(".")
-                out.append({"source": "wheel", "distribution": d["name"], "cuda": ".".join(v[:2]),
-                            "version": d["version"]})
+                out.append(
+                    {"source": "wheel", "distribution": d["name"], "cuda": ".".join(v[:2]), "version": d["version"]}
+                )
             elif d["name"] == "vllm":
                 tag = _LOCAL_RE.search(d["version"] or "")
                 cu = re.search(r"cu(\d+)(\d)\b", tag.group(1)) if tag else None
                 if cu:
-                    out.append({"source": "vllm wheel tag", "distribution": "vllm",
-                                "cuda": f"{int(cu.group(1))}.{cu.group(2)}", "version": d["version"]})
+                    out.append(
+                        {
+                            "source": "vllm wheel tag",
+                            "distribution": "vllm",
+                            "cuda": f"{int(cu.group(1))}.{cu.group(2)}",
+                            "version": d["version"],
+                        }
+                    )
     return out
 
 
@@ -165,14 +174,19 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
         elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
             algo, _, want = digest.partition("=")
             try:
-                if algo in hashlib.algorithms_available and \
-                        _hash_file(ctx, machine, algo) != want:
+                if algo in hashlib.algorithms_available and _hash_file(ctx, machine, algo) != want:
                     modified.append(rel)
             except (OSError, ValueError):
                 pass
-    return {"distribution": dist["name"], "version": dist["version"], "checked": checked,
-            "modified": sorted(modified)[:limit], "modified_count": len(modified),
-            "missing": sorted(missing)[:limit], "missing_count": len(missing)}
+    return {
+        "distribution": dist["name"],
+        "version": dist["version"],
+        "checked": checked,
+        "modified": sorted(modified)[:limit],
+        "modified_count": len(modified),
+        "missing": sorted(missing)[:limit],
+        "missing_count": len(missing),
+    }
 
 
 @probe("record_drift", budget=5.0)
@@ -196,8 +210,9 @@ def native_libraries(ctx, distributions):
     d = _dist(distributions, "bitsandbytes")
     if d:
         try:
-            out["bitsandbytes"] = [n for n in ctx.listdir(os.path.join(d["location"], "bitsandbytes"))
-                                   if n.startswith("libbitsandbytes")]
+            out["bitsandbytes"] = [
+                n for n in ctx.listdir(os.path.join(d["location"], "bitsandbytes")) if n.startswith("libbitsandbytes")
+            ]
         except OSError:
             out["bitsandbytes"] = []
     return out

@@ -5,6 +5,7 @@ lib/python3.X/ beside bin/python3.X under /usr or /usr/local. The sys.path each 
 site.py builds it (stdlib, then site/dist-packages, then the directories their .pth files add), and every path
 is named as the inspected machine names it.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,11 +16,34 @@ from ..model import Unavailable
 
 NO_PYTHON = "no Python environment in this tree"
 # Where environments live in images and on hosts, and how deep below each to look for one.
-SEARCH: Tuple[Tuple[str, int], ...] = (("/", 2), ("/opt", 3), ("/root", 3), ("/home", 4), ("/app", 3),
-                                       ("/workspace", 3), ("/srv", 3), ("/usr/local", 1),
-                                       ("/root/.local/share/uv/python", 1))
-SKIP_DIRS = frozenset({"site-packages", "dist-packages", "node_modules", "__pycache__", ".git", ".cache", "proc",
-                       "sys", "dev", "include", "share", "pkgs", "man"})
+SEARCH: Tuple[Tuple[str, int], ...] = (
+    ("/", 2),
+    ("/opt", 3),
+    ("/root", 3),
+    ("/home", 4),
+    ("/app", 3),
+    ("/workspace", 3),
+    ("/srv", 3),
+    ("/usr/local", 1),
+    ("/root/.local/share/uv/python", 1),
+)
+SKIP_DIRS = frozenset(
+    {
+        "site-packages",
+        "dist-packages",
+        "node_modules",
+        "__pycache__",
+        ".git",
+        ".cache",
+        "proc",
+        "sys",
+        "dev",
+        "include",
+        "share",
+        "pkgs",
+        "man",
+    }
+)
 MAX_DIRS = 20000  # directories visited by the search at most (a big /home must not stall the run)
 MAX_PTH = 64  # .pth files read per site directory
 CFG_LIMIT = 64 * 1024
@@ -65,8 +89,11 @@ def _site_dirs(ctx, prefix: str, pydir: str, debian: bool) -> List[str]:
     """The site directories of a prefix as site.getsitepackages() names them (Debian's dist-packages for /usr);
     site.py puts on sys.path only those that exist."""
     if debian:
-        return [f"/usr/local/lib/{pydir}/dist-packages", "/usr/lib/python3/dist-packages",
-                f"/usr/lib/{pydir}/dist-packages"]
+        return [
+            f"/usr/local/lib/{pydir}/dist-packages",
+            "/usr/lib/python3/dist-packages",
+            f"/usr/lib/{pydir}/dist-packages",
+        ]
     out = [f"{prefix}/lib/{pydir}/site-packages"]
     lib64 = f"{prefix}/lib64/{pydir}/site-packages"  # platlibdir lib64 (Fedora, RHEL): listed when it is there
     if ctx.is_dir(lib64) and ctx.realpath(lib64) != ctx.realpath(out[0]):
@@ -148,8 +175,9 @@ def _version(ctx, prefix: str, base: str, pydir: str, cfg: Dict[str, str]) -> Tu
     if base == "/usr":
         try:
             status = ctx.read_text("/var/lib/dpkg/status", limit=32 * 1024 * 1024)
-            m = re.search(rf"^Package: (?:lib)?{re.escape(pydir)}-minimal\n(?:[^\n]+\n)*?Version: (\d+\.\d+\.\d+)",
-                          status, re.M)
+            m = re.search(
+                rf"^Package: (?:lib)?{re.escape(pydir)}-minimal\n(?:[^\n]+\n)*?Version: (\d+\.\d+\.\d+)", status, re.M
+            )
             if m:
                 return m.group(1), "dpkg status"
         except OSError:
@@ -164,8 +192,7 @@ def _abi(ctx, stdlib: str, base: str, conf: Dict[str, object]) -> Dict[str, obje
         return {"soabi": conf["SOABI"], "platform": f"linux-{arch}" if arch else None, "libdir": conf["LIBDIR"]}
     soabi = None
     try:
-        soabi = next((m.group(1) for n in ctx.listdir(f"{stdlib}/lib-dynload") for m in [_SOABI.search(n)] if m),
-                     None)
+        soabi = next((m.group(1) for n in ctx.listdir(f"{stdlib}/lib-dynload") for m in [_SOABI.search(n)] if m), None)
     except OSError:
         pass
     triple = soabi.split("-", 2)[2] if soabi and soabi.count("-") >= 2 else None
@@ -213,7 +240,8 @@ def describe(ctx, prefix: str, kind: str, pydir: Optional[str] = None) -> Option
     pydir = dirs[0]
     pyver = pydir[6:]
     bins = {"venv": ("python", "python3", pydir), "conda": ("python", "python3", pydir)}.get(
-        kind, (pydir, "python3", "python"))
+        kind, (pydir, "python3", "python")
+    )
     exe = next((f"{prefix}/bin/{b}" for b in bins if _lexists(ctx, f"{prefix}/bin/{b}")), None)
     if exe and not ctx.exists(exe):
         notes.append(f"{exe} points to {ctx.realpath(exe)}, which is not in the tree")
@@ -235,12 +263,22 @@ def describe(ctx, prefix: str, kind: str, pydir: Optional[str] = None) -> Option
     version, version_from = _version(ctx, prefix, base, pydir, cfg)
     conf = sysconfigdata(ctx, stdlib)
     shared, ldlibrary = _shared(ctx, exe, pyver, conf)
-    info = {"executable": exe or f"{prefix}/bin/{bins[0]}", "version": version, "sys_path": sys_path,
-            "site_packages": list(sites), "prefix": prefix, "base_prefix": base, **_abi(ctx, stdlib, base, conf),
-            "ldlibrary": ldlibrary, "shared": shared, "include": f"{base}/include/{pydir}",
-            "source": "static", "kind": kind, "found_by": {"venv": f"{prefix}/pyvenv.cfg",
-                                                          "conda": f"{prefix}/conda-meta"}.get(kind, stdlib),
-            "version_from": version_from}
+    info = {
+        "executable": exe or f"{prefix}/bin/{bins[0]}",
+        "version": version,
+        "sys_path": sys_path,
+        "site_packages": list(sites),
+        "prefix": prefix,
+        "base_prefix": base,
+        **_abi(ctx, stdlib, base, conf),
+        "ldlibrary": ldlibrary,
+        "shared": shared,
+        "include": f"{base}/include/{pydir}",
+        "source": "static",
+        "kind": kind,
+        "found_by": {"venv": f"{prefix}/pyvenv.cfg", "conda": f"{prefix}/conda-meta"}.get(kind, stdlib),
+        "version_from": version_from,
+    }
     if notes:
         info["notes"] = notes
     return info
@@ -366,6 +404,7 @@ def static_python_env(ctx, tree_env: Optional[Dict[str, str]] = None):
         return Unavailable(NO_PYTHON)
     chosen["chosen_by"] = why
     chosen["requested"] = chosen["executable"] if why != "--python" else exe
-    chosen["others"] = [_summary(e) for e in envs if e["prefix"] != chosen["prefix"]
-                        or e["executable"] != chosen["executable"]]
+    chosen["others"] = [
+        _summary(e) for e in envs if e["prefix"] != chosen["prefix"] or e["executable"] != chosen["executable"]
+    ]
     return chosen

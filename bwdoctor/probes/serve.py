@@ -1,4 +1,5 @@
 """Probe of vLLM serve configs: --config files plus systemd units, compose files, scripts, processes."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ from ..serve.config import ServeConfig
 from ..serve.readers import MAX_BYTES, read_config, read_process
 
 SCHEMA = "bwdoctor.serve-configs/1"
-SCRIPT_PEEK = 256 * 1024   # a script that launches vLLM says so in its first 256 KiB
+SCRIPT_PEEK = 256 * 1024  # a script that launches vLLM says so in its first 256 KiB
 MAX_SCRIPTS = 50
 MAX_PROCS = 4096
 
@@ -29,8 +30,11 @@ def _model_dir(cfg: ServeConfig):
     """The --model / positional model of a launch, when it is a plain path."""
     for i, tok in enumerate(cfg.argv):
         if tok.text.split("=", 1)[0] == "--model":
-            value = tok.text.split("=", 1)[1] if "=" in tok.text else (
-                cfg.argv[i + 1].text if i + 1 < len(cfg.argv) else "")
+            value = (
+                tok.text.split("=", 1)[1]
+                if "=" in tok.text
+                else (cfg.argv[i + 1].text if i + 1 < len(cfg.argv) else "")
+            )
             return value
     if cfg.launcher == "vllm serve" and cfg.argv and not cfg.argv[0].text.startswith("-"):
         return cfg.argv[0].text
@@ -48,6 +52,7 @@ def _attach_model(ctx, cfg: ServeConfig, errors: list) -> None:
     try:
         from ..capacity.model import ModelError, load_model
         from ..serve.memory import model_to_json
+
         cfg.model = model_to_json(load_model(d))
     except (ModelError, OSError, ValueError) as exc:
         errors.append(f"{name}: model config not usable for memory checks: {exc}")
@@ -55,8 +60,7 @@ def _attach_model(ctx, cfg: ServeConfig, errors: list) -> None:
 
 def discover(ctx) -> list:
     """Config files worth reading: --config ones, then systemd units, compose files and scripts."""
-    found = [Path(c).absolute() if Path(c).exists() or not c.startswith("/") else ctx.host_path(c)
-             for c in ctx.configs]
+    found = [Path(c).absolute() if Path(c).exists() or not c.startswith("/") else ctx.host_path(c) for c in ctx.configs]
     unit_dirs = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
     for d in unit_dirs:
         try:
@@ -157,6 +161,7 @@ def _include_config_files(cfg: ServeConfig, read) -> None:
             if "$" in name:
                 continue
             from ..serve.readers import resolve
+
             full = resolve(cfg.path, name) if not name.startswith("/") else name
             try:
                 data = read(full)

@@ -1,11 +1,12 @@
 """Probes of CUDA toolkits: every nvcc (PATH order, CUDA_HOME, /usr/local/cuda*, pip) and Triton's ptxas."""
+
 from __future__ import annotations
 
 import glob
-import stat
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Optional
 
@@ -70,7 +71,9 @@ def describe_nvcc(ctx, path: str) -> dict:
         return out
     out.update(rel)
     try:
-        archs = parse_gpu_arch_list(_run_tool(ctx, path, ["--list-gpu-code"]) + _run_tool(ctx, path, ["--list-gpu-arch"]))
+        archs = parse_gpu_arch_list(
+            _run_tool(ctx, path, ["--list-gpu-code"]) + _run_tool(ctx, path, ["--list-gpu-arch"])
+        )
     except RuntimeError:
         archs = []
     if archs:
@@ -95,8 +98,14 @@ def _is_link(ctx, path: str) -> bool:
 
 def _toolkit_from_tree(ctx, cuda_dir: str) -> dict:
     """A toolkit under --root (a machine path), read from its version.json (nothing is executed)."""
-    out: dict = {"path": cuda_dir.rstrip("/") + "/bin/nvcc", "version": None, "full": None, "archs": [],
-                 "arch_source": None, "error": None}
+    out: dict = {
+        "path": cuda_dir.rstrip("/") + "/bin/nvcc",
+        "version": None,
+        "full": None,
+        "archs": [],
+        "arch_source": None,
+        "error": None,
+    }
     try:
         data = json.loads(ctx.read_text(cuda_dir.rstrip("/") + "/version.json"))
         full = data.get("cuda", {}).get("version") or data.get("cuda_nvcc", {}).get("version")
@@ -145,8 +154,9 @@ def cuda_toolkits(ctx):
                 add(d, "standard location")
         toolkits = list(found.values())
     else:
-        toolkits = [_toolkit_from_tree(ctx, p) for p in ctx.glob("/usr/local/cuda*")
-                    if ctx.is_dir(p) and not _is_link(ctx, p)]
+        toolkits = [
+            _toolkit_from_tree(ctx, p) for p in ctx.glob("/usr/local/cuda*") if ctx.is_dir(p) and not _is_link(ctx, p)
+        ]
         for t in toolkits:
             t["via"] = ["standard location"]
         if ctx.is_file("/cmd/nvcc-version.txt"):  # a captured host's nvcc on PATH
@@ -157,8 +167,14 @@ def cuda_toolkits(ctx):
                     archs += parse_gpu_arch_list(ctx.read_text(captured))
             archs = sorted(set(archs))
             if rel:
-                entry = {"path": "nvcc (captured)", "via": ["PATH"], "archs": archs,
-                         "arch_source": "captured --list-gpu-arch" if archs else None, "error": None, **rel}
+                entry = {
+                    "path": "nvcc (captured)",
+                    "via": ["PATH"],
+                    "archs": archs,
+                    "arch_source": "captured --list-gpu-arch" if archs else None,
+                    "error": None,
+                    **rel,
+                }
                 toolkits.insert(0, entry)
                 path_order.append(entry["path"])
     cuda_home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
@@ -167,8 +183,12 @@ def cuda_toolkits(ctx):
         used = next((t for t in toolkits if "CUDA_HOME" in t.get("via", []) or "CUDA_PATH" in t.get("via", [])), None)
     if used is None and path_order:
         used = next((t for t in toolkits if t["path"] == path_order[0]), None)
-    return {"toolkits": toolkits, "path_order": path_order, "cuda_home": cuda_home,
-            "used": used["path"] if used else None}
+    return {
+        "toolkits": toolkits,
+        "path_order": path_order,
+        "cuda_home": cuda_home,
+        "used": used["path"] if used else None,
+    }
 
 
 def _triton_ptxas_candidates(ctx, python_env):

@@ -3,6 +3,7 @@
 A command returns ONE document (`{"schema": "bwdoctor.<kind>/1", ...}`, see bwdoctor.model.Outcome); `render`
 turns it into the format asked for. Secrets are redacted here, at the edge, for every format.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,9 +13,15 @@ FINDING_FORMATS = ("text", "json", "github", "junit", "sarif")
 DOCUMENT_FORMATS = ("text", "json")
 ALIASES = {"rich": "text"}  # the text format's former name, still accepted
 KIND_FORMATS: Dict[str, Tuple[str, ...]] = {
-    "report": FINDING_FORMATS, "verify-build": FINDING_FORMATS, "facts": DOCUMENT_FORMATS,
-    "list": DOCUMENT_FORMATS, "explain": DOCUMENT_FORMATS, "cubins": DOCUMENT_FORMATS,
-    "symbols": DOCUMENT_FORMATS, "plan": DOCUMENT_FORMATS, "fleet": DOCUMENT_FORMATS,
+    "report": FINDING_FORMATS,
+    "verify-build": FINDING_FORMATS,
+    "facts": DOCUMENT_FORMATS,
+    "list": DOCUMENT_FORMATS,
+    "explain": DOCUMENT_FORMATS,
+    "cubins": DOCUMENT_FORMATS,
+    "symbols": DOCUMENT_FORMATS,
+    "plan": DOCUMENT_FORMATS,
+    "fleet": DOCUMENT_FORMATS,
 }
 FORMATS = FINDING_FORMATS + tuple(ALIASES)  # every name --format accepts somewhere
 
@@ -33,8 +40,12 @@ class RenderOptions:
 def add_format_option(parser: Any, kind: str, default: str = "text") -> None:
     """--format with the formats this document kind supports (plus the alias rich for text)."""
     names = KIND_FORMATS[kind]
-    parser.add_argument("--format", choices=names + tuple(a for a, t in ALIASES.items() if t in names),
-                        default=default, help=f"output format: {', '.join(names)} (default {default})")
+    parser.add_argument(
+        "--format",
+        choices=names + tuple(a for a, t in ALIASES.items() if t in names),
+        default=default,
+        help=f"output format: {', '.join(names)} (default {default})",
+    )
 
 
 def normalize_format(fmt: str) -> str:

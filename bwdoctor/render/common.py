@@ -1,4 +1,5 @@
 """Pieces shared by renderers: the fix line of a finding, severity ordering, KB access."""
+
 from __future__ import annotations
 
 import re

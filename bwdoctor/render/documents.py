@@ -1,5 +1,6 @@
 """Text for the documents other than the check report: facts, list, explain, cubins, symbols, plan,
 verify-build, fleet. Each function takes the (already redacted) JSON document and the render options."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List
@@ -49,10 +50,16 @@ def _machine_text(found: List[dict]) -> str:
 def _startup_text(s: dict) -> str:
     f = s["figures"]
     lines = ["vLLM start-up figures from the log:"]
-    for k, label in (("vllm_version", "vLLM"), ("tensor_parallel_size", "tensor parallel"),
-                     ("utilization", "gpu-memory-utilization"), ("gpu_total_gib", "GPU total GiB"),
-                     ("weights_gib", "model loading GiB"), ("kv_cache_gib", "available KV cache GiB"),
-                     ("kv_tokens", "KV cache tokens"), ("max_concurrency", "max concurrency")):
+    for k, label in (
+        ("vllm_version", "vLLM"),
+        ("tensor_parallel_size", "tensor parallel"),
+        ("utilization", "gpu-memory-utilization"),
+        ("gpu_total_gib", "GPU total GiB"),
+        ("weights_gib", "model loading GiB"),
+        ("kv_cache_gib", "available KV cache GiB"),
+        ("kv_tokens", "KV cache tokens"),
+        ("max_concurrency", "max concurrency"),
+    ):
         if f.get(k) is not None:
             lines.append(f"  {label:<24} {f[k]}")
     cmp_ = s.get("comparison")
@@ -73,8 +80,13 @@ def explain_text(doc: dict, _opts: Any) -> str:
     if doc["article"] is None:
         return out + "no known failure signature in that text (bwdoctor list kb shows the topics)\n"
     if matches:
-        out += "matches (best first):\n" + "".join(
-            f"  {m['score']:.2f}  {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n" for m in matches[:5]) + "\n"
+        out += (
+            "matches (best first):\n"
+            + "".join(
+                f"  {m['score']:.2f}  {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n" for m in matches[:5]
+            )
+            + "\n"
+        )
     return out + _article_text(doc["article"]) + "\n" + _machine_text(doc["machine"])
 
 
@@ -112,7 +124,10 @@ def cubins_text(doc: dict, opts: Any) -> str:
 def symbols_text(doc: dict, _opts: Any) -> str:
     lines = []
     for r in doc["files"]:
-        lines.append(f"{MARK['pass'] if r['loads'] else MARK['error']} {r['path']}" + (f"  [{r['distribution']}]" if r.get("distribution") else ""))
+        lines.append(
+            f"{MARK['pass'] if r['loads'] else MARK['error']} {r['path']}"
+            + (f"  [{r['distribution']}]" if r.get("distribution") else "")
+        )
         if r["loads"]:
             continue
         lines.append(f"    cause: {r['cause']} — {r['summary']}  (bwdoctor explain {r['cause']})")
@@ -121,8 +136,10 @@ def symbols_text(doc: dict, _opts: Any) -> str:
         elif r.get("soft"):
             lines.append(f"    loaded optionally: {r['soft']}")
         for m in r["missing_libraries"]:
-            lines.append(f"    missing {m['name']} (needed by {m['needed_by']}); tried: "
-                         + (", ".join(m["tried"]) or "no directory"))
+            lines.append(
+                f"    missing {m['name']} (needed by {m['needed_by']}); tried: "
+                + (", ".join(m["tried"]) or "no directory")
+            )
         for v in r["missing_versions"]:
             lines.append(f"    version {v['version']} not found in {v['provider']} (required by {v['required_by']})")
         for u in r["undefined"]:
@@ -159,8 +176,10 @@ def plan_text(r: dict, _opts: Any) -> str:
 
 def verify_text(doc: dict, _opts: Any) -> str:
     files = doc["files"]
-    lines = [f"{doc['path']}: {doc['distribution']} {doc['version']}, {len(files)} file(s) with GPU code, "
-             f"target(s) {', '.join(doc['targets'])}"]
+    lines = [
+        f"{doc['path']}: {doc['distribution']} {doc['version']}, {len(files)} file(s) with GPU code, "
+        f"target(s) {', '.join(doc['targets'])}"
+    ]
     for f in doc["findings"]:
         lines.append(f"  {mark(f['status'], f['severity'])} {f['message']}")
     return "\n".join(lines) + "\n"
@@ -174,8 +193,15 @@ def fleet_text(doc: dict, _opts: Any) -> str:
         bad = [f for f in fs if f["status"] in ("fail", "error") and f["severity"] == "error"]
         warn = [f for f in fs if f["status"] == "fail" and f["severity"] == "warning"]
         first = (bad or warn or [{"id": "", "message": ""}])[0]
-        rows.append((n["node"], str(len(bad)), str(len(warn)), str(sum(f["status"] == "pass" for f in fs)),
-                     f"{first['id']} {first['message'][:60]}".strip()))
+        rows.append(
+            (
+                n["node"],
+                str(len(bad)),
+                str(len(warn)),
+                str(sum(f["status"] == "pass" for f in fs)),
+                f"{first['id']} {first['message'][:60]}".strip(),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     lines.append("")
@@ -192,6 +218,12 @@ def fleet_text(doc: dict, _opts: Any) -> str:
 
 
 TEXT: Dict[str, Callable[[dict, Any], str]] = {
-    "facts": facts_text, "list": list_text, "explain": explain_text, "cubins": cubins_text,
-    "symbols": symbols_text, "plan": plan_text, "verify-build": verify_text, "fleet": fleet_text,
+    "facts": facts_text,
+    "list": list_text,
+    "explain": explain_text,
+    "cubins": cubins_text,
+    "symbols": symbols_text,
+    "plan": plan_text,
+    "verify-build": verify_text,
+    "fleet": fleet_text,
 }

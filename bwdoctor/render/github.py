@@ -1,4 +1,5 @@
 """GitHub Actions workflow-command annotations (::error / ::warning / ::notice)."""
+
 from __future__ import annotations
 
 from ..redact import redact
@@ -22,8 +23,11 @@ def render_github(report) -> str:
         level = "error" if f.status == "error" else LEVEL.get(f.severity, "warning")
         props = [f"title={_esc_prop(f'{f.id} {f.name}')}"]
         if f.location:
-            props = [f"file={_esc_prop(f.location.path)}", f"line={f.location.line}",
-                     f"col={f.location.column}"] + props
+            props = [
+                f"file={_esc_prop(f.location.path)}",
+                f"line={f.location.line}",
+                f"col={f.location.column}",
+            ] + props
         msg = f"{redact(f.message)} (bwdoctor explain {f.kb})"
         lines.append(f"::{level} {','.join(props)}::{_esc_data(msg)}")
     return "\n".join(lines) + ("\n" if lines else "")

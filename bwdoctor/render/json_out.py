@@ -1,4 +1,5 @@
 """JSON output: any document (the bwdoctor.report/1 contract and the others), secrets redacted."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """JUnit XML: one testcase per check; findings below --fail-on are reported but do not fail."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET

@@ -1,4 +1,5 @@
 """SARIF 2.1.0: rules are the checks (help from the KB), results are the failed findings."""
+
 from __future__ import annotations
 
 import json
@@ -31,12 +32,17 @@ def render_sarif(report) -> str:
         name = spec.name if spec else sample.name
         slug = spec.kb if spec else sample.kb
         art = kb.get(slug)
-        rule = {"id": cid, "name": name,
-                "shortDescription": {"text": spec.title if spec else name},
-                "fullDescription": {"text": art.title if art else name},
-                "defaultConfiguration": {"level": LEVEL.get(spec.severity if spec else sample.severity, "warning")},
-                "properties": {"tags": [spec.family if spec else sample.family, *(spec.groups if spec else ())],
-                               "kb": slug}}
+        rule = {
+            "id": cid,
+            "name": name,
+            "shortDescription": {"text": spec.title if spec else name},
+            "fullDescription": {"text": art.title if art else name},
+            "defaultConfiguration": {"level": LEVEL.get(spec.severity if spec else sample.severity, "warning")},
+            "properties": {
+                "tags": [spec.family if spec else sample.family, *(spec.groups if spec else ())],
+                "kb": slug,
+            },
+        }
         if art:
             rule["help"] = {"text": f"{art.title}. Run: bwdoctor explain {slug}", "markdown": _article_markdown(art)}
             if art.references:
@@ -45,10 +51,13 @@ def render_sarif(report) -> str:
         rules.append(rule)
     results = []
     for f in failed(report.findings):
-        res = {"ruleId": f.id, "ruleIndex": index[f.id],
-               "level": "error" if f.status == "error" else LEVEL.get(f.severity, "warning"),
-               "message": {"text": f"{redact(f.message)} (bwdoctor explain {f.kb})"},
-               "properties": {"status": f.status, "kb": f.kb}}
+        res = {
+            "ruleId": f.id,
+            "ruleIndex": index[f.id],
+            "level": "error" if f.status == "error" else LEVEL.get(f.severity, "warning"),
+            "message": {"text": f"{redact(f.message)} (bwdoctor explain {f.kb})"},
+            "properties": {"status": f.status, "kb": f.kb},
+        }
         path = f.location.path if f.location else (f.evidence.get("path") if isinstance(f.evidence, dict) else None)
         if isinstance(path, str) and path:
             phys = {"artifactLocation": {"uri": _uri(path)}}
@@ -56,11 +65,25 @@ def render_sarif(report) -> str:
                 phys["region"] = {"startLine": f.location.line, "startColumn": f.location.column}
             res["locations"] = [{"physicalLocation": phys}]
         results.append(res)
-    log = {"$schema": SARIF_SCHEMA, "version": "2.1.0",
-           "runs": [{"tool": {"driver": {"name": "bwdoctor", "version": __version__, "semanticVersion": __version__,
-                                         "informationUri": "https://pypi.org/project/bwdoctor/", "rules": rules}},
-                     "results": results,
-                     "properties": {"targets": list(report.targets)}}]}
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "bwdoctor",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": "https://pypi.org/project/bwdoctor/",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+                "properties": {"targets": list(report.targets)},
+            }
+        ],
+    }
     return json.dumps(log, indent=2) + "\n"
 
 

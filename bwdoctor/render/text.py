@@ -1,4 +1,5 @@
 """Human output: one line per family with a glyph (✓ ! ✗), failures with a fix, details on -v."""
+
 from __future__ import annotations
 
 import io
@@ -8,8 +9,13 @@ from ..model import Unavailable
 from ..redact import redact
 from .common import MARK, failed, fix_line, mark
 
-GLYPH = {"ok": (MARK["pass"], "green"), "warning": (MARK["warning"], "yellow"), "error": (MARK["error"], "red"),
-         "skip": (MARK["skip"], "dim"), "crash": (MARK["crash"], "magenta")}
+GLYPH = {
+    "ok": (MARK["pass"], "green"),
+    "warning": (MARK["warning"], "yellow"),
+    "error": (MARK["error"], "red"),
+    "skip": (MARK["skip"], "dim"),
+    "crash": (MARK["crash"], "magenta"),
+}
 STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
@@ -32,8 +38,14 @@ def _summary_line(fs) -> str:
     errs = sum(1 for f in fs if f.status == "fail" and f.severity == "error")
     warns = sum(1 for f in fs if f.status == "fail" and f.severity == "warning")
     infos = sum(1 for f in fs if f.status == "fail" and f.severity == "info")
-    for count, word in ((n["error"], "crashed"), (errs, "error"), (warns, "warning"), (infos, "note"),
-                        (n["pass"], "passed"), (n["skip"], "skipped")):
+    for count, word in (
+        (n["error"], "crashed"),
+        (errs, "error"),
+        (warns, "warning"),
+        (infos, "note"),
+        (n["pass"], "passed"),
+        (n["skip"], "skipped"),
+    ):
         if count:
             parts.append(f"{count} {word}" + ("s" if word in ("error", "warning", "note") and count > 1 else ""))
     return ", ".join(parts) or "nothing evaluated"
@@ -67,8 +79,10 @@ def _header(report) -> list:
         lines.append("GPUs: " + ", ".join(f"{n}× {k}" for k, n in names.items()))
     elif isinstance(gpus, list) or isinstance(gpus, Unavailable):
         lines.append("GPUs: none found")
-    lines.append("targets: " + (", ".join(report.targets) if report.targets
-                                else "none (no GPU seen; pass --target sm_120 to check for one)"))
+    lines.append(
+        "targets: "
+        + (", ".join(report.targets) if report.targets else "none (no GPU seen; pass --target sm_120 to check for one)")
+    )
     return lines
 
 
@@ -78,9 +92,19 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
     from rich.markup import escape
 
     buf = io.StringIO()
-    con = Console(file=buf, force_terminal=color, no_color=not color, width=width, highlight=False, soft_wrap=not color,
-                  color_system="standard" if color else None, emoji=False)
-    con.print(f"[bold]bwdoctor {escape(report.version)}[/bold]  " + escape(_header(report)[0] if _header(report) else ""))
+    con = Console(
+        file=buf,
+        force_terminal=color,
+        no_color=not color,
+        width=width,
+        highlight=False,
+        soft_wrap=not color,
+        color_system="standard" if color else None,
+        emoji=False,
+    )
+    con.print(
+        f"[bold]bwdoctor {escape(report.version)}[/bold]  " + escape(_header(report)[0] if _header(report) else "")
+    )
     for line in _header(report)[1:]:
         con.print("  " + escape(line))
     con.print()
@@ -111,8 +135,9 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
     for note in report.notes:
         con.print(f"[yellow]note:[/yellow] {escape(redact(note))}")
     con.print()
-    con.print("Summary: " + escape(_summary_line(report.findings)) +
-              f"  ({sum(report.probes.values()):.2f} s of probes)")
+    con.print(
+        "Summary: " + escape(_summary_line(report.findings)) + f"  ({sum(report.probes.values()):.2f} s of probes)"
+    )
     if verbose:
         con.print()
         con.print("[bold]Facts[/bold]")

@@ -1,4 +1,5 @@
 """JSON Schemas of every document bwdoctor writes: `<kind>.schema.json` for "schema": "bwdoctor.<kind>/1"."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The normalized serve configuration every reader produces: argv tokens and env vars with locations."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -69,9 +70,15 @@ class ServeConfig:
         return {e.name: e for e in self.env}
 
     def to_json(self) -> dict:
-        out: Dict[str, Any] = {"path": self.path, "kind": self.kind, "name": self.name, "launcher": self.launcher,
-               "argv": [_tok_json(t, self.path) for t in self.argv],
-               "env": [e.to_json() for e in self.env], "errors": list(self.errors)}
+        out: Dict[str, Any] = {
+            "path": self.path,
+            "kind": self.kind,
+            "name": self.name,
+            "launcher": self.launcher,
+            "argv": [_tok_json(t, self.path) for t in self.argv],
+            "env": [e.to_json() for e in self.env],
+            "errors": list(self.errors),
+        }
         if self.launcher_token:
             out["launcher_at"] = _tok_json(self.launcher_token, self.path)
         if self.includes:
@@ -83,14 +90,26 @@ class ServeConfig:
     @classmethod
     def from_json(cls, data: dict) -> "ServeConfig":
         path = str(data.get("path", ""))
-        cfg = cls(path=path, kind=str(data.get("kind", "")), name=str(data.get("name", "")),
-                  launcher=str(data.get("launcher", "")),
-                  argv=[Token.from_json(t, path) for t in data.get("argv", [])],
-                  env=[EnvVar(str(e["name"]), str(e["value"]), str(e.get("path", path)), int(e.get("line", 1)),
-                              int(e.get("column", 1))) for e in data.get("env", [])],
-                  errors=list(data.get("errors", [])),
-                  includes=[cls.from_json(c) for c in data.get("includes", [])],
-                  model=data.get("model"))
+        cfg = cls(
+            path=path,
+            kind=str(data.get("kind", "")),
+            name=str(data.get("name", "")),
+            launcher=str(data.get("launcher", "")),
+            argv=[Token.from_json(t, path) for t in data.get("argv", [])],
+            env=[
+                EnvVar(
+                    str(e["name"]),
+                    str(e["value"]),
+                    str(e.get("path", path)),
+                    int(e.get("line", 1)),
+                    int(e.get("column", 1)),
+                )
+                for e in data.get("env", [])
+            ],
+            errors=list(data.get("errors", [])),
+            includes=[cls.from_json(c) for c in data.get("includes", [])],
+            model=data.get("model"),
+        )
         if data.get("launcher_at"):
             cfg.launcher_token = Token.from_json(data["launcher_at"], path)
         return cfg

@@ -4,16 +4,16 @@ lint(config, release, machine) gives Lint records (rule, slug, severity, message
 evidence); checks/serve.py lints every config once per run and turns the records into findings, each
 pointing to its rule's article (ARTICLE). Pure: reads nothing but its arguments.
 """
+
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from bwdoctor.serve.config import ServeConfig, Token
 from bwdoctor.domain.versions import version_key as vkey
+from bwdoctor.serve.config import ServeConfig, Token
 from bwdoctor.serve.releases import Release
-
 
 # The KB article (kb/<slug>.md) of each rule: a finding of the rule points to it.
 ARTICLE = {
@@ -54,7 +54,7 @@ class Lint:
 class Machine:
     """What the rules need to know about the machine the config will run on."""
 
-    targets: tuple = ()        # ("sm_120", ...)
+    targets: tuple = ()  # ("sm_120", ...)
     gpu_count: Optional[int] = None
     gpu_mem_bytes: Optional[int] = None  # smallest total memory of the GPUs
     vllm_runs_natively: Optional[bool] = None  # vLLM's _C has code (cubin or PTX) for the targets; None = unknown
@@ -69,10 +69,10 @@ class Option:
     """One --flag as vLLM's parser sees it, with its value token when it takes one."""
 
     flag: Token
-    name: str                  # canonical --long-name (dashes, no =value, no .key)
+    name: str  # canonical --long-name (dashes, no =value, no .key)
     value: Optional[Token]
-    inline: bool = False       # --flag=value
-    dotted: str = ""           # "level" of --compilation-config.level
+    inline: bool = False  # --flag=value
+    dotted: str = ""  # "level" of --compilation-config.level
 
 
 def canonical(word: str) -> tuple:
@@ -84,8 +84,13 @@ def canonical(word: str) -> tuple:
 
 def is_boolean(release: Release, name: str) -> bool:
     negs = release.names("negations")
-    return ("--no-" + name[2:]) in negs or name.startswith("--no-") and name in negs \
-        or name.startswith(("--enable-", "--disable-")) and name in negs
+    return (
+        ("--no-" + name[2:]) in negs
+        or name.startswith("--no-")
+        and name in negs
+        or name.startswith(("--enable-", "--disable-"))
+        and name in negs
+    )
 
 
 def options(cfg: ServeConfig, release: Release) -> tuple:
@@ -133,8 +138,9 @@ def _looks_like_option(text: str) -> bool:
     return text.startswith("-") and len(text) > 1 and not _is_number(text)
 
 
-def _lint(rule: str, severity: str, message: str, tok: Token, use_origin: bool = False, slug: Optional[str] = None,
-          **evidence) -> Lint:
+def _lint(
+    rule: str, severity: str, message: str, tok: Token, use_origin: bool = False, slug: Optional[str] = None, **evidence
+) -> Lint:
     """A Lint at a token; its article is the rule's (ARTICLE) unless `slug` names a more specific one."""
     where = tok.origin if use_origin and tok.origin else (tok.path, tok.line, tok.column)
     return Lint(rule, slug or ARTICLE[rule], severity, message, where[0], where[1], where[2], evidence)
@@ -180,20 +186,42 @@ def check_flags(cfg: ServeConfig, release: Release, opts: list) -> list:
             removed = release.removed_in("flags", name) or release.removed_in("negations", name)
             added = release.added_in("flags", name) or release.added_in("negations", name)
             if removed:
-                msg = (f"{o.flag.text.split('=')[0]} was removed in vLLM {removed}; vLLM {release.requested} "
-                       f"stops with 'unrecognized arguments'")
+                msg = (
+                    f"{o.flag.text.split('=')[0]} was removed in vLLM {removed}; vLLM {release.requested} "
+                    f"stops with 'unrecognized arguments'"
+                )
             elif added:
-                msg = (f"{o.flag.text.split('=')[0]} does not exist in vLLM {release.requested} (added in "
-                       f"{added}); it stops with 'unrecognized arguments'")
+                msg = (
+                    f"{o.flag.text.split('=')[0]} does not exist in vLLM {release.requested} (added in "
+                    f"{added}); it stops with 'unrecognized arguments'"
+                )
             else:
                 hint = suggest(name, known)
-                msg = f"unknown flag {o.flag.text.split('=')[0]} for vLLM {release.requested}" + \
-                      (f"; did you mean {hint}?" if hint else "")
-            out.append(_lint("unknown-flag", "error", msg, o.flag, flag=name,
-                             removed_in=removed, added_in=added, vllm=release.version))
+                msg = f"unknown flag {o.flag.text.split('=')[0]} for vLLM {release.requested}" + (
+                    f"; did you mean {hint}?" if hint else ""
+                )
+            out.append(
+                _lint(
+                    "unknown-flag",
+                    "error",
+                    msg,
+                    o.flag,
+                    flag=name,
+                    removed_in=removed,
+                    added_in=added,
+                    vllm=release.version,
+                )
+            )
         elif name not in shorts and name not in SHORT_ALIASES_ALWAYS and not name.startswith("-O"):
-            out.append(_lint("unknown-flag", "error",
-                             f"unknown short option {name} for vLLM {release.requested}", o.flag, flag=name))
+            out.append(
+                _lint(
+                    "unknown-flag",
+                    "error",
+                    f"unknown short option {name} for vLLM {release.requested}",
+                    o.flag,
+                    flag=name,
+                )
+            )
     return out
 
 
@@ -215,10 +243,24 @@ def check_env(cfg: ServeConfig, release: Release) -> list:
         else:
             added = release.added_in("env", e.name)
             hint = suggest(e.name, env_names)
-            msg = (f"{e.name} is not read by vLLM {release.requested}" + (f" (added in {added})" if added else "")
-                   + (f"; did you mean {hint}?" if hint and not added else ""))
-        out.append(_lint("env-not-read", "warning", msg, tok, slug=ENV_ARTICLE.get(e.name), variable=e.name,
-                         value=e.value, removed_in=removed, vllm=release.version))
+            msg = (
+                f"{e.name} is not read by vLLM {release.requested}"
+                + (f" (added in {added})" if added else "")
+                + (f"; did you mean {hint}?" if hint and not added else "")
+            )
+        out.append(
+            _lint(
+                "env-not-read",
+                "warning",
+                msg,
+                tok,
+                slug=ENV_ARTICLE.get(e.name),
+                variable=e.name,
+                value=e.value,
+                removed_in=removed,
+                vllm=release.version,
+            )
+        )
     return out
 
 
@@ -244,12 +286,19 @@ def check_attention(cfg: ServeConfig, release: Release, opts: list, machine: Mac
             choices.append((opt.value, "--attention-config.backend"))
     env = cfg.env_map().get("VLLM_ATTENTION_BACKEND")
     if env and release.has("env", "VLLM_ATTENTION_BACKEND") and release.has("flags", "--attention-backend"):
-        gone = release.added_in("env", "VLLM_ATTENTION_BACKEND") is None and \
-            release.last_release_with("env", "VLLM_ATTENTION_BACKEND")
-        out.append(_lint("env-deprecated", "warning",
-                         f"VLLM_ATTENTION_BACKEND is deprecated in vLLM {release.requested} and no longer read from "
-                         f"the release after {gone}: use --attention-backend {env.value}",
-                         Token(env.name, env.path, env.line, env.column), variable=env.name))
+        gone = release.added_in("env", "VLLM_ATTENTION_BACKEND") is None and release.last_release_with(
+            "env", "VLLM_ATTENTION_BACKEND"
+        )
+        out.append(
+            _lint(
+                "env-deprecated",
+                "warning",
+                f"VLLM_ATTENTION_BACKEND is deprecated in vLLM {release.requested} and no longer read from "
+                f"the release after {gone}: use --attention-backend {env.value}",
+                Token(env.name, env.path, env.line, env.column),
+                variable=env.name,
+            )
+        )
     if env and release.has("env", "VLLM_ATTENTION_BACKEND"):
         choices.append((Token(env.value, env.path, env.line, env.column + len(env.name) + 1), "VLLM_ATTENTION_BACKEND"))
     for tok, source in choices:
@@ -269,8 +318,18 @@ def check_attention(cfg: ServeConfig, release: Release, opts: list, machine: Mac
                 msg += f" (removed in {removed})"
             if hint:
                 msg += f"; did you mean {hint}? (names are upper case: TRITON_ATTN, FLASH_ATTN, FLASHINFER)"
-            out.append(_lint("bad-attention-backend", "error", msg, tok, use_origin=True,
-                             value=value, suggestion=hint, vllm=release.version))
+            out.append(
+                _lint(
+                    "bad-attention-backend",
+                    "error",
+                    msg,
+                    tok,
+                    use_origin=True,
+                    value=value,
+                    suggestion=hint,
+                    vllm=release.version,
+                )
+            )
             continue
         if machine.blackwell_consumer:
             out.extend(_attention_on_sm12x(name, tok, release, machine))
@@ -286,23 +345,52 @@ def attention_hint(upper: str, members: set) -> Optional[str]:
 
 
 # Backends whose supports_compute_capability excludes 12.x (vllm-knowledge §2.2, vLLM 0.33.0 sources)
-NOT_ON_SM12X = {"FLASHMLA", "FLASHMLA_SPARSE", "CUTLASS_MLA", "FLASHINFER_MLA", "FLASH_ATTN_MLA", "TOKENSPEED_MLA",
-                "FLASHINFER_MLA_SPARSE", "FLASHINFER_MLA_SPARSE_SM90", "FLASH_ATTN_MLA_SPARSE", "HPC_ATTN",
-                "TRITON_FLASHINFER", "TRITON_FLASH_ATTN", "FLASHMLA_SPARSE_DSV4", "FLASH_ATTN_MLA_SPARSE_FA4"}
+NOT_ON_SM12X = {
+    "FLASHMLA",
+    "FLASHMLA_SPARSE",
+    "CUTLASS_MLA",
+    "FLASHINFER_MLA",
+    "FLASH_ATTN_MLA",
+    "TOKENSPEED_MLA",
+    "FLASHINFER_MLA_SPARSE",
+    "FLASHINFER_MLA_SPARSE_SM90",
+    "FLASH_ATTN_MLA_SPARSE",
+    "HPC_ATTN",
+    "TRITON_FLASHINFER",
+    "TRITON_FLASH_ATTN",
+    "FLASHMLA_SPARSE_DSV4",
+    "FLASH_ATTN_MLA_SPARSE_FA4",
+}
 
 
 def _attention_on_sm12x(name: str, tok: Token, release: Release, machine: Machine) -> list:
     targets = ", ".join(t for t in machine.targets if t.startswith("sm_12"))
     if name in NOT_ON_SM12X:
-        return [_lint("bad-attention-backend", "error",
-                      f"attention backend {name} has no kernels for {targets}; vLLM refuses it ('compute capability "
-                      f"not supported'): use TRITON_ATTN or FLASH_ATTN (TRITON_MLA for MLA models)", tok,
-                      use_origin=True, value=name, targets=list(machine.targets))]
+        return [
+            _lint(
+                "bad-attention-backend",
+                "error",
+                f"attention backend {name} has no kernels for {targets}; vLLM refuses it ('compute capability "
+                f"not supported'): use TRITON_ATTN or FLASH_ATTN (TRITON_MLA for MLA models)",
+                tok,
+                use_origin=True,
+                value=name,
+                targets=list(machine.targets),
+            )
+        ]
     if name == "FLASHINFER" and vkey("0.15.0") <= vkey(release.version) < vkey("0.16.0"):
-        return [_lint("flashinfer-sm120", "warning",
-                      f"FLASHINFER attention on {targets} with vLLM {release.requested} crashes in "
-                      "prefill_wrapper.plan(); use --attention-backend TRITON_ATTN (or FLASH_ATTN)", tok,
-                      use_origin=True, value=name, vllm=release.version)]
+        return [
+            _lint(
+                "flashinfer-sm120",
+                "warning",
+                f"FLASHINFER attention on {targets} with vLLM {release.requested} crashes in "
+                "prefill_wrapper.plan(); use --attention-backend TRITON_ATTN (or FLASH_ATTN)",
+                tok,
+                use_origin=True,
+                value=name,
+                vllm=release.version,
+            )
+        ]
     return []
 
 
@@ -320,19 +408,36 @@ def check_quantization(cfg: ServeConfig, release: Release, opts: list, machine: 
         msg = f"--quantization {value!r} is not a quantization method of vLLM {release.requested}"
         msg += f" (removed in {removed}; now an out-of-tree plugin)" if removed else ""
         msg += f"; did you mean {hint}?" if hint and hint != value else ""
-        out.append(_lint("unknown-quantization", "error", msg, o.value, use_origin=True,
-                         value=value, removed_in=removed))
+        out.append(
+            _lint("unknown-quantization", "error", msg, o.value, use_origin=True, value=value, removed_in=removed)
+        )
         return out
     if value in ("awq", "gptq") and vkey(release.version) < vkey("0.24.0") and f"{value}_marlin" in methods:
-        out.append(_lint("awq-marlin", "warning",
-                         f"--quantization {value} forces vLLM's slow non-Marlin {value.upper()} kernel "
-                         f"(vLLM < 0.24 logs 'you specified quantization={value} explicitly, so forcing {value}'): "
-                         f"use --quantization {value}_marlin or leave --quantization out", o.value, use_origin=True,
-                         value=value, fix=f"{value}_marlin"))
+        out.append(
+            _lint(
+                "awq-marlin",
+                "warning",
+                f"--quantization {value} forces vLLM's slow non-Marlin {value.upper()} kernel "
+                f"(vLLM < 0.24 logs 'you specified quantization={value} explicitly, so forcing {value}'): "
+                f"use --quantization {value}_marlin or leave --quantization out",
+                o.value,
+                use_origin=True,
+                value=value,
+                fix=f"{value}_marlin",
+            )
+        )
     if value == "bitsandbytes" and machine.blackwell_consumer:
-        out.append(_lint("bitsandbytes-sm120", "error",
-                         "bitsandbytes kernels give garbage output (e.g. '!!!!!!!') on sm_120: use an AWQ/GPTQ "
-                         "(Marlin), FP8 or NVFP4 checkpoint instead", o.value, use_origin=True, value=value))
+        out.append(
+            _lint(
+                "bitsandbytes-sm120",
+                "error",
+                "bitsandbytes kernels give garbage output (e.g. '!!!!!!!') on sm_120: use an AWQ/GPTQ "
+                "(Marlin), FP8 or NVFP4 checkpoint instead",
+                o.value,
+                use_origin=True,
+                value=value,
+            )
+        )
     return out
 
 
@@ -354,9 +459,13 @@ def check_workarounds(cfg: ServeConfig, release: Release, opts: list, machine: M
     hits = []
     disabled = cfg.env_map().get("VLLM_DISABLED_KERNELS")
     if disabled and "MarlinLinearKernel" in disabled.value:
-        hits.append((Token(disabled.name, disabled.path, disabled.line, disabled.column),
-                     "VLLM_DISABLED_KERNELS=MarlinLinearKernel makes AWQ/GPTQ fall back to slow kernels; Marlin runs "
-                     "on sm_120"))
+        hits.append(
+            (
+                Token(disabled.name, disabled.path, disabled.line, disabled.column),
+                "VLLM_DISABLED_KERNELS=MarlinLinearKernel makes AWQ/GPTQ fall back to slow kernels; Marlin runs "
+                "on sm_120",
+            )
+        )
     eager = option_value(opts, "--enforce-eager")
     if eager and not (eager.value and eager.value.text.lower() == "false"):
         hits.append((eager.flag, "--enforce-eager turns off torch.compile and CUDA graphs"))
@@ -365,9 +474,16 @@ def check_workarounds(cfg: ServeConfig, release: Release, opts: list, machine: M
         # alone TRITON_ATTN is a legitimate choice (attention sinks, FlashInfer crashes); next to the
         # other workarounds it is part of the pre-native-kernel recipe
         hits.append((attn.value, "--attention-backend TRITON_ATTN replaces FlashAttention 2, which runs on sm_120"))
-    return [_lint("workaround-flags-slow", "warning",
-                  f"{why} (vLLM {release.requested} has sm_120 kernels): remove it", tok, use_origin=True)
-            for tok, why in hits]
+    return [
+        _lint(
+            "workaround-flags-slow",
+            "warning",
+            f"{why} (vLLM {release.requested} has sm_120 kernels): remove it",
+            tok,
+            use_origin=True,
+        )
+        for tok, why in hits
+    ]
 
 
 def check_fa3(cfg: ServeConfig, release: Release, opts: list, machine: Machine) -> list:
@@ -381,15 +497,30 @@ def check_fa3(cfg: ServeConfig, release: Release, opts: list, machine: Machine) 
     for o in opts:
         if o.name == "--attention-config" and o.dotted == "flash_attn_version" and o.value and o.value.text == "3":
             found.append(o.flag)
-        elif o.name == "--attention-config" and o.value and '"flash_attn_version"' in o.value.text.replace(" ", "") \
-                and ':3' in o.value.text.replace(" ", ""):
+        elif (
+            o.name == "--attention-config"
+            and o.value
+            and '"flash_attn_version"' in o.value.text.replace(" ", "")
+            and ":3" in o.value.text.replace(" ", "")
+        ):
             found.append(o.flag)
     crash = vkey(release.version) < vkey("0.17.0")
-    return [_lint("fa3-blackwell", "error" if crash else "warning",
-                  "FlashAttention 3 is Hopper-only (compute capability 9.0); on "
-                  + ", ".join(machine.targets) + (" vLLM dies with 'FlashAttention version not detected'"
-                                                  if crash else " vLLM falls back to FA2 with a warning")
-                  + ": leave flash_attn_version unset or 2", tok) for tok in found]
+    return [
+        _lint(
+            "fa3-blackwell",
+            "error" if crash else "warning",
+            "FlashAttention 3 is Hopper-only (compute capability 9.0); on "
+            + ", ".join(machine.targets)
+            + (
+                " vLLM dies with 'FlashAttention version not detected'"
+                if crash
+                else " vLLM falls back to FA2 with a warning"
+            )
+            + ": leave flash_attn_version unset or 2",
+            tok,
+        )
+        for tok in found
+    ]
 
 
 def _int(tok: Optional[Token]) -> Optional[int]:
@@ -415,10 +546,19 @@ def check_parallel(cfg: ServeConfig, opts: list, machine: Machine) -> list:
     given = tp_o or pp_o
     assert given is not None  # tested above
     tok = given.value or given.flag
-    return [_lint("tp-exceeds-gpus", "error",
-                  f"tensor-parallel {tp} × pipeline-parallel {pp} needs {tp * pp} GPUs; this machine has {count}"
-                  + (" visible (CUDA_VISIBLE_DEVICES)" if count < machine.gpu_count else ""), tok, use_origin=True,
-                  tp=tp, pp=pp, gpus=count)]
+    return [
+        _lint(
+            "tp-exceeds-gpus",
+            "error",
+            f"tensor-parallel {tp} × pipeline-parallel {pp} needs {tp * pp} GPUs; this machine has {count}"
+            + (" visible (CUDA_VISIBLE_DEVICES)" if count < machine.gpu_count else ""),
+            tok,
+            use_origin=True,
+            tp=tp,
+            pp=pp,
+            gpus=count,
+        )
+    ]
 
 
 def check_config_flag(cfg: ServeConfig, release: Release, opts: list) -> list:
@@ -426,16 +566,27 @@ def check_config_flag(cfg: ServeConfig, release: Release, opts: list) -> list:
     out = []
     for o in opts:
         if o.name == "--config" and o.inline:
-            out.append(_lint("config-ignored", "error",
-                             f"{o.flag.text}: vLLM only expands --config as two words; with '=' the file is "
-                             f"silently ignored: write --config {o.value.text if o.value else 'FILE'}", o.flag))
+            out.append(
+                _lint(
+                    "config-ignored",
+                    "error",
+                    f"{o.flag.text}: vLLM only expands --config as two words; with '=' the file is "
+                    f"silently ignored: write --config {o.value.text if o.value else 'FILE'}",
+                    o.flag,
+                )
+            )
     if cfg.kind == "vllm-yaml" and vkey(release.version) < vkey("0.28.0"):
         for o in opts:
             if o.value and o.value.text.lower() == "false":
-                out.append(_lint("config-ignored", "warning",
-                                 f"{o.name[2:]}: false is silently dropped by vLLM {release.requested}'s --config "
-                                 f"reader (fixed in 0.28.0): use the flag --no-{o.name[2:]} on the command line",
-                                 o.value))
+                out.append(
+                    _lint(
+                        "config-ignored",
+                        "warning",
+                        f"{o.name[2:]}: false is silently dropped by vLLM {release.requested}'s --config "
+                        f"reader (fixed in 0.28.0): use the flag --no-{o.name[2:]} on the command line",
+                        o.value,
+                    )
+                )
     return out
 
 

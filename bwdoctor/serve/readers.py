@@ -5,6 +5,7 @@ in yamlreaders — docker-compose files, Kubernetes manifests and vLLM --config 
 Every reader takes text (or bytes) already read, plus an optional `read(path) -> bytes` for files the
 config names (EnvironmentFile=, env_file:, --config), so the probe decides what may be touched.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,8 @@ def decode(data: bytes, path: str) -> tuple:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
         return data.decode("utf-8", "replace"), [
-            f"{path}: not valid UTF-8 (byte {exc.start}); undecodable bytes were replaced"]
+            f"{path}: not valid UTF-8 (byte {exc.start}); undecodable bytes were replaced"
+        ]
 
 
 def resolve(base: str, name: str) -> str:
@@ -49,14 +51,18 @@ def split_launch(tokens: list) -> Optional[tuple]:
         base = os.path.basename(tok.text)
         nxt = tokens[i + 1].text if i + 1 < len(tokens) else None
         if base == "vllm" and nxt == "serve":
-            return "vllm serve", tok, tokens[i + 2:]
+            return "vllm serve", tok, tokens[i + 2 :]
         if tok.text == "-m" and nxt in API_SERVER_MODULES:
-            return "api_server", tokens[i + 1], tokens[i + 2:]
-        if tok.text == "-m" and nxt == "vllm.entrypoints.cli.main" and i + 2 < len(tokens) \
-                and tokens[i + 2].text == "serve":
-            return "vllm serve", tokens[i + 1], tokens[i + 3:]
+            return "api_server", tokens[i + 1], tokens[i + 2 :]
+        if (
+            tok.text == "-m"
+            and nxt == "vllm.entrypoints.cli.main"
+            and i + 2 < len(tokens)
+            and tokens[i + 2].text == "serve"
+        ):
+            return "vllm serve", tokens[i + 1], tokens[i + 3 :]
         if "vllm-openai" in tok.text and i > 0 and os.path.basename(tokens[0].text) in ("docker", "podman"):
-            return "image", tok, tokens[i + 1:]
+            return "image", tok, tokens[i + 1 :]
     return None
 
 
@@ -96,7 +102,7 @@ def read_shell(text: str, path: str, env: Optional[dict] = None) -> list:
             else:
                 prefix_env[name] = var
         if declaring and words[head].raw == "export":
-            for w in words[head + 1:]:
+            for w in words[head + 1 :]:
                 if not w.assign and w.raw in lx.vars:  # export NAME (set earlier)
                     v = lx.vars[w.raw]
                     exported[w.raw] = EnvVar(w.raw, v.value, path, *w.at)
@@ -105,8 +111,11 @@ def read_shell(text: str, path: str, env: Optional[dict] = None) -> list:
         if launch:
             launcher, ltok, argv = launch
             env_vars = list(exported.values()) + list(prefix_env.values())
-            out.append(ServeConfig(path=path, kind="shell", launcher=launcher, launcher_token=ltok,
-                                   argv=list(argv), env=env_vars))
+            out.append(
+                ServeConfig(
+                    path=path, kind="shell", launcher=launcher, launcher_token=ltok, argv=list(argv), env=env_vars
+                )
+            )
     return out
 
 
@@ -177,7 +186,7 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
         if key == "Environment":
             env.extend(_systemd_env_words(text, path, value_start))
         elif key == "EnvironmentFile":
-            name = line[km.end():].strip()
+            name = line[km.end() :].strip()
             optional = name.startswith("-")
             name = name.lstrip("-")
             if read is None:
@@ -195,8 +204,7 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
             execs.append(value_start)
     out = []
     for start in execs:
-        lx = Lexer(text, path, {e.name: Var(e.value, (e.path, e.line, e.column)) for e in env},
-                   systemd=True, pos=start)
+        lx = Lexer(text, path, {e.name: Var(e.value, (e.path, e.line, e.column)) for e in env}, systemd=True, pos=start)
         words = lx.next_command() or []
         tokens = [t for w in words for t in w.tokens]
         if tokens and tokens[0].text[:1] in "-@+!:":  # systemd's executable prefixes
@@ -204,8 +212,18 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
         launch = split_launch(tokens)
         if launch:
             launcher, ltok, argv = launch
-            out.append(ServeConfig(path=path, kind="systemd", name=PurePosixPath(path).name, launcher=launcher,
-                                   launcher_token=ltok, argv=list(argv), env=list(env), errors=list(errors)))
+            out.append(
+                ServeConfig(
+                    path=path,
+                    kind="systemd",
+                    name=PurePosixPath(path).name,
+                    launcher=launcher,
+                    launcher_token=ltok,
+                    argv=list(argv),
+                    env=list(env),
+                    errors=list(errors),
+                )
+            )
     if not out and errors:
         out.append(ServeConfig(path=path, kind="systemd", env=list(env), errors=errors))
     return out
@@ -231,16 +249,28 @@ def read_process(cmdline: bytes, environ: bytes, cmdline_path: str, environ_path
         offset += len(raw) + 1
     launcher, ltok, argv = launch
     pid = PurePosixPath(cmdline_path).parent.name
-    return [ServeConfig(path=cmdline_path, kind="process", name=f"pid {pid}", launcher=launcher,
-                        launcher_token=ltok, argv=list(argv), env=env)]
+    return [
+        ServeConfig(
+            path=cmdline_path,
+            kind="process",
+            name=f"pid {pid}",
+            launcher=launcher,
+            launcher_token=ltok,
+            argv=list(argv),
+            env=env,
+        )
+    ]
 
 
 # -- dispatch --------------------------------------------------------------------------------
 def detect_kind(path: str, text: str) -> str:
     """The kind of a config file from its name, then its content."""
     name = PurePosixPath(path).name.lower()
-    if name.endswith((".service", ".service.native", ".service.workaround")) or ".service." in name \
-            or re.search(r"^\s*\[Service\]\s*$", text, re.M):
+    if (
+        name.endswith((".service", ".service.native", ".service.workaround"))
+        or ".service." in name
+        or re.search(r"^\s*\[Service\]\s*$", text, re.M)
+    ):
         return "systemd"
     if name == ".env" or name.endswith(".env") or name.startswith(".env"):
         return "dotenv"
@@ -266,15 +296,22 @@ def read_config(path: str, data: bytes, read: Reader = None, kind: Optional[str]
             configs = read_dotenv(text, path)
         elif kind in ("compose", "k8s", "vllm-yaml"):
             from bwdoctor.serve import yamlreaders
-            configs = {"compose": yamlreaders.read_compose, "k8s": yamlreaders.read_k8s,
-                       "vllm-yaml": yamlreaders.read_vllm_yaml}[kind](text, path, read)
+
+            configs = {
+                "compose": yamlreaders.read_compose,
+                "k8s": yamlreaders.read_k8s,
+                "vllm-yaml": yamlreaders.read_vllm_yaml,
+            }[kind](text, path, read)
         else:
             configs = read_shell(text, path)
     except RecursionError:
         configs = [ServeConfig(path=path, kind=kind, errors=[f"{path}: nesting too deep to read"])]
     except Exception as exc:  # noqa: BLE001 - a reader bug must become a message, not a traceback
-        configs = [ServeConfig(path=path, kind=kind, errors=[f"{path}: could not be parsed as {kind}: "
-                                                             f"{type(exc).__name__}: {exc}"])]
+        configs = [
+            ServeConfig(
+                path=path, kind=kind, errors=[f"{path}: could not be parsed as {kind}: {type(exc).__name__}: {exc}"]
+            )
+        ]
     for c in configs:
         c.errors[:0] = errors
     return configs

@@ -5,6 +5,7 @@ ExecStart= passes to vLLM, with the file:line:column of every word. Control flow
 through (both branches of an `if` set their variables, the later one wins), which is what a person
 reading the script top to bottom sees too.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -90,7 +91,7 @@ class Lexer:
             j += 1
         if j >= n:  # unterminated: keep the rest literally
             return [(self.text[i:], None, None)], n
-        inner = self.text[i + 2:j]
+        inner = self.text[i + 2 : j]
         end = j + 1
         m = re.match(r"([A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-])(\[[@*]\])?(:?[-=+?])?", inner)
         if not m:
@@ -102,7 +103,7 @@ class Lexer:
         if var is not None and var.items is not None:
             var = Var(var.items[0].text if var.items else "", var.items[0].origin if var.items else None)
         word_start = i + 2 + m.end()
-        default_text = inner[m.end():]  # == text[word_start:j]
+        default_text = inner[m.end() :]  # == text[word_start:j]
         empty = var is None or (op and op.startswith(":") and var.value == "")
         if op and op.lstrip(":") in ("-", "=") and empty:
             value, origin = self.expand_string(word_start, j)  # the default is text[word_start:j]
@@ -160,19 +161,19 @@ class Lexer:
                     if depth == 0:
                         break
                 j += 1
-            return [(t[i:j + 1], None, None)], min(j + 1, len(t))
+            return [(t[i : j + 1], None, None)], min(j + 1, len(t))
         if nxt == "$" and self.systemd:
             return [("$", None, None)], i + 2
         m = NAME_RE.match(t, i + 1)
         if m:
             var = self.lookup(m.group(0))
             if var is None:
-                return [(t[i:m.end()], None, None)], m.end()
+                return [(t[i : m.end()], None, None)], m.end()
             if var.items is not None:
                 return [(var.items[0].text if var.items else "", None, None)], m.end()
             return [(var.value, var.origin, None)], m.end()
         if nxt and (nxt.isdigit() or nxt in "@*#?!-"):
-            return [(t[i:i + 2], None, None)], i + 2
+            return [(t[i : i + 2], None, None)], i + 2
         return [("$", None, None)], i + 1
 
     # -- lexing ------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ class Lexer:
                 self.pos += 2
                 if self.systemd:  # systemd drops comment lines inside a continued ExecStart=
                     while True:
-                        m = re.match(r"[ \t]*[#;][^\n]*\n", t[self.pos:self.pos + 65536])
+                        m = re.match(r"[ \t]*[#;][^\n]*\n", t[self.pos : self.pos + 65536])
                         if not m:
                             break
                         self.pos += m.end()
@@ -213,7 +214,7 @@ class Lexer:
         for delim, strip in self.heredocs:
             while self.pos < len(t):
                 nl = t.find("\n", self.pos)
-                line = t[self.pos:nl if nl >= 0 else len(t)]
+                line = t[self.pos : nl if nl >= 0 else len(t)]
                 self.pos = len(t) if nl < 0 else nl + 1
                 if (line.lstrip("\t") if strip else line) == delim:
                     break
@@ -235,8 +236,11 @@ class Lexer:
                     if w.raw in ("<<", "<<-"):
                         self.heredocs.append((target.raw.strip("'\""), w.raw == "<<-"))
                 continue
-            if w.assign and not words or (w.assign and words and words[0].raw in
-                                          ("export", "local", "declare", "readonly", "typeset", "env")):
+            if (
+                w.assign
+                and not words
+                or (w.assign and words and words[0].raw in ("export", "local", "declare", "readonly", "typeset", "env"))
+            ):
                 if self.text.startswith("(", self.pos) and not self.systemd:
                     w.array = True
                     self.pos += 1
@@ -284,12 +288,12 @@ class Lexer:
                         break
                     self.pos += 2
                     continue
-                parts.append((t[self.pos + 1:self.pos + 2], None, None, False))
+                parts.append((t[self.pos + 1 : self.pos + 2], None, None, False))
                 self.pos += 2
             elif c == "'":
                 end = t.find("'", self.pos + 1)
                 end = n if end < 0 else end
-                parts.append((t[self.pos + 1:end], None, None, False))
+                parts.append((t[self.pos + 1 : end], None, None, False))
                 self.pos = end + 1
             elif c == '"':
                 self.pos += 1
@@ -309,7 +313,7 @@ class Lexer:
                         j = self.pos
                         while j < n and t[j] not in '"\\$':
                             j += 1
-                        parts.append((t[self.pos:j], None, None, False))
+                        parts.append((t[self.pos : j], None, None, False))
                         self.pos = j
                 self.pos += 1
             elif c == "$":
@@ -318,14 +322,14 @@ class Lexer:
             elif c == "`":
                 end = t.find("`", self.pos + 1)
                 end = n if end < 0 else end
-                parts.append((t[self.pos:end + 1], None, None, False))
+                parts.append((t[self.pos : end + 1], None, None, False))
                 self.pos = end + 1
             else:
                 m2 = PLAIN_RE.match(t, self.pos)
                 j = m2.end() if m2 else self.pos + 1
-                parts.append((t[self.pos:j], None, None, False))
+                parts.append((t[self.pos : j], None, None, False))
                 self.pos = j
-        raw = t[start:self.pos]
+        raw = t[start : self.pos]
         line, col = self.positions.at(start)
         value_at = (self.path, *self.positions.at(value_start)) if assign else None
         return Word(self._join(parts, line, col), raw, assign, value_at=value_at, at=(line, col))

@@ -3,6 +3,7 @@
 PyYAML's compose API (nodes, no object construction, so no tags are executed) gives each scalar its
 line and column; words inside a string command are placed by the shell lexer relative to it.
 """
+
 from __future__ import annotations
 
 import re
@@ -55,11 +56,13 @@ def at(node) -> tuple:
 
 def interpolate(value: str, variables: dict) -> str:
     """Compose-style ${VAR}, ${VAR:-default}, $VAR from the project's .env (unknown ones kept)."""
+
     def sub(m):
         name = m.group(1) or m.group(3)
         if name in variables and variables[name] != "":
             return variables[name]
         return m.group(2) if m.group(2) is not None else m.group(0)
+
     return INTERP_RE.sub(sub, value.replace("$$", "\0")).replace("\0", "$")
 
 
@@ -108,8 +111,15 @@ def shell_c(tokens: list) -> list:
             words: list = []
             while (cmd := lx.next_command()) is not None:
                 words.extend(tk for w in cmd for tk in w.tokens)
-            return [Token(w.text, script.path, script.line + w.line - 1,
-                          (script.column + w.column - 1) if w.line == 1 else w.column) for w in words]
+            return [
+                Token(
+                    w.text,
+                    script.path,
+                    script.line + w.line - 1,
+                    (script.column + w.column - 1) if w.line == 1 else w.column,
+                )
+                for w in words
+            ]
     return tokens
 
 
@@ -160,13 +170,20 @@ def read_compose(text: str, path: str, read: Reader = None) -> list:
             env: list = []
             errs: list = []
             ef = get(svc, "env_file")
-            for n in ([ef] if isinstance(ef, ScalarNode) else ef.value if isinstance(ef, SequenceNode) else []):
+            for n in [ef] if isinstance(ef, ScalarNode) else ef.value if isinstance(ef, SequenceNode) else []:
                 if isinstance(n, ScalarNode):
                     env.extend(_read_env_file(n.value, path, read, errs))
                 elif isinstance(n, MappingNode) and isinstance(get(n, "path"), ScalarNode):
                     req = get(n, "required")
-                    env.extend(_read_env_file(get(n, "path").value, path, read, errs,
-                                              required=not (isinstance(req, ScalarNode) and req.value == "false")))
+                    env.extend(
+                        _read_env_file(
+                            get(n, "path").value,
+                            path,
+                            read,
+                            errs,
+                            required=not (isinstance(req, ScalarNode) and req.value == "false"),
+                        )
+                    )
             env.extend(env_nodes(get(svc, "environment"), path, dotenv))
             cfg = _launch(path, "compose", svc_key.value, shell_c(entry + cmd), image, env, errors + errs)
             if cfg:
@@ -178,12 +195,21 @@ def _launch(path, kind, name, tokens, image, env, errors):
     launch = split_launch(tokens)
     if launch:
         launcher, ltok, argv = launch
-        return ServeConfig(path=path, kind=kind, name=name, launcher=launcher, launcher_token=ltok,
-                           argv=list(argv), env=env, errors=list(errors))
+        return ServeConfig(
+            path=path,
+            kind=kind,
+            name=name,
+            launcher=launcher,
+            launcher_token=ltok,
+            argv=list(argv),
+            env=env,
+            errors=list(errors),
+        )
     if "vllm" in image and (not tokens or tokens[0].text.startswith("-")):
         # the vllm/vllm-openai image's entrypoint is the API server; command holds only its flags
-        return ServeConfig(path=path, kind=kind, name=name, launcher="image", argv=list(tokens), env=env,
-                           errors=list(errors))
+        return ServeConfig(
+            path=path, kind=kind, name=name, launcher="image", argv=list(tokens), env=env, errors=list(errors)
+        )
     if any(e.name.startswith("VLLM_") for e in env):
         return ServeConfig(path=path, kind=kind, name=name, env=env, errors=list(errors))
     return None
@@ -215,9 +241,15 @@ def read_k8s(text: str, path: str, read: Reader = None) -> list:
             name = get(c, "name")
             image = get(c, "image")
             tokens = command_tokens(get(c, "command"), path, text, {}) + command_tokens(get(c, "args"), path, text, {})
-            cfg = _launch(path, "k8s", name.value if isinstance(name, ScalarNode) else "",
-                          shell_c(tokens), image.value if isinstance(image, ScalarNode) else "",
-                          env_nodes(get(c, "env"), path, {}), [])
+            cfg = _launch(
+                path,
+                "k8s",
+                name.value if isinstance(name, ScalarNode) else "",
+                shell_c(tokens),
+                image.value if isinstance(image, ScalarNode) else "",
+                env_nodes(get(c, "env"), path, {}),
+                [],
+            )
             if cfg:
                 out.append(cfg)
     return out
@@ -232,8 +264,14 @@ def read_vllm_yaml(text: str, path: str, read: Reader = None) -> list:
     argv = []
     for doc in docs[:1]:
         if not isinstance(doc, MappingNode):
-            return [ServeConfig(path=path, kind="vllm-yaml", launcher="config",
-                                errors=[f"{path}: a vLLM --config file must be a mapping of option: value"])]
+            return [
+                ServeConfig(
+                    path=path,
+                    kind="vllm-yaml",
+                    launcher="config",
+                    errors=[f"{path}: a vLLM --config file must be a mapping of option: value"],
+                )
+            ]
         for k, v in items(doc):
             if not isinstance(k, ScalarNode):
                 continue
