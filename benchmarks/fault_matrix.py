@@ -13,11 +13,13 @@ with tempfile.TemporaryDirectory() as d:
     for case in faults.cases(Path(d)):
         r = faults.run_case(case)
         print(
-            f"| {r['name']} | {r['rc']} | {r['seconds']} | {r['first']} | {'yes' if not r['problems'] else '; '.join(r['problems'])} |"
+            f"| {r['name']} | {r['rc']} | {r['seconds']} | {r['first']} | "
+            f"{'yes' if not r['problems'] else '; '.join(r['problems'])} |"
         )
     r = faults.run_case(
         ("as a plain user (nobody)", ["check"], {"HOME": "/nonexistent"}, {0, 1}, 15, "json"), as_user=65534
     )
     print(
-        f"| {r['name']} | {r['rc']} | {r['seconds']} | {r['first']} | {'yes' if not r['problems'] else '; '.join(r['problems'])} |"
+        f"| {r['name']} | {r['rc']} | {r['seconds']} | {r['first']} | "
+        f"{'yes' if not r['problems'] else '; '.join(r['problems'])} |"
     )

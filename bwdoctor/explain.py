@@ -371,8 +371,10 @@ _LIBRARY = re.compile(r"(/[\w.+@~-]+(?:/[\w.+@~ -]+?)*\.so(?:\.\d+)*)\b")
 _ARCH = re.compile(r"\b((?:sm|compute)_\d{2,3}[af]?)\b")
 _CAPABILITY = re.compile(r"(?:cuda|compute) capability(?: \(CC\))?:?\s*(\d+\.\d)\b", re.I)
 _GPU = re.compile(
-    r"\b((?:NVIDIA\s+)?(?:GeForce\s+)?(?:RTX\s+PRO\s+\d{4}(?:\s+Blackwell)?(?:\s+(?:Max-Q\s+)?Workstation Edition|\s+Server Edition)?"
-    r"|RTX\s*\d{4}\s*(?:Ti|D|Laptop GPU)?|GTX\s*\d{3,4}\s*(?:Ti)?|GB10|GB200|B200|B100|H100|H200|H800|A100|A10G?|L40S?|L4|T4|V100|A30|A40))",
+    r"\b((?:NVIDIA\s+)?(?:GeForce\s+)?(?:RTX\s+PRO\s+\d{4}(?:\s+Blackwell)?(?:\s+(?:Max-Q\s+)?Workstation "
+    r"Edition|\s+Server Edition)?"
+    r"|RTX\s*\d{4}\s*(?:Ti|D|Laptop "
+    r"GPU)?|GTX\s*\d{3,4}\s*(?:Ti)?|GB10|GB200|B200|B100|H100|H200|H800|A100|A10G?|L40S?|L4|T4|V100|A30|A40))",
     re.I,
 )
 _VERSIONS = {

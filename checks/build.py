@@ -109,7 +109,8 @@ def arch_suffix_fits_targets(targets, build_env):
             out.append(
                 Problem(
                     f"{t} is listed without 'a'/'f': kernels using block-scaled MMA (NVFP4/MXFP4 GEMMs) need "
-                    f"{n // 10}.{n % 10}a or {n // 10}.{n % 10}f; vLLM's CMake adds the suffix for its own FP4 kernels, "
+                    f"{n // 10}.{n % 10}a or {n // 10}.{n % 10}f; vLLM's CMake adds the suffix for its own FP4 "
+                    "kernels, "
                     "other projects fail in ptxas ('not supported on .target sm_120')",
                     {"target": t},
                     severity="info",
@@ -300,7 +301,8 @@ def source_tree_accepts_torch(source_tree, torch_build):
         )
         out.append(
             Problem(
-                f"{pin['file']}:{pin['line']} pins {pin['requirement']}, but torch {torch_build['version']} is installed: "
+                f"{pin['file']}:{pin['line']} pins {pin['requirement']}, but torch {torch_build['version']} is "
+                "installed: "
                 "pip builds against (or installs) the pinned torch instead of yours",
                 {"file": pin["file"], "requirement": pin["requirement"], "torch": torch_build["version"], "fix": fix},
                 location=Location(f"{source_tree['path']}/{pin['file']}", pin["line"], pin["column"]),

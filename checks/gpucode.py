@@ -72,7 +72,7 @@ def library_findings(
     files = pick_files(info.get("files", [])) if pick_files else info.get("files", [])
     unreadable = [f for f in files if f.get("error")]
     results: list = []
-    for target, cc in tcc:
+    for _target, cc in tcc:
         arch = cc_label(cc)
         verdicts = file_verdicts(cc, files)
         if not verdicts:

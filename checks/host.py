@@ -30,7 +30,8 @@ def cpu_isa_supported(host, cpu_isa_needed):
                         "isa": lib["isa"],
                         "missing": missing,
                         "import": lib["distribution"].replace("-", "_"),
-                        "fix": f"install a {lib['distribution']} build for a baseline x86-64 CPU, or run on a CPU with {lib['isa']}",
+                        "fix": f"install a {lib['distribution']} build for a baseline x86-64 CPU, or run on a CPU "
+                        f"with {lib['isa']}",
                     },
                 )
             )

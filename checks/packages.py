@@ -33,7 +33,8 @@ def nccl_supports_blackwell(targets, distributions, gpus):
             continue
         out.append(
             Problem(
-                f"{d['name']} {d['version']} predates 2.26.2: on RTX 50xx it asks for more shared memory than the GPU has "
+                f"{d['name']} {d['version']} predates 2.26.2: on RTX 50xx it asks for more shared memory than the "
+                "GPU has "
                 "('ncclMaxSharedMem 82240 exceeds device/fn maxSharedMem 79856'), so tensor-parallel runs hang or fail",
                 {"distribution": d["name"], "version": d["version"], "fix": f"pip install -U '{d['name']}>=2.26.2'"},
                 severity="error" if multi else "warning",
@@ -53,7 +54,8 @@ def bitsandbytes_supports_blackwell(targets, distributions, native_libraries, to
         return Skip("no sm_12x target")
     if at_least(bnb["version"], BNB_MIN_BLACKWELL) is False:
         return Problem(
-            f"bitsandbytes {bnb['version']} predates 0.45.3, the first release with a CUDA 12.8 build for Blackwell: it "
+            f"bitsandbytes {bnb['version']} predates 0.45.3, the first release with a CUDA 12.8 build for Blackwell: "
+            "it "
             "falls back to 'compiled without GPU support' and 8-bit optimizers fail "
             "(NameError: name 'str2optimizer8bit_blockwise' is not defined)",
             {"distribution": "bitsandbytes", "version": bnb["version"], "fix": "pip install -U 'bitsandbytes>=0.45.3'"},
@@ -70,7 +72,8 @@ def bitsandbytes_supports_blackwell(targets, distributions, native_libraries, to
                     "distribution": "bitsandbytes",
                     "version": bnb["version"],
                     "cuda": cuda,
-                    "fix": "pip install -U bitsandbytes (a release with a build for this CUDA), or BNB_CUDA_VERSION=<a shipped one>",
+                    "fix": "pip install -U bitsandbytes (a release with a build for this CUDA), or "
+                    "BNB_CUDA_VERSION=<a shipped one>",
                 },
             )
     return Pass(f"bitsandbytes {bnb['version']} supports {', '.join(bw)}")
@@ -117,12 +120,14 @@ def no_local_patches(record_drift):
             files = ", ".join(r["modified"][:5]) + (" …" if r["modified_count"] > 5 else "")
             out.append(
                 Problem(
-                    f"{r['modified_count']} file(s) of {r['distribution']} {r['version']} differ from what was installed "
+                    f"{r['modified_count']} file(s) of {r['distribution']} {r['version']} differ from what was "
+                    "installed "
                     f"({files}): a reinstall or upgrade silently drops these patches",
                     {
                         "distribution": r["distribution"],
                         "modified": r["modified"],
-                        "fix": f"save the patch (pip download {r['distribution']}=={r['version']} --no-deps; diff) before reinstalling",
+                        "fix": f"save the patch (pip download {r['distribution']}=={r['version']} --no-deps; diff) "
+                        "before reinstalling",
                     },
                 )
             )

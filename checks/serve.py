@@ -133,7 +133,7 @@ def lint_all(serve_configs: Any, distributions: Any, targets: Any, gpus: Any) ->
     facts = (serve_configs, distributions, targets, gpus)
     with _RUNS_LOCK:
         for key, run in _RUNS:
-            if all(_same(a, b) for a, b in zip(key, facts)):
+            if len(key) == len(facts) and all(_same(a, b) for a, b in zip(key, facts, strict=True)):
                 return run
     run = lint_pass(*facts)
     with _RUNS_LOCK:

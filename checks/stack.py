@@ -43,7 +43,8 @@ def nvcc_supports_target(targets, cuda_toolkits):
         else:
             better = [t for t in cuda_toolkits["toolkits"] if t is not used and _nvcc_can(t, tgt)]
             fix = (
-                f"export CUDA_HOME={better[0]['path'].rsplit('/bin/', 1)[0]} PATH={better[0]['path'].rsplit('/', 1)[0]}:$PATH"
+                f"export CUDA_HOME={better[0]['path'].rsplit('/bin/', 1)[0]} "
+                f"PATH={better[0]['path'].rsplit('/', 1)[0]}:$PATH"
                 if better
                 else "install CUDA 12.8 or newer (12.9+ for sm_103/sm_121/'f' targets) and put its bin first on PATH"
             )
@@ -125,12 +126,17 @@ def triton_ptxas_supports_target(targets, triton_ptxas, cuda_toolkits):
             fix = (
                 f"export TRITON_PTXAS_PATH={better[0]['path'][:-4]}ptxas"
                 if better
-                else "install the Triton that matches torch >= 2.7 (cu128+), or point TRITON_PTXAS_PATH at a CUDA 12.8+ ptxas"
+                else (
+                    "install the Triton that matches torch >= 2.7 (cu128+), or point TRITON_PTXAS_PATH at a "
+                    "CUDA 12.8+ ptxas"
+                )
             )
             out.append(
                 Problem(
-                    f"Triton's ptxas {triton_ptxas['path']} ({triton_ptxas['via']}, CUDA {triton_ptxas.get('version')}) does not "
-                    f"accept {tgt}: Triton kernels fail with \"ptxas fatal: Value '{tgt}' is not defined for option 'gpu-name'\"",
+                    f"Triton's ptxas {triton_ptxas['path']} ({triton_ptxas['via']}, CUDA "
+                    f"{triton_ptxas.get('version')}) does not "
+                    f"accept {tgt}: Triton kernels fail with \"ptxas fatal: Value '{tgt}' is not defined for option "
+                    "'gpu-name'\"",
                     {
                         "path": triton_ptxas["path"],
                         "ptxas_version": triton_ptxas.get("version"),
@@ -171,19 +177,23 @@ def driver_supports_cuda_runtime(cuda_runtimes, nvidia_driver, nvml):
         if floor and dv < (driver_version_tuple(floor) or ()):
             out.append(
                 Problem(
-                    f"{rt['distribution']} {rt['version']} brings the CUDA {rt['cuda']} runtime, which needs driver ≥ {floor}; "
-                    f"driver {drv} is older: CUDA fails with 'CUDA driver version is insufficient for CUDA runtime version'",
+                    f"{rt['distribution']} {rt['version']} brings the CUDA {rt['cuda']} runtime, which needs driver "
+                    f"≥ {floor}; "
+                    f"driver {drv} is older: CUDA fails with 'CUDA driver version is insufficient for CUDA runtime "
+                    "version'",
                     dict(
                         ev,
                         required=floor,
-                        fix=f"upgrade the NVIDIA driver to {full or floor} or newer, or install a build for an older CUDA",
+                        fix=f"upgrade the NVIDIA driver to {full or floor} or newer, "
+                        "or install a build for an older CUDA",
                     ),
                 )
             )
         elif full and dv < (driver_version_tuple(full) or ()):
             out.append(
                 Problem(
-                    f"{rt['distribution']} {rt['version']} brings CUDA {rt['cuda']}, released with driver {full}; driver {drv} runs "
+                    f"{rt['distribution']} {rt['version']} brings CUDA {rt['cuda']}, released with driver {full}; "
+                    f"driver {drv} runs "
                     "it only through minor-version compatibility: PTX from this toolkit cannot be JIT-compiled "
                     "('the provided PTX was compiled with an unsupported toolchain')",
                     dict(ev, required=full, fix=f"upgrade the NVIDIA driver to {full} or newer"),
@@ -240,7 +250,8 @@ def torch_pin_conflict(distributions, torch_build):
         fix = (
             f"pip install 'torch{pinned}' (for Blackwell the cu128+ build: --index-url https://download.pytorch.org/whl/cu128)"
             + (
-                "; or build vLLM against this torch: python use_existing_torch.py && pip install --no-build-isolation -e ."
+                "; or build vLLM against this torch: python use_existing_torch.py && pip install "
+                "--no-build-isolation -e ."
                 if d["name"] == "vllm"
                 else ""
             )
@@ -286,7 +297,8 @@ def torchvision_matches_torch(distributions, torch_build):
         )
         out.append(
             Problem(
-                f"{d['name']} {d['version']} {why}, but torch {torch_build['version']} is installed: its compiled ops do not "
+                f"{d['name']} {d['version']} {why}, but torch {torch_build['version']} is installed: its compiled "
+                "ops do not "
                 f"register ('operator torchvision::nms does not exist') or it fails to import",
                 {
                     "distribution": d["name"],
@@ -324,7 +336,8 @@ def torch_is_cuda_build(torch_build, gpus, distributions):
         f"torch {torch_build['version']} is a CPU-only build"
         + (f", under {', '.join(users)}" if users else "")
         + (" on a machine with NVIDIA GPUs" if has_gpu else "")
-        + ": torch.cuda.is_available() is False and CUDA extensions fail with 'libtorch_cuda.so: cannot open shared object file'",
+        + ": torch.cuda.is_available() is False and CUDA extensions fail with 'libtorch_cuda.so: cannot open shared "
+        "object file'",
         {
             "distribution": "torch",
             "version": torch_build["version"],

@@ -82,7 +82,7 @@ def test_needed_loop_and_broken_symlink(tmp_path):
 def test_symbol_versions_and_weak_and_undefined(tmp_path):
     (tmp_path / "v1.map").write_text("VERS_1.0 { global: vfun; local: *; };\n")
     (tmp_path / "v2.map").write_text("VERS_1.0 { global: vfun; local: *; };\nVERS_2.0 { global: vnew; } VERS_1.0;\n")
-    new = (
+    (
         cc(
             tmp_path / "new/libv.so",
             "int vfun(void){return 1;} int vnew(void){return 2;}\n",
@@ -160,7 +160,7 @@ def test_root_tree_without_ld_so_cache(tmp_path):
     lib = tmp_path / "usr/lib/x86_64-linux-gnu"
     lib.mkdir(parents=True)
     cc(lib / "libz9.so", "int z(void){return 0;}\n", "-Wl,-soname,libz9.so")
-    ext = cc(
+    cc(
         tmp_path / "opt/ext.so" if (tmp_path / "opt").mkdir() is None else None,
         "int z(void); int f(void){return z();}\n",
         f"-L{lib}",

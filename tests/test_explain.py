@@ -203,7 +203,8 @@ def _write_log(path: Path, n: int, error_at: int, error: str) -> None:
                 fh.write(error + "\n")
             else:
                 fh.write(
-                    f"(APIServer pid=1) INFO 02-20 10:00:{i % 60:02d} [loggers.py:236] Avg prompt throughput: {i}.0 tokens/s\n"
+                    f"(APIServer pid=1) INFO 02-20 10:00:{i % 60:02d} [loggers.py:236] Avg prompt throughput: {i}.0 "
+                    "tokens/s\n"
                 )
 
 
@@ -222,7 +223,8 @@ def test_match_log_across_chunk_boundaries(tmp_path, monkeypatch):
     monkeypatch.setattr(explain, "CHUNK_BYTES", 4096)
     p = tmp_path / "dmesg.log"
     nvrm = (
-        "NVRM: The NVIDIA GPU 0000:02:00.0 (PCI ID: 10de:1b82)\nNVRM: installed in this system is not supported by open\n"
+        "NVRM: The NVIDIA GPU 0000:02:00.0 (PCI ID: 10de:1b82)\nNVRM: installed in this system is not supported by "
+        "open\n"
         "NVRM: nvidia.ko because it does not include the required GPU\nNVRM: System Processor (GSP)."
     )
     _write_log(p, 3000, 1500, nvrm)

@@ -138,7 +138,9 @@ def test_debian_system_python_and_a_venv_that_sees_it(tmp_path):
             "var/lib/dpkg/status": "Package: python3.12-minimal\nStatus: install ok installed\n"
             "Version: 3.12.3-1ubuntu0.8\n\n",
             "srv/app/.venv/pyvenv.cfg": "home = /usr/bin\ninclude-system-site-packages = true\n",
-            "srv/app/.venv/lib/python3.12/site-packages/vllm-0.11.0.dist-info/METADATA": "Name: vllm\nVersion: 0.11.0\n",
+            "srv/app/.venv/lib/python3.12/site-packages/vllm-0.11.0.dist-info/METADATA": (
+                "Name: vllm\nVersion: 0.11.0\n"
+            ),
         },
     )
     py = pyenv.python_env(Context(root=root))
@@ -167,7 +169,9 @@ def test_conda_envs_and_the_trees_own_virtual_env(tmp_path):
             "opt/conda/conda-meta/python-3.11.9-h955ad1f_0.json": "{}",
             "opt/conda/lib/python3.11/os.py": "",
             "opt/conda/envs/serve/conda-meta/python-3.12.4-h5148396_1.json": "{}",
-            "opt/conda/envs/serve/lib/python3.12/site-packages/torch-2.8.0.dist-info/METADATA": "Name: torch\nVersion: 2.8.0\n",
+            "opt/conda/envs/serve/lib/python3.12/site-packages/torch-2.8.0.dist-info/METADATA": (
+                "Name: torch\nVersion: 2.8.0\n"
+            ),
             "root/.venv/pyvenv.cfg": "home = /opt/conda/bin\nversion_info = 3.11.9.final.0\n",
             "root/.venv/lib/python3.11/site-packages/__editable__.demo.pth": "/root/src\nimport os\n",
             "root/src/demo.egg-info/PKG-INFO": "Name: demo\nVersion: 0.1\n",
@@ -366,8 +370,8 @@ def test_sysconfigdata_is_parsed_never_run(tmp_path):
         {
             "lib/_sysconfigdata__a.py": "build_time_vars = " + "[" * 100000 + "\n",
             "lib/_sysconfigdata__b.py": f"open({str(marker)!r}, 'w')\nbuild_time_vars = dict(SOABI=open('x'))\n",
-            "lib/_sysconfigdata__c.py": "build_time_vars = {'SOABI': 'cpython-312-aarch64-linux-gnu', 'LIBDIR': '/usr/lib',"
-            " 'LDLIBRARY': 'libpython3.12.so', 'Py_ENABLE_SHARED': 1, 'MULTIARCH': 'x'}\n",
+            "lib/_sysconfigdata__c.py": "build_time_vars = {'SOABI': 'cpython-312-aarch64-linux-gnu', "
+            "'LIBDIR': '/usr/lib', 'LDLIBRARY': 'libpython3.12.so', 'Py_ENABLE_SHARED': 1, 'MULTIARCH': 'x'}\n",
         },
     )
     conf = pystatic.sysconfigdata(Context(root=tmp_path), "/lib")

@@ -67,7 +67,7 @@ def cxxfilt(names: Iterable[str], exe: Optional[str] = None) -> Dict[str, str]:
     lines = res.stdout.splitlines()
     if res.returncode != 0 or len(lines) != len(names):
         return {}
-    return {n: d for n, d in zip(names, lines) if d != n}
+    return {n: d for n, d in zip(names, lines, strict=True) if d != n}
 
 
 @lru_cache(maxsize=65536)

@@ -57,7 +57,7 @@ def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List
         names.append(name)
     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
     out: List[Tuple[str, Any]] = []
-    for name, ref in zip(names, refs):
+    for name, ref in zip(names, refs, strict=True):
         if ref not in ready:
             ray.cancel(ref, force=True)
             out.append((name, f"no answer within {timeout:g} s (node hung or unreachable)"))

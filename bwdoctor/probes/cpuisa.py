@@ -48,7 +48,7 @@ def isa_needed(path: str):
                 ptype, _, off, _, _, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", table, 56 * i)
                 if ptype in (PT_NOTE, PT_GNU_PROPERTY) and 0 < filesz <= 65536:
                     notes.append((ptype, off, filesz))
-            for ptype, off, filesz in sorted(notes, key=lambda n: n[0] != PT_GNU_PROPERTY):
+            for _ptype, off, filesz in sorted(notes, key=lambda n: n[0] != PT_GNU_PROPERTY):
                 fh.seek(off)
                 level = _isa_from_notes(fh.read(filesz))
                 if level:

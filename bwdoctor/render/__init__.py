@@ -7,7 +7,7 @@ turns it into the format asked for. Secrets are redacted here, at the edge, for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 FINDING_FORMATS = ("text", "json", "github", "junit", "sarif")
 DOCUMENT_FORMATS = ("text", "json")
@@ -53,8 +53,9 @@ def normalize_format(fmt: str) -> str:
     return ALIASES.get(fmt, fmt)
 
 
-def render(outcome: Any, fmt: str, options: RenderOptions = RenderOptions()) -> str:
+def render(outcome: Any, fmt: str, options: Optional[RenderOptions] = None) -> str:
     """The outcome's document in one format, as text (secrets redacted)."""
+    options = options if options is not None else RenderOptions()
     from ..redact import redact, redact_obj
 
     fmt = normalize_format(fmt)

@@ -156,7 +156,8 @@ def plan_text(r: dict, _opts: Any) -> str:
         f"{r['model']}: {ok}",
         f"  weights per GPU   {r['weights_gib_per_gpu']:.2f} GiB ({r['weights_source']})",
         f"  requested         {r['requested_gib']:.2f} GiB (utilization × total)",
-        f"  overhead          {r['overhead_gib']['total_gib']:.2f} GiB (activation/sampler peak, runtime, NCCL, graphs)",
+        f"  overhead          {r['overhead_gib']['total_gib']:.2f} GiB (activation/sampler peak, runtime, NCCL, "
+        "graphs)",
         f"  KV cache          {r['kv_cache_gib']:.2f} GiB, {r['kv_bytes_per_token']:,} B/token "
         f"({r['kv_cache_dtype_reason']})",
         f"  KV tokens         {r['kv_tokens']:,}",

@@ -590,8 +590,9 @@ def check_config_flag(cfg: ServeConfig, release: Release, opts: list) -> list:
     return out
 
 
-def lint(cfg: ServeConfig, release: Release, machine: Machine = Machine()) -> list:
+def lint(cfg: ServeConfig, release: Release, machine: Optional[Machine] = None) -> list:
     """Every Lint of one config (and the --config files it names) for one vLLM release and machine."""
+    machine = machine if machine is not None else Machine()
     out = []
     opts, _ = options(cfg, release)
     if cfg.launcher:

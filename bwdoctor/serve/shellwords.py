@@ -342,7 +342,7 @@ class Lexer:
         sole = [p for p in parts if p[0]]
         if len(sole) == 1 and sole[0][1]:
             origin = sole[0][1]
-        for text, org, items, split in parts:
+        for text, _org, items, split in parts:
             if items is not None:
                 text = " ".join(x.text for x in items)
                 split = True
