@@ -16,7 +16,7 @@ from conftest import H100_ROOT, run_cli
 from bwdoctor.context import Context
 from bwdoctor.elf.rootpath import resolve_under
 from bwdoctor.model import Unavailable
-from bwdoctor.probes import live, pyenv, pystack
+from bwdoctor.probes import live, pyenv, pystack, pystatic
 
 VENV_BOX = Path(__file__).parent / "fixtures" / "roots" / "venv-box"
 SITE = "/opt/venv/lib/python3.12/site-packages"
@@ -355,7 +355,7 @@ def test_static_reading_agrees_with_the_interpreter(tmp_path):
         res = subprocess.run([exe, "-c", pyenv._SCRIPT], capture_output=True, text=True, timeout=30, env=env)
         asked = json.loads(res.stdout)
         asked["site_packages"] = [p for p in dict.fromkeys(asked["site_packages"]) if p]
-        read = pyenv.static_python_env(Context(python=exe, env=env), {})
+        read = pystatic.static_python_env(Context(python=exe, env=env), {})
         assert {k: read[k] for k in keys} == {k: asked[k] for k in keys}, exe
         compared += 1
     assert compared >= 3

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import engine
 from ..errors import UsageError
 from ..model import Outcome, Unavailable
 from ..render import add_format_option
@@ -40,6 +39,7 @@ def register(sub: Any, epilog: str = "") -> None:
 
 
 def run(args: Any) -> Outcome:
+    from .. import engine
     from ..probes.gpucode import has_gpu_code, trim
 
     ctx = context_from_args(args)

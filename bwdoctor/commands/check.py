@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .. import engine
 from ..model import Outcome
 from ..render import add_format_option
 from .common import source_from_args, split_terms
@@ -51,6 +50,8 @@ def register(sub: Any, epilog: str = "") -> None:
 
 def gate(args: Any, groups: Sequence[str]) -> Outcome:
     """The report of the selected checks (default: these groups) and its exit code."""
+    from .. import engine
+
     selection = engine.Selection(select=split_terms(args.select), ignore=split_terms(args.ignore), groups=groups)
     report = engine.run(selection, source_from_args(args), no_plugins=args.no_plugins)
     crashed = [f"{f.id} {f.name}" for f in report.findings if f.status == "error"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, List
+from typing import TYPE_CHECKING, Any, List
 
-from ..context import Context
-from ..engine import Source
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from ..engine import Source
 
 
 def split_terms(values: List[str]) -> List[str]:
@@ -16,8 +18,9 @@ def split_terms(values: List[str]) -> List[str]:
     return [t.strip() for v in values or [] for t in v.split(",") if t.strip()]
 
 
-def context_from_args(args: Any) -> Context:
+def context_from_args(args: Any) -> "Context":
     """The probe Context for parsed arguments (validating --root, --python and --target)."""
+    from ..context import Context
     from ..domain.arch import normalize_target
 
     root = Path(args.root)
@@ -55,8 +58,10 @@ def context_from_args(args: Any) -> Context:
     return ctx
 
 
-def source_from_args(args: Any) -> Source:
+def source_from_args(args: Any) -> "Source":
     """The source of facts the command line names: a facts file (--facts), else the machine (--root)."""
+    from ..engine import Source
+
     ctx = context_from_args(args)
     facts_file = getattr(args, "facts", None)
     if isinstance(facts_file, str) and facts_file:

@@ -6,9 +6,6 @@ import os
 import sys
 from typing import Any, List, Optional
 
-from .. import engine
-from ..domain.arch import cc_label, parse_cc
-from ..domain.compat import verdict_for_file
 from ..errors import UsageError
 from ..model import Outcome, Unavailable
 from ..render import add_format_option
@@ -37,6 +34,10 @@ def register(sub: Any, epilog: str = "") -> None:
 
 def run(args: Any) -> Outcome:
     """The bwdoctor.cubins/1 document; exit 0 all read, 1 a file unreadable, 2 an argument matched nothing."""
+    from .. import engine
+    from ..domain.arch import cc_label, parse_cc
+    from ..domain.compat import verdict_for_file
+
     ctx = context_from_args(args)
     ctx.options["artifacts"] = list(args.items)
     facts, _ = engine.gather_facts(["named_artifacts", "python_env"], engine.Source(context=ctx))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from typing import Any, Dict, Optional
 
-from .. import engine, knowledge, registry
 from ..errors import UsageError
 from ..model import Outcome
 from ..render import add_format_option
@@ -69,6 +68,7 @@ def startup_figures(text: str, model_dir: Optional[str] = None) -> Optional[dict
 
 def machine_now(args: Any, slug: str, checks: list) -> list:
     """Findings of the checks behind a topic, run through the engine on this machine now ([] when none covers it)."""
+    from .. import engine
     from ..checks.linkcauses import LINK_CAUSE_SLUGS
     from .common import source_from_args
 
@@ -105,6 +105,8 @@ def _read_input(args: Any) -> Optional[str]:
 
 def run(args: Any) -> Outcome:
     """An article (exit 0), the matches for text/log (exit 0, or 3 when none), or nearest topics (exit 2)."""
+    from .. import knowledge, registry
+
     reg = registry.load(no_plugins=args.no_plugins)
     checks = list(reg.checks.values())
     arts = knowledge.load_all()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import engine, factsfile, registry
 from ..errors import UsageError
 from ..model import Outcome
 from ..render import add_format_option
@@ -29,6 +28,8 @@ def register(sub: Any, epilog: str = "") -> None:
 
 def run_facts(args: Any) -> Outcome:
     """The bwdoctor.facts/1 document of the facts named (default: every fact a probe provides)."""
+    from .. import engine, factsfile, registry
+
     reg = registry.load(no_plugins=args.no_plugins)
     unknown = [n for n in args.names if n not in reg.probes]
     if unknown:
@@ -44,7 +45,7 @@ def run_facts(args: Any) -> Outcome:
 
 def run_list(args: Any) -> Outcome:
     """The bwdoctor.list/1 document: checks, probes or knowledge-base topics."""
-    from .. import knowledge
+    from .. import knowledge, registry
 
     reg = registry.load(no_plugins=args.no_plugins)
     if args.what == "checks":

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Tuple
 
-from .. import engine
-from ..capacity.budget import PlanInput
-from ..capacity.model import ModelError, load_model
-from ..capacity.planner import plan
 from ..errors import UsageError
 from ..model import Outcome, Unavailable
 from ..render import add_format_option
@@ -18,6 +14,8 @@ SCHEMA = "bwdoctor.plan/1"
 
 def gpu_memory(args: Any) -> Tuple[Optional[List[float]], str]:
     """(per-GPU total memory in GiB, why not) from the `gpus` fact (NVML, guarded and budgeted by its probe)."""
+    from .. import engine
+
     facts, _ = engine.gather_facts(["gpus"], engine.Source(context=context_from_args(args)))
     gpus = facts["gpus"]
     if isinstance(gpus, Unavailable):
@@ -60,6 +58,10 @@ def register(subparsers: Any, epilog: str = "") -> None:
 
 def run(args: Any) -> Outcome:
     """The bwdoctor.plan/1 document: exit 0 it fits, 1 it does not."""
+    from ..capacity.budget import PlanInput
+    from ..capacity.model import ModelError, load_model
+    from ..capacity.planner import plan
+
     mem, count = args.gpu_memory, args.gpu_count
     if mem is None or count is None:
         seen, why = gpu_memory(args)

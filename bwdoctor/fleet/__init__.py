@@ -3,7 +3,6 @@ compare the nodes with each other."""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from typing import Any, Dict, List, Optional, Tuple
@@ -39,6 +38,8 @@ def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List
     `timeout` seconds is reported as such and its task cancelled. options_for(node) -> kwargs of
     node_facts for that node (root/python/env), for replaying trees; a "runtime_env" key in them goes
     to Ray (environment variables of the worker process itself)."""
+    import logging
+
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ..model import Unavailable
 from ..registry import probe
-from .pystatic import static_python_env
 
 _SCRIPT = (
     "import json, sys, sysconfig, site\n"
@@ -106,6 +105,8 @@ def python_env(ctx):
 
     In a --root tree they are read from files (pyvenv.cfg, conda-meta, lib/python3.X) and no interpreter runs."""
     if ctx.in_tree:
+        from .pystatic import static_python_env  # only a --root tree needs the static discovery
+
         return static_python_env(ctx, tree_environment(ctx))
     exe = ctx.python or default_interpreter(ctx.env)
     if not os.path.exists(exe):
