@@ -87,19 +87,6 @@ def run(args: Any) -> Outcome:
 
 
 def not_elf_row(raw: dict) -> dict:
-    """The row of an argument that is not an ELF file."""
-    return {
-        "path": raw["path"],
-        "distribution": None,
-        "loads": False,
-        "cause": None,
-        "summary": "not an ELF file",
-        "error": "not an ELF file",
-        "import": None,
-        "soft": None,
-        "missing_libraries": [],
-        "missing_versions": [],
-        "undefined": [],
-        "undefined_count": 0,
-        "built_for": None,
-    }
+    """The row of an argument that is not an ELF file (the probe's row, with no cause and that summary)."""
+    row = {k: v for k, v in raw.items() if k != "not_elf"}
+    return dict(row, cause=None, summary="not an ELF file")

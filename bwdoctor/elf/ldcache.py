@@ -8,7 +8,7 @@ one. Never raises on bad input: `parse` returns entries plus an error string.
 from __future__ import annotations
 
 import struct
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 OLD_MAGIC = b"ld.so-1.7.0"
 NEW_MAGIC = b"glibc-ld.so.cache1.1"
@@ -109,11 +109,17 @@ def parse(buf: bytes) -> Tuple[List[dict], Optional[str]]:
     return [], "not an ld.so.cache (unknown magic)"
 
 
-def read(path: str) -> Tuple[List[dict], Optional[str]]:
-    """Entries of the cache file at `path`, or an error naming the problem."""
+def _read_host_file(path: str, limit: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(limit)
+
+
+def read(path: str, read_bytes: Callable[[str, int], bytes] = _read_host_file) -> Tuple[List[dict], Optional[str]]:
+    """Entries of the cache file at `path`, or an error naming the problem.
+
+    read_bytes(path, limit): how the file is read (a probe passes its context's bounded, regular-file-only reader)."""
     try:
-        with open(path, "rb") as fh:
-            buf = fh.read(MAX_BYTES + 1)
+        buf = read_bytes(path, MAX_BYTES + 1)
     except FileNotFoundError:
         return [], f"{path} does not exist"
     except OSError as exc:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..elf.ldcache import MAX_BYTES
-from ..elf.ldcache import parse as parse_ldcache
+from ..elf.ldcache import read as read_ldcache
 from ..elf.rootpath import realpath_under
 from ..model import Unavailable
 from ..registry import probe
@@ -23,15 +22,7 @@ def resolve_under_root(ctx, path: str) -> str:
 
 def read_ldcache_door(ctx, path: str):
     """(entries, error) of the tree's ld.so.cache, read through the context (a regular file only, bounded)."""
-    try:
-        buf = ctx.read_bytes(path, limit=MAX_BYTES + 1)
-    except FileNotFoundError:
-        return [], f"{path} does not exist"
-    except OSError as exc:
-        return [], f"{path} could not be read: {exc.strerror or exc}"
-    if len(buf) > MAX_BYTES:
-        return [], f"{path} is larger than {MAX_BYTES >> 20} MiB"
-    return parse_ldcache(buf)
+    return read_ldcache(path, lambda p, limit: ctx.read_bytes(p, limit=limit))
 
 
 def _describe(ctx, path: str, via: str) -> dict:
