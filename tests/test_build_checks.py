@@ -144,7 +144,7 @@ def test_nvcc_host_config_parsing(tmp_path):
         "#if defined(__GNUC__)\n#if __GNUC__ > 14\n#error -- unsupported GNU version! gcc versions later than 14 "
         "are not supported!\n#endif /* __GNUC__ > 14 */\n#endif\n"
     )
-    assert nvcc_gcc_max(str(tmp_path / "bin/nvcc"))["max_major"] == 14
+    assert nvcc_gcc_max(Context(), str(tmp_path / "bin/nvcc"))["max_major"] == 14
 
 
 def test_real_cuda_host_config():
@@ -155,7 +155,7 @@ def test_real_cuda_host_config():
     nvcc = shutil.which("nvcc")
     if not nvcc:
         pytest.skip("no CUDA toolkit here")
-    lim = nvcc_gcc_max(nvcc)
+    lim = nvcc_gcc_max(Context(), nvcc)
     assert lim is None or lim["max_major"] >= 12
 
 

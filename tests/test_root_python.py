@@ -421,3 +421,25 @@ def test_tree_environment_is_the_trees_not_the_shells(tmp_path):
     env = json.loads(run_cli("facts", "environment", "--root", str(tree), "--format", "json").stdout)["facts"]
     assert env["environment"]["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert env["environment"]["VLLM_ATTENTION_BACKEND"] == "XFORMERS"
+
+
+def test_built_for_reads_the_trees_files_not_the_hosts(tmp_path):
+    """What a distribution wrote down about its torch (direct_url.json) is read inside the tree: the fact names
+    machine paths, and the same path on this host must not be what answers."""
+    from bwdoctor.probes.links import built_for
+
+    info = tmp_path / "opt/venv/lib/python3.12/site-packages/flash_attn-2.8.3.dist-info"
+    info.mkdir(parents=True)
+    url = "https://example.invalid/flash_attn-2.8.3+cu12torch2.7cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    (info / "direct_url.json").write_text(json.dumps({"url": url}))
+    d = {
+        "name": "flash-attn",
+        "version": "2.8.3",
+        "location": "/opt/venv/lib/python3.12/site-packages",
+        "dist_info": "/opt/venv/lib/python3.12/site-packages/flash_attn-2.8.3.dist-info",
+        "requires": [],
+    }
+    in_tree = built_for(Context(root=tmp_path), d)
+    on_host = built_for(Context(), d)
+    assert in_tree and in_tree.get("torch", "").startswith("2.7"), in_tree
+    assert on_host != in_tree

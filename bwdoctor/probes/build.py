@@ -34,17 +34,18 @@ def _which(name, env):
     return shutil.which(name, path=env.get("PATH"))
 
 
-def nvcc_gcc_max(nvcc_path: str):
+def nvcc_gcc_max(ctx, nvcc_path: str):
     """The newest GCC major an nvcc accepts, from its toolkit's crt/host_config.h ('__GNUC__ > N')."""
-    real = Path(os.path.realpath(nvcc_path)).parent.parent
-    for cand in (
-        real / "include/crt/host_config.h",
-        real / "targets/x86_64-linux/include/crt/host_config.h",
-        real / "targets/sbsa-linux/include/crt/host_config.h",
+    real = os.path.dirname(os.path.dirname(ctx.realpath(nvcc_path)))
+    for rel in (
+        "include/crt/host_config.h",
+        "targets/x86_64-linux/include/crt/host_config.h",
+        "targets/sbsa-linux/include/crt/host_config.h",
     ):
+        cand = os.path.join(real, rel)
         try:
-            text = cand.read_text(errors="replace")[:200000]
-        except OSError:
+            text = ctx.read_text(cand, limit=200000)
+        except (OSError, ValueError):
             continue
         m = re.search(r"#if\s+__GNUC__\s*>\s*(\d+)", text)
         if m:
@@ -96,7 +97,7 @@ def build_env(ctx, cuda_toolkits, python_env):
     out["ccache"] = _which("ccache", env) if ctx.live_machine else None
     used = None if isinstance(cuda_toolkits, Unavailable) else cuda_toolkits.get("used")
     out["nvcc"] = used
-    out["nvcc_gcc_max"] = nvcc_gcc_max(used) if used and ctx.live_machine and os.path.exists(used) else None
+    out["nvcc_gcc_max"] = nvcc_gcc_max(ctx, used) if used and ctx.exists(used) else None
     out["nvcc_on_path"] = _which("nvcc", env) if ctx.live_machine else None
     # the nvcc of CUDA_HOME, CMAKE_CUDA_COMPILER and PATH, symlinks resolved on this machine (in the tree under
     # --root), so that checks compare toolkits without touching a file system

@@ -48,18 +48,20 @@ def _requires_torch(d: dict) -> bool:
     return _torch_requirement(d) is not None
 
 
-def _read_json(path: str):
+def _read_json(ctx, path: str):
+    """A small JSON file of the inspected machine (a machine path, read through the context door), or None."""
     try:
-        with open(path, "rb") as fh:
-            return json.loads(fh.read(META_LIMIT).decode("utf-8", "replace"))
+        return json.loads(ctx.read_bytes(path, META_LIMIT).decode("utf-8", "replace"))
     except (OSError, ValueError):
         return None
 
 
-def built_for(d: dict) -> Optional[dict]:
+def built_for(ctx, d: dict) -> Optional[dict]:
     """Which torch a distribution was built for, from what it wrote down (see linkcause.built_for_torch)."""
-    cpp_lib = _read_json(os.path.join(d["location"], "xformers", "cpp_lib.json")) if d["name"] == "xformers" else None
-    direct = _read_json(os.path.join(d["dist_info"], "direct_url.json")) if d.get("dist_info") else None
+    cpp_lib = (
+        _read_json(ctx, os.path.join(d["location"], "xformers", "cpp_lib.json")) if d["name"] == "xformers" else None
+    )
+    direct = _read_json(ctx, os.path.join(d["dist_info"], "direct_url.json")) if d.get("dist_info") else None
     url = direct.get("url") if isinstance(direct, dict) and isinstance(direct.get("url"), str) else None
     return built_for_torch(d.get("version") or "", url, cpp_lib, _torch_requirement(d))
 
@@ -202,7 +204,7 @@ def extension_links(ctx, python_env, distributions, torch_build):
             ld = ld_torch
         else:
             ld = ld_plain
-        built = built_for(d)
+        built = built_for(ctx, d)
         files = dist_results(ld, paths, machine(d["location"]))
         out.append(
             {
@@ -278,7 +280,7 @@ def named_links(ctx, python_env, distributions, torch_build):
             paths = [machine(p) for p in paths]
             if err:
                 notes.append(f"{d['name']}: {err}")
-            built = built_for(d)
+            built = built_for(ctx, d)
             rows += [
                 dict(r, distribution=d["name"], built_for=built)
                 for r in dist_results(ld, select_loaded(d["name"], paths, tb, dict(ctx.env)), d["location"])
