@@ -125,3 +125,16 @@ def test_registered_in_the_cli():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["files"][0]["fatbin"]["elf"] == ["sm_90a"]
+
+
+def test_root_tree_paths_are_the_machines(tmp_path, capsys):
+    """Under --root an absolute path names a file of the tree, reported as the machine names it."""
+    lib = tmp_path / "opt" / "lib"
+    lib.mkdir(parents=True)
+    shutil.copy(FIX / "sm120.so", lib / "k.so")
+    rc, out, _ = run_cmd(["/opt/lib/k.so", "--root", str(tmp_path), "--format", "json"], capsys)
+    files = json.loads(out)["files"]
+    assert rc == 0 and [f["path"] for f in files] == ["/opt/lib/k.so"]
+    assert files[0]["fatbin"]["elf"] == ["sm_120"]
+    rc, out, _ = run_cmd(["/opt/lib", "--root", str(tmp_path), "--format", "json"], capsys)
+    assert rc == 0 and [f["path"] for f in json.loads(out)["files"]] == ["/opt/lib/k.so"]

@@ -68,8 +68,19 @@ def _distribution(ctx: Any, arg: str, distributions: Any) -> Optional[Dict[str, 
 
 
 def read_artifact(ctx: Any, arg: str, distributions: Any, where: str) -> Dict[str, Any]:
-    """One named input: {"arg", "kind", "name", "version", "files": [scan items], "problem"?}."""
-    p = Path(arg)
+    """One named input: {"arg", "kind", "name", "version", "files": [scan items], "problem"?}.
+
+    Under --root an absolute path names a file of the tree (as `symbols` reads it) and files are reported by
+    the paths the inspected machine gives them."""
+    out = _read_artifact(ctx, arg, distributions, where)
+    if ctx.in_tree and out["kind"] != "wheel":
+        out["files"] = [dict(f, path=ctx.machine_path(f["path"])) for f in out["files"]]
+    return out
+
+
+def _read_artifact(ctx: Any, arg: str, distributions: Any, where: str) -> Dict[str, Any]:
+    host = str(ctx.host_path(arg)) if ctx.in_tree and os.path.isabs(arg) else arg
+    p = Path(host)
     out: Dict[str, Any]
     if p.is_dir():
         out = {"kind": "directory", "name": p.name, "version": "", "files": [scan_file(f) for f in iter_elf_files(p)]}
@@ -78,12 +89,12 @@ def read_artifact(ctx: Any, arg: str, distributions: Any, where: str) -> Dict[st
             out = _wheel(p)
         except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
             out = {"kind": "wheel", "name": p.name, "version": "", "files": [], "problem": f"{arg}: {exc}"}
-    elif os.path.lexists(arg):
+    elif os.path.lexists(host):
         out = {
-            "kind": "file" if is_elf(arg) else "not-elf",
+            "kind": "file" if is_elf(host) else "not-elf",
             "name": p.name.split(".")[0],
             "version": "",
-            "files": [scan_file(arg)],
+            "files": [scan_file(host)],
         }
     elif os.sep in arg or arg.endswith(".so") or ".so." in arg:
         out = {
