@@ -9,11 +9,12 @@ import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .elf.rootpath import resolve_under
 from .model import Unavailable
 
+ENVIRON_LIMIT = 1 << 20  # /proc/PID/environ of a real process is far smaller
 DEFAULT_READ_LIMIT = 4 * 1024 * 1024  # /proc and /sys files are small; never read more than this
 
 
@@ -168,6 +169,23 @@ class Context:
                 names = list(dirnames)
                 del dirnames[:]
             yield (mtop if rel == "." else os.path.join(mtop, rel)), names, sorted(filenames)
+
+    def recorded_environment(self) -> Dict[str, str]:
+        """The environment variables the machine itself records (options['tree_env'], else /proc/1/environ of a
+        captured machine or unpacked image); never the environment bwdoctor runs in."""
+        given = self.options.get("tree_env")
+        if isinstance(given, dict):
+            return {str(k): str(v) for k, v in given.items()}
+        try:
+            raw = self.read_bytes("/proc/1/environ", limit=ENVIRON_LIMIT)
+        except (OSError, ValueError):
+            return {}
+        out: Dict[str, str] = {}
+        for item in raw.decode("utf-8", "replace").split("\0"):
+            key, sep, val = item.partition("=")
+            if sep and key:
+                out[key] = val
+        return out
 
     def read_or_unavailable(self, path: str, limit: int = DEFAULT_READ_LIMIT):
         """Text of a machine file, or Unavailable naming the file and the reason."""

@@ -40,7 +40,7 @@ def register(sub: Any, epilog: str = "") -> None:
 
 def run(args: Any) -> Outcome:
     from .. import engine
-    from ..probes.gpucode import has_gpu_code, trim
+    from ..elf.fatbin import has_gpu_code, trim
 
     ctx = context_from_args(args)
     ctx.options["artifacts"] = [args.path]

@@ -52,9 +52,7 @@ def context_from_args(args: Any) -> "Context":
         options=options,
     )
     if ctx.in_tree:  # a --root tree is another machine: its environment is what it recorded, never this shell's
-        from ..probes.pyenv import tree_environment
-
-        ctx.env = tree_environment(ctx)
+        ctx.env = ctx.recorded_environment()
     return ctx
 
 

@@ -313,3 +313,13 @@ def _variant(flags: int) -> str:
     if flags & FLAG_FAMILY_SPECIFIC:
         return "f"
     return ""
+
+
+def trim(item: dict) -> dict:
+    """A scan_file item reduced to what checks need: path, archs per section, error."""
+    return {"path": item["path"], "fatbin": item["fatbin"], "relfatbin": item["relfatbin"], "error": item["error"]}
+
+
+def has_gpu_code(item: dict) -> bool:
+    """True when a scanned file holds at least one cubin or PTX entry."""
+    return any(item[s][k] for s in ("fatbin", "relfatbin") for k in ("elf", "ptx"))

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
 from ..elf.distfiles import is_elf, record_elf_files
-from ..elf.fatbin import scan_file
+from ..elf.fatbin import has_gpu_code, scan_file, trim
 from ..model import Unavailable
 from ..registry import probe
 
@@ -46,16 +46,6 @@ CACHE_FILE_LIMIT = 2000  # ELF files read from the flashinfer cache at most
 def is_cuda_distribution(name: str) -> bool:
     """True for the distributions whose GPU code is read."""
     return name in CUDA_DISTRIBUTIONS or name.startswith(CUDA_PREFIXES)
-
-
-def trim(item: dict) -> dict:
-    """A scan_file item reduced to what checks need: path, archs per section, error."""
-    return {"path": item["path"], "fatbin": item["fatbin"], "relfatbin": item["relfatbin"], "error": item["error"]}
-
-
-def has_gpu_code(item: dict) -> bool:
-    """True when a scanned file holds at least one cubin or PTX entry."""
-    return any(item[s][k] for s in ("fatbin", "relfatbin") for k in ("elf", "ptx"))
 
 
 def scan_paths(paths: List[str], workers: int = 4) -> List[dict]:

@@ -78,25 +78,9 @@ def _self_info() -> dict:
     }
 
 
-ENVIRON_LIMIT = 1 << 20
-
-
 def tree_environment(ctx) -> dict:
-    """The environment variables the tree itself records (ctx.options['tree_env'], else /proc/1/environ of a
-    captured machine); never the environment bwdoctor runs in."""
-    given = ctx.options.get("tree_env")
-    if isinstance(given, dict):
-        return dict(given)
-    try:
-        raw = ctx.read_bytes("/proc/1/environ", limit=ENVIRON_LIMIT)
-    except OSError:
-        return {}
-    out = {}
-    for item in raw.decode("utf-8", "replace").split("\0"):
-        key, sep, val = item.partition("=")
-        if sep and key:
-            out[key] = val
-    return out
+    """The environment variables the tree itself records (see Context.recorded_environment)."""
+    return ctx.recorded_environment()
 
 
 @probe("python_env", budget=12.0)
