@@ -110,8 +110,7 @@ def arch_suffix_fits_targets(targets, build_env):
                 Problem(
                     f"{t} is listed without 'a'/'f': kernels using block-scaled MMA (NVFP4/MXFP4 GEMMs) need "
                     f"{n // 10}.{n % 10}a or {n // 10}.{n % 10}f; vLLM's CMake adds the suffix for its own FP4 "
-                    "kernels, "
-                    "other projects fail in ptxas ('not supported on .target sm_120')",
+                    "kernels, other projects fail in ptxas ('not supported on .target sm_120')",
                     {"target": t},
                     severity="info",
                 )
@@ -302,8 +301,7 @@ def source_tree_accepts_torch(source_tree, torch_build):
         out.append(
             Problem(
                 f"{pin['file']}:{pin['line']} pins {pin['requirement']}, but torch {torch_build['version']} is "
-                "installed: "
-                "pip builds against (or installs) the pinned torch instead of yours",
+                "installed: pip builds against (or installs) the pinned torch instead of yours",
                 {"file": pin["file"], "requirement": pin["requirement"], "torch": torch_build["version"], "fix": fix},
                 location=Location(f"{source_tree['path']}/{pin['file']}", pin["line"], pin["column"]),
             )

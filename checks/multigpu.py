@@ -52,8 +52,7 @@ def p2p_not_behind_iommu(nvml, kernel_cmdline, environment):
         out.append(
             Problem(
                 f"GPU {p['a']} and GPU {p['b']} cannot use P2P ({p['p2p_read']}; link: {p.get('topology')}): NCCL "
-                "falls back "
-                "to copies through host memory, and vLLM's custom all-reduce fails",
+                "falls back to copies through host memory, and vLLM's custom all-reduce fails",
                 {
                     "gpus": [p["a"], p["b"]],
                     "p2p": p["p2p_read"],

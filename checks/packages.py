@@ -55,8 +55,7 @@ def bitsandbytes_supports_blackwell(targets, distributions, native_libraries, to
     if at_least(bnb["version"], BNB_MIN_BLACKWELL) is False:
         return Problem(
             f"bitsandbytes {bnb['version']} predates 0.45.3, the first release with a CUDA 12.8 build for Blackwell: "
-            "it "
-            "falls back to 'compiled without GPU support' and 8-bit optimizers fail "
+            "it falls back to 'compiled without GPU support' and 8-bit optimizers fail "
             "(NameError: name 'str2optimizer8bit_blockwise' is not defined)",
             {"distribution": "bitsandbytes", "version": bnb["version"], "fix": "pip install -U 'bitsandbytes>=0.45.3'"},
         )
@@ -121,8 +120,7 @@ def no_local_patches(record_drift):
             out.append(
                 Problem(
                     f"{r['modified_count']} file(s) of {r['distribution']} {r['version']} differ from what was "
-                    "installed "
-                    f"({files}): a reinstall or upgrade silently drops these patches",
+                    f"installed ({files}): a reinstall or upgrade silently drops these patches",
                     {
                         "distribution": r["distribution"],
                         "modified": r["modified"],

@@ -298,8 +298,7 @@ def torchvision_matches_torch(distributions, torch_build):
         out.append(
             Problem(
                 f"{d['name']} {d['version']} {why}, but torch {torch_build['version']} is installed: its compiled "
-                "ops do not "
-                f"register ('operator torchvision::nms does not exist') or it fails to import",
+                f"ops do not register ('operator torchvision::nms does not exist') or it fails to import",
                 {
                     "distribution": d["name"],
                     "version": d["version"],

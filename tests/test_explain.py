@@ -224,8 +224,7 @@ def test_match_log_across_chunk_boundaries(tmp_path, monkeypatch):
     p = tmp_path / "dmesg.log"
     nvrm = (
         "NVRM: The NVIDIA GPU 0000:02:00.0 (PCI ID: 10de:1b82)\nNVRM: installed in this system is not supported by "
-        "open\n"
-        "NVRM: nvidia.ko because it does not include the required GPU\nNVRM: System Processor (GSP)."
+        "open\nNVRM: nvidia.ko because it does not include the required GPU\nNVRM: System Processor (GSP)."
     )
     _write_log(p, 3000, 1500, nvrm)
     res = match_log(p, ARTS)
