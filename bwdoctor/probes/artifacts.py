@@ -12,16 +12,13 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..elf.distfiles import is_elf, iter_elf_files, record_elf_files
+from ..elf.distfiles import is_elf, iter_elf_files
 from ..elf.fatbin import scan_file
 from ..model import Unavailable
 from ..registry import probe
+from .pyenv import canonical, installed_elf_files
 
 SHARED_RE = re.compile(r"\.so(\.\d+)*$")
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _wheel(path: Path) -> Dict[str, Any]:
@@ -39,7 +36,7 @@ def _wheel(path: Path) -> Dict[str, Any]:
             dest.unlink()
     return {
         "kind": "wheel",
-        "name": _canonical(parts[0]),
+        "name": canonical(parts[0]),
         "version": parts[1] if len(parts) >= 3 else "",
         "files": files,
     }
@@ -49,13 +46,10 @@ def _distribution(ctx: Any, arg: str, distributions: Any) -> Optional[Dict[str, 
     """The ELF files an installed distribution owns (its RECORD), or None when it is not installed."""
     if isinstance(distributions, Unavailable) or not isinstance(distributions, list):
         return None
-    d = next((d for d in distributions if isinstance(d, dict) and d.get("name") == _canonical(arg)), None)
+    d = next((d for d in distributions if isinstance(d, dict) and d.get("name") == canonical(arg)), None)
     if d is None:
         return None
-    try:  # facts name machine paths; under --root the files are read inside the tree
-        paths, err = record_elf_files(str(ctx.resolve(d["dist_info"])), str(ctx.resolve(d["location"])))
-    except OSError as exc:  # a symlink loop in the tree
-        paths, err = [], f"cannot read its RECORD: {exc}"
+    paths, err = installed_elf_files(ctx, d)
     out = {
         "kind": "distribution",
         "name": d["name"],

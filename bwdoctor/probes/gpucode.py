@@ -12,10 +12,11 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
-from ..elf.distfiles import is_elf, record_elf_files
+from ..elf.distfiles import is_elf
 from ..elf.fatbin import has_gpu_code, scan_file, trim
 from ..model import Unavailable
 from ..registry import probe
+from .pyenv import installed_elf_files
 
 # Distributions whose .so files carry GPU code that bwdoctor's checks read (canonical names). The
 # nvidia-* and cupy libraries are large and no check reads them: `bwdoctor cubins` lists them on request.
@@ -91,12 +92,8 @@ def cuda_binaries(ctx, python_env, distributions):
         name = dist.get("name", "")
         if not is_cuda_distribution(name) or not dist.get("dist_info"):
             continue
-        try:  # facts name machine paths: read the files under --root, name them as the machine does
-            paths, error = record_elf_files(
-                ctx.resolve(dist["dist_info"]), dist.get("location") and ctx.resolve(dist["location"]), shared_only=True
-            )
-        except OSError as exc:
-            paths, error = [], f"{dist['dist_info']}: {exc.strerror or exc}"
+        # facts name machine paths: read the files under --root, name them as the machine does
+        paths, error = installed_elf_files(ctx, dist, shared_only=True)
         files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]
         entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": files}
         if error:

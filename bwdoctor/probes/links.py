@@ -8,11 +8,11 @@ import re
 from typing import List, Optional
 
 from ..elf.demangle import demangle
-from ..elf.distfiles import record_elf_files
 from ..elf.dynlink import interpreter_loader
 from ..elf.linkcause import built_for_torch, import_of, swap_string_abi
 from ..model import Unavailable
 from ..registry import probe
+from .pyenv import canonical, installed_elf_files
 
 EXTENSION_DISTS = (
     "vllm",
@@ -39,7 +39,7 @@ def _torch_requirement(d: dict) -> Optional[str]:
     for r in d.get("requires") or []:
         head, _, marker = r.partition(";")
         name = re.match(r"\s*([A-Za-z0-9_.\-]+)", head)
-        if name and re.sub(r"[-_.]+", "-", name.group(1)).lower() == "torch" and "extra" not in marker:
+        if name and canonical(name.group(1)) == "torch" and "extra" not in marker:
             return head.strip()
     return None
 
@@ -190,10 +190,7 @@ def extension_links(ctx, python_env, distributions, torch_build):
         if d["name"] == "torch" or not d.get("dist_info"):
             continue
         known = d["name"] in EXTENSION_DISTS or _requires_torch(d)
-        try:
-            paths, _err = record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=True)
-        except OSError:  # a symlink loop in the tree
-            continue
+        paths, _err = installed_elf_files(ctx, d, shared_only=True)
         if not paths or not (known or links_torch(ld_plain, paths)):
             continue
         paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
@@ -256,7 +253,7 @@ def named_links(ctx, python_env, distributions, torch_build):
         return ctx.machine_path(host_path)
 
     for arg in ctx.options.get("link_paths") or []:
-        key = re.sub(r"[-_.]+", "-", arg).lower()
+        key = canonical(arg)
         host = str(ctx.host_path(arg)) if os.path.isabs(arg) else arg
         if os.path.isdir(host):
             rows += [
@@ -271,12 +268,7 @@ def named_links(ctx, python_env, distributions, torch_build):
                 rows.append(dict(link_result(ld, path, os.path.dirname(path)), distribution=None, built_for=None))
         elif key in by_name:
             d = by_name[key]
-            try:  # facts name machine paths; the files are read under --root
-                paths, err = record_elf_files(
-                    str(ctx.resolve(d["dist_info"])), str(ctx.resolve(d["location"])), shared_only=True
-                )
-            except OSError as exc:  # a symlink loop in the tree
-                paths, err = [], f"cannot read its RECORD: {exc}"
+            paths, err = installed_elf_files(ctx, d, shared_only=True)
             paths = [machine(p) for p in paths]
             if err:
                 notes.append(f"{d['name']}: {err}")

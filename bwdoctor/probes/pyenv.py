@@ -78,11 +78,6 @@ def _self_info() -> dict:
     }
 
 
-def tree_environment(ctx) -> dict:
-    """The environment variables the tree itself records (see Context.recorded_environment)."""
-    return ctx.recorded_environment()
-
-
 @probe("python_env", budget=12.0)
 def python_env(ctx):
     """Interpreter, version, sys.path and site-packages of the inspected environment (no torch import).
@@ -91,7 +86,7 @@ def python_env(ctx):
     if ctx.in_tree:
         from .pystatic import static_python_env  # only a --root tree needs the static discovery
 
-        return static_python_env(ctx, tree_environment(ctx))
+        return static_python_env(ctx, ctx.recorded_environment())
     exe = ctx.python or default_interpreter(ctx.env)
     if not os.path.exists(exe):
         return Unavailable(f"Python interpreter {exe} does not exist")
@@ -230,3 +225,21 @@ def distributions(ctx, python_env):
                 "dist_info": dist_info,
             }
     return [seen[k] for k in sorted(seen)]
+
+
+def installed_elf_files(ctx, d: dict, shared_only: bool = False) -> tuple:
+    """(host paths of the ELF files a `distributions` item owns per its RECORD, error text or None).
+
+    The fact names machine paths; under --root they are read inside the tree (a host path already under the
+    root, as older facts gave, is taken as it is). A symlink loop in the tree is an error, never a raise."""
+    from ..elf.distfiles import record_elf_files
+
+    root = str(ctx.root).rstrip("/") or "/"
+
+    def host(p):
+        return p if not p or root == "/" or p.startswith(root + "/") else str(ctx.resolve(p))
+
+    try:
+        return record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=shared_only)
+    except OSError as exc:
+        return [], f"cannot read its RECORD: {exc}"
