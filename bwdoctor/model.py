@@ -173,5 +173,6 @@ class Outcome:
     @property
     def kind(self) -> str:
         """The document kind: "report" for bwdoctor.report/1."""
-        schema = str(self.document.get("schema", ""))
-        return schema.split(".", 1)[-1].split("/", 1)[0]
+        from .schemas import kind_of
+
+        return kind_of(self.document)

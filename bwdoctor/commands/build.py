@@ -3,7 +3,6 @@ code for the target? The artifact is a fact source (probe named_artifacts); its 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ..errors import UsageError
@@ -41,10 +40,12 @@ def register(sub: Any, epilog: str = "") -> None:
 def run(args: Any) -> Outcome:
     from .. import engine
     from ..elf.fatbin import has_gpu_code, trim
+    from ..registry import load
 
+    reg = load(no_plugins=True)
     ctx = context_from_args(args)
     ctx.options["artifacts"] = [args.path]
-    facts, _ = engine.gather_facts(["named_artifacts", "targets"], engine.Source(context=ctx))
+    facts, _ = engine.gather_facts(["named_artifacts", "targets", "environment"], engine.Source(context=ctx), reg)
     targets = list(ctx.targets) or (facts["targets"] if isinstance(facts["targets"], list) else [])
     if not targets:
         raise UsageError("no target GPU here: pass --target (e.g. --target sm_120)")
@@ -60,9 +61,9 @@ def run(args: Any) -> Outcome:
     files = [trim(i) for i in items if i["error"] or has_gpu_code(i)]
     cuda_binaries = {name: {"version": art["version"], "elf_files": len(items), "files": files}}
     source = engine.Source.facts(
-        {"targets": targets, "cuda_binaries": cuda_binaries, "environment": dict(os.environ)}, label="the build"
+        {"targets": targets, "cuda_binaries": cuda_binaries, "environment": facts["environment"]}, label="the build"
     )
-    report = engine.run(engine.Selection(checks=_checks_for(name), facts=()), source, no_plugins=True)
+    report = engine.run(engine.Selection(checks=_checks_for(name, reg), facts=()), source, reg)
     for f in report.findings:
         f.evidence.setdefault("distribution", name)
     report.notes = []
@@ -79,12 +80,12 @@ def run(args: Any) -> Outcome:
     return Outcome(doc, 0 if code == 3 and files == [] and not items else code, [], report)
 
 
-def _checks_for(name: str) -> list:
+def _checks_for(name: str, reg: Any) -> list:
     """The gpu-code check for a known library, else a generic one: every file with GPU code must run."""
-    from ..registry import CHECK_ATTR, load
+    from ..registry import CHECK_ATTR
 
     if name in BY_DIST:
-        return [load(no_plugins=True).checks[BY_DIST[name]]]
+        return [reg.checks[BY_DIST[name]]]
     return [getattr(_generic_check(name), CHECK_ATTR)]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, List, Optional
 
@@ -46,11 +45,18 @@ def run(args: Any) -> Outcome:
         raise UsageError(f"cannot read the arguments: {named.reason}")
     ccs = [(t, parse_cc(t)) for t in ctx.targets]
     files, problems, seen = [], [], set()
+
+    def same_file(path: str) -> str:  # one file named twice (a link, a directory and its file) is listed once
+        try:
+            return ctx.realpath(path)  # the machine's symlinks (inside the tree under --root)
+        except OSError:
+            return path
+
     for art in named:
         if art.get("problem"):
             problems.append(art["problem"])
         for item in art["files"]:
-            key = os.path.realpath(item["path"]) if art["kind"] != "wheel" else (art["arg"], item["path"])
+            key = same_file(item["path"]) if art["kind"] != "wheel" else (art["arg"], item["path"])
             if key in seen:
                 continue
             seen.add(key)

@@ -66,19 +66,21 @@ def startup_figures(text: str, model_dir: Optional[str] = None) -> Optional[dict
     return out
 
 
-def machine_now(args: Any, slug: str, checks: list) -> list:
-    """Findings of the checks behind a topic, run through the engine on this machine now ([] when none covers it)."""
+def machine_now(args: Any, slug: str, reg: Any) -> list:
+    """Findings of the checks behind a topic, run through the engine on this machine now ([] when none covers it).
+
+    Only the facts those checks need are gathered, with the registry already loaded."""
     from .. import engine
     from ..checks.linkcauses import LINK_CAUSE_SLUGS
     from .common import source_from_args
 
-    ids = [c.id for c in checks if c.kb == slug]
+    ids = [c.id for c in reg.checks.values() if c.kb == slug]
     if slug in LINK_CAUSE_SLUGS and "BW401" not in ids:
         ids.append("BW401")  # the link check reports these causes
     if not ids or getattr(args, "no_machine", False):
         return []
     try:
-        report = engine.run(engine.Selection(select=ids), source_from_args(args), no_plugins=args.no_plugins)
+        report = engine.run(engine.Selection(select=ids, facts=()), source_from_args(args), reg)
     except Exception as exc:  # the article is the answer; a failing machine read is only a note
         return [{"id": "-", "status": "error", "message": f"could not check this machine: {exc}", "kb": slug}]
     return [
@@ -120,7 +122,7 @@ def run(args: Any) -> Outcome:
                     "schema": SCHEMA,
                     "article": art.to_json(),
                     "matches": [],
-                    "machine": machine_now(args, art.slug, checks),
+                    "machine": machine_now(args, art.slug, reg),
                 },
                 0,
             )
@@ -138,7 +140,7 @@ def run(args: Any) -> Outcome:
         "schema": SCHEMA,
         "article": arts[matches[0]["slug"]].to_json() if matches else None,
         "matches": matches,
-        "machine": machine_now(args, matches[0]["slug"], checks) if matches else [],
+        "machine": machine_now(args, matches[0]["slug"], reg) if matches else [],
     }
     startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     if startup:

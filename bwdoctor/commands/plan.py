@@ -9,8 +9,6 @@ from ..model import Outcome, Unavailable
 from ..render import add_format_option
 from .common import context_from_args
 
-SCHEMA = "bwdoctor.plan/1"
-
 
 def gpu_memory(args: Any) -> Tuple[Optional[List[float]], str]:
     """(per-GPU total memory in GiB, why not) from the `gpus` fact (NVML, guarded and budgeted by its probe)."""
@@ -104,5 +102,4 @@ def run(args: Any) -> Outcome:
         except OSError as e:
             raise UsageError(f"plan: --log {args.log}: {e.strerror or e}") from None
         result["log"] = compare(figures, result)
-    result["schema"] = SCHEMA
     return Outcome(result, 0 if result["fits"] else 1)
