@@ -10,6 +10,21 @@ HERE = Path(__file__).parent
 H100_ROOT = HERE / "fixtures" / "roots" / "h100-box"
 
 
+def compile_shared(out, src: str, *flags: str, compiler: str = "gcc", timeout: float = 60):
+    """A real shared object built here from C source (C++ with compiler="g++"), written beside `out`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source = out.parent / (out.name.split(".")[0] + (".cpp" if compiler == "g++" else ".c"))
+    source.write_text(src)
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-o", str(out), str(source), *flags],
+        check=True,
+        timeout=timeout,
+        capture_output=True,
+    )
+    return out
+
+
 def run_cli(*args, env=None, timeout=60, input=None):
     """Run the real CLI in a subprocess; returns CompletedProcess (text)."""
     e = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES",)}

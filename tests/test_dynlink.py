@@ -3,12 +3,12 @@
 import glob
 import os
 import shutil
-import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
+from conftest import compile_shared as cc
 
 from bwdoctor.checks.linkcauses import classify
 from bwdoctor.elf.dynelf import DynElf
@@ -16,15 +16,6 @@ from bwdoctor.elf.dynlink import Loader, interpreter_loader
 from bwdoctor.elf.linkcause import module_of
 
 pytestmark = pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
-
-
-def cc(out: Path, src: str, *flags):
-    c = out.with_suffix(".c")
-    c.write_text(src)
-    subprocess.run(
-        ["gcc", "-shared", "-fPIC", "-o", str(out), str(c), *flags], check=True, timeout=60, capture_output=True
-    )
-    return out
 
 
 def test_runpath_origin_rpath_and_missing(tmp_path):

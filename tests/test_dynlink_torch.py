@@ -2,26 +2,15 @@
 
 import os
 import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import compile_shared as cc
 
 from bwdoctor.elf.dynelf import DynElf
 from bwdoctor.elf.dynlink import Loader, interpreter_loader
 
 pytestmark = pytest.mark.skipif(not shutil.which("gcc"), reason="gcc not installed")
-
-
-def cc(out: Path, src: str, *flags):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    c = out.parent / (out.name.split(".")[0] + ".c")
-    c.write_text(src)
-    subprocess.run(
-        ["gcc", "-shared", "-fPIC", "-o", str(out), str(c), *flags], check=True, timeout=60, capture_output=True
-    )
-    return out
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from conftest import compile_shared
 
 from bwdoctor.checks.linkcauses import classify, torch_matches
 from bwdoctor.context import Context
@@ -27,13 +28,7 @@ XFORMERS_CPP_LIB = json.loads(
 
 
 def cxx(out: Path, src: str, *flags):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    c = out.parent / (out.name.split(".")[0] + ".cpp")
-    c.write_text(src)
-    subprocess.run(
-        ["g++", "-shared", "-fPIC", "-o", str(out), str(c), *flags], check=True, timeout=120, capture_output=True
-    )
-    return out
+    return compile_shared(out, src, *flags, compiler="g++", timeout=120)
 
 
 @pytest.fixture
@@ -229,36 +224,10 @@ def test_probe_under_root_reads_the_trees_libraries(tmp_path):
     root = tmp_path / "rootfs"
     libdir = root / "usr/lib/x86_64-linux-gnu"
     libdir.mkdir(parents=True)
-    (tmp_path / "dep.c").write_text("int dep(void){return 1;}\n")
-    subprocess.run(
-        [
-            "gcc",
-            "-shared",
-            "-fPIC",
-            "-o",
-            str(libdir / "libdep.so.1"),
-            str(tmp_path / "dep.c"),
-            "-Wl,-soname,libdep.so.1",
-        ],
-        check=True,
-        timeout=60,
-    )
+    compile_shared(libdir / "libdep.so.1", "int dep(void){return 1;}\n", "-Wl,-soname,libdep.so.1")
     site = root / "venv/site"
     (site / "vllm").mkdir(parents=True)
-    (tmp_path / "ext.c").write_text("int dep(void); int f(void){return dep();}\n")
-    subprocess.run(
-        [
-            "gcc",
-            "-shared",
-            "-fPIC",
-            "-o",
-            str(site / "vllm/_C.abi3.so"),
-            str(tmp_path / "ext.c"),
-            str(libdir / "libdep.so.1"),
-        ],
-        check=True,
-        timeout=60,
-    )
+    compile_shared(site / "vllm/_C.abi3.so", "int dep(void); int f(void){return dep();}\n", str(libdir / "libdep.so.1"))
     di = site / "vllm-0.11.0.dist-info"
     di.mkdir()
     (di / "RECORD").write_text("vllm/_C.abi3.so,,\n")
@@ -295,20 +264,11 @@ def test_older_libstdcxx_first_on_the_path(tmp_path):
     old = tmp_path / "oldenv/lib"
     old.mkdir(parents=True)
     (tmp_path / "old.map").write_text("GLIBCXX_3.4 { global: *; };\n")
-    (tmp_path / "old.c").write_text("int placeholder(void){return 0;}\n")
-    subprocess.run(
-        [
-            "gcc",
-            "-shared",
-            "-fPIC",
-            "-o",
-            str(old / "libstdc++.so.6"),
-            str(tmp_path / "old.c"),
-            "-Wl,-soname,libstdc++.so.6",
-            f"-Wl,--version-script={tmp_path}/old.map",
-        ],
-        check=True,
-        timeout=60,
+    compile_shared(
+        old / "libstdc++.so.6",
+        "int placeholder(void){return 0;}\n",
+        "-Wl,-soname,libstdc++.so.6",
+        f"-Wl,--version-script={tmp_path}/old.map",
     )
     from bwdoctor.elf.dynlink import Loader
 
@@ -323,21 +283,10 @@ def test_driver_api_missing_from_an_older_libcuda(tmp_path):
     libcuda.so.1 of an older driver; a libcuda.so.1 that is not there at all is a container without the driver."""
     drv = tmp_path / "driver"
     drv.mkdir()
-    (tmp_path / "cuda.c").write_text(
-        "int cuInit(unsigned f){return 0;} int cuDriverGetVersion(int *v){*v=11080;return 0;}\n"
-    )
-    subprocess.run(
-        [
-            "gcc",
-            "-shared",
-            "-fPIC",
-            "-o",
-            str(drv / "libcuda.so.1"),
-            str(tmp_path / "cuda.c"),
-            "-Wl,-soname,libcuda.so.1",
-        ],
-        check=True,
-        timeout=60,
+    compile_shared(
+        drv / "libcuda.so.1",
+        "int cuInit(unsigned f){return 0;} int cuDriverGetVersion(int *v){*v=11080;return 0;}\n",
+        "-Wl,-soname,libcuda.so.1",
     )
     (tmp_path / "k.c").write_text(
         "int cuInit(unsigned); int cuTensorMapEncodeTiled(void*);\n"

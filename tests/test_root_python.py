@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import H100_ROOT, run_cli
+from conftest import H100_ROOT, compile_shared, run_cli
 
 from bwdoctor.context import Context
 from bwdoctor.elf.rootpath import resolve_under
@@ -277,34 +277,10 @@ def test_extension_links_reads_the_trees_files_from_machine_paths(venv_box, tmp_
 
     libdir = venv_box / "usr/lib/x86_64-linux-gnu"
     libdir.mkdir(parents=True)
-    (tmp_path / "dep.c").write_text("int dep(void){return 1;}\n")
-    subprocess.run(
-        [
-            "gcc",
-            "-shared",
-            "-fPIC",
-            "-o",
-            str(libdir / "libdep.so.1"),
-            str(tmp_path / "dep.c"),
-            "-Wl,-soname,libdep.so.1",
-        ],
-        check=True,
-        timeout=60,
-    )
+    compile_shared(libdir / "libdep.so.1", "int dep(void){return 1;}\n", "-Wl,-soname,libdep.so.1")
     site = venv_box / SITE.lstrip("/")
-    (tmp_path / "ext.c").write_text("int dep(void); int f(void){return dep();}\n")
-    subprocess.run(
-        [
-            "gcc",
-            "-shared",
-            "-fPIC",
-            "-o",
-            str(site / "torchvision/_C.so"),
-            str(tmp_path / "ext.c"),
-            str(libdir / "libdep.so.1"),
-        ],
-        check=True,
-        timeout=60,
+    compile_shared(
+        site / "torchvision/_C.so", "int dep(void); int f(void){return dep();}\n", str(libdir / "libdep.so.1")
     )
     with open(site / "torchvision-0.23.0.dist-info/RECORD", "a") as fh:
         fh.write("torchvision/_C.so,,\n")
