@@ -23,7 +23,6 @@ KIND_FORMATS: Dict[str, Tuple[str, ...]] = {
     "plan": DOCUMENT_FORMATS,
     "fleet": DOCUMENT_FORMATS,
 }
-FORMATS = FINDING_FORMATS + tuple(ALIASES)  # every name --format accepts somewhere
 
 
 @dataclass

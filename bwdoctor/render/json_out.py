@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ..redact import redact_obj
 
@@ -11,8 +10,3 @@ from ..redact import redact_obj
 def render_document(doc: dict) -> str:
     """A document as stable, indented JSON."""
     return json.dumps(redact_obj(doc), indent=2, sort_keys=False, default=str) + "\n"
-
-
-def render_json(report: Any) -> str:
-    """The report as stable JSON (schema bwdoctor.report/1)."""
-    return render_document(report.to_json())
