@@ -419,3 +419,20 @@ def test_built_for_reads_the_trees_files_not_the_hosts(tmp_path):
     on_host = built_for(Context(), d)
     assert in_tree and in_tree.get("torch", "").startswith("2.7"), in_tree
     assert on_host != in_tree
+
+
+def test_tree_environment_secrets_never_leave(tmp_path):
+    """Secrets the tree's /proc/1/environ records are masked in every format; a FIFO there never blocks."""
+    tree = tmp_path / "box"
+    shutil.copytree(H100_ROOT, tree, symlinks=True)
+    (tree / "proc" / "1").mkdir(parents=True, exist_ok=True)
+    secret, key = "hf_" + "q" * 24, "planted-api-key-value-7731"
+    (tree / "proc" / "1" / "environ").write_bytes(f"HF_TOKEN={secret}\0VLLM_API_KEY={key}\0".encode())
+    for argv in (["facts", "environment"], ["check", "-v"]):
+        for fmt in ("json", "text"):
+            res = run_cli(*argv, "--root", str(tree), "--format", fmt)
+            assert res.returncode in (0, 1) and secret not in res.stdout + res.stderr and key not in res.stdout
+    os.remove(tree / "proc" / "1" / "environ")
+    os.mkfifo(tree / "proc" / "1" / "environ")
+    res = run_cli("facts", "environment", "--root", str(tree), "--format", "json", timeout=20)
+    assert res.returncode == 0 and json.loads(res.stdout)["facts"]["environment"] == {}
