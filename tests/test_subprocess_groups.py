@@ -123,3 +123,21 @@ def _rss() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def test_a_command_still_running_when_bwdoctor_exits_is_killed(tmp_path):
+    """A probe abandoned at its budget leaves its command running in a daemon thread: bwdoctor's exit ends it."""
+    marker = tmp_path / "pid"
+    script = (
+        "import threading, time, sys\n"
+        "from bwdoctor.context import run_bounded\n"
+        f"argv = ['sh', '-c', 'echo $$ > {marker}; exec sleep 600']\n"
+        "threading.Thread(target=run_bounded, args=(argv,), kwargs={'timeout': 300}, daemon=True).start()\n"
+        f"while not __import__('os').path.exists('{marker}'): time.sleep(0.01)\n"
+        "time.sleep(0.2)\n"
+    )
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", script], timeout=60, check=True)
+    pid = int(marker.read_text().split()[0])
+    assert _wait_dead(pid), "the command outlived the bwdoctor process that started it"
