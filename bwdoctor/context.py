@@ -268,13 +268,16 @@ def _kill_live_groups() -> None:
         _kill_group(pgid)
 
 
-def _exited(pid: int) -> bool:
-    """Whether the child ended, without reaping it (its pid, hence its process group id, stays reserved)."""
+def _exited(proc: subprocess.Popen) -> bool:
+    """Whether the child ended, without reaping it (its pid, hence its process group id, stays reserved).
+    Where os.waitid is missing (macOS before Python 3.13) the child is polled, which reaps it."""
+    if not hasattr(os, "waitid"):
+        return proc.poll() is not None
     try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:
         return True
-    return info is not None and info.si_pid == pid
+    return info is not None and info.si_pid == proc.pid
 
 
 def run_bounded(
@@ -320,7 +323,7 @@ def run_bounded(
     deadline = time.monotonic() + timeout
     try:
         _pump(proc, input, limit, deadline, bufs, out)
-        while not (out.timed_out or out.overflow) and not _exited(proc.pid):  # pipes closed; the exit follows
+        while not (out.timed_out or out.overflow) and not _exited(proc):  # pipes closed; the exit follows
             if time.monotonic() >= deadline:
                 out.timed_out = True
                 break
@@ -333,7 +336,10 @@ def run_bounded(
                     fh.close()
                 except OSError:
                     pass
-        proc.wait()
+        try:
+            proc.wait(timeout=5.0)  # SIGKILL cannot be refused; only a process we may not signal outlives this
+        except subprocess.TimeoutExpired:
+            out.timed_out = True
         with _LIVE_LOCK:
             _LIVE_GROUPS.discard(pgid)
     out.returncode = proc.returncode
@@ -370,7 +376,7 @@ def _pump(proc: subprocess.Popen, input: Optional[str], limit: int, deadline: fl
             if now >= deadline:
                 out.timed_out = True
                 return
-            if exited_at is None and _exited(proc.pid):
+            if exited_at is None and _exited(proc):
                 exited_at = now
                 _kill_group(proc.pid)  # children still holding the pipes would keep them open past the end
             for k, _ in sel.select(timeout=min(0.05, deadline - now)):
