@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import errno
 import fnmatch
 import os
+import selectors
+import signal
 import stat
 import subprocess
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -198,23 +203,211 @@ class Context:
         except OSError as exc:
             return Unavailable(f"{path} could not be read: {exc.strerror or exc}")
 
-    def run(self, argv: Sequence[str], timeout: float = 5.0, env: Optional[Mapping[str, str]] = None):
-        """Run a command (never through a shell) and return CompletedProcess, or Unavailable."""
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float = 5.0,
+        env: Optional[Mapping[str, str]] = None,
+        input: Optional[str] = None,
+        limit: Optional[int] = None,
+    ):
+        """Run a command (never through a shell) and return CompletedProcess, or Unavailable.
+
+        The command runs in its own session; on a timeout, on output past `limit` bytes (per stream) and when it
+        ends, whatever is left of its process group is killed, so no child of it outlives the call."""
+        res = run_bounded(argv, timeout=timeout, env=env, input=input, limit=limit or OUTPUT_LIMIT)
+        if res.error is not None:
+            return Unavailable(res.error)
+        return subprocess.CompletedProcess(
+            list(argv), res.returncode if res.returncode is not None else -1, res.stdout, res.stderr
+        )
+
+
+OUTPUT_LIMIT = 16 * 1024 * 1024  # per stream: the tools bwdoctor runs print kilobytes; more is a runaway
+_LIVE_GROUPS: set = set()  # process groups started and not yet ended (killed at exit: no orphans)
+_LIVE_LOCK = threading.Lock()
+
+
+@dataclass
+class RunResult:
+    """What a bounded run ended with. error is None when the command ran to its end (any exit status);
+    else it is the sentence to report (not found, timed out, printed too much...)."""
+
+    argv: List[str]
+    returncode: Optional[int] = None
+    stdout: str = ""
+    stderr: str = ""
+    error: Optional[str] = None
+    timed_out: bool = False
+    overflow: bool = False
+
+    @property
+    def signal(self) -> Optional[str]:
+        """The name of the signal that ended the command (SIGSEGV...), when one did."""
+        if self.returncode is None or self.returncode >= 0:
+            return None
         try:
-            return subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.DEVNULL,
-                errors="replace",
-            )
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@atexit.register
+def _kill_live_groups() -> None:
+    """A probe abandoned at its budget may still wait on a child: end its group with bwdoctor."""
+    with _LIVE_LOCK:
+        groups = list(_LIVE_GROUPS)
+    for pgid in groups:
+        _kill_group(pgid)
+
+
+def _exited(proc: subprocess.Popen) -> bool:
+    """Whether the child ended, without reaping it (its pid, hence its process group id, stays reserved).
+    Where os.waitid is missing (macOS before Python 3.13) the child is polled, which reaps it."""
+    if not hasattr(os, "waitid"):
+        return proc.poll() is not None
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None and info.si_pid == proc.pid
+
+
+def run_bounded(
+    argv: Sequence[str],
+    timeout: float = 5.0,
+    env: Optional[Mapping[str, str]] = None,
+    input: Optional[str] = None,
+    limit: int = OUTPUT_LIMIT,
+    cwd: Optional[str] = None,
+) -> RunResult:
+    """Run a command without a shell, in its own session, reading stdout/stderr as they come.
+
+    At most `limit` bytes of each stream are kept: past that the command is killed (overflow). At `timeout`
+    seconds it is killed (timed_out). When the command ends, or is killed, every process left in its process
+    group (children it started) gets SIGKILL before the call returns, and the command is reaped."""
+    argv = list(argv)
+    name = argv[0] if argv else "?"
+    out = RunResult(argv)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except FileNotFoundError:
+        out.error = f"{name} not found"
+        return out
+    except PermissionError:
+        out.error = f"{name} is not executable (permission denied)"
+        return out
+    except (OSError, ValueError) as exc:
+        out.error = f"{name} could not run: {exc}"
+        return out
+    pgid = proc.pid  # start_new_session: the child leads a new session and process group
+    with _LIVE_LOCK:
+        _LIVE_GROUPS.add(pgid)
+    bufs: Dict[int, bytearray] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        _pump(proc, input, limit, deadline, bufs, out)
+        while not (out.timed_out or out.overflow) and not _exited(proc):  # pipes closed; the exit follows
+            if time.monotonic() >= deadline:
+                out.timed_out = True
+                break
+            time.sleep(0.005)
+    finally:
+        _kill_group(pgid)  # what the command left running (or all of it, on a timeout or overflow)
+        for fh in (proc.stdin, proc.stdout, proc.stderr):
+            if fh is not None:
+                try:
+                    fh.close()
+                except OSError:
+                    pass
+        try:
+            proc.wait(timeout=5.0)  # SIGKILL cannot be refused; only a process we may not signal outlives this
         except subprocess.TimeoutExpired:
-            return Unavailable(f"{argv[0]} timed out after {timeout:g} s")
-        except FileNotFoundError:
-            return Unavailable(f"{argv[0]} not found")
-        except PermissionError:
-            return Unavailable(f"{argv[0]} is not executable (permission denied)")
-        except OSError as exc:
-            return Unavailable(f"{argv[0]} could not run: {exc}")
+            out.timed_out = True
+        with _LIVE_LOCK:
+            _LIVE_GROUPS.discard(pgid)
+    out.returncode = proc.returncode
+    out.stdout = bytes(bufs.get(1, b"")).decode("utf-8", "replace")
+    out.stderr = bytes(bufs.get(2, b"")).decode("utf-8", "replace")
+    if out.timed_out:
+        out.error = f"{name} timed out after {timeout:g} s"
+    elif out.overflow:
+        out.error = f"{name} printed more than {limit // (1024 * 1024) or 1} MiB and was stopped"
+    return out
+
+
+def _pump(proc: subprocess.Popen, input: Optional[str], limit: int, deadline: float, bufs: dict, out: RunResult):
+    """Feed stdin and collect stdout (key 1) and stderr (key 2) until both close, the deadline or an overflow."""
+    assert proc.stdout is not None and proc.stderr is not None
+    sel = selectors.DefaultSelector()
+    keys = {proc.stdout.fileno(): 1, proc.stderr.fileno(): 2}
+    for fd, key in keys.items():
+        os.set_blocking(fd, False)
+        bufs[key] = bytearray()
+        sel.register(fd, selectors.EVENT_READ)
+    pending = memoryview(input.encode("utf-8", "replace")) if input is not None else None
+    stdin_fd = proc.stdin.fileno() if proc.stdin is not None else -1
+    if proc.stdin is not None:
+        os.set_blocking(stdin_fd, False)
+        if pending is not None and len(pending):
+            sel.register(stdin_fd, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+    exited_at: Optional[float] = None
+    try:
+        while sel.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                out.timed_out = True
+                return
+            if exited_at is None and _exited(proc):
+                exited_at = now
+                _kill_group(proc.pid)  # children still holding the pipes would keep them open past the end
+            for k, _ in sel.select(timeout=min(0.05, deadline - now)):
+                fd = k.fd
+                if fd == stdin_fd and proc.stdin is not None:
+                    try:
+                        assert pending is not None
+                        n = os.write(fd, pending[:65536])
+                        pending = pending[n:]
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # the command closed its stdin (EPIPE): it wants no more
+                        pending = pending[:0] if pending is not None else None
+                    if not pending:
+                        sel.unregister(fd)
+                        proc.stdin.close()
+                    continue
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    sel.unregister(fd)
+                    continue
+                buf = bufs[keys[fd]]
+                room = limit - len(buf)
+                buf += chunk[: max(0, room)]
+                if len(chunk) > room:
+                    out.overflow = True
+                    return
+    finally:
+        sel.close()

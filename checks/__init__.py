@@ -7,6 +7,7 @@ BUILTIN = [
     "bwdoctor.checks.linking",
     "bwdoctor.checks.stack",
     "bwdoctor.checks.packages",
+    "bwdoctor.checks.coinstall",
     "bwdoctor.checks.multigpu",
     "bwdoctor.checks.live",
     "bwdoctor.checks.build",

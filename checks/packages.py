@@ -16,9 +16,18 @@ def _sm12x(targets):
     return [t for t in targets if re.match(r"sm_12\d$", t)]
 
 
-@check("BW511", "nccl-supports-blackwell", severity="warning", kb="nccl-too-old-blackwell", optional=("gpus",))
-def nccl_supports_blackwell(targets, distributions, gpus):
-    """The NCCL wheel is 2.26.2 or newer where the target is an RTX 50xx / RTX PRO Blackwell (sm_12x)."""
+@check(
+    "BW511",
+    "nccl-supports-blackwell",
+    severity="warning",
+    kb="nccl-too-old-blackwell",
+    optional=("gpus", "nccl_libraries"),
+)
+def nccl_supports_blackwell(targets, distributions, gpus, nccl_libraries):
+    """The NCCL wheel is 2.26.2 or newer where the target is an RTX 50xx / RTX PRO Blackwell (sm_12x).
+
+    The version is the one of the libnccl.so on disk (its own banner) when that differs from the wheel's: another
+    wheel installed at the same path (nvidia-nccl-cu13 over nvidia-nccl-cu12) replaced the library."""
     bw = _sm12x(targets)
     if not bw:
         return Skip("no sm_12x target")
@@ -26,17 +35,33 @@ def nccl_supports_blackwell(targets, distributions, gpus):
     if not nccl:
         return Skip("no NCCL wheel installed (torch may link a system NCCL)")
     multi = not isinstance(gpus, Unavailable) and len(gpus) > 1
+    libs = {} if isinstance(nccl_libraries, Unavailable) else {e["distribution"]: e for e in nccl_libraries or []}
     out = []
     for d in nccl:
-        if at_least(d["version"], NCCL_MIN_BLACKWELL) is not False:
-            out.append(Pass(f"{d['name']} {d['version']} supports {', '.join(bw)}"))
+        lib = libs.get(d["name"]) or {}
+        on_disk = lib.get("library_version")
+        version = on_disk or d["version"]
+        what = f"{d['name']} {d['version']}"
+        if on_disk and on_disk != d["version"]:
+            what += (
+                f" (its libnccl.so on disk is NCCL {on_disk}"
+                + (f" for CUDA {lib['library_cuda']}" if lib.get("library_cuda") else "")
+                + ": another wheel replaced it)"
+            )
+        if at_least(version, NCCL_MIN_BLACKWELL) is not False:
+            out.append(Pass(f"{what} supports {', '.join(bw)}"))
             continue
         out.append(
             Problem(
-                f"{d['name']} {d['version']} predates 2.26.2: on RTX 50xx it asks for more shared memory than the "
+                f"{what} predates 2.26.2: on RTX 50xx it asks for more shared memory than the "
                 "GPU has "
                 "('ncclMaxSharedMem 82240 exceeds device/fn maxSharedMem 79856'), so tensor-parallel runs hang or fail",
-                {"distribution": d["name"], "version": d["version"], "fix": f"pip install -U '{d['name']}>=2.26.2'"},
+                {
+                    "distribution": d["name"],
+                    "version": d["version"],
+                    "library_version": on_disk,
+                    "fix": f"pip install -U '{d['name']}>=2.26.2'",
+                },
                 severity="error" if multi else "warning",
             )
         )

@@ -110,7 +110,7 @@ def test_nvml_hang_times_out(monkeypatch, capsys):
     from bwdoctor.registry import PROBE_ATTR
 
     gate = threading.Event()
-    monkeypatch.setattr(nvml_query, "query", lambda: gate.wait(5))
+    monkeypatch.setattr(nvml_query, "isolated", lambda: gate.wait(5))
     spec = getattr(nvidia.nvml, PROBE_ATTR)
     monkeypatch.setattr(nvidia.nvml, PROBE_ATTR, dataclasses.replace(spec, budget=0.3))
     start = time.monotonic()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import shutil
-import subprocess
 from functools import lru_cache
 from typing import Dict, Iterable, Optional
 
@@ -58,11 +57,10 @@ def cxxfilt(names: Iterable[str], exe: Optional[str] = None) -> Dict[str, str]:
     exe = exe or shutil.which("c++filt")
     if not names or not exe:
         return {}
-    try:
-        res = subprocess.run(
-            [exe], input="\n".join(names) + "\n", capture_output=True, text=True, timeout=CXXFILT_TIMEOUT
-        )
-    except (OSError, subprocess.SubprocessError):
+    from ..context import run_bounded  # own session, bounded output, group killed at the end
+
+    res = run_bounded([exe], timeout=CXXFILT_TIMEOUT, input="\n".join(names) + "\n")
+    if res.error is not None:
         return {}
     lines = res.stdout.splitlines()
     if res.returncode != 0 or len(lines) != len(names):

@@ -32,6 +32,11 @@ TORCH_LIB = re.compile(r"^lib(torch|c10)[a-z_]*\.so$")
 MAX_SYMBOLS = 20  # undefined symbols recorded in full (demangled, version, required_by)
 MAX_NAMES = 1000  # undefined symbol names recorded (mangled) for the cause rules
 META_LIMIT = 1 << 20
+# CUDA libraries whose soname carries the major of the toolkit they belong to (libcudart.so.12, libcublas.so.13)
+CUDA_SONAME = re.compile(
+    r"^lib(cudart|cublas|cublasLt|cufft|cufftw|curand|cusolver|cusolverMg|cusparse|nvrtc|nvJitLink|cupti|nvblas"
+    r"|npp[a-z]*|nvjpeg)\.so\.(\d+)$"
+)
 
 
 def _torch_requirement(d: dict) -> Optional[str]:
@@ -148,6 +153,24 @@ def dist_results(ld, paths: List[str], location: str) -> List[dict]:
     return sorted((results[p] for p in paths), key=root_cause_first)
 
 
+def cuda_libraries(ld, paths: List[str]) -> dict:
+    """{soname: machine path} of the CUDA libraries (libcudart.so.12, libcublas.so.13...) that importing these files
+    maps into the process, torch's already loaded ones included (what the loader model resolves)."""
+    out: dict = {}
+    for key, obj in ld.loaded.items():
+        if CUDA_SONAME.match(key) and hasattr(obj, "machine_path"):
+            out.setdefault(key, obj.machine_path)
+    for p in paths:
+        obj = ld.open(p)
+        if not hasattr(obj, "needed"):
+            continue
+        for o in ld.closure(obj)[0]:
+            name = o.soname or os.path.basename(o.machine_path)
+            if CUDA_SONAME.match(name):
+                out.setdefault(name, o.machine_path)
+    return dict(sorted(out.items()))
+
+
 def links_torch(ld, paths: List[str]) -> bool:
     """Whether any of the files names libtorch*/libc10* in DT_NEEDED (a torch extension by its own word)."""
     for p in paths:
@@ -203,6 +226,7 @@ def extension_links(ctx, python_env, distributions, torch_build):
             ld = ld_plain
         built = built_for(ctx, d)
         files = dist_results(ld, paths, machine(d["location"]))
+        cuda = cuda_libraries(ld, paths)
         out.append(
             {
                 "distribution": d["name"],
@@ -212,9 +236,16 @@ def extension_links(ctx, python_env, distributions, torch_build):
                 "built_for": built,
                 "files": [f for f in files if not f["loads"]],
                 "checked": len(files),
+                "cuda_libraries": cuda,
             }
         )
-    return {"extensions": out, "torch": tb["version"] if tb else None, "notes": notes}
+    torch_cuda = cuda_libraries(ld_torch, []) if ld_torch is not None else {}
+    return {
+        "extensions": out,
+        "torch": tb["version"] if tb else None,
+        "torch_cuda_libraries": torch_cuda,
+        "notes": notes,
+    }
 
 
 def _not_elf(arg: str) -> dict:

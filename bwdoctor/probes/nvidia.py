@@ -107,14 +107,15 @@ def _nvml_from_capture(ctx):
     return {"driver": data.get("driver"), "cuda_driver": data.get("cuda_driver"), "gpus": gpus, "source": "capture"}
 
 
-@probe("nvml", budget=6.0)
+@probe("nvml", budget=8.0)
 def nvml(ctx):
-    """Driver, CUDA driver version and per-GPU facts from NVML (nvidia-ml-py), guarded."""
+    """Driver, CUDA driver version and per-GPU facts from NVML (nvidia-ml-py), asked in a child process: a
+    libnvidia-ml.so.1 that crashes, exits or hangs there becomes an Unavailable fact saying so."""
     if not ctx.live_machine:
         return _nvml_from_capture(ctx)
-    from .nvml_query import query
+    from . import nvml_query
 
-    return query()
+    return nvml_query.isolated()
 
 
 @probe("gpus", budget=1.0)

@@ -1,8 +1,34 @@
-"""Query NVML (the nvidia-ml-py `pynvml` module) without ever raising: failures become Unavailable."""
+"""Query NVML (the nvidia-ml-py `pynvml` module) without ever raising: failures become Unavailable.
+
+libnvidia-ml.so.1 is native code of the inspected machine: it can crash (SIGSEGV), end the process (exit) or
+hang in nvmlInit. So bwdoctor never loads it: `isolated()` runs `query()` in a child interpreter
+(`python -m bwdoctor.probes.nvml_query`) through the bounded runner (own session, timeout, output cap, the
+group killed at the end) and turns whatever happens to that child into the facts or an Unavailable reason.
+
+The child writes, on a private copy of its stdout (the library's own prints go to stderr), one JSON line per
+stage it enters ({"stage": "nvmlInit"}) and one with the result ({"result": ...} or {"unavailable": "..."}),
+so a crash, an exit or a hang is reported with the NVML call it happened in."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
 from ..model import Unavailable
+
+LIBRARY = "libnvidia-ml.so.1"
+TIMEOUT = 5.0  # the nvml probe's budget is longer: a hang is reported by this child's timeout, with its stage
+OUTPUT_LIMIT = 4 * 1024 * 1024  # the facts of 64 GPUs and their pairs are far smaller
+STAGES = {
+    "import": "importing pynvml",
+    "load": f"loading {LIBRARY}",
+    "nvmlInit": "nvmlInit",
+    "query": "the per-GPU queries",
+    "nvmlShutdown": "nvmlShutdown",
+}
 
 
 def _s(value):
@@ -81,16 +107,33 @@ def _pairs(pynvml, count):
     return out
 
 
-def query():
-    """Driver and CUDA driver versions and per-GPU facts; Unavailable when NVML cannot answer."""
+def _no_stage(_name: str) -> None:
+    return None
+
+
+def query(stage: Callable[[str], None] = _no_stage):
+    """Driver and CUDA driver versions and per-GPU facts; Unavailable when NVML cannot answer.
+
+    This loads libnvidia-ml.so.1 into the calling process: bwdoctor calls it only in a child (see isolated()).
+    stage: told the name of each step before it starts (import, load, nvmlInit, query, nvmlShutdown)."""
+    stage("import")
     try:
         import pynvml
     except Exception as exc:  # nvidia-ml-py missing or broken
         return Unavailable(f"the pynvml module (nvidia-ml-py) cannot be imported: {exc}")
+    stage("load")
+    try:
+        loader = getattr(pynvml, "_LoadNvmlLibrary", None)
+        if loader is not None:  # load first (its constructors run here), so a crash there is named as such
+            loader()
+    except Exception as exc:
+        return Unavailable(init_error_reason(exc))
+    stage("nvmlInit")
     try:
         pynvml.nvmlInit()
     except Exception as exc:
         return Unavailable(init_error_reason(exc))
+    stage("query")
     try:
         out = {
             "driver": _try(pynvml.nvmlSystemGetDriverVersion),
@@ -131,7 +174,108 @@ def query():
     except Exception as exc:
         return Unavailable(f"NVML query failed: {type(exc).__name__}: {exc}")
     finally:
+        stage("nvmlShutdown")
         try:
             pynvml.nvmlShutdown()
         except Exception:
             pass
+
+
+def _emit(fd: int, obj: Any) -> None:
+    data = (json.dumps(obj, allow_nan=False, default=str) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def main() -> int:
+    """The child: run query() and write its stages and result as JSON lines on a private copy of stdout."""
+    out = os.dup(1)
+    os.dup2(2, 1)  # whatever the library or pynvml prints goes to stderr, never into the result
+    sys.stdout = sys.stderr
+    _emit(out, {"stage": "start"})
+    result = query(lambda name: _emit(out, {"stage": name}))
+    if isinstance(result, Unavailable):
+        _emit(out, {"unavailable": result.reason})
+    else:
+        try:
+            _emit(out, {"result": result})
+        except (TypeError, ValueError) as exc:
+            _emit(out, {"unavailable": f"NVML returned values that are not JSON: {exc}"})
+    _emit(out, {"stage": "done"})
+    return 0
+
+
+def _package_parent() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+def isolated(timeout: float = TIMEOUT, python: Optional[str] = None):
+    """query() in a child interpreter: its facts, or Unavailable saying what happened to the child.
+
+    A crash (signal), an exit before the result, output that is not the expected JSON, or a hang (the child and
+    anything it started are killed at `timeout`) each become an Unavailable naming libnvidia-ml.so.1 and the NVML
+    step it was in; bwdoctor itself never maps the library."""
+    from ..context import run_bounded
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"
+    )
+    env = dict(os.environ)
+    env.pop("PYTHONSTARTUP", None)
+    res = run_bounded(
+        [python or sys.executable, "-c", code, _package_parent()], timeout=timeout, env=env, limit=OUTPUT_LIMIT
+    )
+    return interpret(res, timeout)
+
+
+def _lines(stdout: str):
+    for line in stdout.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            yield None
+            continue
+        yield obj if isinstance(obj, dict) else None
+
+
+def interpret(res, timeout: float = TIMEOUT):
+    """The facts (or an Unavailable) from what the NVML child wrote and how it ended (a context.RunResult)."""
+    stage, result, garbage = "start", None, False
+    for obj in _lines(res.stdout):
+        if obj is None:
+            garbage = True
+        elif isinstance(obj.get("stage"), str):
+            stage = obj["stage"]
+        elif "result" in obj or "unavailable" in obj:
+            result = obj
+    if result is not None and stage == "done":  # the answer is whole, whatever happened at the child's exit
+        if "unavailable" in result:
+            return Unavailable(str(result["unavailable"])[:2000])
+        data = result.get("result")
+        if isinstance(data, dict) and isinstance(data.get("gpus"), list):
+            return data
+        return Unavailable("the NVML query returned a result of an unexpected shape")
+    where = STAGES.get(stage, stage)
+    tail = " ".join((res.stderr or "").strip().splitlines()[-2:])[-300:]
+    said = f" (its last output: {tail})" if tail else ""
+    if res.timed_out:
+        return Unavailable(f"{LIBRARY} hung in {where}: the NVML query was stopped after {timeout:g} s")
+    if res.overflow:
+        return Unavailable(
+            f"the NVML query printed more than {OUTPUT_LIMIT // (1024 * 1024)} MiB in {where} and was stopped"
+        )
+    if res.error is not None:
+        return Unavailable(f"the NVML query could not be run: {res.error}")
+    if res.signal:
+        return Unavailable(f"{LIBRARY} crashed ({res.signal}) in {where}")
+    if garbage:
+        return Unavailable(f"the NVML query wrote output that is not its JSON result (in {where})")
+    return Unavailable(
+        f"the NVML query process ended with exit code {res.returncode} in {where} without a result: "
+        f"{LIBRARY} or pynvml ended the process{said}"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

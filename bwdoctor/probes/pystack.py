@@ -203,6 +203,137 @@ def record_drift(ctx, distributions):
     return out
 
 
+SHARED_LIMIT = 500  # files listed in full; the count says how many more
+SHARED_HASH_BUDGET = 2 * 1024 * 1024 * 1024  # bytes hashed to tell owners apart when recorded sizes are equal
+
+
+def _hash_stream(ctx, path: str, algo: str, budget: list) -> str:
+    """The RECORD-style digest of a whole machine file, read in chunks; only a regular file; at most budget[0]
+    bytes over the whole probe (ValueError when it would pass them)."""
+    host = str(ctx.resolve(path))
+    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(22, "not a regular file", path)
+        if st.st_size > budget[0]:
+            raise ValueError("hash budget spent")
+        budget[0] -= st.st_size
+        h = hashlib.new(algo)
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+    finally:
+        os.close(fd)
+
+
+def _owner(ctx, path: str, entries: list, budget: list):
+    """(the entries whose recorded bytes are on disk, how that was told) for one shared file."""
+    try:
+        st = ctx.stat(path)
+    except FileNotFoundError:
+        return [], "missing"
+    except (OSError, ValueError):
+        return [], "unreadable"
+    same = [e for e in entries if e[2].isdigit() and int(e[2]) == st.st_size]
+    if not same:
+        return [], "size"
+    # one size matches: that is the owner, unless the file changed after its RECORD was written (then hash it)
+    if len({e[1] for e in same}) == 1 and st.st_mtime <= min(e[3] for e in same) + 2:
+        return same, "size"
+    algo = same[0][1].partition("=")[0]
+    if algo not in hashlib.algorithms_available:
+        return [], "unknown"
+    try:
+        digest = f"{algo}={_hash_stream(ctx, path, algo, budget)}"
+    except (OSError, ValueError):
+        return [], "unknown"
+    return [e for e in same if e[1] == digest], "hash"
+
+
+@probe("shared_files", budget=10.0)
+def shared_files(ctx, distributions):
+    """Files that two installed distributions both list in their RECORD with different contents, and whose
+    recorded bytes are on disk now: pip installs one wheel's files over another's at the same path (nvidia-nccl-cu13
+    over nvidia-nccl-cu12: nvidia/nccl/lib/libnccl.so.2), so the other distribution's file is silently replaced.
+
+    Sizes tell the owner apart; the file is hashed only when two RECORDs give it the same size."""
+    if isinstance(distributions, Unavailable):
+        return distributions
+    by_path: dict = {}
+    checked = 0
+    for d in distributions:
+        di = d.get("dist_info") or ""
+        if not di.endswith(".dist-info"):
+            continue
+        rows = _record_rows(ctx, di)
+        if rows is None:
+            continue
+        checked += 1
+        try:
+            record_mtime = ctx.stat(os.path.join(di, "RECORD")).st_mtime
+        except (OSError, ValueError):
+            record_mtime = 0.0
+        for row in rows:
+            if len(row) < 3 or "=" not in row[1]:
+                continue
+            rel = row[0]
+            if rel.endswith(".pyc") or "__pycache__" in rel or ".dist-info/" in rel:
+                continue
+            path = os.path.normpath(os.path.join(d["location"], rel))
+            by_path.setdefault(path, []).append((d, row[1], row[2], record_mtime))
+    budget = [SHARED_HASH_BUDGET]
+    out = []
+    for path in sorted(by_path):
+        entries = by_path[path]
+        if len({e[0]["name"] for e in entries}) < 2 or len({e[1] for e in entries}) < 2:
+            continue  # listed once, or every copy is the same bytes (a namespace __init__.py)
+        owners, how = _owner(ctx, path, entries, budget)
+        owner = owners[0][0] if len({e[0]["name"] for e in owners}) == 1 else None
+        out.append(
+            {
+                "path": path,
+                "owner": owner["name"] if owner else None,
+                "owner_version": owner["version"] if owner else None,
+                "how": how,
+                "listed_by": [{"distribution": e[0]["name"], "version": e[0]["version"]} for e in entries],
+            }
+        )
+    return {"files": out[:SHARED_LIMIT], "count": len(out), "distributions_checked": checked}
+
+
+NCCL_DIST = re.compile(r"nvidia-nccl(-cu\d+)?$")
+
+
+@probe("nccl_libraries", budget=3.0)
+def nccl_libraries(ctx, distributions):
+    """The libnccl.so of each NCCL wheel as it is on disk now, with the version its own banner gives
+    ("NCCL version 2.27.5+cuda12.9" in .rodata), which differs from the wheel's when another wheel replaced it."""
+    from ..elf.libversion import nccl_version
+
+    if isinstance(distributions, Unavailable):
+        return distributions
+    out = []
+    for d in distributions:
+        if not NCCL_DIST.match(d["name"]) or not d.get("dist_info"):
+            continue
+        rows = _record_rows(ctx, d["dist_info"]) or []
+        for row in rows:
+            if not row or not re.search(r"(^|/)libnccl\.so(\.\d+)*$", row[0]):
+                continue
+            path = os.path.normpath(os.path.join(d["location"], row[0]))
+            entry = {"distribution": d["name"], "version": d["version"], "path": path}
+            try:
+                found = nccl_version(str(ctx.resolve(path)))
+            except (OSError, ValueError) as exc:
+                entry["error"] = getattr(exc, "strerror", None) or str(exc)
+            else:
+                entry["library_version"] = found["version"] if found else None
+                entry["library_cuda"] = found["cuda"] if found else None
+            out.append(entry)
+    return out
+
+
 @probe("native_libraries", budget=2.0)
 def native_libraries(ctx, distributions):
     """Names of the variant-specific native libraries some packages choose at import (bitsandbytes)."""
