@@ -63,6 +63,7 @@ def commands(facts):
         ),
         ("explain-log", "explain", ["explain", "--no-machine", "--log", str(CAP / "logs" / "seed002-glm47-nvfp4.log")]),
         ("cubins", "cubins", ["cubins", str(CUDA / "sm120.so"), str(CUDA / "rdc80.so"), "--target", "sm_120"]),
+        ("kernels", "kernels", ["kernels", str(CUDA / "units_80_120.so"), "--target", "sm_120", "--names"]),
         ("verify-build", "verify-build", ["verify-build", str(CUDA / "sm120.so"), "--target", "sm_120"]),
         ("symbols", "symbols", ["symbols", str(CUDA / "sm120.so")]),
         ("plan", "plan", ["plan", "--model", str(CAP / "qwen3-14b"), "--gpu-memory", "80"]),

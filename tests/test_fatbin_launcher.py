@@ -26,7 +26,10 @@ def test_fixture_exports_launch_and_needs_shared_cudart(so):
         elf = ELFFile(fh)
         names = {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols() if s["st_shndx"] != "SHN_UNDEF"}
         needed = [t.needed for t in elf.get_section_by_name(".dynamic").iter_tags() if t.entry.d_tag == "DT_NEEDED"]
-    assert "launch" in names
+    if so.name.startswith("units_"):  # one launch function per compiled unit
+        assert {"launch_marlin", "launch_attention"} <= names
+    else:
+        assert "launch" in names
     assert any(n.startswith("libcudart.so.") for n in needed)
 
 
@@ -37,6 +40,17 @@ def test_dry_run_predicts_h100_like_measured(tmp_path, capsys):
     assert rows["sm80.so"]["expected"] == 209 and rows["sm90a.so"]["expected"] == 0
     assert rows["rdc80.so"]["verdict"] == "ptx-jit" and rows["rdc80.so"]["section"] == "relfatbin"
     assert "compute capability 9.0 (dry run)" in capsys.readouterr().out
+    # per unit: the sm_80-only unit (marlin) has no code for 9.0, the sm_120-only unit neither
+    assert rows["units_80_120.so:launch_marlin"]["verdict"] == "none"
+    assert rows["units_80_120.so:launch_attention"]["verdict"] == "none"
+
+
+def test_dry_run_per_unit_for_rtx_5090(tmp_path):
+    out = tmp_path / "pred.json"
+    _launcher().main(["--dry-run", "--cc", "12.0", "--json", str(out), str(FIX / "units_80_120.so")])
+    rows = {r["fixture"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows["units_80_120.so:launch_marlin"]["expected"] == 209
+    assert rows["units_80_120.so:launch_attention"]["expected"] == 0
 
 
 def test_dry_run_for_gb10_rejects_sm120a(tmp_path):

@@ -66,5 +66,17 @@ build two_tu        "$src/tu_a.cu" "$src/tu_b.cu" -- $(g compute_90 sm_90) $(g c
 build rdc80         "$src/rdc_a.cu" "$src/rdc_b.cu" -- -rdc=true $(g compute_80 '[sm_80,compute_80]')
 build rdc_mix       "$src/rdc_a.cu" "$src/rdc_b.cu" -- -rdc=true $(g compute_90 sm_90) $(g compute_120f '[sm_120f,compute_120f]')
 
+# units_A_B: two translation units compiled apart, unit_marlin.cu for sm_A only and unit_attention.cu for sm_B
+# only, linked into one .so (what a vLLM build does per source file): the file has code for both, each unit for one.
+units() {
+    local a="$1" b="$2" name="units_$1_$2"
+    echo "== $name"
+    "$NVCC" -c -Xcompiler -fPIC -O2 $(g "compute_$a" "sm_$a") -o "$tmp/marlin.o" "$src/unit_marlin.cu"
+    "$NVCC" -c -Xcompiler -fPIC -O2 $(g "compute_$b" "sm_$b") -o "$tmp/attention.o" "$src/unit_attention.cu"
+    "$NVCC" -shared -cudart shared -o "$out/$name.so" "$tmp/marlin.o" "$tmp/attention.o"
+    listing "$name"
+}
+units 80 120
+
 "${PYTHON:-python3}" "$here/tools/build_cuda_fixtures_hostile.py" "$out"
 echo "fixtures written to $out"

@@ -77,17 +77,38 @@ def device_cc(cudart, device):
     return major.value, minor.value
 
 
-def run_one(path, device, cudart_path):
-    """Child process: load one fixture and print launch()'s return code."""
+def run_one(path, device, cudart_path, symbol="launch"):
+    """Child process: load one fixture and print the return code of its launch function."""
     cudart = load_cudart(cudart_path)
     if cudart is None:
         print("no-cudart")
         return 2
     cudart.cudaSetDevice(device)
     lib = ctypes.CDLL(str(path))
-    lib.launch.restype = ctypes.c_int
-    print(lib.launch())
+    fn = getattr(lib, symbol)
+    fn.restype = ctypes.c_int
+    print(fn())
     return 0
+
+
+# units_*.so fixtures: one launch function per compiled unit, judged by that unit's kernel family
+UNIT_LAUNCHERS = {"launch_marlin": "marlin", "launch_attention": "paged-attention"}
+
+
+def launch_targets(so, cc, force_ptx_jit):
+    """(symbol, Verdict-like) pairs to launch in one fixture: launch() judged by the file's verdict, or one
+    launch_<unit>() per unit judged by its kernel family's verdict (bwdoctor kernels)."""
+    if so.name.startswith("units_"):
+        from bwdoctor.domain.compat import Verdict
+        from bwdoctor.elf.cubin import read_units
+        from bwdoctor.kernels import file_report
+
+        rep = file_report(read_units(str(so), names=True), [("gpu", cc)])
+        return [(sym, Verdict(rep["families"][fam]["targets"]["gpu"], fam)) for sym, fam in UNIT_LAUNCHERS.items()]
+    item = scan_file(so)
+    if force_ptx_jit:  # CUDA_FORCE_PTX_JIT=1 makes the driver ignore cubins: only PTX can run
+        item = {**item, **{sec: {**item[sec], "elf": []} for sec in ("fatbin", "relfatbin")}}
+    return [("launch", verdict_for_file(cc, item))]
 
 
 def expected_code(status):
@@ -104,9 +125,10 @@ def main(argv=None):
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--force-ptx-jit", action="store_true", help="set CUDA_FORCE_PTX_JIT=1 for the launches")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--symbol", default="launch", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        return run_one(args.one, args.device, args.cudart)
+        return run_one(args.one, args.device, args.cudart, args.symbol)
 
     files = [Path(f) for f in args.fixtures] or sorted(FIXTURES.glob("*.so"))
     if args.dry_run:
@@ -125,41 +147,39 @@ def main(argv=None):
     rows, mismatches = [], 0
     print(f"compute capability {cc[0]}.{cc[1]}{' (dry run)' if args.dry_run else ''}")
     for so in files:
-        item = scan_file(so)
-        if args.force_ptx_jit:  # CUDA_FORCE_PTX_JIT=1 makes the driver ignore cubins: only PTX can run
-            item = {**item, **{sec: {**item[sec], "elf": []} for sec in ("fatbin", "relfatbin")}}
-        v = verdict_for_file(cc, item)
-        want = expected_code(v.status)
-        got, note = None, ""
-        if not args.dry_run:
-            cmd = [sys.executable, __file__, "--one", str(so), "--device", str(args.device)]
-            if args.cudart:
-                cmd += ["--cudart", args.cudart]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-                last = (proc.stdout.strip().splitlines() or ["?"])[-1]
-                got = int(last) if last.lstrip("-").isdigit() else None
-                note = "" if got is not None else (proc.stderr.strip().splitlines() or ["crashed"])[-1]
-            except subprocess.TimeoutExpired:
-                note = "timed out"
-        agree = None if got is None else (got == want)
-        mismatches += agree is False or (not args.dry_run and got is None)
-        rows.append(
-            {
-                "fixture": so.name,
-                "verdict": v.status,
-                "entry": v.entry,
-                "section": v.section,
-                "expected": want,
-                "launch": got,
-                "launch_name": ERROR_NAMES.get(got, got),
-                "agree": agree,
-                "note": note,
-            }
-        )
-        shown = "-" if got is None else f"{got} {ERROR_NAMES.get(got, '')}"
-        mark = {True: "ok", False: "MISMATCH", None: "" if args.dry_run else "FAILED"}[agree]
-        print(f"{so.name:16} {v.status:8} {str(v.entry):14} launch={shown:38} {mark} {note}")
+        for symbol, v in launch_targets(so, cc, args.force_ptx_jit):
+            want = expected_code(v.status)
+            got, note = None, ""
+            if not args.dry_run:
+                cmd = [sys.executable, __file__, "--one", str(so), "--symbol", symbol, "--device", str(args.device)]
+                if args.cudart:
+                    cmd += ["--cudart", args.cudart]
+                try:
+                    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+                    last = (proc.stdout.strip().splitlines() or ["?"])[-1]
+                    got = int(last) if last.lstrip("-").isdigit() else None
+                    note = "" if got is not None else (proc.stderr.strip().splitlines() or ["crashed"])[-1]
+                except subprocess.TimeoutExpired:
+                    note = "timed out"
+            agree = None if got is None else (got == want)
+            mismatches += agree is False or (not args.dry_run and got is None)
+            label = so.name if symbol == "launch" else f"{so.name}:{symbol}"
+            rows.append(
+                {
+                    "fixture": label,
+                    "verdict": v.status,
+                    "entry": v.entry,
+                    "section": v.section,
+                    "expected": want,
+                    "launch": got,
+                    "launch_name": ERROR_NAMES.get(got, got),
+                    "agree": agree,
+                    "note": note,
+                }
+            )
+            shown = "-" if got is None else f"{got} {ERROR_NAMES.get(got, '')}"
+            mark = {True: "ok", False: "MISMATCH", None: "" if args.dry_run else "FAILED"}[agree]
+            print(f"{label:16} {v.status:8} {str(v.entry):14} launch={shown:38} {mark} {note}")
     if args.json:
         Path(args.json).write_text(
             json.dumps(

@@ -6,6 +6,7 @@ COMMANDS = [
     "bwdoctor.commands.facts",
     "bwdoctor.commands.explain",
     "bwdoctor.commands.cubins",
+    "bwdoctor.commands.kernels",
     "bwdoctor.commands.build",
     "bwdoctor.commands.symbols",
     "bwdoctor.commands.plan",

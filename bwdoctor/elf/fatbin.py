@@ -61,6 +61,16 @@ class FatbinEntry:
     codec: str  # "none", "lz4" or "zstd"
     version: Tuple[int, int]  # (major, minor): ELF 1.7/1.8, PTX the PTX ISA version
     offset: int  # file offset of the entry header
+    container: int = 0  # index of its container (one compiled unit) within the section
+    header_size: int = 64  # entry header bytes; the payload follows it
+    payload_size: int = 0  # payload bytes in the file (compressed when codec is not "none")
+    compressed_size: int = 0  # compressed bytes at the start of the payload (the rest is padding)
+    raw_size: int = 0  # payload bytes once decompressed (0 when the header does not say)
+
+    @property
+    def unit(self) -> Tuple[str, int]:
+        """The compiled unit (translation unit or device-link output) the entry belongs to."""
+        return (self.section, self.container)
 
     @property
     def name(self) -> str:
@@ -97,6 +107,13 @@ class FatbinScan:
             if e.kind in ("elf", "ptx"):
                 out[e.codec] += 1
         return out
+
+    def units(self) -> List[List[FatbinEntry]]:
+        """The entries grouped by fatbin container: one list per compiled unit, in file order."""
+        groups: Dict[Tuple[str, int], List[FatbinEntry]] = {}
+        for e in self.entries:
+            groups.setdefault(e.unit, []).append(e)
+        return list(groups.values())
 
     def loadable_entries(self) -> List[FatbinEntry]:
         """ELF and PTX entries: the ones a driver can load (LTO-IR never runs as is)."""
@@ -273,7 +290,7 @@ def walk_section(buf, name: str, start: int, length: int, out: List[FatbinEntry]
         while p < cend:
             if p + ENTRY.size > cend:
                 raise FatbinFormatError(f"truncated entry header at file offset {p}")
-            (kind, _ever, ehs, psize, _csize, _ext, minor, major, arch, _noff, _nlen, flags, _res, _usize) = (
+            (kind, _ever, ehs, psize, csize, _ext, minor, major, arch, _noff, _nlen, flags, _res, usize) = (
                 ENTRY.unpack_from(buf, p)
             )
             if ehs < ENTRY.size:
@@ -295,6 +312,11 @@ def walk_section(buf, name: str, start: int, length: int, out: List[FatbinEntry]
                     codec="zstd" if flags & FLAG_ZSTD else "lz4" if flags & FLAG_LZ4 else "none",
                     version=(major, minor),
                     offset=p,
+                    container=containers,
+                    header_size=ehs,
+                    payload_size=psize,
+                    compressed_size=csize,
+                    raw_size=usize,
                 )
             )
             p += ehs + psize

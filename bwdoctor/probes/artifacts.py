@@ -21,7 +21,18 @@ from .pyenv import canonical, installed_elf_files
 SHARED_RE = re.compile(r"\.so(\.\d+)*$")
 
 
-def _wheel(path: Path) -> Dict[str, Any]:
+def _scan(ctx: Any, path: str) -> Dict[str, Any]:
+    """One ELF file's fatbin listing; with ctx.options["units"] (True or "names") also its units (kernels)."""
+    item = scan_file(path)
+    want = ctx.options.get("units")
+    if want:
+        from ..elf.cubin import read_units
+
+        item["units"] = read_units(path, names=want == "names")["units"]
+    return item
+
+
+def _wheel(ctx: Any, path: Path) -> Dict[str, Any]:
     """Each shared object of a wheel, extracted one at a time (a vLLM .so is hundreds of MB) and scanned."""
     parts = path.name.split("-")
     files = []
@@ -30,7 +41,7 @@ def _wheel(path: Path) -> Dict[str, Any]:
             dest = Path(tmp) / "lib.so"
             with zf.open(member) as src, open(dest, "wb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
-            item = scan_file(str(dest))
+            item = _scan(ctx, str(dest))
             item["path"] = member
             files.append(item)
             dest.unlink()
@@ -54,7 +65,7 @@ def _distribution(ctx: Any, arg: str, distributions: Any) -> Optional[Dict[str, 
         "kind": "distribution",
         "name": d["name"],
         "version": d.get("version", ""),
-        "files": [scan_file(p) for p in paths],
+        "files": [_scan(ctx, p) for p in paths],
     }
     if err:
         out["problem"] = f"{arg}: {err}"
@@ -77,10 +88,15 @@ def _read_artifact(ctx: Any, arg: str, distributions: Any, where: str) -> Dict[s
     p = Path(host)
     out: Dict[str, Any]
     if p.is_dir():
-        out = {"kind": "directory", "name": p.name, "version": "", "files": [scan_file(f) for f in iter_elf_files(p)]}
+        out = {
+            "kind": "directory",
+            "name": p.name,
+            "version": "",
+            "files": [_scan(ctx, str(f)) for f in iter_elf_files(p)],
+        }
     elif p.is_file() and p.suffix == ".whl":
         try:
-            out = _wheel(p)
+            out = _wheel(ctx, p)
         except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
             out = {"kind": "wheel", "name": p.name, "version": "", "files": [], "problem": f"{arg}: {exc}"}
     elif os.path.lexists(host):
@@ -88,7 +104,7 @@ def _read_artifact(ctx: Any, arg: str, distributions: Any, where: str) -> Dict[s
             "kind": "file" if is_elf(host) else "not-elf",
             "name": p.name.split(".")[0],
             "version": "",
-            "files": [scan_file(host)],
+            "files": [_scan(ctx, host)],
         }
     elif os.sep in arg or arg.endswith(".so") or ".so." in arg:
         out = {

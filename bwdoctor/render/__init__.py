@@ -19,6 +19,7 @@ KIND_FORMATS: Dict[str, Tuple[str, ...]] = {
     "list": DOCUMENT_FORMATS,
     "explain": DOCUMENT_FORMATS,
     "cubins": DOCUMENT_FORMATS,
+    "kernels": DOCUMENT_FORMATS,
     "symbols": DOCUMENT_FORMATS,
     "plan": DOCUMENT_FORMATS,
     "fleet": DOCUMENT_FORMATS,

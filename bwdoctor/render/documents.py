@@ -121,6 +121,47 @@ def cubins_text(doc: dict, opts: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def kernels_text(doc: dict, opts: Any) -> str:
+    """Per file: units and those without code per target; families with their code per target."""
+    lines = []
+    targets = doc["targets"]
+    for f in doc["files"]:
+        dist = f"  [{f['distribution']}]" if f.get("distribution") else ""
+        lines.append(f"{f['path']}{dist}")
+        if f["error"]:
+            lines.append(f"  error: {f['error']}")
+        without = ", ".join(f"{n} without {t}" for t, n in f["units_without_target"].items())
+        lines.append(f"  {f['units']} units" + (f"; {without}" if without else ""))
+        for u in f["unit_list"]:
+            missing = [t for t, s in u["verdicts"].items() if s == "none"]
+            if not (missing or opts.show_all):
+                continue
+            fams = ", ".join(f"{k} {n}" for k, n in list((u.get("families") or {}).items())[:3])
+            code = " ".join(u["elf"] + u["ptx"]) or "-"
+            note = f"  no code for {' '.join(missing)}" if missing else ""
+            lines.append(f"    unit {u['section']}#{u['index']}: {code}{note}" + (f"  [{fams}]" if fams else ""))
+            for err in u.get("errors") or []:
+                lines.append(f"      error: {err}")
+        fams = f.get("families")
+        if fams:
+            head = "  families" + "".join(f"  {t:>14}" for t in targets)
+            lines.append(head)
+            for name, fam in fams.items():
+                cells = ""
+                for t in targets:
+                    miss = fam["kernels_without_target"].get(t, 0)
+                    cell = fam["targets"].get(t, "?") + (f" -{miss}" if miss else "")
+                    cells += f"  {cell:>14}"
+                lines.append(f"    {name[:40]:40} {fam['kernels']:>6}{cells}")
+            lines.append("  (-N: kernels of the family with no code for that target)")
+    if not doc["files"]:
+        lines.append("no GPU code in the arguments")
+    elif not doc["names"]:
+        lines.append("kernel families: add --names")
+    lines += [f"error: {p}" for p in doc["problems"]]
+    return "\n".join(lines) + "\n"
+
+
 def symbols_text(doc: dict, _opts: Any) -> str:
     lines = []
     for r in doc["files"]:
@@ -223,6 +264,7 @@ TEXT: Dict[str, Callable[[dict, Any], str]] = {
     "list": list_text,
     "explain": explain_text,
     "cubins": cubins_text,
+    "kernels": kernels_text,
     "symbols": symbols_text,
     "plan": plan_text,
     "verify-build": verify_text,
