@@ -277,3 +277,26 @@ def _anonymous_pipe(fd: int) -> bool:
         return os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:")
     except OSError:
         return False
+
+
+def write_output(path: str, text: str) -> None:
+    """Write the rendered document to a path named by --output, never blocking on it: a FIFO without a reader
+    fails at once (ENXIO) instead of waiting for one; a directory or a symlink loop fails with its reason."""
+    try:
+        st: Optional[os.stat_result] = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    if st is not None and stat.S_ISREG(st.st_mode):
+        flags |= os.O_TRUNC
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO and st is not None and stat.S_ISFIFO(st.st_mode):
+            raise NotRegularFile(errno.ENXIO, "is a FIFO (named pipe) that no program is reading", path) from None
+        raise
+    with os.fdopen(fd, "wb") as fh:
+        os.set_blocking(fd, True)  # a reader is there (or it is a file or a device): write it all
+        fh.write(text.encode("utf-8"))

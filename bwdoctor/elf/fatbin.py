@@ -139,7 +139,7 @@ def read_fatbins(path) -> FatbinScan:
     try:
         with fileio.open_file(path) as fh:
             size = os.fstat(fh.fileno()).st_size
-            problem = _elf_ident_problem(fh.read(64), size)
+            problem = elf_ident_problem(fh.read(64), size)
             if problem:
                 scan.error = problem
                 return scan
@@ -172,7 +172,7 @@ def read_fatbins(path) -> FatbinScan:
     return scan
 
 
-def _elf_ident_problem(head: bytes, size: int) -> Optional[str]:
+def elf_ident_problem(head: bytes, size: int) -> Optional[str]:
     """Why the first bytes are not a 64-bit little-endian ELF that can hold fatbins, or None."""
     if size == 0:
         return "empty file (0 bytes)"
