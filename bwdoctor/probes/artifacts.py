@@ -7,12 +7,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import lzma
 import os
 import re
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -33,6 +35,18 @@ TOTAL_LIMIT = 16 << 30  # all members of one wheel together (torch's are about 4
 RATIO_LIMIT = 100  # real libraries deflate 2-10:1; a member far above is padding or a zip bomb
 RATIO_FLOOR = 16 << 20  # a small member is extracted whatever its ratio
 SPACE_MARGIN = 256 << 20  # free space left in the temp dir after extracting a member
+# what a damaged or hostile zip raises (bad CRC, bad header, unknown compression, cut short)
+WHEEL_ERRORS = (
+    OSError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    NotImplementedError,
+)
 
 
 def _skipped(member: str, why: str) -> Dict[str, Any]:
@@ -193,8 +207,12 @@ def _read_artifact(
     elif p.is_file() and p.suffix == ".whl":
         try:
             out = _wheel(p, progress)
-        except (OSError, zipfile.BadZipFile, RuntimeError, ValueError, EOFError, NotImplementedError) as exc:
-            why = fileio.describe(exc) if isinstance(exc, OSError) else f"not a readable wheel ({exc})"
+        except WHEEL_ERRORS as exc:
+            why = (
+                fileio.describe(exc)
+                if isinstance(exc, OSError)
+                else f"not a readable wheel ({exc or type(exc).__name__})"
+            )
             out = {"kind": "wheel", "name": p.name, "version": "", "files": [], "problem": f"{arg}: {why}"}
     elif os.path.lexists(host) and _unusable(host):
         out = {"kind": "unusable", "name": p.name, "version": "", "files": [], "problem": f"{arg}: {_unusable(host)}"}
