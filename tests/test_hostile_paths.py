@@ -122,7 +122,7 @@ LEGIT: Dict[Tuple[str, str], int] = {
     ("facts -o", "truncated"): OK,
     ("facts -o", "huge"): OK,
     ("facts -o", "chardev"): OK,  # /dev/zero takes writes like /dev/null
-    ("explain --log", "huge"): 3,  # read: its first and last 4 MiB (zeros), nothing matches: exit 3 and a note
+    ("explain --log", "huge"): 3,  # read: its first and last 2 MiB (zeros), nothing matches: exit 3 and a note
     ("explain --log", "non-utf8"): 3,
     ("explain --log", "truncated"): 3,  # the first third of a log holds no failure: nothing matches
     ("plan --log", "huge"): OK,  # the log's figures are optional: the plan is made and the note is on stderr
@@ -265,7 +265,7 @@ def test_explain_long_input_keeps_head_and_tail_and_says_so(tmp_path: Path) -> N
     )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["matches"]
-    assert "first and last 4 MiB" in res.stderr and "skipped" in res.stderr
+    assert "first and last 2 MiB" in res.stderr and "skipped" in res.stderr
 
 
 def test_read_input_waits_for_a_fifo_writer_then_gives_up(tmp_path: Path) -> None:
