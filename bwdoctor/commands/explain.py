@@ -12,10 +12,10 @@ from ..render import add_format_option
 
 SCHEMA = "bwdoctor.explain/1"
 MAX_INPUT = 4 << 20  # a log longer than this keeps its first and last 2 MiB (the start-up, the failure)
-FIFO_WAIT = 3.0  # seconds a named FIFO may stay silent before explain gives up on it
+FIFO_WAIT = 2.0  # seconds a named FIFO may stay silent before explain gives up on it
 INPUT_HELP = """Input: a log file, a pipe (`cmd 2>&1 | bwdoctor explain -`, `--log /dev/stdin`) or a named FIFO is read
 once. More than 4 MiB keeps the first and the last 2 MiB and says so. A pipe is read until its writer closes it;
-a named FIFO that sends nothing for 3 s (no writer) is an error, exit 2; --wait SECONDS sets that wait for
+a named FIFO that sends nothing for 2 s (no writer) is an error, exit 2; --wait SECONDS sets that wait for
 both. A directory, a device or a socket is refused (exit 2)."""
 
 
@@ -35,7 +35,7 @@ def register(sub: Any, epilog: str = "") -> None:
         metavar="SECONDS",
         type=_seconds,
         default=None,
-        help="stop reading a pipe or FIFO after SECONDS without data (default: a pipe until it ends, a FIFO 3 s)",
+        help="stop reading a pipe or FIFO after SECONDS without data (default: a pipe until it ends, a FIFO 2 s)",
     )
     add_format_option(e, "explain")
     e.add_argument("--no-machine", action="store_true", help="print the article only; do not check this machine")
