@@ -211,7 +211,7 @@ class Context:
                 errors="replace",
             )
         except subprocess.TimeoutExpired:
-            return Unavailable(f"{argv[0]} timed out after {timeout:g} s")
+            return Unavailable(f"{argv[0]} timed out after {timeout:g} s", failed=True)  # not "absent here"
         except FileNotFoundError:
             return Unavailable(f"{argv[0]} not found")
         except PermissionError:
