@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from . import __version__
+from . import __version__, exitcodes
 from .context import Context
 from .errors import UsageError
 from .model import (
@@ -35,7 +35,7 @@ from .registry import Registry
 # Exit codes of every command (README "Exit codes"): 0 nothing at or above --fail-on and everything ran;
 # 1 the gate failed; 2 usage: an option or a named input that cannot be used; 3 no verdict: nothing could be
 # evaluated, a check crashed or could not run because its probe failed, or bwdoctor itself failed.
-EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INCOMPLETE = exitcodes.OK, exitcodes.GATE, exitcodes.USAGE, exitcodes.INCOMPLETE
 
 # Facts every report carries for its header (host, driver, GPUs, Python), whatever the checks need.
 SUMMARY_FACTS = ("host", "kernel_release", "nvidia_driver", "gpus", "targets", "python_env")

@@ -69,10 +69,14 @@ class PlanInput:
 
 def kv_dtype_bytes(m: ModelFacts, kv_cache_dtype: str, vllm_version: str) -> tuple[int, str]:
     """Give (bytes per KV element, why) for --kv-cache-dtype and the checkpoint's KV scheme."""
+    from bwdoctor.capacity.vllmdata import PlanInputError
     from bwdoctor.capacity.vllmdata import kv_dtype_bytes as known_bytes
 
     d = (kv_cache_dtype or "auto").lower()
-    explicit = known_bytes(d)  # raises PlanInputError for a dtype vLLM does not know or plan does not model
+    try:
+        explicit = known_bytes(d)
+    except PlanInputError:  # `bwdoctor plan` refuses it up front; a serve-config lint says so on its own line
+        explicit = None
     if explicit is not None:
         return explicit, f"--kv-cache-dtype {d}"
     if m.quant.kv_cache_dtype == "fp8" and m.quant.kv_auto_resolves and vllm_at_least(vllm_version, "0.14.0"):

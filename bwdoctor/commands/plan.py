@@ -9,15 +9,6 @@ from ..model import Outcome, Unavailable
 from ..render import add_format_option
 from .common import context_from_args
 
-PLAN_EPILOG = """exit codes:
-  0  it fits
-  1  it does not fit (weights, KV cache shorter than one --max-model-len sequence, too few GPUs)
-  2  usage: no model directory or config.json, a model figure out of range or of the wrong type, an argument
-     out of range, --tp that does not divide the heads, an unknown --kv-cache-dtype or --vllm-version, no GPU
-     memory known (pass --gpu-memory), an unreadable --log
-defaults: --tp 1, --pp 1, --gpu-memory-utilization 0.9, --kv-cache-dtype auto, --vllm-version 0.15.1,
-  --gpu-memory/--gpu-count what NVML sees"""
-
 
 def gpu_memory(args: Any) -> Tuple[Optional[List[float]], str]:
     """(per-GPU total memory in GiB, why not) from the `gpus` fact (NVML, guarded and budgeted by its probe)."""
@@ -75,18 +66,20 @@ def register(subparsers: Any, epilog: str = "") -> None:
         description="Reads config.json, the quantization config and safetensors headers (no weights) "
         "and models vLLM's startup memory budget (V0 and V1 engines; per-release defaults of "
         "max_num_batched_tokens and max_num_seqs from bwdoctor/data/vllm_plan.json).",
-        epilog=PLAN_EPILOG,
     )
     p.add_argument("--model", required=True, help="local model directory (config.json, *.safetensors)")
     p.add_argument(
-        "--tp", "-tp", "--tensor-parallel-size", dest="tp", type=int, default=1, help="divides the heads (default 1)"
+        "--tp", "-tp", "--tensor-parallel-size", dest="tp", type=int, default=1, help="must divide the attention heads"
     )
-    p.add_argument("--pp", "-pp", "--pipeline-parallel-size", dest="pp", type=int, default=1, help="(default 1)")
-    p.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="in (0, 1] (default 0.9)")
+    p.add_argument("--pp", "-pp", "--pipeline-parallel-size", dest="pp", type=int, default=1, help="pipeline stages")
+    p.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="in (0, 1]")
     p.add_argument("--max-model-len", type=int, default=None, help="(default: the model's max_position_embeddings)")
-    p.add_argument("--max-num-seqs", type=int, default=None, help="(default: the release's, per GPU size)")
+    p.add_argument("--max-num-seqs", type=int, default=None, help="(default: the release's default for the GPU size)")
     p.add_argument(
-        "--max-num-batched-tokens", type=int, default=None, help="(default: the release's, per GPU size and length)"
+        "--max-num-batched-tokens",
+        type=int,
+        default=None,
+        help="(default: the release's default for the GPU size and length)",
     )
     p.add_argument("--kv-cache-dtype", default="auto", help="auto, bfloat16, float16, fp8, fp8_e4m3, fp8_e5m2, ...")
     p.add_argument("--quantization", default=None, help="as passed to vLLM (informational; the checkpoint decides)")
@@ -95,7 +88,7 @@ def register(subparsers: Any, epilog: str = "") -> None:
     p.add_argument(
         "--weights-gib", type=float, default=None, help="weights per GPU, e.g. from a log's 'Model loading took X GiB'"
     )
-    p.add_argument("--vllm-version", default="0.15.1", help="the release to model (default 0.15.1)")
+    p.add_argument("--vllm-version", default="0.15.1", help="the release to model")
     p.add_argument(
         "--log", metavar="FILE", help="a vLLM start-up log of this run: show logged figures beside the prediction"
     )
