@@ -390,7 +390,24 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
                 )
             )
             continue
-        out.extend(_to_findings(spec, result))
+        found = _to_findings(spec, result)
+        gone = [
+            (n, v) for n, v in ((n, facts.get(n)) for n in spec.optional) if isinstance(v, Unavailable) and v.failed
+        ]
+        if gone and all(f.status in ("pass", "skip") for f in found):
+            # an optional fact it could do without failed to be gathered: a pass (or skip) made without it is
+            # not a verdict; a problem it found all the same stands
+            reason = "; ".join(f"{n}: {v.reason}" for n, v in gone)
+            found = [
+                _finding(
+                    spec,
+                    "error",
+                    "error",
+                    f"could not run: {reason}",
+                    {"cause": CAUSE_PROBE, "facts": [n for n, _ in gone]},
+                )
+            ]
+        out.extend(found)
     return out
 
 

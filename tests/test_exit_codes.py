@@ -524,3 +524,55 @@ def test_fleet_3_no_verdict(tmp_path, h100_facts):
     broken = failed_probe(h100_facts, "nvidia_driver")
     res = run_cli("fleet", "--facts", *_nodes(tmp_path, broken, broken))
     assert rc_of(res) == 3
+
+
+# --- the engine's distinction: a probe that failed is not "does not apply here" ------------------------------
+
+
+def test_failed_fact_is_an_error_and_an_absent_one_a_skip():
+    from bwdoctor import engine, registry
+    from bwdoctor.model import Unavailable, fact_from_json, fact_to_json, probe_failure
+    from bwdoctor.registry import check
+
+    @check("BW993", "needs-gpus", severity="error", kb="x")
+    def needs_gpus(gpus):
+        return None
+
+    @check("BW994", "optional-gpus", severity="error", kb="x", optional=("gpus",))
+    def optional_gpus(gpus):
+        return None
+
+    specs = [getattr(needs_gpus, registry.CHECK_ATTR), getattr(optional_gpus, registry.CHECK_ATTR)]
+    absent = engine.evaluate(specs, {"gpus": Unavailable("no NVIDIA GPU")})
+    assert [f.status for f in absent] == ["skip", "pass"] and engine.exit_code(absent) == 0
+    failed = engine.evaluate(specs, {"gpus": probe_failure("probe gpus timed out after 5 s")})
+    assert [f.status for f in failed] == ["error", "error"] and engine.exit_code(failed) == 3
+    assert all(f.evidence["cause"] == "probe-failed" and "timed out" in f.message for f in failed)
+    # the failure survives a facts file round trip; an old facts file's plain form stays an honest absence
+    assert fact_from_json(fact_to_json(probe_failure("x"))) == probe_failure("x")
+    assert fact_from_json({"$unavailable": "x"}) == Unavailable("x")
+
+
+def test_a_probe_whose_input_failed_fails_too():
+    from bwdoctor import engine
+    from bwdoctor.context import Context
+    from bwdoctor.model import ProbeSpec, Unavailable
+    from bwdoctor.registry import Registry
+
+    def boom(ctx):
+        raise OSError("device vanished")
+
+    def downstream(ctx, first):
+        return first if isinstance(first, Unavailable) else {"ok": True}
+
+    def honest(ctx):
+        return Unavailable("not installed")
+
+    reg = Registry()
+    reg.probes["first"] = ProbeSpec("first", boom, (), 2.0, "")
+    reg.probes["second"] = ProbeSpec("second", downstream, ("first",), 2.0, "")
+    reg.probes["third"] = ProbeSpec("third", honest, (), 2.0, "")
+    facts, _ = engine.gather(reg, Context(), ["second", "third"])
+    assert facts["first"].failed and "device vanished" in facts["first"].reason
+    assert facts["second"].failed
+    assert isinstance(facts["third"], Unavailable) and not facts["third"].failed
