@@ -110,7 +110,10 @@ def python_env(ctx):
         if isinstance(res, Unavailable):
             return res
         if res.returncode != 0:
-            tail = (res.stderr or "").strip().splitlines()[-1:] or ["no error text"]
+            lines = [ln for ln in (res.stderr or "").strip().splitlines() if ln.strip()]
+            tail = [ln for ln in lines if "sysconfig" not in ln][-1:] or lines[:1] or ["no error text"]
+            if "sysconfig" in tail[0]:  # a program that echoes the Python code it was given back
+                tail = ["it did not run the Python code it was given"]
             return Unavailable(
                 f"{exe} exited with {res.returncode} when asked for its sys.path (is it a Python interpreter?): "
                 f"{tail[0][:160]}"
