@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
 
+from ..model import error_cause
 from ..redact import redact
 
 LEVELS = {"error": ("error",), "warning": ("error", "warning"), "info": ("error", "warning", "info")}
@@ -28,7 +29,7 @@ def render_junit(report, fail_on: str = "error") -> str:
         notes = [f for f in fs if f.status == "fail" and f.severity not in gating]
         if errors:
             counts["errors"] += 1
-            el = ET.SubElement(case, "error", message=redact(errors[0].message)[:500], type="check-crashed")
+            el = ET.SubElement(case, "error", message=redact(errors[0].message)[:500], type=error_cause(errors[0]))
             el.text = "\n".join(redact(f.message) for f in errors)
         elif fails:
             counts["failures"] += 1

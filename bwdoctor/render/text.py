@@ -33,13 +33,17 @@ def _family_state(fs):
 
 
 def _summary_line(fs) -> str:
+    from ..model import summary
+
     n = {s: sum(1 for f in fs if f.status == s) for s in ("pass", "fail", "skip", "error")}
+    causes = summary(fs)
     parts = []
     errs = sum(1 for f in fs if f.status == "fail" and f.severity == "error")
     warns = sum(1 for f in fs if f.status == "fail" and f.severity == "warning")
     infos = sum(1 for f in fs if f.status == "fail" and f.severity == "info")
     for count, word in (
-        (n["error"], "crashed"),
+        (causes["check_crashed"], "crashed"),
+        (causes["probe_failed"], "could not run"),
         (errs, "error"),
         (warns, "warning"),
         (infos, "note"),
