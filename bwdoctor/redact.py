@@ -144,7 +144,7 @@ def mask_value(value: Any) -> Any:
 
 
 # -- text -------------------------------------------------------------------------------------------------
-_QUOTED_OR_WORD = r"""(?:"[^"\n]*"|'[^'\n]*'|[^\s"',;}&<>|]+)"""
+_QUOTED_OR_WORD = r"""(?:"[^"\n]*"|'[^'\n]*'|\[[^\]\n]*\]|[^\s"',;}&<>|]+)"""
 # NAME=value / NAME: value / "NAME": "value"; the name is checked by is_secret_name
 _NAMED = re.compile(
     r"""(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z_][A-Za-z0-9_.-]*)
@@ -179,6 +179,9 @@ _BEARER = re.compile(r"(?P<pre>\b(?:Bearer|Basic|Authorization:\s*token)\s+)(?P<
 def _quoted_tail(text: str, m: re.Match, start: str) -> Optional[int]:
     """End of a value inside quotes that open before the name ("HF_TOKEN=a b" in a systemd unit)."""
     i = m.start(start)
+    sep = m.group("sep")
+    if "=" not in sep or "'" in sep or '"' in sep:
+        return None
     if i > 0 and text[i - 1] in "\"'" and m.group("value")[:1] not in "\"'":
         close = text.find(text[i - 1], m.start("value"))
         if close >= 0 and "\n" not in text[m.start("value") : close]:
