@@ -130,6 +130,14 @@ def _is_reference(value: str) -> bool:
     return bool(re.fullmatch(r"""["']?\$(?:\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)["']?""", value))
 
 
+# values that carry no secret: booleans and nothing (`api_key: null`, YAML `key: false`)
+_TRIVIAL = frozenset({"true", "false", "yes", "no", "on", "off", "null", "none", "nil", "''", '""'})
+
+
+def _trivial(value: str) -> bool:
+    return value.strip().strip("\"'").lower() in _TRIVIAL or value.strip() in _TRIVIAL
+
+
 def _looks_like_flag(value: str) -> bool:
     return value.startswith("--") or bool(re.fullmatch(r"-[A-Za-z]{1,3}", value))
 
@@ -144,7 +152,7 @@ def mask_value(value: Any) -> Any:
 
 
 # -- text -------------------------------------------------------------------------------------------------
-_QUOTED_OR_WORD = r"""(?:"[^"\n]*"|'[^'\n]*'|\[[^\]\n]*\]|[^\s"',;}&<>|]+)"""
+_QUOTED_OR_WORD = r"""(?:"[^"\n]*"|'[^'\n]*'|\[[^\]\n]*\]|\$\{[^}\s]*\}[^\s"',;}&<>|]*|[^\s"',;}&<>|]+)"""
 # NAME=value / NAME: value / "NAME": "value"; the name is checked by is_secret_name
 _NAMED = re.compile(
     r"""(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z_][A-Za-z0-9_.-]*)
@@ -191,7 +199,7 @@ def _quoted_tail(text: str, m: re.Match, start: str) -> Optional[int]:
 
 def _named(text: str, m: re.Match) -> Optional[str]:
     name, value = m.group("name"), m.group("value")
-    if not is_secret_name(name) or value.strip("\"'") in (MASK, "") or _is_reference(value):
+    if not is_secret_name(name) or value.strip("\"'") in (MASK, "") or _is_reference(value) or _trivial(value):
         return None
     if m.group("sep").strip(" \t\"'") == ":" and _looks_like_flag(value):
         return None
@@ -201,7 +209,7 @@ def _named(text: str, m: re.Match) -> Optional[str]:
 
 def _flag(text: str, m: re.Match) -> Optional[str]:
     flag, value = m.group("flag"), m.group("value")
-    if not is_secret_flag(flag) or value.strip("\"'") in (MASK, "") or _is_reference(value):
+    if not is_secret_flag(flag) or value.strip("\"'") in (MASK, "") or _is_reference(value) or _trivial(value):
         return None
     if m.group("sep") != "=" and _looks_like_flag(value):
         return None

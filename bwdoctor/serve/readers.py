@@ -190,6 +190,9 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
             continue
         key, value_start = km.group(1), m.start() + km.end()
         if key == "Environment":
+            if not line[km.end() :].strip():  # an empty Environment= resets the assignments made before it
+                env = [e for e in env if e.path != path]
+                continue
             env.extend(_systemd_env_words(text, path, value_start))
         elif key == "EnvironmentFile":
             name = line[km.end() :].strip()
