@@ -24,6 +24,7 @@ setting was present.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Dict, List, Optional
 
@@ -98,6 +99,11 @@ def is_secret_name(name: str) -> bool:
     """True for a variable, key or flag name (without its dashes) that holds a secret."""
     if not name or not isinstance(name, str) or len(name) > 200:
         return False
+    return _secret_name(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
     words = _words(name)
     if not words or "_".join(words) in _ALLOWED or name.upper() in _NOT_SECRET:
         return False
@@ -118,6 +124,11 @@ def is_secret_flag(flag: str) -> bool:
     """True for a command-line option whose value is a secret: --api-key, --hf-token, --*-password ..."""
     if not isinstance(flag, str) or not flag.startswith("--") or len(flag) > 200:
         return False
+    return _secret_flag(flag)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_flag(flag: str) -> bool:
     name = flag[2:].split("=", 1)[0]
     words = _words(name)
     if not words or words[-1] not in _FLAG_WORDS:
@@ -153,19 +164,11 @@ def mask_value(value: Any) -> Any:
 
 # -- text -------------------------------------------------------------------------------------------------
 _QUOTED_OR_WORD = r"""(?:"[^"\n]*"|'[^'\n]*'|\[[^\]\n]*\]|\$\{[^}\s]*\}[^\s"',;}&<>|]*|[^\s"',;}&<>|]+)"""
-# NAME=value / NAME: value / "NAME": "value"; the name is checked by is_secret_name
-_NAMED = re.compile(
-    r"""(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z_][A-Za-z0-9_.-]*)
-        (?P<sep>["']?[ \t]*[=:][ \t]*)
-        (?P<value>"""
-    + _QUOTED_OR_WORD
-    + ")",
-    re.X,
-)
+_VALUE = re.compile(_QUOTED_OR_WORD)
+# NAME=value / NAME: value / "NAME": "value"; the name is checked by is_secret_name, then the value is read
+_NAMED = re.compile(r"""(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>["']?[ \t]*[=:][ \t]*)""")
 # --flag=value / --flag value; the flag is checked by is_secret_flag
-_FLAG = re.compile(
-    r"(?P<flag>(?<![A-Za-z0-9_-])--[A-Za-z0-9][A-Za-z0-9_.-]*)(?P<sep>=|[ \t]+)(?P<value>" + _QUOTED_OR_WORD + ")"
-)
+_FLAG = re.compile(r"(?P<name>(?<![A-Za-z0-9_-])--[A-Za-z0-9][A-Za-z0-9_.-]*)(?P<sep>=|[ \t]+)")
 # Known token shapes that show up without a name in front of them.
 _SHAPES = [
     re.compile(r"\bhf_[A-Za-z0-9]{16,}"),  # Hugging Face
@@ -184,56 +187,48 @@ _URL_CRED = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s@]
 _BEARER = re.compile(r"(?P<pre>\b(?:Bearer|Basic|Authorization:\s*token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.I)
 
 
-def _quoted_tail(text: str, m: re.Match, start: str) -> Optional[int]:
+def _quoted_tail(text: str, m: re.Match, value: str) -> Optional[int]:
     """End of a value inside quotes that open before the name ("HF_TOKEN=a b" in a systemd unit)."""
-    i = m.start(start)
+    i = m.start("name")
     sep = m.group("sep")
     if "=" not in sep or "'" in sep or '"' in sep:
         return None
-    if i > 0 and text[i - 1] in "\"'" and m.group("value")[:1] not in "\"'":
-        close = text.find(text[i - 1], m.start("value"))
-        if close >= 0 and "\n" not in text[m.start("value") : close]:
+    if i > 0 and text[i - 1] in "\"'" and value[:1] not in "\"'":
+        close = text.find(text[i - 1], m.end())
+        if close >= 0 and "\n" not in text[m.end() : close]:
             return close
     return None
 
 
-def _named(text: str, m: re.Match) -> Optional[str]:
-    name, value = m.group("name"), m.group("value")
-    if not is_secret_name(name) or value.strip("\"'") in (MASK, "") or _is_reference(value) or _trivial(value):
-        return None
-    if m.group("sep").strip(" \t\"'") == ":" and _looks_like_flag(value):
-        return None
-    q = value[0] if value[0] in "\"'" and len(value) > 1 and value[-1] == value[0] else ""
-    return f"{name}{m.group('sep')}{q}{MASK}{q}"
+def _keep(value: str, sep: str, named: bool) -> bool:
+    """Values that reveal nothing: empty, already masked, a $VARIABLE, a boolean, or the next flag."""
+    if value.strip("\"'") in (MASK, "") or _is_reference(value) or _trivial(value):
+        return True
+    if named and sep.strip(" \t\"'") == ":" and _looks_like_flag(value):
+        return True
+    return not named and sep != "=" and _looks_like_flag(value)
 
 
-def _flag(text: str, m: re.Match) -> Optional[str]:
-    flag, value = m.group("flag"), m.group("value")
-    if not is_secret_flag(flag) or value.strip("\"'") in (MASK, "") or _is_reference(value) or _trivial(value):
-        return None
-    if m.group("sep") != "=" and _looks_like_flag(value):
-        return None
-    q = value[0] if value[0] in "\"'" and len(value) > 1 and value[-1] == value[0] else ""
-    return f"{flag}{m.group('sep')}{q}{MASK}{q}"
-
-
-def _sub_pairs(pattern: re.Pattern, text: str, replace: Any, start: str) -> str:
-    """Replace name/value matches; a non-secret name gives up only itself, so `--port --api-key X` and
-    `Environment="HF_TOKEN=X"` still reach the secret behind it."""
+def _sub_pairs(head: re.Pattern, text: str, secret: Any, named: bool) -> str:
+    """Mask the value after every secret name (or flag) and its separator. Only a secret name reads its value,
+    and a non-secret one gives up only itself, so `--port --api-key X` and `Environment="HF_TOKEN=X"` still
+    reach the secret behind it, and the work stays linear in the text."""
     out: List[str] = []
     pos = 0
     while True:
-        m = pattern.search(text, pos)
+        m = head.search(text, pos)
         if m is None:
             break
-        new = replace(text, m)
-        if new is None:
-            out.append(text[pos : m.end("sep")])
-            pos = m.end("sep")
+        v = _VALUE.match(text, m.end()) if secret(m.group("name")) else None
+        if v is None or _keep(v.group(0), m.group("sep"), named):
+            out.append(text[pos : m.end()])
+            pos = m.end()
             continue
-        end = _quoted_tail(text, m, start)
-        out.append(text[pos : m.start()] + new)
-        pos = end if end is not None else m.end()
+        value = v.group(0)
+        q = value[0] if value[0] in "\"'" and len(value) > 1 and value[-1] == value[0] else ""
+        end = _quoted_tail(text, m, value)
+        out.append(text[pos : m.end()] + q + MASK + q)
+        pos = end if end is not None else v.end()
     out.append(text[pos:])
     return "".join(out)
 
@@ -243,9 +238,9 @@ def redact(text: str) -> str:
     if not text or not isinstance(text, str):
         return text
     out = _URL_CRED.sub(lambda m: m.group("pre") + MASK + m.group("at"), text)
-    out = _sub_pairs(_FLAG, out, _flag, "flag")
+    out = _sub_pairs(_FLAG, out, is_secret_flag, named=False)
     out = _BEARER.sub(lambda m: m.group("pre") + MASK, out)
-    out = _sub_pairs(_NAMED, out, _named, "name")
+    out = _sub_pairs(_NAMED, out, is_secret_name, named=True)
     for shape in _SHAPES:
         out = shape.sub(MASK, out)
     return out
