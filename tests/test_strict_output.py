@@ -174,3 +174,17 @@ def test_error_messages_carry_no_control_characters(tmp_path, capsys):
         main(argv)
         got = capsys.readouterr()
         assert not BAD.search(got.out + got.err), (argv, got.err)
+
+
+def test_non_finite_numbers_in_a_plan_document_render_in_both_formats(capsys):
+    """A text view formats numbers itself: it gets nan/inf (never None in their place); JSON gets null."""
+    cap = Path(__file__).parent / "fixtures" / "capacity" / "qwen3-14b"
+    assert main(["plan", "--model", str(cap), "--gpu-memory", "80", "--format", "json"]) in (0, 1)
+    doc = json.loads(capsys.readouterr().out)
+    doc["weights_gib_per_gpu"] = float("nan")
+    doc["kv_cache_gib"] = float("inf")
+    doc["max_concurrency"] = float("-inf")
+    text = render(Outcome(doc), "text")
+    assert "nan GiB" in text and not BAD.search(text)
+    out = strict_json(render(Outcome(doc), "json"))
+    assert out["weights_gib_per_gpu"] is None and out["kv_cache_gib"] is None

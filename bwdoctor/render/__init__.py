@@ -78,7 +78,7 @@ def render(outcome: Any, fmt: str, options: Optional[RenderOptions] = None) -> s
     else:
         from .documents import TEXT
 
-        out = TEXT[kind](clean_obj(outcome.document), options)
+        out = TEXT[kind](clean_obj(outcome.document, finite=False), options)
     out = redact(out)
     return out if options.color else strip_controls(out)
 

@@ -39,27 +39,28 @@ def clean_text(text: str) -> str:
     return strip_controls(redact(text)) if isinstance(text, str) else text
 
 
-def _strict(obj: Any) -> Any:
-    """JSON-shaped, finite and printable: non-finite floats → None, strings and keys without control characters,
-    tuples → lists, anything else → its str()."""
+def _strict(obj: Any, finite: bool = True) -> Any:
+    """JSON-shaped and printable: strings and keys without control characters, tuples → lists, anything else →
+    its str(); with `finite`, non-finite floats → None (text views keep them: they print as nan/inf)."""
     if isinstance(obj, str):
         return strip_controls(obj)
     if isinstance(obj, bool) or obj is None or isinstance(obj, int):
         return obj
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        return obj if math.isfinite(obj) or not finite else None
     if isinstance(obj, dict):
-        return {(strip_controls(k) if isinstance(k, str) else str(k)): _strict(v) for k, v in obj.items()}
+        return {(strip_controls(k) if isinstance(k, str) else str(k)): _strict(v, finite) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
+        return [_strict(v, finite) for v in obj]
     if hasattr(obj, "to_json"):
-        return _strict(obj.to_json())
+        return _strict(obj.to_json(), finite)
     return strip_controls(str(obj))
 
 
-def clean_obj(obj: Any) -> Any:
-    """A JSON-shaped value ready for any output: redacted (structure-aware), finite, printable."""
-    return redact_obj(_strict(obj))
+def clean_obj(obj: Any, finite: bool = True) -> Any:
+    """A JSON-shaped value ready for any output: redacted (structure-aware), printable, and finite unless
+    `finite` is False (a text view formats numbers itself and must not meet a None where a number was)."""
+    return redact_obj(_strict(obj, finite))
 
 
 def dump_json(obj: Any, indent: int = 2) -> str:
@@ -76,7 +77,7 @@ def clean_report(report: Any) -> Any:
         loc = f.location
         if loc is not None:
             loc = Location(clean_text(str(loc.path)), loc.line, loc.column)
-        ev = clean_obj(f.evidence) if isinstance(f.evidence, dict) else {}
+        ev = clean_obj(f.evidence, finite=False) if isinstance(f.evidence, dict) else {}
         findings.append(
             dataclasses.replace(
                 f,
@@ -89,7 +90,9 @@ def clean_report(report: Any) -> Any:
                 location=loc,
             )
         )
-    facts = {clean_text(str(k)): fact_from_json(clean_obj(fact_to_json(v))) for k, v in report.facts.items()}
+    facts = {
+        clean_text(str(k)): fact_from_json(clean_obj(fact_to_json(v), finite=False)) for k, v in report.facts.items()
+    }
     probes = {k: (v if isinstance(v, (int, float)) and math.isfinite(v) else 0.0) for k, v in report.probes.items()}
     return dataclasses.replace(
         report,
