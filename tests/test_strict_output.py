@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import H100_ROOT
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from bwdoctor.cli import main
 from bwdoctor.model import Finding, Location, Outcome, Report
@@ -188,3 +190,56 @@ def test_non_finite_numbers_in_a_plan_document_render_in_both_formats(capsys):
     assert "nan GiB" in text and not BAD.search(text)
     out = strict_json(render(Outcome(doc), "json"))
     assert out["weights_gib_per_gpu"] is None and out["kv_cache_gib"] is None
+
+
+# -- properties over random input ---------------------------------------------------------------------------
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+FORMS = [
+    "HF_TOKEN={}",
+    "--api-key {}",
+    "--hf-token={}",
+    "https://user:{}@example.org/simple",
+    "export VLLM_API_KEY='{}'",
+    '"api_key": "{}"',
+    "Environment=DB_PASS={} X=1",
+]
+
+
+@SETTINGS
+@given(
+    st.text(max_size=200),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=8, max_size=40),
+    st.sampled_from(FORMS),
+    st.text(max_size=200),
+)
+def test_a_secret_in_any_surrounding_text_is_masked_and_nothing_unprintable_is_left(prefix, value, form, suffix):
+    secret = "Zq9" + value
+    assume(secret not in prefix + suffix)
+    out = clean_text(f"{prefix} {form.format(secret)} {suffix}")
+    assert secret not in out
+    assert not BAD.search(out)
+    assert clean_text(out) == out  # idempotent: cleaning twice changes nothing
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=40),
+    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=12), kids, max_size=5),
+    max_leaves=30,
+)
+
+
+@SETTINGS
+@given(JSONISH)
+def test_any_json_shaped_value_dumps_as_strict_printable_json(value):
+    text = dump_json({"schema": "bwdoctor.facts/1", "facts": {"x": value}})
+    assert not BAD.search(text)
+    strict_json(text)
+
+
+@SETTINGS
+@given(st.text(max_size=300))
+def test_any_message_gives_xml_that_parses(message):
+    f = Finding("BW101", "n", "driver", "fail", "error", message, "driver-too-old")
+    report = Report("0.1.0", [], {}, [f], {})
+    ET.fromstring(render(Outcome(report.to_json(), 1, [], report), "junit").encode("utf-8"))
