@@ -100,9 +100,18 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors and help cleaned like every other output (they may echo argv)."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        from .render.safe import clean_text
+
+        super()._print_message(clean_text(message) if message else message, file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="bwdoctor",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
@@ -166,10 +175,10 @@ def run(args: Any) -> int:
         show_all=bool(getattr(args, "all", False)),
     )
     emit(args.output, render(outcome, getattr(args, "format", "text"), options))
-    from .redact import redact
+    from .render.safe import clean_text
 
     for message in outcome.messages:
-        print(f"bwdoctor {args.command}: {redact(str(message))}", file=sys.stderr)
+        print(f"bwdoctor {args.command}: {clean_text(str(message))}", file=sys.stderr)
     return int(outcome.code)
 
 
@@ -186,9 +195,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return int(exc.code or 0)
         return run(args)
     except UsageError as exc:
-        from .redact import redact
+        from .render.safe import clean_text
 
-        print(f"bwdoctor: {redact(str(exc))}", file=sys.stderr)
+        print(f"bwdoctor: {clean_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("bwdoctor: interrupted", file=sys.stderr)
@@ -198,10 +207,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # the last line of defence: never a traceback for a user
         if os.environ.get("BWDOCTOR_DEBUG"):
             raise
-        from .redact import redact
+        from .render.safe import clean_text
 
         print(
-            redact(f"bwdoctor: internal error: {type(exc).__name__}: {exc} (set BWDOCTOR_DEBUG=1 for the traceback)"),
+            f"bwdoctor: internal error: {type(exc).__name__}: {clean_text(str(exc))} "
+            "(set BWDOCTOR_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
         return EXIT_NOTHING  # no verdict: never 0, and not 2, which says the user's input is wrong
