@@ -73,6 +73,9 @@ def extensions_load(extension_links, torch_build):
                 "torch": tv,
                 "fix": fix_for(cause, e["distribution"], tv, cuda, e.get("built_for")),
             }
+            if f.get("package"):
+                ev["package"] = f["package"]
+                ev["fix"] = wheel_fix(f["package"], torch_build)
             if soft:
                 out.append(
                     Problem(
@@ -88,6 +91,20 @@ def extensions_load(extension_links, torch_build):
                 ev["imports"] = imports
             out.append(Problem(f"import {f['import']} will fail: {f['summary']}{more}. Fix: {ev['fix']}", ev, kb=cause))
     return out
+
+
+def wheel_fix(package: str, torch_build) -> str:
+    """Install the NVIDIA wheel that provides a missing CUDA library, at the version torch pins when it does."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for line in (torch_build or {}).get("requires") or [] if isinstance(torch_build, dict) else []:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.name.lower().replace("_", "-") == package.lower() and req.specifier:
+            return f"pip install '{req.name}{req.specifier}' (the version torch pins)"
+    return f"pip install {package}"
 
 
 def built_for_other_torch(exts: list, tv: Optional[str]) -> list:

@@ -84,15 +84,15 @@ def select_loaded(name: str, paths: List[str], torch_build, env: dict) -> List[s
     return [p for p in paths if p not in variants] + [p for p in variants if os.path.basename(p) == pick]
 
 
-def link_result(ld, path: str, location: str) -> dict:
+def link_result(ld, path: str, location: str, raw: Optional[dict] = None, imp: Optional[dict] = None) -> dict:
     """What the loader model sees for one file, no verdict: whether it loads; the libraries it needs that are not
     found (every path tried); the symbol versions missing; the undefined symbols (the first MAX_SYMBOLS mangled
     and demangled, every name up to MAX_NAMES mangled) and those whose other-std::string-ABI twin the process
     defines; the import that fails (or the optional load). The causes are made by checks/linkcauses.py."""
-    r = ld.check(path)
+    r = raw if raw is not None else ld.check(path)
     obj = ld.open(path)
     exports = obj.defines if hasattr(obj, "defines") else (lambda _n: False)
-    imp = import_of(path, location, exports)
+    imp = imp or import_of(path, location, exports)
     names = [u["symbol"] for u in r["undefined"]]
     und = [
         {
@@ -104,20 +104,32 @@ def link_result(ld, path: str, location: str) -> dict:
         for u in r["undefined"][:MAX_SYMBOLS]
     ]
     twins = [n for n in names[:MAX_NAMES] if (t := swap_string_abi(n)) and ld.defined_anywhere(t)]
+    missing = [dict(m, found_elsewhere=installed_copies(ld, m["name"], location)) for m in r["missing_libraries"]]
     loads = not (r["error"] or r["missing_libraries"] or r["missing_versions"] or r["undefined"])
     return {
         "path": path,
         "import": imp["import"],
         "soft": imp["soft"],
         "loads": loads,
-        "missing_libraries": r["missing_libraries"],
+        "missing_libraries": missing,
         "missing_versions": r["missing_versions"],
+        "undefined_beside_missing": (r.get("undefined_beside_missing") or [])[:MAX_NAMES],
         "undefined": und,
         "undefined_count": len(r["undefined"]),
         "undefined_names": names[:MAX_NAMES],
         "abi_twin_defined": twins,
         "error": r["error"],
     }
+
+
+def installed_copies(ld, name: str, location: str) -> List[str]:
+    """Where a library the loader did not find is installed all the same in the environment's NVIDIA wheels
+    (<site-packages>/nvidia/<pkg>/lib, nvidia/cu<N>/lib): present, only not on this file's search path."""
+    from ..elf.dynlink import _machine_paths
+
+    if not location or not re.match(r"^[A-Za-z0-9_.+\-]+$", name):
+        return []
+    return _machine_paths(ld, os.path.join(location, "nvidia", "*", "lib", name))[:3]
 
 
 def dist_results(ld, paths: List[str], location: str) -> List[dict]:
@@ -157,6 +169,24 @@ def links_torch(ld, paths: List[str]) -> bool:
     return False
 
 
+def torch_entry(ctx, ld, distributions, tb: dict, torch_dir: str) -> dict:
+    """The extension_links row of torch itself: what `import torch` would fail on (see dynlink.preload_torch)."""
+    d: dict = next((x for x in distributions if x["name"] == "torch"), {})
+    files = [
+        link_result(ld, r["path"], os.path.dirname(torch_dir), raw=r, imp={"import": "torch", "soft": None})
+        for r in ld.torch_failures
+    ]
+    return {
+        "distribution": "torch",
+        "version": tb.get("version") or d.get("version"),
+        "dist_info": d.get("dist_info"),
+        "requires_torch": None,
+        "built_for": None,
+        "files": files,
+        "checked": 1 + len(ctx.glob(os.path.join(torch_dir, "_C.*.so"))),
+    }
+
+
 @probe("extension_links", budget=15.0)
 def extension_links(ctx, python_env, distributions, torch_build):
     """Compiled extensions of vLLM, flash-attn, xformers, torchvision, torchaudio... that will not load, with the
@@ -186,6 +216,10 @@ def extension_links(ctx, python_env, distributions, torch_build):
     ld_plain, notes = interpreter_loader(python_env, root, env)
     ld_torch = None
     out: List[dict] = []
+    if torch_dir:  # torch's own libraries: `import torch` (libtorch_global_deps.so, then torch/_C*.so)
+        ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects, tb)
+        notes += n2
+        out.append(torch_entry(ctx, ld_torch, distributions, tb, torch_dir))
     for d in distributions:
         if d["name"] == "torch" or not d.get("dist_info"):
             continue
@@ -194,13 +228,8 @@ def extension_links(ctx, python_env, distributions, torch_build):
         if not paths or not (known or links_torch(ld_plain, paths)):
             continue
         paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
-        if torch_dir:  # every one of these is imported after torch (they import it first)
-            if ld_torch is None:
-                ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects)
-                notes += n2
-            ld = ld_torch
-        else:
-            ld = ld_plain
+        # every one of these is imported after torch (they import it first)
+        ld = ld_torch if ld_torch is not None else ld_plain
         built = built_for(ctx, d)
         files = dist_results(ld, paths, machine(d["location"]))
         out.append(
@@ -244,7 +273,7 @@ def named_links(ctx, python_env, distributions, torch_build):
     tb = None if isinstance(torch_build, Unavailable) else torch_build
     torch_dir = os.path.join(tb["location"], "torch") if tb else None
     root = str(ctx.root)
-    ld, notes = interpreter_loader(py, root, dict(ctx.env), torch_dir)
+    ld, notes = interpreter_loader(py, root, dict(ctx.env), torch_dir, torch_build=tb)
     by_name = {} if isinstance(distributions, Unavailable) else {d["name"]: d for d in distributions}
     rows: List[dict] = []
     unknown: List[str] = []

@@ -1,0 +1,213 @@
+"""Wrong results fixed on real input: torch's own libraries (the DT_NEEDED and RPATH of the PyPI torch 2.9.1 wheel),
+soname majors that are not CUDA versions, and an undefined torch symbol ranked over a CUDA library that is installed
+(the shape of vLLM 0.15.1's _flashmla_extension_C.abi3.so under torch 2.11.0+cu130)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import compile_shared
+
+from bwdoctor.checks.linkcauses import classify
+from bwdoctor.checks.linking import extensions_load
+from bwdoctor.context import Context
+from bwdoctor.elf.dynlink import torch_cuda_deps
+from bwdoctor.model import Pass, Problem
+from bwdoctor.probes import links
+
+needs_gcc = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("g++")), reason="gcc/g++ not installed")
+
+# torch-2.9.1-cp311-cp311-manylinux_2_28_x86_64.whl (PyPI), `readelf -d`: the RPATH every library of torch carries
+TORCH_291_RPATH = ":".join(
+    [
+        f"$ORIGIN/../../nvidia/{d}/lib"
+        for d in (
+            "cudnn nvshmem nccl cusparselt cublas cuda_cupti cuda_nvrtc cuda_runtime cufft curand cusolver cusparse"
+        ).split()
+    ]
+    + ["$ORIGIN/../../cusparselt/lib", "$ORIGIN/../../nvidia/nvtx/lib", "$ORIGIN/../../nvidia/cufile/lib", "$ORIGIN"]
+)
+# and the DT_NEEDED of libtorch_global_deps.so, libtorch_python.so and torch/_C.cpython-311-x86_64-linux-gnu.so
+GLOBAL_DEPS_NEEDED = ("libcudart.so.12",)
+TORCH_PYTHON_NEEDED = ("libcudart.so.12", "libcudnn.so.9", "libcusparseLt.so.0", "libcufile.so.0")
+# torch 2.9.1's METADATA (Requires-Dist, with its environment marker)
+CUDNN_PIN = 'nvidia-cudnn-cu12==9.10.2.21; platform_system == "Linux" and platform_machine == "x86_64"'
+TORCH_291 = {"version": "2.9.1", "cuda": "12.8", "requires": [CUDNN_PIN]}  # torch/version.py: cuda = '12.8'
+
+
+def stub(path: Path, soname: str, *flags: str, src: str = "") -> Path:
+    return compile_shared(path, src or "int stub(void){return 0;}\n", f"-Wl,-soname,{soname}", *flags)
+
+
+def needing(path: Path, libs, rpath: str = "", soname: str = "") -> Path:
+    """A shared object whose DT_NEEDED are `libs` (made with --no-as-needed from stand-ins named like them)."""
+    tmp = path.parent / ".needs"
+    flags = ["-Wl,--no-as-needed"] + [str(stub(tmp / n, n)) for n in libs]
+    if rpath:
+        flags.append(f"-Wl,--disable-new-dtags,-rpath,{rpath}")
+    if soname:
+        flags.append(f"-Wl,-soname,{soname}")
+    out = compile_shared(path, "int lib(void){return 0;}\n", *flags)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def torch_site(site: Path, nvidia=("cuda_runtime", "cusparselt", "cufile"), nvidia_site: Path = None) -> Path:
+    """A site-packages laid out as pip installs torch 2.9.1 and its NVIDIA wheels (cuDNN left out by default)."""
+    lib = site / "torch/lib"
+    needing(lib / "libtorch_global_deps.so", GLOBAL_DEPS_NEEDED, TORCH_291_RPATH, "libtorch_global_deps.so")
+    needing(lib / "libtorch_python.so", TORCH_PYTHON_NEEDED, TORCH_291_RPATH, "libtorch_python.so")
+    needing(site / "torch/_C.cpython-311-x86_64-linux-gnu.so", ["libtorch_python.so"], TORCH_291_RPATH + ":$ORIGIN/lib")
+    files = {
+        "cuda_runtime": "libcudart.so.12",
+        "cusparselt": "libcusparseLt.so.0",
+        "cufile": "libcufile.so.0",
+        "cudnn": "libcudnn.so.9",
+    }
+    for d in nvidia:
+        stub((nvidia_site or site) / f"nvidia/{d}/lib/{files[d]}", files[d])
+    return site
+
+
+def probe(site: Path, tb: dict, sys_path=()):
+    tb = dict(tb, location=str(site))
+    env = {"executable": sys.executable, "sys_path": list(sys_path)}
+    return links.extension_links(Context(env={}), env, [], tb), tb
+
+
+@needs_gcc
+def test_import_torch_fails_when_cudnn_is_missing(tmp_path):
+    """The most common broken install: nvidia-cudnn-cu12 missing; `import torch` fails on libcudnn.so.9."""
+    site = torch_site(tmp_path / "site-packages")
+    fact, tb = probe(site, TORCH_291)
+    row = fact["extensions"][0]
+    assert row["distribution"] == "torch" and row["checked"] == 2
+    miss = row["files"][0]["missing_libraries"][0]
+    assert miss["name"] == "libcudnn.so.9" and miss["needed_by"].endswith("torch/lib/libtorch_python.so")
+    (finding,) = extensions_load(fact, tb)
+    assert isinstance(finding, Problem) and finding.evidence["import"] == "torch"
+    assert "import torch will fail: libcudnn.so.9 is not found" in finding.message
+    assert "CUDA 9" not in finding.message  # cuDNN 9, not CUDA 9
+    assert finding.evidence["package"] == "nvidia-cudnn-cu12"
+    assert finding.evidence["fix"].startswith("pip install 'nvidia-cudnn-cu12==9.10.2.21'")
+    # installing the wheel fixes it
+    stub(site / "nvidia/cudnn/lib/libcudnn.so.9", "libcudnn.so.9")
+    fact, tb = probe(site, TORCH_291)
+    assert fact["extensions"][0]["files"] == []
+    assert [type(f) for f in extensions_load(fact, tb)] == [Pass]
+
+
+@needs_gcc
+def test_nvidia_wheels_in_another_sys_path_entry_are_preloaded(tmp_path):
+    """torch in one site-packages, the NVIDIA wheels in another (purelib vs platlib, --user): libtorch_global_deps.so
+    fails on libcudart.so.12, and torch/__init__.py preloads each CUDA library from sys.path, then retries."""
+    other = tmp_path / "user-site"
+    all_nvidia = ("cuda_runtime", "cusparselt", "cufile", "cudnn")
+    site = torch_site(tmp_path / "site-packages", all_nvidia, nvidia_site=other)
+    fact, _ = probe(site, TORCH_291, sys_path=[str(other)])
+    f = fact["extensions"][0]["files"][0]  # the fallback needs every one of its list (ValueError otherwise)
+    assert f["path"].endswith("libtorch_global_deps.so")
+    for folder, pattern in torch_cuda_deps("2.9.1"):  # each wheel of its list, as nvidia/<folder>/lib/<lib>.so.12
+        name = pattern.replace(".*[0-9]", ".12")
+        if not any((other / f"nvidia/{folder}/lib").glob(pattern)):
+            stub(other / f"nvidia/{folder}/lib/{name}", name)
+    fact, _ = probe(site, TORCH_291, sys_path=[str(other)])
+    assert fact["extensions"][0]["files"] == []
+    # without that entry on sys.path, libtorch_global_deps.so does not load, and `import torch` fails on it
+    fact, tb = probe(site, TORCH_291)
+    f = fact["extensions"][0]["files"][0]
+    assert f["path"].endswith("libtorch_global_deps.so") and f["missing_libraries"][0]["name"] == "libcudart.so.12"
+
+
+@pytest.mark.parametrize(
+    "lib, cuda_family",
+    [
+        ("libcudnn.so.9", False),  # cuDNN 9
+        ("libnccl.so.2", False),
+        ("libcufft.so.12", False),  # cuFFT of CUDA 13
+        ("libcusparseLt.so.0", False),
+        ("libcudart.so.12", True),
+        ("libcublas.so.12", True),
+        ("libcublas.so.13", True),
+    ],
+)
+def test_soname_major_is_a_cuda_version_only_for_the_runtime_family(lib, cuda_family):
+    raw = {"missing_libraries": [{"name": lib, "needed_by": "/sp/vllm/_C.abi3.so", "tried": []}]}
+    v = classify(raw, {"version": "2.11.0+cu130", "cuda": "13.0"}, "vllm")
+    other_major = cuda_family and not lib.endswith(".13")
+    assert v is not None and v["cause"] == ("cuda-major-mismatch" if other_major else "missing-library")
+    if not cuda_family:
+        assert "CUDA" not in v["summary"] and v["package"].endswith("-cu13")
+    v = classify(raw, {}, "vllm")  # no CUDA torch: "built for CUDA 9" never comes from libcudnn.so.9
+    assert v is not None and ("built for CUDA" in v["summary"]) == cuda_family
+
+
+# vLLM 0.15.1 (vllm-0.15.1-cp38-abi3-manylinux_2_31_x86_64.whl) vllm/_flashmla_extension_C.abi3.so: no RPATH,
+# DT_NEEDED libtorch.so libcudart.so.12 libtorch_cpu.so libtorch_cuda.so libc10_cuda.so libc10.so, and (nm -D -u)
+# _ZN3c104cuda29c10_cuda_check_implementationEiPKcS2_ib = c10_cuda_check_implementation(int, char const*, char
+# const*, int, bool). torch 2.11.0+cu130's libc10_cuda.so needs libcudart.so.13 and defines it with `unsigned int`.
+FLASHMLA_NEEDED_SYMBOL = (
+    "namespace c10 { namespace cuda {\n"
+    "void c10_cuda_check_implementation(int, const char*, const char*, int, bool); }}\n"
+    "void f() { c10::cuda::c10_cuda_check_implementation(0, 0, 0, 0, false); }\n"
+)
+TORCH_211_DEFINES = (
+    "namespace c10 { namespace cuda { void c10_cuda_check_implementation(int, const char*, const char*, "
+    "unsigned int, bool) {} }}\n"
+)
+
+
+@needs_gcc
+def test_undefined_torch_symbol_wins_over_an_installed_cuda12_runtime(tmp_path):
+    site = tmp_path / "site-packages"
+    lib = site / "torch/lib"
+    cu13 = stub(site / "nvidia/cu13/lib/libcudart.so.13", "libcudart.so.13")
+    stub(site / "nvidia/cuda_runtime/lib/libcudart.so.12", "libcudart.so.12")  # the cu12 stack vLLM brought
+    compile_shared(
+        lib / "libc10_cuda.so",
+        TORCH_211_DEFINES,
+        "-Wl,-soname,libc10_cuda.so",
+        str(cu13),
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN/../../nvidia/cu13/lib",
+        compiler="g++",
+    )
+    needing(lib / "libtorch_global_deps.so", [], "$ORIGIN/../../nvidia/cu13/lib", "libtorch_global_deps.so")
+    compile_shared(
+        site / "torch/_C.cpython-311-x86_64-linux-gnu.so",
+        "int x(void){return 0;}\n",
+        "-Wl,--no-as-needed",
+        str(lib / "libc10_cuda.so"),
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN/lib",
+    )
+    cu12 = stub(tmp_path / "build/libcudart.so.12", "libcudart.so.12")
+    compile_shared(
+        site / "vllm/_flashmla_extension_C.abi3.so",
+        FLASHMLA_NEEDED_SYMBOL,
+        "-Wl,--no-as-needed",
+        str(cu12),
+        str(lib / "libc10_cuda.so"),
+        compiler="g++",
+    )
+    di = site / "vllm-0.15.1.dist-info"
+    di.mkdir()
+    (di / "RECORD").write_text("vllm/_flashmla_extension_C.abi3.so,,\n")
+    dist = {"name": "vllm", "version": "0.15.1", "location": str(site), "requires": ["torch==2.9.1"]}
+    tb = {"version": "2.11.0+cu130", "cuda": "13.0", "location": str(site)}
+    fact = links.extension_links(Context(env={}), {"executable": sys.executable}, [dict(dist, dist_info=str(di))], tb)
+    assert fact["extensions"][0]["files"] == [], fact  # torch 2.11 itself imports
+    v = next(e for e in fact["extensions"] if e["distribution"] == "vllm")
+    f = v["files"][0]
+    assert f["missing_libraries"][0]["name"] == "libcudart.so.12"
+    assert f["missing_libraries"][0]["found_elsewhere"][0].endswith("nvidia/cuda_runtime/lib/libcudart.so.12")
+    verdict = classify(f, tb, "vllm", v["built_for"])
+    assert verdict is not None and verdict["cause"] == "undefined-symbol"
+    assert "c10::cuda::c10_cuda_check_implementation" in verdict["summary"]
+    assert "libcudart.so.12 is missing" not in verdict["summary"]
+    # the same file, the runtime nowhere in the environment: the missing CUDA 12 runtime is named
+    shutil.rmtree(site / "nvidia/cuda_runtime")
+    fact = links.extension_links(Context(env={}), {"executable": sys.executable}, [dict(dist, dist_info=str(di))], tb)
+    f = next(e for e in fact["extensions"] if e["distribution"] == "vllm")["files"][0]
+    assert classify(f, tb, "vllm")["cause"] == "cuda-major-mismatch"
