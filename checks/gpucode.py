@@ -289,11 +289,15 @@ def flashinfer_has_native_code(targets, cuda_binaries):
     return out
 
 
-def _bnb_cuda_tag(cuda_binaries, environment) -> str:
-    """The libbitsandbytes_cudaXYZ flavour that will load: BNB_CUDA_VERSION, else torch's +cuXYZ."""
+def _bnb_cuda_tag(cuda_binaries, environment, torch_build=None) -> str:
+    """The libbitsandbytes_cudaXYZ flavour that will load: BNB_CUDA_VERSION, else torch's CUDA as torch/version.py
+    says it (cuda = '12.8' -> 128; a PyPI torch has no +cu128 tag in its version), else a +cuXYZ version tag."""
     env = environment if isinstance(environment, dict) else {}
     if env.get("BNB_CUDA_VERSION"):
         return env["BNB_CUDA_VERSION"]
+    cuda = torch_build.get("cuda") if isinstance(torch_build, dict) else None
+    if isinstance(cuda, str) and re.match(r"^\d+\.\d+", cuda):
+        return "".join(cuda.split(".")[:2])
     m = re.search(r"\+cu(\d+)", (cuda_binaries.get("torch") or {}).get("version", ""))
     return m.group(1) if m else ""
 
@@ -306,10 +310,10 @@ def bnb_fix(cc) -> str:
     )
 
 
-@check("BW306", "bitsandbytes-has-native-code", severity="error", kb="no-kernel-image")
-def bitsandbytes_has_native_code(targets, cuda_binaries, environment):
+@check("BW306", "bitsandbytes-has-native-code", severity="error", kb="no-kernel-image", optional=("torch_build",))
+def bitsandbytes_has_native_code(targets, cuda_binaries, environment, torch_build=None):
     """bitsandbytes' CUDA library for this torch has GPU code for every target GPU."""
-    tag = _bnb_cuda_tag(cuda_binaries, environment)
+    tag = _bnb_cuda_tag(cuda_binaries, environment, torch_build)
 
     def pick(files):
         # bitsandbytes ships one library per CUDA version and loads only the one for torch's CUDA

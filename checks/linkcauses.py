@@ -255,7 +255,9 @@ def glibc_version_missing(s: Seen) -> Optional[Fields]:
 
 def cuda_version_missing(s: Seen) -> Optional[Fields]:
     v = needed_version(s)
-    return _version_fields(s) if v and re.match(r"libcud|libcublas|libnv", v["file"]) else None
+    if not v or (CUDA_LIB.match(v["file"]) and not CUDA_MAJOR_LIB.match(v["file"])):
+        return None  # a cuDNN/NCCL/cuFFT... version is that library's own, not a CUDA one
+    return _version_fields(s) if re.match(r"libcud|libcublas|libnv", v["file"]) else None
 
 
 def version_missing(s: Seen) -> Optional[Fields]:

@@ -211,3 +211,51 @@ def test_undefined_torch_symbol_wins_over_an_installed_cuda12_runtime(tmp_path):
     fact = links.extension_links(Context(env={}), {"executable": sys.executable}, [dict(dist, dist_info=str(di))], tb)
     f = next(e for e in fact["extensions"] if e["distribution"] == "vllm")["files"][0]
     assert classify(f, tb, "vllm")["cause"] == "cuda-major-mismatch"
+
+
+def test_a_cudnn_symbol_version_is_not_a_cuda_mismatch():
+    raw = {
+        "missing_libraries": [],
+        "missing_versions": [
+            {"version": "libcudnn.so.9", "file": "libcudnn.so.9", "required_by": "/sp/x.so", "provider": "/l/c.so.9"}
+        ],
+    }
+    assert classify(raw, {"version": "2.9.1", "cuda": "12.8"})["cause"] == "missing-library"
+    raw["missing_versions"][0].update(version="libcudart.so.12", file="libcudart.so.12")
+    assert classify(raw, {"version": "2.9.1", "cuda": "12.8"})["cause"] == "cuda-major-mismatch"
+
+
+# torch/version.py of torch-2.9.1-cp311-cp311-manylinux_2_28_x86_64.whl from PyPI (its dist-info version is "2.9.1",
+# no local tag), byte for byte
+TORCH_291_VERSION_PY = """from typing import Optional
+
+__all__ = ['__version__', 'debug', 'cuda', 'git_version', 'hip', 'xpu']
+__version__ = '2.9.1+cu128'
+debug = False
+cuda: Optional[str] = '12.8'
+git_version = '5811a8d7da873dd699ff6687092c225caffcf1bb'
+hip: Optional[str] = None
+xpu: Optional[str] = None
+"""
+
+
+def bnb_facts(target: str) -> dict:
+    """bitsandbytes 0.50.2's libraries (arch lists read from the PyPI wheel) beside a PyPI torch 2.9.1."""
+    import json
+
+    doc = json.loads((Path(__file__).parent / "fixtures/cuda/facts/BW306-pass.json").read_text())
+    facts = dict(doc["facts"], targets=[target], environment={})
+    facts["cuda_binaries"] = dict(facts["cuda_binaries"], torch={"version": "2.9.1", "elf_files": 0, "files": []})
+    return facts
+
+
+def test_bitsandbytes_library_follows_torch_version_py_not_the_version_tag():
+    from bwdoctor.checks.gpucode import bitsandbytes_has_native_code as bw306
+    from bwdoctor.probes.pystack import parse_torch_version_py
+    from bwdoctor.testing import run_check
+
+    info = parse_torch_version_py(TORCH_291_VERSION_PY)
+    facts = dict(bnb_facts("sm_70"), torch_build={"version": "2.9.1", "cuda": info["cuda"]})
+    (f,) = run_check(bw306, facts)  # libbitsandbytes_cuda128.so lists sm_70; _cuda132.so does not
+    assert f.status == "pass" and f.evidence["cuda_flavour"] == "128", f.message
+    assert f.evidence["path"].endswith("libbitsandbytes_cuda128.so")
