@@ -259,3 +259,46 @@ def test_bitsandbytes_library_follows_torch_version_py_not_the_version_tag():
     (f,) = run_check(bw306, facts)  # libbitsandbytes_cuda128.so lists sm_70; _cuda132.so does not
     assert f.status == "pass" and f.evidence["cuda_flavour"] == "128", f.message
     assert f.evidence["path"].endswith("libbitsandbytes_cuda128.so")
+
+
+@pytest.mark.parametrize(
+    "values, want",
+    [
+        (["sm_120"], ["sm_120"]),
+        (["12.0"], ["sm_120"]),
+        (["120"], ["sm_120"]),
+        (["sm_120a"], ["sm_120"]),
+        (["12.0a"], ["sm_120"]),
+        (["compute_120"], ["sm_120"]),
+        (["sm_120,sm_100", "sm_120"], ["sm_120", "sm_100"]),  # commas and repeats
+        (["8.6, 9.0"], ["sm_86", "sm_90"]),
+    ],
+)
+def test_target_spellings(values, want):
+    from bwdoctor.domain.arch import normalize_targets
+
+    assert normalize_targets(values) == want
+
+
+@pytest.mark.parametrize(
+    "value, says",
+    [("12", "ambiguous"), ("10", "ambiguous"), ("sm_999", "no GPU has"), ("9.9", "no GPU has"), ("sm_12", "sm_120")],
+)
+def test_unknown_and_ambiguous_targets_are_refused(value, says, cli):
+    from bwdoctor.domain.arch import normalize_target
+
+    with pytest.raises(ValueError, match=says):
+        normalize_target(value)
+    res = cli("check", "--target", value, "--select", "BW301", "--format", "json")
+    assert res.returncode == 2 and says in res.stderr and "Traceback" not in res.stderr
+    env = cli("check", "--select", "BW301", "--format", "json", env={"BWDOCTOR_TARGET": f"sm_120,{value}"})
+    assert env.returncode == 2 and "BWDOCTOR_TARGET" in env.stderr
+
+
+def test_target_option_takes_commas_like_the_environment(cli):
+    import json
+
+    res = cli("check", "--target", "sm_120,sm_100", "--target", "12.0", "--select", "BW301", "--format", "json")
+    env = cli("check", "--select", "BW301", "--format", "json", env={"BWDOCTOR_TARGET": "sm_120,sm_100"})
+    assert res.returncode == env.returncode != 2
+    assert json.loads(res.stdout)["facts"]["targets"] == json.loads(env.stdout)["facts"]["targets"]
