@@ -282,11 +282,39 @@ def flashinfer_has_native_code(targets, cuda_binaries):
         if dist in cuda_binaries:
             label = "FlashInfer JIT cache (~/.cache/flashinfer)" if dist == "flashinfer-cache" else dist
             out += library_findings(dist, label, targets, cuda_binaries, flashinfer_fix)
+    if "flashinfer-cubin" in cuda_binaries:
+        out += flashinfer_cubin_findings(targets, cuda_binaries)
     if not out:
         if "flashinfer-python" in cuda_binaries:
             return Skip("FlashInfer compiles its kernels at run time; no prebuilt kernels are installed")
         return Skip("FlashInfer is not installed")
     return out
+
+
+def flashinfer_cubin_findings(targets, cuda_binaries) -> list:
+    """flashinfer-cubin's stand-alone .cubin files (TRT-LLM-gen GEMM, MoE and attention kernels, loaded at run time):
+    a target they do not cover loses those kernels (FlashInfer JIT-compiles its other ones): a warning naming it."""
+    out = []
+    for r in library_findings("flashinfer-cubin", "flashinfer-cubin", targets, cuda_binaries, flashinfer_cubin_fix):
+        if isinstance(r, Problem) and r.severity in (None, "error"):
+            ev = r.evidence
+            have = " ".join(ev.get("archs") or []) or "nothing"
+            r = Problem(
+                f"flashinfer-cubin {ev.get('version', '')} has no prebuilt kernels for {ev['target']}: its .cubin "
+                f"files hold {have}. FlashInfer's TRT-LLM-gen kernels (FP8/FP4 GEMM and MoE, trtllm attention "
+                f"backends) are unavailable there; the rest is JIT-compiled. Fix: {ev['fix']}",
+                ev,
+                severity="warning",
+            )
+        out.append(r)
+    return out
+
+
+def flashinfer_cubin_fix(cc) -> str:
+    return (
+        f"pick backends FlashInfer can JIT-compile for {cc_label(cc)} (not the trtllm-gen ones), or a flashinfer-cubin "
+        "release whose .cubin files list it (`bwdoctor cubins flashinfer-cubin`)"
+    )
 
 
 def _bnb_cuda_tag(cuda_binaries, environment, torch_build=None) -> str:
