@@ -222,6 +222,7 @@ def check_flags(cfg: ServeConfig, release: Release, opts: list) -> list:
                 )
             else:
                 alias = "-" + name[2:]  # --tp for vLLM's -tp: the alias, never a look-alike (--dtype)
+                hint: Optional[str]
                 if alias in shorts and alias in SHORT_ALIAS_OF:
                     hint = f"{alias} ({SHORT_ALIAS_OF[alias]})"
                 else:
