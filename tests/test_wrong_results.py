@@ -302,3 +302,36 @@ def test_target_option_takes_commas_like_the_environment(cli):
     env = cli("check", "--select", "BW301", "--format", "json", env={"BWDOCTOR_TARGET": "sm_120,sm_100"})
     assert res.returncode == env.returncode != 2
     assert json.loads(res.stdout)["facts"]["targets"] == json.loads(env.stdout)["facts"]["targets"]
+
+
+def test_older_nvcc_first_is_right_when_it_is_torchs_cuda(tmp_path):
+    """CUDA 12.8 first on PATH, 13.0 installed too, torch for CUDA 12.8, target sm_120: 12.8 is the right nvcc."""
+    from test_toolkit import toolkit_env
+
+    from bwdoctor.checks.stack import nvcc_not_shadowed
+    from bwdoctor.probes import toolkit
+    from bwdoctor.testing import run_check
+
+    old, new = toolkit_env(tmp_path, "12.8.93"), toolkit_env(tmp_path, "13.0.88")
+    fact = toolkit.cuda_toolkits(Context(env={"PATH": f"{old}:{new}"}))
+    facts = {"cuda_toolkits": fact, "targets": ["sm_120"], "torch_build": {"version": "2.9.1", "cuda": "12.8"}}
+    (f,) = run_check(nvcc_not_shadowed, facts)
+    assert f.status == "pass" and "torch's CUDA 12.8 major" in f.message
+    (f,) = run_check(nvcc_not_shadowed, dict(facts, torch_build={"version": "2.11.0", "cuda": "13.0"}))
+    assert f.status == "fail" and str(new / "nvcc") in f.message  # torch for CUDA 13: 13.0 is shadowed
+    old = toolkit_env(tmp_path, "12.6.85")  # cannot build sm_120: a 12.8 behind it is the right one
+    fact = toolkit.cuda_toolkits(Context(env={"PATH": f"{old}:{toolkit_env(tmp_path, '12.8.93')}"}))
+    (f,) = run_check(nvcc_not_shadowed, dict(facts, cuda_toolkits=fact))
+    assert f.status == "fail" and "12.8" in f.message
+
+
+def test_bw507_skips_without_torchvision_or_torchaudio():
+    from bwdoctor.checks.stack import torchvision_matches_torch
+    from bwdoctor.testing import run_check
+
+    tb = {"version": "2.9.1", "cuda": "12.8"}
+    (f,) = run_check(torchvision_matches_torch, {"distributions": [], "torch_build": tb})
+    assert f.status == "skip" and "neither torchvision nor torchaudio" in f.message
+    tv = {"name": "torchvision", "version": "0.24.1", "requires": ["torch==2.9.1"]}
+    (f,) = run_check(torchvision_matches_torch, {"distributions": [tv], "torch_build": tb})
+    assert f.status == "pass" and "torchvision 0.24.1" in f.message
