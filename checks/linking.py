@@ -44,9 +44,20 @@ def extensions_load(extension_links, torch_build):
     for e in exts:
         if e["distribution"] in pins:  # links (or only optional parts fail), but built for another torch
             out.append(pins[e["distribution"]])
+        for gap in e.get("missing_modules") or []:
+            out.append(missing_module_problem(e, gap))
         if not e["files"]:
-            if e["distribution"] not in pins:
+            if e["distribution"] in pins or e.get("missing_modules"):
+                continue
+            if e["checked"]:
                 out.append(Pass(f"{e['distribution']} {e['version']}: all {e['checked']} libraries link"))
+            else:  # nothing checked is never a pass
+                out.append(
+                    Skip(
+                        f"{e['distribution']} {e['version']}: none of its libraries is the one its import loads here "
+                        "(no library for this torch's CUDA), so nothing was checked"
+                    )
+                )
             continue
         own = {os.path.basename(f["path"]) for f in e["files"]}
         groups: Dict[Any, List[dict]] = {}  # one finding per cause (each has its own fix), naming what it breaks
@@ -91,6 +102,37 @@ def extensions_load(extension_links, torch_build):
                 ev["imports"] = imports
             out.append(Problem(f"import {f['import']} will fail: {f['summary']}{more}. Fix: {ev['fix']}", ev, kb=cause))
     return out
+
+
+# The first release of a distribution that no longer imports the module (read from the PyPI wheels).
+MODULE_FIXED_IN = {("bitsandbytes", "triton.ops"): "0.45.1"}
+
+
+def missing_module_problem(e: dict, gap: dict) -> Problem:
+    """`import X` fails on a pure-Python import before any library is loaded."""
+    dist, module = e["distribution"], gap["module"]
+    fixed = MODULE_FIXED_IN.get((dist, module))
+    fix = (
+        f"pip install '{dist}>={fixed}' (it no longer imports {module})"
+        if fixed
+        else f"install a {gap['provider']} release that has {module}, or a {dist} release that does not import it"
+    )
+    return Problem(
+        f"import {dist} will fail: No module named '{module}' ({os.path.basename(gap['imported_by'])}:{gap['line']} "
+        f"`{gap['text']}`; {gap['provider']} {gap['provider_version']} has no {module}). Fix: {fix}",
+        {
+            "distribution": dist,
+            "version": e["version"],
+            "import": dist,
+            "path": gap["imported_by"],
+            "cause": "missing-python-module",
+            "module": module,
+            "provider": gap["provider"],
+            "provider_version": gap["provider_version"],
+            "fix": fix,
+        },
+        kb="missing-library",
+    )
 
 
 def wheel_fix(package: str, torch_build) -> str:

@@ -15,7 +15,7 @@ from bwdoctor.checks.linkcauses import classify
 from bwdoctor.checks.linking import extensions_load
 from bwdoctor.context import Context
 from bwdoctor.elf.dynlink import torch_cuda_deps
-from bwdoctor.model import Pass, Problem
+from bwdoctor.model import Pass, Problem, Skip
 from bwdoctor.probes import links
 
 needs_gcc = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("g++")), reason="gcc/g++ not installed")
@@ -335,3 +335,69 @@ def test_bw507_skips_without_torchvision_or_torchaudio():
     tv = {"name": "torchvision", "version": "0.24.1", "requires": ["torch==2.9.1"]}
     (f,) = run_check(torchvision_matches_torch, {"distributions": [tv], "torch_build": tb})
     assert f.status == "pass" and "torchvision 0.24.1" in f.message
+
+
+# bitsandbytes-0.44.1 (PyPI wheel) bitsandbytes/triton/int8_matmul_mixed_dequantize.py, its first lines
+BNB_0441_TRITON_MODULE = """import torch
+
+from bitsandbytes.triton.triton_utils import is_triton_available
+
+if not is_triton_available():
+
+    def int8_matmul_mixed_dequantize(a, b, state_x, state_w, bias):
+        return None
+else:
+    import triton
+    import triton.language as tl
+    from triton.ops.matmul_perf_model import early_config_prune, estimate_matmul_time
+"""
+
+
+def bnb_over_triton(site: Path, triton_has_ops: bool) -> list:
+    """bitsandbytes 0.44.1 (its libraries for CUDA 11.7-12.5 only) and triton 3.2.0 (no triton/ops) or 3.1.0."""
+    (site / "bitsandbytes/triton").mkdir(parents=True)
+    (site / "bitsandbytes/triton/int8_matmul_mixed_dequantize.py").write_text(BNB_0441_TRITON_MODULE)
+    (site / "triton/ops" if triton_has_ops else site / "triton").mkdir(parents=True)
+    if triton_has_ops:
+        (site / "triton/ops/__init__.py").write_text("")
+    dists = []
+    for name, version, files in (
+        ("bitsandbytes", "0.44.1", ["bitsandbytes/triton/int8_matmul_mixed_dequantize.py"]),
+        ("triton", "3.1.0" if triton_has_ops else "3.2.0", []),
+    ):
+        di = site / f"{name}-{version}.dist-info"
+        di.mkdir()
+        (di / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+        dists.append({"name": name, "version": version, "location": str(site), "dist_info": str(di), "requires": []})
+    return dists
+
+
+def test_bitsandbytes_importing_the_removed_triton_ops(tmp_path):
+    site = tmp_path / "site-packages"
+    dists = bnb_over_triton(site, triton_has_ops=False)
+    fact = links.extension_links(Context(env={}), {"executable": sys.executable}, dists, links.Unavailable("none"))
+    (row,) = fact["extensions"]
+    assert row["checked"] == 0 and row["missing_modules"][0]["module"] == "triton.ops"
+    (f,) = extensions_load(fact, None)
+    assert isinstance(f, Problem) and "import bitsandbytes will fail: No module named 'triton.ops'" in f.message
+    assert f.evidence["fix"].startswith("pip install 'bitsandbytes>=0.45.1'")
+
+
+def test_nothing_checked_is_never_a_pass(tmp_path):
+    site = tmp_path / "site-packages"
+    dists = bnb_over_triton(site, triton_has_ops=True)  # triton 3.1.0 still has triton.ops: the import works
+    fact = links.extension_links(Context(env={}), {"executable": sys.executable}, dists, links.Unavailable("none"))
+    assert fact["extensions"] == []  # no library of bitsandbytes to check, no gap: nothing to say
+    row = {"distribution": "bitsandbytes", "version": "0.44.1", "files": [], "checked": 0, "built_for": None}
+    (f,) = extensions_load({"extensions": [row]}, None)
+    assert isinstance(f, Skip) and "nothing was checked" in f.reason
+
+
+def test_nocublaslt_twins_are_not_loaded_with_the_pick():
+    # bitsandbytes 0.44.1's RECORD: one library and one _nocublaslt twin per CUDA 11.7 ... 12.5, and the CPU one
+    names = ["cpu"] + [f"cuda{v}{t}" for v in (117, 118, 120, 121, 122, 123, 124, 125) for t in ("", "_nocublaslt")]
+    paths = [f"/sp/bitsandbytes/libbitsandbytes_{n}.so" for n in names]
+    assert links.select_loaded("bitsandbytes", paths, {"cuda": "12.1"}, {}) == [
+        "/sp/bitsandbytes/libbitsandbytes_cuda121.so"
+    ]
+    assert links.select_loaded("bitsandbytes", paths, {"cuda": "12.8"}, {}) == []  # no library for CUDA 12.8

@@ -80,7 +80,8 @@ def select_loaded(name: str, paths: List[str], torch_build, env: dict) -> List[s
         pick = "libbitsandbytes_rocm" + "".join(str(hip).split(".")[:2]) + ".so"
     else:
         pick = "libbitsandbytes_cpu.so"
-    variants = [p for p in paths if re.match(r"libbitsandbytes_[a-z]+\d*\.so$", os.path.basename(p))]
+    # _nocublaslt twins (bitsandbytes <= 0.44, for GPUs below CC 7.5) are variants too, never loaded with the pick
+    variants = [p for p in paths if re.match(r"libbitsandbytes_[a-z]+\d*(_nocublaslt)?\.so$", os.path.basename(p))]
     return [p for p in paths if p not in variants] + [p for p in variants if os.path.basename(p) == pick]
 
 
@@ -187,6 +188,47 @@ def torch_entry(ctx, ld, distributions, tb: dict, torch_dir: str) -> dict:
     }
 
 
+# Python modules a distribution imports at its own import that another distribution may no longer ship, as
+# (distribution, glob of its files, module, provider distribution). bitsandbytes <= 0.45.0 imports
+# triton.ops.matmul_perf_model (bitsandbytes/triton/int8_matmul_*.py, reached from `import bitsandbytes` through
+# bitsandbytes.nn.triton_based_modules) whenever triton is installed; triton.ops is in the triton 3.1.0 wheel and gone
+# from 3.2.0, and bitsandbytes 0.45.1 vendors the module (all read from the PyPI wheels).
+IMPORTED_MODULES = (("bitsandbytes", "bitsandbytes/triton/*.py", "triton.ops", "triton"),)
+
+
+def missing_python_modules(ctx, d: dict, distributions) -> List[dict]:
+    """Modules the distribution's own code imports (module-level `from M...`/`import M...`) that the installed
+    provider does not have: `import <distribution>` fails with "No module named 'M'" before any library loads."""
+    out: List[dict] = []
+    providers = {x["name"]: x for x in distributions}
+    for dist, pattern, module, provider in IMPORTED_MODULES:
+        prov = providers.get(provider)
+        if d["name"] != dist or prov is None:
+            continue
+        if ctx.exists(os.path.join(prov["location"], *module.split("."), "__init__.py")):
+            continue
+        rx = re.compile(rf"^\s*(?:from\s+{re.escape(module)}[.\s]|import\s+{re.escape(module)}\b)")
+        for path in ctx.glob(os.path.join(d["location"], pattern)):
+            try:
+                lines = ctx.read_text(path, META_LIMIT).splitlines()
+            except OSError:
+                continue
+            hit = next((i for i, line in enumerate(lines, 1) if rx.match(line)), None)
+            if hit is not None:
+                out.append(
+                    {
+                        "module": module,
+                        "imported_by": path,
+                        "line": hit,
+                        "text": lines[hit - 1].strip()[:200],
+                        "provider": provider,
+                        "provider_version": prov.get("version"),
+                    }
+                )
+                break
+    return out
+
+
 @probe("extension_links", budget=15.0)
 def extension_links(ctx, python_env, distributions, torch_build):
     """Compiled extensions of vLLM, flash-attn, xformers, torchvision, torchaudio... that will not load, with the
@@ -225,24 +267,26 @@ def extension_links(ctx, python_env, distributions, torch_build):
             continue
         known = d["name"] in EXTENSION_DISTS or _requires_torch(d)
         paths, _err = installed_elf_files(ctx, d, shared_only=True)
-        if not paths or not (known or links_torch(ld_plain, paths)):
+        gaps = missing_python_modules(ctx, d, distributions)
+        if not gaps and (not paths or not (known or links_torch(ld_plain, paths))):
             continue
         paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
         # every one of these is imported after torch (they import it first)
         ld = ld_torch if ld_torch is not None else ld_plain
         built = built_for(ctx, d)
         files = dist_results(ld, paths, machine(d["location"]))
-        out.append(
-            {
-                "distribution": d["name"],
-                "version": d["version"],
-                "dist_info": d["dist_info"],
-                "requires_torch": _torch_requirement(d),
-                "built_for": built,
-                "files": [f for f in files if not f["loads"]],
-                "checked": len(files),
-            }
-        )
+        row = {
+            "distribution": d["name"],
+            "version": d["version"],
+            "dist_info": d["dist_info"],
+            "requires_torch": _torch_requirement(d),
+            "built_for": built,
+            "files": [f for f in files if not f["loads"]],
+            "checked": len(files),
+        }
+        if gaps:
+            row["missing_modules"] = gaps
+        out.append(row)
     return {"extensions": out, "torch": tb["version"] if tb else None, "notes": notes}
 
 
