@@ -401,3 +401,22 @@ def test_nocublaslt_twins_are_not_loaded_with_the_pick():
         "/sp/bitsandbytes/libbitsandbytes_cuda121.so"
     ]
     assert links.select_loaded("bitsandbytes", paths, {"cuda": "12.8"}, {}) == []  # no library for CUDA 12.8
+
+
+def test_torch_cuda_arch_list_native_is_accepted(cli):
+    from bwdoctor.archlist import parse_torch_arch_list
+    from bwdoctor.checks.build import arch_list_covers_target
+    from bwdoctor.testing import run_check
+
+    assert parse_torch_arch_list("native") is None  # decided at build time, as torch does
+    assert [e["arch"] for e in parse_torch_arch_list("8.0 8.6+PTX;Ada")] == ["sm_80", "sm_86", "sm_89"]
+    env = {"torch_cuda_arch_list": "native", "cmake_cuda_architectures": None}
+    gpu = [{"name": "NVIDIA GeForce RTX 5090", "cc": [12, 0]}]
+    (f,) = run_check(arch_list_covers_target, {"targets": ["sm_120"], "build_env": env, "gpus": gpu})
+    assert f.status == "pass" and "visible at build time" in f.message
+    (f,) = run_check(arch_list_covers_target, {"targets": ["sm_120"], "build_env": env, "gpus": []})
+    assert f.status == "fail" and f.evidence["fix"] == 'export TORCH_CUDA_ARCH_LIST="12.0"'
+    res = cli(
+        "check", "--target", "sm_120", "--select", "BW701", "--format", "json", env={"TORCH_CUDA_ARCH_LIST": "native"}
+    )
+    assert "is not like 8.6" not in res.stdout
