@@ -420,3 +420,30 @@ def test_torch_cuda_arch_list_native_is_accepted(cli):
         "check", "--target", "sm_120", "--select", "BW701", "--format", "json", env={"TORCH_CUDA_ARCH_LIST": "native"}
     )
     assert "is not like 8.6" not in res.stdout
+
+
+@pytest.mark.parametrize(
+    "deps, want",
+    [
+        ('dependencies = ["torch==2.9.1", "numpy"]', ["torch==2.9.1"]),
+        ('dependencies = ["numpy", "torch >=2.8,<2.10"]', ["torch<2.10,>=2.8"]),
+        ("dependencies = ['torch[cuda]==2.8.0; sys_platform == \"linux\"']", ["torch==2.8.0"]),
+        ('dependencies = ["torchvision==0.24.1", "torch"]', []),  # not torch / no version: no pin
+    ],
+)
+def test_pyproject_torch_pins_on_one_line(tmp_path, deps, want):
+    """vLLM's pyproject.toml (tests/fixtures/vllm-src/before) with its build requirements on one line."""
+    from bwdoctor.probes.build import source_tree
+
+    src = Path(__file__).parent / "fixtures/vllm-src/before/pyproject.toml"
+    text = src.read_text().replace('dynamic = [ "version", "dependencies", "optional-dependencies"]', f"{deps}\n")
+    text = text.replace('dynamic = [ "version", "dependencies", "optional-dependencies"]', "")
+    text = text.replace("[project]\n", '[project]\ndynamic = ["version"]\n', 1)
+    (tmp_path / "pyproject.toml").write_text(text)
+    pins = source_tree(Context(options={"src": str(tmp_path)}))["torch_pins"]
+    multi = [p for p in pins if p["line"] <= 12]  # build-system.requires, one pin per line, as vLLM writes it
+    assert [p["requirement"] for p in multi] == ["torch==2.8.0"]
+    one_line = [p for p in pins if p["line"] > 12]
+    assert [p["requirement"] for p in one_line] == want
+    for p in one_line:
+        assert text.splitlines()[p["line"] - 1][p["column"] - 1 :].startswith("torch")
