@@ -447,3 +447,30 @@ def test_pyproject_torch_pins_on_one_line(tmp_path, deps, want):
     assert [p["requirement"] for p in one_line] == want
     for p in one_line:
         assert text.splitlines()[p["line"] - 1][p["column"] - 1 :].startswith("torch")
+
+
+@needs_gcc
+def test_cubins_python_relative_path_is_read_from_the_working_directory(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    box = tmp_path / "vb"
+    shutil.copytree(Path(__file__).parent / "fixtures/roots/venv-box", box, symlinks=True)
+    site = box / "opt/venv/lib/python3.12/site-packages"
+    compile_shared(site / "torchvision/_C.so", "int f(void){return 0;}\n")
+    with open(site / "torchvision-0.23.0.dist-info/RECORD", "a") as fh:
+        fh.write("torchvision/_C.so,,\n")
+    env = dict(os.environ, BWDOCTOR_PLUGINS="", NO_COLOR="1")
+
+    def cubins(python: str) -> dict:
+        args = ["cubins", "--root", "vb", "--python", python, "torchvision", "--format", "json"]
+        res = subprocess.run(
+            [sys.executable, "-m", "bwdoctor", *args], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60
+        )
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    by_machine_path = cubins("/opt/venv/bin/python")
+    assert [f["path"] for f in by_machine_path["files"]] == ["/opt/venv/lib/python3.12/site-packages/torchvision/_C.so"]
+    assert cubins("vb/opt/venv/bin/python") == by_machine_path
