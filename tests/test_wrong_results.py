@@ -474,3 +474,27 @@ def test_cubins_python_relative_path_is_read_from_the_working_directory(tmp_path
     by_machine_path = cubins("/opt/venv/bin/python")
     assert [f["path"] for f in by_machine_path["files"]] == ["/opt/venv/lib/python3.12/site-packages/torchvision/_C.so"]
     assert cubins("vb/opt/venv/bin/python") == by_machine_path
+
+
+def test_explain_says_could_not_check_when_every_check_skipped(cli):
+    """No GPU and no --target here: every BW3xx check skips, so nothing says 'not present'."""
+    import json
+
+    res = cli("explain", "no-kernel-image", "--format", "json", env={"BWDOCTOR_TARGET": ""})
+    (m,) = json.loads(res.stdout)["machine"]
+    assert m["status"] == "skip" and m["message"].startswith("could not be checked here (")
+    assert "no target GPU" in m["message"]
+    text = cli("explain", "no-kernel-image", env={"BWDOCTOR_TARGET": ""}).stdout
+    assert "not present on this machine now" not in text and "could not be checked here" in text
+    # with a target, BW301 looks at torch (absent here: it skips too) - a check that passes makes it 'not present'
+    res = cli(
+        "explain",
+        "torch-cuda-arch-list",
+        "--format",
+        "json",
+        "--target",
+        "sm_120",
+        env={"TORCH_CUDA_ARCH_LIST": "12.0"},
+    )
+    (m,) = json.loads(res.stdout)["machine"]
+    assert m["status"] == "pass" and m["message"] == "not present on this machine now"
