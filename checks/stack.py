@@ -264,12 +264,14 @@ def torch_pin_conflict(distributions, torch_build):
     """Packages that pin torch (vLLM, xformers, flashinfer, sgl-kernel...) accept the installed torch."""
     tv = parse_version(torch_build["version"])
     out = []
+    pinning = 0
     for d in distributions:
         if d["name"] in ("torch",) or d["name"] in PIN_SLUG:
             continue
         req = _requirement_on(d, "torch")
         if req is None or not str(req.specifier):
             continue
+        pinning += 1
         if tv is not None and req.specifier.contains(tv, prereleases=True):
             continue
         pinned = str(req.specifier)
@@ -289,6 +291,8 @@ def torch_pin_conflict(distributions, torch_build):
                 {"distribution": d["name"], "requires": str(req), "torch": torch_build["version"], "fix": fix},
             )
         )
+    if not pinning:  # nothing checked is never a pass
+        return Skip("no installed package pins a torch version")
     return out or Pass(f"every package that pins torch accepts {torch_build['version']}")
 
 

@@ -498,3 +498,16 @@ def test_explain_says_could_not_check_when_every_check_skipped(cli):
     )
     (m,) = json.loads(res.stdout)["machine"]
     assert m["status"] == "pass" and m["message"] == "not present on this machine now"
+
+
+def test_bw506_with_no_package_pinning_torch_is_not_a_pass():
+    from bwdoctor.checks.stack import torch_pin_conflict
+    from bwdoctor.testing import run_check
+
+    tb = {"version": "2.9.1", "cuda": "12.8"}
+    numpy = {"name": "numpy", "version": "2.3.0", "requires": []}
+    (f,) = run_check(torch_pin_conflict, {"distributions": [numpy], "torch_build": tb})
+    assert f.status == "skip" and "no installed package pins" in f.message
+    vllm = {"name": "vllm", "version": "0.12.0", "requires": ["torch==2.9.1"]}
+    (f,) = run_check(torch_pin_conflict, {"distributions": [numpy, vllm], "torch_build": tb})
+    assert f.status == "pass"
