@@ -135,10 +135,28 @@ def missing_module_problem(e: dict, gap: dict) -> Problem:
     )
 
 
+# torch >= 2.11 for CUDA 13 requires the cuda-toolkit meta-package with one extra per library (its METADATA:
+# cuda-toolkit[cublas,cudart,cufft,cufile,cupti,curand,cusolver,cusparse,nvjitlink,nvrtc,nvtx]==13.0.2)
+TOOLKIT_EXTRA = {
+    "cuda-runtime": "cudart",
+    "cublas": "cublas",
+    "cuda-nvrtc": "nvrtc",
+    "cuda-cupti": "cupti",
+    "cufft": "cufft",
+    "curand": "curand",
+    "cusolver": "cusolver",
+    "cusparse": "cusparse",
+    "nvjitlink": "nvjitlink",
+    "nvtx": "nvtx",
+    "cufile": "cufile",
+}
+
+
 def wheel_fix(package: str, torch_build) -> str:
     """Install the NVIDIA wheel that provides a missing CUDA library, at the version torch pins when it does."""
     from packaging.requirements import InvalidRequirement, Requirement
 
+    component = package.split("-cu")[0].removeprefix("nvidia-")
     for line in (torch_build or {}).get("requires") or [] if isinstance(torch_build, dict) else []:
         try:
             req = Requirement(line)
@@ -146,6 +164,9 @@ def wheel_fix(package: str, torch_build) -> str:
             continue
         if req.name.lower().replace("_", "-") == package.lower() and req.specifier:
             return f"pip install '{req.name}{req.specifier}' (the version torch pins)"
+        extra = TOOLKIT_EXTRA.get(component)
+        if req.name.lower() == "cuda-toolkit" and extra in req.extras and req.specifier:
+            return f"pip install '{req.name}[{extra}]{req.specifier}' (the CUDA toolkit wheels torch pins)"
     return f"pip install {package}"
 
 

@@ -511,3 +511,20 @@ def test_bw506_with_no_package_pinning_torch_is_not_a_pass():
     vllm = {"name": "vllm", "version": "0.12.0", "requires": ["torch==2.9.1"]}
     (f,) = run_check(torch_pin_conflict, {"distributions": [numpy, vllm], "torch_build": tb})
     assert f.status == "pass"
+
+
+def test_missing_cuda13_runtime_names_the_toolkit_extra_torch_pins():
+    from bwdoctor.checks.linking import wheel_fix
+
+    # torch-2.11.0 METADATA (PyPI wheel)
+    tb = {
+        "cuda": "13.0",
+        "requires": [
+            "cuda-toolkit[cublas,cudart,cufft,cufile,cupti,curand,cusolver,cusparse,nvjitlink,nvrtc,nvtx]==13.0.2; "
+            'platform_system == "Linux"',
+            'nvidia-cudnn-cu13==9.19.0.56; platform_system == "Linux"',
+        ],
+    }
+    assert wheel_fix("nvidia-cuda-runtime-cu13", tb).startswith("pip install 'cuda-toolkit[cudart]==13.0.2'")
+    assert wheel_fix("nvidia-cudnn-cu13", tb).startswith("pip install 'nvidia-cudnn-cu13==9.19.0.56'")
+    assert wheel_fix("nvidia-nccl-cu13", tb) == "pip install nvidia-nccl-cu13"
