@@ -156,7 +156,7 @@ def wheel_fix(package: str, torch_build) -> str:
     """Install the NVIDIA wheel that provides a missing CUDA library, at the version torch pins when it does."""
     from packaging.requirements import InvalidRequirement, Requirement
 
-    component = package.split("-cu")[0].removeprefix("nvidia-")
+    component = package.rsplit("-cu", 1)[0].removeprefix("nvidia-")
     for line in (torch_build or {}).get("requires") or [] if isinstance(torch_build, dict) else []:
         try:
             req = Requirement(line)
