@@ -222,6 +222,10 @@ def torch_symbol_beside_found_cuda_lib(s: Seen) -> Optional[Fields]:
     }
 
 
+def companion_torch_symbol_beside_found_cuda_lib(s: Seen) -> Optional[Fields]:
+    return torch_symbol_beside_found_cuda_lib(s) if s.distribution in COMPANIONS else None
+
+
 def library_missing(s: Seen) -> Optional[Fields]:
     miss = s.missing
     return {"lib": miss[0]["name"], "needed_by": miss[0]["needed_by"]} if miss else None
@@ -334,6 +338,11 @@ CAUSES: Tuple[Row, ...] = (
         "no-driver-in-container",
         driver_lib_missing,
         "{lib} (the NVIDIA driver's library) is not installed or not mounted",
+    ),
+    Row(
+        "torchvision-mismatch",
+        companion_torch_symbol_beside_found_cuda_lib,
+        "undefined {symbol}: built against another torch than {torch}{built} ({lib} is installed, at {where})",
     ),
     Row(
         "undefined-symbol",

@@ -528,3 +528,15 @@ def test_missing_cuda13_runtime_names_the_toolkit_extra_torch_pins():
     assert wheel_fix("nvidia-cuda-runtime-cu13", tb).startswith("pip install 'cuda-toolkit[cudart]==13.0.2'")
     assert wheel_fix("nvidia-cudnn-cu13", tb).startswith("pip install 'nvidia-cudnn-cu13==9.19.0.56'")
     assert wheel_fix("nvidia-nccl-cu13", tb) == "pip install nvidia-nccl-cu13"
+
+
+def test_companion_with_other_torch_symbol_beside_an_installed_runtime():
+    raw = {
+        "missing_libraries": [
+            {"name": "libcudart.so.12", "needed_by": "/sp/torchvision/_C.so", "found_elsewhere": ["/sp/nvidia/x"]}
+        ],
+        "undefined_beside_missing": ["_ZN3c104cuda29c10_cuda_check_implementationEiPKcS2_ib"],
+    }
+    tb = {"version": "2.11.0+cu130", "cuda": "13.0"}
+    assert classify(raw, tb, "torchvision")["cause"] == "torchvision-mismatch"
+    assert classify(raw, tb, "vllm")["cause"] == "undefined-symbol"
