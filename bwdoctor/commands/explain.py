@@ -114,9 +114,24 @@ def machine_now(args: Any, slug: str, reg: Any) -> list:
         report = engine.run(engine.Selection(select=ids, facts=()), source_from_args(args), reg)
     except Exception as exc:  # the article is the answer; a failing machine read is only a note
         return [{"id": "-", "status": "error", "message": f"could not check this machine: {exc}", "kb": slug}]
-    return [
+    found = [
         f.to_json() for f in report.findings if f.status in ("fail", "error") and (f.kb == slug or f.id != "BW401")
-    ] or [{"id": ",".join(ids), "status": "pass", "message": "not present on this machine now", "kb": slug}]
+    ]
+    if found:
+        return found
+    passed = sorted({f.id for f in report.findings if f.status == "pass"})
+    if passed:  # at least one check looked and found nothing
+        return [{"id": ",".join(passed), "status": "pass", "message": "not present on this machine now", "kb": slug}]
+    reasons = list(dict.fromkeys(f.message.removeprefix("skipped: ") for f in report.findings if f.status == "skip"))
+    why = "; ".join(reasons[:3]) + (f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else "")
+    return [
+        {
+            "id": ",".join(ids),
+            "status": "skip",
+            "message": "could not be checked here" + (f" ({why})" if why else ""),
+            "kb": slug,
+        }
+    ]
 
 
 def decode_input(raw: bytes) -> str:
