@@ -958,7 +958,7 @@ NOT_ENVIRONMENT = [
         r"does not appear to have a file named|not a local folder and is not a valid model",
         r"maximum context length|context length (?:is )?exceeded|exceeds? (?:the )?(?:model'?s? )?maximum "
         r"(?:context|sequence) length|Input length[^\n]{0,40}exceeds|longer than the specified maximum sequence "
-        r"length|prompt is too long|is longer than the model's context",
+        r"length|prompt is too long|is longer than the model's context|longer than the maximum model length",
         r"\bJSONDecodeError\b|\bSyntaxError\b|\bIndentationError\b|\bNameError: name '",
         r"\b400 Bad Request\b|BadRequestError|Invalid request|invalid_request_error",
         r"got an unexpected keyword argument|missing \d+ required positional argument",
@@ -997,7 +997,7 @@ _STOP = frozenset(
 )
 K1 = 1.2
 B = 0.5
-FIELD_REPEAT = {"title": 2, "aliases": 2, "signatures": 2, "symptom": 1}
+FIELD_REPEAT = {"key": 2, "symptom": 1}
 QUERY_LINES_MAX = 600  # error lines kept per input for tier 2 (first 150, then the latest ones)
 QUERY_CHARS_MAX = 400_000
 _ERRORISH = re.compile(
@@ -1007,10 +1007,14 @@ _ERRORISH = re.compile(
     r"not available|warning|nvcc|ptxas|cicc|sm_?\d|compute_\d|capability|glibc|\.so\b|cuda|nccl|gpu|driver",
     re.I,
 )
-LIKELY_MIN = 5.0  # tier-2 score an article needs to be reported as "likely"
-LIKELY_MIN_TERMS = 3  # distinct matched terms (or one hint) behind a likely article
+PHRASE_DF_MAX = 3  # a two-word phrase found in more articles than this says little about any one of them
+LIKELY_MIN = 6.0  # tier-2 score an article needs to be reported as "likely"
+LIKELY_PHRASES = 2  # distinctive phrases of the article the error lines must contain (without a hint)
+HINT_ALONE = 3.0  # a hint at least this heavy makes an article likely on its own
+BM25_SHARE = 0.25  # weight of the word-level BM25 in the tier-2 score (phrases and hints carry it)
 LIKELY_RATIO = 0.6  # further likely articles must score this share of the best
 NEAREST_N = 3
+_CODE_SPAN = re.compile(r"`([^`\n]{4,300})`")
 
 
 def _stem(t: str) -> str:
@@ -1026,12 +1030,22 @@ def tokens(text: str) -> List[str]:
     return [_stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOP]
 
 
+def phrases(text: str) -> set:
+    """Two-word phrases (adjacent tokens of one line, after stop words are dropped)."""
+    out = set()
+    for line in text.split("\n"):
+        tk = tokens(line)
+        out.update(f"{x} {y}" for x, y in zip(tk, tk[1:]))
+    return out
+
+
 @dataclass
 class _Doc:
     slug: str
     title: str
     tf: Dict[str, int]
     length: int
+    phrases: set
 
 
 @dataclass
@@ -1039,12 +1053,14 @@ class _Index:
     docs: List[_Doc]
     idf: Dict[str, float]
     avg: float
+    phrase_idf: Dict[str, float]
 
 
 _INDEX_CACHE: Dict[tuple, _Index] = {}
 
 
 def _article_text_fields(a: Any) -> Dict[str, str]:
+    """key: title, aliases, slug words, signature literals and the error text quoted in Symptom; symptom: prose."""
     lits = []
     for s in a.signatures:
         try:
@@ -1052,11 +1068,11 @@ def _article_text_fields(a: Any) -> Dict[str, str]:
         except Exception:
             lits.append(s)
     sections = getattr(a, "sections", {}) or {}
+    symptom = sections.get("Symptom", "")
+    quoted = [m.group(1) for m in _CODE_SPAN.finditer(symptom)]
     return {
-        "title": a.title,
-        "aliases": " ".join(a.aliases),
-        "signatures": " ".join(lits),
-        "symptom": sections.get("Symptom", ""),
+        "key": "\n".join([a.title, *a.aliases, a.slug.replace("-", " "), *lits, *quoted]),
+        "symptom": symptom,
     }
 
 
@@ -1069,21 +1085,23 @@ def _index(articles: Dict[str, Any]) -> _Index:
     for slug, a in sorted(articles.items()):
         tf: Dict[str, int] = {}
         n = 0
-        for fname, text in _article_text_fields(a).items():
+        fields = _article_text_fields(a)
+        for fname, text in fields.items():
             for t in tokens(text):
                 tf[t] = tf.get(t, 0) + FIELD_REPEAT[fname]
                 n += FIELD_REPEAT[fname]
-        for t in tokens(slug.replace("-", " ")):
-            tf[t] = tf.get(t, 0) + 2
-            n += 2
-        docs.append(_Doc(slug=slug, title=a.title, tf=tf, length=max(n, 1)))
+        docs.append(_Doc(slug=slug, title=a.title, tf=tf, length=max(n, 1), phrases=phrases(fields["key"])))
     df: Dict[str, int] = {}
+    pdf: Dict[str, int] = {}
     for d in docs:
         for t in d.tf:
             df[t] = df.get(t, 0) + 1
+        for ph in d.phrases:
+            pdf[ph] = pdf.get(ph, 0) + 1
     n_docs = max(len(docs), 1)
     idf = {t: math.log(1 + (n_docs - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-    idx = _Index(docs=docs, idf=idf, avg=sum(d.length for d in docs) / n_docs)
+    pidf = {ph: math.log(n_docs / f) for ph, f in pdf.items() if f <= PHRASE_DF_MAX}
+    idx = _Index(docs=docs, idf=idf, avg=sum(d.length for d in docs) / n_docs, phrase_idf=pidf)
     _INDEX_CACHE.clear()
     _INDEX_CACHE[key] = idx
     return idx
@@ -1141,14 +1159,17 @@ class _Query:
 def rank_evidence(query_lines: List[tuple], articles: Dict[str, Any], exclude: Iterable[str] = ()) -> dict:
     """Tier 2 over the error lines: {"likely": [...], "nearest": [...], "evidence": {...}, "vetoed": str|None}.
 
-    Score of an article = BM25 of the distinct terms of the error lines against its title, aliases, signature
-    literals and Symptom + the weights of the evidence hints that point at it. "likely" needs LIKELY_MIN and at
-    least LIKELY_MIN_TERMS matched terms or one hint; text that names a model/request/code error keeps it empty.
+    Score of an article = the weights of the evidence hints that point at it + the idf of each distinctive
+    two-word phrase of its title, aliases, signature literals or quoted Symptom text that the error lines
+    contain (a phrase in at most PHRASE_DF_MAX articles) + BM25_SHARE x the word-level BM25. "likely" needs
+    LIKELY_MIN and either a hint of HINT_ALONE or LIKELY_PHRASES distinct phrases; text that names a model,
+    request or code error keeps it empty. The nearest topics are the best scores whatever they are.
     """
     text = "\n".join(s for _, s in query_lines)
     ev = extract_evidence(text)
     keys = evidence_keys(ev)
     q = tokens(text)
+    qph = phrases(text)
     for s in ev.get("symbols", []):
         if s.get("demangled"):
             q.extend(tokens(s["demangled"]))
@@ -1162,19 +1183,23 @@ def rank_evidence(query_lines: List[tuple], articles: Dict[str, Any], exclude: I
             continue
         b, parts = bm.get(d.slug, (0.0, []))
         h, hkeys = hints.get(d.slug, (0.0, []))
-        total = b + h
+        matched = sorted(
+            ((ph, idx.phrase_idf[ph]) for ph in d.phrases & qph if ph in idx.phrase_idf), key=lambda x: -x[1]
+        )
+        ph_score = sum(w for _, w in matched)
+        total = h + ph_score + BM25_SHARE * b
         if total <= 0:
             continue
-        cands.append((total, b, h, d, parts, hkeys))
-    cands.sort(key=lambda c: (-c[0], c[3].slug))
+        cands.append((total, h, hkeys, matched, d, parts))
+    cands.sort(key=lambda c: (-c[0], c[4].slug))
     vetoed = _not_environment(text)
     likely = []
     if not vetoed and cands:
         best = cands[0][0]
-        for total, _b, h, d, parts, hkeys in cands[:NEAREST_N]:
-            strong = len(parts) >= LIKELY_MIN_TERMS or h > 0
+        for total, h, hkeys, matched, d, parts in cands[:NEAREST_N]:
+            strong = h >= HINT_ALONE or len(matched) >= LIKELY_PHRASES or (h > 0 and matched)
             if total >= LIKELY_MIN and strong and total >= LIKELY_RATIO * best:
-                line_no, excerpt = _evidence_line(query_lines, {t for t, _ in parts[:8]})
+                line_no, excerpt = _evidence_line(query_lines, [ph for ph, _ in matched], {t for t, _ in parts[:8]})
                 likely.append(
                     {
                         "slug": d.slug,
@@ -1183,21 +1208,24 @@ def rank_evidence(query_lines: List[tuple], articles: Dict[str, Any], exclude: I
                         "excerpt": redact(excerpt[:EXCERPT_MAX]),
                         "tier": "likely",
                         "rank_score": round(total, 3),
-                        "evidence": [f"{k} (+{hints[d.slug][0]:g})" for k in hkeys][:6]
-                        + [f"term {t} ({c:.2f})" for t, c in parts[:6]],
+                        "evidence": [f"{k} (+{h:g})" for k in hkeys][:4]
+                        + [f'phrase "{ph}" ({w:.2f})' for ph, w in matched[:5]]
+                        + [f"term {t} ({c * BM25_SHARE:.2f})" for t, c in parts[:4]],
                     }
                 )
     nearest = [
         {"slug": d.slug, "title": d.title, "rank_score": round(total, 3)}
-        for total, b, h, d, parts, hkeys in cands[:NEAREST_N]
+        for total, h, hkeys, matched, d, parts in cands[:NEAREST_N]
     ]
     return {"likely": likely, "nearest": nearest, "evidence": ev, "vetoed": vetoed}
 
 
-def _evidence_line(query_lines: List[tuple], terms: set) -> tuple:
+def _evidence_line(query_lines: List[tuple], matched: List[str], terms: set) -> tuple:
+    """(line number, text) of the error line that holds most of the matched phrases, then terms."""
     best = (0.0, 1, "")
     for no, s in query_lines:
-        got = len(terms.intersection(tokens(s)))
+        ph = phrases(s)
+        got = sum(1 for m in matched if m in ph) * 10 + len(terms.intersection(tokens(s)))
         if got > best[0]:
             best = (got, no, s)
     if best[0] == 0 and query_lines:
