@@ -1032,10 +1032,10 @@ def tokens(text: str) -> List[str]:
 
 def phrases(text: str) -> set:
     """Two-word phrases (adjacent tokens of one line, after stop words are dropped)."""
-    out = set()
+    out: set = set()
     for line in text.split("\n"):
         tk = tokens(line)
-        out.update(f"{x} {y}" for x, y in zip(tk, tk[1:]))
+        out.update(f"{x} {y}" for x, y in zip(tk, tk[1:], strict=False))
     return out
 
 
