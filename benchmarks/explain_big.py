@@ -38,11 +38,12 @@ def server_log(path: Path, size: int) -> None:
             r = rng.random()
             if r < 0.6:
                 ln = (
-                    f"(APIServer pid=1) INFO 02-20 10:{i % 60:02d}:{i % 60:02d} [loggers.py:236] Avg prompt throughput: "
-                    f"{i % 997}.0 tokens/s, request id cmpl-{rng.getrandbits(64):016x}\n"
+                    f"(APIServer pid=1) INFO 02-20 10:{i % 60:02d}:{i % 60:02d} [loggers.py:236] "
+                    f"Avg prompt throughput: {i % 997}.0 tokens/s, request id cmpl-{rng.getrandbits(64):016x}\n"
                 )
             elif r < 0.8:
-                ln = f"(VllmWorker rank={i % 4} pid={1000 + i % 4}) WARNING 02-20 10:00:00 [utils.py:12] step {i} failed\n"
+                tag = f"(VllmWorker rank={i % 4} pid={1000 + i % 4})"
+                ln = f"{tag} WARNING 02-20 10:00:00 [utils.py:12] step {i} failed\n"
             elif r < 0.9:
                 ln = "x" * rng.randint(1, 5000) + "\n"
             else:

@@ -408,7 +408,7 @@ class _Chunk:
 
     def template_ends(self, word: str, head: int, tail: int) -> set:
         """The first `head` and last `tail` templates that contain word (bounded work on any log)."""
-        got = set()
+        got: set = set()
         pos = self.utext.find(word)
         while pos >= 0 and len(got) < head:
             u = bisect.bisect_right(self.starts, pos) - 1
@@ -476,8 +476,9 @@ class _Scanner:
     def _collect(self, chunk: "_Chunk") -> None:
         """Keep the error lines of the block for tier 2: every line of a short paste, else the first line of
         each distinct line template that holds an error word (found with str.find in the templates' text)."""
+        picked: List[int]
         if len(chunk.lines) <= 400:
-            picked = range(len(chunk.lines))
+            picked = list(range(len(chunk.lines)))
         else:
             # the first and latest error templates are all the query keeps; no word is searched further
             head, tail = QUERY_LINES_MAX // 4, QUERY_LINES_MAX
