@@ -42,6 +42,7 @@ WINDOW_LINES = 3  # lines kept either side of an anchor hit, for signatures span
 EXCERPT_MAX = 300
 CHUNK_BYTES = 8 << 20
 EXCLUDE_FACTOR = 0.3
+WEAK_EXACT = 0.3  # an exact match scoring below this is a hint (a weighted-down signature), not a diagnosis
 _WEIGHT_RE = re.compile(r"^\(\?#w=([0-9.]+)\)")
 
 
@@ -233,11 +234,10 @@ _PREFIXES = [
     # torch.distributed: "[rank0]: ", mpirun: "[1,0]<stderr>: "
     re.compile(r"^\[rank\d{1,5}\]:[ \t]?"),
     re.compile(r"^\[\d{1,5},\d{1,5}\]<std(?:err|out)>:[ \t]?"),
-    # vLLM: "ERROR 01-02 03:04:05 [file.py:12] " (and the older "utils.py:608] " form)
+    # vLLM: "ERROR 01-02 03:04:05 " before "[file.py:12] " (the file tag stays: it says where it was raised)
     re.compile(
         r"^(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)[ \t]{1,4}\d{2}-\d{2}[ \t]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?"
         r"[ \t]{1,4}"
-        r"(?:\[?[\w./-]{1,80}:\d{1,6}\][ \t]?)?"
     ),
     # SGLang: "[2025-01-02 03:04:05 TP0] ", "[2025-01-02 03:04:05] "
     re.compile(r"^\[\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,6})?(?:[ \t][\w-]{1,16}){0,3}\][ \t]?"),
@@ -567,7 +567,7 @@ _VERSIONS = {
     "vllm": [
         re.compile(r"vLLM (?:API server )?version:?\s*(\d+\.\d+\.\d+[\w.+]*)", re.I),
         re.compile(r"\bvllm\s*(?:==|\s)\s*(\d+\.\d+\.\d+[\w.+]*)", re.I),
-        re.compile(r"version (\d+\.\d+\.\d+[\w.+]*)\s*$", re.M),
+        re.compile(r"(?<!NCCL )version (\d+\.\d+\.\d+[\w.+]*)\s*$", re.M),
     ],
     "cuda": [
         re.compile(r"CUDA Version:\s*(\d+\.\d+)"),
@@ -778,9 +778,21 @@ COMPONENTS = {
     "pip": re.compile(r"\bpip\b|setup\.py|building wheel|build_ext", re.I),
     "driver": re.compile(r"\bNVRM\b|nvidia-smi|RmInitAdapter|\bXid\b", re.I),
 }
+# What the user describes rather than what a program printed (hangs, wrong numbers) and what it is about
+SYMPTOMS = {
+    "hang": re.compile(r"\b(?:hangs?|hung|hanging|stuck|freez(?:e|es|ing)|deadlock(?:ed)?|no progress)\b", re.I),
+    "wrong-result": re.compile(
+        r"incorrect results?|wrong results?|garbage|gibberish|garbled|all zeros|returns? zeros|tensor\(\[0\., 0\.", re.I
+    ),
+    "parallel": re.compile(
+        r"tensor[-_ ]parallel|\btp[-_ ]?size|--tp\b|all_?reduce|multi-?gpu|\b[2-8] ?x ?(?:rtx|gpu)|\bTP ?= ?[2-8]", re.I
+    ),
+    "p2p": re.compile(r"(?<![a-z])p2p(?![a-z])|peer[ -](?:to[ -]peer|access)", re.I),
+    "iommu": re.compile(r"\biommu\b|\bACS\b|ACSCtl", re.I),
+}
 _TOOLS = re.compile(r"\b(cicc|ptxas|cc1plus|nvcc|ninja|fatbinary|ld)\b")
 _NCCL_ERROR = re.compile(
-    r"NCCL error[^\n]{0,80}?(unhandled cuda error|unhandled system error|internal error|"
+    r"NCCL error[^\n]{0,240}?(unhandled cuda error|unhandled system error|internal error|"
     r"invalid usage|remote process exited|unhandled)",
     re.I,
 )
@@ -908,6 +920,9 @@ def extract_evidence(text: str) -> dict:
     comps = [name for name, rx in COMPONENTS.items() if rx.search(text)]
     if comps:
         ev["components"] = comps
+    symptoms = [name for name, rx in SYMPTOMS.items() if rx.search(text)]
+    if symptoms:
+        ev["symptoms"] = symptoms
     return ev
 
 
@@ -939,6 +954,10 @@ def evidence_keys(ev: dict) -> List[str]:
         keys.append(f"gpu:{f}")
     for c in ev.get("components", []):
         keys.append(f"component:{c}")
+    for s in ev.get("symptoms", []):
+        keys.append(f"symptom:{s}")
+    for name, v in (ev.get("versions") or {}).items():
+        keys.append(f"{name}-version:{v}")
     return keys
 
 
@@ -969,10 +988,40 @@ HINTS: List[tuple] = [
     ((r"symbol:cu[A-Z]\w+$",), "driver-too-old", 3.0),
     ((r"symbol:_Z\w*(?:cutlass\w*sm1\d\d|nvfp4)",), "sm12x-missing-kernel-symbol", 3.0),
     ((r"nccl-error:unhandled cuda error$", r"gpu:blackwell-consumer$"), "nccl-too-old-blackwell", 3.0),
+    ((r"nccl-error:unhandled cuda error$", r"nccl-version:2\.(?:1\d|2[0-5])\."), "nccl-too-old-blackwell", 3.0),
+    ((r"symptom:hang$", r"symptom:parallel$"), "consumer-p2p-hang", 3.0),
+    ((r"symptom:hang$", r"symptom:parallel$"), "pcie-p2p-acs-iommu", 1.5),
+    ((r"arch:sm_(?:[1-4]\d|5[0-3])$", r"tool:(?:nvcc|ptxas)$"), "nvcc-dropped-arch", 3.0),
+    ((r"symptom:hang$", r"component:nccl$"), "consumer-p2p-hang", 2.0),
+    ((r"symptom:wrong-result$", r"symptom:p2p$"), "consumer-p2p-hang", 3.0),
+    ((r"symptom:hang$", r"symptom:iommu$"), "pcie-p2p-acs-iommu", 4.0),
     ((r"component:flashinfer$", r"gpu:blackwell-consumer$"), "flashinfer-sm120", 0.8),
     ((r"component:flash-attn$", r"gpu:blackwell-consumer$"), "flash-attn-arch-gate", 0.8),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
+
+# What tier 2 needs before it may name an article at all ("key:" = an evidence key, else a text pattern):
+# words in common are not enough where the article is about one specific fact.
+REQUIRES: Dict[str, str] = {
+    "nvcc-dropped-arch": r"key:arch:sm_(?:[1-4]\d|5[0-3])[af]?$",
+    "nvcc-too-old": r"key:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?$",
+    "triton-too-old-arch": r"key:arch:sm_(?:9\d|1\d\d)[af]?$",
+    "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
+    "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    "startup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    "sampler-warmup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+}
+_REQUIRES_RX = {
+    slug: (p.startswith("key:"), re.compile(p[4:] if p.startswith("key:") else p, re.I)) for slug, p in REQUIRES.items()
+}
+
+
+def _allowed(slug: str, keys: List[str], text: str) -> bool:
+    req = _REQUIRES_RX.get(slug)
+    if req is None:
+        return True
+    on_keys, rx = req
+    return any(rx.match(k) for k in keys) if on_keys else bool(rx.search(text))
 
 
 def hint_scores(keys: List[str], slugs: Iterable[str]) -> Dict[str, tuple]:
@@ -1013,6 +1062,8 @@ NOT_ENVIRONMENT = [
         r"\bJSONDecodeError\b|\bSyntaxError\b|\bIndentationError\b|\bNameError: name '",
         r"\b400 Bad Request\b|BadRequestError|Invalid request|invalid_request_error",
         r"got an unexpected keyword argument|missing \d+ required positional argument",
+        r"must be divisible by (?:the )?(?:tensor|pipeline) parallel size",
+        r"HFValidationError|Repo id must be in the form",
         r"\bValidationError\b",
         r"chat template|tokenizer\.chat_template|Unrecognized (?:configuration class|model)|"
         r"model type `?\w+`? but Transformers does not recognize",
@@ -1044,7 +1095,8 @@ _STOP = frozenset(
     false please see try set get run running runs how why does did done one two new old via per each either
     both out off yes see also like just still same instead following above below https http www github com org
     issue issues html htm docs doc md code value values type types args kwargs object objects function class
-    method name names result results default please note""".split()
+    method name names result results default please note be to on in is it of at by as or if an we do so up my
+    me us""".split()
 )
 K1 = 1.2
 B = 0.5
@@ -1054,7 +1106,8 @@ QUERY_CHARS_MAX = 400_000
 PHRASE_DF_MAX = 3  # a two-word phrase found in more articles than this says little about any one of them
 LIKELY_MIN = 6.0  # tier-2 score an article needs to be reported as "likely"
 LIKELY_PHRASES = 2  # distinctive phrases of the article the error lines must contain (without a hint)
-HINT_ALONE = 3.0  # a hint at least this heavy makes an article likely on its own
+HINT_ALONE = 3.0  # a hint at least this heavy makes an article likely with HINT_MARGIN more of any score
+HINT_MARGIN = 1.0
 BM25_SHARE = 0.25  # weight of the word-level BM25 in the tier-2 score (phrases and hints carry it)
 LIKELY_RATIO = 0.6  # further likely articles must score this share of the best
 NEAREST_N = 3
@@ -1064,7 +1117,7 @@ _CODE_SPAN = re.compile(r"`([^`\n]{4,300})`")
 def _stem(t: str) -> str:
     if len(t) > 4 and t.endswith("ies"):
         return t[:-3] + "y"
-    if len(t) > 4 and t.endswith("s") and not t.endswith("ss"):
+    if len(t) > 4 and t.endswith("s") and not t.endswith(("ss", "us", "as", "is")):
         return t[:-1]
     return t
 
@@ -1238,11 +1291,13 @@ def rank_evidence(query_lines: List[tuple], articles: Dict[str, Any], exclude: I
     cands.sort(key=lambda c: (-c[0], c[4].slug))
     vetoed = _not_environment(text)
     likely = []
-    if not vetoed and cands:
-        best = cands[0][0]
-        for total, h, hkeys, matched, d, parts in cands[:NEAREST_N]:
-            strong = h >= HINT_ALONE or len(matched) >= LIKELY_PHRASES or (h > 0 and matched)
-            if total >= LIKELY_MIN and strong and total >= LIKELY_RATIO * best:
+    allowed = [c for c in cands if _allowed(c[4].slug, keys, text)]
+    if not vetoed and allowed:
+        best = allowed[0][0]
+        for total, h, hkeys, matched, d, parts in allowed[:NEAREST_N]:
+            by_hint = h >= HINT_ALONE and total >= HINT_ALONE + HINT_MARGIN
+            by_phrases = total >= LIKELY_MIN and (len(matched) >= LIKELY_PHRASES or (h > 0 and matched))
+            if (by_hint or by_phrases) and total >= LIKELY_RATIO * best:
                 line_no, excerpt = _evidence_line(query_lines, [ph for ph, _ in matched], {t for t, _ in parts[:8]})
                 likely.append(
                     {
@@ -1290,6 +1345,12 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     exact = scanner.results()
     tier2 = rank_evidence(scanner.query.lines(), articles, exclude=[m["slug"] for m in exact])
     likely = tier2["likely"]
+    if exact and all(m["score"] <= WEAK_EXACT for m in exact) and (tier2["vetoed"] or likely):
+        # only hint-weight signatures (a flag on a command line...) matched: they do not outrank evidence,
+        # and they say nothing about an error that is the model's, the request's or the code's
+        exact = []
+        if tier2["vetoed"]:
+            likely = []
     if exact:
         # a likely article after exact ones only when it has evidence of its own (a hint), never on a hunch
         likely = [m for m in likely if any(" (+" in e for e in m["evidence"])]
