@@ -677,8 +677,8 @@ _EV_SYMBOL = re.compile(
 )
 _EV_SYMBOL_LIB = re.compile(r"([\w.+-]{1,200}\.so(?:\.[\w.]{1,20})?)[:,]?[^\n/]{0,40}undefined symbol")
 _EV_SONAME = re.compile(
-    r"\b(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})\b(?:[^\n]{0,24}?)(?=:?\s*(?:cannot open shared object|"
-    r"cannot open|not found|cannot found|no such file|cannot be found|could not be found|: No such))"
+    r"\b(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})\b(?=:?\s{0,3}(?:=>\s{0,3})?(?:cannot open shared object|"
+    r"cannot open|not found|cannot found|no such file|cannot be found|could not be found))"
     r"|(?:error while loading shared libraries|Could not load library|Could not find|Unable to load|"
     r"failed to load|cannot load)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
     re.I,
@@ -821,9 +821,9 @@ def extract_evidence(text: str) -> dict:
         dm = demangle(name) if item["kind"] == "c++" else None
         if dm:
             item["demangled"] = dm
-        lib = _EV_SYMBOL_LIB.search(text, max(0, m.start() - 400), m.start() + 20)
-        if lib:
-            item["library"] = lib.group(1).rsplit("/", 1)[-1]
+        libs = list(_EV_SYMBOL_LIB.finditer(text, max(0, m.start() - 400), m.start() + 20))
+        if libs:  # the library named nearest before the symbol
+            item["library"] = libs[-1].group(1).rsplit("/", 1)[-1]
         syms.append(item)
         if len(syms) >= 8:
             break
@@ -1002,7 +1002,23 @@ _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in H
 
 # What tier 2 needs before it may name an article at all ("key:" = an evidence key, else a text pattern):
 # words in common are not enough where the article is about one specific fact.
+_BLACKWELL = (
+    r"sm_?1[0-2]\d|\bsm ?1[0-2]\d|\b1[0-2]\.[0-9]\b|12\.x|blackwell|rtx ?50[5-9]0|rtx pro \d000|\bgb10\b|"
+    r"\bg?b[12]00\b|\bb300\b|compute_1[0-2]\d"
+)
+_SYSTEM_SONAME = (
+    r"key:soname:lib(?:numa|ibverbs|mlx5|rdmacm|efa|fabric|aio|uring|GL|gomp|glib-2\.0|jemalloc|openblas|SM|ICE|X11)$"
+)
 REQUIRES: Dict[str, str] = {
+    "vllm-no-fa2-sm12x": _BLACKWELL,
+    "flashinfer-trtllm-gen-sm120": _BLACKWELL,
+    "flashinfer-nvfp4-moe-sm120": _BLACKWELL,
+    "sm12x-fp8-kernel-missing": _BLACKWELL,
+    "sm12x-missing-kernel-symbol": _BLACKWELL,
+    "arch-suffix-missing": _BLACKWELL,
+    "sm121-torch-warning-benign": r"12\.1|sm_?121|\bgb10\b|dgx spark",
+    "fa3-blackwell": r"fa3|fa ?3\b|flash.?attention.?3|hopper|flash_fwd|fa version 3",
+    "system-library-missing": _SYSTEM_SONAME,
     "nvcc-dropped-arch": r"key:arch:sm_(?:[1-4]\d|5[0-3])[af]?$",
     "nvcc-too-old": r"key:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?$",
     "triton-too-old-arch": r"key:arch:sm_(?:9\d|1\d\d)[af]?$",
@@ -1064,6 +1080,7 @@ NOT_ENVIRONMENT = [
         r"got an unexpected keyword argument|missing \d+ required positional argument",
         r"must be divisible by (?:the )?(?:tensor|pipeline) parallel size",
         r"HFValidationError|Repo id must be in the form",
+        r"Can.t load (?:the )?(?:tokenizer|config(?:uration)?|processor|feature extractor) for",
         r"\bValidationError\b",
         r"chat template|tokenizer\.chat_template|Unrecognized (?:configuration class|model)|"
         r"model type `?\w+`? but Transformers does not recognize",
@@ -1122,9 +1139,20 @@ def _stem(t: str) -> str:
     return t
 
 
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.+@~-]{0,200}[/\\]){1,40}([\w.+@~-]{1,200})")
+_PLATFORM_TAG = re.compile(r"\.cpython-\d+[\w-]{0,40}|\b(?:x86_64|aarch64|amd64)(?:-linux-gnu)?\b|-linux-gnu\b", re.I)
+
+
+def collapse_paths(text: str) -> str:
+    """Paths reduced to their last component and platform tags dropped: where a file lives (site-packages,
+    /usr/lib/x86_64-linux-gnu, a venv) varies from report to report and says nothing about the failure."""
+    return _PLATFORM_TAG.sub(" ", _PATH.sub(r"\1", text))
+
+
 def tokens(text: str) -> List[str]:
-    """Lower-case word tokens for the ranking: stop words, one-letter and numeric tokens dropped, plurals folded."""
-    return [_stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOP]
+    """Lower-case word tokens for the ranking: paths collapsed, stop words, one-letter and numeric tokens dropped,
+    plurals folded."""
+    return [_stem(t) for t in _TOKEN.findall(collapse_paths(text).lower()) if t not in _STOP]
 
 
 def phrases(text: str) -> set:
@@ -1253,7 +1281,9 @@ class _Query:
         return self.head + list(self.tail)
 
 
-def rank_evidence(query_lines: List[tuple], articles: Dict[str, Any], exclude: Iterable[str] = ()) -> dict:
+def rank_evidence(
+    query_lines: List[tuple], articles: Dict[str, Any], exclude: Iterable[str] = (), lookalike: Iterable[str] = ()
+) -> dict:
     """Tier 2 over the error lines: {"likely": [...], "nearest": [...], "evidence": {...}, "vetoed": str|None}.
 
     Score of an article = the weights of the evidence hints that point at it + the idf of each distinctive
@@ -1274,6 +1304,7 @@ def rank_evidence(query_lines: List[tuple], articles: Dict[str, Any], exclude: I
     bm = _bm25(idx, q)
     hints = hint_scores(keys, articles)
     skip = set(exclude)
+    look = set(lookalike)
     cands = []
     for d in idx.docs:
         if d.slug in skip:
@@ -1285,6 +1316,8 @@ def rank_evidence(query_lines: List[tuple], articles: Dict[str, Any], exclude: I
         )
         ph_score = sum(w for _, w in matched)
         total = h + ph_score + BM25_SHARE * b
+        if d.slug in look:  # the article's own excludes matched: the text belongs to a look-alike
+            total *= EXCLUDE_FACTOR
         if total <= 0:
             continue
         cands.append((total, h, hkeys, matched, d, parts))
@@ -1343,7 +1376,9 @@ def _default_articles():
 
 def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     exact = scanner.results()
-    tier2 = rank_evidence(scanner.query.lines(), articles, exclude=[m["slug"] for m in exact])
+    tier2 = rank_evidence(
+        scanner.query.lines(), articles, exclude=[m["slug"] for m in exact], lookalike=scanner.excluded
+    )
     likely = tier2["likely"]
     if exact and all(m["score"] <= WEAK_EXACT for m in exact) and (tier2["vetoed"] or likely):
         # only hint-weight signatures (a flag on a command line...) matched: they do not outrank evidence,
