@@ -1139,14 +1139,22 @@ def _stem(t: str) -> str:
     return t
 
 
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.+@~-]{0,200}[/\\]){1,40}([\w.+@~-]{1,200})")
+_NONSPACE = re.compile(r"\S+")
 _PLATFORM_TAG = re.compile(r"\.cpython-\d+[\w-]{0,40}|\b(?:x86_64|aarch64|amd64)(?:-linux-gnu)?\b|-linux-gnu\b", re.I)
 
 
 def collapse_paths(text: str) -> str:
     """Paths reduced to their last component and platform tags dropped: where a file lives (site-packages,
     /usr/lib/x86_64-linux-gnu, a venv) varies from report to report and says nothing about the failure."""
-    return _PLATFORM_TAG.sub(" ", _PATH.sub(r"\1", text))
+    return _PLATFORM_TAG.sub(" ", _NONSPACE.sub(_last_component, text))
+
+
+def _last_component(m: re.Match) -> str:
+    # split, not a regex over path segments: linear on any token (a long run with no slash cannot backtrack)
+    tok = m.group(0)
+    if "/" not in tok and "\\" not in tok:
+        return tok
+    return tok.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
 def tokens(text: str) -> List[str]:
