@@ -238,6 +238,11 @@ def test_likely_tier_for_other_wordings(text, slug):
         ("NVRM: The NVIDIA GeForce GTX 1050 GPU installed in this system is\nNVRM:  supported through the NVIDIA "
          "580.xx Legacy drivers.", "driver-older-than-gpu"),
         ("CUDA SETUP: Required library version not found: libbitsandbytes_cuda117.so.", "bitsandbytes-sm120"),
+        # the look-alike whose signature also matches yields to the specific one
+        ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\nNVRM: The NVIDIA GPU "
+         "0000:01:00.0 (PCI ID: 10de:2b85)\nNVRM: installed in this system is not supported by the\nNVRM: NVIDIA "
+         "550.54.14 driver release.", "driver-older-than-gpu"),
+        ("nvcc fatal   : Unsupported gpu architecture 'compute_30'", "nvcc-dropped-arch"),
     ],
 )  # fmt: skip
 def test_exact_tier_for_signatures(text, slug):
