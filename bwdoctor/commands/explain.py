@@ -195,16 +195,23 @@ def run(args: Any) -> Outcome:
                 f"unknown topic {topic!r}." + (f" Nearest: {', '.join(near)}" if near else "") + " (bwdoctor list kb)"
             )
         text = topic
-    from ..explain import match_log, match_text
+    from ..explain import analyse_log, analyse_text
 
     # the log was read once (a pipe or /dev/stdin cannot be read twice); its lines are scanned as a log
-    matches = match_log(text.splitlines(keepends=True), arts) if args.log else match_text(text, arts)
+    found = analyse_log(text.splitlines(keepends=True), arts) if args.log else analyse_text(text, arts)
+    matches = found["matches"]
     doc: Dict[str, Any] = {
         "schema": SCHEMA,
         "article": arts[matches[0]["slug"]].to_json() if matches else None,
         "matches": matches,
         "machine": machine_now(args, matches[0]["slug"], reg) if matches else [],
+        "verdict": matches[0]["tier"] if matches else "none",
+        "evidence": found["evidence"],
     }
+    if not matches:
+        doc["nearest"] = found.get("nearest", [])
+        if found.get("not_environment"):
+            doc["not_environment"] = found["not_environment"]
     startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     if startup:
         doc["startup"] = startup
