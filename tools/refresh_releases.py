@@ -95,16 +95,18 @@ class RangeFile(io.RawIOBase):
         if n is None or n < 0:
             n = self.size - self.pos
         n = min(n, max(0, self.size - self.pos))
-        if n == 0:
-            return b""
-        lo, hi = self.buf_start, self.buf_start + len(self.buf)
-        if not (lo <= self.pos and self.pos + n <= hi):
-            start = self.pos
-            end = min(self.size, start + max(n, CHUNK))
-            self.buf_start, self.buf = start, self._get(start, end)
-        off = self.pos - self.buf_start
-        out = self.buf[off : off + n]
-        self.pos += len(out)
+        out = b""
+        while len(out) < n:
+            lo, hi = self.buf_start, self.buf_start + len(self.buf)
+            if not lo <= self.pos < hi:  # a miss: fetch from here on (what the buffer held is never fetched twice)
+                self.buf_start = self.pos
+                self.buf = self._get(self.pos, min(self.size, self.pos + max(n - len(out), CHUNK)))
+                if not self.buf:
+                    break
+            off = self.pos - self.buf_start
+            piece = self.buf[off : off + n - len(out)]
+            out += piece
+            self.pos += len(piece)
         return out
 
     def readinto(self, b: Any) -> int:
