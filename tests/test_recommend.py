@@ -329,3 +329,20 @@ def test_check_names_recommend_when_gpu_code_fails():
     report = engine.run(engine.Selection(select=["BW301"]), engine.Source.facts(facts))
     assert any(f.status == "fail" for f in report.findings)
     assert "bwdoctor recommend" in render_text(report, color=False)
+
+
+def test_hostile_facts_give_unknowns_not_crashes(tmp_path, capsys):
+    """A facts file whose driver is not a version, whose RAM is infinite and whose CPU flags are not a list."""
+    facts = tmp_path / "facts.json"
+    facts.write_text(
+        '{"schema": "bwdoctor.facts/1", "facts": {"nvidia_driver": {"version": "NaN", "flavour": "closed\\u0007"},'
+        ' "host": {"cpu": {"flags": "avx2", "logical_cpus": -3}, "memory": {"total": 1e400}},'
+        ' "python_env": {"version": null, "platform": 12}}}'
+    )
+    rc = main(["recommend", "--facts", str(facts), "--target", "sm_120", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out, parse_constant=pytest.fail)  # strict JSON: no Infinity / NaN
+    validate(doc)
+    i = doc["inputs"]
+    assert rc == 0 and i["driver"] is None and i["kernel_module"] is None and i["ram_gib"] is None
+    assert i["origin"]["driver"] == "unknown" and i["cpu_isa"] is None and i["cores"] is None
+    assert any("driver unknown" in n for n in doc["notes"])

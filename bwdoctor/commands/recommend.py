@@ -58,14 +58,20 @@ def register(sub: Any, epilog: str = "") -> None:
     p.set_defaults(func=run)
 
 
+DRIVER_RE = re.compile(r"\d{2,4}(\.\d{1,4}){0,2}")
+
+
 def _driver_from(facts: Dict[str, Any]) -> tuple:
+    """(driver version, module flavour) the machine reports; a version that is not one counts as unknown."""
     drv = facts.get("nvidia_driver")
-    if isinstance(drv, dict) and drv.get("version"):
-        return str(drv["version"]), drv.get("flavour")
-    nvml = facts.get("nvml")
-    if isinstance(nvml, dict) and isinstance(nvml.get("driver"), str):
-        return nvml["driver"], None
-    return None, None
+    flavour = drv.get("flavour") if isinstance(drv, dict) and drv.get("flavour") in ("open", "proprietary") else None
+    for value in (
+        (drv or {}).get("version") if isinstance(drv, dict) else None,
+        (facts.get("nvml") or {}).get("driver") if isinstance(facts.get("nvml"), dict) else None,
+    ):
+        if isinstance(value, str) and DRIVER_RE.fullmatch(value.strip()):
+            return value.strip(), flavour
+    return None, flavour
 
 
 def run(args: Any) -> Outcome:
@@ -80,9 +86,7 @@ def run(args: Any) -> Outcome:
     unknown = [e for e in extras if e not in EXTRAS]
     if unknown:
         raise UsageError(f"--with {', '.join(unknown)}: known: {', '.join(EXTRAS)}")
-    if args.driver is not None and (
-        driver_version_tuple(args.driver) is None or not re.fullmatch(r"\d{2,4}(\.\d{1,4}){0,2}", args.driver)
-    ):
+    if args.driver is not None and (driver_version_tuple(args.driver) is None or not DRIVER_RE.fullmatch(args.driver)):
         raise UsageError(f"--driver {args.driver!r}: expected a driver version like 570.153.02")
     if args.python_version is not None and not re.fullmatch(r"3\.\d{1,2}", args.python_version):
         raise UsageError(f"--python-version {args.python_version!r}: expected 3.X (e.g. 3.12)")
@@ -139,8 +143,11 @@ def run(args: Any) -> Outcome:
         m = re.match(r"(3\.\d+)", str(pyenv.get("version") or ""))
         python, origin["python"] = (m.group(1), "machine") if m else ("3.12", "default")
     mem = (host.get("memory") or {}).get("total") if isinstance(host.get("memory"), dict) else None
-    ram = args.ram_gib if args.ram_gib is not None else (mem / (1 << 30) if isinstance(mem, (int, float)) else None)
+    if not (isinstance(mem, (int, float)) and 0 < mem < 1 << 50):  # NaN, infinity, absurd sizes: unknown
+        mem = None
+    ram = args.ram_gib if args.ram_gib is not None else (mem / (1 << 30) if mem else None)
     cores = cpu.get("logical_cpus") if isinstance(cpu.get("logical_cpus"), int) else None
+    cores = cores if cores and 0 < cores < 1 << 20 else None
     inputs = Inputs(
         targets=tuple(targets),
         driver=driver,

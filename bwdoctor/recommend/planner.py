@@ -493,8 +493,11 @@ def _extras(
             from bwdoctor.checks.gpucode import flash_attn_fix
 
             notes.append(
-                "flash-attn: PyPI has only its source; vLLM ships its own FlashAttention (vllm_flash_attn), so "
-                "vLLM does not need it. For other code: " + flash_attn_fix(parse_cc(inp.targets[0]))
+                "flash-attn: PyPI has only its source; its prebuilt wheels are GitHub release assets named "
+                f"flash_attn-VERSION+cu{(cuda_release(trow.get('cuda')) or (12, 0))[0]}torch"
+                f"{'.'.join(torch_v.split('.')[:2])}cxx11abiTRUE-cpXY-cpXY-{inp.platform}.whl (not scanned here; "
+                "setup.py builds FLASH_ATTN_CUDA_ARCHS=80;90;100;120 by default). vLLM ships its own FlashAttention "
+                "(vllm_flash_attn) and does not need it. To build it: " + flash_attn_fix(parse_cc(inp.targets[0]))
             )
             continue
         dist = "flashinfer-python" if name == "flashinfer" else name
