@@ -346,3 +346,18 @@ def test_hostile_facts_give_unknowns_not_crashes(tmp_path, capsys):
     assert rc == 0 and i["driver"] is None and i["kernel_module"] is None and i["ram_gib"] is None
     assert i["origin"]["driver"] == "unknown" and i["cpu_isa"] is None and i["cores"] is None
     assert any("driver unknown" in n for n in doc["notes"])
+
+
+def test_gb10_driver_575_takes_torch_from_the_pytorch_index(capsys):
+    """PyPI's aarch64 torch up to 2.10 is CPU-only (scanned: no fatbin in any library), so on a CUDA 12.9 driver
+    the wheels plan takes the pinned torch from the PyTorch index (a declared row) and says why."""
+    rc, doc, text = recommend(capsys, "--target", "sm_121", "--driver", "575.57.08", "--platform", "linux_aarch64")
+    validate(doc)
+    first = doc["plans"][0]
+    t = pkg(first, "torch")
+    assert rc == 0 and first["kind"] == "wheels"
+    assert t["truth"] == "declared" and t["index_url"].startswith("https://download.pytorch.org/whl/cu12")
+    assert t["code_for_target"] == {"sm_121": "native"}
+    assert "--extra-index-url https://download.pytorch.org/whl/cu12" in first["commands"][1]
+    assert any("has no GPU code" in n for n in first["notes"])
+    assert "[declared]" in text

@@ -147,7 +147,8 @@ def run(args: Any) -> Outcome:
         mem = None
     ram = args.ram_gib if args.ram_gib is not None else (mem / (1 << 30) if mem else None)
     cores = cpu.get("logical_cpus") if isinstance(cpu.get("logical_cpus"), int) else None
-    cores = cores if cores and 0 < cores < 1 << 20 else None
+    # this machine's cores cap MAX_JOBS only when its RAM sizes it too (with --ram-gib the plan is for another box)
+    cores = cores if cores and 0 < cores < 1 << 20 and args.ram_gib is None else None
     inputs = Inputs(
         targets=tuple(targets),
         driver=driver,

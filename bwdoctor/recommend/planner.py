@@ -408,6 +408,20 @@ def _driver_blocks(inp: Inputs, ceiling: Optional[Release]) -> List[Dict[str, An
     return out
 
 
+def _torch_for_pin(table: ReleaseTable, version: str, platform: str) -> List[Row]:
+    """The torch wheels that can serve a vLLM pin: PyPI's first; then the PyTorch index's variants of the same
+    CUDA major as PyPI's build of that version (vLLM's wheels link that major's runtime), newest CUDA first."""
+    rows = table.find("torch", version, platform)
+    pypi = [r for r in rows if r.get("index_url") is None]
+    default_cuda = next(
+        (r.get("cuda") for r in table.find("torch", version) if r.get("index_url") is None and r.get("cuda")), None
+    )
+    major = (cuda_release(default_cuda) or (0, 0))[0]
+    index = [r for r in rows if r.get("index_url") and (cuda_release(r.get("cuda")) or (0, 0))[0] == major]
+    index.sort(key=lambda r: cuda_release(r.get("cuda")) or (0, 0), reverse=True)
+    return pypi + index
+
+
 def _wheels_option(
     v: str, inp: Inputs, table: ReleaseTable, ceiling: Optional[Release]
 ) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, str]]]:
@@ -421,24 +435,36 @@ def _wheels_option(
     if torch_v is None:
         why.append({"what": "missing", "reason": f"vLLM {v}'s torch pin is unknown"})
         return None, why
-    trows = [r for r in _torch_rows(table, torch_v, inp.platform) if r.get("index_url") is None]
-    if not trows:
-        why.append({"what": "missing", "reason": f"no scanned PyPI torch {torch_v} wheel for {inp.platform}"})
+    candidates = _torch_for_pin(table, torch_v, inp.platform)
+    if not candidates:
+        why.append({"what": "missing", "reason": f"no torch {torch_v} wheel for {inp.platform} in the table"})
         return None, why
-    trow = trows[0]
-    tpkg = _package(trow, inp.targets)
-    vrow = dict(vrows[0], cuda=vrows[0].get("cuda") or trow.get("cuda"))
-    vpkg = _package(vrow, inp.targets)
-    why += _problems(trow, tpkg, inp, ceiling) + _problems(vrow, vpkg, inp, ceiling)
-    if not _python_ok(trow, inp.python):
-        why.append({"what": "python", "reason": f"torch {torch_v} has no wheel for Python {inp.python}"})
-    if why:
+    chosen = None
+    for trow in candidates:
+        tpkg = _package(trow, inp.targets)
+        vrow = dict(vrows[0], cuda=vrows[0].get("cuda") or trow.get("cuda"))
+        vpkg = _package(vrow, inp.targets)
+        bad = _problems(trow, tpkg, inp, ceiling) + _problems(vrow, vpkg, inp, ceiling)
+        if not _python_ok(trow, inp.python):
+            bad.append({"what": "python", "reason": f"torch {torch_v} has no wheel for Python {inp.python}"})
+        if not bad:
+            chosen = (trow, tpkg, vpkg)
+            break
+        if trow is candidates[0]:
+            why += bad
+    if chosen is None:
         return None, why
+    trow, tpkg, vpkg = chosen
     packages = [vpkg, tpkg]
+    index = trow.get("index_url")
+    where = f"the PyTorch index's {trow['version']}" if index else f"PyPI's torch {torch_v}"
     notes: List[str] = [
-        f"vLLM {v} pins torch=={torch_v}; PyPI's torch {torch_v} is the CUDA {trow.get('cuda')} build "
+        f"vLLM {v} pins torch=={torch_v}; {where} is the CUDA {trow.get('cuda')} build "
         f"(driver >= {min_driver_for(trow.get('cuda'))[0]})"
     ]
+    if index:
+        notes.append(f"PyPI's torch {torch_v} for {inp.platform} cannot be used ({why[0]['reason']})" if why else "")
+        notes = [n for n in notes if n]
     if not cuda_covers_targets(trow.get("cuda"), inp.targets):
         late = [t for t in inp.targets if (first_release(t) or (0, 0)) > (cuda_release(trow.get("cuda")) or (0, 0))]
         notes.append(
@@ -464,12 +490,20 @@ def _wheels_option(
     notes += extra_notes
     pins = [f"vllm=={v}", f"torch=={torch_v}"] + [f"{p['name']}=={p['version']}" for p in extra_pkgs]
     quoted = " ".join(f'"{p}"' for p in pins)
-    commands = [f"uv pip install {quoted}", f"pip install {quoted}"] + extra_cmds
+    if index:  # torch==X matches X+cuXYZ; the extra index offers it, and the local tag sorts above PyPI's X
+        commands = [
+            f"uv pip install {quoted} --extra-index-url {index} --index-strategy unsafe-best-match",
+            f"pip install {quoted} --extra-index-url {index}",
+        ]
+    else:
+        commands = [f"uv pip install {quoted}", f"pip install {quoted}"]
+    commands += extra_cmds
     commands.append(f"bwdoctor check --target {' --target '.join(inp.targets)}   # after installing")
     return (
         {
             "kind": "wheels",
-            "title": f"vLLM {v} + torch {torch_v} (CUDA {trow.get('cuda')}) wheels from PyPI",
+            "title": f"vLLM {v} + torch {trow['version']} (CUDA {trow.get('cuda')}) wheels from "
+            + ("PyPI and the PyTorch index" if index else "PyPI"),
             "cuda": trow.get("cuda"),
             "packages": packages,
             "commands": commands,
