@@ -444,7 +444,10 @@ def _wheels_option(
         tpkg = _package(trow, inp.targets)
         vrow = dict(vrows[0], cuda=vrows[0].get("cuda") or trow.get("cuda"))
         vpkg = _package(vrow, inp.targets)
-        bad = _problems(trow, tpkg, inp, ceiling) + _problems(vrow, vpkg, inp, ceiling)
+        # vLLM's CUDA is its torch's: its driver need is torch's, said once
+        bad = _problems(trow, tpkg, inp, ceiling) + [
+            p for p in _problems(vrow, vpkg, inp, ceiling) if p["what"] != "driver"
+        ]
         if not _python_ok(trow, inp.python):
             bad.append({"what": "python", "reason": f"torch {torch_v} has no wheel for Python {inp.python}"})
         if not bad:
@@ -472,6 +475,9 @@ def _wheels_option(
             f"{_rel_text(first_release(late[0]))}): it runs through the family's older cubins, without that GPU's "
             "own kernels in the CUDA libraries; a CUDA build that knows it is safer when the driver allows"
         )
+    extra_pkgs, extra_notes, extra_cmds = _extras(inp, table, trow, ceiling)
+    packages += extra_pkgs
+    notes += extra_notes
     for p in packages:
         fa2 = [e["target"] for e in p["evidence"] if e.get("role") == "fa2" and e.get("status") == PTX_JIT]
         if fa2:
@@ -485,9 +491,6 @@ def _wheels_option(
                 f"{p['name']} has only PTX for {', '.join(jit)}: the driver JIT-compiles it at first start "
                 "(minutes; kept in ~/.nv/ComputeCache)"
             )
-    extra_pkgs, extra_notes, extra_cmds = _extras(inp, table, trow, ceiling)
-    packages += extra_pkgs
-    notes += extra_notes
     pins = [f"vllm=={v}", f"torch=={torch_v}"] + [f"{p['name']}=={p['version']}" for p in extra_pkgs]
     quoted = " ".join(f'"{p}"' for p in pins)
     if index:  # torch==X matches X+cuXYZ; the extra index offers it, and the local tag sorts above PyPI's X
