@@ -361,3 +361,18 @@ def test_gb10_driver_575_takes_torch_from_the_pytorch_index(capsys):
     assert "--extra-index-url https://download.pytorch.org/whl/cu12" in first["commands"][1]
     assert any("has no GPU code" in n for n in first["notes"])
     assert "[declared]" in text
+
+
+def test_gpu_older_than_vllm_supports_is_blocked(capsys):
+    rc, doc, _ = recommend(capsys, "--target", "sm_61", "--driver", "580.95.05")
+    assert rc == 1 and doc["plans"] == []
+    assert doc["blocked"][0]["what"] == "gpu-too-old" and "7.0" in doc["blocked"][0]["reason"]
+
+
+def test_volta_is_not_held_back_by_flash_attention_2(capsys):
+    """FlashAttention 2 (sm_80 + PTX) cannot run on sm_70, and vLLM does not use it there (BW302's rule)."""
+    rc, doc, _ = recommend(capsys, "--target", "sm_70", "--driver", "580.95.05", "--platform", "linux_x86_64")
+    first = doc["plans"][0]
+    assert rc == 0 and first["kind"] == "wheels"
+    assert pkg(first, "vllm")["code_for_target"] == {"sm_70": "native"}
+    assert not any(e.get("role") == "fa2" for e in pkg(first, "vllm")["evidence"])

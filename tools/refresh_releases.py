@@ -186,6 +186,7 @@ def scan_wheel(package: str, version: str, platform: str, f: Dict[str, Any], tmp
     zf = zipfile.ZipFile(rf)  # type: ignore[arg-type]
     requires: List[str] = []
     meta_version = version
+    requires_python: Optional[str] = None
     files: List[Dict[str, Any]] = []
     elf_files = 0
     isa: Optional[str] = None  # the highest x86-64 level a library's GNU property note declares
@@ -197,6 +198,8 @@ def scan_wheel(package: str, version: str, platform: str, f: Dict[str, Any], tmp
             for line in text.splitlines():
                 if line.startswith("Version: "):
                     meta_version = line[9:].strip()
+                if line.startswith("Requires-Python: "):
+                    requires_python = line[17:].strip()
                 if line.startswith("Requires-Dist: "):
                     req = line[15:].strip()
                     if PINNED.match(req) and "extra ==" not in req:
@@ -232,6 +235,7 @@ def scan_wheel(package: str, version: str, platform: str, f: Dict[str, Any], tmp
         "source": f"https://pypi.org/project/{package}/{version}/#files",
         "wheel": {"filename": f["filename"], "sha256": f["digests"]["sha256"], "size": int(f["size"])},
         "requires": sorted(requires),
+        "requires_python": requires_python,
         "elf_files": elf_files,
         "isa": {"level": isa, "file": isa_file} if isa else None,
         "files": files,

@@ -29,6 +29,8 @@ PYTORCH_INDEX = "https://download.pytorch.org/whl/{tag}"
 EXTRAS = ("flash-attn", "xformers", "flashinfer", "bitsandbytes")
 RANK = {NONE: 0, PTX_JIT: 1, NATIVE: 2}
 # A flag that alone stands for a level when a person lists a few flags (--cpu-flags avx2) instead of all.
+# vLLM's documented GPU requirement: compute capability 7.0 or higher.
+VLLM_MIN_CC = (7, 0)
 LEVEL_MARK = {"x86-64-v2": "sse4_2", "x86-64-v3": "avx2", "x86-64-v4": "avx512f"}
 
 
@@ -162,7 +164,8 @@ def code_for(row: Row, targets: Tuple[str, ...], cuda: Optional[str] = None) -> 
         if row["package"] == "vllm":
             core = [f for f in files if _vllm_role(f["path"]) == "core"]
             fa2 = [f for f in files if _vllm_role(f["path"]) == "fa2"]
-            groups = [("core", core or files)] + ([("fa2", fa2)] if fa2 else [])
+            # FlashAttention 2 needs CC >= 8.0: on older GPUs vLLM picks another backend (as BW302 says)
+            groups = [("core", core or files)] + ([("fa2", fa2)] if fa2 and cc >= (8, 0) else [])
         status: Optional[str] = None
         for role, group in groups:
             worst = _worst(cc, group)
@@ -247,8 +250,22 @@ def _problems(row: Row, pkg: Dict[str, Any], inp: Inputs, ceiling: Optional[Rele
     return out
 
 
-def _python_ok(row: Row, python: str) -> bool:
+def _python_ok(row: Row, python: str, table: Optional[ReleaseTable] = None) -> bool:
+    """Whether the release has a wheel for this Python: its own tags, else (a declared row) the tags PyPI's
+    wheels of the same release carry."""
     tags = row.get("python_tags")
+    if not tags and table is not None:
+        public = row["version"].split("+", 1)[0]
+        tags = next((r.get("python_tags") for r in table.find(row["package"], public) if r.get("python_tags")), None)
+    spec = row.get("requires_python")
+    if isinstance(spec, str) and spec:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            if not SpecifierSet(spec).contains(f"{python}.0"):
+                return False
+        except InvalidSpecifier:
+            pass
     if not tags:
         return True
     want = "cp" + python.replace(".", "")
@@ -264,7 +281,7 @@ def _torch_candidates(table: ReleaseTable, inp: Inputs, ceiling: Optional[Releas
     out = []
     for row in table.find("torch", None, inp.platform):
         pkg = _package(row, inp.targets)
-        if not _problems(row, pkg, inp, ceiling) and _python_ok(row, inp.python):
+        if not _problems(row, pkg, inp, ceiling) and _python_ok(row, inp.python, table):
             out.append((row, pkg))
     return out
 
@@ -306,6 +323,17 @@ def plan(inp: Inputs, table: ReleaseTable) -> Dict[str, Any]:
             {
                 "reason": "no target GPU: none found on this machine and no --target given",
                 "fix": "run on the GPU machine, or pass --target sm_XY (e.g. --target sm_120)",
+            }
+        )
+        return doc
+    old = [t for t in inp.targets if parse_cc(t) < VLLM_MIN_CC]
+    if old:
+        blocked.append(
+            {
+                "reason": f"vLLM needs a GPU of compute capability {VLLM_MIN_CC[0]}.{VLLM_MIN_CC[1]} or newer; "
+                f"{', '.join(old)} is older",
+                "fix": "serve on a newer GPU (Volta or later), or use an engine that still supports it (llama.cpp)",
+                "what": "gpu-too-old",
             }
         )
         return doc
@@ -435,6 +463,9 @@ def _wheels_option(
     if torch_v is None:
         why.append({"what": "missing", "reason": f"vLLM {v}'s torch pin is unknown"})
         return None, why
+    if not _python_ok(vrows[0], inp.python):
+        why.append({"what": "python", "reason": f"vLLM {v} requires Python {vrows[0].get('requires_python')}"})
+        return None, why
     candidates = _torch_for_pin(table, torch_v, inp.platform)
     if not candidates:
         why.append({"what": "missing", "reason": f"no torch {torch_v} wheel for {inp.platform} in the table"})
@@ -448,7 +479,7 @@ def _wheels_option(
         bad = _problems(trow, tpkg, inp, ceiling) + [
             p for p in _problems(vrow, vpkg, inp, ceiling) if p["what"] != "driver"
         ]
-        if not _python_ok(trow, inp.python):
+        if not _python_ok(trow, inp.python, table):
             bad.append({"what": "python", "reason": f"torch {torch_v} has no wheel for Python {inp.python}"})
         if not bad:
             chosen = (trow, tpkg, vpkg)
@@ -612,7 +643,8 @@ def _source_build(
 ) -> Optional[Dict[str, Any]]:
     """Build vLLM v from source against a torch that runs here (the pre-build gate's conditions as steps)."""
     cands = _torch_candidates(table, inp, ceiling)
-    if not cands:
+    vrows = table.find("vllm", v, inp.platform) or table.find("vllm", v)
+    if not cands or (vrows and not _python_ok(vrows[0], inp.python)):
         return None
     pin = table.torch_pin(v, inp.platform)
 
