@@ -376,3 +376,12 @@ def test_volta_is_not_held_back_by_flash_attention_2(capsys):
     assert rc == 0 and first["kind"] == "wheels"
     assert pkg(first, "vllm")["code_for_target"] == {"sm_70": "native"}
     assert not any(e.get("role") == "fa2" for e in pkg(first, "vllm")["evidence"])
+
+
+def test_python_below_the_newest_requires_python(capsys):
+    """vLLM's Requires-Python (recorded from METADATA): on Python 3.9 only vLLM 0.11.0 is left, and it says why."""
+    rc, doc, _ = recommend(capsys, "--target", "sm_120", "--driver", "580.95.05", "--python-version", "3.9")
+    validate(doc)
+    assert rc == 0 and [p["kind"] for p in doc["plans"]] == ["wheels"]
+    assert pkg(doc["plans"][0], "vllm")["version"] == "0.11.0"
+    assert any(b["what"] == "python" and "requires Python" in b["reason"] for b in doc["blocked"])

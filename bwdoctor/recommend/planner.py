@@ -375,6 +375,14 @@ def plan(inp: Inputs, table: ReleaseTable) -> Dict[str, Any]:
                 }
             )
         for w in why:
+            if w["what"] == "python":
+                blocked.append(
+                    {
+                        "reason": f"the vLLM {v} wheels: {w['reason']}; this is Python {inp.python}",
+                        "fix": f"create the environment with a Python vLLM {v} supports (uv venv --python 3.12)",
+                        "what": "python",
+                    }
+                )
             if w["what"] == "isa":
                 blocked.append(
                     {
