@@ -6,15 +6,15 @@ format in bwdoctor.render.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
-from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from . import __version__
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 
@@ -31,6 +31,8 @@ examples:
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """Options accepted both before and after the subcommand."""
+
+    import argparse
 
     def d(v: Any) -> Any:
         return argparse.SUPPRESS if suppress else v
@@ -64,6 +66,13 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=d(False),
         help="load no third-party checks or probes (or pin them with BWDOCTOR_PLUGINS=a,b)",
     )
+    g.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=d(False),
+        help="neither read nor write the cache of per-file results (also: BWDOCTOR_NO_CACHE=1; "
+        "it lives in $BWDOCTOR_CACHE_DIR, else $XDG_CACHE_HOME/bwdoctor)",
+    )
     o = parser.add_argument_group("output")
     o.add_argument(
         "-v",
@@ -84,6 +93,9 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
+    import argparse
+    import importlib
+
     p = argparse.ArgumentParser(
         prog="bwdoctor",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -123,6 +135,8 @@ def use_color(args: Any) -> bool:
 def emit(output: Optional[str], text: str) -> None:
     """Write the rendered document once: to --output FILE, else stdout."""
     if output:
+        from pathlib import Path
+
         try:
             Path(output).write_text(text, encoding="utf-8")
         except OSError as exc:
@@ -136,6 +150,10 @@ def run(args: Any) -> int:
     """Run the parsed command, render its document once, and return its exit code."""
     from .render import RenderOptions, render
 
+    if getattr(args, "no_cache", False):
+        from . import cache
+
+        cache.disable()
     outcome = args.func(args)
     options = RenderOptions(
         verbose=args.verbose,
@@ -154,6 +172,9 @@ def run(args: Any) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the bwdoctor command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # the one answer that needs no parser (start-up cost: the interpreter's only)
+        sys.stdout.write(f"bwdoctor {__version__}\n")
+        return EXIT_OK
     try:
         try:
             parser = build_parser()

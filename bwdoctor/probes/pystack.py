@@ -9,6 +9,7 @@ import io
 import os
 import re
 import stat
+from typing import Optional
 
 from ..model import Unavailable
 from ..registry import probe
@@ -115,10 +116,42 @@ def _record_rows(ctx, dist_info: str):
     return list(csv.reader(io.StringIO(text)))
 
 
-def _hash_file(ctx, path: str, algo: str) -> str:
-    h = hashlib.new(algo)
-    h.update(ctx.read_bytes(path, limit=HASH_LIMIT))
-    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+def file_digest(ctx, path: str, algo: str, budget: Optional[list] = None, limit: int = HASH_LIMIT) -> str:
+    """The RECORD-style digest (urlsafe base64, no padding) of a whole machine file, read in chunks.
+
+    Only a regular file of at most `limit` bytes is hashed (ValueError past it); `budget` (a one-item list)
+    bounds the bytes hashed over a whole probe (ValueError when it would pass them). The digest is cached by the
+    file's identity (bwdoctor.cache), so a patched file is hashed once, not on every run."""
+    from .. import cache
+
+    host = str(ctx.resolve(path))
+    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(22, "not a regular file", path)
+        if st.st_size > limit:
+            raise ValueError("file too large to hash")
+        if budget is not None:  # spent on a cache hit too: the findings never depend on the cache
+            if st.st_size > budget[0]:
+                raise ValueError("hash budget spent")
+            budget[0] -= st.st_size
+        store = cache.store(ctx)
+        ident = cache.file_key(st) if store else None
+        key = (algo, *ident) if ident else None
+        if store and key:
+            hit = store.get("digest", key)
+            if isinstance(hit, str):
+                return hit
+        h = hashlib.new(algo)
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        digest = base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+        if store and key:
+            store.put("digest", key, digest)
+        return digest
+    finally:
+        os.close(fd)
 
 
 def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None) -> dict:
@@ -174,7 +207,7 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
         elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
             algo, _, want = digest.partition("=")
             try:
-                if algo in hashlib.algorithms_available and _hash_file(ctx, machine, algo) != want:
+                if algo in hashlib.algorithms_available and file_digest(ctx, machine, algo) != want:
                     modified.append(rel)
             except (OSError, ValueError):
                 pass
@@ -207,26 +240,6 @@ SHARED_LIMIT = 500  # files listed in full; the count says how many more
 SHARED_HASH_BUDGET = 2 * 1024 * 1024 * 1024  # bytes hashed to tell owners apart when recorded sizes are equal
 
 
-def _hash_stream(ctx, path: str, algo: str, budget: list) -> str:
-    """The RECORD-style digest of a whole machine file, read in chunks; only a regular file; at most budget[0]
-    bytes over the whole probe (ValueError when it would pass them)."""
-    host = str(ctx.resolve(path))
-    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(22, "not a regular file", path)
-        if st.st_size > budget[0]:
-            raise ValueError("hash budget spent")
-        budget[0] -= st.st_size
-        h = hashlib.new(algo)
-        while chunk := os.read(fd, 1 << 20):
-            h.update(chunk)
-        return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
-    finally:
-        os.close(fd)
-
-
 def _owner(ctx, path: str, entries: list, budget: list):
     """(the entries whose recorded bytes are on disk, how that was told) for one shared file."""
     try:
@@ -245,7 +258,7 @@ def _owner(ctx, path: str, entries: list, budget: list):
     if algo not in hashlib.algorithms_available:
         return [], "unknown"
     try:
-        digest = f"{algo}={_hash_stream(ctx, path, algo, budget)}"
+        digest = f"{algo}={file_digest(ctx, path, algo, budget, limit=SHARED_HASH_BUDGET)}"
     except (OSError, ValueError):
         return [], "unknown"
     return [e for e in same if e[1] == digest], "hash"
