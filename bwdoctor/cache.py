@@ -18,14 +18,12 @@ Safety, in order of importance:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
-import tempfile
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import __version__
 
@@ -79,6 +77,8 @@ class Store:
         self.misses = 0
 
     def _entry(self, kind: str, key: tuple) -> str:
+        import hashlib
+
         digest = hashlib.sha256(repr((FORMAT, __version__, kind, key)).encode()).hexdigest()[:40]
         return os.path.join(self.path, f"{kind}-{digest}{_SUFFIX}")
 
@@ -135,6 +135,8 @@ class Store:
             return
         if len(data) > MAX_ENTRY:
             return
+        import tempfile
+
         tmp = None
         try:
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path)
@@ -221,6 +223,32 @@ def file_key(st: os.stat_result) -> Optional[tuple]:
     if time.time() - st.st_mtime < RACY_SECONDS:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def cached(kind: str, path: str, compute: Callable[[str], dict], store: Optional[Store]) -> dict:
+    """compute(path) (a JSON-shaped dict naming the file under "path"), from the cache when the file is unchanged.
+
+    The file is stat'ed before and after computing; the result is stored only when both agree (a file rewritten
+    meanwhile is computed again next time)."""
+    if store is None:
+        return compute(path)
+    try:
+        before = file_key(os.stat(path))
+    except OSError:
+        before = None
+    if before is not None:
+        hit = store.get(kind, before)
+        if isinstance(hit, dict):
+            return dict(hit, path=path)
+    value = compute(path)
+    if before is not None:
+        try:
+            after = file_key(os.stat(path))
+        except OSError:
+            after = None
+        if after == before:
+            store.put(kind, before, {k: v for k, v in value.items() if k != "path"})
+    return value
 
 
 def finish() -> None:

@@ -155,6 +155,8 @@ def run(args: Any) -> int:
 
         cache.disable()
     outcome = args.func(args)
+    if "bwdoctor.cache" in sys.modules:  # the run wrote entries: keep the cache directory bounded
+        sys.modules["bwdoctor.cache"].finish()
     options = RenderOptions(
         verbose=args.verbose,
         color=use_color(args),

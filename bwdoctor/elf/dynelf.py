@@ -8,6 +8,7 @@ error string. Files are mmap'ed and only the pages touched are read.
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from functools import lru_cache
 from typing import Dict, List, Optional, Tuple
@@ -74,6 +75,7 @@ class DynElf:
         except OSError as exc:
             raise ElfError(exc.strerror or str(exc)) from None
         try:
+            self.stat = os.fstat(fh.fileno())  # the file's identity (dev, inode, size, times): a cache key
             try:
                 self.mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             except ValueError:
@@ -151,6 +153,10 @@ class DynElf:
         self.verneeds = self._verneeds()
         self._gnu = self._off(tags[DT["GNU_HASH"]][0]) if DT["GNU_HASH"] in tags else None
         self._sysv = self._off(tags[DT["HASH"]][0]) if DT["HASH"] in tags else None
+        # the hash table's header, read once: every lookup starts from it
+        self._gnu_head = self._u("<IIII", self._gnu) if self._gnu is not None else None
+        self._sysv_head = self._u("<II", self._sysv) if self._sysv is not None else None
+        self._nsyms: Optional[int] = None
 
     def _verdefs(self) -> Dict[int, str]:
         out: Dict[int, str] = {}
@@ -193,15 +199,21 @@ class DynElf:
 
     # -- symbols ---------------------------------------------------------------------------------
     def nsyms(self) -> int:
-        if self._sysv is not None:
-            return self._u("<II", self._sysv)[1]
-        if self._gnu is None:
+        """The number of dynamic symbols, from the hash table (as the loader knows it)."""
+        if self._nsyms is None:
+            self._nsyms = self._count_syms()
+        return self._nsyms
+
+    def _count_syms(self) -> int:
+        if self._sysv_head is not None:
+            return self._sysv_head[1]
+        if self._gnu is None or self._gnu_head is None:
             return 0
-        nb, symoff, bloom, _ = self._u("<IIII", self._gnu)
+        nb, symoff, bloom, _ = self._gnu_head
         buckets = self._gnu + 16 + bloom * 8
-        last = 0
-        for i in range(nb):
-            last = max(last, self._u("<I", buckets + 4 * i)[0])
+        if nb > self.size // 4:
+            raise ElfError("GNU hash table larger than the file")
+        last = max(self._u(f"<{nb}I", buckets), default=0) if nb else 0
         if last < symoff:
             return symoff
         chain = buckets + 4 * nb
@@ -225,13 +237,24 @@ class DynElf:
         out: List[Tuple[str, Optional[str], Optional[str], bool]] = []
         if self.symoff is None:
             return out
-        for i in range(1, self.nsyms()):
-            name, bind, _, shndx, _ = self._sym(i)
+        n = self.nsyms()
+        if n <= 1:
+            return out
+        if n > self.size // SYM.size:
+            raise ElfError("symbol count larger than the file")
+        start = self.symoff + SYM.size
+        table = self.mm[start : start + (n - 1) * SYM.size]  # one copy, unpacked in C below
+        if len(table) != (n - 1) * SYM.size:
+            raise ElfError(f"truncated at offset {start}")
+        versyms = self._u(f"<{n}H", self.versym) if self.versym is not None else None
+        for i, (name, info, _, shndx, _, _) in enumerate(SYM.iter_unpack(table), 1):
             if shndx != 0 or not name:
                 continue
-            ver, _ = self._version(i)
+            ver = (versyms[i] & 0x7FFF) if versyms is not None else 1
             vinfo = self.verneed_index.get(ver) if ver > 1 else None
-            out.append((self._str(name), vinfo[1] if vinfo else None, vinfo[0] if vinfo else None, bind == STB_WEAK))
+            out.append(
+                (self._str(name), vinfo[1] if vinfo else None, vinfo[0] if vinfo else None, info >> 4 == STB_WEAK)
+            )
         return out
 
     def defines(self, name: str, version: Optional[str] = None) -> bool:
@@ -263,16 +286,16 @@ class DynElf:
         return False
 
     def _candidates(self, bname: bytes):
-        if self._gnu is not None:
-            nb, symoff, bloom_size, shift = self._u("<IIII", self._gnu)
+        if self._gnu is not None and self._gnu_head is not None:
+            nb, symoff, bloom_size, shift = self._gnu_head
             if nb == 0 or bloom_size == 0:
                 return
             h = gnu_hash(bname)
-            word = self._u("<Q", self._gnu + 16 + 8 * ((h // 64) % bloom_size))[0]
-            mask = (1 << (h % 64)) | (1 << ((h >> shift) % 64))
-            if word & mask != mask:
-                return
-            buckets = self._gnu + 16 + bloom_size * 8
+            gnu = self._gnu
+            word = self._u("<Q", gnu + 16 + 8 * ((h // 64) % bloom_size))[0]
+            if not (word >> (h % 64)) & (word >> ((h >> shift) % 64)) & 1:
+                return  # the Bloom filter says no: most lookups end here, as in ld.so
+            buckets = gnu + 16 + bloom_size * 8
             idx = self._u("<I", buckets + 4 * (h % nb))[0]
             if idx == 0 or idx < symoff:
                 return
@@ -284,8 +307,8 @@ class DynElf:
                 if h2 & 1:
                     return
                 idx += 1
-        elif self._sysv is not None:
-            nbucket, nchain = self._u("<II", self._sysv)
+        elif self._sysv is not None and self._sysv_head is not None:
+            nbucket, nchain = self._sysv_head
             if nbucket == 0:
                 return
             h = sysv_hash(bname)

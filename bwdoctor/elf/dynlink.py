@@ -55,6 +55,7 @@ class Loader:
         self.global_scope: List[DynElf] = []
         self.executable: Optional[DynElf] = None  # its DT_RPATH is searched last in every RPATH chain
         self._real: Dict[str, str] = {}
+        self.store: Any = None  # a bwdoctor.cache.Store: undefined-symbol lists of unchanged files are reused
         # $LIB is "lib/<triplet>" on multiarch (Debian/Ubuntu) systems, "lib64" elsewhere
         self.multiarch = os.path.isdir(self.host("/lib/x86_64-linux-gnu")) or os.path.isdir(
             self.host("/lib/aarch64-linux-gnu")
@@ -189,6 +190,20 @@ class Loader:
                 self.global_scope.append(o)
         return None
 
+    def undefined(self, obj: DynElf) -> List[Tuple[str, Optional[str], Optional[str], bool]]:
+        """obj.undefined(), from the cache when the file is unchanged (it is pure in the file's bytes)."""
+        from ..cache import file_key
+
+        key = file_key(obj.stat) if self.store is not None else None
+        if key is not None:
+            hit = self.store.get("undefined", key)
+            if isinstance(hit, list) and all(isinstance(u, list) and len(u) == 4 for u in hit):
+                return [(u[0], u[1], u[2], u[3]) for u in hit]
+        out = obj.undefined()
+        if key is not None:
+            self.store.put("undefined", key, [list(u) for u in out])
+        return out
+
     def defined_anywhere(self, name: str) -> bool:
         """Whether any object already in the process (global or by soname) defines a symbol."""
         seen = set()
@@ -238,7 +253,7 @@ class Loader:
         if result["missing_libraries"]:
             return result  # dlopen stops at the first missing library; symbols are moot
         for o in new:
-            for name, version, _vfile, weak in o.undefined():
+            for name, version, _vfile, weak in self.undefined(o):
                 if weak:
                     continue
                 if not any(s.defines(name, version) for s in scope):

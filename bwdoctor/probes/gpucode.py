@@ -49,15 +49,17 @@ def is_cuda_distribution(name: str) -> bool:
     return name in CUDA_DISTRIBUTIONS or name.startswith(CUDA_PREFIXES)
 
 
-def scan_paths(paths: List[str], workers: int = 4) -> List[dict]:
-    """Trimmed scan of each path that has GPU code or could not be read, in path order."""
+def scan_paths(paths: List[str], workers: int = 4, store=None) -> List[dict]:
+    """Trimmed scan of each path that has GPU code or could not be read, in path order (`store`: the
+    bwdoctor.cache to reuse listings of unchanged files from)."""
     if not paths:
         return []
     # Threads overlap the page faults of cold files; the parsing itself is tiny.
+    from ..cache import cached
     from ..engine import max_workers
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths), max_workers()))) as pool:
-        items = list(pool.map(scan_file, paths))
+        items = list(pool.map(lambda p: cached("fatbin", p, scan_file, store), paths))
     return [trim(i) for i in items if i["error"] or has_gpu_code(i)]
 
 
@@ -87,6 +89,9 @@ def cuda_binaries(ctx, python_env, distributions):
     """GPU code (cubin and PTX targets) in the CUDA .so files of installed distributions."""
     if isinstance(distributions, Unavailable):
         return Unavailable(f"installed distributions are unknown: {distributions.reason}")
+    from .. import cache
+
+    store = cache.store(ctx)
     out: Dict[str, dict] = {}
     for dist in distributions:
         name = dist.get("name", "")
@@ -94,7 +99,7 @@ def cuda_binaries(ctx, python_env, distributions):
             continue
         # facts name machine paths: read the files under --root, name them as the machine does
         paths, error = installed_elf_files(ctx, dist, shared_only=True)
-        files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]
+        files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths, store=store)]
         entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": files}
         if error:
             entry["error"] = error
@@ -106,6 +111,6 @@ def cuda_binaries(ctx, python_env, distributions):
             "version": "",
             "path": cache,
             "elf_files": len(paths),
-            "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)],
+            "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths, store=store)],
         }
     return out

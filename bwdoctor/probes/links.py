@@ -206,7 +206,10 @@ def extension_links(ctx, python_env, distributions, torch_build):
     torch_dir = machine(os.path.join(tb["location"], "torch")) if tb else None
     env = dict(ctx.env)
     python_env = dict(python_env, executable=machine(exe))
+    from .. import cache
+
     ld_plain, notes = interpreter_loader(python_env, root, env)
+    ld_plain.store = cache.store(ctx)
     ld_torch = None
     out: List[dict] = []
     for d in distributions:
@@ -220,6 +223,7 @@ def extension_links(ctx, python_env, distributions, torch_build):
         if torch_dir:  # every one of these is imported after torch (they import it first)
             if ld_torch is None:
                 ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects)
+                ld_torch.store = ld_plain.store
                 notes += n2
             ld = ld_torch
         else:

@@ -6,6 +6,7 @@ import base64
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import stat
@@ -264,6 +265,82 @@ def _owner(ctx, path: str, entries: list, budget: list):
     return [e for e in same if e[1] == digest], "hash"
 
 
+def _clean_rel(rel: str) -> bool:
+    """True when location + "/" + rel is already normal (no empty, "." or ".." component, not absolute)."""
+    return bool(rel) and rel[0] != "/" and rel[-1] != "/" and "//" not in rel and "/." not in "/" + rel
+
+
+def _scan_listings(ctx, dists: list) -> tuple:
+    """([(path, [(index in dists, digest, size, RECORD mtime)])] of the paths two distributions list with different
+    digests, sorted by path; the number of RECORDs read)."""
+    by_path: dict = {}
+    checked = 0
+    for i, d in enumerate(dists):
+        di = d["dist_info"]
+        rows = _record_rows(ctx, di)
+        if rows is None:
+            continue
+        checked += 1
+        try:
+            record_mtime = ctx.stat(os.path.join(di, "RECORD")).st_mtime
+        except (OSError, ValueError):
+            record_mtime = 0.0
+        loc = os.path.normpath(d["location"])
+        for row in rows:
+            if len(row) < 3 or "=" not in row[1]:
+                continue
+            rel = row[0]
+            if rel.endswith(".pyc") or "__pycache__" in rel or ".dist-info/" in rel:
+                continue
+            path = loc + "/" + rel if _clean_rel(rel) and loc != "/" else os.path.normpath(os.path.join(loc, rel))
+            entry = (i, row[1], row[2], record_mtime)
+            hit = by_path.get(path)
+            if hit is None:
+                by_path[path] = entry
+            elif isinstance(hit, list):
+                hit.append(entry)
+            else:
+                by_path[path] = [hit, entry]
+    shared = []
+    for path in sorted(p for p, v in by_path.items() if isinstance(v, list)):
+        entries = by_path[path]
+        if len({dists[e[0]]["name"] for e in entries}) < 2 or len({e[1] for e in entries}) < 2:
+            continue  # listed once, or every copy is the same bytes (a namespace __init__.py)
+        shared.append((path, entries))
+    return shared, checked
+
+
+def _shared_listings(ctx, dists: list) -> tuple:
+    """_scan_listings, from the cache when no RECORD changed (the key holds every RECORD's identity)."""
+    from .. import cache
+
+    store = cache.store(ctx)
+    key = None
+    if store is not None:
+        parts: list = []
+        for d in dists:
+            try:
+                ident = cache.file_key(ctx.stat(os.path.join(d["dist_info"], "RECORD")))
+            except (OSError, ValueError):
+                ident = None
+            if ident is None:
+                break
+            parts.append([d["name"], d["version"], d["location"], d["dist_info"], *ident])
+        else:
+            key = (json.dumps(parts, separators=(",", ":")),)
+    if key is not None and store is not None:
+        hit = store.get("shared-listings", key)
+        if isinstance(hit, list) and len(hit) == 2 and isinstance(hit[0], list) and isinstance(hit[1], int):
+            try:
+                return [(p, [tuple(e) for e in es]) for p, es in hit[0] if all(e[0] < len(dists) for e in es)], hit[1]
+            except (TypeError, ValueError, IndexError):
+                pass
+    shared, checked = _scan_listings(ctx, dists)
+    if key is not None and store is not None:
+        store.put("shared-listings", key, [[[p, [list(e) for e in es]] for p, es in shared], checked])
+    return shared, checked
+
+
 @probe("shared_files", budget=10.0)
 def shared_files(ctx, distributions):
     """Files that two installed distributions both list in their RECORD with different contents, and whose
@@ -273,34 +350,12 @@ def shared_files(ctx, distributions):
     Sizes tell the owner apart; the file is hashed only when two RECORDs give it the same size."""
     if isinstance(distributions, Unavailable):
         return distributions
-    by_path: dict = {}
-    checked = 0
-    for d in distributions:
-        di = d.get("dist_info") or ""
-        if not di.endswith(".dist-info"):
-            continue
-        rows = _record_rows(ctx, di)
-        if rows is None:
-            continue
-        checked += 1
-        try:
-            record_mtime = ctx.stat(os.path.join(di, "RECORD")).st_mtime
-        except (OSError, ValueError):
-            record_mtime = 0.0
-        for row in rows:
-            if len(row) < 3 or "=" not in row[1]:
-                continue
-            rel = row[0]
-            if rel.endswith(".pyc") or "__pycache__" in rel or ".dist-info/" in rel:
-                continue
-            path = os.path.normpath(os.path.join(d["location"], rel))
-            by_path.setdefault(path, []).append((d, row[1], row[2], record_mtime))
+    dists = [d for d in distributions if (d.get("dist_info") or "").endswith(".dist-info")]
+    shared, checked = _shared_listings(ctx, dists)
     budget = [SHARED_HASH_BUDGET]
     out = []
-    for path in sorted(by_path):
-        entries = by_path[path]
-        if len({e[0]["name"] for e in entries}) < 2 or len({e[1] for e in entries}) < 2:
-            continue  # listed once, or every copy is the same bytes (a namespace __init__.py)
+    for path, listed in shared:
+        entries = [(dists[i], digest, size, mtime) for i, digest, size, mtime in listed]
         owners, how = _owner(ctx, path, entries, budget)
         owner = owners[0][0] if len({e[0]["name"] for e in owners}) == 1 else None
         out.append(
