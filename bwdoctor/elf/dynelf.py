@@ -11,7 +11,7 @@ import mmap
 import os
 import struct
 from functools import lru_cache
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 PHDR = struct.Struct("<IIQQQQQQ")
@@ -38,6 +38,12 @@ DT = {
 STB_WEAK, STB_GNU_UNIQUE = 2, 10
 DF_1_NODEFLIB = 0x800
 MAX_DYN = 100_000
+
+
+def _file_key(st: os.stat_result) -> Optional[tuple]:
+    from ..cache import file_key
+
+    return file_key(st)
 
 
 class ElfError(Exception):
@@ -67,26 +73,80 @@ def sysv_hash(name: bytes) -> int:
 class DynElf:
     """The loader's view of one shared object."""
 
-    def __init__(self, path: str):
+    # what _parse reads, kept in a cache entry so that an unchanged file is not mapped until a symbol is looked up
+    SUMMARY = (
+        "machine", "loads", "stroff", "strsz", "needed", "soname", "rpath", "runpath", "nodeflib", "symoff",
+        "versym", "_gnu", "_sysv", "_gnu_head", "_sysv_head",
+    )  # fmt: skip
+
+    def __init__(self, path: str, store: Any = None):
         self.path = path
         self.machine_path = path  # the path as the inspected machine names it (set by the loader under --root)
+        self._memo: Dict[Tuple[str, Optional[str]], bool] = {}
+        self._nsyms: Optional[int] = None
         try:
             fh = open(path, "rb")
         except OSError as exc:
             raise ElfError(exc.strerror or str(exc)) from None
         try:
             self.stat = os.fstat(fh.fileno())  # the file's identity (dev, inode, size, times): a cache key
-            try:
-                self.mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            except ValueError:
-                raise ElfError("empty file") from None
-            except OSError as exc:
-                raise ElfError(f"cannot map: {exc.strerror or exc}") from None
+            self.size = self.stat.st_size
+            key = _file_key(self.stat) if store is not None else None
+            if key is not None and self._load_summary(store.get("dynelf", key)):
+                return  # mapped later, on the first symbol lookup (__getattr__)
+            self.mm = self._map(fh)
         finally:
             fh.close()
         self.size = len(self.mm)
-        self._memo: Dict[Tuple[str, Optional[str]], bool] = {}
         self._parse()
+        if key is not None:
+            store.put("dynelf", key, self._summary())
+
+    def _map(self, fh: Any) -> mmap.mmap:
+        try:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:
+            raise ElfError("empty file") from None
+        except OSError as exc:
+            raise ElfError(f"cannot map: {exc.strerror or exc}") from None
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "mm":
+            raise AttributeError(name)
+        # a DynElf made from a cache entry: map the file now, and only if it is still the file the entry describes
+        try:
+            with open(self.path, "rb") as fh:
+                if _file_key(os.fstat(fh.fileno())) != _file_key(self.stat):
+                    raise ElfError("changed while it was being read")
+                self.mm = self._map(fh)
+        except OSError as exc:
+            raise ElfError(exc.strerror or str(exc)) from None
+        return self.mm
+
+    def _summary(self) -> Dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.SUMMARY}
+        out["verdefs"] = sorted(self.verdefs.items())
+        out["verneeds"] = self.verneeds
+        out["verneed_index"] = sorted((k, list(v)) for k, v in self.verneed_index.items())
+        return out
+
+    def _load_summary(self, doc: Any) -> bool:
+        """Set the parsed fields from a cache entry; False (nothing set) when it is not one."""
+        if not isinstance(doc, dict) or any(k not in doc for k in (*self.SUMMARY, "verdefs", "verneeds")):
+            return False
+        try:
+            verdefs = {int(k): str(v) for k, v in doc["verdefs"]}
+            verneed_index = {int(k): (str(v[0]), str(v[1]), bool(v[2])) for k, v in doc["verneed_index"]}
+            verneeds = {str(f): {str(n): int(i) for n, i in vs.items()} for f, vs in doc["verneeds"].items()}
+            fields = {k: doc[k] for k in self.SUMMARY}
+            fields["loads"] = [tuple(x) for x in fields["loads"]]
+            for k in ("_gnu_head", "_sysv_head"):
+                fields[k] = tuple(fields[k]) if fields[k] is not None else None
+        except (TypeError, ValueError, IndexError, AttributeError):
+            return False
+        self.__dict__.update(fields)
+        self.verdefs, self.verneeds, self.verneed_index = verdefs, verneeds, verneed_index
+        return True
 
     # -- low level -------------------------------------------------------------------------
     def _u(self, fmt: str, off: int):
@@ -156,7 +216,6 @@ class DynElf:
         # the hash table's header, read once: every lookup starts from it
         self._gnu_head = self._u("<IIII", self._gnu) if self._gnu is not None else None
         self._sysv_head = self._u("<II", self._sysv) if self._sysv is not None else None
-        self._nsyms: Optional[int] = None
 
     def _verdefs(self) -> Dict[int, str]:
         out: Dict[int, str] = {}
@@ -323,6 +382,8 @@ class DynElf:
         return version in self.verdefs.values()
 
     def close(self) -> None:
+        if "mm" not in self.__dict__:
+            return
         try:
             self.mm.close()
         except (BufferError, ValueError):

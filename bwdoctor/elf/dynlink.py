@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .dynelf import DynElf, ElfError
@@ -41,7 +42,9 @@ def default_dirs(machine: int) -> tuple:
 class Loader:
     """Resolve and cache shared objects under a root, like ld.so would on that machine."""
 
-    def __init__(self, root: str = "/", env: Optional[dict] = None, objects: Optional[dict] = None):
+    def __init__(
+        self, root: str = "/", env: Optional[dict] = None, objects: Optional[dict] = None, store: Any = None
+    ) -> None:
         self.root = root.rstrip("/") or "/"
         self.env = env or {}
         # machine realpath -> DynElf | error str; pass another Loader's to parse each file once per run
@@ -55,7 +58,11 @@ class Loader:
         self.global_scope: List[DynElf] = []
         self.executable: Optional[DynElf] = None  # its DT_RPATH is searched last in every RPATH chain
         self._real: Dict[str, str] = {}
-        self.store: Any = None  # a bwdoctor.cache.Store: undefined-symbol lists of unchanged files are reused
+        self._real_dirs: Dict[str, str] = {}
+        self._expanded: Dict[Tuple[str, str, int], str] = {}
+        # a bwdoctor.cache.Store: what is read from an unchanged file (dynamic section, undefined symbols, the
+        # symbols a scope resolves) is reused from an earlier run
+        self.store: Any = store
         # $LIB is "lib/<triplet>" on multiarch (Debian/Ubuntu) systems, "lib64" elsewhere
         self.multiarch = os.path.isdir(self.host("/lib/x86_64-linux-gnu")) or os.path.isdir(
             self.host("/lib/aarch64-linux-gnu")
@@ -71,7 +78,21 @@ class Loader:
         return self._real[path]
 
     def _realpath(self, path: str) -> str:
-        return realpath_under(self.root, path)
+        # The loader tries a name in many directories and many names in one directory: resolve each directory
+        # once, then only the last component (one lstat instead of one per component of a deep venv path).
+        head, name = os.path.split(path)
+        if not head.startswith("/") or name in ("", ".", ".."):
+            return realpath_under(self.root, path)
+        real_head = self._real_dirs.get(head)
+        if real_head is None:
+            real_head = self._real_dirs[head] = realpath_under(self.root, head)
+        joined = os.path.join(real_head, name)
+        try:
+            if stat.S_ISLNK(os.lstat(self.host(joined)).st_mode):
+                return realpath_under(self.root, joined)
+        except (OSError, ValueError):
+            pass
+        return joined
 
     def open(self, path: str):
         """DynElf for a machine path, or an error string (cached by realpath)."""
@@ -88,7 +109,7 @@ class Loader:
                 self.objects[real] = "is not a regular file"
             else:
                 try:
-                    obj = DynElf(host)
+                    obj = DynElf(host, self.store)
                     obj.machine_path = real
                     self.objects[real] = obj
                 except ElfError as exc:
@@ -97,10 +118,16 @@ class Loader:
 
     def _expand(self, entry: str, origin: str, machine: int = 62) -> str:
         """An RPATH/RUNPATH entry with $ORIGIN, $LIB and $PLATFORM (also ${...}) substituted as ld.so does."""
+        if "$" not in entry:
+            return entry
+        memo = (entry, origin, machine)
+        if memo in self._expanded:
+            return self._expanded[memo]
         triplet, platform = ARCHES.get(machine, ARCHES[62])
         lib = f"lib/{triplet}" if self.multiarch else "lib64"
         for key, val in (("ORIGIN", origin), ("LIB", lib), ("PLATFORM", platform)):
             entry = entry.replace("${%s}" % key, val).replace("$" + key, val)
+        self._expanded[memo] = entry
         return entry
 
     def search(self, name: str, requester: DynElf, chain: Sequence[DynElf]) -> Tuple[Optional[DynElf], List[str]]:
@@ -252,13 +279,38 @@ class Loader:
                         )
         if result["missing_libraries"]:
             return result  # dlopen stops at the first missing library; symbols are moot
-        for o in new:
+        result["undefined"] = self.unresolved(new, scope)
+        return result
+
+    def unresolved(self, new: List[DynElf], scope: List[DynElf]) -> List[dict]:
+        """The non-weak undefined symbols of the newly loaded objects that no object of the scope defines (looked up
+        through each object's hash table, in scope order, as ld.so does). Pure in the files' bytes and their order,
+        so cached under the identities of every object of the scope."""
+        from ..cache import file_key
+
+        key = None
+        if self.store is not None:
+            idents = [file_key(o.stat) for o in scope]
+            if all(idents) and all(o in scope for o in new):
+                key = (repr(idents), repr([scope.index(o) for o in new]))
+        if key is not None:
+            hit = self.store.get("unresolved", key)
+            if isinstance(hit, list):
+                try:
+                    return [{"symbol": s, "version": v, "required_by": new[i].machine_path} for s, v, i in hit]
+                except (TypeError, ValueError, IndexError):
+                    pass
+        found, rows = [], []
+        for i, o in enumerate(new):
             for name, version, _vfile, weak in self.undefined(o):
                 if weak:
                     continue
                 if not any(s.defines(name, version) for s in scope):
-                    result["undefined"].append({"symbol": name, "version": version, "required_by": o.machine_path})
-        return result
+                    found.append({"symbol": name, "version": version, "required_by": o.machine_path})
+                    rows.append([name, version, i])
+        if key is not None:
+            self.store.put("unresolved", key, rows)
+        return found
 
 
 def interpreter_loader(
@@ -267,11 +319,12 @@ def interpreter_loader(
     env: Optional[dict] = None,
     torch_dir: Optional[str] = None,
     objects: Optional[dict] = None,
+    store: Any = None,
 ) -> Tuple[Loader, List[str]]:
     """A Loader with the interpreter (and, when given, torch) already in the process; plus notes.
 
     objects: the parsed-object cache of another Loader of the same run (files are parsed once)."""
-    ld = Loader(root, env, objects)
+    ld = Loader(root, env, objects, store)
     notes = []
     if ld.ldcache_error:  # e.g. a minimal container image: ld.so then searches only paths and default dirs
         notes.append(

@@ -208,8 +208,7 @@ def extension_links(ctx, python_env, distributions, torch_build):
     python_env = dict(python_env, executable=machine(exe))
     from .. import cache
 
-    ld_plain, notes = interpreter_loader(python_env, root, env)
-    ld_plain.store = cache.store(ctx)
+    ld_plain, notes = interpreter_loader(python_env, root, env, store=cache.store(ctx))
     ld_torch = None
     out: List[dict] = []
     for d in distributions:
@@ -222,8 +221,7 @@ def extension_links(ctx, python_env, distributions, torch_build):
         paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
         if torch_dir:  # every one of these is imported after torch (they import it first)
             if ld_torch is None:
-                ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects)
-                ld_torch.store = ld_plain.store
+                ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects, ld_plain.store)
                 notes += n2
             ld = ld_torch
         else:

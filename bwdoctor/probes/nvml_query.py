@@ -205,6 +205,23 @@ def main() -> int:
     return 0
 
 
+def library_findable(environ: Optional[dict] = None) -> bool:
+    """Whether dlopen("libnvidia-ml.so.1") could find a file here: in LD_LIBRARY_PATH, /etc/ld.so.cache or the
+    default directories. True whenever that cannot be told (an unreadable ld.so.cache): the child then answers."""
+    from ..elf.ldcache import read
+
+    env = os.environ if environ is None else environ
+    dirs = [d for d in (env.get("LD_LIBRARY_PATH") or "").replace(";", ":").split(":") if d]
+    dirs += ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+             "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]  # fmt: skip
+    if any(os.path.exists(os.path.join(d, LIBRARY)) for d in dirs):
+        return True
+    entries, error = read("/etc/ld.so.cache")
+    if error and not entries:
+        return True
+    return any(e.get("soname") == LIBRARY for e in entries)
+
+
 def _package_parent() -> str:
     return str(Path(__file__).resolve().parents[2])
 
@@ -217,6 +234,11 @@ def isolated(timeout: float = TIMEOUT, python: Optional[str] = None):
     step it was in; bwdoctor itself never maps the library."""
     from ..context import run_bounded
 
+    if python is None and not library_findable():  # the child would only say so, after a whole interpreter start
+        import importlib.util
+
+        if importlib.util.find_spec("pynvml") is not None:
+            return Unavailable(init_error_reason(OSError(f"{LIBRARY}: cannot open shared object file")))
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"

@@ -155,6 +155,31 @@ def file_digest(ctx, path: str, algo: str, budget: Optional[list] = None, limit:
         os.close(fd)
 
 
+def _compared_rows(ctx, dist_info: str, suffixes: tuple, record_stat: Optional[os.stat_result]) -> Optional[list]:
+    """[(path, digest, size)] of the RECORD rows record_drift compares (with a digest; ending in one of `suffixes`
+    when given), or None without a RECORD; cached by the RECORD's identity (torch's has ~14,000 rows)."""
+    from .. import cache
+
+    store = cache.store(ctx) if record_stat is not None else None
+    ident = cache.file_key(record_stat) if store is not None and record_stat is not None else None
+    key = (dist_info, list(suffixes), *ident) if ident else None
+    if key is not None and store is not None:
+        hit = store.get("record-rows", key)
+        if isinstance(hit, list) and all(isinstance(r, list) and len(r) == 3 for r in hit):
+            return hit
+    rows = _record_rows(ctx, dist_info)
+    if rows is None:
+        return None
+    out = [
+        [row[0], row[1], row[2]]
+        for row in rows
+        if len(row) >= 3 and row[1] and "=" in row[1] and (not suffixes or row[0].endswith(suffixes))
+    ]
+    if key is not None and store is not None:
+        store.put("record-rows", key, out)
+    return out
+
+
 def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None) -> dict:
     """Files of an installed distribution that differ from its RECORD: size first, hash when sizes agree
     but the file is newer than the RECORD (a same-size edit). `suffixes` limits the files compared.
@@ -165,13 +190,14 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
 
         ctx = Context()
     di = dist["dist_info"]
-    rows = _record_rows(ctx, di)
+    try:
+        record_stat: Optional[os.stat_result] = ctx.stat(os.path.join(di, "RECORD"))
+    except (OSError, ValueError):
+        record_stat = None
+    record_mtime = record_stat.st_mtime if record_stat is not None else 0
+    rows = _compared_rows(ctx, di, suffixes, record_stat)
     if rows is None:
         return {"distribution": dist["name"], "error": "no RECORD file"}
-    try:
-        record_mtime = ctx.stat(os.path.join(di, "RECORD")).st_mtime
-    except (OSError, ValueError):
-        record_mtime = 0
     # Resolve the install directory once inside the tree; the files below it are then stat'ed directly
     # (a symlink among them is followed inside the tree through ctx.stat).
     try:
@@ -179,12 +205,7 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
     except (OSError, ValueError):
         return {"distribution": dist["name"], "error": f"{dist['location']} could not be resolved"}
     modified, missing, checked = [], [], 0
-    for row in rows:
-        if len(row) < 3 or not row[1] or "=" not in row[1]:
-            continue
-        rel, digest, size = row[0], row[1], row[2]
-        if suffixes and not rel.endswith(suffixes):
-            continue
+    for rel, digest, size in rows:
         p = os.path.join(base, rel)  # os.path, not pathlib: torch lists ~12,000 files
         machine = os.path.normpath(os.path.join(dist["location"], rel)) if ctx.in_tree else p
         try:
