@@ -78,12 +78,15 @@ def main() -> int:
 
     base_env = dict(os.environ)
     base_env.pop("BWDOCTOR_NO_CACHE", None)
+    # timed as installed: pip writes bytecode at install time (torch's .pyc are there); a shell with
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise compile every bwdoctor module from source on every run
+    base_env.pop("PYTHONDONTWRITEBYTECODE", None)
     scratch = tempfile.mkdtemp(prefix="bwdoctor-bench-")
     warm_dir = os.path.join(scratch, "warm")
     bw = [sys.executable, "-m", "bwdoctor"]
     check_args = ["check", "--format", "json", "--python", a.python] + (["--target", a.target] if a.target else [])
     warm_env = dict(base_env, BWDOCTOR_CACHE_DIR=warm_dir)
-    # fill the warm cache once (not timed)
+    # fill the warm cache (and write the bytecode) once, not timed
     _, rc, warm_out = run_once(bw + check_args, warm_env)
     nocache_env = dict(base_env, BWDOCTOR_NO_CACHE="1")
     _, _, nocache_out = run_once(bw + check_args, nocache_env)
@@ -108,7 +111,9 @@ def main() -> int:
             "from bwdoctor.cli import main; sys.exit(main())",
             os.path.abspath(a.reference),
         ]
-        rows.append(("reference check", lambda i: (ref + check_args, dict(base_env, BWDOCTOR_CACHE_DIR=f"{scratch}/r{i}"))))
+        rows.append(
+            ("reference check", lambda i: (ref + check_args, dict(base_env, BWDOCTOR_CACHE_DIR=f"{scratch}/r{i}")))
+        )
     if not a.no_collect_env:
         rows.append(("torch collect_env", lambda i: ([a.python, "-m", "torch.utils.collect_env"], base_env)))
 
@@ -132,8 +137,10 @@ def main() -> int:
     shutil.rmtree(scratch, ignore_errors=True)
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"cores {os.cpu_count()}, load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
-          f"{a.runs} runs each, round-robin; inspected {a.python}")
+    print(
+        f"cores {os.cpu_count()}, load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
+        f"{a.runs} runs each, round-robin; inspected {a.python}"
+    )
     print(f"{'command':<22} {'median s':>9} {'min s':>7} {'max s':>7} {'rc':>6}")
     for name in times:
         v = times[name]

@@ -18,6 +18,7 @@ Safety, in order of importance:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
@@ -34,6 +35,7 @@ RACY_SECONDS = 2.0
 _SUFFIX = ".json"
 
 _disabled_by_flag = False
+_serial = itertools.count()
 _stores: dict = {}
 _lock = threading.Lock()
 
@@ -48,6 +50,9 @@ def enable() -> None:
     """Undo disable() (tests)."""
     global _disabled_by_flag
     _disabled_by_flag = False
+
+
+_serial = itertools.count()
 
 
 def directory(environ: Optional[dict] = None) -> str:
@@ -135,26 +140,22 @@ class Store:
             return
         if len(data) > MAX_ENTRY:
             return
-        import tempfile
-
-        tmp = None
+        tmp = os.path.join(self.path, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_serial)}")
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError:
+            return
+        try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.chmod(tmp, 0o600)
             os.replace(tmp, self._entry(kind, key))
-            tmp = None
             with _lock:
                 self.written += len(data)
         except OSError:
-            pass
-        finally:
-            if tmp:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def trim(self, limit: int = MAX_BYTES) -> None:
         """Remove the oldest entries (by modification time) while the directory holds more than `limit` bytes."""

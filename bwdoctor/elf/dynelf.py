@@ -84,6 +84,7 @@ class DynElf:
         self.machine_path = path  # the path as the inspected machine names it (set by the loader under --root)
         self._memo: Dict[Tuple[str, Optional[str]], bool] = {}
         self._nsyms: Optional[int] = None
+        self.verneed_index: Dict[int, Tuple[str, str, bool]] = {}
         try:
             fh = open(path, "rb")
         except OSError as exc:
@@ -145,7 +146,8 @@ class DynElf:
         except (TypeError, ValueError, IndexError, AttributeError):
             return False
         self.__dict__.update(fields)
-        self.verdefs, self.verneeds, self.verneed_index = verdefs, verneeds, verneed_index
+        self.verdefs, self.verneeds = verdefs, verneeds
+        self.verneed_index = verneed_index
         return True
 
     # -- low level -------------------------------------------------------------------------
@@ -235,7 +237,7 @@ class DynElf:
     def _verneeds(self) -> Dict[str, Dict[str, int]]:
         """{file: {version name: versym index}} from the version-needed table."""
         out: Dict[str, Dict[str, int]] = {}
-        self.verneed_index: Dict[int, Tuple[str, str, bool]] = {}
+        self.verneed_index = {}
         if DT["VERNEED"] not in self.tags:
             return out
         pos = self._off(self.tags[DT["VERNEED"]][0])
