@@ -74,6 +74,8 @@ def main() -> int:
     ap.add_argument("--reference", metavar="SRC", help="another bwdoctor source tree to time cold (PYTHONPATH=SRC)")
     ap.add_argument("--no-collect-env", action="store_true", help="skip torch's collect_env (e.g. no torch)")
     ap.add_argument("--drop-page-cache", action="store_true", help="root: drop the page cache before cold runs")
+    ap.add_argument("--want-warm", type=float, help="print PASS/FAIL for the median warm check against this (s)")
+    ap.add_argument("--want-cold", type=float, help="print PASS/FAIL for the median cold check against this (s)")
     a = ap.parse_args()
 
     base_env = dict(os.environ)
@@ -153,6 +155,10 @@ def main() -> int:
     print(f"check cold / check warm        {med['check cold'] / med['check warm']:6.2f}x")
     if "reference check" in med:
         print(f"check cold / reference cold    {med['check cold'] / med['reference check']:6.2f}x  (want <= 1)")
+    for label, name, want in (("warm", "check warm", a.want_warm), ("cold", "check cold", a.want_cold)):
+        if want is not None:
+            verdict = "PASS" if med[name] <= want else "FAIL"
+            print(f"{label} check median {med[name]:.3f} s, want <= {want:g} s: {verdict}")
     same = findings_of(warm_out) == findings_of(nocache_out) == findings_of(warm_last)
     print(f"findings identical warm / --no-cache / cold-filled: {same}")
     print()
