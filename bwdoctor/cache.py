@@ -226,6 +226,18 @@ def file_key(st: os.stat_result) -> Optional[tuple]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def lookup(kind: str, path: str, store: Optional[Store]) -> Optional[dict]:
+    """The cached result of `cached(kind, path, ...)` for an unchanged file, or None."""
+    if store is None:
+        return None
+    try:
+        key = file_key(os.stat(path))
+    except OSError:
+        return None
+    hit = store.get(kind, key) if key is not None else None
+    return dict(hit, path=path) if isinstance(hit, dict) else None
+
+
 def cached(kind: str, path: str, compute: Callable[[str], dict], store: Optional[Store]) -> dict:
     """compute(path) (a JSON-shaped dict naming the file under "path"), from the cache when the file is unchanged.
 

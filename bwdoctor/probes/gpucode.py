@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
 from ..elf.distfiles import is_elf
@@ -54,12 +53,18 @@ def scan_paths(paths: List[str], workers: int = 4, store=None) -> List[dict]:
     bwdoctor.cache to reuse listings of unchanged files from)."""
     if not paths:
         return []
-    # Threads overlap the page faults of cold files; the parsing itself is tiny.
-    from ..cache import cached
+    from ..cache import cached, lookup
     from ..engine import max_workers
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths), max_workers()))) as pool:
-        items = list(pool.map(lambda p: cached("fatbin", p, scan_file, store), paths))
+    # listings of unchanged files come from the cache; threads overlap the page faults of the others
+    found = {p: hit for p in paths if (hit := lookup("fatbin", p, store)) is not None}
+    todo = [p for p in paths if p not in found]
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo), max_workers()))) as pool:
+            found.update(zip(todo, pool.map(lambda p: cached("fatbin", p, scan_file, store), todo), strict=True))
+    items = [found[p] for p in paths]
     return [trim(i) for i in items if i["error"] or has_gpu_code(i)]
 
 
