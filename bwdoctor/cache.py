@@ -9,10 +9,11 @@ Safety, in order of importance:
   tell a second same-size write apart (the "racy git" problem).
 - Entries live in the user's cache directory ($BWDOCTOR_CACHE_DIR, else $XDG_CACHE_HOME/bwdoctor, else
   ~/.cache/bwdoctor), never inside the inspected environment or a --root tree (the cache is then off for the run).
-- An entry that is truncated, corrupt, not JSON, of another format or version, not a regular file, not owned by
-  this user or writable by others is ignored (and a directory writable by others turns the cache off).
-- Writes are atomic (a temporary file in the same directory, then rename); the directory is bounded to
-  MAX_BYTES, the entries used least recently removed first.
+- Entries of one kind share a pack file (`<kind>.json`), read once per run and rewritten once at its end: a
+  pack that is truncated, corrupt, not JSON, of another format or version, not a regular file, not owned by
+  this user or writable by others is ignored whole (and a directory writable by others turns the cache off).
+- Writes are atomic (a temporary file in the same directory, then rename; a run that wrote meanwhile is merged);
+  the directory is bounded to MAX_BYTES, the entries written longest ago removed first.
 - `--no-cache` or BWDOCTOR_NO_CACHE=1 turns it off; any error reading or writing only means a miss.
 """
 
@@ -30,7 +31,6 @@ from . import __version__
 
 FORMAT = 1
 MAX_BYTES = 64 * 1024 * 1024  # all entries together; a full check of a large environment writes a few MB
-MAX_ENTRY = 16 * 1024 * 1024  # one entry (the undefined symbols of the largest library are far smaller)
 RACY_SECONDS = 2.0
 _SUFFIX = ".json"
 
@@ -73,73 +73,134 @@ def _inside(path: str, top: str) -> bool:
 
 
 class Store:
-    """Entries of one cache directory; every method is safe to call from several probe threads."""
+    """Entries of one cache directory, one pack file per kind of result (`<kind>.pack.json`: read once per run,
+    rewritten once at the end when something was added). Safe to call from several probe threads."""
 
     def __init__(self, path: str):
         self.path = path
         self.written = 0
         self.hits = 0
         self.misses = 0
+        self._packs: dict = {}  # kind -> {digest: [key, value, time written]}
+        self._dirty: set = set()
+        self._lock = threading.Lock()
 
-    def _entry(self, kind: str, key: tuple) -> str:
-        import hashlib
+    def pack_path(self, kind: str) -> str:
+        return os.path.join(self.path, f"{kind}{_SUFFIX}")
 
-        digest = hashlib.sha256(repr((FORMAT, __version__, kind, key)).encode()).hexdigest()[:40]
-        return os.path.join(self.path, f"{kind}-{digest}{_SUFFIX}")
-
-    def get(self, kind: str, key: tuple) -> Any:
-        """The value stored for (kind, key), or None when absent or not to be trusted."""
-        name = self._entry(kind, key)
+    def _read_pack(self, kind: str) -> dict:
+        """The entries of one pack file; {} when it is absent or not to be trusted."""
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            fd = os.open(
+                self.pack_path(kind), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+            )
         except OSError:
-            self.misses += 1
-            return None
+            return {}
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-                self.misses += 1
-                return None
-            if st.st_size > MAX_ENTRY:
-                self.misses += 1
-                return None
+                return {}  # someone else's, or writable by others: it could hold planted entries
+            if st.st_size > MAX_BYTES:
+                return {}
             with os.fdopen(fd, "rb", closefd=False) as fh:
-                raw = fh.read(MAX_ENTRY + 1)
+                raw = fh.read(MAX_BYTES + 1)
         except OSError:
-            self.misses += 1
-            return None
+            return {}
         finally:
             os.close(fd)
         try:
             doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):
-            self.misses += 1
-            return None
+            return {}
         if (
             not isinstance(doc, dict)
             or doc.get("format") != FORMAT
             or doc.get("version") != __version__
             or doc.get("kind") != kind
-            or doc.get("key") != list(key)
-            or "value" not in doc
+            or not isinstance(doc.get("entries"), dict)
         ):
+            return {}
+        return {
+            d: e for d, e in doc["entries"].items() if isinstance(e, list) and len(e) == 3 and isinstance(e[0], list)
+        }
+
+    def _pack(self, kind: str) -> dict:
+        with self._lock:
+            pack = self._packs.get(kind)
+            if pack is None:
+                pack = self._packs[kind] = self._read_pack(kind)
+            return pack
+
+    @staticmethod
+    def _digest(key: tuple) -> str:
+        import hashlib
+
+        return hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+
+    def get(self, kind: str, key: tuple) -> Any:
+        """The value stored for (kind, key), or None when absent or not to be trusted."""
+        entry = self._pack(kind).get(self._digest(key))
+        # the entry repeats its whole key: a digest collision or a hand-made entry is a miss, never a wrong answer
+        if entry is None or entry[0] != json.loads(json.dumps(list(key))):
             self.misses += 1
             return None
         self.hits += 1
-        return doc["value"]
+        return entry[1]
 
     def put(self, kind: str, key: tuple, value: Any) -> None:
-        """Store a JSON-shaped value atomically; errors are ignored (the next run computes it again)."""
+        """Keep a JSON-shaped value; written with the others of its kind by flush()."""
         try:
+            entry = json.loads(json.dumps([list(key), value, time.time()], allow_nan=False))
+        except (TypeError, ValueError):
+            return
+        pack = self._pack(kind)
+        with self._lock:
+            pack[self._digest(key)] = entry
+            self._dirty.add(kind)
+
+    def flush(self, limit: int = MAX_BYTES) -> None:
+        """Write the packs that changed, each atomically (a temporary file, then rename), merged with what another
+        run wrote meanwhile, and bounded to `limit` bytes in all (the entries written longest ago go first)."""
+        with self._lock:
+            dirty, self._dirty = sorted(self._dirty), set()
+            ours = {k: dict(self._packs.get(k) or {}) for k in dirty}
+        for kind in dirty:
+            entries = self._read_pack(kind)
+            entries.update(ours[kind])
+            self._write_pack(kind, entries, max(limit - self._others_size(kind), limit // 8))
+
+    def _others_size(self, kind: str) -> int:
+        """Bytes of the other packs (and of temporary files a crashed run left, removed when over an hour old)."""
+        total = 0
+        try:
+            with os.scandir(self.path) as it:
+                for e in it:
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if e.name.startswith(".tmp-") and time.time() - st.st_mtime > 3600:
+                        try:
+                            os.unlink(e.path)
+                        except OSError:
+                            pass
+                    elif e.name.endswith(_SUFFIX) and e.name != f"{kind}{_SUFFIX}":
+                        total += st.st_size
+        except OSError:
+            pass
+        return total
+
+    def _write_pack(self, kind: str, entries: dict, limit: int) -> None:
+        items = sorted(entries.items(), key=lambda kv: -float(kv[1][2]) if isinstance(kv[1][2], (int, float)) else 0)
+        while True:
             data = json.dumps(
-                {"format": FORMAT, "version": __version__, "kind": kind, "key": list(key), "value": value},
+                {"format": FORMAT, "version": __version__, "kind": kind, "entries": dict(items)},
                 separators=(",", ":"),
                 allow_nan=False,
             ).encode()
-        except (TypeError, ValueError):
-            return
-        if len(data) > MAX_ENTRY:
-            return
+            if len(data) <= limit or not items:
+                break
+            items = items[: len(items) * 3 // 4]  # drop the oldest quarter
         tmp = os.path.join(self.path, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_serial)}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
@@ -148,36 +209,11 @@ class Store:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, self._entry(kind, key))
-            with _lock:
-                self.written += len(data)
+            os.replace(tmp, self.pack_path(kind))
+            self.written += len(data)
         except OSError:
             try:
                 os.unlink(tmp)
-            except OSError:
-                pass
-
-    def trim(self, limit: int = MAX_BYTES) -> None:
-        """Remove the oldest entries (by modification time) while the directory holds more than `limit` bytes."""
-        try:
-            items = []
-            with os.scandir(self.path) as it:
-                for e in it:
-                    if e.name.endswith(_SUFFIX) or e.name.startswith(".tmp-"):
-                        try:
-                            st = e.stat(follow_symlinks=False)
-                        except OSError:
-                            continue
-                        items.append((st.st_mtime_ns, st.st_size, e.path))
-        except OSError:
-            return
-        total = sum(i[1] for i in items)
-        for _mtime, size, path in sorted(items):
-            if total <= limit:
-                break
-            try:
-                os.unlink(path)
-                total -= size
             except OSError:
                 pass
 
@@ -265,8 +301,8 @@ def cached(kind: str, path: str, compute: Callable[[str], dict], store: Optional
 
 
 def finish() -> None:
-    """Bound every store written to in this process (called once at the end of a run)."""
+    """Write what this process added to every store (called at the end of a run; again is harmless)."""
     with _lock:
-        stores = [s for s in _stores.values() if s is not None and s.written]
+        stores = [s for s in _stores.values() if s is not None]
     for s in stores:
-        s.trim()
+        s.flush()

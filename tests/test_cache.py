@@ -53,7 +53,7 @@ def _three_runs(tmp_path: Path, *args: str, env: dict) -> tuple:
     cdir = tmp_path / "c"
     e = dict(env, BWDOCTOR_CACHE_DIR=str(cdir))
     cold = _findings(run_cli("check", *args, "--format", "json", env=e, timeout=120))
-    written = sorted(p.name.split("-")[0] for p in cdir.glob("*.json"))
+    written = sorted(p.name[: -len(".json")] for p in cdir.glob("*.json"))
     warm = _findings(run_cli("check", *args, "--format", "json", env=e, timeout=120))
     off = _findings(run_cli("check", *args, "--format", "json", "--no-cache", env=e, timeout=120))
     off_env = _findings(run_cli("check", *args, "--format", "json", env=dict(e, BWDOCTOR_NO_CACHE="1"), timeout=120))
@@ -118,7 +118,7 @@ def test_findings_identical_cold_warm_and_without_cache_on_a_real_venv(tmp_path)
         tmp_path, "--python", str(v / "bin" / "python"), "--target", "sm_120", env={}
     )
     assert cold == warm == off == off_env
-    assert {"dynelf", "digest", "unresolved", "elf", "record"} <= set(written)  # the cold run filled the cache
+    assert {"dynelf", "digest", "unresolved", "elf-files", "record-rows"} <= set(written)  # filled by the cold run
     patched = [f for f in cold if f["status"] == "fail" and "vllm/a.py" in json.dumps(f)]
     assert patched, "the same-size edit of vllm/a.py is reported"
     links = json.dumps([f for f in cold if f["family"] == "linking"])
@@ -164,9 +164,18 @@ def _one_entry(store_dir: Path) -> tuple:
     s = cache.store()
     assert s is not None
     s.put("t", ("k", 1), {"v": 1})
-    (entry,) = store_dir.glob("t-*.json")
-    assert s.get("t", ("k", 1)) == {"v": 1}
+    s.flush()
+    entry = store_dir / "t.json"
+    assert _fresh().get("t", ("k", 1)) == {"v": 1}
     return s, entry
+
+
+def _fresh() -> cache.Store:
+    """The store as the next run sees it (read from disk)."""
+    cache._stores.clear()
+    s = cache.store()
+    assert s is not None
+    return s
 
 
 @pytest.mark.parametrize(
@@ -175,36 +184,37 @@ def _one_entry(store_dir: Path) -> tuple:
         lambda b: b[: len(b) // 2],  # truncated
         lambda b: b"\x00\xff garbage",  # corrupt
         lambda b: b"",  # empty
-        lambda b: b.replace(b'"k",1', b'"k",2'),  # another key (a collision or a planted entry)
+        lambda b: b.replace(b'["k",1]', b'["k",2]'),  # another key under this digest (a collision or a plant)
         lambda b: b.replace(b'"format":1', b'"format":99'),  # another format
         lambda b: b.replace(b'"version":"', b'"version":"9'),  # another bwdoctor
+        lambda b: b.replace(b'"kind":"t"', b'"kind":"u"'),  # another kind's pack
         lambda b: b"[" * 100000,  # nested past the parser's limit
-        lambda b: b'{"format":1}',  # no value
+        lambda b: b'{"format":1}',  # no entries
     ],
 )
 def test_damaged_or_foreign_entries_are_ignored(store_dir, damage):
-    s, entry = _one_entry(store_dir)
+    _s, entry = _one_entry(store_dir)
     entry.write_bytes(damage(entry.read_bytes()))
     os.chmod(entry, 0o600)
-    assert s.get("t", ("k", 1)) is None
+    assert _fresh().get("t", ("k", 1)) is None
 
 
 def test_entries_others_could_write_are_ignored(store_dir):
-    s, entry = _one_entry(store_dir)
+    _s, entry = _one_entry(store_dir)
     os.chmod(entry, 0o666)
-    assert s.get("t", ("k", 1)) is None
+    assert _fresh().get("t", ("k", 1)) is None
     os.chmod(entry, 0o600)
     target = entry.with_name("elsewhere")
     entry.rename(target)
-    entry.symlink_to(target)  # a symlink in place of the entry is not followed
-    assert s.get("t", ("k", 1)) is None
+    entry.symlink_to(target)  # a symlink in place of the pack is not followed
+    assert _fresh().get("t", ("k", 1)) is None
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="chown to another user needs root")
 def test_entries_of_another_owner_are_ignored(store_dir):
-    s, entry = _one_entry(store_dir)
+    _s, entry = _one_entry(store_dir)
     os.chown(entry, 12345, -1)
-    assert s.get("t", ("k", 1)) is None
+    assert _fresh().get("t", ("k", 1)) is None
 
 
 def test_directory_others_can_write_turns_the_cache_off(store_dir):
@@ -225,17 +235,20 @@ def test_no_cache_switches(store_dir, monkeypatch):
     assert cache.store() is not None
 
 
-def test_writes_are_atomic_and_the_directory_bounded(store_dir):
+def test_writes_are_atomic_merged_and_bounded(store_dir):
     s = cache.store()
     assert s is not None
     for i in range(40):
         s.put("t", (i,), "x" * 1000)
-        os.utime(s._entry("t", (i,)), (OLD + i, OLD + i))
+    s.flush(limit=20 * 1100)
     assert not list(store_dir.glob(".tmp-*"))  # written under a temporary name, then renamed
-    s.trim(limit=20 * 1100)
-    left = sorted(store_dir.glob("t-*.json"))
-    assert 10 <= len(left) <= 20
-    assert s.get("t", (39,)) == "x" * 1000 and s.get("t", (0,)) is None  # the oldest went first
+    assert (store_dir / "t.json").stat().st_size <= 20 * 1100
+    fresh = _fresh()
+    assert fresh.get("t", (39,)) == "x" * 1000 and fresh.get("t", (0,)) is None  # the oldest went first
+    other = _fresh()  # another run adds an entry: what the first wrote stays
+    other.put("t", ("new",), 1)
+    other.flush()
+    assert _fresh().get("t", (39,)) == "x" * 1000 and _fresh().get("t", ("new",)) == 1
 
 
 def test_recently_changed_files_are_not_cached(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -68,8 +69,10 @@ def test_one_byte_edit_of_the_same_size_is_found_and_its_hash_cached(tmp_path, c
     first = pystack.record_drift_for(dist, ctx=Context())
     assert first["modified"] == ["vllm/b.py"] and first["missing"] == [] and first["checked"] == 3
     assert hashed == ["sha256"]  # only the file newer than its RECORD was hashed
-    assert list(cache_dir.glob("digest-*.json"))
+    cache.finish()
+    assert (cache_dir / "digest.json").is_file()
     hashed.clear()
+    cache._stores.clear()  # the next run reads the cache from disk
     second = pystack.record_drift_for(dist, ctx=Context())
     assert second == first and hashed == []  # the second run reads the digest from the cache
 
@@ -102,13 +105,17 @@ def test_a_planted_digest_for_another_file_is_not_trusted(tmp_path, cache_dir):
     a = Path(dist["location"]) / "vllm/a.py"
     _edit_one_byte(a, time.time() - 60)
     pystack.record_drift_for(dist, ctx=Context())
-    (entry,) = cache_dir.glob("digest-*.json")
-    # plant the recorded (clean) digest in the entry, under another key: it must not hide the edit
+    cache.finish()
+    pack = cache_dir / "digest.json"
+    doc = json.loads(pack.read_text())
+    ((digest_id, (key, _value, when)),) = doc["entries"].items()
     recorded = base64.urlsafe_b64encode(hashlib.sha256(b"x = 1\n").digest()).rstrip(b"=").decode()
-    text = entry.read_text().replace('"key":["sha256",', '"key":["sha256",1,')
-    text = text[: text.rindex('"value":')] + f'"value":"{recorded}"}}'
-    entry.write_text(text)
-    os.chmod(entry, 0o600)
+    # the recorded (clean) digest planted under this file's slot with another file's key, and under another slot
+    # with this file's key but a changed identity: neither may hide the edit
+    other_key = [key[0], key[1] + 1, *key[2:]]
+    doc["entries"] = {digest_id: [other_key, recorded, when], "0" * 32: [key, recorded, when]}
+    pack.write_text(json.dumps(doc))
+    os.chmod(pack, 0o600)
     cache._stores.clear()
     assert pystack.record_drift_for(dist, ctx=Context())["modified"] == ["vllm/a.py"]
 
@@ -118,4 +125,5 @@ def test_file_changed_just_now_is_not_cached(tmp_path, cache_dir):
     a = Path(dist["location"]) / "vllm/a.py"
     _edit_one_byte(a, time.time() + 30)  # an mtime that does not yet tell same-size writes apart
     assert pystack.record_drift_for(dist, ctx=Context())["modified"] == ["vllm/a.py"]
-    assert not list(cache_dir.glob("digest-*.json"))
+    cache.finish()
+    assert not (cache_dir / "digest.json").exists()
