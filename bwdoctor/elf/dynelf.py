@@ -13,6 +13,8 @@ import struct
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
+from .. import fileio
+
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 PHDR = struct.Struct("<IIQQQQQQ")
 DYN = struct.Struct("<qQ")
@@ -86,9 +88,9 @@ class DynElf:
         self._nsyms: Optional[int] = None
         self.verneed_index: Dict[int, Tuple[str, str, bool]] = {}
         try:
-            fh = open(path, "rb")
+            fh = fileio.open_file(path)
         except OSError as exc:
-            raise ElfError(exc.strerror or str(exc)) from None
+            raise ElfError(fileio.describe(exc)) from None
         try:
             self.stat = os.fstat(fh.fileno())  # the file's identity (dev, inode, size, times): a cache key
             self.size = self.stat.st_size
@@ -116,12 +118,12 @@ class DynElf:
             raise AttributeError(name)
         # a DynElf made from a cache entry: map the file now, and only if it is still the file the entry describes
         try:
-            with open(self.path, "rb") as fh:
+            with fileio.open_file(self.path) as fh:
                 if _file_key(os.fstat(fh.fileno())) != _file_key(self.stat):
                     raise ElfError("changed while it was being read")
                 self.mm = self._map(fh)
         except OSError as exc:
-            raise ElfError(exc.strerror or str(exc)) from None
+            raise ElfError(fileio.describe(exc)) from None
         return self.mm
 
     def _summary(self) -> Dict[str, Any]:

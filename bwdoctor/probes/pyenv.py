@@ -289,11 +289,11 @@ def _cached_elf_files(store, dist_info: str, location, shared_only: bool):
                 return [str(p) for p in hit["files"]]
         except (TypeError, ValueError):
             pass
+    from .. import fileio
     from ..elf.distfiles import RECORD_LIMIT
 
     try:
-        with open(record, "rb") as fh:
-            text = fh.read(RECORD_LIMIT).decode("utf-8", errors="replace")
+        text = fileio.read_bytes(record, RECORD_LIMIT).decode("utf-8", errors="replace")
     except OSError:
         return None
     base = location or os.path.dirname(dist_info)
