@@ -205,23 +205,6 @@ def main() -> int:
     return 0
 
 
-def library_findable(environ: Optional[dict] = None) -> bool:
-    """Whether dlopen("libnvidia-ml.so.1") could find a file here: in LD_LIBRARY_PATH, /etc/ld.so.cache or the
-    default directories. True whenever that cannot be told (an unreadable ld.so.cache): the child then answers."""
-    from ..elf.ldcache import read
-
-    env = os.environ if environ is None else environ
-    dirs = [d for d in (env.get("LD_LIBRARY_PATH") or "").replace(";", ":").split(":") if d]
-    dirs += ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
-             "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]  # fmt: skip
-    if any(os.path.exists(os.path.join(d, LIBRARY)) for d in dirs):
-        return True
-    entries, error = read("/etc/ld.so.cache")
-    if error and not entries:
-        return True
-    return any(e.get("soname") == LIBRARY for e in entries)
-
-
 def _package_parent() -> str:
     return str(Path(__file__).resolve().parents[2])
 
@@ -234,11 +217,6 @@ def isolated(timeout: float = TIMEOUT, python: Optional[str] = None):
     step it was in; bwdoctor itself never maps the library."""
     from ..context import run_bounded
 
-    if python is None and not library_findable():  # the child would only say so, after a whole interpreter start
-        import importlib.util
-
-        if importlib.util.find_spec("pynvml") is not None:
-            return Unavailable(init_error_reason(OSError(f"{LIBRARY}: cannot open shared object file")))
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"
@@ -277,25 +255,29 @@ def interpret(res, timeout: float = TIMEOUT):
         data = result.get("result")
         if isinstance(data, dict) and isinstance(data.get("gpus"), list):
             return data
-        return Unavailable("the NVML query returned a result of an unexpected shape")
+        return Unavailable("the NVML query returned a result of an unexpected shape", failed=True)
     where = STAGES.get(stage, stage)
     tail = " ".join((res.stderr or "").strip().splitlines()[-2:])[-300:]
     said = f" (its last output: {tail})" if tail else ""
     if res.timed_out:
-        return Unavailable(f"{LIBRARY} hung in {where}: the NVML query was stopped after {timeout:g} s")
+        return Unavailable(
+            failed=True, reason=f"{LIBRARY} hung in {where}: the NVML query was stopped after {timeout:g} s"
+        )
     if res.overflow:
         return Unavailable(
-            f"the NVML query printed more than {OUTPUT_LIMIT // (1024 * 1024)} MiB in {where} and was stopped"
+            failed=True,
+            reason=f"the NVML query printed more than {OUTPUT_LIMIT // (1024 * 1024)} MiB in {where} and was stopped",
         )
     if res.error is not None:
-        return Unavailable(f"the NVML query could not be run: {res.error}")
+        return Unavailable(failed=True, reason=f"the NVML query could not be run: {res.error}")
     if res.signal:
-        return Unavailable(f"{LIBRARY} crashed ({res.signal}) in {where}")
+        return Unavailable(failed=True, reason=f"{LIBRARY} crashed ({res.signal}) in {where}")
     if garbage:
-        return Unavailable(f"the NVML query wrote output that is not its JSON result (in {where})")
+        return Unavailable(failed=True, reason=f"the NVML query wrote output that is not its JSON result (in {where})")
     return Unavailable(
         f"the NVML query process ended with exit code {res.returncode} in {where} without a result: "
-        f"{LIBRARY} or pynvml ended the process{said}"
+        f"{LIBRARY} or pynvml ended the process{said}",
+        failed=True,
     )
 
 
