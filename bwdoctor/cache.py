@@ -72,6 +72,11 @@ def _inside(path: str, top: str) -> bool:
     return top != "/" and (real == top or real.startswith(top + "/"))
 
 
+def _plain(key: tuple) -> list:
+    """A key as it reads back from JSON (tuples inside it become lists)."""
+    return [list(k) if isinstance(k, tuple) else k for k in key]
+
+
 class Store:
     """Entries of one cache directory, one pack file per kind of result (`<kind>.pack.json`: read once per run,
     rewritten once at the end when something was added). Safe to call from several probe threads."""
@@ -141,7 +146,7 @@ class Store:
         """The value stored for (kind, key), or None when absent or not to be trusted."""
         entry = self._pack(kind).get(self._digest(key))
         # the entry repeats its whole key: a digest collision or a hand-made entry is a miss, never a wrong answer
-        if entry is None or entry[0] != json.loads(json.dumps(list(key))):
+        if entry is None or entry[0] != _plain(key):
             self.misses += 1
             return None
         self.hits += 1
@@ -149,10 +154,7 @@ class Store:
 
     def put(self, kind: str, key: tuple, value: Any) -> None:
         """Keep a JSON-shaped value; written with the others of its kind by flush()."""
-        try:
-            entry = json.loads(json.dumps([list(key), value, time.time()], allow_nan=False))
-        except (TypeError, ValueError):
-            return
+        entry = [_plain(key), value, time.time()]  # checked to be JSON when the pack is written
         pack = self._pack(kind)
         with self._lock:
             pack[self._digest(key)] = entry
@@ -193,11 +195,14 @@ class Store:
     def _write_pack(self, kind: str, entries: dict, limit: int) -> None:
         items = sorted(entries.items(), key=lambda kv: -float(kv[1][2]) if isinstance(kv[1][2], (int, float)) else 0)
         while True:
-            data = json.dumps(
-                {"format": FORMAT, "version": __version__, "kind": kind, "entries": dict(items)},
-                separators=(",", ":"),
-                allow_nan=False,
-            ).encode()
+            try:
+                data = json.dumps(
+                    {"format": FORMAT, "version": __version__, "kind": kind, "entries": dict(items)},
+                    separators=(",", ":"),
+                    allow_nan=False,
+                ).encode()
+            except (TypeError, ValueError, RecursionError):  # a value that is not JSON: keep nothing of this run
+                return
             if len(data) <= limit or not items:
                 break
             items = items[: len(items) * 3 // 4]  # drop the oldest quarter
