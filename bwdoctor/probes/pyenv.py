@@ -322,6 +322,6 @@ def _cached_elf_files(store, dist_info: str, location, shared_only: bool):
         candidates.append(os.path.normpath(os.path.join(base, rel)))
     states = [[p, _state(p)] for p in candidates]
     files = sorted({p for p in candidates if _worth_opening(p) and is_elf(p)})
-    if all(st is not None for _, st in states) and [[p, _state(p)] for p in candidates] == states:
+    if all(st is not None for _, st in states):  # a file changed just now is not cached (file_key)
         store.put("elf-files", key, {"states": states, "files": files})
     return files
