@@ -4,9 +4,9 @@ identity, so that a second run reads a few small entries instead of the same lar
 Safety, in order of importance:
 - A result is only ever reused for the same file: the key is (kind, st_dev, st_ino, st_size, st_mtime_ns,
   st_ctime_ns: a write followed by `touch -d` to restore the mtime still changes the ctime) plus
-  bwdoctor's version and FORMAT; the entry repeats its key and a mismatch (a hash collision, a foreign or
-  hand-made file) is ignored. A file changed less than RACY_SECONDS ago is never cached: its mtime may not yet
-  tell a second same-size write apart (the "racy git" problem).
+  bwdoctor's version, the identity of the modules that compute the values (code_version) and FORMAT; the entry
+  repeats its key and a mismatch (a hash collision, a foreign or hand-made file) is ignored. A file changed less
+  than RACY_SECONDS ago is never cached: its mtime may not yet tell a second same-size write apart ("racy git").
 - Entries live in the user's cache directory ($BWDOCTOR_CACHE_DIR, else $XDG_CACHE_HOME/bwdoctor, else
   ~/.cache/bwdoctor), never inside the inspected environment or a --root tree (the cache is then off for the run).
 - Entries of one kind share a pack file (`<kind>.json`), read once per run and rewritten once at its end: a
@@ -72,6 +72,31 @@ def _inside(path: str, top: str) -> bool:
     return top != "/" and (real == top or real.startswith(top + "/"))
 
 
+# The modules whose code computes the cached values: a change to any of them (a development checkout, a patched
+# install) makes every entry stale, even when __version__ stays the same.
+PRODUCERS = (
+    "cache.py", "elf/dynelf.py", "elf/dynlink.py", "elf/fatbin.py", "elf/distfiles.py", "probes/pystack.py",
+    "probes/pyenv.py", "probes/gpucode.py", "probes/toolkit.py",
+)  # fmt: skip
+_code_version: Optional[str] = None
+
+
+def code_version() -> str:
+    """bwdoctor's version plus the size and mtime of each module that produces cached values."""
+    global _code_version
+    if _code_version is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        parts = [__version__]
+        for rel in PRODUCERS:
+            try:
+                st = os.stat(os.path.join(here, rel))
+                parts.append(f"{st.st_size}.{st.st_mtime_ns}")
+            except OSError:
+                parts.append("-")
+        _code_version = "+".join(parts)
+    return _code_version
+
+
 def _plain(key: tuple) -> list:
     """A key as it reads back from JSON (tuples inside it become lists)."""
     return [list(k) if isinstance(k, tuple) else k for k in key]
@@ -120,7 +145,7 @@ class Store:
         if (
             not isinstance(doc, dict)
             or doc.get("format") != FORMAT
-            or doc.get("version") != __version__
+            or doc.get("version") != code_version()
             or doc.get("kind") != kind
             or not isinstance(doc.get("entries"), dict)
         ):
@@ -197,7 +222,7 @@ class Store:
         while True:
             try:
                 data = json.dumps(
-                    {"format": FORMAT, "version": __version__, "kind": kind, "entries": dict(items)},
+                    {"format": FORMAT, "version": code_version(), "kind": kind, "entries": dict(items)},
                     separators=(",", ":"),
                     allow_nan=False,
                 ).encode()

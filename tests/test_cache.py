@@ -186,7 +186,7 @@ def _fresh() -> cache.Store:
         lambda b: b"",  # empty
         lambda b: b.replace(b'["k",1]', b'["k",2]'),  # another key under this digest (a collision or a plant)
         lambda b: b.replace(b'"format":1', b'"format":99'),  # another format
-        lambda b: b.replace(b'"version":"', b'"version":"9'),  # another bwdoctor
+        lambda b: b.replace(b'"version":"', b'"version":"9'),  # another bwdoctor (or other code computing values)
         lambda b: b.replace(b'"kind":"t"', b'"kind":"u"'),  # another kind's pack
         lambda b: b"[" * 100000,  # nested past the parser's limit
         lambda b: b'{"format":1}',  # no entries
