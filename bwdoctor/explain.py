@@ -809,6 +809,87 @@ _GPU_FAMILY = [
     ("blackwell-datacenter", re.compile(r"\bG?B[23]00\b|\bB100\b|sm_?10[03]", re.I)),
     ("consumer", re.compile(r"GeForce|RTX\s{0,2}[2-5]0[5-9]0|RTX\s{0,2}A[2-6]000|TITAN", re.I)),
 ]
+# Families of messages, each one evidence key (what the error is about, in any of the ways the field words it)
+_FAMILIES = [
+    # the linker cannot find (or skips) a -l library: a missing library at link time, whatever the locale
+    ("ld-missing", re.compile(r"\bld(?:\.\w+)?:[^\n]{0,200}?-l[\w.+-]{1,60}")),
+    # a parallel size above the devices there are: "(16) ... visible devices (8)"
+    (
+        "parallel-exceeds-devices",
+        re.compile(
+            r"(?:world.?size|parallel.?size|tensor.?parallel|\btp\b)[^\n]{0,120}?(?:exceed|larger than|greater than|more "
+            r"than|less than or equal to|<=)[^\n]{0,80}?(?:GPUs|devices)",
+            re.I,
+        ),
+    ),
+    # the GPU's firmware / RM bring-up in the kernel driver log
+    ("gsp", re.compile(r"\bkgsp\w{0,60}|\bGSP\b|\bBooter\w{0,40}|RmInitAdapter failed|rm_init_adapter failed", re.I)),
+    # GPUDirect RDMA registration and the peer-memory module
+    (
+        "rdma-peermem",
+        re.compile(
+            r"ibv_reg_(?:dmabuf_)?mr|(?:register|allocate|create) (?:GPU )?MR\b|nvidia[_-]peermem|nv_peer_mem|"
+            r"memory_peers|GPU Direct RDMA|GPUDirect RDMA|dmaBufSupported",
+            re.I,
+        ),
+    ),
+    # an attention backend chosen that this build or GPU refuses
+    (
+        "attn-backend-refused",
+        re.compile(
+            r"(?:attention[_ -]backend|VLLM_ATTENTION_BACKEND)[^\n]{0,120}(?:not supported|unsupported|invalid|unknown|"
+            r"not available)|(?:only|not supported|unsupported)[^\n]{0,160}(?:attention[_ -]backend|backends? "
+            r"(?:is|are) supported)[^\n]{0,80}(?:attention[_ -]backend|backend=)",
+            re.I,
+        ),
+    ),
+    # a quantization format with a capability floor ("FP8 models require ... Compute Capability 8.9")
+    (
+        "quant-needs-capability",
+        re.compile(
+            r"\b(?:fp8|float8|fp4|nvfp4|mxfp4|int8|w8a8|marlin|awq|gptq|quantization)\b[^\n]{0,120}?(?:requires?|"
+            r"only supported|minimum|needs?)[^\n]{0,80}?(?:compute capability|capability|\bCC\b|sm_?\d{2})",
+            re.I,
+        ),
+    ),
+    # torch's capability warning: "Found GPU0 ... which is of (cuda|compute) capability (CC) 7.0"
+    ("torch-cc-warning", re.compile(r"which is of (?:cuda|compute) capability (?:\(CC\) )?(\d{1,2})\.(\d)", re.I)),
+    # torchvision's C++ ops do not register against this torch
+    ("torchvision-ops", re.compile(r"torchvision[/\\]_meta_registrations|torchvision::\w+|torchvision[/\\]extension\.py")),
+    # a resolver that cannot satisfy an exact torch pin
+    (
+        "torch-pin",
+        re.compile(
+            r"(?:depends on|requires) torch(?:\{[^}\n]{0,80}\})?\s{0,2}==\s{0,2}\d|torch==[\d.]+[^\n]{0,80}"
+            r"(?:conflict|incompatible)",
+            re.I,
+        ),
+    ),
+    # FlashAttention-3's Hopper kernels (or FA4's SM100 ones) by their source path or module
+    (
+        "fa3-kernels",
+        re.compile(
+            r"flash-attention[/\\]hopper|hopper[/\\]flash_\w+|flash_attn_3|_vllm_fa3_C|FlashAttentionForwardSm\d+",
+            re.I,
+        ),
+    ),
+    # a kernel library refusing the device outright
+    ("unsupported-arch", re.compile(r"Unsupported (?:GPU )?architecture\b(?! '?compute_)", re.I)),
+]
+_OOM = re.compile(r"out of memory|OutOfMemoryError|\bOOM\b", re.I)
+# Where an OOM happened: while the engine starts (profiling, CUDA-graph capture, loading) or while it serves
+_OOM_STARTUP = re.compile(
+    r"profile_run|determine_available_memory|determine_num_available_blocks|capture_model|graph capture|"
+    r"capturing cuda ?graphs|_initialize_kv_caches|initializ(?:e|ing) (?:the |vLLM )?engine|EngineCore failed to start|"
+    r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|_dummy_run",
+    re.I,
+)
+_OOM_RUNTIME = re.compile(
+    r"execute_model|forward_batch_generation|async_llm_engine|AsyncLLM output_handler|EngineDeadError|"
+    r"MQLLMEngine is already dead|Engine loop is not running|serving_chat|serving_completion|POST /v1|Added request|"
+    r"during (?:generation|inference|decoding)|run_engine_loop|engine_step|step_async",
+    re.I,
+)
 EVIDENCE_SCAN_MAX = 1 << 20  # evidence is read from at most this much of the error lines of one input
 
 
@@ -931,6 +1012,20 @@ def extract_evidence(text: str) -> dict:
     symptoms = [name for name, rx in SYMPTOMS.items() if rx.search(text)]
     if symptoms:
         ev["symptoms"] = symptoms
+    families = []
+    for name, rx in _FAMILIES:
+        m = rx.search(text)
+        if not m:
+            continue
+        if name == "torch-cc-warning":
+            major = int(m.group(1))
+            name += ":old" if major < 7 or (major == 7 and int(m.group(2)) < 5) else ":new" if major >= 10 else ":mid"
+        families.append(name)
+    if _OOM.search(text):
+        phase = [p for p, rx in (("startup", _OOM_STARTUP), ("runtime", _OOM_RUNTIME)) if rx.search(text)]
+        families.append("oom:" + (phase[0] if len(phase) == 1 else "unknown"))
+    if families:
+        ev["families"] = families
     return ev
 
 
@@ -966,6 +1061,8 @@ def evidence_keys(ev: dict) -> List[str]:
         keys.append(f"symptom:{s}")
     for name, v in (ev.get("versions") or {}).items():
         keys.append(f"{name}-version:{v}")
+    for f in ev.get("families", []):
+        keys.append(f"family:{f}")
     return keys
 
 
@@ -1005,6 +1102,20 @@ HINTS: List[tuple] = [
     ((r"symptom:hang$", r"symptom:iommu$"), "pcie-p2p-acs-iommu", 4.0),
     ((r"component:flashinfer$", r"gpu:blackwell-consumer$"), "flashinfer-sm120", 0.8),
     ((r"component:flash-attn$", r"gpu:blackwell-consumer$"), "flash-attn-arch-gate", 0.8),
+    ((r"family:ld-missing$",), "missing-library", 8.0),
+    ((r"family:parallel-exceeds-devices$",), "tp-exceeds-gpus", 8.0),
+    ((r"family:gsp$", r"component:driver$"), "gsp-init-failure", 6.0),
+    ((r"family:rdma-peermem$",), "peermem-nccl-hang", 8.0),
+    ((r"family:attn-backend-refused$",), "bad-attention-backend", 8.0),
+    ((r"family:quant-needs-capability$",), "quant-needs-newer-gpu", 8.0),
+    ((r"family:torch-cc-warning:old$",), "gpu-too-old", 4.0),
+    ((r"family:torch-cc-warning:new$",), "no-kernel-image", 3.0),
+    ((r"family:torchvision-ops$",), "torchvision-mismatch", 8.0),
+    ((r"family:torch-pin$",), "torch-pin-conflict", 8.0),
+    ((r"family:fa3-kernels$",), "fa3-blackwell", 6.0),
+    ((r"family:unsupported-arch$", r"component:flashinfer$"), "flashinfer-trtllm-gen-sm120", 3.0),
+    ((r"family:oom:runtime$",), "runtime-oom", 4.0),
+    ((r"family:oom:startup$",), "startup-oom", 4.0),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 
@@ -1019,7 +1130,7 @@ _SYSTEM_SONAME = (
 )
 REQUIRES: Dict[str, str] = {
     "vllm-no-fa2-sm12x": _BLACKWELL,
-    "flashinfer-trtllm-gen-sm120": _BLACKWELL,
+    "flashinfer-trtllm-gen-sm120": _BLACKWELL + r"|trtllm|tllm_?gen",
     "flashinfer-nvfp4-moe-sm120": _BLACKWELL,
     "sm12x-fp8-kernel-missing": _BLACKWELL,
     "sm12x-missing-kernel-symbol": _BLACKWELL,
@@ -1135,6 +1246,8 @@ HINT_ALONE = 3.0  # a hint at least this heavy makes an article likely with HINT
 HINT_MARGIN = 1.0
 BM25_SHARE = 0.25  # weight of the word-level BM25 in the tier-2 score (phrases and hints carry it)
 LIKELY_RATIO = 0.6  # further likely articles must score this share of the best
+SINGLE_MIN = 6.5  # one distinctive phrase suffices when the article scores this much...
+SINGLE_MARGIN = 1.8  # ...and this many times the next article (the text points at one topic only)
 NEAREST_N = 3
 _CODE_SPAN = re.compile(r"`([^`\n]{4,300})`")
 
@@ -1333,9 +1446,10 @@ def rank_evidence(
             ((ph, idx.phrase_idf[ph]) for ph in d.phrases & qph if ph in idx.phrase_idf), key=lambda x: -x[1]
         )
         ph_score = sum(w for _, w in matched)
-        total = h + ph_score + BM25_SHARE * b
+        text_score = ph_score + BM25_SHARE * b
         if d.slug in look:  # the article's own excludes matched: the text belongs to a look-alike
-            total *= EXCLUDE_FACTOR
+            text_score *= EXCLUDE_FACTOR
+        total = h + text_score
         if total <= 0:
             continue
         cands.append((total, h, hkeys, matched, d, parts))
@@ -1345,9 +1459,12 @@ def rank_evidence(
     allowed = [c for c in cands if _allowed(c[4].slug, keys, text)]
     if not vetoed and allowed:
         best = allowed[0][0]
-        for total, h, hkeys, matched, d, parts in allowed[:NEAREST_N]:
+        runner_up = allowed[1][0] if len(allowed) > 1 else 0.0
+        for n, (total, h, hkeys, matched, d, parts) in enumerate(allowed[:NEAREST_N]):
             by_hint = h >= HINT_ALONE and total >= HINT_ALONE + HINT_MARGIN
             by_phrases = total >= LIKELY_MIN and (len(matched) >= LIKELY_PHRASES or (h > 0 and matched))
+            by_margin = n == 0 and bool(matched) and total >= SINGLE_MIN and total >= SINGLE_MARGIN * runner_up
+            by_phrases = by_phrases or by_margin
             if (by_hint or by_phrases) and total >= LIKELY_RATIO * best:
                 line_no, excerpt = _evidence_line(query_lines, [ph for ph, _ in matched], {t for t, _ in parts[:8]})
                 likely.append(
