@@ -1463,7 +1463,13 @@ def rank_evidence(
         for n, (total, h, hkeys, matched, d, parts) in enumerate(allowed[:NEAREST_N]):
             by_hint = h >= HINT_ALONE and total >= HINT_ALONE + HINT_MARGIN
             by_phrases = total >= LIKELY_MIN and (len(matched) >= LIKELY_PHRASES or (h > 0 and matched))
-            by_margin = n == 0 and bool(matched) and total >= SINGLE_MIN and total >= SINGLE_MARGIN * runner_up
+            by_margin = (
+                n == 0
+                and bool(matched)
+                and total >= SINGLE_MIN
+                and total >= SINGLE_MARGIN * runner_up
+                and _said_as_error(query_lines, {ph for ph, _ in matched})
+            )
             by_phrases = by_phrases or by_margin
             if (by_hint or by_phrases) and total >= LIKELY_RATIO * best:
                 line_no, excerpt = _evidence_line(query_lines, [ph for ph, _ in matched], {t for t, _ in parts[:8]})
@@ -1485,6 +1491,22 @@ def rank_evidence(
         for total, h, hkeys, matched, d, parts in cands[:NEAREST_N]
     ]
     return {"likely": likely, "nearest": nearest, "evidence": ev, "vetoed": vetoed}
+
+
+_ERRORISH = re.compile(
+    r"error|fail|fatal|exception|abort|killed|cannot|can't|could not|unable|unsupported|not supported|invalid|"
+    r"refus|denied|no such|not found|missing|mismatch|unknown|unrecognized|undefined|does not|doesn't|illegal|"
+    r"too old|requires?\b|warn",
+    re.I,
+)
+
+
+def _said_as_error(query_lines: List[tuple], matched: set) -> bool:
+    """Whether a line that holds one of the matched phrases reads as an error (not prose about the topic)."""
+    for _, s in query_lines:
+        if _ERRORISH.search(s) and matched & phrases(s):
+            return True
+    return False
 
 
 def _evidence_line(query_lines: List[tuple], matched: List[str], terms: set) -> tuple:
