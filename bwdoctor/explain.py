@@ -873,6 +873,8 @@ _FAMILIES = [
             re.I,
         ),
     ),
+    # the user's own workaround for broken peer-to-peer
+    ("p2p-disabled", re.compile(r"NCCL_P2P_DISABLE\s{0,2}=\s{0,2}1|NCCL_P2P_LEVEL\s{0,2}=\s{0,2}(?:LOC|0)\b", re.I)),
     # a kernel library refusing the device outright
     ("unsupported-arch", re.compile(r"Unsupported (?:GPU )?architecture\b(?! '?compute_)", re.I)),
 ]
@@ -1114,6 +1116,7 @@ HINTS: List[tuple] = [
     ((r"family:torch-pin$",), "torch-pin-conflict", 8.0),
     ((r"family:fa3-kernels$",), "fa3-blackwell", 6.0),
     ((r"family:unsupported-arch$", r"component:flashinfer$"), "flashinfer-trtllm-gen-sm120", 3.0),
+    ((r"family:p2p-disabled$", r"symptom:(?:hang|wrong-result)$"), "consumer-p2p-hang", 4.0),
     ((r"family:oom:runtime$",), "runtime-oom", 4.0),
     ((r"family:oom:startup$",), "startup-oom", 4.0),
 ]
@@ -1246,6 +1249,7 @@ HINT_ALONE = 3.0  # a hint at least this heavy makes an article likely with HINT
 HINT_MARGIN = 1.0
 BM25_SHARE = 0.25  # weight of the word-level BM25 in the tier-2 score (phrases and hints carry it)
 LIKELY_RATIO = 0.6  # further likely articles must score this share of the best
+EVIDENCE_LEAD = 2.0  # words must score this many times a hinted article's total to rank above it
 SINGLE_MIN = 6.5  # one distinctive phrase suffices when the article scores this much...
 SINGLE_MARGIN = 1.8  # ...and this many times the next article (the text points at one topic only)
 NEAREST_N = 3
@@ -1453,7 +1457,14 @@ def rank_evidence(
         if total <= 0:
             continue
         cands.append((total, h, hkeys, matched, d, parts))
+    # evidence before words: an article that a hint of HINT_ALONE points at outranks one that only shares words
+    # with the text, unless the words score more than EVIDENCE_LEAD times as much
     cands.sort(key=lambda c: (-c[0], c[4].slug))
+    if cands and cands[0][1] < HINT_ALONE:
+        hinted = next((c for c in cands if c[1] >= HINT_ALONE), None)
+        if hinted is not None and EVIDENCE_LEAD * hinted[0] >= cands[0][0]:
+            cands.remove(hinted)
+            cands.insert(0, hinted)
     vetoed = _not_environment(text)
     likely = []
     allowed = [c for c in cands if _allowed(c[4].slug, keys, text)]
