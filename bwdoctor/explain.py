@@ -817,8 +817,8 @@ _FAMILIES = [
     (
         "parallel-exceeds-devices",
         re.compile(
-            r"(?:world.?size|parallel.?size|tensor.?parallel|\btp\b)[^\n]{0,120}?(?:exceed|larger than|greater than|more "
-            r"than|less than or equal to|<=)[^\n]{0,80}?(?:GPUs|devices)",
+            r"(?:world.?size|parallel.?size|tensor.?parallel|\btp\b)[^\n]{0,120}?(?:exceed|larger than|greater than|"
+            r"more than|less than or equal to|<=)[^\n]{0,80}?(?:GPUs|devices)",
             re.I,
         ),
     ),
@@ -855,7 +855,10 @@ _FAMILIES = [
     # torch's capability warning: "Found GPU0 ... which is of (cuda|compute) capability (CC) 7.0"
     ("torch-cc-warning", re.compile(r"which is of (?:cuda|compute) capability (?:\(CC\) )?(\d{1,2})\.(\d)", re.I)),
     # torchvision's C++ ops do not register against this torch
-    ("torchvision-ops", re.compile(r"torchvision[/\\]_meta_registrations|torchvision::\w+|torchvision[/\\]extension\.py")),
+    (
+        "torchvision-ops",
+        re.compile(r"torchvision[/\\]_meta_registrations|torchvision::\w+|torchvision[/\\]extension\.py"),
+    ),
     # a resolver that cannot satisfy an exact torch pin
     (
         "torch-pin",
@@ -1016,12 +1019,12 @@ def extract_evidence(text: str) -> dict:
         ev["symptoms"] = symptoms
     families = []
     for name, rx in _FAMILIES:
-        m = rx.search(text)
-        if not m:
+        fm = rx.search(text)
+        if not fm:
             continue
         if name == "torch-cc-warning":
-            major = int(m.group(1))
-            name += ":old" if major < 7 or (major == 7 and int(m.group(2)) < 5) else ":new" if major >= 10 else ":mid"
+            major = int(fm.group(1))
+            name += ":old" if major < 7 or (major == 7 and int(fm.group(2)) < 5) else ":new" if major >= 10 else ":mid"
         families.append(name)
     if _OOM.search(text):
         phase = [p for p, rx in (("startup", _OOM_STARTUP), ("runtime", _OOM_RUNTIME)) if rx.search(text)]
@@ -1146,6 +1149,9 @@ REQUIRES: Dict[str, str] = {
     "triton-too-old-arch": r"key:arch:sm_(?:9\d|1\d\d)[af]?$",
     "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
     "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    # the serving CLI's own articles: an argparse error of some other program is that program's business
+    "unknown-serve-option": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
+    "bad-serve-flag-value": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
     "startup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
     "sampler-warmup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
 }
@@ -1474,6 +1480,7 @@ def rank_evidence(
         for n, (total, h, hkeys, matched, d, parts) in enumerate(allowed[:NEAREST_N]):
             by_hint = h >= HINT_ALONE and total >= HINT_ALONE + HINT_MARGIN
             by_phrases = total >= LIKELY_MIN and (len(matched) >= LIKELY_PHRASES or (h > 0 and matched))
+            # one phrase alone counts only on a line that reads as an error; several only in text that has one
             by_margin = (
                 n == 0
                 and bool(matched)
@@ -1481,7 +1488,7 @@ def rank_evidence(
                 and total >= SINGLE_MARGIN * runner_up
                 and _said_as_error(query_lines, {ph for ph, _ in matched})
             )
-            by_phrases = by_phrases or by_margin
+            by_phrases = (by_phrases and (h > 0 or bool(_ERRORISH.search(text)))) or by_margin
             if (by_hint or by_phrases) and total >= LIKELY_RATIO * best:
                 line_no, excerpt = _evidence_line(query_lines, [ph for ph, _ in matched], {t for t, _ in parts[:8]})
                 likely.append(
@@ -1507,7 +1514,8 @@ def rank_evidence(
 _ERRORISH = re.compile(
     r"error|fail|fatal|exception|abort|killed|cannot|can't|could not|unable|unsupported|not supported|invalid|"
     r"refus|denied|no such|not found|missing|mismatch|unknown|unrecognized|undefined|does not|doesn't|illegal|"
-    r"too old|requires?\b|warn",
+    r"too old|requires?\b|warn|not compatible|incompatible|larger than|greater than|exceed|insufficient|legacy|"
+    r"too (?:small|large|big|many|few)|no longer|only supported|not available|out of|\bNVRM\b|\bNCCL WARN\b",
     re.I,
 )
 
