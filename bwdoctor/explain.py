@@ -1183,7 +1183,7 @@ def hint_scores(keys: List[str], slugs: Iterable[str]) -> Dict[str, tuple]:
             used.append(k)
         else:
             old_w, old_keys = out.get(slug, (0.0, []))
-            out[slug] = (old_w + w, old_keys + [k for k in used if k not in old_keys])
+            out[slug] = (old_w + w, old_keys + [f"{'+'.join(used)} (+{w:g})"])
     return out
 
 
@@ -1499,7 +1499,7 @@ def rank_evidence(
                         "excerpt": redact(excerpt[:EXCERPT_MAX]),
                         "tier": "likely",
                         "rank_score": round(total, 3),
-                        "evidence": [f"{k} (+{h:g})" for k in hkeys][:4]
+                        "evidence": list(hkeys)[:4]
                         + [f'phrase "{ph}" ({w:.2f})' for ph, w in matched[:5]]
                         + [f"term {t} ({c * BM25_SHARE:.2f})" for t, c in parts[:4]],
                     }
