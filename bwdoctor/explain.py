@@ -876,6 +876,7 @@ _FAMILIES = [
             re.I,
         ),
     ),
+    ("ptx-plain-target", re.compile(r"not supported on \.target '?sm_1[0-2]\d'", re.I)),
     # the user's own workaround for broken peer-to-peer
     ("p2p-disabled", re.compile(r"NCCL_P2P_DISABLE\s{0,2}=\s{0,2}1|NCCL_P2P_LEVEL\s{0,2}=\s{0,2}(?:LOC|0)\b", re.I)),
     # a kernel library refusing the device outright
@@ -1107,6 +1108,13 @@ HINTS: List[tuple] = [
     ((r"symptom:hang$", r"symptom:iommu$"), "pcie-p2p-acs-iommu", 4.0),
     ((r"component:flashinfer$", r"gpu:blackwell-consumer$"), "flashinfer-sm120", 0.8),
     ((r"component:flash-attn$", r"gpu:blackwell-consumer$"), "flash-attn-arch-gate", 0.8),
+    # a torch-ABI symbol whose std::string is the other C++11 ABI's (__cxx11 wanted, or the old "Ss" one)
+    ((r"symbol:_Z\w*__cxx11\w*$",), "cxx11-abi-mismatch", 5.0),
+    ((r"symbol:_Z\w*(?:RK|E|N|P|S_)Ss\w*$",), "cxx11-abi-mismatch", 5.0),
+    # a C symbol of a system library (libnuma, libibverbs, liburing, libaio) that nothing loaded
+    ((r"symbol:(?:numa|ibv|rdma|mlx5|io_uring|io)_\w+$",), "system-library-missing", 5.0),
+    # a PTX feature that exists only on the arch-specific target (sm_120a, sm_100a), asked of the plain one
+    ((r"family:ptx-plain-target$",), "arch-suffix-missing", 5.0),
     ((r"family:ld-missing$",), "missing-library", 8.0),
     ((r"family:parallel-exceeds-devices$",), "tp-exceeds-gpus", 8.0),
     ((r"family:gsp$", r"component:driver$"), "gsp-init-failure", 6.0),
@@ -1128,7 +1136,7 @@ _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in H
 # What tier 2 needs before it may name an article at all ("key:" = an evidence key, else a text pattern):
 # words in common are not enough where the article is about one specific fact.
 _BLACKWELL = (
-    r"sm_?1[0-2]\d|\bsm ?1[0-2]\d|\b1[0-2]\.[0-9]\b|12\.x|blackwell|rtx ?50[5-9]0|rtx pro \d000|\bgb10\b|"
+    r"sm_?1[0-2]\d|\bsm ?1[0-2]\d|\b1[0-2]\.[0-9]\b|12\.x|blackwell(?! archs)|rtx ?50[5-9]0|rtx pro \d000|\bgb10\b|"
     r"\bg?b[12]00\b|\bb300\b|compute_1[0-2]\d"
 )
 _SYSTEM_SONAME = (
