@@ -1558,8 +1558,17 @@ def _default_articles():
     return load_all()
 
 
+MENTION_MAX = 0.45  # an exact match scoring below this, on a line that only sets a value, is a mention
+_ASSIGNMENT = re.compile(
+    r"^\s{0,8}(?:[-*]\s{1,4})?(?:export\s{1,4}|ENV\s{1,4}|--)?[A-Za-z_][\w.-]{0,80}\s{0,4}[=:]\s{0,4}[^\s=]{0,200}\s{0,4}$"
+)
+
+
 def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     exact = scanner.results()
+    # a weighted-down signature that matched a line which only sets a value (an environment dump, a config
+    # listing: "VLLM_ATTENTION_BACKEND=FLASH_ATTN") says the setting is there, not that anything failed
+    exact = [m for m in exact if not (m["score"] < MENTION_MAX and _ASSIGNMENT.match(m["excerpt"]))]
     tier2 = rank_evidence(
         scanner.query.lines(), articles, exclude=[m["slug"] for m in exact], lookalike=scanner.excluded
     )

@@ -421,6 +421,9 @@ def test_oom_under_the_async_engine_is_runtime_oom():
         "usage: train.py [-h] [--lr LR]\ntrain.py: error: unrecognized arguments: --learning-rate 3e-4",
         "the GPU fans are loud and the peer access feels slow",
         "We talked about the attention backend and Blackwell GPUs at the meetup; FP8 models need newer cards.",
+        # an environment dump under an error of the model: the settings are mentioned, nothing about them failed
+        "KeyError: 'lm_head.weight'\n\nEnvironment:\nTORCH_CUDA_ARCH_LIST=8.6\nVLLM_ATTENTION_BACKEND=FLASH_ATTN\n"
+        "gpu_memory_utilization: 0.9",
     ],
 )
 def test_words_of_a_topic_without_an_error_or_outside_the_stack_get_no_article(text):
