@@ -823,13 +823,22 @@ _FAMILIES = [
         ),
     ),
     # the GPU's firmware / RM bring-up in the kernel driver log
-    ("gsp", re.compile(r"\bkgsp\w{0,60}|\bGSP\b|\bBooter\w{0,40}|RmInitAdapter failed|rm_init_adapter failed", re.I)),
-    # GPUDirect RDMA registration and the peer-memory module
+    # (a failure, not a mention: "GSP Firmware Version" in nvidia-smi -q is a healthy GPU)
+    (
+        "gsp",
+        re.compile(
+            r"\bkgsp\w{0,60}|\bGSP\b[^\n]{0,80}(?:fail|error|timeout|exception)|(?:fail|error|timeout)[^\n]{0,80}"
+            r"\bGSP\b|\bBooter\w{0,40}[^\n]{0,80}fail|RmInitAdapter failed|rm_init_adapter failed",
+            re.I,
+        ),
+    ),
+    # GPUDirect RDMA registration and the peer-memory module failing (NCCL INFO lines of a healthy one are not)
     (
         "rdma-peermem",
         re.compile(
-            r"ibv_reg_(?:dmabuf_)?mr|(?:register|allocate|create) (?:GPU )?MR\b|nvidia[_-]peermem|nv_peer_mem|"
-            r"memory_peers|GPU Direct RDMA|GPUDirect RDMA|dmaBufSupported",
+            r"ibv_reg_(?:dmabuf_)?mr[^\n]{0,200}(?:fail|error)|(?:register|allocate|create) (?:GPU )?MR\b|"
+            r"GPU ?Direct RDMA Disabled|dmaBufSupported:? 0\b|memory_peers[^\n]{0,200}(?:No such file|not found|"
+            r"missing)|(?:nvidia[_-]peermem|nv_peer_mem)[^\n]{0,160}(?:fail|error|invalid|not loaded|cannot)",
             re.I,
         ),
     ),
@@ -872,7 +881,7 @@ _FAMILIES = [
     (
         "fa3-kernels",
         re.compile(
-            r"flash-attention[/\\]hopper|hopper[/\\]flash_\w+|flash_attn_3|_vllm_fa3_C|FlashAttentionForwardSm\d+",
+            r"flash-attention[/\\]hopper|hopper[/\\]flash_\w+|FlashAttentionForwardSm\d+",
             re.I,
         ),
     ),

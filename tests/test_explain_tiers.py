@@ -424,6 +424,10 @@ def test_oom_under_the_async_engine_is_runtime_oom():
         # an environment dump under an error of the model: the settings are mentioned, nothing about them failed
         "KeyError: 'lm_head.weight'\n\nEnvironment:\nTORCH_CUDA_ARCH_LIST=8.6\nVLLM_ATTENTION_BACKEND=FLASH_ATTN\n"
         "gpu_memory_utilization: 0.9",
+        # healthy driver and NCCL lines under an error of the code: a GSP firmware version and RDMA that works
+        "nvidia-smi -q\n    GSP Firmware Version                  : 570.86.15\n"
+        "node1:2:2 [0] NCCL INFO GPU Direct RDMA Enabled for HCA 0 'mlx5_0'\n"
+        "TypeError: forward() takes 2 positional arguments but 3 were given",
     ],
 )
 def test_words_of_a_topic_without_an_error_or_outside_the_stack_get_no_article(text):
