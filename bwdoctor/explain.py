@@ -1505,7 +1505,7 @@ def rank_evidence(
                 and total >= SINGLE_MARGIN * runner_up
                 and _said_as_error(query_lines, {ph for ph, _ in matched})
             )
-            by_phrases = (by_phrases and (h > 0 or bool(_ERRORISH.search(text)))) or by_margin
+            by_phrases = (by_phrases and (h > 0 or _said_as_error(query_lines, {ph for ph, _ in matched}))) or by_margin
             if (by_hint or by_phrases) and total >= LIKELY_RATIO * best:
                 line_no, excerpt = _evidence_line(query_lines, [ph for ph, _ in matched], {t for t, _ in parts[:8]})
                 likely.append(
@@ -1532,15 +1532,17 @@ _ERRORISH = re.compile(
     r"error|fail|fatal|exception|abort|killed|cannot|can't|could not|unable|unsupported|not supported|invalid|"
     r"refus|denied|no such|not found|missing|mismatch|unknown|unrecognized|undefined|does not|doesn't|illegal|"
     r"too old|requires?\b|warn|not compatible|incompatible|larger than|greater than|exceed|insufficient|legacy|"
-    r"too (?:small|large|big|many|few)|no longer|only supported|not available|out of|\bNVRM\b|\bNCCL WARN\b",
+    r"too (?:small|large|big|many|few)|no longer|only supported|not available|out of|\bNVRM\b|\bNCCL WARN\b|"
+    r"not (?:a )?recogni[sz]ed|not enabled|fall(?:ing)? back",
     re.I,
 )
 
 
 def _said_as_error(query_lines: List[tuple], matched: set) -> bool:
-    """Whether a line that holds one of the matched phrases reads as an error (not prose about the topic)."""
-    for _, s in query_lines:
-        if _ERRORISH.search(s) and matched & phrases(s):
+    """Whether a line that holds one of the matched phrases reads as an error (not prose about the topic, not a
+    healthy status line): it, or one of the two lines before it (a message's head: "UserWarning:"), says so."""
+    for i, (_, s) in enumerate(query_lines):
+        if matched & phrases(s) and any(_ERRORISH.search(x) for _, x in query_lines[max(0, i - 2) : i + 1]):
             return True
     return False
 
