@@ -1446,9 +1446,12 @@ def rank_evidence(
 
     Score of an article = the weights of the evidence hints that point at it + the idf of each distinctive
     two-word phrase of its title, aliases, signature literals or quoted Symptom text that the error lines
-    contain (a phrase in at most PHRASE_DF_MAX articles) + BM25_SHARE x the word-level BM25. "likely" needs
-    LIKELY_MIN and either a hint of HINT_ALONE or LIKELY_PHRASES distinct phrases; text that names a model,
-    request or code error keeps it empty. The nearest topics are the best scores whatever they are.
+    contain (a phrase in at most PHRASE_DF_MAX articles) + BM25_SHARE x the word-level BM25. An article a hint of
+    HINT_ALONE points at ranks first unless a word-only one scores EVIDENCE_LEAD times more. "likely" needs a
+    hint of HINT_ALONE, or LIKELY_MIN with LIKELY_PHRASES distinct phrases, or (first place only) one phrase with
+    SINGLE_MIN and SINGLE_MARGIN times the runner-up; words without a hint count only on a line that reads as an
+    error. Text that names a model, request or code error keeps it empty. The nearest topics are the best scores
+    whatever they are.
     """
     text = "\n".join(s for _, s in query_lines)
     ev = extract_evidence(text)
