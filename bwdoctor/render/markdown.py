@@ -125,7 +125,8 @@ def render_markdown(report: Any, exit_code: int) -> str:
     for f in bad:
         where = f" at {code(f'{f.location.path}:{f.location.line}:{f.location.column}')}" if f.location else ""
         what = "crashed or could not run" if f.status == "error" else f.severity
-        out.append(f"- {mark(f.status, f.severity)} **{inline(f.id)} {inline(f.name)}** ({what}){where}: {inline(f.message)}")
+        title = f"**{inline(f.id)} {inline(f.name)}**"
+        out.append(f"- {mark(f.status, f.severity)} {title} ({what}){where}: {inline(f.message)}")
         fix = fix_line(f) if f.status == "fail" else None
         if fix and fix not in fixes_seen:
             fixes_seen.add(fix)
