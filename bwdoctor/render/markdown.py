@@ -59,7 +59,7 @@ def _versions(report: Any) -> List[str]:
     rows = []
     dists = report.facts.get("distributions")
     if isinstance(dists, list):
-        seen = {}
+        seen: dict = {}
         for d in dists:
             if isinstance(d, dict) and isinstance(d.get("name"), str):
                 seen.setdefault(d["name"].lower().replace("_", "-"), d.get("version"))
