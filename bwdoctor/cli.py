@@ -168,12 +168,10 @@ def use_color(args: Any) -> bool:
 
 
 def text_width(args: Any) -> Optional[int]:
-    """Columns to wrap text at: $COLUMNS, else the terminal's width; None (no wrapping) for a pipe or a file."""
+    """Columns to wrap text at on a terminal (its width; $COLUMNS overrides it); None for a pipe or a file, which
+    get one line per item (grep finds a whole message)."""
     import shutil
 
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
     if args.output or not sys.stdout.isatty():
         return None
     return shutil.get_terminal_size((100, 24)).columns

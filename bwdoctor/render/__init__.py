@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
-FINDING_FORMATS = ("text", "json", "github", "junit", "sarif", "prometheus", "oneline", "markdown")
+FINDING_FORMATS = ("text", "json", "github", "junit", "sarif", "prometheus", "oneline", "markdown", "nfd")
 DOCUMENT_FORMATS = ("text", "json")
 ALIASES = {"rich": "text"}  # the text format's former name, still accepted
 KIND_FORMATS: Dict[str, Tuple[str, ...]] = {
@@ -73,8 +73,8 @@ def render(outcome: Any, fmt: str, options: Optional[RenderOptions] = None) -> s
     if fmt in ("github", "junit", "sarif"):
         out = _render_findings(clean_report(outcome.report), fmt, options)
         return strip_controls(redact(out) if fmt == "github" else out)
-    if fmt in ("prometheus", "oneline", "markdown"):
-        return strip_controls(redact(_render_ops(clean_report(outcome.report), fmt, int(outcome.code))))
+    if fmt in ("prometheus", "oneline", "markdown", "nfd"):
+        return strip_controls(redact(_render_ops(clean_report(outcome.report), fmt, int(outcome.code), options)))
     if kind == "report":
         from .text import render_text
 
@@ -94,7 +94,11 @@ def render(outcome: Any, fmt: str, options: Optional[RenderOptions] = None) -> s
     return out if options.color else strip_controls(out)
 
 
-def _render_ops(report: Any, fmt: str, code: int) -> str:
+def _render_ops(report: Any, fmt: str, code: int, options: RenderOptions) -> str:
+    if fmt == "nfd":
+        from .nfd import render_nfd
+
+        return render_nfd(report, code, options.fail_on)
     if fmt == "prometheus":
         from .prometheus import render_prometheus
 
