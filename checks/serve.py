@@ -37,8 +37,8 @@ def _vllm_version(serve_configs: Any, distributions: Any) -> Optional[str]:
     return None
 
 
-# the version in a vLLM image tag: vllm/vllm-openai:v0.11.0, vllm-openai:0.10.2, ...:v0.11.1rc1 (not latest/nightly)
-IMAGE_TAG_RE = re.compile(r"vllm-openai[^:/@\s]*:v?(\d+\.\d+(?:\.\d+)?(?:rc\d+|\.post\d+)?)(?![\w.])")
+# the version in a vLLM image tag: vllm/vllm-openai:v0.11.0, vllm-openai:0.10.1.1, ...:v0.11.1rc1 (not latest/nightly)
+IMAGE_TAG_RE = re.compile(r"vllm-openai[^:/@\s]*:v?(\d+(?:\.\d+){1,3}(?:rc\d+|\.post\d+)?)(?![\w.])")
 
 
 def image_of(raw: Mapping[str, Any]) -> str:

@@ -143,9 +143,10 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
 
     header = _header(report)
     if not quiet:
-        con.print(f"[bold]bwdoctor {escape(report.version)}[/bold]  " + escape(header[0] if header else ""))
+        title = f"bwdoctor {report.version}  "
+        item(f"[bold]{escape(title.rstrip())}[/bold]  ", title, header[0] if header else "", indent="  ")
         for line in header[1:]:
-            con.print("  " + escape(line))
+            item("  ", "  ", line, indent="    ")
         con.print()
     fams: "OrderedDict[str, list]" = OrderedDict()
     for f in sorted(report.findings, key=lambda f: f.id):
