@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List
 
 from ..model import fact_from_json
 from .common import MARK, mark
+from .oneline import cut
 from .text import _brief
 
 
@@ -241,7 +242,7 @@ def fleet_text(doc: dict, _opts: Any) -> str:
                 str(len(bad)),
                 str(len(warn)),
                 str(sum(f["status"] == "pass" for f in fs)),
-                f"{first['id']} {first['message'][:60]}".strip(),
+                cut(f"{first['id']} {first['message']}".strip(), 66),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
