@@ -117,6 +117,25 @@ ROWS: List[Row] = [
         "an argument matched nothing (no such file, directory or installed distribution)",
         "test_cubins_2_no_match",
     ),
+    Row("kernels", OK, "every argument was read, each unit with a verdict for the target", "test_kernels_0_ok"),
+    Row(
+        "kernels",
+        GATE,
+        "a file, or the kernel names of an entry, could not be read (not ELF, truncated, corrupt)",
+        "test_kernels_1_unreadable",
+    ),
+    Row(
+        "kernels",
+        USAGE,
+        "an argument matched nothing (no such file, directory or installed distribution)",
+        "test_kernels_2_no_match",
+    ),
+    Row(
+        "kernels",
+        INCOMPLETE,
+        "no target known (pass --target): the units are listed without verdicts",
+        "test_kernels_3_no_target",
+    ),
     Row("symbols", OK, "every file loads", "test_symbols_0_loads"),
     Row(
         "symbols",
@@ -157,7 +176,19 @@ ROWS: List[Row] = [
     Row("fleet", INCOMPLETE, _NO_VERDICT, "test_fleet_3_no_verdict"),
 ]
 
-COMMANDS = ["check", "prebuild", "facts", "list", "explain", "verify-build", "cubins", "symbols", "plan", "fleet"]
+COMMANDS = [
+    "check",
+    "prebuild",
+    "facts",
+    "list",
+    "explain",
+    "verify-build",
+    "cubins",
+    "kernels",
+    "symbols",
+    "plan",
+    "fleet",
+]
 
 
 def rows_for(command: str) -> List[Row]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 import textwrap
@@ -419,6 +420,29 @@ def test_cubins_1_unreadable(tmp_path):
 def test_cubins_2_no_match(tmp_path):
     res = run_cli("cubins", str(tmp_path / "nothing-here.so"))
     assert rc_of(res) == 2
+
+
+def test_kernels_0_ok():
+    res = run_cli("kernels", str(CUDA / "sm120.so"), "--target", "sm_120")
+    assert rc_of(res) == 0
+
+
+def test_kernels_1_unreadable(tmp_path):
+    (tmp_path / "libtrunc.so").write_bytes((CUDA / "sm120.so").read_bytes()[:3000])
+    res = run_cli("kernels", str(tmp_path / "libtrunc.so"), "--target", "sm_120")
+    assert rc_of(res) == 1
+
+
+def test_kernels_2_no_match(tmp_path):
+    res = run_cli("kernels", str(tmp_path / "nothing-here.so"), "--target", "sm_120")
+    assert rc_of(res) == 2
+
+
+def test_kernels_3_no_target(tmp_path):
+    # an empty tree has no GPU on its PCI bus, and no --target or BWDOCTOR_TARGET names one
+    shutil.copy(CUDA / "sm120.so", tmp_path / "k.so")
+    res = run_cli("kernels", "/k.so", "--root", str(tmp_path), env={"BWDOCTOR_TARGET": ""})
+    assert rc_of(res) == 3
 
 
 def test_symbols_0_loads(tmp_path):
