@@ -71,3 +71,15 @@ def test_fleet_table_never_cuts_a_word(tmp_path) -> None:
         shown = row.split(bad[0]["id"] + " ", 1)[1].rstrip("…")
         full = bad[0]["message"]
         assert full.startswith(shown) and (len(shown) == len(full) or not full[len(shown)].isalnum())
+
+
+def test_a_fix_shared_by_several_nodes_is_printed_once(tmp_path) -> None:
+    a = facts_file(tmp_path, "gpu-a", H100_ROOT)
+    b = tmp_path / "gpu-b.json"
+    c = tmp_path / "gpu-c.json"
+    b.write_text("not json")
+    c.write_text("{}")
+    res = run_cli("fleet", "--facts", str(a), str(b), str(c))
+    assert res.returncode == 1
+    assert res.stdout.count("BW901 fleet-nodes-answer") == 2
+    assert res.stdout.count("fix: check the node") == 1
