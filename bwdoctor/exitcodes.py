@@ -117,11 +117,11 @@ ROWS: List[Row] = [
         "an argument matched nothing (no such file, directory or installed distribution)",
         "test_cubins_2_no_match",
     ),
-    Row("kernels", OK, "every argument was read, each unit with a verdict for the target", "test_kernels_0_ok"),
+    Row("kernels", OK, "every argument was read (and every entry's kernels, with --names)", "test_kernels_0_ok"),
     Row(
         "kernels",
         GATE,
-        "a file, or the kernel names of an entry, could not be read (not ELF, truncated, corrupt)",
+        "a file, or with --names an entry's kernels, could not be read (corrupt, or a codec module missing)",
         "test_kernels_1_unreadable",
     ),
     Row(
@@ -133,9 +133,12 @@ ROWS: List[Row] = [
     Row(
         "kernels",
         INCOMPLETE,
-        "no target known (pass --target): the units are listed without verdicts",
+        "no target GPU known: units are listed without verdicts (give --target)",
         "test_kernels_3_no_target",
     ),
+    Row("recommend", OK, "a plan exists (wheels or a source build)", "test_recommend_0_plan"),
+    Row("recommend", GATE, "every way is blocked (e.g. a driver too old for the GPU)", "test_recommend_1_blocked"),
+    Row("recommend", USAGE, "a bad option value, or a --facts file that cannot be used", "test_recommend_2_bad_input"),
     Row("symbols", OK, "every file loads", "test_symbols_0_loads"),
     Row(
         "symbols",
@@ -188,6 +191,7 @@ COMMANDS = [
     "symbols",
     "plan",
     "fleet",
+    "recommend",
 ]
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
-from ..elf.distfiles import is_elf
-from ..elf.fatbin import has_gpu_code, scan_file, trim
+from ..elf.distfiles import RECORD_LIMIT, is_elf, parse_record
+from ..elf.fatbin import arch_sort_key, cubin_target, has_gpu_code, scan_file, trim
 from ..model import Unavailable
 from ..registry import probe
 from .pyenv import installed_elf_files
@@ -42,6 +41,7 @@ CUDA_DISTRIBUTIONS = frozenset(
 CUDA_PREFIXES = ()
 FLASHINFER_CACHE = "flashinfer-cache"  # pseudo-distribution: JIT/AOT builds under ~/.cache/flashinfer
 CACHE_FILE_LIMIT = 2000  # ELF files read from the flashinfer cache at most
+CUBIN_FILE_LIMIT = 50_000  # stand-alone .cubin headers read per distribution at most (flashinfer-cubin: 10,560)
 
 
 def is_cuda_distribution(name: str) -> bool:
@@ -49,15 +49,23 @@ def is_cuda_distribution(name: str) -> bool:
     return name in CUDA_DISTRIBUTIONS or name.startswith(CUDA_PREFIXES)
 
 
-def scan_paths(paths: List[str], workers: int = 4) -> List[dict]:
-    """Trimmed scan of each path that has GPU code or could not be read, in path order."""
+def scan_paths(paths: List[str], workers: int = 4, store=None) -> List[dict]:
+    """Trimmed scan of each path that has GPU code or could not be read, in path order (`store`: the
+    bwdoctor.cache to reuse listings of unchanged files from)."""
     if not paths:
         return []
-    # Threads overlap the page faults of cold files; the parsing itself is tiny.
+    from ..cache import cached, lookup
     from ..engine import max_workers
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths), max_workers()))) as pool:
-        items = list(pool.map(scan_file, paths))
+    # listings of unchanged files come from the cache; threads overlap the page faults of the others
+    found = {p: hit for p in paths if (hit := lookup("fatbin", p, store)) is not None}
+    todo = [p for p in paths if p not in found]
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo), max_workers()))) as pool:
+            found.update(zip(todo, pool.map(lambda p: cached("fatbin", p, scan_file, store), todo), strict=True))
+    items = [found[p] for p in paths]
     return [trim(i) for i in items if i["error"] or has_gpu_code(i)]
 
 
@@ -82,11 +90,47 @@ def cache_elf_files(root: str, limit: int = CACHE_FILE_LIMIT) -> List[str]:
     return out
 
 
+def standalone_cubins(ctx, dist: dict, limit: int = CUBIN_FILE_LIMIT):
+    """One files[] item for the stand-alone .cubin files a distribution's RECORD lists (flashinfer-cubin ships
+    thousands, loaded by the library at run time): the targets their ELF headers name, or None when it has none."""
+    try:
+        text = ctx.read_text(os.path.join(dist["dist_info"], "RECORD"), RECORD_LIMIT)
+    except (OSError, ValueError):
+        return None
+    rels = [r for r in parse_record(text) if r.lower().endswith(".cubin")]
+    if not rels:
+        return None
+    archs, unreadable = set(), 0
+    for rel in rels[:limit]:
+        try:
+            target = cubin_target(ctx.read_bytes(os.path.normpath(os.path.join(dist["location"], rel)), 64))
+        except (OSError, ValueError):
+            target = None
+        if target is None:
+            unreadable += 1
+        else:
+            archs.add(f"sm_{target[0]}{target[1]}")
+    top = os.path.commonpath(rels[:limit]) if len(rels) > 1 else os.path.dirname(rels[0])
+    item: Dict[str, object] = {
+        "path": os.path.join(dist["location"], top),
+        "fatbin": {"elf": sorted(archs, key=arch_sort_key), "ptx": []},
+        "relfatbin": {"elf": [], "ptx": []},
+        "error": None if archs else f"none of its {len(rels)} .cubin files could be read",
+        "cubin_files": len(rels),
+    }
+    if unreadable and archs:
+        item["unreadable"] = unreadable
+    return item
+
+
 @probe("cuda_binaries", budget=20.0)
 def cuda_binaries(ctx, python_env, distributions):
     """GPU code (cubin and PTX targets) in the CUDA .so files of installed distributions."""
     if isinstance(distributions, Unavailable):
         return Unavailable(f"installed distributions are unknown: {distributions.reason}")
+    from .. import cache
+
+    store = cache.store(ctx)
     out: Dict[str, dict] = {}
     for dist in distributions:
         name = dist.get("name", "")
@@ -94,7 +138,10 @@ def cuda_binaries(ctx, python_env, distributions):
             continue
         # facts name machine paths: read the files under --root, name them as the machine does
         paths, error = installed_elf_files(ctx, dist, shared_only=True)
-        files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]
+        files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths, store=store)]
+        cubins = standalone_cubins(ctx, dist)
+        if cubins is not None:
+            files.append(cubins)
         entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": files}
         if error:
             entry["error"] = error
@@ -106,6 +153,6 @@ def cuda_binaries(ctx, python_env, distributions):
             "version": "",
             "path": cache,
             "elf_files": len(paths),
-            "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)],
+            "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths, store=store)],
         }
     return out

@@ -81,15 +81,23 @@ def explain_text(doc: dict, _opts: Any) -> str:
     out = _startup_text(doc["startup"]) if doc.get("startup") else ""
     matches = doc["matches"]
     if doc["article"] is None:
-        return out + "no known failure signature in that text (bwdoctor list kb shows the topics)\n"
-    if matches:
-        out += (
-            "matches (best first):\n"
-            + "".join(
-                f"  {m['score']:.2f}  {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n" for m in matches[:5]
+        out += "no match: no known failure signature in that text, and no topic scored above the threshold\n"
+        if doc.get("not_environment"):
+            out += f"  it reads as an error of the model, request or code: {doc['not_environment']}\n"
+        near = doc.get("nearest") or []
+        if near:
+            out += "nearest topics (not a diagnosis):\n" + "".join(
+                f"  {n['slug']:<30} {n['title']}  (bwdoctor explain {n['slug']})\n" for n in near
             )
-            + "\n"
-        )
+        return out + "(bwdoctor list kb shows the topics)\n"
+    if matches:
+        out += "matches (best first):\n"
+        for m in matches[:5]:
+            tier = m.get("tier", "exact")
+            out += f"  {m['score']:.2f}  {tier:<6} {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n"
+            if tier == "likely":
+                out += f"        evidence (score {m.get('rank_score', 0):g}): {', '.join(m.get('evidence', [])[:6])}\n"
+        out += "\n"
     return out + _article_text(doc["article"]) + "\n" + _machine_text(doc["machine"])
 
 
@@ -264,6 +272,13 @@ def fleet_text(doc: dict, _opts: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recommend_text(doc: dict, _opts: Any) -> str:
+    """The inputs, each ranked plan (packages with their code per target, commands, env, notes), the blockers."""
+    from .recommend_text import render
+
+    return render(doc)
+
+
 TEXT: Dict[str, Callable[[dict, Any], str]] = {
     "facts": facts_text,
     "list": list_text,
@@ -274,4 +289,5 @@ TEXT: Dict[str, Callable[[dict, Any], str]] = {
     "plan": plan_text,
     "verify-build": verify_text,
     "fleet": fleet_text,
+    "recommend": recommend_text,
 }

@@ -92,6 +92,10 @@ def _header(report) -> list:
     return lines
 
 
+# Failures of these families have an install plan: the report names the command that prints it.
+RECOMMEND_FAMILIES = ("gpu-code", "linking")
+
+
 def _wrapped(prefix: str, rest: str, width: Optional[int], indent: str) -> List[str]:
     """Plain lines of `prefix + rest` wrapped at width (None: not wrapped), later lines with a hanging indent."""
     if not width:
@@ -186,6 +190,8 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
         return buf.getvalue()
     if not report.findings:
         con.print("no checks were evaluated")
+    if any(f.family in RECOMMEND_FAMILIES for f in failed(report.findings)):
+        con.print("plan: [bold]bwdoctor recommend[/bold]  (the wheels, or the build, that work on this GPU)")
     for note in report.notes:
         item("[yellow]note:[/yellow] ", "note: ", clean_text(note), indent="      ")
     con.print()
