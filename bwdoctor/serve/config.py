@@ -64,6 +64,7 @@ class ServeConfig:
     errors: list = field(default_factory=list)
     includes: list = field(default_factory=list)  # ServeConfigs of --config YAML files it names
     model: Optional[dict] = None  # model facts read from a local --model directory, when readable
+    image: str = ""  # the container image that runs it (compose/k8s `image:`, a `docker run IMAGE` word)
 
     def env_map(self) -> dict:
         """{name: EnvVar}, later settings winning as they do at run time."""
@@ -85,6 +86,8 @@ class ServeConfig:
             out["includes"] = [c.to_json() for c in self.includes]
         if self.model is not None:
             out["model"] = self.model
+        if self.image:
+            out["image"] = self.image
         return out
 
     @classmethod
@@ -109,6 +112,7 @@ class ServeConfig:
             errors=list(data.get("errors", [])),
             includes=[cls.from_json(c) for c in data.get("includes", [])],
             model=data.get("model"),
+            image=str(data.get("image") or ""),
         )
         if data.get("launcher_at"):
             cfg.launcher_token = Token.from_json(data["launcher_at"], path)

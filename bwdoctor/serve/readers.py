@@ -114,7 +114,13 @@ def read_shell(text: str, path: str, env: Optional[dict] = None) -> list:
             env_vars = list(exported.values()) + list(prefix_env.values())
             out.append(
                 ServeConfig(
-                    path=path, kind="shell", launcher=launcher, launcher_token=ltok, argv=list(argv), env=env_vars
+                    path=path,
+                    kind="shell",
+                    launcher=launcher,
+                    launcher_token=ltok,
+                    argv=list(argv),
+                    env=env_vars,
+                    image=ltok.text if launcher == "image" else "",
                 )
             )
     return out
