@@ -33,7 +33,7 @@ def register(sub: Any, epilog: str = "") -> None:
         description="For each CUDA ELF file: its units (fatbin containers), how many have no code for each "
         "target, and with --names the kernel families with their code per target. Arguments are files, "
         "directories, wheels, or distributions installed in the inspected environment (--python).",
-        epilog=EPILOG + epilog,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("items", nargs="+", metavar="PATH|DIR|WHEEL|DISTRIBUTION")
