@@ -13,4 +13,5 @@ BUILTIN = [
     "bwdoctor.checks.build",
     "bwdoctor.checks.serve",
     "bwdoctor.checks.fleet",
+    "bwdoctor.checks.startup",
 ]

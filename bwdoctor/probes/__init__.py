@@ -17,4 +17,5 @@ BUILTIN = [
     "bwdoctor.probes.net",
     "bwdoctor.probes.serve",
     "bwdoctor.probes.artifacts",
+    "bwdoctor.probes.servehost",
 ]

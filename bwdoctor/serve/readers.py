@@ -43,6 +43,14 @@ def resolve(base: str, name: str) -> str:
     return name if name.startswith("/") else str(PurePosixPath(base).parent / name)
 
 
+def launch_prefix(tokens: list, launcher_token) -> list:
+    """The words before the launcher (numactl/taskset/docker run ...), which place the process."""
+    for i, t in enumerate(tokens):
+        if t is launcher_token:
+            return list(tokens[: i - 1 if i and tokens[i - 1].text == "-m" else i])
+    return []
+
+
 def split_launch(tokens: list) -> Optional[tuple]:
     """(launcher, launcher token, argv tokens) if these words start vLLM's OpenAI server, else None."""
     if tokens and tokens[0].text in ("echo", "printf", "print", "log", "info"):
@@ -113,7 +121,13 @@ def read_shell(text: str, path: str, env: Optional[dict] = None) -> list:
             env_vars = list(exported.values()) + list(prefix_env.values())
             out.append(
                 ServeConfig(
-                    path=path, kind="shell", launcher=launcher, launcher_token=ltok, argv=list(argv), env=env_vars
+                    path=path,
+                    kind="shell",
+                    launcher=launcher,
+                    launcher_token=ltok,
+                    argv=list(argv),
+                    env=env_vars,
+                    prefix=launch_prefix(tokens, ltok),
                 )
             )
     return out
@@ -147,6 +161,7 @@ def read_dotenv(text: str, path: str) -> list:
 
 
 # -- systemd units ---------------------------------------------------------------------------
+PLACEMENT_KEYS = ("CPUAffinity", "NUMAPolicy", "NUMAMask")  # [Service] keys that place the process on CPUs
 SECTION_RE = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 KEY_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)\s*=\s*", re.M)
 
@@ -171,6 +186,7 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
     """ServeConfigs of a unit's ExecStart= lines that start vLLM, with Environment= and EnvironmentFile=."""
     env: list = []
     errors: list = []
+    settings: list = []
     execs = []
     section = ""
     for m in re.finditer(r"^[^\n]*", text, re.M):
@@ -202,6 +218,9 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
                 env.extend(parse_env_lines(body, name))
         elif key == "ExecStart":
             execs.append(value_start)
+        elif key in PLACEMENT_KEYS:
+            value = line[km.end() :].strip()
+            settings.append(EnvVar(key, value, path, text.count("\n", 0, m.start()) + 1, km.end() + 1))
     out = []
     for start in execs:
         lx = Lexer(text, path, {e.name: Var(e.value, (e.path, e.line, e.column)) for e in env}, systemd=True, pos=start)
@@ -222,6 +241,8 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
                     argv=list(argv),
                     env=list(env),
                     errors=list(errors),
+                    prefix=launch_prefix(tokens, ltok),
+                    settings=list(settings),
                 )
             )
     if not out and errors:
@@ -258,6 +279,7 @@ def read_process(cmdline: bytes, environ: bytes, cmdline_path: str, environ_path
             launcher_token=ltok,
             argv=list(argv),
             env=env,
+            prefix=launch_prefix(tokens, ltok),
         )
     ]
 
