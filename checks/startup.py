@@ -83,6 +83,7 @@ def _vllm(serve_configs: Any, distributions: Any) -> Optional[str]:
 def _alloc_settings(environment: Any, serve_configs: Any) -> List[Tuple[str, Dict[str, Tuple[str, Any]]]]:
     """[(where, {variable: (value, EnvVar or None)})] for the shell environment and every serve config."""
     out = []
+    found: Dict[str, Tuple[str, Any]]
     if isinstance(environment, dict):
         found = {v: (str(environment[v]), None) for v in allocconf.VARIABLES if v in environment}
         if found:
@@ -234,11 +235,11 @@ def _placements(cfg: ServeConfig, nodes: Dict[int, FrozenSet[int]], processes: D
         out.append((got[0], True, got[2], cfg.prefix[got[1]]))
     for s in cfg.settings:
         try:
-            cpus = placement.affinity_setting(s.name, s.value)
+            pinned = placement.affinity_setting(s.name, s.value)
         except ValueError:
             continue
-        if cpus:
-            out.append((cpus, True, f"{s.name}: {s.value}", s))
+        if pinned:
+            out.append((pinned, True, f"{s.name}: {s.value}", s))
     return out
 
 
@@ -313,7 +314,7 @@ def _models(serve_models: Any, serve_configs: Any) -> List[Tuple[dict, Optional[
     out = []
     for m in serve_models if isinstance(serve_models, list) else []:
         if isinstance(m, dict):
-            out.append((m, cfgs.get((m.get("config"), m.get("name")))))
+            out.append((m, cfgs.get((str(m.get("config")), str(m.get("name") or "")))))
     return out
 
 

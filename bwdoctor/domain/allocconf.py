@@ -180,7 +180,7 @@ def value_problem(key: str, value: Optional[str]) -> Optional[str]:
     return None
 
 
-def library_strings(rodata: bytes) -> dict:
+def library_strings(rodata: bytes) -> Dict[str, List[str]]:
     """What an allocator library's .rodata says: identifier strings, the *_ALLOC_CONF names, deprecated names."""
     idents = {m.decode() for m in IDENT_RE.findall(rodata)}
     idents |= {k for k in FORMS if "_" not in k and k.encode() + b"\x00" in rodata}  # "backend"

@@ -4,7 +4,7 @@ it. Release facts were read from vLLM's PyPI wheels (vllm/model_executor/...) an
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional
 
 from .versions import compare, parse_version
 
@@ -24,7 +24,7 @@ KV_SCALE_RE = re.compile(r"\.(?:k_scale|v_scale|kv_scale)$")
 # Glm4MoeModel.load_weights). Read in the wheels: 0.14.0, 0.15.0, 0.15.1, 0.16.0, 0.17.0, 0.18.0, 0.19.0,
 # 0.20.0, 0.20.1, 0.20.2 raise; 0.21.0, 0.22.0 and 0.24.0 remap in that branch too; 0.26.0+ load through
 # AutoWeightsLoader. Releases before 0.14.0 were not read, so they are not judged.
-KEYERROR_LOADERS: Dict[str, dict] = {
+KEYERROR_LOADERS: Dict[str, Dict[str, str]] = {
     "Glm4MoeForCausalLM": {"file": "vllm/model_executor/models/glm4_moe.py", "first": "0.14.0", "fixed": "0.21.0"},
 }
 
@@ -68,7 +68,7 @@ def in_range(version: str, first: str, before: Optional[str] = None, last: Optio
     return True
 
 
-def num_experts(config: dict) -> Optional[int]:
+def num_experts(config: Dict[str, Any]) -> Optional[int]:
     """Routed experts of an MoE model's config.json (also under text_config); None for a dense model."""
     for cfg in (config, config.get("text_config") if isinstance(config.get("text_config"), dict) else None):
         if not isinstance(cfg, dict):
@@ -80,14 +80,14 @@ def num_experts(config: dict) -> Optional[int]:
     return None
 
 
-def quant_summary(config: dict, hf_quant: Optional[dict]) -> dict:
+def quant_summary(config: Dict[str, Any], hf_quant: Optional[Dict[str, Any]]) -> Dict[str, Optional[str]]:
     """{"method", "algo", "kv_algo"} of config.json quantization_config, else ModelOpt's hf_quant_config.json."""
     qc = config.get("quantization_config") if isinstance(config.get("quantization_config"), dict) else None
     if qc is None and isinstance(hf_quant, dict):
         qc = hf_quant
     if not isinstance(qc, dict):
         return {"method": None, "algo": None, "kv_algo": None}
-    inner = qc.get("quantization") if isinstance(qc.get("quantization"), dict) else qc
+    inner: Dict[str, Any] = qc["quantization"] if isinstance(qc.get("quantization"), dict) else qc
     method = str(qc.get("quant_method") or ("modelopt" if "producer" in qc else "") or "").lower() or None
     algo = inner.get("quant_algo")
     kv = inner.get("kv_cache_quant_algo") or qc.get("kv_cache_quant_algo") or inner.get("kv_cache_scheme")
@@ -100,6 +100,6 @@ def quant_summary(config: dict, hf_quant: Optional[dict]) -> dict:
     }
 
 
-def is_nvfp4(quant: dict) -> bool:
+def is_nvfp4(quant: Dict[str, Any]) -> bool:
     """A ModelOpt NVFP4 checkpoint (quant_algo NVFP4, or quant_method modelopt_fp4)."""
     return (quant.get("algo") or "") == "NVFP4" or (quant.get("method") or "") in ("modelopt_fp4",)

@@ -12,7 +12,7 @@ MAX_CPU = 1 << 16  # the kernel's NR_CPUS is at most 8192; anything past this is
 def parse_cpulist(text: str) -> FrozenSet[int]:
     """CPUs of a cpulist ("0-3,8,10-11", the format of /sys/.../cpulist and Cpus_allowed_list); "" is empty.
     Raises ValueError on anything else (also on absurd numbers)."""
-    out: set = set()
+    out: set[int] = set()
     for part in re.split(r"[,\s]+", text.strip()):
         if not part:
             continue

@@ -177,12 +177,12 @@ def read_model(ctx, directory: str) -> dict:
     out: Dict[str, Any] = {"dir": directory, "errors": []}
     try:
         config = _json(ctx, os.path.join(directory, "config.json")) or {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         config = {}
         out["errors"].append(f"config.json: {exc}")
     try:
         hf_quant = _json(ctx, os.path.join(directory, "hf_quant_config.json"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         hf_quant = None
         out["errors"].append(f"hf_quant_config.json: {exc}")
     archs = config.get("architectures")
@@ -194,23 +194,25 @@ def read_model(ctx, directory: str) -> dict:
         index = _json(ctx, os.path.join(directory, "model.safetensors.index.json"))
         if index and isinstance(index.get("weight_map"), dict):
             names, out["tensors_from"] = list(index["weight_map"]), "model.safetensors.index.json"
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         out["errors"].append(f"model.safetensors.index.json: {exc}")
     if names is None:
         try:
             shards = sorted(n for n in ctx.listdir(directory) if n.endswith(".safetensors"))[:MAX_SHARDS]
         except OSError:
             shards = []
-        if shards:
-            names = []
-            for s in shards:
-                p = os.path.join(directory, s)
-                if not ctx.is_file(p):
-                    continue
-                try:
-                    names += _header_names(ctx, p)
-                except (OSError, ValueError, UnicodeDecodeError) as exc:
-                    out["errors"].append(f"{s}: {exc}")
+        read: List[str] = []
+        for s in shards:
+            p = os.path.join(directory, s)
+            if not ctx.is_file(p):
+                out["errors"].append(f"{s}: not a regular file; not read")
+                continue
+            try:
+                read += _header_names(ctx, p)
+            except (OSError, ValueError, RecursionError) as exc:
+                out["errors"].append(f"{s}: {exc}")
+                continue
+            names = read
             out["tensors_from"] = "safetensors headers"
     if names is not None:
         scales = [n for n in names if KV_SCALE_RE.search(n)]
