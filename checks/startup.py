@@ -66,6 +66,13 @@ def _loc(where: Any) -> Optional[Location]:
     return None
 
 
+def _model_at(cfg: Optional[ServeConfig]) -> Optional[Location]:
+    """Where a launch names its model (--model's value), else its launcher."""
+    if cfg is None:
+        return None
+    return _loc(_flag(cfg, "--model") or cfg.launcher_token)
+
+
 def _version_of(distributions: Any, *names: str) -> Optional[str]:
     if isinstance(distributions, list):
         for d in distributions:
@@ -364,7 +371,7 @@ def kv_cache_scales(serve_models, serve_configs, distributions):
                             fix=f"pip install 'vllm>={row['fixed']}', or skip the "
                             "k_scale/v_scale names the model does not register in load_weights",
                         ),
-                        _loc(cfg.launcher_token if cfg else None),
+                        _model_at(cfg),
                     )
                 )
                 continue
@@ -378,7 +385,7 @@ def kv_cache_scales(serve_models, serve_configs, distributions):
                     f"{m.get('model')}: the KV cache is FP8 ({why}) but the checkpoint has no k_scale/v_scale "
                     "tensors: vLLM uses scale 1.0, which can cost accuracy",
                     dict(ev, kv_cache_dtype=kv_text, fix="use a checkpoint with KV scales, or --kv-cache-dtype auto"),
-                    _loc(kv or (cfg.launcher_token if cfg else None)),
+                    _loc(kv) if kv else _model_at(cfg),
                     severity="warning",
                 )
             )
@@ -464,7 +471,7 @@ def nvfp4_moe_backend_sm12x(serve_models, serve_configs, distributions, targets,
                 f"picks the FLASHINFER_CUTLASS MoE backend ({how}), whose grouped GEMM returns zeros or garbage on "
                 f"SM120 with FlashInfer {fi} (flashinfer #2577)",
                 dict(ev, fix=f"force vLLM's own kernel: {fix} (log: Using 'VLLM_CUTLASS' NvFp4 MoE backend)"),
-                _loc(flag or (cfg.launcher_token if cfg else None)),
+                _loc(flag) if flag else _model_at(cfg),
             )
         )
     return out or Skip("no serve config names a local NVFP4 MoE model")
