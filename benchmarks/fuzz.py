@@ -26,7 +26,7 @@ def child(name: str, argv):
     sys.path.insert(0, str(TESTS))
     with atheris.instrument_imports(include=["bwdoctor"]):
         import fuzz_targets
-    target = fuzz_targets.TARGETS[name]
+    target = {**fuzz_targets.TARGETS, **fuzz_targets.PENDING}[name]
     atheris.Setup([sys.argv[0], *argv], lambda data: target(bytes(data)))
     atheris.Fuzz()
 

@@ -10,7 +10,6 @@ import argparse
 import importlib
 import os
 import sys
-from pathlib import Path
 from typing import Any, List, Optional
 
 from . import __version__
@@ -123,10 +122,12 @@ def use_color(args: Any) -> bool:
 def emit(output: Optional[str], text: str) -> None:
     """Write the rendered document once: to --output FILE, else stdout."""
     if output:
+        from .fileio import describe, write_output
+
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            write_output(output, text)
         except OSError as exc:
-            raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
+            raise UsageError(f"--output {output}: {describe(exc)}") from None
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

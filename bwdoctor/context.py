@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import errno
 import fnmatch
 import os
 import selectors
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from . import fileio
 from .elf.rootpath import resolve_under
 from .model import Unavailable
 
@@ -142,16 +142,9 @@ class Context:
         return [os.path.join(parent, n) for n in fnmatch.filter(names, name) if not n.startswith(".")]
 
     def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        """At most `limit` bytes of a machine file; only a regular file is read (a FIFO or device never is)."""
-        host = self.resolve(path)
-        fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError(errno.EINVAL, "not a regular file", str(path))
-            with os.fdopen(fd, "rb", closefd=False) as fh:
-                return fh.read(limit)
-        finally:
-            os.close(fd)
+        """At most `limit` bytes of a machine file; only a regular file is read (a FIFO, device, socket or
+        directory raises fileio.NotRegularFile, an OSError, without blocking)."""
+        return fileio.read_bytes(self.resolve(path), limit)
 
     def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str:
         """Read a machine file under the root as text (bounded; undecodable bytes replaced)."""
@@ -201,7 +194,7 @@ class Context:
         except PermissionError:
             return Unavailable(f"{path} is not readable (permission denied)")
         except OSError as exc:
-            return Unavailable(f"{path} could not be read: {exc.strerror or exc}")
+            return Unavailable(f"{path} could not be read: {fileio.describe(exc)}")
 
     def run(
         self,

@@ -202,6 +202,7 @@ def cases(work: Path) -> list:
             "json",
         ),
     ]
+    out += hostile_input_cases(work)
     if nvml:
         out += [
             ("NVML present but failing", ["check"], {"LD_LIBRARY_PATH": str(nvml)}, {0, 1}, 15, "json"),
@@ -258,3 +259,94 @@ def run_case(case, as_user=None):
     else:
         first = (err.strip().splitlines() or [""])[-1][:70]
     return {"name": name, "rc": rc, "seconds": round(secs, 2), "first": first, "problems": problems}
+
+
+def _own_venv(work: Path, name: str, site: Path) -> Path:
+    """An interpreter of its own (not the shared `venv`) whose sys.path includes `site`."""
+    v = work / name
+    if not (v / "bin" / "python").exists():
+        import venv
+
+        venv.create(v, with_pip=False)
+    sp = next((v / "lib").glob("python3*/site-packages"))
+    (sp / "hostile.pth").write_text(str(site) + "\n")
+    return v / "bin" / "python"
+
+
+def _fifo(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.lexists(path):
+        os.mkfifo(path)
+    return path
+
+
+def hostile_input_cases(work: Path) -> list:
+    """FIFOs (nobody writes to them) in every kind of path, NaN and nesting in facts, a 1 GiB log, a zip-bomb
+    wheel, an --output FIFO nobody reads: each ends quickly with a clear message (issue 19, points 3 and 10)."""
+    import zipfile
+
+    d = work / "hostile"
+    d.mkdir(exist_ok=True)
+    fifo = _fifo(d / "fifo")
+    model = d / "model"
+    _fifo(model / "config.json")
+    site = d / "fifo-record-site"
+    info = site / "fakecuda-1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakecuda\nVersion: 1.0\n")
+    _fifo(info / "RECORD")
+    py = _own_venv(work, "venv-fifo-record", site)
+    nan = d / "nan.json"
+    nan.write_text('{"schema": "bwdoctor.facts/1", "facts": {"gpus": [{"cc": [12, 0], "memory_gib": NaN}]}}')
+    deep = d / "deep.json"
+    deep.write_text('{"schema": "bwdoctor.facts/1", "facts": {"x": ' + "[" * 100000 + "]" * 100000 + "}}")
+    log = d / "huge.log"
+    with open(log, "wb") as fh:  # 1 GiB, sparse: read as its first and last 4 MiB
+        fh.truncate(1 << 30)
+    whl = d / "bomb-1.0-cp311-cp311-linux_x86_64.whl"
+    if not whl.exists():
+        elf = HERE / "fixtures" / "cuda" / "sm120.so"
+        with zipfile.ZipFile(whl, "w", zipfile.ZIP_DEFLATED) as zf:
+            with zf.open("bomb/_C.so", "w", force_zip64=True) as out:
+                out.write(elf.read_bytes()[:64])
+                for _ in range(256):
+                    out.write(b"\0" * (1 << 20))
+            zf.write(elf, "bomb/real.so")
+    plan = ["plan", "--gpu-memory", "80", "--gpu-count", "1"]
+    return [
+        ("FIFO as --facts", ["check", "--facts", str(fifo)], {}, {2}, 8, "stderr"),
+        ("FIFO as explain --log (no writer)", ["explain", "--no-machine", "--log", str(fifo)], {}, {2}, 8, "stderr"),
+        ("FIFO as a cubins path", ["cubins", str(fifo)], {}, {2}, 8, "json"),
+        ("FIFO as verify-build PATH", ["verify-build", "--target", "sm_120", str(fifo)], {}, {2}, 8, "stderr"),
+        ("FIFO as fleet --facts", ["fleet", "--facts", str(fifo)], {}, {1, 2, 3}, 8, "stderr"),
+        ("FIFO as --config", ["check", "--select", "serve", "--config", str(fifo)], {}, {0, 1, 2}, 8, "json"),
+        ("FIFO as a model's config.json", [*plan, "--model", str(model)], {}, {2}, 8, "stderr"),
+        (
+            "FIFO as plan --log",
+            [*plan, "--model", str(HERE / "fixtures" / "capacity" / "qwen3-14b"), "--log", str(fifo)],
+            {},
+            {2},
+            8,
+            "stderr",
+        ),
+        ("FIFO as -o (no reader)", ["facts", "kernel_release", "-o", str(fifo)], {}, {2}, 8, "stderr"),
+        (
+            "FIFO as a RECORD in the inspected environment",
+            ["check", "--python", str(py), "--target", "sm_120"],
+            {},
+            {0, 1},
+            20,
+            "json",
+        ),
+        ("facts file with NaN", ["check", "--facts", str(nan)], {}, {2}, 8, "stderr"),
+        ("facts file nested 100,000 deep", ["check", "--facts", str(deep)], {}, {2}, 8, "stderr"),
+        ("explain --log of 1 GiB", ["explain", "--no-machine", "--log", str(log)], {}, {3}, 10, "stderr"),
+        (
+            "verify-build of a zip-bomb wheel",
+            ["verify-build", "--target", "sm_120", str(whl)],
+            {},
+            {0, 1},
+            10,
+            "stderr",
+        ),
+    ]

@@ -106,6 +106,130 @@ def kb_article(data: bytes) -> None:
         pass
 
 
+def _hostile_json(data: bytes, seed: dict, key: str) -> bytes:
+    """`seed` with `key` replaced by a value the data picks: NaN, Infinity, 1e30, a huge int, a string, a list,
+    deep nesting, or the data itself as JSON when it parses."""
+    pick = data[0] % 9 if data else 0
+    rest = data[1:].decode("utf-8", "replace")
+    values = ["NaN", "Infinity", "-Infinity", "1e30", str(10**60), json.dumps(rest), "[" * 2000 + "]" * 2000, "null"]
+    if pick < len(values):
+        value = values[pick]
+    else:
+        value = rest
+    body = json.dumps(seed)
+    return body.replace(json.dumps(seed[key]), value, 1).encode() if key in seed else body.encode()
+
+
+def facts_hostile(data: bytes) -> None:
+    """A real-shaped facts file with NaN/Infinity/deep nesting/garbage in one fact: a clear error or facts."""
+    seed = {"schema": "bwdoctor.facts/1", "facts": {"kernel_release": "6.8.0", "gpus": [{"cc": [12, 0]}]}}
+    path = os.path.join(_TMP, "facts-hostile.json")
+    raw = _hostile_json(data, seed, "facts")
+    with open(path, "wb") as fh:
+        fh.write(raw)
+    try:
+        facts = factsfile.load(path)
+    except factsfile.FactsFileError:
+        return
+    json.dumps(facts, allow_nan=False, default=str)  # what was accepted can be written back as strict JSON
+
+
+MODEL_SEED = HERE / "fixtures" / "capacity" / "qwen3-14b" / "config.json"
+
+
+def model_config(data: bytes) -> None:
+    """A model directory whose config.json is hostile (NaN, 1e30, strings, nesting, garbage): ModelError or
+    facts, never another exception; reading is bounded."""
+    from bwdoctor.capacity.model import ModelError, load_model
+
+    seed = json.loads(MODEL_SEED.read_text())
+    keys = sorted(seed)
+    key = keys[data[1] % len(keys)] if len(data) > 1 else "num_hidden_layers"
+    d = os.path.join(_TMP, "model")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "wb") as fh:
+        fh.write(data[2:] if data[:1] == b"{" else _hostile_json(data, seed, key))
+    try:
+        load_model(d)
+    except ModelError:
+        pass
+
+
+def serve_config(data: bytes) -> None:
+    """Every serve-config reader on arbitrary bytes: a list of configs (errors inside), never an exception."""
+    from bwdoctor.serve.readers import read_config
+
+    for name, kind in (
+        ("docker-compose.yaml", "compose"),
+        ("vllm.service", "systemd"),
+        ("run.sh", "shell"),
+        (".env", "dotenv"),
+        ("k8s.yaml", "k8s"),
+        ("serve.yaml", "vllm-yaml"),
+    ):
+        got = read_config(name, data, kind=kind)
+        assert isinstance(got, list)
+
+
+def input_reader(data: bytes) -> None:
+    """The one reader of logs and pasted text, through a regular file and a pipe (a writer thread): bounded by
+    its limit, read once, a note when cut."""
+    import threading
+
+    from bwdoctor import fileio
+
+    limit = 64 + (data[0] if data else 0)
+    path = os.path.join(_TMP, "input.log")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    got = fileio.read_input(path, limit)
+    assert len(got.data) <= limit + 1 and (got.note is None) == (len(data) <= limit)
+    r, w = os.pipe()
+
+    def write() -> None:
+        try:
+            os.write(w, data)
+        finally:
+            os.close(w)
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        got = fileio.read_input(f"/proc/self/fd/{r}", limit, wait=5)
+    except fileio.NoData:
+        assert not data
+    else:
+        assert len(got.data) <= limit + 1
+    finally:
+        t.join()
+        os.close(r)
+
+
+def wheel_reader(data: bytes) -> None:
+    """A wheel whose bytes are a real wheel with `data` spliced in (damaged zips, lying sizes), or whose one
+    member is `data`: its members or one of the wheel errors, never another exception."""
+    import io
+    import zipfile
+
+    from bwdoctor.probes import artifacts
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("pkg/lib.so", SEED_SO[0].read_bytes()[:64] + data)
+        zf.writestr("pkg/other.so", data)
+    blob = buf.getvalue()
+    if data[:1] and data[0] & 1:  # damage the zip itself at an offset the data chooses
+        off = (data[1] if len(data) > 1 else 0) * 7 % max(1, len(blob))
+        blob = blob[:off] + data[2:] + blob[off + len(data[2:]) :]
+    path = Path(_TMP) / "x-1.0-py3-none-any.whl"
+    path.write_bytes(blob)
+    try:
+        out = artifacts._wheel(path)
+    except artifacts.WHEEL_ERRORS:
+        return
+    assert all("error" in f for f in out["files"])
+
+
 TARGETS = {
     "walk_bytes": walk_bytes,
     "scan_mutated_elf": scan_mutated_elf,
@@ -113,4 +237,15 @@ TARGETS = {
     "arch_lists": arch_lists,
     "facts_loader": facts_loader,
     "kb_article": kb_article,
+    "facts_hostile": facts_hostile,
+    "serve_config": serve_config,
+    "input_reader": input_reader,
+    "wheel_reader": wheel_reader,
+}
+
+# Targets that find crashes someone is fixing now: run them with `benchmarks/fuzz.py --only NAME`; each moves into
+# TARGETS (and so into the CI smoke) once its fix lands. model_config: a config.json whose "architectures" is a
+# number, or whose sizes are NaN/1e30, raises TypeError or loops in bwdoctor/capacity/model.py (issue 19 point 5).
+PENDING = {
+    "model_config": model_config,
 }

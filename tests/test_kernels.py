@@ -141,6 +141,9 @@ def test_leading_names_of_hostile_symbols_end():
     assert leading_names("_ZN") == []
     assert leading_names("plain_c_kernel") == ["plain_c_kernel"]
     assert family_of("_ZN") == "other"
+    # torch's at::native:: and Thrust's versioned namespace are skipped like vllm:: and CUB's
+    assert family_of("_ZN2at6native29vectorized_elementwise_kernelILi4EEEviT0_") == "vectorized_elementwise"
+    assert family_of("_ZN6thrust24THRUST_300001_SM_750_8008cuda_cub4core13_kernel_agentEv") == "cuda_cub"
     assert family_of("_ZN" + "9" * 5000 + "x") == "other"
 
 

@@ -7,9 +7,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bwdoctor import fileio
 from bwdoctor.capacity.quant import QuantInfo, parse_quant
 from bwdoctor.capacity.safetensors_header import HeaderError, file_tensor_bytes
 
+CONFIG_LIMIT = 16 << 20  # config.json and the safetensors index are KBs to a few MB; more is not one
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "half": 2, "float32": 4, "float": 4}
 
 
@@ -58,13 +60,19 @@ class ModelFacts:
 def _load_json(path: Path, what: str) -> dict:
     """Give a JSON object from a file, or raise ModelError saying what is wrong with it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = fileio.read_bytes(path, CONFIG_LIMIT, strict=True)
     except OSError as e:
-        raise ModelError(f"cannot read {what} {path}: {e.strerror or e}") from e
+        raise ModelError(f"cannot read {what} {path}: {fileio.describe(e)}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelError(f"{what} {path} is not UTF-8 text (byte {e.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ModelError(f"{what} {path} is not valid JSON (line {e.lineno}: {e.msg})") from e
+        raise ModelError(f"{what} {path} is not valid JSON (line {e.lineno}: {e.msg})") from None
+    except RecursionError:
+        raise ModelError(f"{what} {path} is nested too deeply to be a model config") from None
     if not isinstance(data, dict):
         raise ModelError(f"{what} {path} is not a JSON object")
     return data

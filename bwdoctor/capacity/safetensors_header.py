@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
+
+from bwdoctor import fileio
 
 # Real headers are a few hundred KB even for the largest shards; a length beyond this is corruption.
 MAX_HEADER_BYTES = 100 * 1024 * 1024
@@ -40,7 +43,7 @@ class HeaderError(ValueError):
 def read_header(path: Path) -> dict:
     """Give the parsed JSON header of a safetensors file, validating its framing."""
     try:
-        with open(path, "rb") as f:
+        with fileio.open_file(path) as f:
             prefix = f.read(8)
             if len(prefix) < 8:
                 raise HeaderError(f"{path}: shorter than the 8-byte safetensors length prefix")
@@ -51,15 +54,17 @@ def read_header(path: Path) -> dict:
                     f"(limit {MAX_HEADER_BYTES}); not a safetensors file or corrupt"
                 )
             raw = f.read(length)
-            file_size = path.stat().st_size
+            file_size = os.fstat(f.fileno()).st_size
     except OSError as e:
-        raise HeaderError(f"{path}: cannot read ({e.strerror or e})") from e
+        raise HeaderError(f"{path}: cannot read ({fileio.describe(e)})") from None
     if len(raw) < length:
         raise HeaderError(f"{path}: truncated header ({len(raw)} of {length} bytes)")
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise HeaderError(f"{path}: header is not valid JSON ({e})") from e
+    except RecursionError:
+        raise HeaderError(f"{path}: header is nested too deeply; not a safetensors header") from None
     if not isinstance(header, dict):
         raise HeaderError(f"{path}: header is not a JSON object")
     header.setdefault("__file_size__", file_size)

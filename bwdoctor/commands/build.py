@@ -45,6 +45,7 @@ def run(args: Any) -> Outcome:
     reg = load(no_plugins=True)
     ctx = context_from_args(args)
     ctx.options["artifacts"] = [args.path]
+    ctx.options["progress"] = True  # drawn on stderr only when it is a terminal
     facts, _ = engine.gather_facts(["named_artifacts", "targets", "environment"], engine.Source(context=ctx), reg)
     targets = list(ctx.targets) or (facts["targets"] if isinstance(facts["targets"], list) else [])
     if not targets:
@@ -77,7 +78,8 @@ def run(args: Any) -> Outcome:
         "findings": [f.to_json() for f in report.findings],
     }
     code = engine.exit_code(report.findings, "error")
-    return Outcome(doc, 0 if code == 3 and files == [] and not items else code, [], report)
+    skipped = [f"{i['path']}: {i['error']}" for i in items if str(i.get("error") or "").startswith("not extracted")]
+    return Outcome(doc, 0 if code == 3 and files == [] and not items else code, skipped, report)
 
 
 def _checks_for(name: str, reg: Any) -> list:

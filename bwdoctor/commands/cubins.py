@@ -39,6 +39,7 @@ def run(args: Any) -> Outcome:
 
     ctx = context_from_args(args)
     ctx.options["artifacts"] = list(args.items)
+    ctx.options["progress"] = True  # drawn on stderr only when it is a terminal
     facts, _ = engine.gather_facts(["named_artifacts", "python_env"], engine.Source(context=ctx))
     named = facts["named_artifacts"]
     if isinstance(named, Unavailable):

@@ -4,21 +4,39 @@ the engine, whether the checks behind that topic find it on this machine now."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from ..errors import UsageError
 from ..model import Outcome
 from ..render import add_format_option
 
 SCHEMA = "bwdoctor.explain/1"
-MAX_STDIN = 64 * 1024 * 1024
+MAX_INPUT = 4 << 20  # a log longer than this keeps its first and last 2 MiB (the start-up, the failure)
+FIFO_WAIT = 2.0  # seconds a named FIFO may stay silent before explain gives up on it
+INPUT_HELP = """Input: a log file, a pipe (`cmd 2>&1 | bwdoctor explain -`, `--log /dev/stdin`) or a named FIFO is read
+once. More than 4 MiB keeps the first and the last 2 MiB and says so. A pipe is read until its writer closes it;
+a named FIFO that sends nothing for 2 s (no writer) is an error, exit 2; --wait SECONDS sets that wait for
+both. A directory, a device or a socket is refused (exit 2)."""
 
 
 def register(sub: Any, epilog: str = "") -> None:
     """Add `explain`."""
-    e = sub.add_parser("explain", help="print the knowledge-base article for a topic, check id, or pasted error text")
+    e = sub.add_parser(
+        "explain",
+        help="print the knowledge-base article for a topic, check id, or pasted error text",
+        epilog=INPUT_HELP + ("\n\n" + epilog if epilog else ""),
+    )
     e.add_argument("topic", nargs="*", help="slug, alias, check id (BW201), check name, error text, or - for stdin")
-    e.add_argument("--log", metavar="FILE", help="scan a log file (vLLM, torch, NCCL, pip, nvcc, CMake)")
+    e.add_argument(
+        "--log", metavar="FILE", help="scan a log file, a pipe or a FIFO (vLLM, torch, NCCL, pip, nvcc, CMake)"
+    )
+    e.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=_seconds,
+        default=None,
+        help="stop reading a pipe or FIFO after SECONDS without data (default: a pipe until it ends, a FIFO 2 s)",
+    )
     add_format_option(e, "explain")
     e.add_argument("--no-machine", action="store_true", help="print the article only; do not check this machine")
     e.add_argument(
@@ -28,6 +46,19 @@ def register(sub: Any, epilog: str = "") -> None:
         "logged settings and show prediction beside the log",
     )
     e.set_defaults(func=run)
+
+
+def _seconds(value: str) -> float:
+    import argparse
+    import math
+
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not math.isfinite(v) or v <= 0 or v > 86400:
+        raise argparse.ArgumentTypeError(f"--wait takes seconds between 0 and 86400, not {value!r}")
+    return v
 
 
 def startup_figures(text: str, model_dir: Optional[str] = None) -> Optional[dict]:
@@ -88,21 +119,38 @@ def machine_now(args: Any, slug: str, reg: Any) -> list:
     ] or [{"id": ",".join(ids), "status": "pass", "message": "not present on this machine now", "kb": slug}]
 
 
-def _read_input(args: Any) -> Optional[str]:
+def decode_input(raw: bytes) -> str:
+    """The text of a log or of pasted bytes: the ONE place bytes become text for the matcher."""
+    return raw.decode("utf-8", "replace")
+
+
+def read_input(path: Optional[str], what: str, wait: Optional[float] = None) -> Tuple[str, Optional[str]]:
+    """(text, note) of a log file, a pipe, /dev/stdin or a FIFO (path) or of standard input (None), read ONCE
+    and bounded (bwdoctor.fileio.read_input); the note says when the input was cut. Raises UsageError."""
+    from .. import fileio
+
+    try:
+        got = fileio.read_input(path, MAX_INPUT, what=what, wait=wait, fifo_wait=FIFO_WAIT)
+    except OSError as exc:
+        raise UsageError(f"{what}: {fileio.describe(exc)}") from None
+    return decode_input(got.data), got.note
+
+
+def _read_input(args: Any) -> Tuple[Optional[str], Optional[str]]:
+    """(text, note) of --log or `-`, or (None, None) when the topic words are the input."""
+    wait = getattr(args, "wait", None)
     if args.log:
-        try:
-            with open(args.log, "rb") as fh:
-                return fh.read(MAX_STDIN).decode("utf-8", "replace")
-        except OSError as exc:
-            raise UsageError(f"--log {args.log}: {exc.strerror or exc}") from None
+        return read_input(args.log, f"--log {args.log}", wait)
     if args.topic == ["-"]:
-        return sys.stdin.buffer.read(MAX_STDIN).decode("utf-8", "replace")
+        if sys.stdin is not None and sys.stdin.isatty():
+            print("bwdoctor explain: reading the error text from the terminal; end it with Ctrl-D", file=sys.stderr)
+        return read_input(None, "standard input", wait)
     if not args.topic:
         raise UsageError(
             "explain needs a topic, a check id, error text, --log FILE, or - for stdin "
             "(bwdoctor list kb shows the topics)"
         )
-    return None
+    return None, None
 
 
 def run(args: Any) -> Outcome:
@@ -112,7 +160,7 @@ def run(args: Any) -> Outcome:
     reg = registry.load(no_plugins=args.no_plugins)
     checks = list(reg.checks.values())
     arts = knowledge.load_all()
-    text = _read_input(args)
+    text, note = _read_input(args)
     if text is None:
         topic = " ".join(args.topic)
         art = knowledge.lookup(topic, checks)
@@ -145,4 +193,4 @@ def run(args: Any) -> Outcome:
     startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     if startup:
         doc["startup"] = startup
-    return Outcome(doc, 0 if matches else 3)
+    return Outcome(doc, 0 if matches else 3, [note] if note else [])

@@ -95,11 +95,9 @@ def run(args: Any) -> Outcome:
     result = plan(model, p)
     if getattr(args, "log", None):
         from ..capacity.logparse import compare, parse_startup_log
+        from .explain import read_input
 
-        try:
-            with open(args.log, "rb") as fh:
-                figures = parse_startup_log(fh.read(64 << 20).decode("utf-8", "replace"))
-        except OSError as e:
-            raise UsageError(f"plan: --log {args.log}: {e.strerror or e}") from None
+        text, _ = read_input(args.log, f"plan: --log {args.log}")  # read once, bounded; a FIFO cannot block
+        figures = parse_startup_log(text)
         result["log"] = compare(figures, result)
     return Outcome(result, 0 if result["fits"] else 1)

@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
+from .. import fileio
+
 ELF_MAGIC = b"\x7fELF"
 MIN_ELF_SIZE = 64
 RECORD_LIMIT = 64 * 1024 * 1024  # the RECORD of the largest wheels is a few MB
@@ -57,7 +59,7 @@ TEXT_SUFFIXES = frozenset(
 def is_elf(path) -> bool:
     """True when the file starts with the ELF magic (False for anything unreadable)."""
     try:
-        with open(path, "rb") as fh:
+        with fileio.open_file(path) as fh:
             return fh.read(4) == ELF_MAGIC
     except OSError:
         return False
@@ -106,12 +108,11 @@ def record_elf_files(dist_info, location=None, shared_only: bool = False) -> Tup
     base = Path(location) if location else dist_info.parent
     record = dist_info / "RECORD"
     try:
-        with open(record, "rb") as fh:
-            text = fh.read(RECORD_LIMIT).decode("utf-8", errors="replace")
+        text = fileio.read_bytes(record, RECORD_LIMIT).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return [], f"{record} does not exist (installed without a RECORD)"
     except OSError as exc:
-        return [], f"{record} could not be read: {exc.strerror or exc}"
+        return [], f"{record} could not be read ({fileio.describe(exc)}); its files are not inspected"
     files = []
     for rel in parse_record(text):
         if os.path.splitext(rel)[1].lower() in TEXT_SUFFIXES or rel.endswith("/"):

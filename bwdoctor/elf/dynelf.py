@@ -12,6 +12,8 @@ import struct
 from functools import lru_cache
 from typing import Dict, List, Optional, Tuple
 
+from .. import fileio
+
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 PHDR = struct.Struct("<IIQQQQQQ")
 DYN = struct.Struct("<qQ")
@@ -70,9 +72,9 @@ class DynElf:
         self.path = path
         self.machine_path = path  # the path as the inspected machine names it (set by the loader under --root)
         try:
-            fh = open(path, "rb")
+            fh = fileio.open_file(path)
         except OSError as exc:
-            raise ElfError(exc.strerror or str(exc)) from None
+            raise ElfError(fileio.describe(exc)) from None
         try:
             try:
                 self.mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)

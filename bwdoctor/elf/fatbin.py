@@ -27,6 +27,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from .. import fileio
+
 FATBIN_SECTIONS = (".nv_fatbin", "__nv_relfatbin")
 SECTION_KEYS = {".nv_fatbin": "fatbin", "__nv_relfatbin": "relfatbin"}
 
@@ -152,9 +154,9 @@ def read_fatbins(path) -> FatbinScan:
     path = os.fspath(path)
     scan = FatbinScan(path=path)
     try:
-        with open(path, "rb") as fh:
+        with fileio.open_file(path) as fh:
             size = os.fstat(fh.fileno()).st_size
-            problem = _elf_ident_problem(fh.read(64), size)
+            problem = elf_ident_problem(fh.read(64), size)
             if problem:
                 scan.error = problem
                 return scan
@@ -180,12 +182,14 @@ def read_fatbins(path) -> FatbinScan:
         scan.error = "is a directory"
     except PermissionError:
         scan.error = "permission denied"
+    except fileio.NotRegularFile as exc:
+        scan.error = "is a directory" if fileio.is_dir_error(exc) else fileio.describe(exc)
     except (OSError, ValueError, MemoryError) as exc:
         scan.error = f"cannot read: {exc}"
     return scan
 
 
-def _elf_ident_problem(head: bytes, size: int) -> Optional[str]:
+def elf_ident_problem(head: bytes, size: int) -> Optional[str]:
     """Why the first bytes are not a 64-bit little-endian ELF that can hold fatbins, or None."""
     if size == 0:
         return "empty file (0 bytes)"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from typing import Callable, List, Optional, Tuple
 
+from .. import fileio
+
 OLD_MAGIC = b"ld.so-1.7.0"
 NEW_MAGIC = b"glibc-ld.so.cache1.1"
 MAX_BYTES = 64 * 1024 * 1024
@@ -110,8 +112,7 @@ def parse(buf: bytes) -> Tuple[List[dict], Optional[str]]:
 
 
 def _read_host_file(path: str, limit: int) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(limit)
+    return fileio.read_bytes(path, limit)
 
 
 def read(path: str, read_bytes: Callable[[str, int], bytes] = _read_host_file) -> Tuple[List[dict], Optional[str]]:
@@ -123,7 +124,7 @@ def read(path: str, read_bytes: Callable[[str, int], bytes] = _read_host_file) -
     except FileNotFoundError:
         return [], f"{path} does not exist"
     except OSError as exc:
-        return [], f"{path} could not be read: {exc.strerror or exc}"
+        return [], f"{path} could not be read: {fileio.describe(exc)}"
     if len(buf) > MAX_BYTES:
         return [], f"{path} is larger than {MAX_BYTES >> 20} MiB"
     return parse(buf)

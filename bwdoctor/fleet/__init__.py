@@ -72,22 +72,17 @@ def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List
 
 def load_facts_files(paths: List[str]) -> List[Tuple[str, Any]]:
     """[(node name, facts document | error text)] from facts files (ssh, DaemonSet, Slurm)."""
-    import json
-
     out: List[Tuple[str, Any]] = []
     for p in paths:
         name = os.path.splitext(os.path.basename(p))[0]
-        try:
-            facts = factsfile.load(p)
+        try:  # read once: a pipe or FIFO cannot be read twice
+            doc = factsfile.read_document(p)
+            facts = factsfile.facts_of(doc, p)
         except factsfile.FactsFileError as exc:
             out.append((name, str(exc)))
             continue
-        try:  # `bwdoctor facts` in a fleet records the node name; else the file name is the node
-            with open(p, encoding="utf-8") as fh:
-                name = json.load(fh).get("node") or name
-        except (OSError, ValueError, AttributeError):
-            pass
-        out.append((name, {"facts": facts}))
+        node = doc.get("node")  # `bwdoctor facts` in a fleet records the node name; else the file name is the node
+        out.append((node if isinstance(node, str) and node else name, {"facts": facts}))
     return out
 
 

@@ -15,9 +15,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Dict, List, Tuple
 
-GENERIC_NAMESPACES = {"vllm", "at", "c10", "cub", "thrust", "std", "cuda", "detail", "kernels", "_v2"}
+GENERIC_NAMESPACES = {"vllm", "at", "native", "c10", "cub", "thrust", "std", "cuda", "detail", "kernels", "impl", "_v2"}
 _SOURCE_NAME = re.compile(r"(\d{1,6})")
-_IGNORED = re.compile(r"_GLOBAL__N|CUB_\d|sm\d+$")  # anonymous namespaces, CUB's versioned namespace, sm100::
+_IGNORED = re.compile(r"_GLOBAL__N|CUB_\d|THRUST_\d|sm\d+$")  # anonymous namespaces, CUB's versioned namespace, sm100::
 
 
 @lru_cache(maxsize=1)

@@ -8,11 +8,13 @@ import re
 import shutil
 from pathlib import Path
 
+from .. import fileio
 from ..elf.rootpath import realpath_under
 from ..model import Unavailable
 from ..registry import probe
 from .parse import parse_cpuinfo, parse_meminfo
 
+SRC_FILE_LIMIT = 4 << 20  # a requirements file or pyproject.toml is KBs
 REQ_FILES = (
     "requirements/build.txt",
     "requirements/cuda.txt",
@@ -121,7 +123,7 @@ def torch_pins(root: Path) -> list:
     for rel in REQ_FILES + ("pyproject.toml",):
         p = root / rel
         try:
-            lines = p.read_text(errors="replace").splitlines()[:5000]
+            lines = fileio.read_bytes(p, SRC_FILE_LIMIT).decode("utf-8", "replace").splitlines()[:5000]
         except OSError:
             continue
         for i, line in enumerate(lines, 1):
@@ -159,6 +161,6 @@ def source_tree(ctx):
 
 def _safe_read(p: Path) -> str:
     try:
-        return p.read_text(errors="replace")[:200000]
+        return fileio.read_bytes(p, 200000).decode("utf-8", "replace")
     except OSError:
         return ""

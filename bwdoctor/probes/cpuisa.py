@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .. import fileio
 from ..domain.isa import level_from_bits
 from ..model import Unavailable
 from ..registry import probe
@@ -30,7 +31,7 @@ def isa_needed(path: str):
     import struct
 
     try:
-        with open(path, "rb") as fh:
+        with fileio.open_file(path) as fh:
             head = fh.read(64)
             if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
                 return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .. import fileio
 from ..registry import probe
 from ..serve.config import ServeConfig
 from ..serve.readers import MAX_BYTES, read_config, read_process
@@ -17,8 +18,7 @@ MAX_PROCS = 4096
 
 def _read_limited(path: Path) -> bytes:
     """Bytes of a file, at most MAX_BYTES + 1 (so a too-large file is reported, not read whole)."""
-    with open(path, "rb") as fh:
-        return fh.read(MAX_BYTES + 1)
+    return fileio.read_bytes(path, MAX_BYTES + 1)
 
 
 def _machine_path(ctx, name: str) -> Path:
@@ -75,8 +75,7 @@ def discover(ctx) -> list:
             scripts = sorted(p for p in cwd.glob("*.sh") if p.is_file())[:MAX_SCRIPTS]
             for p in scripts:
                 try:
-                    with open(p, "rb") as fh:
-                        head = fh.read(SCRIPT_PEEK)
+                    head = fileio.read_bytes(p, SCRIPT_PEEK)
                 except OSError:
                     continue
                 if b"vllm" in head:
@@ -140,7 +139,7 @@ def serve_configs(ctx):
         try:
             data = _read_limited(path)
         except OSError as exc:
-            errors.append(f"{path}: could not be read: {exc.strerror or exc}")
+            errors.append(f"{path}: could not be read: {fileio.describe(exc)}")
             continue
         for cfg in read_config(str(path), data, read=read):
             _include_config_files(cfg, read)
