@@ -1,6 +1,6 @@
 """What a vLLM server starts with beyond its flags (BW80x): the torch allocator setting, the CPUs it runs on against
 its GPUs' NUMA nodes, the FP8 KV-cache scales of its checkpoint, and the NVFP4 MoE backend vLLM picks on sm_12x.
-Ids BW801-BW804; each names its own family."""
+Ids BW801-BW804, family "startup" (the hundreds digit 8 is otherwise capacity)."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def _alloc_settings(environment: Any, serve_configs: Any) -> List[Tuple[str, Dic
     "allocator-conf-valid",
     severity="error",
     kb="allocator-conf",
-    family="serve-config",
+    family="startup",
     groups=("runtime", "serve"),
     optional=("environment", "serve_configs"),
 )
@@ -130,26 +130,30 @@ def allocator_conf_valid(torch_allocator, environment, serve_configs):
         for var, (value, at) in found.items():
             ev = {"where": where, "variable": var, "value": value, "torch": torch, "cuda_allocator_reads": reads}
             if var not in reads:
-                why = (
-                    f"; torch {torch}'s libc10 reads {var} for the device-generic part, yet the CUDA allocator "
-                    "ignores it (pytorch/pytorch#183387)"
-                    if var in generic
-                    else ""
-                )
                 fix = f"rename it to {reads[0]}" if reads else "set the variable this torch reads"
-                out.append(
-                    Problem(
-                        f"{where}: {var}={value} is ignored: torch {torch}'s CUDA allocator reads "
-                        f"{' and '.join(reads) or 'neither name'}{why}",
-                        dict(ev, fix=fix),
-                        _loc(at),
-                        severity="warning",
+                if var in generic:
+                    msg = (
+                        f"{where}: {var}={value} is not read by torch {torch}'s CUDA allocator (it reads "
+                        f"{' and '.join(reads) or 'neither name'}); libc10 takes it for device-generic options only, "
+                        "and expandable_segments set there stays off for CUDA (pytorch/pytorch#183387)"
                     )
-                )
+                else:
+                    msg = (
+                        f"{where}: {var}={value} is ignored: torch {torch} reads "
+                        f"{' and '.join(reads) or 'neither name'}"
+                    )
+                out.append(Problem(msg, dict(ev, fix=fix), _loc(at), severity="warning"))
+            read = var in reads or var in generic
+            stops = "the first CUDA allocation raises RuntimeError" if read else f"it would raise once {var} is read"
             parsed = allocconf.parse(value)
             for offset, msg in parsed.errors:
                 out.append(
-                    Problem(f"{where}: {var}={value}: {msg}", dict(ev, offset=offset), _loc(at), severity="error")
+                    Problem(
+                        f"{where}: {var}={value}: {msg}",
+                        dict(ev, offset=offset),
+                        _loc(at),
+                        severity="error" if read else "warning",
+                    )
                 )
             for opt in parsed.options:
                 if not allocconf.accepts(idents, opt.key):
@@ -157,12 +161,11 @@ def allocator_conf_valid(torch_allocator, environment, serve_configs):
                     later = " (it came in a later torch)" if opt.key in allocconf.KNOWN else ""
                     out.append(
                         Problem(
-                            f"{where}: {var} option {opt.key!r} is not one torch {torch} knows{later}: the first "
-                            "CUDA allocation raises RuntimeError (Unrecognized ... option)"
-                            + (f"; did you mean {guess!r}?" if guess else ""),
+                            f"{where}: {var} option {opt.key!r} is not one torch {torch} knows{later}: {stops} "
+                            "(Unrecognized ... option)" + (f"; did you mean {guess!r}?" if guess else ""),
                             dict(ev, option=opt.key, fix=f"replace {opt.key} with {guess}" if guess else "remove it"),
                             _loc(at),
-                            severity="error",
+                            severity="error" if read else "warning",
                         )
                     )
                     continue
@@ -170,10 +173,10 @@ def allocator_conf_valid(torch_allocator, environment, serve_configs):
                 if bad:
                     out.append(
                         Problem(
-                            f"{where}: {var} option {opt.key} {bad}: the first CUDA allocation raises RuntimeError",
+                            f"{where}: {var} option {opt.key} {bad}: {stops}",
                             dict(ev, option=opt.key),
                             _loc(at),
-                            severity="error",
+                            severity="error" if read else "warning",
                         )
                     )
         if len(found) == 2 and len({v for v, _ in found.values()}) == 2 and len(reads) == 2:
@@ -255,7 +258,7 @@ def _placements(cfg: ServeConfig, nodes: Dict[int, FrozenSet[int]], processes: D
     "numa-affinity",
     severity="warning",
     kb="numa-affinity",
-    family="host",
+    family="startup",
     groups=("runtime", "serve"),
     optional=("serve_configs",),
 )
@@ -330,7 +333,7 @@ def _models(serve_models: Any, serve_configs: Any) -> List[Tuple[dict, Optional[
     "kv-cache-scales",
     severity="error",
     kb="missing-kv-scales",
-    family="serve-config",
+    family="startup",
     groups=("serve",),
     optional=("distributions", "serve_configs"),
 )
@@ -400,7 +403,7 @@ def kv_cache_scales(serve_models, serve_configs, distributions):
     "nvfp4-moe-backend-sm12x",
     severity="error",
     kb="flashinfer-nvfp4-moe-sm120",
-    family="serve-config",
+    family="startup",
     groups=("serve",),
     optional=("distributions", "serve_configs", "environment"),
 )

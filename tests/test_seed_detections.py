@@ -126,11 +126,18 @@ def test_library_strings_reads_a_real_elf_rodata(tmp_path):
 
 
 # -- BW801 fact cases --------------------------------------------------------------------------------------------
-def test_bw801_seed_new_name_on_torch_291_is_ignored():
+def test_bw801_seed_new_name_on_torch_291_is_not_read_by_the_cuda_allocator():
     res = allocator_conf_valid(alloc_fact("2.9.1"), {"PYTORCH_ALLOC_CONF": "expandable_segments:True"}, None)
     (p,) = problems(res)
-    assert p.severity == "warning" and "is ignored" in p.message and "pytorch/pytorch#183387" in p.message
-    assert p.evidence["fix"] == "rename it to PYTORCH_CUDA_ALLOC_CONF"
+    assert p.severity == "warning" and "is not read by torch 2.9.1's CUDA allocator" in p.message
+    assert "pytorch/pytorch#183387" in p.message and p.evidence["fix"] == "rename it to PYTORCH_CUDA_ALLOC_CONF"
+
+
+def test_bw801_new_name_on_torch_28_is_ignored_and_its_typo_would_raise_later():
+    res = allocator_conf_valid(alloc_fact("2.8.0"), {"PYTORCH_ALLOC_CONF": "expandable_segment:True"}, None)
+    ignored, typo = problems(res)
+    assert "is ignored: torch 2.8.0 reads PYTORCH_CUDA_ALLOC_CONF" in ignored.message
+    assert typo.severity == "warning" and "it would raise once PYTORCH_ALLOC_CONF is read" in typo.message
 
 
 def test_bw801_mistyped_key_fails_with_the_nearest_option():
@@ -223,8 +230,8 @@ def test_bw801_fires_on_the_seed_and_is_quiet_on_the_fixed_one(torch_box, tmp_pa
     msgs = sorted(f["message"] for f in found if f["status"] == "fail")
     assert len(msgs) == 2
     assert (
-        "PYTORCH_ALLOC_CONF=expandable_segment:True is ignored: torch 2.9.1's CUDA allocator reads "
-        "PYTORCH_CUDA_ALLOC_CONF" in msgs[1]
+        "PYTORCH_ALLOC_CONF=expandable_segment:True is not read by torch 2.9.1's CUDA allocator (it reads "
+        "PYTORCH_CUDA_ALLOC_CONF)" in msgs[1]
     )
     assert "option 'expandable_segment' is not one torch 2.9.1 knows" in msgs[0]
     assert found[0]["location"]["path"] == str(compose) and found[0]["location"]["line"] == 8
@@ -402,23 +409,8 @@ def glm47_layer(i: int, experts: int, kv_scales: bool) -> dict:
     return t
 
 
-GLM47_CONFIG = {
-    "architectures": ["Glm4MoeForCausalLM"],
-    "model_type": "glm4_moe",
-    "hidden_size": 5120,
-    "num_hidden_layers": 92,
-    "num_attention_heads": 96,
-    "num_key_value_heads": 8,
-    "head_dim": 128,
-    "n_routed_experts": 160,
-    "n_shared_experts": 1,
-    "num_experts_per_tok": 8,
-    "first_k_dense_replace": 3,
-    "moe_intermediate_size": 1536,
-    "intermediate_size": 12288,
-    "vocab_size": 151552,
-    "torch_dtype": "bfloat16",
-}
+SERVE = FIX / "serve"  # the seeds' own serve configs and GLM-4.7's architecture values (see its README)
+GLM47_CONFIG = json.loads((SERVE / "models" / "glm-4.7-nvfp4" / "config.json").read_text())
 HF_QUANT = {
     "producer": {"name": "modelopt", "version": "0.37.0"},
     "quantization": {
@@ -548,24 +540,8 @@ def test_bw804_dense_or_non_nvfp4_models_are_not_judged():
 
 
 # -- BW803 / BW804 real input: seed 002's serve script, HF cache snapshot and installed versions ------------------
-SEED002_SCRIPT = (
-    """#!/usr/bin/env bash
-set -euo pipefail
-VLLM_PYTHON=${VLLM_PYTHON:-/home/alex/.local/share/uv/tools/vllm/bin/python}
-MODEL_PATH=${MODEL_PATH:-/%s}
-export HF_HUB_OFFLINE=1
-TP=${TP:-4}
-"$VLLM_PYTHON" -m vllm.entrypoints.openai.api_server \\
-  --model "$MODEL_PATH" \\
-  --tensor-parallel-size "$TP" \\
-  --dtype bfloat16 \\
-  --quantization modelopt_fp4 \\
-  --attention-backend TRITON_ATTN \\
-  --gpu-memory-utilization 0.80 \\
-  --trust-remote-code
-"""
-    % SNAPSHOT
-)
+SEED002_BEFORE = SERVE / "seed002" / "before" / "serve_glm47_nvfp4_vllm.sh"
+SEED002_AFTER = SERVE / "seed002" / "after" / "serve_glm47_nvfp4_vllm.sh"
 
 
 def _dist_info(site: Path, name: str, version: str) -> None:
@@ -580,6 +556,7 @@ def seed002_box(tmp_path) -> Path:
     _dist_info(root / SITE, "vllm", "0.15.1")
     _dist_info(root / SITE, "flashinfer-python", "0.6.1")
     glm47_checkpoint(root / SNAPSHOT)
+    _write(root / "proc/1/environ", "HOME=/home/alex\0PATH=/usr/bin\0")  # the script's ${HOME}
     return root
 
 
@@ -588,28 +565,52 @@ def _findings(res, cid: str) -> list:
 
 
 def test_seed002_fires_both_and_the_fixed_one_is_quiet(seed002_box, tmp_path):
-    script = _write(tmp_path / "serve_glm47_nvfp4_vllm.sh", SEED002_SCRIPT)
-    args = ("check", "--root", str(seed002_box), "--config", str(script), "--target", "sm_120", "--format", "json")
-    res = run_cli(*args, "--select", "BW803,BW804", env=HOST_ENV)
+    args = ("check", "--root", str(seed002_box), "--target", "sm_120", "--format", "json")
+    res = run_cli(*args, "--config", str(SEED002_BEFORE), "--select", "BW803,BW804", env=HOST_ENV)
     assert res.returncode == 1, res.stderr
     (kv,) = _findings(res, "BW803")
     assert kv["status"] == "fail" and kv["severity"] == "error"
     assert "model.layers.40.self_attn.k_proj.k_scale" in kv["message"] and "stops with KeyError" in kv["message"]
+    assert kv["location"]["line"] == 22  # --model "$MODEL_PATH"
     (moe,) = _findings(res, "BW804")
     assert moe["status"] == "fail" and "FLASHINFER_CUTLASS" in moe["message"] and "FlashInfer 0.6.1" in moe["message"]
-    assert moe["location"]["path"] == str(script)
+    assert moe["location"]["path"] == str(SEED002_BEFORE)
 
-    # fixed: the seed's own workaround for the MoE backend, and a vLLM whose GLM-4 MoE loader remaps the scales
-    script.write_text(
-        SEED002_SCRIPT.replace(
+    # fixed: the report's after-script with vLLM's own MoE kernel forced, and a vLLM whose GLM-4 MoE loader
+    # remaps the scales (the report patched 0.15.1's loader instead)
+    fixed = _write(
+        tmp_path / "serve_glm47_nvfp4_vllm.sh",
+        SEED002_AFTER.read_text().replace(
             "export HF_HUB_OFFLINE=1", "export HF_HUB_OFFLINE=1\nexport VLLM_USE_FLASHINFER_MOE_FP4=0"
-        )
+        ),
     )
-    res = run_cli(*args, "--select", "BW804", env=HOST_ENV)
+    res = run_cli(*args, "--config", str(fixed), "--select", "BW804", env=HOST_ENV)
     assert [f["status"] for f in _findings(res, "BW804")] == ["pass"], res.stdout
-    res = run_cli(*args, "--select", "BW803", "--vllm-version", "0.21.0", env=HOST_ENV)
+    res = run_cli(*args, "--config", str(fixed), "--select", "BW803", "--vllm-version", "0.21.0", env=HOST_ENV)
     assert [f["status"] for f in _findings(res, "BW803")] == ["pass"], res.stdout
     assert res.returncode == 0
+
+
+def test_seed001_own_compose_on_torch_291(torch_box):
+    """The report's compose files (before and after) both set PYTORCH_ALLOC_CONF: on torch 2.9.1 neither reaches
+    the CUDA allocator."""
+    for state in ("before", "after"):
+        compose = SERVE / "seed001" / state / "docker-compose.yml"
+        res = run_cli(
+            "check",
+            "--root",
+            str(torch_box),
+            "--config",
+            str(compose),
+            "--select",
+            "BW801",
+            "--format",
+            "json",
+            env=HOST_ENV,
+        )
+        (f,) = [f for f in json.loads(res.stdout)["findings"] if f["id"] == "BW801"]
+        assert f["status"] == "fail" and f["severity"] == "warning" and res.returncode == 0, res.stdout
+        assert "PYTORCH_ALLOC_CONF=expandable_segments:True is not read by torch 2.9.1's CUDA allocator" in f["message"]
 
 
 def test_hostile_model_dirs_and_sysfs_give_messages_not_tracebacks(tmp_path):

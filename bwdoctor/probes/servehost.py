@@ -234,9 +234,12 @@ def serve_models(ctx, serve_configs):
     for raw in serve_configs.get("configs", []):
         cfg = ServeConfig.from_json(raw)
         name = _model_dir(cfg)
+        env = {e.name: e.value for e in cfg.env}
+        home = env.get("HOME") or ctx.env.get("HOME")
+        if name and home and home.startswith("/"):  # a script's ${HOME}: the tree's recorded HOME, or this one's
+            name = name.replace("${HOME}", home.rstrip("/")).replace("$HOME/", home.rstrip("/") + "/")
         if not name or "$" in name:
             continue
-        env = {e.name: e.value for e in cfg.env}
         directory = _model_path(ctx, name, env)
         if directory is None:
             continue
