@@ -393,7 +393,8 @@ def kv_cache_scales(serve_models, serve_configs, distributions):
                 )
             )
             continue
-        out.append(Pass(f"{m.get('model')}: {scales.get('count', 0)} KV-scale tensors, KV cache {kv_text}", ev))
+        kv_said = f"{kv_text} (fp8 from the checkpoint)" if fp8 and kv_text == "auto" else kv_text
+        out.append(Pass(f"{m.get('model')}: {scales.get('count', 0)} KV-scale tensors, KV cache {kv_said}", ev))
     return out or Skip("no serve config names a local model with readable tensor names")
 
 
