@@ -632,3 +632,26 @@ def test_hostile_model_dirs_and_sysfs_give_messages_not_tracebacks(tmp_path):
     assert any(e.startswith("hf_quant_config.json:") for e in m["errors"])
     topo = servehost.numa_topology(ctx, [])
     assert topo["nodes"] == {"0": "0-7"} and len(topo["errors"]) == 2
+
+
+def test_readers_keep_the_words_and_settings_that_place_a_server():
+    unit = (
+        b"[Unit]\nDescription=vLLM\n[Service]\nCPUAffinity=12-23 36-47\nNUMAPolicy=bind\n"
+        b"ExecStart=/usr/bin/numactl --cpunodebind=1 /opt/v/bin/python"
+        b" -m vllm.entrypoints.openai.api_server --model /m\n"
+    )
+    (cfg,) = read_config("/etc/systemd/system/vllm.service", unit)
+    assert [t.text for t in cfg.prefix] == ["/usr/bin/numactl", "--cpunodebind=1", "/opt/v/bin/python"]
+    assert [(s.name, s.value, s.line) for s in cfg.settings] == [
+        ("CPUAffinity", "12-23 36-47", 4),
+        ("NUMAPolicy", "bind", 5),
+    ]
+    again = type(cfg).from_json(json.loads(json.dumps(cfg.to_json())))
+    assert [t.text for t in again.prefix] == [t.text for t in cfg.prefix] and again.settings == cfg.settings
+    topo = {"nodes": TWO_NODES, "gpus": GPUS_NODE1, "processes": {}}
+    serve = {"configs": [cfg.to_json()]}
+    assert statuses(numa_affinity(topo, serve)) == ["Pass", "Pass"]  # numactl node 1 and CPUAffinity on node 1
+    (docker,) = read_config("/srv/run.sh", b"docker run --gpus all --cpuset-cpus 0-3 vllm/vllm-openai --model /m\n")
+    assert [t.text for t in docker.prefix][-2:] == ["--cpuset-cpus", "0-3"]
+    (p,) = problems(numa_affinity(topo, {"configs": [docker.to_json()]}))
+    assert "--cpuset-cpus 0-3" in p.message
