@@ -12,13 +12,15 @@ import os
 import sys
 from typing import Any, List, Optional
 
-from . import __version__
+from . import __version__, exitcodes
 from .errors import UsageError
 
-EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_NOTHING = exitcodes.OK, exitcodes.GATE, exitcodes.USAGE, exitcodes.INCOMPLETE
 
-EPILOG = """exit codes: 0 nothing at or above --fail-on; 1 the gate failed; 2 usage or internal error;
-3 nothing could be evaluated.
+EPILOG = """exit codes (each command's --help lists its own; the README has the table):
+  0 the answer is yes and everything needed was evaluated    1 the answer is no (the gate failed, it does not fit)
+  2 usage: an option or a named input that cannot be used     3 no verdict: nothing evaluated, a check crashed or
+    could not run because its probe crashed or timed out, or bwdoctor itself failed      130 interrupted
 examples:
   bwdoctor check                         what will break on this machine
   bwdoctor check --target sm_120         check the software for an RTX 50xx this host lacks
@@ -81,9 +83,35 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs as written, and each option's default after its help (unless it says one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
+        text = action.help
+        default = action.default
+        if (
+            not text
+            or "default" in text
+            or not action.option_strings
+            or default in (None, False, argparse.SUPPRESS)
+            or default == []
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors and help cleaned like every other output (they may echo argv)."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        from .render.safe import clean_text
+
+        super()._print_message(clean_text(message) if message else message, file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="bwdoctor",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
@@ -100,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
 
         def add_parser(self, name: str, **kw: Any) -> argparse.ArgumentParser:
             kw.setdefault("description", kw.get("help"))
-            kw.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+            kw.setdefault("formatter_class", HelpFormatter)
+            extra = kw.get("epilog") if kw.get("epilog") not in (None, EPILOG) else None
+            kw["epilog"] = exitcodes.epilog(name) + (f"\n{extra}" if extra else "")
             sp = sub.add_parser(name, **kw)
             _common(sp, suppress=True)
             return sp
@@ -145,10 +175,10 @@ def run(args: Any) -> int:
         show_all=bool(getattr(args, "all", False)),
     )
     emit(args.output, render(outcome, getattr(args, "format", "text"), options))
-    from .redact import redact
+    from .render.safe import clean_text
 
     for message in outcome.messages:
-        print(f"bwdoctor {args.command}: {redact(str(message))}", file=sys.stderr)
+        print(f"bwdoctor {args.command}: {clean_text(str(message))}", file=sys.stderr)
     return int(outcome.code)
 
 
@@ -165,23 +195,26 @@ def main(argv: Optional[List[str]] = None) -> int:
             return int(exc.code or 0)
         return run(args)
     except UsageError as exc:
-        from .redact import redact
+        from .render.safe import clean_text
 
-        print(f"bwdoctor: {redact(str(exc))}", file=sys.stderr)
+        print(f"bwdoctor: {clean_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("bwdoctor: interrupted", file=sys.stderr)
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # the last line of defence: never a traceback for a user
         if os.environ.get("BWDOCTOR_DEBUG"):
             raise
+        from .render.safe import clean_text
+
         print(
-            f"bwdoctor: internal error: {type(exc).__name__}: {exc} (set BWDOCTOR_DEBUG=1 for the traceback)",
+            f"bwdoctor: internal error: {type(exc).__name__}: {clean_text(str(exc))} "
+            "(set BWDOCTOR_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return EXIT_NOTHING  # no verdict: never 0, and not 2, which says the user's input is wrong
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -209,8 +209,8 @@ class Context:
         The command runs in its own session; on a timeout, on output past `limit` bytes (per stream) and when it
         ends, whatever is left of its process group is killed, so no child of it outlives the call."""
         res = run_bounded(argv, timeout=timeout, env=env, input=input, limit=limit or OUTPUT_LIMIT)
-        if res.error is not None:
-            return Unavailable(res.error)
+        if res.error is not None:  # a timeout or a runaway is a failure, not "absent here"
+            return Unavailable(res.error, failed=res.timed_out or res.overflow)
         return subprocess.CompletedProcess(
             list(argv), res.returncode if res.returncode is not None else -1, res.stdout, res.stderr
         )

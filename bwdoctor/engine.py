@@ -13,11 +13,29 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from . import __version__
+from . import __version__, exitcodes
 from .context import Context
 from .errors import UsageError
-from .model import CheckSpec, Finding, Location, Pass, ProbeSpec, Problem, Report, Skip, Unavailable
+from .model import (
+    CAUSE_CRASH,
+    CAUSE_PROBE,
+    CheckSpec,
+    Finding,
+    Location,
+    Pass,
+    ProbeSpec,
+    Problem,
+    Report,
+    Skip,
+    Unavailable,
+    probe_failure,
+)
 from .registry import Registry
+
+# Exit codes of every command (README "Exit codes"): 0 nothing at or above --fail-on and everything ran;
+# 1 the gate failed; 2 usage: an option or a named input that cannot be used; 3 no verdict: nothing could be
+# evaluated, a check crashed or could not run because its probe failed, or bwdoctor itself failed.
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INCOMPLETE = exitcodes.OK, exitcodes.GATE, exitcodes.USAGE, exitcodes.INCOMPLETE
 
 # Facts every report carries for its header (host, driver, GPUs, Python), whatever the checks need.
 SUMMARY_FACTS = ("host", "kernel_release", "nvidia_driver", "gpus", "targets", "python_env")
@@ -105,13 +123,66 @@ def gather_facts(
 
     reg = reg if reg is not None else registry_mod.load(no_plugins=True)
     if source.preset is None:
-        return gather(reg, source.context, names)
+        facts, timings = gather(reg, source.context, names)
+        problems = unusable_inputs(source.context, facts)
+        if problems:
+            raise UsageError("; ".join(problems))
+        return facts, timings
     facts = dict(source.preset)
     if source.context.targets:
         facts["targets"] = list(source.context.targets)
     for n in with_inputs(reg, names):
         facts.setdefault(n, Unavailable(f"not in {source.label}"))
     return facts, {}
+
+
+def unusable_inputs(ctx: Context, facts: Mapping[str, Any]) -> List[str]:
+    """What the user named (--python, $VIRTUAL_ENV / $CONDA_PREFIX, --config) that the probes could not use.
+
+    A named input that cannot be used is a usage error (exit 2), never a silent skip: `--python /bin/ls` would
+    otherwise drop every Python check and pass."""
+    out: List[str] = []
+    py = facts.get("python_env")
+    if isinstance(py, Unavailable):
+        if ctx.python:
+            out.append(f"--python {ctx.python}: cannot be used: {py.reason}")
+        elif not ctx.in_tree:
+            named = next(((v, ctx.env[v]) for v in ("VIRTUAL_ENV", "CONDA_PREFIX") if ctx.env.get(v)), None)
+            if named:
+                out.append(
+                    f"{named[0]}={named[1]}: cannot be used: {py.reason} "
+                    f"(activate an existing environment, unset {named[0]}, or pass --python)"
+                )
+    serve = facts.get("serve_configs")
+    if ctx.configs and "serve_configs" in facts:
+        if isinstance(serve, Unavailable):
+            out.append(f"--config {', '.join(ctx.configs)}: cannot be read: {serve.reason}")
+        elif isinstance(serve, dict):
+            out += _unusable_configs(ctx, serve)
+    return out
+
+
+def _unusable_configs(ctx: Context, fact: Mapping[str, Any]) -> List[str]:
+    """--config files that could not be read, or in which nothing was understood as a vLLM serve config."""
+    errors = [e for e in fact.get("errors") or [] if isinstance(e, str)]
+    configs = [c for c in fact.get("configs") or [] if isinstance(c, dict)]
+    # a config entry that holds nothing but its read errors (binary data, over the size bound) was not read
+    parsed = {
+        c.get("path") for c in configs if c.get("argv") or c.get("env") or c.get("launcher") or not c.get("errors")
+    }
+    errors += [e for c in configs if c.get("path") not in parsed for e in c.get("errors") or [] if isinstance(e, str)]
+    out = []
+    for name in ctx.configs:
+        paths = {os.path.abspath(name), str(ctx.host_path(name)) if name.startswith("/") else os.path.abspath(name)}
+        unread = next((e for e in errors if any(e.startswith(p + ":") for p in paths)), None)
+        if unread:
+            out.append(f"--config {name}: {unread.split(': ', 1)[-1]}")
+        elif not paths & parsed:
+            out.append(
+                f"--config {name}: nothing in it is a vLLM serve config bwdoctor understands (a vLLM YAML config, "
+                "a systemd unit, a compose file, a Kubernetes manifest, an .env file or a script that runs vllm)"
+            )
+    return out
 
 
 def select_checks(reg: Registry, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> List[CheckSpec]:
@@ -165,7 +236,7 @@ class _ProbeRun:
 
     def __init__(self, spec: ProbeSpec, ctx: Context, facts: Mapping[str, Any]):
         self.spec = spec
-        self.result: Any = Unavailable(f"timed out after {spec.budget:g} s")
+        self.result: Any = probe_failure(f"probe {spec.name} timed out after {spec.budget:g} s")
         self.done = threading.Event()
         self.started = time.perf_counter()
         self.elapsed: Optional[float] = None
@@ -177,7 +248,7 @@ class _ProbeRun:
             value = self.spec.func(ctx, **kwargs)
             self.result = value
         except Exception as exc:  # a probe must never stop the run
-            self.result = Unavailable(f"probe {self.spec.name} failed: {type(exc).__name__}: {exc}")
+            self.result = probe_failure(f"probe {self.spec.name} failed: {type(exc).__name__}: {exc}")
         finally:
             self.elapsed = time.perf_counter() - self.started
             self.done.set()
@@ -200,7 +271,7 @@ def gather(
     pending = [n for n in with_inputs(reg, names) if n not in facts]
     for n in list(pending):
         if n not in reg.probes:
-            facts[n] = Unavailable(f"no probe provides the fact {n!r}")
+            facts[n] = probe_failure(f"no probe provides the fact {n!r}")
             pending.remove(n)
     running: Dict[str, _ProbeRun] = {}
     limit = max_workers()
@@ -217,12 +288,12 @@ def gather(
                 running[n] = run
                 run.thread.start()
             elif any(d not in facts and d not in running and d not in pending for d in spec.needs):
-                facts[n] = Unavailable(f"needs facts that cannot be gathered: {spec.needs}")
+                facts[n] = probe_failure(f"needs facts that cannot be gathered: {spec.needs}")
                 pending.remove(n)
         if not running:
             if pending:  # a dependency cycle: report, never loop
                 for n in pending:
-                    facts[n] = Unavailable("probe dependency cycle")
+                    facts[n] = probe_failure("probe dependency cycle")
                 pending = []
             break
         # wait for the first probe to finish or run out of budget
@@ -239,10 +310,10 @@ def gather(
         for n in finished:
             r = running.pop(n)
             if r.done.is_set():
-                facts[n] = _jsonable(r.result, n)
+                facts[n] = _inherit_failure(_jsonable(r.result, n), [facts.get(d) for d in r.spec.needs])
                 timings[n] = r.elapsed or 0.0
             else:
-                facts[n] = Unavailable(f"timed out after {r.spec.budget:g} s")
+                facts[n] = probe_failure(f"probe {n} timed out after {r.spec.budget:g} s")
                 timings[n] = r.spec.budget
             if on_progress:
                 on_progress(n, facts[n])
@@ -273,7 +344,17 @@ def _jsonable(value: Any, name: str) -> Any:
         json.dumps(value, allow_nan=False)
         return value
     except (TypeError, ValueError) as exc:
-        return Unavailable(f"probe {name} returned a value that is not JSON: {exc}")
+        return probe_failure(f"probe {name} returned a value that is not JSON: {exc}")
+
+
+def _inherit_failure(value: Any, inputs: Sequence[Any]) -> Any:
+    """A probe's Unavailable result is a failure too when one of its inputs failed (a python_env that timed out
+    leaves `distributions` unavailable: that is not "does not apply here")."""
+    if isinstance(value, Unavailable) and not value.failed:
+        broken = [i for i in inputs if isinstance(i, Unavailable) and i.failed]
+        if broken:
+            return probe_failure(f"{value.reason} ({broken[0].reason})")
+    return value
 
 
 def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Finding]:
@@ -282,6 +363,19 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
     for spec in checks:
         missing = [(n, facts.get(n, Unavailable(f"fact {n} was not gathered"))) for n in spec.needs]
         missing = [(n, v) for n, v in missing if isinstance(v, Unavailable) and n not in spec.optional]
+        broken = [(n, v) for n, v in missing if v.failed]
+        if broken:  # its probe crashed or timed out: the check could not run, which is not "does not apply"
+            reason = "; ".join(f"{n}: {v.reason}" for n, v in broken)
+            out.append(
+                _finding(
+                    spec,
+                    "error",
+                    "error",
+                    f"could not run: {reason}",
+                    {"cause": CAUSE_PROBE, "facts": [n for n, _ in broken]},
+                )
+            )
+            continue
         if missing:
             reason = "; ".join(f"{n}: {v.reason}" for n, v in missing)
             out.append(_finding(spec, "skip", spec.severity, f"skipped: {reason}"))
@@ -297,11 +391,28 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
                     "error",
                     "error",
                     f"check crashed: {type(exc).__name__}: {exc}",
-                    {"exception": type(exc).__name__, "where": where},
+                    {"cause": CAUSE_CRASH, "exception": type(exc).__name__, "where": where},
                 )
             )
             continue
-        out.extend(_to_findings(spec, result))
+        found = _to_findings(spec, result)
+        gone = [
+            (n, v) for n, v in ((n, facts.get(n)) for n in spec.optional) if isinstance(v, Unavailable) and v.failed
+        ]
+        if gone and all(f.status in ("pass", "skip") for f in found):
+            # an optional fact it could do without failed to be gathered: a pass (or skip) made without it is
+            # not a verdict; a problem it found all the same stands
+            reason = "; ".join(f"{n}: {v.reason}" for n, v in gone)
+            found = [
+                _finding(
+                    spec,
+                    "error",
+                    "error",
+                    f"could not run: {reason}",
+                    {"cause": CAUSE_PROBE, "facts": [n for n, _ in gone]},
+                )
+            ]
+        out.extend(found)
     return out
 
 
@@ -332,6 +443,7 @@ def _to_findings(spec: CheckSpec, result: Any) -> List[Finding]:
                     "error",
                     f"check returned {type(item).__name__} {str(item)[:80]!r}, not a Problem/Skip/Pass/None "
                     "with a text message and a dict of evidence",
+                    {"cause": CAUSE_CRASH},
                 )
             )
     return found
@@ -369,13 +481,15 @@ def _finding(
 
 
 def exit_code(findings: Sequence[Finding], fail_on: str = "error") -> int:
-    """0 nothing at or above fail_on; 1 the gate failed; 3 nothing was evaluated.
+    """1 a finding at or above fail_on failed; else 3 when a check crashed or could not run (status error) or
+    nothing was evaluated (every check skipped); else 0.
 
-    A crashed check (status error) is shown but does not decide the gate: the exit code follows the
-    findings of the checks that ran."""
+    A definite gate failure wins over an incomplete run: CI fails either way, and 1 names the finding to fix."""
     levels = {"error": ("error",), "warning": ("error", "warning"), "info": ("error", "warning", "info")}[fail_on]
     if any(f.status == "fail" and f.severity in levels for f in findings):
-        return 1
+        return EXIT_GATE
+    if any(f.status == "error" for f in findings):
+        return EXIT_INCOMPLETE
     if not any(f.status in ("pass", "fail") for f in findings):
-        return 3
-    return 0
+        return EXIT_INCOMPLETE
+    return EXIT_OK

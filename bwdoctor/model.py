@@ -9,23 +9,42 @@ REPORT_SCHEMA = "bwdoctor.report/1"
 FACTS_SCHEMA = "bwdoctor.facts/1"
 
 STATUSES = ("pass", "fail", "skip", "error")
+# Why a finding has status error: the check itself raised (or returned garbage), or it could not run because a
+# fact it needs failed to be gathered (its probe crashed, timed out or ran out of budget).
+CAUSE_CRASH, CAUSE_PROBE = "check-crashed", "probe-failed"
 SEVERITIES = ("error", "warning", "info")
 GROUPS = ("runtime", "pre-build", "serve", "fleet")
 
 
 @dataclass(frozen=True)
 class Unavailable:
-    """A fact that could not be gathered, with the reason a person can act on."""
+    """A fact that could not be gathered, with the reason a person can act on.
+
+    failed: False when the fact honestly does not exist here ("no GPU", "torch is not installed": a check that
+    needs it does not apply, status skip); True when its probe crashed, timed out, ran out of budget or returned
+    garbage (the check could not run: status error, and the run never exits 0)."""
 
     reason: str
+    failed: bool = False
 
     def to_json(self) -> Dict[str, Any]:
-        return {"$unavailable": self.reason}
+        return {"$unavailable": self.reason, "$failed": True} if self.failed else {"$unavailable": self.reason}
+
+
+def probe_failure(reason: str) -> Unavailable:
+    """An Unavailable for a probe that crashed, timed out or returned garbage (not "does not apply here")."""
+    return Unavailable(reason, failed=True)
 
 
 def is_unavailable_json(value: Any) -> bool:
     """True for the JSON form of an Unavailable fact."""
-    return isinstance(value, dict) and set(value) == {"$unavailable"} and isinstance(value["$unavailable"], str)
+    return (
+        isinstance(value, dict)
+        and "$unavailable" in value
+        and set(value) <= {"$unavailable", "$failed"}
+        and isinstance(value["$unavailable"], str)
+        and isinstance(value.get("$failed", False), bool)
+    )
 
 
 def fact_to_json(value: Any) -> Any:
@@ -35,7 +54,9 @@ def fact_to_json(value: Any) -> Any:
 
 def fact_from_json(value: Any) -> Any:
     """Decode a fact value read from JSON."""
-    return Unavailable(value["$unavailable"]) if is_unavailable_json(value) else value
+    if is_unavailable_json(value):
+        return Unavailable(value["$unavailable"], failed=bool(value.get("$failed", False)))
+    return value
 
 
 @dataclass(frozen=True)
@@ -157,7 +178,24 @@ class Report:
             "findings": [f.to_json() for f in self.findings],
             "probes": {k: round(v, 4) for k, v in self.probes.items()},
             "notes": list(self.notes),
+            "summary": summary(self.findings),
         }
+
+
+def summary(findings: Sequence[Finding]) -> Dict[str, int]:
+    """Counts of the findings by status, failures by severity, and errors by cause (the report's "summary")."""
+    out = {s: sum(1 for f in findings if f.status == s) for s in ("pass", "fail", "skip", "error")}
+    for sev in ("error", "warning", "info"):
+        out[f"fail_{sev}"] = sum(1 for f in findings if f.status == "fail" and f.severity == sev)
+    out["check_crashed"] = sum(1 for f in findings if f.status == "error" and error_cause(f) == CAUSE_CRASH)
+    out["probe_failed"] = sum(1 for f in findings if f.status == "error" and error_cause(f) == CAUSE_PROBE)
+    return out
+
+
+def error_cause(finding: Finding) -> str:
+    """check-crashed or probe-failed for a finding of status error (older reports carry no cause: crashed)."""
+    cause = finding.evidence.get("cause") if isinstance(finding.evidence, dict) else None
+    return cause if cause in (CAUSE_CRASH, CAUSE_PROBE) else CAUSE_CRASH
 
 
 @dataclass

@@ -87,7 +87,9 @@ def test_crashing_check_is_an_error_finding_and_run_goes_on():
     found = engine.evaluate(specs, {"kernel_release": "6.8"})
     assert [f.status for f in found] == ["error", "fail"]
     assert "KeyError" in found[0].message
-    assert engine.exit_code(found, "error") == 0 and engine.exit_code(found, "warning") == 1
+    # a crashed check keeps the exit code from 0 (3: no verdict); a definite gate failure still says 1
+    assert engine.exit_code(found, "error") == 3 and engine.exit_code(found, "warning") == 1
+    assert found[0].evidence["cause"] == "check-crashed"
 
 
 def test_exit_code_nothing_evaluated():
@@ -173,10 +175,13 @@ def test_plugins_hang_and_raise_without_stopping_the_run(plugin_path, report_sch
     report = json.loads(res.stdout)
     jsonschema.validate(report, report_schema)
     by_id = {f["id"]: f for f in report["findings"]}
-    assert by_id["BW981"]["status"] == "skip" and "timed out" in by_id["BW981"]["message"]
+    # a probe that hangs is not "does not apply here": its check could not run (status error, cause probe-failed)
+    assert by_id["BW981"]["status"] == "error" and "timed out" in by_id["BW981"]["message"]
+    assert by_id["BW981"]["evidence"]["cause"] == "probe-failed"
+    assert report["summary"]["probe_failed"] >= 1 and report["summary"]["check_crashed"] >= 1
     assert by_id["BW982"]["status"] == "error" and "plugin bug" in by_id["BW982"]["message"]
     assert "broken plugin" in " ".join(report["notes"])
-    assert res.returncode == 0  # the H100 tree is healthy; crashes do not decide the gate
+    assert res.returncode == 3  # the H100 tree is healthy, but a crashed check never lets the gate pass
     root = blackwell_broken(tmp_path / "bw")
     res = run_cli("check", "--format", "json", "--root", str(root), env=env_all)
     assert res.returncode == 1 and json.loads(res.stdout)["findings"]

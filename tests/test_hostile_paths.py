@@ -138,18 +138,12 @@ TODAY: Dict[Tuple[str, str], int] = {
     ("symbols", "non-utf8"): 1,
     ("symbols", "truncated"): 1,
     ("symbols", "huge"): 1,
-    **{("fleet --facts", k): 1 for k in KINDS},  # a node whose facts file cannot be read is an error finding
 }
 # Views that report a per-input problem inside their document (stdout) rather than on stderr.
 IN_DOCUMENT = ("cubins", "symbols", "fleet --facts")
-# Named inputs that are detected quickly and said clearly, but whose exit code is still 0 or 3 with the reason
-# only in the report: making them exit 2 is the exit-code work of issue 19 point 6 (--python, --config, an
-# empty verify-build directory).
-GATES: Dict[Tuple[str, str], str] = {
-    **{("check --python", k): "an unusable --python is not yet exit 2 with a message (point 6)" for k in KINDS},
-    **{("check --config", k): "an unreadable --config is a BW612 warning, not yet exit 2 (point 6)" for k in KINDS},
-    ("verify-build", "directory"): "verify-build of an empty directory is not yet exit 2 (issue 19 point 6)",
-}
+# Named inputs still waiting for their exit code (none now: --python, --config and an empty verify-build
+# directory are exit 2 with a message since issue 19 point 6).
+GATES: Dict[Tuple[str, str], str] = {}
 
 
 CASES = [(a, k) for a in ARGS for k in KINDS]

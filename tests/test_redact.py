@@ -86,3 +86,171 @@ def test_redact_env_masks_secret_values_and_keeps_others():
     assert out["HF_TOKEN"] == "***" and out["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert "pw999" not in out["PIP_INDEX_URL"] and out["TOKENIZERS_PARALLELISM"] == "false"
     assert redact_obj({"api_key": "plainvalue"}) == {"api_key": "***"}
+
+
+# -- the one model: names, flags, argv, documents ------------------------------------------------------------
+SECRET_NAMES = [
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "VLLM_API_KEY",
+    "OPENAI_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "S3_SECRET_ACCESS_KEY",
+    "GITHUB_TOKENS",
+    "API_KEYS",
+    "MY_SECRET",
+    "CLIENT_SECRETS",
+    "DB_PASSWORD",
+    "DB_PASSWORD_FILE",
+    "MYSQL_PASSWD",
+    "DB_PASS",
+    "REDIS_PWD",
+    "PROXY_AUTH",
+    "SERVICE_BEARER",
+    "AZURE_CREDENTIALS",
+    "GOOGLE_APPLICATION_CREDENTIAL",
+    "SSH_PASSPHRASE",
+    "apiKey",
+    "hfToken",
+    "hf_token",
+    "api-key",
+    "token",
+    "KEY",
+    "Authorization",
+]
+PLAIN_NAMES = [
+    "CUDA_VISIBLE_DEVICES",
+    "NCCL_IB_GID_INDEX",
+    "TOKENIZERS_PARALLELISM",
+    "KEY_CACHE_DTYPE",
+    "kv_cache_dtype",
+    "max_num_batched_tokens",
+    "MAX_NUM_BATCHED_TOKENS",
+    "VLLM_MAX_BAD_WORDS_TOTAL_TOKENS",
+    "VLLM_MULTI_STREAM_GEMM_TOKEN_THRESHOLD",
+    "kv_bytes_per_token",
+    "max_tokens",
+    "kv_tokens",
+    "tokens",
+    "PWD",
+    "OLDPWD",
+    "PASS",
+    "SSH_AUTH_SOCK",
+    "S3_ACCESS_KEY_ID",
+    "KEYBOARD",
+    "allow_credentials",
+    "PATH",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_secret_bearing_names(name):
+    from bwdoctor.redact import is_secret_name
+
+    assert is_secret_name(name)
+    assert redact(f"{name}=s3cretvalue9") == f"{name}=***"
+
+
+@pytest.mark.parametrize("name", PLAIN_NAMES)
+def test_names_that_stay_visible(name):
+    from bwdoctor.redact import is_secret_name
+
+    assert not is_secret_name(name)
+    assert redact(f"{name}=8192") == f"{name}=8192"
+
+
+def test_no_vllm_flag_or_variable_is_masked_but_the_secret_ones():
+    """Every flag and environment variable of every scanned vLLM release: only the credentials are secrets."""
+    import json
+    from importlib import resources
+
+    from bwdoctor.redact import is_secret_flag, is_secret_name
+
+    data = json.loads(resources.files("bwdoctor.data").joinpath("vllm_releases.json").read_text())
+    flags = [f for f in list(data["flags"]) + list(data["negations"]) if is_secret_flag(f)]
+    assert sorted(flags) == ["--api-key", "--hf-token"]
+    assert sorted(n for n in data["env"] if is_secret_name(n)) == ["S3_SECRET_ACCESS_KEY", "VLLM_API_KEY"]
+    for flag in data["flags"]:
+        if flag not in ("--api-key", "--hf-token"):
+            assert redact(f"vllm serve m {flag} 8192") == f"vllm serve m {flag} 8192", flag
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("vllm serve m --api-key abc --port 1", "vllm serve m --api-key *** --port 1"),
+        (
+            "vllm serve m --hf-token=hf_x --max-num-batched-tokens 8192",
+            "vllm serve m --hf-token=*** --max-num-batched-tokens 8192",
+        ),
+        ("--disable-log-requests --api-key sekrit", "--disable-log-requests --api-key ***"),
+        (
+            "--db-password 'two words' --x-secret=y --my-token t --ssl-keyfile k.pem",
+            "--db-password '***' --x-secret=*** --my-token *** --ssl-keyfile k.pem",
+        ),
+        ("--api-key $VLLM_API_KEY --hf-token ${HF_TOKEN}", "--api-key $VLLM_API_KEY --hf-token ${HF_TOKEN}"),
+        ("--allow-credentials --api-key --port 8000", "--allow-credentials --api-key --port 8000"),
+        ('Environment="HF_TOKEN=abc def" "X=1"', 'Environment="HF_TOKEN=***" "X=1"'),
+        ("Environment=HF_TOKEN=abc VLLM_API_KEY=zzz", "Environment=HF_TOKEN=*** VLLM_API_KEY=***"),
+        ("export OPENAI_API_KEY='a b c'", "export OPENAI_API_KEY='***'"),
+        ("docker run -e HF_TOKEN=abc vllm/vllm-openai", "docker run -e HF_TOKEN=*** vllm/vllm-openai"),
+        (
+            "non-default args: {'api_key': ['k1', 'k2'], 'max_num_batched_tokens': 8192}",
+            "non-default args: {'api_key': ***, 'max_num_batched_tokens': 8192}",
+        ),
+        ("YAML 'key: false' dropped", "YAML 'key: false' dropped"),
+        ("AKIAABCDEFGHIJKLMNOP", "***"),
+    ],
+)
+def test_text_rules(text, expected):
+    assert redact(text) == expected
+
+
+def test_redact_argv_both_forms():
+    from bwdoctor.redact import redact_argv
+
+    argv = ["vllm", "serve", "m", "--api-key", "k1", "--hf-token=k2", "--port", "8000", "--x-password", "--y"]
+    assert redact_argv(argv) == [
+        "vllm",
+        "serve",
+        "m",
+        "--api-key",
+        "***",
+        "--hf-token=***",
+        "--port",
+        "8000",
+        "--x-password",
+        "--y",
+    ]
+
+
+def test_redact_obj_is_structure_aware():
+    doc = {
+        "argv": [["--api-key", 4, 2], ["k1", 4, 12], ["--port", 4, 20], ["8000", 4, 27]],
+        "args": ["--hf-token", "k2", "--max-num-batched-tokens", "8192"],
+        "env": [{"name": "HF_TOKEN", "value": "k3"}, {"name": "VLLM_PORT", "value": "8000"}],
+        "environment": {"VLLM_API_KEY": "k4", "CUDA_VISIBLE_DEVICES": "0"},
+        "credentials": {"user": "u", "nested": ["k5", 7]},
+        "api_key": 123456,
+        "evidence": {"variable": "OPENAI_API_KEY", "value": "k6"},
+        "kv_tokens": 1024,
+    }
+    out = redact_obj(doc)
+    assert out["argv"] == [["--api-key", 4, 2], ["***", 4, 12], ["--port", 4, 20], ["8000", 4, 27]]
+    assert out["args"] == ["--hf-token", "***", "--max-num-batched-tokens", "8192"]
+    assert out["env"] == [{"name": "HF_TOKEN", "value": "***"}, {"name": "VLLM_PORT", "value": "8000"}]
+    assert out["environment"] == {"VLLM_API_KEY": "***", "CUDA_VISIBLE_DEVICES": "0"}
+    assert out["credentials"] == {"user": "***", "nested": ["***", "***"]}
+    assert out["api_key"] == "***" and out["evidence"]["value"] == "***" and out["kv_tokens"] == 1024
+
+
+def test_kb_articles_and_logs_pass_unchanged():
+    """The text rules leave every shipped article and captured vLLM log as written (no false positives)."""
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    texts = sorted((root / "kb").glob("*.md")) + sorted((root / "tests/fixtures/capacity/logs").glob("*.log"))
+    assert len(texts) > 20
+    for path in texts:
+        text = path.read_text(encoding="utf-8")
+        assert redact(text) == text, path.name

@@ -655,3 +655,11 @@ def test_readers_keep_the_words_and_settings_that_place_a_server():
     assert [t.text for t in docker.prefix][-2:] == ["--cpuset-cpus", "0-3"]
     (p,) = problems(numa_affinity(topo, {"configs": [docker.to_json()]}))
     assert "--cpuset-cpus 0-3" in p.message
+
+
+def test_secrets_in_the_words_before_the_launcher_are_masked():
+    token = "hf_" + "abcdefghijklmnopqrstuvwxyz0123"
+    text = f"docker run --gpus all -e HF_TOKEN={token} --cpuset-cpus 0-3 vllm/vllm-openai --model /m\n"
+    (cfg,) = read_config("/srv/run.sh", text.encode())
+    assert token not in json.dumps(cfg.to_json())
+    assert [t.text for t in cfg.prefix][-2:] == ["--cpuset-cpus", "0-3"]

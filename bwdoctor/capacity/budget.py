@@ -69,11 +69,16 @@ class PlanInput:
 
 def kv_dtype_bytes(m: ModelFacts, kv_cache_dtype: str, vllm_version: str) -> tuple[int, str]:
     """Give (bytes per KV element, why) for --kv-cache-dtype and the checkpoint's KV scheme."""
+    from bwdoctor.capacity.vllmdata import PlanInputError
+    from bwdoctor.capacity.vllmdata import kv_dtype_bytes as known_bytes
+
     d = (kv_cache_dtype or "auto").lower()
-    if d.startswith("fp8"):
-        return 1, f"--kv-cache-dtype {d}"
-    if d in ("bfloat16", "float16", "half"):
-        return 2, f"--kv-cache-dtype {d}"
+    try:
+        explicit = known_bytes(d)
+    except PlanInputError:  # `bwdoctor plan` refuses it up front; a serve-config lint says so on its own line
+        explicit = None
+    if explicit is not None:
+        return explicit, f"--kv-cache-dtype {d}"
     if m.quant.kv_cache_dtype == "fp8" and m.quant.kv_auto_resolves and vllm_at_least(vllm_version, "0.14.0"):
         return 1, (
             f"checkpoint declares an FP8 KV cache ({m.quant.source}); vLLM >= 0.14 resolves "
@@ -97,13 +102,15 @@ def weights_per_gpu_bytes(m: ModelFacts, tp: int, pp: int) -> int:
     return int((m.weights_bytes or 0) / max(1, tp * pp))
 
 
-def batch_defaults(gpu_memory_gib: float, vllm_version: str) -> tuple[int, int]:
-    """Give vllm serve's default (max_num_batched_tokens, max_num_seqs) for this GPU size."""
-    if vllm_at_least(vllm_version, "0.33.0") and gpu_memory_gib >= 160:
-        return 16384, 1024
-    if gpu_memory_gib >= 70:
-        return 8192, 1024
-    return 2048, 256
+def batch_defaults(gpu_memory_gib: float, vllm_version: str, max_model_len: int = 4096) -> tuple[int, int]:
+    """Give vllm serve's default (max_num_batched_tokens, max_num_seqs) for this release, GPU size and length.
+
+    The rows and their sources are in bwdoctor/data/vllm_plan.json: V0 releases (< 0.8) without chunked
+    prefill batch max(max_model_len, 2048) tokens, which the profiling run must hold in activations."""
+    from bwdoctor.capacity.vllmdata import batch_defaults as rows
+
+    tokens, seqs, _ = rows(gpu_memory_gib, vllm_version or DEFAULT_VLLM, max_model_len)
+    return tokens, seqs
 
 
 def activation_peak_bytes(m: ModelFacts, tokens: int, tp: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from bwdoctor import fileio
@@ -90,38 +91,76 @@ def _text_config(cfg: dict) -> dict:
     return cfg
 
 
-def _int(cfg: dict, *keys: str, default=None):
+# Bounds of the figures plan reads from config.json: far beyond any real model, small enough that nothing
+# computed from them runs long or overflows. A value outside them is refused with its name (never planned).
+MAX_LAYERS = 2048
+MAX_PATTERNS = 4096  # quantization exclude lists
+LIMITS = {
+    "layers": (1, MAX_LAYERS),
+    "heads": (1, 65536),
+    "hidden": (1, 1 << 20),
+    "head_dim": (1, 65536),
+    "intermediate": (0, 1 << 24),
+    "vocab": (0, 1 << 27),
+    "rank": (0, 1 << 20),
+    "length": (1, 1 << 40),
+    "experts": (1, 1 << 17),
+    "count": (0, 1 << 17),
+}
+
+
+def _int(cfg: dict, *keys: str, default=None, limit: str = "count"):
+    """The first of `keys` set in cfg, as an integer within LIMITS[limit]; default when none is set.
+
+    A value of the wrong type (a string, 1e30, NaN, a list) or out of range raises ModelError naming the key:
+    a config that says 1e30 layers is refused, never silently dropped or looped over."""
+    lo, hi = LIMITS[limit]
     for k in keys:
         v = cfg.get(k)
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
+        if v is None or v is False:
+            continue
+        if isinstance(v, float) and v.is_integer() and lo <= v <= hi:
+            v = int(v)  # 32.0 is a whole number a JSON writer may emit
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ModelError(f"config.json: {k} is {_show(v)}, expected a whole number from {lo} to {hi:,}")
+        if not lo <= v <= hi:
+            raise ModelError(f"config.json: {k} is {_show(v)}, out of range ({lo} to {hi:,})")
+        return v
     return default
+
+
+def _show(v) -> str:
+    """A config value for a message, cut short (a 10,000-digit integer is not repeated back)."""
+    text = json.dumps(v) if not isinstance(v, int) or abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def facts_from_config(cfg: dict, name: str = "model", hf_quant_config: dict | None = None) -> ModelFacts:
     """Give ModelFacts from a parsed config.json (and ModelOpt hf_quant_config.json if any)."""
     top = cfg
     cfg = _text_config(cfg)
-    layers = _int(cfg, "num_hidden_layers", "n_layer", "num_layers")
-    heads = _int(cfg, "num_attention_heads", "n_head")
-    hidden = _int(cfg, "hidden_size", "d_model", "n_embd")
-    if not layers or not heads or not hidden:
+    layers = _int(cfg, "num_hidden_layers", "n_layer", "num_layers", limit="layers")
+    heads = _int(cfg, "num_attention_heads", "n_head", limit="heads")
+    hidden = _int(cfg, "hidden_size", "d_model", "n_embd", limit="hidden")
+    if not layers or not heads or not hidden:  # absent (0 is refused by the range above)
         missing = [
             k
             for k, v in (("num_hidden_layers", layers), ("num_attention_heads", heads), ("hidden_size", hidden))
             if not v
         ]
         raise ModelError(f"config.json of {name} lacks {', '.join(missing)}; cannot size the KV cache")
-    kv_heads = _int(cfg, "num_key_value_heads", "multi_query_group_num", default=heads)
-    head_dim = _int(cfg, "head_dim") or hidden // heads
+    kv_heads = _int(cfg, "num_key_value_heads", "multi_query_group_num", default=heads, limit="heads")
+    if kv_heads > heads:
+        raise ModelError(f"config.json: {kv_heads} KV heads is more than its {heads} attention heads")
+    head_dim = _int(cfg, "head_dim", limit="head_dim") or max(1, hidden // heads)
     dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or top.get("torch_dtype") or "bfloat16")
     dtype = dtype.replace("torch.", "")
     layer_types = cfg.get("layer_types") if isinstance(cfg.get("layer_types"), list) else None
-    sw = _int(cfg, "sliding_window")
+    sw = _int(cfg, "sliding_window", limit="length")
     if layer_types is None and sw and cfg.get("use_sliding_window") is False:
         sw = None  # Qwen2 configs carry a window they do not use
     moe = {}
-    n_exp = _int(cfg, "n_routed_experts", "num_experts", "num_local_experts")
+    n_exp = _int(cfg, "n_routed_experts", "num_experts", "num_local_experts", limit="experts")
     if n_exp:
         moe = {
             "experts": n_exp,
@@ -130,10 +169,11 @@ def facts_from_config(cfg: dict, name: str = "model", hf_quant_config: dict | No
                 cfg,
                 "moe_intermediate_size",
                 "expert_intermediate_size",
-                default=_int(cfg, "intermediate_size", default=0),
+                default=_int(cfg, "intermediate_size", default=0, limit="intermediate"),
+                limit="intermediate",
             ),
             "first_dense_layers": _int(cfg, "first_k_dense_replace", default=0),
-            "experts_per_token": _int(cfg, "num_experts_per_tok", "moe_topk", default=8),
+            "experts_per_token": _int(cfg, "num_experts_per_tok", "moe_topk", default=8, limit="experts"),
         }
     return ModelFacts(
         name=name,
@@ -143,27 +183,51 @@ def facts_from_config(cfg: dict, name: str = "model", hf_quant_config: dict | No
         num_kv_heads=kv_heads,
         head_dim=head_dim,
         hidden_size=hidden,
-        intermediate_size=_int(cfg, "intermediate_size", "ffn_dim", default=4 * hidden),
-        vocab_size=_int(cfg, "vocab_size", "padded_vocab_size", default=0),
+        intermediate_size=_int(cfg, "intermediate_size", "ffn_dim", default=4 * hidden, limit="intermediate"),
+        vocab_size=_int(cfg, "vocab_size", "padded_vocab_size", default=0, limit="vocab"),
         dtype=dtype,
         dtype_bytes=DTYPE_BYTES.get(dtype, 2),
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", top.get("tie_word_embeddings", False))),
-        kv_lora_rank=_int(cfg, "kv_lora_rank"),
-        qk_rope_head_dim=_int(cfg, "qk_rope_head_dim"),
+        kv_lora_rank=_int(cfg, "kv_lora_rank", limit="rank"),
+        qk_rope_head_dim=_int(cfg, "qk_rope_head_dim", limit="rank"),
         sliding_window=sw,
         layer_types=layer_types,
         moe=moe,
-        max_position_embeddings=_int(cfg, "max_position_embeddings", "seq_length"),
-        quant=parse_quant(cfg if cfg.get("quantization_config") else top, hf_quant_config),
+        max_position_embeddings=_int(cfg, "max_position_embeddings", "seq_length", limit="length"),
+        quant=_quant(cfg if cfg.get("quantization_config") else top, hf_quant_config),
     )
 
 
+def _quant(config: dict, hf_quant_config: dict | None) -> QuantInfo:
+    """parse_quant, its figures checked: bits a number in (0, 32], group size a whole number, bounded lists."""
+    try:
+        q = parse_quant(config, hf_quant_config)
+    except (TypeError, AttributeError, ValueError) as exc:
+        raise ModelError(f"quantization config not understood: {exc}") from None
+    bits = q.weight_bits
+    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, (int, float)) or not 0 < bits <= 32):
+        raise ModelError(f"quantization config: bits is {_show(bits)}, expected a number from 1 to 32")
+    g = q.group_size
+    if g is not None and (isinstance(g, bool) or not isinstance(g, int) or not -1 <= g <= 1 << 20):
+        raise ModelError(f"quantization config: group_size is {_show(g)}, expected a whole number (-1 per channel)")
+    if not isinstance(q.excluded, list) or len(q.excluded) > MAX_PATTERNS:
+        raise ModelError(f"quantization config: more than {MAX_PATTERNS} excluded module patterns")
+    q.excluded = [str(p) for p in q.excluded]
+    return q
+
+
 def _excluded(module: str, patterns: list[str]) -> bool:
-    for p in patterns:
-        rx = "^" + re.escape(p).replace(r"\*", ".*") + "$"
-        if re.match(rx, module) or (("*" not in p) and p in module):
-            return True
-    return False
+    """Whether a module matches an exclude pattern: a glob (`*`) matching it whole, or a plain name inside it."""
+    plain, globs = _compiled(tuple(patterns))
+    return any(p in module for p in plain) or bool(globs and globs.match(module))
+
+
+@lru_cache(maxsize=8)
+def _compiled(patterns: tuple) -> tuple:
+    """(plain names, one compiled regex of every glob or None): compiled once per exclude list, not per layer."""
+    plain = [p for p in patterns if "*" not in p]
+    globs = [re.escape(p).replace(r"\*", ".*") for p in patterns if "*" in p]
+    return plain, (re.compile("^(?:" + "|".join(globs) + ")$") if globs else None)
 
 
 def estimate_weight_bytes(m: ModelFacts) -> int:
@@ -227,7 +291,7 @@ def load_model(model_dir: Path | str) -> ModelFacts:
     if index.is_file():
         meta = _load_json(index, "safetensors index").get("metadata") or {}
         size = meta.get("total_size")
-        if isinstance(size, (int, float)) and size > 0:
+        if isinstance(size, (int, float)) and not isinstance(size, bool) and 0 < size < 1 << 52:
             facts.weights_bytes = int(size)
             facts.weights_source = "index-total-size"
             return facts

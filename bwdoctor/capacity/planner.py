@@ -18,10 +18,10 @@ def _finding(slug: str, severity: str, message: str, kb: str | None = None, **ev
 
 def _core(m: ModelFacts, p: B.PlanInput) -> dict:
     """Give the budget figures for one configuration (no findings)."""
-    batched_default, seqs_default = B.batch_defaults(p.gpu_memory_gib, p.vllm_version)
+    max_len = p.max_model_len or m.max_position_embeddings or 4096
+    batched_default, seqs_default = B.batch_defaults(p.gpu_memory_gib, p.vllm_version, max_len)
     seqs = p.max_num_seqs or seqs_default
     batched = p.max_num_batched_tokens or batched_default
-    max_len = p.max_model_len or m.max_position_embeddings or 4096
     kv_b, kv_why = B.kv_dtype_bytes(m, p.kv_cache_dtype, p.vllm_version)
     bpt = B.kv_bytes_per_token(m, p.tp, p.pp, kv_b)
     requested = math.ceil(p.gpu_memory_gib * GIB * p.utilization)

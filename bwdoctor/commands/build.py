@@ -3,10 +3,10 @@ code for the target? The artifact is a fact source (probe named_artifacts); its 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import UsageError
-from ..model import Outcome, Unavailable
+from ..model import Finding, Outcome, Unavailable
 from ..render import add_format_option
 from .common import context_from_args
 
@@ -14,7 +14,8 @@ SCHEMA = "bwdoctor.verify-build/1"
 VERIFY_HELP = """Check that a finished build has GPU code for the target: PATH is a wheel (.whl), a build
 directory, one .so file, or an installed distribution name. Libraries built only for other GPUs on purpose (vLLM's
 FA3, FlashMLA and other arch-specific extensions) are reported as 'not for this GPU'. Exit 0 the build has code
-for the target; 1 a library that will load lacks it; 2 PATH cannot be used or no target is known."""
+for the target; 1 a library that will load lacks it; 2 PATH cannot be used (missing, not a build, no ELF library
+in it, none readable) or no target is known; 3 no verdict (a library could not be read, or none has GPU code)."""
 BY_DIST = {
     "torch": "BW301",
     "vllm": "BW302",
@@ -77,9 +78,24 @@ def run(args: Any) -> Outcome:
         "files": files,
         "findings": [f.to_json() for f in report.findings],
     }
-    code = engine.exit_code(report.findings, "error")
     skipped = [f"{i['path']}: {i['error']}" for i in items if str(i.get("error") or "").startswith("not extracted")]
-    return Outcome(doc, 0 if code == 3 and files == [] and not items else code, skipped, report)
+    return Outcome(doc, verify_exit_code(args.path, items, report.findings), skipped, report)
+
+
+def verify_exit_code(path: str, items: list, findings: Sequence[Finding]) -> int:
+    """0 every library has code for the target; 1 one that will load lacks it; 3 no verdict (a library could not
+    be read, or none has GPU code). Raises UsageError (exit 2) when PATH holds no library that could be read:
+    an empty directory or a corrupt .so is nothing verified, never a pass."""
+    from .. import engine
+
+    if not items:
+        raise UsageError(f"verify-build {path}: no ELF library in it (a truncated or corrupt .so is not one)")
+    unreadable = [i for i in items if i.get("error")]
+    if len(unreadable) == len(items):
+        first = unreadable[0]
+        raise UsageError(f"verify-build {path}: no library in it could be read: {first['path']}: {first['error']}")
+    code = engine.exit_code(findings, "error")
+    return engine.EXIT_INCOMPLETE if code == engine.EXIT_OK and unreadable else code
 
 
 def _checks_for(name: str, reg: Any) -> list:

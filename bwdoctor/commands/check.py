@@ -54,9 +54,19 @@ def gate(args: Any, groups: Sequence[str]) -> Outcome:
 
     selection = engine.Selection(select=split_terms(args.select), ignore=split_terms(args.ignore), groups=groups)
     report = engine.run(selection, source_from_args(args), no_plugins=args.no_plugins)
-    crashed = [f"{f.id} {f.name}" for f in report.findings if f.status == "error"]
-    messages = [f"{len(crashed)} check(s) crashed and were reported as errors: {', '.join(crashed)}"] if crashed else []
-    return Outcome(report.to_json(), engine.exit_code(report.findings, args.fail_on), messages, report)
+    return Outcome(report.to_json(), engine.exit_code(report.findings, args.fail_on), incomplete(report), report)
+
+
+def incomplete(report: Any) -> list:
+    """stderr lines naming the checks that crashed or could not run (they keep the exit code from 0)."""
+    from ..model import CAUSE_CRASH, CAUSE_PROBE, error_cause
+
+    out = []
+    for cause, what in ((CAUSE_CRASH, "crashed"), (CAUSE_PROBE, "could not run (a probe failed)")):
+        ids = [f"{f.id} {f.name}" for f in report.findings if f.status == "error" and error_cause(f) == cause]
+        if ids:
+            out.append(f"{len(ids)} check(s) {what} and were reported as errors: {', '.join(ids)}")
+    return out
 
 
 def run_check(args: Any) -> Outcome:

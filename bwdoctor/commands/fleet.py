@@ -14,7 +14,9 @@ NCCL, flash-attn/FlashInfer, VLLM_*/NCCL_* settings, and the interfaces NCCL_SOC
 A node that does not answer within --timeout is a finding. With --facts, the same evaluation runs on
 facts files made elsewhere (`bwdoctor facts --format json -o NODE.json` over ssh, a DaemonSet, srun).
 Ray is optional: pip install 'bwdoctor[fleet]'. Exit 0 nothing at or above --fail-on on any node or across
-nodes; 1 the gate failed; 2 no cluster or bad input; 3 nothing could be evaluated."""
+nodes; 1 the gate failed (a node whose facts file cannot be used did not answer); 2 no cluster, or no facts
+file can be used; 3 no verdict (a check crashed or could
+not run because its probe failed)."""
 
 
 def register(sub: Any, epilog: str = "") -> None:
@@ -37,6 +39,9 @@ def run(args: Any) -> Outcome:
 
     if args.facts:
         nodes = fleet.load_facts_files(args.facts)
+        unusable = [doc for _name, doc in nodes if isinstance(doc, str)]
+        if len(unusable) == len(nodes):  # one bad file among many is that node's finding; all bad is usage
+            raise UsageError("; ".join(unusable))
     else:
         try:
             import ray  # noqa: F401

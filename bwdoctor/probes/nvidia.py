@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from typing import Optional
 
 from ..domain.arch import arch_key, arch_of, normalize_target
 from ..domain.gpus import lookup
@@ -107,12 +109,46 @@ def _nvml_from_capture(ctx):
     return {"driver": data.get("driver"), "cuda_driver": data.get("cuda_driver"), "gpus": gpus, "source": "capture"}
 
 
+NVML_LIB = "libnvidia-ml.so.1"
+NVML_DIRS = (
+    "/lib64",
+    "/usr/lib64",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib",
+    "/usr/lib",
+)
+
+
+def _no_driver_here(ctx, pci_gpus) -> Optional[str]:
+    """Why NVML need not be asked (no sign of an NVIDIA driver or GPU anywhere), or None when it must be."""
+    if not isinstance(pci_gpus, list) or pci_gpus:
+        return None
+    if ctx.exists("/proc/driver/nvidia") or ctx.exists("/dev/nvidiactl"):
+        return None
+    dirs = [d for d in (ctx.env.get("LD_LIBRARY_PATH") or "").split(":") if d] + list(NVML_DIRS)
+    if any(ctx.exists(os.path.join(d, NVML_LIB)) for d in dirs):
+        return None
+    from .libcuda import read_ldcache_door
+
+    entries, _err = read_ldcache_door(ctx, "/etc/ld.so.cache")
+    if any(e.get("soname") == NVML_LIB for e in entries):
+        return None
+    return f"no NVIDIA driver: no {NVML_LIB}, no /proc/driver/nvidia and no NVIDIA device on the PCI bus"
+
+
 @probe("nvml", budget=8.0)
-def nvml(ctx):
+def nvml(ctx, pci_gpus):
     """Driver, CUDA driver version and per-GPU facts from NVML (nvidia-ml-py), asked in a child process: a
-    libnvidia-ml.so.1 that crashes, exits or hangs there becomes an Unavailable fact saying so."""
+    libnvidia-ml.so.1 that crashes, exits or hangs there becomes an Unavailable fact saying so. Not asked where
+    nothing of an NVIDIA driver is installed (no library, no /proc/driver/nvidia, no device on the PCI bus)."""
     if not ctx.live_machine:
         return _nvml_from_capture(ctx)
+    why = _no_driver_here(ctx, pci_gpus)
+    if why:
+        return Unavailable(why)
     from . import nvml_query
 
     return nvml_query.isolated()

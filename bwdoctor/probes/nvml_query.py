@@ -255,25 +255,29 @@ def interpret(res, timeout: float = TIMEOUT):
         data = result.get("result")
         if isinstance(data, dict) and isinstance(data.get("gpus"), list):
             return data
-        return Unavailable("the NVML query returned a result of an unexpected shape")
+        return Unavailable("the NVML query returned a result of an unexpected shape", failed=True)
     where = STAGES.get(stage, stage)
     tail = " ".join((res.stderr or "").strip().splitlines()[-2:])[-300:]
     said = f" (its last output: {tail})" if tail else ""
     if res.timed_out:
-        return Unavailable(f"{LIBRARY} hung in {where}: the NVML query was stopped after {timeout:g} s")
+        return Unavailable(
+            failed=True, reason=f"{LIBRARY} hung in {where}: the NVML query was stopped after {timeout:g} s"
+        )
     if res.overflow:
         return Unavailable(
-            f"the NVML query printed more than {OUTPUT_LIMIT // (1024 * 1024)} MiB in {where} and was stopped"
+            failed=True,
+            reason=f"the NVML query printed more than {OUTPUT_LIMIT // (1024 * 1024)} MiB in {where} and was stopped",
         )
     if res.error is not None:
-        return Unavailable(f"the NVML query could not be run: {res.error}")
+        return Unavailable(failed=True, reason=f"the NVML query could not be run: {res.error}")
     if res.signal:
-        return Unavailable(f"{LIBRARY} crashed ({res.signal}) in {where}")
+        return Unavailable(failed=True, reason=f"{LIBRARY} crashed ({res.signal}) in {where}")
     if garbage:
-        return Unavailable(f"the NVML query wrote output that is not its JSON result (in {where})")
+        return Unavailable(failed=True, reason=f"the NVML query wrote output that is not its JSON result (in {where})")
     return Unavailable(
         f"the NVML query process ended with exit code {res.returncode} in {where} without a result: "
-        f"{LIBRARY} or pynvml ended the process{said}"
+        f"{LIBRARY} or pynvml ended the process{said}",
+        failed=True,
     )
 
 

@@ -29,13 +29,17 @@ _SCRIPT = (
 
 
 def default_interpreter(env) -> str:
-    """The interpreter to inspect: $VIRTUAL_ENV's, else $CONDA_PREFIX's, else the one running bwdoctor."""
+    """The interpreter to inspect: $VIRTUAL_ENV's, else $CONDA_PREFIX's, else the one running bwdoctor.
+
+    An environment variable that names a directory without an interpreter gives that missing path (the probe
+    then says so), never bwdoctor's own interpreter in its place."""
     for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
         base = env.get(var)
         if base:
             for cand in (Path(base) / "bin" / "python", Path(base) / "bin" / "python3"):
                 if cand.exists():
                     return str(cand)
+            return str(Path(base) / "bin" / "python")
     return sys.executable
 
 
@@ -90,6 +94,10 @@ def python_env(ctx):
     exe = ctx.python or default_interpreter(ctx.env)
     if not os.path.exists(exe):
         return Unavailable(f"Python interpreter {exe} does not exist")
+    if os.path.isdir(exe):
+        return Unavailable(f"{exe} is a directory, not a Python interpreter (name its bin/python)")
+    if not os.access(exe, os.X_OK):
+        return Unavailable(f"{exe} is not executable")
     if not ctx.python and exe == sys.executable or _same_interpreter(exe):
         info = _self_info()
         info["source"] = "self"
@@ -102,12 +110,20 @@ def python_env(ctx):
         if isinstance(res, Unavailable):
             return res
         if res.returncode != 0:
-            tail = (res.stderr or "").strip().splitlines()[-1:] or ["no error text"]
-            return Unavailable(f"{exe} exited with {res.returncode}: {tail[0][:300]}")
+            lines = [ln for ln in (res.stderr or "").strip().splitlines() if ln.strip()]
+            tail = [ln for ln in lines if "sysconfig" not in ln][-1:] or lines[:1] or ["no error text"]
+            if "sysconfig" in tail[0]:  # a program that echoes the Python code it was given back
+                tail = ["it did not run the Python code it was given"]
+            return Unavailable(
+                f"{exe} exited with {res.returncode} when asked for its sys.path (is it a Python interpreter?): "
+                f"{tail[0][:160]}"
+            )
         try:
             info = json.loads(res.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            return Unavailable(f"{exe} did not print its sys.path as JSON")
+            info = None
+        if not isinstance(info, dict) or not isinstance(info.get("sys_path"), list):
+            return Unavailable(f"{exe} is not a Python interpreter: it did not print its sys.path as JSON")
         info["source"] = "subprocess"
     info["requested"] = exe
     info["site_packages"] = [p for p in dict.fromkeys(info.get("site_packages") or []) if p]

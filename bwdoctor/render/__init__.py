@@ -1,7 +1,8 @@
 """Output: every document of every command in every format it supports. The one place that writes text.
 
 A command returns ONE document (`{"schema": "bwdoctor.<kind>/1", ...}`, see bwdoctor.model.Outcome); `render`
-turns it into the format asked for. Secrets are redacted here, at the edge, for every format.
+turns it into the format asked for. Every format is cleaned here, at the edge (bwdoctor.render.safe): secrets
+redacted, control characters escaped, JSON strict.
 """
 
 from __future__ import annotations
@@ -54,28 +55,33 @@ def normalize_format(fmt: str) -> str:
 
 
 def render(outcome: Any, fmt: str, options: Optional[RenderOptions] = None) -> str:
-    """The outcome's document in one format, as text (secrets redacted)."""
+    """The outcome's document in one format, as text. Every format is rendered from a cleaned copy (secrets
+    redacted structure-aware, control characters escaped, non-finite numbers null: bwdoctor.render.safe), and
+    the text formats pass the text rules once more at the end."""
     options = options if options is not None else RenderOptions()
-    from ..redact import redact, redact_obj
+    from ..redact import redact
+    from .safe import clean_obj, clean_report, dump_json, strip_controls
 
     fmt = normalize_format(fmt)
     kind = outcome.kind
     if fmt not in KIND_FORMATS.get(kind, DOCUMENT_FORMATS):
         raise ValueError(f"--format {fmt} is not available for {kind} documents")
     if fmt == "json":
-        from .json_out import render_document
-
-        return render_document(outcome.document)
-    report = outcome.report
+        return dump_json(outcome.document)
     if fmt in ("github", "junit", "sarif"):
-        return _render_findings(report, fmt, options)
+        out = _render_findings(clean_report(outcome.report), fmt, options)
+        return strip_controls(redact(out) if fmt == "github" else out)
     if kind == "report":
         from .text import render_text
 
-        return render_text(report, verbose=options.verbose, color=options.color, width=options.width)
-    from .documents import TEXT
+        report = clean_report(outcome.report)
+        out = render_text(report, verbose=options.verbose, color=options.color, width=options.width)
+    else:
+        from .documents import TEXT
 
-    return redact(TEXT[kind](redact_obj(outcome.document), options))
+        out = TEXT[kind](clean_obj(outcome.document, finite=False), options)
+    out = redact(out)
+    return out if options.color else strip_controls(out)
 
 
 def _render_findings(report: Any, fmt: str, options: RenderOptions) -> str:

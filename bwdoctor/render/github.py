@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..redact import redact
 from .common import failed
+from .safe import clean_text
 
 LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -28,6 +28,6 @@ def render_github(report) -> str:
                 f"line={f.location.line}",
                 f"col={f.location.column}",
             ] + props
-        msg = f"{redact(f.message)} (bwdoctor explain {f.kb})"
+        msg = f"{clean_text(f.message)} (bwdoctor explain {f.kb})"
         lines.append(f"::{level} {','.join(props)}::{_esc_data(msg)}")
     return "\n".join(lines) + ("\n" if lines else "")

@@ -1,12 +1,10 @@
-"""JSON output: any document (the bwdoctor.report/1 contract and the others), secrets redacted."""
+"""JSON output: any document (the bwdoctor.report/1 contract and the others), cleaned at the edge."""
 
 from __future__ import annotations
 
-import json
-
-from ..redact import redact_obj
+from .safe import dump_json
 
 
 def render_document(doc: dict) -> str:
-    """A document as stable, indented JSON."""
-    return json.dumps(redact_obj(doc), indent=2, sort_keys=False, default=str) + "\n"
+    """A document as stable, indented, strict JSON (secrets redacted, no NaN/Infinity, no control characters)."""
+    return dump_json(doc)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .. import __version__
 from ..knowledge import load_all
-from ..redact import redact
 from .common import failed
+from .safe import clean_text, dump_json
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -55,7 +54,7 @@ def render_sarif(report) -> str:
             "ruleId": f.id,
             "ruleIndex": index[f.id],
             "level": "error" if f.status == "error" else LEVEL.get(f.severity, "warning"),
-            "message": {"text": f"{redact(f.message)} (bwdoctor explain {f.kb})"},
+            "message": {"text": f"{clean_text(f.message)} (bwdoctor explain {f.kb})"},
             "properties": {"status": f.status, "kb": f.kb},
         }
         path = f.location.path if f.location else (f.evidence.get("path") if isinstance(f.evidence, dict) else None)
@@ -84,7 +83,7 @@ def render_sarif(report) -> str:
             }
         ],
     }
-    return json.dumps(log, indent=2) + "\n"
+    return dump_json(log)
 
 
 def _uri(path: str) -> str:

@@ -6,8 +6,8 @@ import io
 from collections import OrderedDict
 
 from ..model import Unavailable
-from ..redact import redact
 from .common import MARK, failed, fix_line, mark
+from .safe import clean_text
 
 GLYPH = {
     "ok": (MARK["pass"], "green"),
@@ -33,13 +33,17 @@ def _family_state(fs):
 
 
 def _summary_line(fs) -> str:
+    from ..model import summary
+
     n = {s: sum(1 for f in fs if f.status == s) for s in ("pass", "fail", "skip", "error")}
+    causes = summary(fs)
     parts = []
     errs = sum(1 for f in fs if f.status == "fail" and f.severity == "error")
     warns = sum(1 for f in fs if f.status == "fail" and f.severity == "warning")
     infos = sum(1 for f in fs if f.status == "fail" and f.severity == "info")
     for count, word in (
-        (n["error"], "crashed"),
+        (causes["check_crashed"], "crashed"),
+        (causes["probe_failed"], "could not run"),
         (errs, "error"),
         (warns, "warning"),
         (infos, "note"),
@@ -119,21 +123,23 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
             glyph = mark(f.status, f.severity)
             st = "red" if f.status == "error" else STYLE.get(f.severity, "red")
             loc = f" {f.location.path}:{f.location.line}:{f.location.column}" if f.location else ""
-            con.print(f"    [{st}]{glyph}[/{st}] {f.id} {escape(f.name)}{escape(loc)}: {escape(redact(f.message))}")
+            msg = escape(clean_text(f.message))
+            con.print(f"    [{st}]{glyph}[/{st}] {f.id} {escape(f.name)}{escape(clean_text(loc))}: {msg}")
             fix = fix_line(f) if f.status == "fail" else None
             if fix:
-                con.print(f"      fix: [bold]{escape(redact(fix))}[/bold]")
+                con.print(f"      fix: [bold]{escape(clean_text(fix))}[/bold]")
             con.print(f"      more: bwdoctor explain {escape(f.kb)}")
         if verbose:
             for f in fs:
                 if f.status == "pass":
-                    con.print(f"    [green]{MARK['pass']}[/green] {f.id} {escape(f.name)}: {escape(redact(f.message))}")
+                    msg = escape(clean_text(f.message))
+                    con.print(f"    [green]{MARK['pass']}[/green] {f.id} {escape(f.name)}: {msg}")
                 elif f.status == "skip":
-                    con.print(f"    [dim]{MARK['skip']} {f.id} {escape(f.name)}: {escape(redact(f.message))}[/dim]")
+                    con.print(f"    [dim]{MARK['skip']} {f.id} {escape(f.name)}: {escape(clean_text(f.message))}[/dim]")
     if not report.findings:
         con.print("no checks were evaluated")
     for note in report.notes:
-        con.print(f"[yellow]note:[/yellow] {escape(redact(note))}")
+        con.print(f"[yellow]note:[/yellow] {escape(clean_text(note))}")
     con.print()
     con.print(
         "Summary: " + escape(_summary_line(report.findings)) + f"  ({sum(report.probes.values()):.2f} s of probes)"
@@ -144,7 +150,7 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
         for name, value in report.facts.items():
             t = report.probes.get(name)
             timing = f" [dim]({t * 1000:.0f} ms)[/dim]" if t is not None else ""
-            con.print(f"  {escape(name)}{timing}: {escape(redact(_brief(value)))}")
+            con.print(f"  {escape(name)}{timing}: {escape(clean_text(_brief(value)))}")
     return buf.getvalue()
 
 

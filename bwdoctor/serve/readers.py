@@ -13,6 +13,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Callable, Optional
 
+from bwdoctor.redact import MASK, is_secret_name, mask_value, redact, redact_argv
 from bwdoctor.serve.config import EnvVar, ServeConfig, Token
 from bwdoctor.serve.shellwords import Lexer, Var, assignment_value
 
@@ -167,18 +168,23 @@ KEY_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)\s*=\s*", re.M)
 
 
 def _systemd_env_words(text: str, path: str, start: int) -> list:
-    """EnvVars of one Environment= value: several quoted "A=1" "B=2" words per line."""
+    """EnvVars of one Environment= value: any number of assignments, each quoted ("A=1 2") or not (A=1)."""
     lx = Lexer(text, path, systemd=True, pos=start)
     out = []
     words = lx.next_command() or []
     for w in words:
+        if w.assign:  # unquoted NAME=value: the lexer has split the name off; the tokens are the value
+            name, _append = w.assign
+            value = " ".join(t.text for t in w.tokens)
+            out.append(EnvVar(name, value, path, *w.at))
+            continue
         for tok in w.tokens:
             if "=" in tok.text:
                 name, value = tok.text.split("=", 1)
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                    continue  # systemd ignores an assignment whose name is not valid
                 col = tok.column + (1 if w.raw[:1] in "\"'" else 0)
                 out.append(EnvVar(name, value, path, tok.line, col))
-        if w.assign and not w.tokens:
-            out.append(EnvVar(w.assign[0], "", path, *lx.positions.at(start)))
     return out
 
 
@@ -200,6 +206,9 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
             continue
         key, value_start = km.group(1), m.start() + km.end()
         if key == "Environment":
+            if not line[km.end() :].strip():  # an empty Environment= resets the assignments made before it
+                env = [e for e in env if e.path != path]
+                continue
             env.extend(_systemd_env_words(text, path, value_start))
         elif key == "EnvironmentFile":
             name = line[km.end() :].strip()
@@ -251,6 +260,30 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
 
 
 # -- running processes -----------------------------------------------------------------------
+# What the serve checks read of a running server's environment; the rest of /proc/<pid>/environ (HOME, PATH,
+# USER, SSH_*, every credential) is never kept.
+PROCESS_ENV_PREFIXES = (
+    "VLLM_",
+    "CUDA_",
+    "NCCL_",
+    "TORCH_",
+    "PYTORCH_",
+    "TRITON_",
+    "NVIDIA_",
+    "HF_",
+    "HUGGING_FACE_",
+    "TRANSFORMERS_",
+    "FLASHINFER_",
+    "GLOO_",
+)
+PROCESS_ENV_NAMES = ("LD_LIBRARY_PATH", "LD_PRELOAD", "OMP_NUM_THREADS")
+
+
+def process_env_kept(name: str) -> bool:
+    """True for the environment variables of a running server that checks need."""
+    return name in PROCESS_ENV_NAMES or name.startswith(PROCESS_ENV_PREFIXES)
+
+
 def read_process(cmdline: bytes, environ: bytes, cmdline_path: str, environ_path: str) -> list:
     """A ServeConfig of a running vLLM process; the column of a word is its byte offset in cmdline + 1."""
     tokens, offset = [], 0
@@ -266,22 +299,57 @@ def read_process(cmdline: bytes, environ: bytes, cmdline_path: str, environ_path
         text = raw.decode("utf-8", "replace")
         if "=" in text:
             name, value = text.split("=", 1)
-            env.append(EnvVar(name, value, environ_path, 1, offset + 1))
+            if process_env_kept(name):
+                env.append(EnvVar(name, value, environ_path, 1, offset + 1))
         offset += len(raw) + 1
     launcher, ltok, argv = launch
     pid = PurePosixPath(cmdline_path).parent.name
     return [
-        ServeConfig(
-            path=cmdline_path,
-            kind="process",
-            name=f"pid {pid}",
-            launcher=launcher,
-            launcher_token=ltok,
-            argv=list(argv),
-            env=env,
-            prefix=launch_prefix(tokens, ltok),
+        mask_secrets(
+            ServeConfig(
+                path=cmdline_path,
+                kind="process",
+                name=f"pid {pid}",
+                launcher=launcher,
+                launcher_token=ltok,
+                argv=list(argv),
+                env=env,
+                prefix=launch_prefix(tokens, ltok),
+            )
         )
     ]
+
+
+# -- secrets ---------------------------------------------------------------------------------
+def _masked_token(tok: Token, text: str) -> Token:
+    return Token(text, tok.path, tok.line, tok.column, tok.origin)
+
+
+def mask_secrets(cfg: ServeConfig) -> ServeConfig:
+    """The config with every secret masked at the source (bwdoctor.redact): values of secret-named variables,
+    the value after a secret flag (--api-key X, --hf-token=X), and secrets inside any other word, so none
+    reaches facts.serve_configs, a finding or a report. Names and flags stay, so checks still see what is set."""
+    planted = sorted({e.value for e in cfg.env if is_secret_name(e.name) and len(e.value) >= 4}, key=len, reverse=True)
+    for e in cfg.env:
+        e.value = mask_value(e.value) if is_secret_name(e.name) else redact(e.value)
+    words = [t.text for t in cfg.argv]
+    for value in planted:  # a secret variable expanded into any word ($HF_TOKEN as a positional, in a JSON value)
+        words = [w.replace(value, MASK) for w in words]
+    masked = redact_argv(words)
+    cfg.argv = [t if t.text == m else _masked_token(t, m) for t, m in zip(cfg.argv, masked, strict=True)]
+    before = [t.text for t in cfg.prefix]  # docker run -e HF_TOKEN=... before the image
+    for value in planted:
+        before = [w.replace(value, MASK) for w in before]
+    cfg.prefix = [
+        t if t.text == m else _masked_token(t, m) for t, m in zip(cfg.prefix, redact_argv(before), strict=True)
+    ]
+    for e in cfg.settings:
+        e.value = redact(e.value)
+    if cfg.launcher_token is not None:
+        cfg.launcher_token = _masked_token(cfg.launcher_token, redact(cfg.launcher_token.text))
+    cfg.errors = [redact(e) for e in cfg.errors]
+    cfg.includes = [mask_secrets(c) for c in cfg.includes]
+    return cfg
 
 
 # -- dispatch --------------------------------------------------------------------------------
@@ -336,4 +404,4 @@ def read_config(path: str, data: bytes, read: Reader = None, kind: Optional[str]
         ]
     for c in configs:
         c.errors[:0] = errors
-    return configs
+    return [mask_secrets(c) for c in configs]
