@@ -42,14 +42,18 @@ def _entry(major: int, minor: int, suffix: str, sass: bool, ptx: bool) -> dict:
     }
 
 
-def parse_torch_arch_list(text: str) -> List[dict]:
-    """Entries of a TORCH_CUDA_ARCH_LIST value (';' or spaces between items)."""
+def parse_torch_arch_list(text: str) -> Optional[List[dict]]:
+    """Entries of a TORCH_CUDA_ARCH_LIST value (';' or spaces between items); None for "native", which torch
+    (torch/utils/cpp_extension.py _get_cuda_arch_flags, torch 2.13: `_arch_list == "native"`) resolves at build time
+    to the compute capabilities of the GPUs visible then (the last one +PTX)."""
+    if (text or "").strip() == "native":
+        return None
     out = []
     for item in re.split(r"[;\s,]+", (text or "").strip()):
         if not item:
             continue
         if item.lower() in NAMED:
-            out += parse_torch_arch_list(";".join(NAMED[item.lower()]))
+            out += parse_torch_arch_list(";".join(NAMED[item.lower()])) or []
             continue
         m = _TORCH_ITEM.match(item)
         if not m:

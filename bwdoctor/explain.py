@@ -1,4 +1,12 @@
-"""Match pasted error text or whole logs against the KB signatures: which article, where, and the facts in it.
+"""Match pasted error text or whole logs against the KB: which article, where, why, and the facts in it.
+
+Three steps. Normalization: bytes are decoded whatever the terminal saved (BOMs, UTF-16 without one), and each
+line loses its reply quoting, Markdown fences and log-record prefixes (vLLM/Ray worker tags, levels and
+timestamps, ``[rank0]:``, docker compose service names); hard-wrapped lines are joined in a second view.
+Tier 1 ("exact"): the articles' signatures, as below. Tier 2 ("likely"): evidence read from the error lines
+(symbols, sonames, archs, CUDA error codes, signals, versions, components) and a BM25 score of their words
+against each article's title, aliases, signature literals and Symptom, reported with the score and the terms
+and hints behind it; below the threshold the answer is "no match" plus the nearest topics.
 
 Each signature is a Python regex (case-insensitive, multiline). A leading ``(?#w=0.4)`` comment lowers a
 signature's weight (a hint, not proof). An article may list ``excludes``: patterns that, when present in the
@@ -11,7 +19,9 @@ for the anchor and the regex runs only on the few lines around each hit.
 from __future__ import annotations
 
 import bisect
+import collections
 import io
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -32,6 +42,7 @@ WINDOW_LINES = 3  # lines kept either side of an anchor hit, for signatures span
 EXCERPT_MAX = 300
 CHUNK_BYTES = 8 << 20
 EXCLUDE_FACTOR = 0.3
+WEAK_EXACT = 0.3  # an exact match scoring below this is a hint (a weighted-down signature), not a diagnosis
 _WEIGHT_RE = re.compile(r"^\(\?#w=([0-9.]+)\)")
 
 
@@ -154,6 +165,177 @@ def _rules(articles: Dict[str, Any]) -> List[_ArticleRules]:
     return hit
 
 
+# ---------------------------------------------------------------- normalization
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+_NUL_SAMPLE = 1 << 16
+
+
+def _utf16_without_bom(data: bytes) -> Optional[str]:
+    """'utf-16-le'/'utf-16-be' when the NUL bytes sit on one side of most byte pairs (ASCII text as UTF-16)."""
+    sample = data[:_NUL_SAMPLE]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    if odd >= 0.3 * pairs and even <= 0.05 * pairs:
+        return "utf-16-le"
+    if even >= 0.3 * pairs and odd <= 0.05 * pairs:
+        return "utf-16-be"
+    return None
+
+
+def decode_log(data: bytes) -> str:
+    """Text of a pasted error or log, whatever a terminal saved it as.
+
+    A byte-order mark picks UTF-8, UTF-16 or UTF-32; without one, UTF-16 (a Windows terminal's redirect) is told
+    by its NUL bytes on one side of each pair; everything else is UTF-8 with undecodable bytes replaced. Stray
+    NULs are dropped and CR/CRLF line ends become LF. Never raises on bytes.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return ""
+    data = bytes(data)
+    encoding = "utf-8"
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            encoding, data = enc, data[len(bom) :]
+            break
+    else:
+        encoding = _utf16_without_bom(data) or "utf-8"
+    if encoding.startswith(("utf-16", "utf-32")):
+        unit = 2 if encoding.startswith("utf-16") else 4
+        data = data[: len(data) - len(data) % unit]
+    text = data.decode(encoding, "replace")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+LINE_MAX = 16384  # a longer line keeps its head and tail; regexes never see more than this per line
+_QUOTE = re.compile(r"^[ \t]{0,3}(?:>[ \t]?){1,8}")
+_FENCE = re.compile(r"^[ \t]{0,3}(?:```|~~~)[\w+.-]{0,20}[ \t]*$")
+_HTML_NOISE = re.compile(r"^[ \t]*</?(?:details|summary|pre|code|br)\b[^>]{0,80}>[ \t]*$", re.I)
+# Prefixes a logger, a process manager or a container runtime puts before the message; tried in turn, each at
+# the start of what is left of the line. Quantifiers are bounded so no prefix can backtrack over a long line.
+_PREFIXES = [
+    # docker compose: "vllm-1  | ", "api_server_1 | "
+    re.compile(r"^[A-Za-z][\w.-]{0,63}[ \t]{1,16}\|[ \t]?"),
+    # Ray / vLLM worker tags: "(VllmWorker rank=2 pid=123)", "(RayWorkerWrapper pid=9, ip=10.0.0.1)"
+    re.compile(r"^\([^()\n]{0,80}\bpid=\d{1,10}[^()\n]{0,40}\)[ \t]*"),
+    # torch.distributed: "[rank0]: ", mpirun: "[1,0]<stderr>: "
+    re.compile(r"^\[rank\d{1,5}\]:[ \t]?"),
+    re.compile(r"^\[\d{1,5},\d{1,5}\]<std(?:err|out)>:[ \t]?"),
+    # vLLM: "ERROR 01-02 03:04:05 " before "[file.py:12] " (the file tag stays: it says where it was raised)
+    re.compile(
+        r"^(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)[ \t]{1,4}\d{2}-\d{2}[ \t]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?"
+        r"[ \t]{1,4}"
+    ),
+    # SGLang: "[2025-01-02 03:04:05 TP0] ", "[2025-01-02 03:04:05] "
+    re.compile(r"^\[\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,6})?(?:[ \t][\w-]{1,16}){0,3}\][ \t]?"),
+    # ISO / syslog / Python logging timestamps, optional level and logger name after them
+    re.compile(
+        r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?[ \t]{0,4}"
+        r"(?:-[ \t])?(?:(?:\[?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\]?)[ \t]{0,4}(?:-[ \t])?)?"
+    ),
+    re.compile(
+        r"^[A-Z][a-z]{2}[ \t]{1,2}\d{1,2}[ \t]\d{2}:\d{2}:\d{2}[ \t][\w.-]{1,64}[ \t][\w./-]{1,64}(?:\[\d+\])?:[ \t]?"
+    ),
+    # dmesg: "[  123.456789] "
+    re.compile(r"^\[[ \t]{0,12}\d{1,10}\.\d{1,9}\][ \t]?"),
+    # a bare level tag with a logger name: "ERROR:root:", "WARNING:vllm.x:"
+    re.compile(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):[\w.]{1,80}:"),
+]
+_MAX_PREFIX_ROUNDS = 4
+_ANY_PREFIX = re.compile("|".join(f"(?:{p.pattern[1:]})" for p in _PREFIXES))  # one anchored match per round
+
+
+def _strip_prefixes(line: str) -> tuple:
+    """(the message of one log line, whether a log-record prefix was removed)."""
+    had = False
+    for _ in range(_MAX_PREFIX_ROUNDS):
+        m = _ANY_PREFIX.match(line)
+        if not m or m.end() == 0:
+            break
+        line = line[m.end() :]
+        had = True
+    return line, had
+
+
+def _cap(line: str) -> str:
+    if len(line) <= LINE_MAX:
+        return line
+    half = LINE_MAX // 2
+    return line[:half] + " … " + line[-half:]
+
+
+def normalize_lines(text: str) -> tuple:
+    """(message lines, record flags, raw widths): the same number of lines as the text, each with its quoting,
+    Markdown and log-record prefixes removed; flags say which lines began a log record (such lines never
+    continue another); widths are the raw lines' lengths (a terminal wraps at its width)."""
+    out: List[str] = []
+    records: List[bool] = []
+    widths: List[int] = []
+    for raw in text.split("\n"):
+        widths.append(len(raw.rstrip("\r")))
+        line = _cap(raw.rstrip())
+        if line[:1] in (">", " ", "\t"):
+            m = _QUOTE.match(line)
+            if m:
+                line = line[m.end() :]
+        if _FENCE.match(line) or _HTML_NOISE.match(line):
+            out.append("")
+            records.append(True)
+            continue
+        line, had = _strip_prefixes(line)
+        out.append(line)
+        records.append(had)
+    return out, records, widths
+
+
+_WRAP_WIDTHS = frozenset({80, 100, 120, 128, 132, 140, 150, 160, 180, 200, 220, 240, 250, 256})
+_CONTINUES = re.compile(r"^[a-z0-9_'./`(\]-]")
+_ENDS_RECORD = re.compile(r"[.!?:;]$|^\s*$")
+JOIN_MAX = 2 << 20  # wrapped lines are joined only in texts up to this size (a paste, not a server log)
+
+
+def join_wrapped(lines: List[str], records: List[bool], widths: Optional[List[int]] = None) -> List[str]:
+    """Lines with hard-wrapped continuations appended to the line they continue; each continuation's own place
+    becomes an empty line so line numbers stay those of the input. A continuation starts with a lower-case
+    letter, digit or path/identifier character, is not indented and is not a new log record; the line it
+    continues does not end a sentence. A break at a terminal width is joined without a space."""
+    out = list(lines)
+    head = -1
+    for i, ln in enumerate(lines):
+        if head >= 0 and ln and not records[i] and _CONTINUES.match(ln) and not _ENDS_RECORD.search(out[head]):
+            prev = lines[i - 1]
+            wrapped = len(prev) in _WRAP_WIDTHS or (widths is not None and widths[i - 1] in _WRAP_WIDTHS)
+            glue = "" if wrapped and prev[-1:].strip() and ln[:1].strip() else " "
+            if len(out[head]) + len(ln) <= LINE_MAX:
+                out[head] = out[head] + glue + ln
+                out[i] = ""
+                continue
+        head = i if ln.strip() and not ln[:1].isspace() else -1
+    return out
+
+
+def normalize(text: str) -> str:
+    """The text as the matcher reads it: quoting, fences and log prefixes gone, wrapped lines joined (same line
+    count as the input; joined continuations leave empty lines)."""
+    lines, records, widths = normalize_lines(text.replace("\r\n", "\n"))
+    if len(text) <= JOIN_MAX:
+        lines = join_wrapped(lines, records, widths)
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- scanning
 
 
@@ -165,7 +347,26 @@ class _Hit:
 
 
 _DIGITS_TO_0 = str.maketrans("123456789", "000000000")
+_FOLD_BYTES = bytes.maketrans(
+    b"123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"000000000abcdefghijklmnopqrstuvwxyz"
+)  # ASCII digits to 0 and letters to lower case, at C speed (UTF-8 multibyte sequences are left alone)
 _MAX_TRIES = 64  # occurrences of one repeated line template tried before giving up
+
+
+def _fold(text: str) -> str:
+    """text with ASCII digits folded to 0 and ASCII letters lower-cased (same length and line breaks)."""
+    return text.encode("utf-8", "surrogatepass").translate(_FOLD_BYTES).decode("utf-8", "surrogatepass")
+
+
+# Words that make a line an error line for tier 2 (lower case; searched in the folded text of a block)
+ERROR_WORDS = (
+    "error", "fail", "fatal", "exception", "abort", "killed", "signal", "illegal", "not found", "cannot",
+    "can't", "could not", "unable", "unsupported", "not supported", "no such", "invalid", "denied", "refus",
+    "panic", "segmentation", "core dumped", "undefined", "mismatch", "too old", "require", "hang", "timed out",
+    "timeout", "nvrm", "xid", "compatib", "no kernel", "oom", "out of memory", "does not", "doesn't",
+    "not available", "warning", "nvcc", "ptxas", "cicc", "sm_", "compute_", "capability", "glibc", ".so",
+    "cuda", "nccl", "gpu", "driver", "exceed",
+)  # fmt: skip
 
 
 class _Chunk:
@@ -176,11 +377,11 @@ class _Chunk:
     original lines of each template that contains the anchor.
     """
 
-    def __init__(self, text: str, first_line: int):
+    def __init__(self, lines: List[str], first_line: int):
         self.first_line = first_line
-        self.lines = text.split("\n")
+        self.lines = lines
         occ: Dict[str, List[int]] = {}
-        for i, ln in enumerate(text.translate(_DIGITS_TO_0).lower().split("\n")):
+        for i, ln in enumerate(_fold("\n".join(lines)).split("\n")):
             lst = occ.get(ln)
             if lst is None:
                 occ[ln] = [i]
@@ -205,12 +406,30 @@ class _Chunk:
             self._found[anchor] = got
         return got
 
+    def template_ends(self, word: str, head: int, tail: int) -> set:
+        """The first `head` and last `tail` templates that contain word (bounded work on any log)."""
+        got: set = set()
+        pos = self.utext.find(word)
+        while pos >= 0 and len(got) < head:
+            u = bisect.bisect_right(self.starts, pos) - 1
+            got.add(u)
+            pos = self.utext.find(word, self.starts[u + 1] if u + 1 < len(self.starts) else len(self.utext))
+        end = len(self.utext)
+        n = 0
+        pos = self.utext.rfind(word, 0, end)
+        while pos >= 0 and n < tail:
+            u = bisect.bisect_right(self.starts, pos) - 1
+            got.add(u)
+            n += 1
+            pos = self.utext.rfind(word, 0, self.starts[u]) if self.starts[u] > 0 else -1
+        return got
+
     def window(self, i: int) -> str:
         return "\n".join(self.lines[max(0, i - WINDOW_LINES) : i + WINDOW_LINES + 1])
 
     def first_match(self, p: _Pattern) -> Optional[_Hit]:
         """The first line (by position) where p matches, looking only near its anchor's occurrences."""
-        if p.anchor is None:
+        if p.anchor is None:  # never for shipped signatures (a test asks for an anchor); bounded by the block
             text = "\n".join(self.lines)
             m = p.regex.search(text)
             if not m:
@@ -235,9 +454,44 @@ class _Scanner:
         self.rules = rules
         self.hits: Dict[str, Dict[int, _Hit]] = {}
         self.excluded: set = set()
+        self.query = _Query()
 
     def feed(self, text: str, first_line: int) -> None:
-        chunk = _Chunk(text, first_line)
+        """Scan one block: its normalized lines, and (for a paste-sized block) the view with wrapped lines joined."""
+        if "\x00" in text:  # UTF-16 read as UTF-8 upstream: its ASCII survives once the NULs go
+            text = text.replace("\x00", "")
+        lines, records, widths = normalize_lines(text)
+        views = [lines]
+        if len(text) <= JOIN_MAX:
+            joined = join_wrapped(lines, records, widths)
+            if joined != lines:
+                views.append(joined)
+        chunk = None
+        for view in views:
+            chunk = _Chunk(view, first_line)
+            self._scan(chunk)
+        if chunk is not None:
+            self._collect(chunk)
+
+    def _collect(self, chunk: "_Chunk") -> None:
+        """Keep the error lines of the block for tier 2: every line of a short paste, else the first line of
+        each distinct line template that holds an error word (found with str.find in the templates' text)."""
+        picked: List[int]
+        if len(chunk.lines) <= 400:
+            picked = list(range(len(chunk.lines)))
+        else:
+            # the first and latest error templates are all the query keeps; no word is searched further
+            head, tail = QUERY_LINES_MAX // 4, QUERY_LINES_MAX
+            us: set = set()
+            for w in ERROR_WORDS:
+                us.update(chunk.template_ends(w, head, tail))
+            firsts = sorted(chunk.templates[u][0] for u in us)
+            picked = firsts[:head] + firsts[head:][-tail:]
+        for i in picked:
+            if chunk.lines[i]:
+                self.query.add(chunk.first_line + i, chunk.lines[i])
+
+    def _scan(self, chunk: "_Chunk") -> None:
         for r in self.rules:
             for i, p in enumerate(r.signatures):
                 if i in self.hits.get(r.slug, {}):
@@ -274,6 +528,11 @@ class _Scanner:
                     "line": best_hit.line,
                     "excerpt": redact(best_hit.text_line.strip()[:EXCERPT_MAX]),
                     "details": extract_details(windows, focus=best_hit.text_line),
+                    "tier": "exact",
+                    "evidence": [
+                        "signature " + redact(r.signatures[i].source[:120])
+                        for *_, i, _h in sorted(scored, key=lambda x: x[3].line)
+                    ][:4],
                     "_n": len(scored),
                 }
             )
@@ -281,84 +540,6 @@ class _Scanner:
         for m in out:
             del m["_n"]
         return out
-
-
-# ---------------------------------------------------------------- public API
-
-
-def _default_articles():
-    from bwdoctor.knowledge import load_all
-
-    return load_all()
-
-
-def match_text(text: str, articles: Optional[Dict[str, Any]] = None) -> List[dict]:
-    """Matches of pasted error text against KB signatures, best first (empty list when nothing matches)."""
-    if not isinstance(text, str) or not text.strip():
-        return []
-    scanner = _Scanner(_rules(articles if articles is not None else _default_articles()))
-    scanner.feed(text.replace("\r\n", "\n"), 1)
-    return scanner.results()
-
-
-def _chunks_from_file(path: Path) -> Iterable[tuple]:
-    line = 1
-    rest = ""
-    with open(path, "rb") as fh:
-        reader = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline=None)
-        while True:
-            block = reader.read(CHUNK_BYTES)
-            if not block:
-                break
-            block = rest + block
-            cut = block.rfind("\n")
-            if cut < 0:
-                rest = block
-                continue
-            # keep a few lines of overlap so multi-line signatures are not cut at chunk edges
-            keep_from = cut + 1
-            for _ in range(WINDOW_LINES):
-                k = block.rfind("\n", 0, keep_from - 1)
-                if k < 0:
-                    break
-                keep_from = k + 1
-            chunk = block[:cut]
-            yield chunk, line
-            line += chunk.count("\n", 0, keep_from) if keep_from <= len(chunk) else chunk.count("\n") + 1
-            rest = block[keep_from:]
-    if rest:
-        yield rest, line
-
-
-def _chunks_from_lines(lines: Iterable[str]) -> Iterable[tuple]:
-    buf: List[str] = []
-    size = 0
-    line = 1
-    for ln in lines:
-        ln = ln.rstrip("\r\n")
-        buf.append(ln)
-        size += len(ln) + 1
-        if size >= CHUNK_BYTES:
-            yield "\n".join(buf), line
-            keep = buf[-WINDOW_LINES:]
-            line += len(buf) - len(keep)
-            buf, size = keep, sum(len(x) + 1 for x in keep)
-    if buf:
-        yield "\n".join(buf), line
-
-
-def match_log(
-    path_or_lines: Union[str, os.PathLike, Iterable[str]], articles: Optional[Dict[str, Any]] = None
-) -> List[dict]:
-    """Matches found anywhere in a log file (or an iterable of lines), best first; streams the input."""
-    scanner = _Scanner(_rules(articles if articles is not None else _default_articles()))
-    if isinstance(path_or_lines, (str, os.PathLike)):
-        chunks = _chunks_from_file(Path(path_or_lines))
-    else:
-        chunks = _chunks_from_lines(path_or_lines)
-    for chunk, first_line in chunks:
-        scanner.feed(chunk, first_line)
-    return scanner.results()
 
 
 # ---------------------------------------------------------------- details
@@ -386,7 +567,7 @@ _VERSIONS = {
     "vllm": [
         re.compile(r"vLLM (?:API server )?version:?\s*(\d+\.\d+\.\d+[\w.+]*)", re.I),
         re.compile(r"\bvllm\s*(?:==|\s)\s*(\d+\.\d+\.\d+[\w.+]*)", re.I),
-        re.compile(r"version (\d+\.\d+\.\d+[\w.+]*)\s*$", re.M),
+        re.compile(r"(?<!NCCL )version (\d+\.\d+\.\d+[\w.+]*)\s*$", re.M),
     ],
     "cuda": [
         re.compile(r"CUDA Version:\s*(\d+\.\d+)"),
@@ -486,3 +667,841 @@ def _redact_details(d: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+# ---------------------------------------------------------------- evidence
+
+_EV_SYMBOL = re.compile(
+    r"(?:undefined symbol|symbol lookup error:[^\n]{0,300}?undefined symbol|could not find symbol)"
+    r"[:\s]{1,4}`?([A-Za-z_][\w.$@]{0,1000})"
+)
+_EV_SYMBOL_LIB = re.compile(r"([\w.+-]{1,200}\.so(?:\.[\w.]{1,20})?)[:,]?[^\n/]{0,40}undefined symbol")
+_EV_SONAME = re.compile(
+    r"\b(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})\b(?=:?\s{0,3}(?:=>\s{0,3})?(?:cannot open shared object|"
+    r"cannot open|not found|cannot found|no such file|cannot be found|could not be found))"
+    r"|(?:error while loading shared libraries|Could not load library|Could not find|Unable to load|"
+    r"failed to load|cannot load)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
+    re.I,
+)
+_EV_GLIBC = re.compile(r"version [`'‘\"]?(GLIBC|GLIBCXX|CXXABI)_(\d{1,2}\.\d{1,3}(?:\.\d{1,3})?)['’\"]? not found")
+_EV_ARCH = re.compile(r"\b(?:sm|compute|arch=compute|code=sm)_?(\d{2,3})([af]?)\b", re.I)
+_EV_CC = re.compile(
+    r"(?:compute capability|cuda capability|capability|\bCC)\s{0,3}(?:\(CC\)\s{0,2})?(?:of|is|=|:)?\s{0,3}"
+    r"\(?(\d{1,2})(?:\.|,\s{0,2})(\d)\)?",
+    re.I,
+)
+_EV_CUDA_ERR_CODE = re.compile(
+    r"\b(?:CUDA (?:driver )?error|cuda error|Error|error code|cudaError|CUresult)\s{0,3}"
+    r"[:=(]?\s{0,3}(\d{1,3})\)?\s{0,3}[:,]",
+    re.I,
+)
+_EV_CUDA_ERR_NAME = re.compile(r"\b(cudaError[A-Z]\w{2,60}|CUDA_ERROR_[A-Z_]{3,60})\b")
+_EV_SIGNAL = [
+    (re.compile(r"\bSIG(ILL|KILL|SEGV|BUS|ABRT|TERM|FPE)\b"), None),
+    (re.compile(r"signal:\s{0,3}(illegal instruction|killed|segmentation fault|aborted|bus error)", re.I), None),
+    (re.compile(r"\b(Illegal instruction|Segmentation fault|Bus error)\b(?:\s{0,3}\(core dumped\))?"), None),
+    (re.compile(r"(?:died|killed|terminated) (?:due to|by) signal\s{0,3}(\d{1,2})\b", re.I), None),
+    (re.compile(r"\bsignal (\d{1,2})\b(?:\s{0,3}\((?:Kill|Illegal|Segmentation|Abort))", re.I), None),
+    (
+        re.compile(
+            r"(?:exit ?code|exitcode|exit status|returned non-zero exit status|return code)[:=\s]{1,3}(-?\d{1,3})\b",
+            re.I,
+        ),
+        "exit",
+    ),
+]
+_SIGNAL_NAMES = {
+    "ill": "SIGILL",
+    "illegal instruction": "SIGILL",
+    "4": "SIGILL",
+    "kill": "SIGKILL",
+    "killed": "SIGKILL",
+    "9": "SIGKILL",
+    "segv": "SIGSEGV",
+    "segmentation fault": "SIGSEGV",
+    "11": "SIGSEGV",
+    "bus": "SIGBUS",
+    "bus error": "SIGBUS",
+    "7": "SIGBUS",
+    "abrt": "SIGABRT",
+    "aborted": "SIGABRT",
+    "6": "SIGABRT",
+    "term": "SIGTERM",
+    "15": "SIGTERM",
+    "fpe": "SIGFPE",
+    "8": "SIGFPE",
+}
+_EXIT_SIGNALS = {"-4": "SIGILL", "132": "SIGILL", "-9": "SIGKILL", "137": "SIGKILL", "-11": "SIGSEGV", "139": "SIGSEGV"}
+# CUDA runtime / driver error codes the KB has articles for (cudaError_t and CUresult share these values)
+CUDA_ERRORS = {
+    2: "cudaErrorMemoryAllocation",
+    35: "cudaErrorInsufficientDriver",
+    100: "cudaErrorNoDevice",
+    209: "cudaErrorNoKernelImageForDevice",
+    217: "cudaErrorPeerAccessUnsupported",
+    222: "cudaErrorUnsupportedPtxVersion",
+    710: "cudaErrorAssert",
+    803: "cudaErrorSystemDriverMismatch",
+    804: "cudaErrorCompatNotSupportedOnDevice",
+}
+_CUDA_ERROR_TEXT = {
+    "forward compatibility was attempted on non supported hw": 804,
+    "system has unsupported display driver / cuda driver combination": 803,
+    "no kernel image is available for execution on the device": 209,
+    "the provided ptx was compiled with an unsupported toolchain": 222,
+    "cuda driver version is insufficient for cuda runtime version": 35,
+    "no cuda-capable device is detected": 100,
+    "peer access is not supported between these two devices": 217,
+    "device-side assert triggered": 710,
+}
+_CUDA_NAME_CODES = {v.lower(): k for k, v in CUDA_ERRORS.items()} | {
+    "cuda_error_compat_not_supported_on_device": 804,
+    "cuda_error_system_driver_mismatch": 803,
+    "cuda_error_no_binary_for_gpu": 209,
+    "cuda_error_unsupported_ptx_version": 222,
+    "cuda_error_no_device": 100,
+    "cuda_error_peer_access_unsupported": 217,
+    "cuda_error_out_of_memory": 2,
+}
+COMPONENTS = {
+    "vllm": re.compile(r"\bvllm\b|VllmWorker|EngineCore", re.I),
+    "sglang": re.compile(r"\bsglang\b|sgl_kernel|sgl-kernel", re.I),
+    "triton": re.compile(r"\btriton\b|ptxas|inductor", re.I),
+    "nccl": re.compile(r"\bnccl\b", re.I),
+    "flash-attn": re.compile(r"flash[_-]?attn|flash.attention|FlashAttention|_vllm_fa[23]_C|\bFA[234]\b", re.I),
+    "flashinfer": re.compile(r"flashinfer", re.I),
+    "bitsandbytes": re.compile(r"bitsandbytes|CUDA SETUP:", re.I),
+    "xformers": re.compile(r"xformers", re.I),
+    "ray": re.compile(r"\bray\b|RayWorker|raylet", re.I),
+    "docker": re.compile(r"\bdocker\b|nvidia-container", re.I),
+    "nvcc": re.compile(r"\bnvcc\b|\bcicc\b", re.I),
+    "pip": re.compile(r"\bpip\b|setup\.py|building wheel|build_ext", re.I),
+    "driver": re.compile(r"\bNVRM\b|nvidia-smi|RmInitAdapter|\bXid\b", re.I),
+}
+# What the user describes rather than what a program printed (hangs, wrong numbers) and what it is about
+SYMPTOMS = {
+    "hang": re.compile(r"\b(?:hangs?|hung|hanging|stuck|freez(?:e|es|ing)|deadlock(?:ed)?|no progress)\b", re.I),
+    "wrong-result": re.compile(
+        r"incorrect results?|wrong results?|garbage|gibberish|garbled|all zeros|returns? zeros|tensor\(\[0\., 0\.", re.I
+    ),
+    "parallel": re.compile(
+        r"tensor[-_ ]parallel|\btp[-_ ]?size|--tp\b|all_?reduce|multi-?gpu|\b[2-8] ?x ?(?:rtx|gpu)|\bTP ?= ?[2-8]", re.I
+    ),
+    "p2p": re.compile(r"(?<![a-z])p2p(?![a-z])|peer[ -](?:to[ -]peer|access)", re.I),
+    "iommu": re.compile(r"\biommu\b|\bACS\b|ACSCtl", re.I),
+}
+_TOOLS = re.compile(r"\b(cicc|ptxas|cc1plus|nvcc|ninja|fatbinary|ld)\b")
+_NCCL_ERROR = re.compile(
+    r"NCCL error[^\n]{0,240}?(unhandled cuda error|unhandled system error|internal error|"
+    r"invalid usage|remote process exited|unhandled)",
+    re.I,
+)
+_GPU_FAMILY = [
+    ("blackwell-consumer", re.compile(r"RTX\s{0,2}50[5-9]0|RTX PRO \d{4} Blackwell|\bGB10\b|sm_?12[01]", re.I)),
+    ("blackwell-datacenter", re.compile(r"\bG?B[23]00\b|\bB100\b|sm_?10[03]", re.I)),
+    ("consumer", re.compile(r"GeForce|RTX\s{0,2}[2-5]0[5-9]0|RTX\s{0,2}A[2-6]000|TITAN", re.I)),
+]
+EVIDENCE_SCAN_MAX = 1 << 20  # evidence is read from at most this much of the error lines of one input
+
+
+def _arch_of_cc(major: str, minor: str) -> str:
+    return f"sm_{int(major)}{int(minor)}"
+
+
+def extract_evidence(text: str) -> dict:
+    """What the error names, read the way the field writes it: symbols (with their library and demangled form),
+    missing sonames and majors, glibc/GLIBCXX versions, sm/compute archs and capabilities, CUDA error codes and
+    names, signals and exit statuses, NCCL errors, versions, GPU family and the components that raised."""
+    text = text[:EVIDENCE_SCAN_MAX]
+    ev: Dict[str, Any] = {}
+    syms = []
+    for m in _EV_SYMBOL.finditer(text):
+        name = m.group(1).rstrip(".")
+        item: Dict[str, Any] = {"name": name, "kind": "c++" if name.startswith("_Z") else "c"}
+        dm = demangle(name) if item["kind"] == "c++" else None
+        if dm:
+            item["demangled"] = dm
+        libs = list(_EV_SYMBOL_LIB.finditer(text, max(0, m.start() - 400), m.start() + 20))
+        if libs:  # the library named nearest before the symbol
+            item["library"] = libs[-1].group(1).rsplit("/", 1)[-1]
+        syms.append(item)
+        if len(syms) >= 8:
+            break
+    if syms:
+        ev["symbols"] = syms
+    sonames = []
+    for m in _EV_SONAME.finditer(text):
+        so = m.group(1) or m.group(2)
+        base, _, ver = so.partition(".so")
+        major = ver.strip(".").split(".")[0] if ver.strip(".") else None
+        item = {"name": so, "base": base}
+        if major:
+            item["major"] = major
+        if item not in sonames:
+            sonames.append(item)
+        if len(sonames) >= 8:
+            break
+    if sonames:
+        ev["sonames"] = sonames
+    libc = []
+    for m in _EV_GLIBC.finditer(text):
+        pair = {"family": m.group(1), "version": m.group(2)}
+        if pair not in libc:
+            libc.append(pair)
+    if libc:
+        ev["libc"] = libc[:8]
+    archs = []
+    for m in _EV_ARCH.finditer(text):
+        a = f"sm_{m.group(1)}{m.group(2).lower()}"
+        if a not in archs:
+            archs.append(a)
+    ccs = []
+    for m in _EV_CC.finditer(text):
+        cc = f"{int(m.group(1))}.{m.group(2)}"
+        if cc not in ccs:
+            ccs.append(cc)
+        a = _arch_of_cc(m.group(1), m.group(2))
+        if a not in archs:
+            archs.append(a)
+    if archs:
+        ev["arch"] = archs[:8]
+    if ccs:
+        ev["compute_capability"] = ccs[:8]
+    low = text.lower()
+    codes: List[int] = []
+    for phrase, code in _CUDA_ERROR_TEXT.items():
+        if phrase in low and code not in codes:
+            codes.append(code)
+    for m in _EV_CUDA_ERR_NAME.finditer(text):
+        named = _CUDA_NAME_CODES.get(m.group(1).lower())
+        if named is not None and named not in codes:
+            codes.append(named)
+    for m in _EV_CUDA_ERR_CODE.finditer(text):
+        code = int(m.group(1))
+        if code in CUDA_ERRORS and code not in codes and code != 2:
+            codes.append(code)
+    if codes:
+        ev["cuda_errors"] = [{"code": c, "name": CUDA_ERRORS[c]} for c in codes[:8]]
+    sigs: List[str] = []
+    exits: List[str] = []
+    for rx, kind in _EV_SIGNAL:
+        for m in rx.finditer(text):
+            val = m.group(1)
+            if kind == "exit":
+                if val not in exits:
+                    exits.append(val)
+                name = _EXIT_SIGNALS.get(val)
+            else:
+                name = _SIGNAL_NAMES.get(val.lower())
+            if name and name not in sigs:
+                sigs.append(name)
+            if len(sigs) + len(exits) >= 12:
+                break
+    if sigs:
+        ev["signals"] = sigs
+    if exits:
+        ev["exit_status"] = exits[:6]
+    tools = list(dict.fromkeys(t for t in _TOOLS.findall(text)))
+    if tools:
+        ev["tools"] = tools[:6]
+    nccl = _NCCL_ERROR.search(text)
+    if nccl:
+        ev["nccl_error"] = nccl.group(1).lower()
+    versions = {}
+    for name, pats in _VERSIONS.items():
+        v = _first(pats, text)
+        if v:
+            versions[name] = v
+    if versions:
+        ev["versions"] = versions
+    fams = [name for name, rx in _GPU_FAMILY if rx.search(text)]
+    if fams:
+        ev["gpu_family"] = fams
+    comps = [name for name, rx in COMPONENTS.items() if rx.search(text)]
+    if comps:
+        ev["components"] = comps
+    symptoms = [name for name, rx in SYMPTOMS.items() if rx.search(text)]
+    if symptoms:
+        ev["symptoms"] = symptoms
+    return ev
+
+
+def evidence_keys(ev: dict) -> List[str]:
+    """Flat keys of the evidence ("signal:SIGILL", "soname:libnuma", "cuda-error:804", ...) that hints match."""
+    keys: List[str] = []
+    for s in ev.get("symbols", []):
+        keys.append(f"symbol-kind:{s['kind']}")
+        keys.append(f"symbol:{s['name']}")
+        if s.get("demangled"):
+            keys.append(f"symbol-demangled:{s['demangled']}")
+        if s.get("library"):
+            keys.append(f"symbol-library:{s['library']}")
+    for s in ev.get("sonames", []):
+        keys.append(f"soname:{s['base']}")
+    for p in ev.get("libc", []):
+        keys.append(f"libc:{p['family']}")
+    for a in ev.get("arch", []):
+        keys.append(f"arch:{a}")
+    for e in ev.get("cuda_errors", []):
+        keys.append(f"cuda-error:{e['code']}")
+    for s in ev.get("signals", []):
+        keys.append(f"signal:{s}")
+    for t in ev.get("tools", []):
+        keys.append(f"tool:{t}")
+    if ev.get("nccl_error"):
+        keys.append(f"nccl-error:{ev['nccl_error']}")
+    for f in ev.get("gpu_family", []):
+        keys.append(f"gpu:{f}")
+    for c in ev.get("components", []):
+        keys.append(f"component:{c}")
+    for s in ev.get("symptoms", []):
+        keys.append(f"symptom:{s}")
+    for name, v in (ev.get("versions") or {}).items():
+        keys.append(f"{name}-version:{v}")
+    return keys
+
+
+# Evidence that points at a topic: (every one of these key patterns present, slug, weight). Transparent and
+# small on purpose; the BM25 part of the score does the rest.
+_CUDA_LIBS = (
+    r"soname:lib(?:cudart|cublas|cublasLt|cusparse|cusparseLt|cufft|curand|cusolver|nvrtc|cudnn\w*|nvJitLink|npp\w*)$"
+)
+_SYSTEM_LIBS = (
+    r"soname:lib(?:numa|ibverbs|mlx5|rdmacm|gomp|GL|glib-2\.0|gthread-2\.0|aio|ffi|ssl|crypto|openblas|"
+    r"SM|ICE|X11|Xext|xcb|cupti|omp|jemalloc|tcmalloc\w*|python3\.\d+|z|bz2|lzma|sqlite3|uring|efa|fabric)$"
+)
+HINTS: List[tuple] = [
+    ((r"signal:SIGILL$",), "cpu-isa-mismatch", 4.0),
+    ((r"signal:SIGKILL$", r"tool:(?:cicc|ptxas|cc1plus|nvcc|ninja)$"), "build-oom", 4.0),
+    ((r"libc:GLIBC$",), "glibc-too-old", 5.0),
+    ((r"libc:(?:GLIBCXX|CXXABI)$",), "libstdcxx-too-old", 5.0),
+    ((r"cuda-error:80[34]$",), "cuda-compat-mismatch", 5.0),
+    ((r"cuda-error:209$",), "no-kernel-image", 3.0),
+    ((r"cuda-error:222$",), "ptx-toolchain", 4.0),
+    ((r"cuda-error:35$",), "driver-too-old", 4.0),
+    ((r"cuda-error:217$",), "custom-allreduce-p2p", 3.0),
+    ((_CUDA_LIBS,), "cuda-major-mismatch", 2.5),
+    ((_SYSTEM_LIBS,), "system-library-missing", 4.0),
+    ((r"soname:libcuda$",), "no-driver-in-container", 2.5),
+    ((r"symbol-kind:c$", r"symbol:(?:torch|aoti_torch|at)_\w+$"), "undefined-symbol", 4.0),
+    ((r"symbol-demangled:(?:c10|at|torch|caffe2)::",), "undefined-symbol", 3.0),
+    ((r"symbol:cu[A-Z]\w+$",), "driver-too-old", 3.0),
+    ((r"symbol:_Z\w*(?:cutlass\w*sm1\d\d|nvfp4)",), "sm12x-missing-kernel-symbol", 3.0),
+    ((r"nccl-error:unhandled cuda error$", r"gpu:blackwell-consumer$"), "nccl-too-old-blackwell", 3.0),
+    ((r"nccl-error:unhandled cuda error$", r"nccl-version:2\.(?:1\d|2[0-5])\."), "nccl-too-old-blackwell", 3.0),
+    ((r"symptom:hang$", r"symptom:parallel$"), "consumer-p2p-hang", 3.0),
+    ((r"symptom:hang$", r"symptom:parallel$"), "pcie-p2p-acs-iommu", 1.5),
+    ((r"arch:sm_(?:[1-4]\d|5[0-3])$", r"tool:(?:nvcc|ptxas)$"), "nvcc-dropped-arch", 3.0),
+    ((r"symptom:hang$", r"component:nccl$"), "consumer-p2p-hang", 2.0),
+    ((r"symptom:wrong-result$", r"symptom:p2p$"), "consumer-p2p-hang", 3.0),
+    ((r"symptom:hang$", r"symptom:iommu$"), "pcie-p2p-acs-iommu", 4.0),
+    ((r"component:flashinfer$", r"gpu:blackwell-consumer$"), "flashinfer-sm120", 0.8),
+    ((r"component:flash-attn$", r"gpu:blackwell-consumer$"), "flash-attn-arch-gate", 0.8),
+]
+_HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
+
+# What tier 2 needs before it may name an article at all ("key:" = an evidence key, else a text pattern):
+# words in common are not enough where the article is about one specific fact.
+_BLACKWELL = (
+    r"sm_?1[0-2]\d|\bsm ?1[0-2]\d|\b1[0-2]\.[0-9]\b|12\.x|blackwell|rtx ?50[5-9]0|rtx pro \d000|\bgb10\b|"
+    r"\bg?b[12]00\b|\bb300\b|compute_1[0-2]\d"
+)
+_SYSTEM_SONAME = (
+    r"key:soname:lib(?:numa|ibverbs|mlx5|rdmacm|efa|fabric|aio|uring|GL|gomp|glib-2\.0|jemalloc|openblas|SM|ICE|X11)$"
+)
+REQUIRES: Dict[str, str] = {
+    "vllm-no-fa2-sm12x": _BLACKWELL,
+    "flashinfer-trtllm-gen-sm120": _BLACKWELL,
+    "flashinfer-nvfp4-moe-sm120": _BLACKWELL,
+    "sm12x-fp8-kernel-missing": _BLACKWELL,
+    "sm12x-missing-kernel-symbol": _BLACKWELL,
+    "arch-suffix-missing": _BLACKWELL,
+    "sm121-torch-warning-benign": r"12\.1|sm_?121|\bgb10\b|dgx spark",
+    "fa3-blackwell": r"fa3|fa ?3\b|flash.?attention.?3|hopper|flash_fwd|fa version 3",
+    "system-library-missing": _SYSTEM_SONAME,
+    "nvcc-dropped-arch": r"key:arch:sm_(?:[1-4]\d|5[0-3])[af]?$",
+    "nvcc-too-old": r"key:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?$",
+    "triton-too-old-arch": r"key:arch:sm_(?:9\d|1\d\d)[af]?$",
+    "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
+    "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    "startup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    "sampler-warmup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+}
+_REQUIRES_RX = {
+    slug: (p.startswith("key:"), re.compile(p[4:] if p.startswith("key:") else p, re.I)) for slug, p in REQUIRES.items()
+}
+
+
+def _allowed(slug: str, keys: List[str], text: str) -> bool:
+    req = _REQUIRES_RX.get(slug)
+    if req is None:
+        return True
+    on_keys, rx = req
+    return any(rx.match(k) for k in keys) if on_keys else bool(rx.search(text))
+
+
+def hint_scores(keys: List[str], slugs: Iterable[str]) -> Dict[str, tuple]:
+    """{slug: (weight, [keys that drove it])} for the hints whose every pattern matches some evidence key."""
+    have = set(slugs)
+    out: Dict[str, tuple] = {}
+    for rxs, slug, w in _HINT_RX:
+        if slug not in have:
+            continue
+        used = []
+        for rx in rxs:
+            k = next((k for k in keys if rx.match(k)), None)
+            if k is None:
+                break
+            used.append(k)
+        else:
+            old_w, old_keys = out.get(slug, (0.0, []))
+            out[slug] = (old_w + w, old_keys + [k for k in used if k not in old_keys])
+    return out
+
+
+# ---------------------------------------------------------------- not an environment problem
+
+# Errors of the model, the request or the code, not of the GPU stack: these keep tier 2 silent (an exact
+# signature can still name an article).
+NOT_ENVIRONMENT = [
+    re.compile(p, re.I)
+    for p in (
+        r"device-side assert(?:ion)? triggered",
+        r"Assertion `[^`\n]{1,200}` failed",
+        r"\b401 Client Error\b|\bUnauthorized for url\b|Invalid username or password|Access to model [^\n]{1,200}"
+        r" is restricted|Cannot access gated repo|gated repo|You are trying to access a gated repo",
+        r"\b404 Client Error\b|Repository Not Found|is not a valid model identifier|"
+        r"does not appear to have a file named|not a local folder and is not a valid model",
+        r"maximum context length|context length (?:is )?exceeded|exceeds? (?:the )?(?:model'?s? )?maximum "
+        r"(?:context|sequence) length|Input length[^\n]{0,40}exceeds|longer than the specified maximum sequence "
+        r"length|prompt is too long|is longer than the model's context|longer than the maximum model length",
+        r"\bJSONDecodeError\b|\bSyntaxError\b|\bIndentationError\b|\bNameError: name '",
+        r"\b400 Bad Request\b|BadRequestError|Invalid request|invalid_request_error",
+        r"got an unexpected keyword argument|missing \d+ required positional argument",
+        r"must be divisible by (?:the )?(?:tensor|pipeline) parallel size",
+        r"HFValidationError|Repo id must be in the form",
+        r"Can.t load (?:the )?(?:tokenizer|config(?:uration)?|processor|feature extractor) for",
+        r"\bValidationError\b",
+        r"chat template|tokenizer\.chat_template|Unrecognized (?:configuration class|model)|"
+        r"model type `?\w+`? but Transformers does not recognize",
+        r"Connection refused|ConnectionError|Max retries exceeded with url|Name or service not known|"
+        r"Temporary failure in name resolution|Read timed out",
+        r"No space left on device|Disk quota exceeded|Permission denied",
+        r"has no attribute '[^'\n]{1,80}'",
+    )
+]
+
+
+def _not_environment(text: str) -> Optional[str]:
+    for rx in NOT_ENVIRONMENT:
+        m = rx.search(text)
+        if m:
+            return m.group(0)[:80]
+    return None
+
+
+# ---------------------------------------------------------------- tier 2: evidence-weighted ranking
+
+_TOKEN = re.compile(r"[a-z][a-z0-9_]{1,39}")
+_STOP = frozenset(
+    """the and for not with this that from are was were been being have has had you your our its into than then
+    when what which while will would should could can cannot may might must also use used using uses only any all
+    some such more most other about over after before between because there their them they these those here
+    error errors warning warnings info debug traceback recent call last file line self return raise python site
+    packages lib usr local home dist opt root bin venv conda envs anaconda miniconda main module init none true
+    false please see try set get run running runs how why does did done one two new old via per each either
+    both out off yes see also like just still same instead following above below https http www github com org
+    issue issues html htm docs doc md code value values type types args kwargs object objects function class
+    method name names result results default please note be to on in is it of at by as or if an we do so up my
+    me us""".split()
+)
+K1 = 1.2
+B = 0.5
+FIELD_REPEAT = {"key": 2, "symptom": 1}
+QUERY_LINES_MAX = 600  # error lines kept per input for tier 2 (first 150, then the latest ones)
+QUERY_CHARS_MAX = 400_000
+PHRASE_DF_MAX = 3  # a two-word phrase found in more articles than this says little about any one of them
+LIKELY_MIN = 6.0  # tier-2 score an article needs to be reported as "likely"
+LIKELY_PHRASES = 2  # distinctive phrases of the article the error lines must contain (without a hint)
+HINT_ALONE = 3.0  # a hint at least this heavy makes an article likely with HINT_MARGIN more of any score
+HINT_MARGIN = 1.0
+BM25_SHARE = 0.25  # weight of the word-level BM25 in the tier-2 score (phrases and hints carry it)
+LIKELY_RATIO = 0.6  # further likely articles must score this share of the best
+NEAREST_N = 3
+_CODE_SPAN = re.compile(r"`([^`\n]{4,300})`")
+
+
+def _stem(t: str) -> str:
+    if len(t) > 4 and t.endswith("ies"):
+        return t[:-3] + "y"
+    if len(t) > 4 and t.endswith("s") and not t.endswith(("ss", "us", "as", "is")):
+        return t[:-1]
+    return t
+
+
+_NONSPACE = re.compile(r"\S+")
+_PLATFORM_TAG = re.compile(r"\.cpython-\d+[\w-]{0,40}|\b(?:x86_64|aarch64|amd64)(?:-linux-gnu)?\b|-linux-gnu\b", re.I)
+
+
+def collapse_paths(text: str) -> str:
+    """Paths reduced to their last component and platform tags dropped: where a file lives (site-packages,
+    /usr/lib/x86_64-linux-gnu, a venv) varies from report to report and says nothing about the failure."""
+    return _PLATFORM_TAG.sub(" ", _NONSPACE.sub(_last_component, text))
+
+
+def _last_component(m: re.Match) -> str:
+    # split, not a regex over path segments: linear on any token (a long run with no slash cannot backtrack)
+    tok = m.group(0)
+    if "/" not in tok and "\\" not in tok:
+        return tok
+    return tok.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def tokens(text: str) -> List[str]:
+    """Lower-case word tokens for the ranking: paths collapsed, stop words, one-letter and numeric tokens dropped,
+    plurals folded."""
+    return [_stem(t) for t in _TOKEN.findall(collapse_paths(text).lower()) if t not in _STOP]
+
+
+def phrases(text: str) -> set:
+    """Two-word phrases (adjacent tokens of one line, after stop words are dropped)."""
+    out: set = set()
+    for line in text.split("\n"):
+        tk = tokens(line)
+        out.update(f"{x} {y}" for x, y in zip(tk, tk[1:], strict=False))
+    return out
+
+
+@dataclass
+class _Doc:
+    slug: str
+    title: str
+    tf: Dict[str, int]
+    length: int
+    phrases: set
+
+
+@dataclass
+class _Index:
+    docs: List[_Doc]
+    idf: Dict[str, float]
+    avg: float
+    phrase_idf: Dict[str, float]
+
+
+_INDEX_CACHE: Dict[tuple, _Index] = {}
+
+
+def _article_text_fields(a: Any) -> Dict[str, str]:
+    """key: title, aliases, slug words, signature literals and the error text quoted in Symptom; symptom: prose."""
+    lits = []
+    for s in a.signatures:
+        try:
+            lits.extend(_literal_runs(_sre_parse.parse(s, FLAGS))[1])
+        except Exception:
+            lits.append(s)
+    sections = getattr(a, "sections", {}) or {}
+    symptom = sections.get("Symptom", "")
+    quoted = [m.group(1) for m in _CODE_SPAN.finditer(symptom)]
+    return {
+        "key": "\n".join([a.title, *a.aliases, a.slug.replace("-", " "), *lits, *quoted]),
+        "symptom": symptom,
+    }
+
+
+def _index(articles: Dict[str, Any]) -> _Index:
+    key = tuple((slug, a.title, tuple(a.signatures), tuple(a.aliases)) for slug, a in sorted(articles.items()))
+    hit = _INDEX_CACHE.get(key)
+    if hit is not None:
+        return hit
+    docs = []
+    for slug, a in sorted(articles.items()):
+        tf: Dict[str, int] = {}
+        n = 0
+        fields = _article_text_fields(a)
+        for fname, text in fields.items():
+            for t in tokens(text):
+                tf[t] = tf.get(t, 0) + FIELD_REPEAT[fname]
+                n += FIELD_REPEAT[fname]
+        docs.append(_Doc(slug=slug, title=a.title, tf=tf, length=max(n, 1), phrases=phrases(fields["key"])))
+    df: Dict[str, int] = {}
+    pdf: Dict[str, int] = {}
+    for d in docs:
+        for t in d.tf:
+            df[t] = df.get(t, 0) + 1
+        for ph in d.phrases:
+            pdf[ph] = pdf.get(ph, 0) + 1
+    n_docs = max(len(docs), 1)
+    idf = {t: math.log(1 + (n_docs - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+    pidf = {ph: math.log(n_docs / f) for ph, f in pdf.items() if f <= PHRASE_DF_MAX}
+    idx = _Index(docs=docs, idf=idf, avg=sum(d.length for d in docs) / n_docs, phrase_idf=pidf)
+    _INDEX_CACHE.clear()
+    _INDEX_CACHE[key] = idx
+    return idx
+
+
+def _bm25(idx: _Index, q: Iterable[str]) -> Dict[str, tuple]:
+    """{slug: (score, [(term, contribution)] best first)} of the distinct query terms against each article."""
+    qset = set(q)
+    out: Dict[str, tuple] = {}
+    for d in idx.docs:
+        parts = []
+        norm = K1 * (1 - B + B * d.length / idx.avg)
+        for t in qset:
+            f = d.tf.get(t)
+            if f:
+                parts.append((t, idx.idf[t] * f * (K1 + 1) / (f + norm)))
+        if parts:
+            parts.sort(key=lambda p: -p[1])
+            out[d.slug] = (sum(p[1] for p in parts), parts)
+    return out
+
+
+@dataclass
+class _Query:
+    """The error lines of one input, bounded: every line of a short paste, else the first and latest error lines."""
+
+    head: List[tuple] = field(default_factory=list)
+    tail: Any = None
+    chars: int = 0
+    seen: set = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.tail = collections.deque(maxlen=QUERY_LINES_MAX - QUERY_LINES_MAX // 4)
+
+    def add(self, line_no: int, line: str) -> None:
+        s = line.strip()
+        if len(s) < 3:
+            return
+        s = s[:2000]
+        key = _fold(s)
+        if key in self.seen:
+            return
+        if len(self.seen) < 100_000:
+            self.seen.add(key)
+        if len(self.head) < QUERY_LINES_MAX // 4 and self.chars < QUERY_CHARS_MAX // 2:
+            self.head.append((line_no, s))
+            self.chars += len(s)
+        else:
+            self.tail.append((line_no, s))
+
+    def lines(self) -> List[tuple]:
+        return self.head + list(self.tail)
+
+
+def rank_evidence(
+    query_lines: List[tuple], articles: Dict[str, Any], exclude: Iterable[str] = (), lookalike: Iterable[str] = ()
+) -> dict:
+    """Tier 2 over the error lines: {"likely": [...], "nearest": [...], "evidence": {...}, "vetoed": str|None}.
+
+    Score of an article = the weights of the evidence hints that point at it + the idf of each distinctive
+    two-word phrase of its title, aliases, signature literals or quoted Symptom text that the error lines
+    contain (a phrase in at most PHRASE_DF_MAX articles) + BM25_SHARE x the word-level BM25. "likely" needs
+    LIKELY_MIN and either a hint of HINT_ALONE or LIKELY_PHRASES distinct phrases; text that names a model,
+    request or code error keeps it empty. The nearest topics are the best scores whatever they are.
+    """
+    text = "\n".join(s for _, s in query_lines)
+    ev = extract_evidence(text)
+    keys = evidence_keys(ev)
+    q = tokens(text)
+    qph = phrases(text)
+    for s in ev.get("symbols", []):
+        if s.get("demangled"):
+            q.extend(tokens(s["demangled"]))
+    idx = _index(articles)
+    bm = _bm25(idx, q)
+    hints = hint_scores(keys, articles)
+    skip = set(exclude)
+    look = set(lookalike)
+    cands = []
+    for d in idx.docs:
+        if d.slug in skip:
+            continue
+        b, parts = bm.get(d.slug, (0.0, []))
+        h, hkeys = hints.get(d.slug, (0.0, []))
+        matched = sorted(
+            ((ph, idx.phrase_idf[ph]) for ph in d.phrases & qph if ph in idx.phrase_idf), key=lambda x: -x[1]
+        )
+        ph_score = sum(w for _, w in matched)
+        total = h + ph_score + BM25_SHARE * b
+        if d.slug in look:  # the article's own excludes matched: the text belongs to a look-alike
+            total *= EXCLUDE_FACTOR
+        if total <= 0:
+            continue
+        cands.append((total, h, hkeys, matched, d, parts))
+    cands.sort(key=lambda c: (-c[0], c[4].slug))
+    vetoed = _not_environment(text)
+    likely = []
+    allowed = [c for c in cands if _allowed(c[4].slug, keys, text)]
+    if not vetoed and allowed:
+        best = allowed[0][0]
+        for total, h, hkeys, matched, d, parts in allowed[:NEAREST_N]:
+            by_hint = h >= HINT_ALONE and total >= HINT_ALONE + HINT_MARGIN
+            by_phrases = total >= LIKELY_MIN and (len(matched) >= LIKELY_PHRASES or (h > 0 and matched))
+            if (by_hint or by_phrases) and total >= LIKELY_RATIO * best:
+                line_no, excerpt = _evidence_line(query_lines, [ph for ph, _ in matched], {t for t, _ in parts[:8]})
+                likely.append(
+                    {
+                        "slug": d.slug,
+                        "score": round(total / (total + LIKELY_MIN), 4),
+                        "line": line_no,
+                        "excerpt": redact(excerpt[:EXCERPT_MAX]),
+                        "tier": "likely",
+                        "rank_score": round(total, 3),
+                        "evidence": [f"{k} (+{h:g})" for k in hkeys][:4]
+                        + [f'phrase "{ph}" ({w:.2f})' for ph, w in matched[:5]]
+                        + [f"term {t} ({c * BM25_SHARE:.2f})" for t, c in parts[:4]],
+                    }
+                )
+    nearest = [
+        {"slug": d.slug, "title": d.title, "rank_score": round(total, 3)}
+        for total, h, hkeys, matched, d, parts in cands[:NEAREST_N]
+    ]
+    return {"likely": likely, "nearest": nearest, "evidence": ev, "vetoed": vetoed}
+
+
+def _evidence_line(query_lines: List[tuple], matched: List[str], terms: set) -> tuple:
+    """(line number, text) of the error line that holds most of the matched phrases, then terms."""
+    best = (0.0, 1, "")
+    for no, s in query_lines:
+        ph = phrases(s)
+        got = sum(1 for m in matched if m in ph) * 10 + len(terms.intersection(tokens(s)))
+        if got > best[0]:
+            best = (got, no, s)
+    if best[0] == 0 and query_lines:
+        return query_lines[-1]
+    return best[1], best[2]
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _default_articles():
+    from bwdoctor.knowledge import load_all
+
+    return load_all()
+
+
+def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
+    exact = scanner.results()
+    tier2 = rank_evidence(
+        scanner.query.lines(), articles, exclude=[m["slug"] for m in exact], lookalike=scanner.excluded
+    )
+    likely = tier2["likely"]
+    if exact and all(m["score"] <= WEAK_EXACT for m in exact) and (tier2["vetoed"] or likely):
+        # only hint-weight signatures (a flag on a command line...) matched: they do not outrank evidence,
+        # and they say nothing about an error that is the model's, the request's or the code's
+        exact = []
+        if tier2["vetoed"]:
+            likely = []
+    if exact:
+        # a likely article after exact ones only when it has evidence of its own (a hint), never on a hunch
+        likely = [m for m in likely if any(" (+" in e for e in m["evidence"])]
+    matches = exact + likely
+    for m in likely:
+        m["details"] = extract_details("\n".join(s for _, s in scanner.query.lines()[-200:]), focus=m["excerpt"])
+    out: Dict[str, Any] = {"matches": matches, "evidence": _redact_details(tier2["evidence"])}
+    if not matches:
+        out["nearest"] = tier2["nearest"]
+        if tier2["vetoed"]:
+            out["not_environment"] = redact(tier2["vetoed"])
+    return out
+
+
+def analyse_text(text: str, articles: Optional[Dict[str, Any]] = None) -> dict:
+    """{"matches": [...], "evidence": {...}, "nearest": [...] (only when nothing matched)} for pasted text.
+
+    Matches are exact signature hits first ("tier": "exact"), then evidence-weighted candidates ("likely");
+    with neither, "nearest" lists the closest topics and the caller says "no match"."""
+    arts = articles if articles is not None else _default_articles()
+    scanner = _Scanner(_rules(arts))
+    if isinstance(text, str) and text.strip():
+        scanner.feed(text.replace("\r\n", "\n").replace("\r", "\n"), 1)
+    return _finish(scanner, arts)
+
+
+def match_text(text: str, articles: Optional[Dict[str, Any]] = None) -> List[dict]:
+    """Matches of pasted error text against the KB, best first (empty list when nothing matches)."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    return analyse_text(text, articles)["matches"]
+
+
+def _chunks_from_file(path: Path) -> Iterable[tuple]:
+    line = 1
+    rest = ""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(0)
+        enc = "utf-8"
+        for bom, name in _BOMS:
+            if head.startswith(bom):
+                enc = {"utf-8": "utf-8-sig", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}.get(name, "utf-32")
+                break
+        else:
+            enc = _utf16_without_bom(fh.read(_NUL_SAMPLE)) or "utf-8"
+            fh.seek(0)
+        reader = io.TextIOWrapper(fh, encoding=enc, errors="replace", newline=None)
+        while True:
+            block = reader.read(CHUNK_BYTES)
+            if not block:
+                break
+            if "\x00" in block:
+                block = block.replace("\x00", "")
+            block = rest + block
+            cut = block.rfind("\n")
+            if cut < 0:
+                rest = block
+                continue
+            # keep a few lines of overlap so multi-line signatures are not cut at chunk edges
+            keep_from = cut + 1
+            for _ in range(WINDOW_LINES):
+                k = block.rfind("\n", 0, keep_from - 1)
+                if k < 0:
+                    break
+                keep_from = k + 1
+            chunk = block[:cut]
+            yield chunk, line
+            line += chunk.count("\n", 0, keep_from) if keep_from <= len(chunk) else chunk.count("\n") + 1
+            rest = block[keep_from:]
+    if rest:
+        yield rest, line
+
+
+def _chunks_from_lines(lines: Iterable[str]) -> Iterable[tuple]:
+    buf: List[str] = []
+    size = 0
+    line = 1
+    for ln in lines:
+        ln = ln.rstrip("\r\n")
+        buf.append(ln)
+        size += len(ln) + 1
+        if size >= CHUNK_BYTES:
+            yield "\n".join(buf), line
+            keep = buf[-WINDOW_LINES:]
+            line += len(buf) - len(keep)
+            buf, size = keep, sum(len(x) + 1 for x in keep)
+    if buf:
+        yield "\n".join(buf), line
+
+
+def analyse_log(
+    path_or_lines: Union[str, os.PathLike, Iterable[str]], articles: Optional[Dict[str, Any]] = None
+) -> dict:
+    """analyse_text for a log file (or an iterable of lines): streamed in chunks, bounded memory."""
+    arts = articles if articles is not None else _default_articles()
+    scanner = _Scanner(_rules(arts))
+    if isinstance(path_or_lines, (str, os.PathLike)):
+        chunks = _chunks_from_file(Path(path_or_lines))
+    else:
+        chunks = _chunks_from_lines(path_or_lines)
+    for chunk, first_line in chunks:
+        scanner.feed(chunk, first_line)
+    return _finish(scanner, arts)
+
+
+def match_log(
+    path_or_lines: Union[str, os.PathLike, Iterable[str]], articles: Optional[Dict[str, Any]] = None
+) -> List[dict]:
+    """Matches found anywhere in a log file (or an iterable of lines), best first; streams the input."""
+    return analyse_log(path_or_lines, articles)["matches"]

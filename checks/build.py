@@ -21,8 +21,8 @@ DISK_ERROR_GIB, DISK_WARN_GIB = 10, 30
 PRE = ("pre-build",)
 
 
-@check("BW701", "arch-list-covers-target", severity="error", kb="torch-cuda-arch-list", groups=PRE)
-def arch_list_covers_target(targets, build_env):
+@check("BW701", "arch-list-covers-target", severity="error", kb="torch-cuda-arch-list", groups=PRE, optional=("gpus",))
+def arch_list_covers_target(targets, build_env, gpus=None):
     """TORCH_CUDA_ARCH_LIST / CMAKE_CUDA_ARCHITECTURES include every target GPU."""
     if not targets:
         return Skip("no target architecture (pass --target sm_120)")
@@ -54,8 +54,29 @@ def arch_list_covers_target(targets, build_env):
         except ArchListError as exc:
             out.append(Problem(f"{var}={value!r}: {exc}", {var: value}))
             continue
+        if entries is None and var == "TORCH_CUDA_ARCH_LIST" and isinstance(gpus, list) and not gpus:
+            out.append(  # torch 2.13 _get_cuda_arch_flags: arch_list = [] then arch_list[-1] += '+PTX'
+                Problem(
+                    f"{var}=native on a machine with no GPU visible: torch's extension build fails (IndexError in "
+                    "_get_cuda_arch_flags) or builds nothing for the target",
+                    {
+                        var: value,
+                        "fix": f'export {var}="'
+                        + ";".join(f"{int(t[3:]) // 10}.{int(t[3:]) % 10}" for t in targets)
+                        + '"',
+                    },
+                )
+            )
+            continue
         if entries is None:
-            out.append(Pass(f"{var}={value}: CMake picks the architectures"))
+            who = "torch" if var == "TORCH_CUDA_ARCH_LIST" else "CMake"
+            out.append(
+                Pass(
+                    f"{var}={value}: {who} builds for the GPUs visible at build time"
+                    if value.strip() == "native"
+                    else f"{var}={value}: CMake picks the architectures"
+                )
+            )
             continue
         for t in targets:
             n = int(t[3:])
@@ -92,6 +113,8 @@ def arch_suffix_fits_targets(targets, build_env):
         entries = parse_torch_arch_list(value)
     except ArchListError as exc:
         return Skip(str(exc))
+    if entries is None:
+        return Skip(f"TORCH_CUDA_ARCH_LIST={value}: the architectures are those of the GPUs visible at build time")
     out = []
     for t in targets:
         n = int(t[3:])

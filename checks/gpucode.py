@@ -282,6 +282,8 @@ def flashinfer_has_native_code(targets, cuda_binaries):
         if dist in cuda_binaries:
             label = "FlashInfer JIT cache (~/.cache/flashinfer)" if dist == "flashinfer-cache" else dist
             out += library_findings(dist, label, targets, cuda_binaries, flashinfer_fix)
+    if "flashinfer-cubin" in cuda_binaries:
+        out += flashinfer_cubin_findings(targets, cuda_binaries)
     if not out:
         if "flashinfer-python" in cuda_binaries:
             return Skip("FlashInfer compiles its kernels at run time; no prebuilt kernels are installed")
@@ -289,11 +291,41 @@ def flashinfer_has_native_code(targets, cuda_binaries):
     return out
 
 
-def _bnb_cuda_tag(cuda_binaries, environment) -> str:
-    """The libbitsandbytes_cudaXYZ flavour that will load: BNB_CUDA_VERSION, else torch's +cuXYZ."""
+def flashinfer_cubin_findings(targets, cuda_binaries) -> list:
+    """flashinfer-cubin's stand-alone .cubin files (TRT-LLM-gen GEMM, MoE and attention kernels, loaded at run time):
+    a target they do not cover loses those kernels (FlashInfer JIT-compiles its other ones): a warning naming it."""
+    out = []
+    for r in library_findings("flashinfer-cubin", "flashinfer-cubin", targets, cuda_binaries, flashinfer_cubin_fix):
+        if isinstance(r, Problem) and r.severity in (None, "error"):
+            ev = r.evidence
+            have = " ".join(ev.get("archs") or []) or "nothing"
+            r = Problem(
+                f"flashinfer-cubin {ev.get('version', '')} has no prebuilt kernels for {ev['target']}: its .cubin "
+                f"files hold {have}. FlashInfer's TRT-LLM-gen kernels (FP8/FP4 GEMM and MoE, trtllm attention "
+                f"backends) are unavailable there; the rest is JIT-compiled. Fix: {ev['fix']}",
+                ev,
+                severity="warning",
+            )
+        out.append(r)
+    return out
+
+
+def flashinfer_cubin_fix(cc) -> str:
+    return (
+        f"pick backends FlashInfer can JIT-compile for {cc_label(cc)} (not the trtllm-gen ones), or a flashinfer-cubin "
+        "release whose .cubin files list it (`bwdoctor cubins flashinfer-cubin`)"
+    )
+
+
+def _bnb_cuda_tag(cuda_binaries, environment, torch_build=None) -> str:
+    """The libbitsandbytes_cudaXYZ flavour that will load: BNB_CUDA_VERSION, else torch's CUDA as torch/version.py
+    says it (cuda = '12.8' -> 128; a PyPI torch has no +cu128 tag in its version), else a +cuXYZ version tag."""
     env = environment if isinstance(environment, dict) else {}
     if env.get("BNB_CUDA_VERSION"):
         return env["BNB_CUDA_VERSION"]
+    cuda = torch_build.get("cuda") if isinstance(torch_build, dict) else None
+    if isinstance(cuda, str) and re.match(r"^\d+\.\d+", cuda):
+        return "".join(cuda.split(".")[:2])
     m = re.search(r"\+cu(\d+)", (cuda_binaries.get("torch") or {}).get("version", ""))
     return m.group(1) if m else ""
 
@@ -306,10 +338,10 @@ def bnb_fix(cc) -> str:
     )
 
 
-@check("BW306", "bitsandbytes-has-native-code", severity="error", kb="no-kernel-image")
-def bitsandbytes_has_native_code(targets, cuda_binaries, environment):
+@check("BW306", "bitsandbytes-has-native-code", severity="error", kb="no-kernel-image", optional=("torch_build",))
+def bitsandbytes_has_native_code(targets, cuda_binaries, environment, torch_build=None):
     """bitsandbytes' CUDA library for this torch has GPU code for every target GPU."""
-    tag = _bnb_cuda_tag(cuda_binaries, environment)
+    tag = _bnb_cuda_tag(cuda_binaries, environment, torch_build)
 
     def pick(files):
         # bitsandbytes ships one library per CUDA version and loads only the one for torch's CUDA

@@ -19,8 +19,32 @@ from bwdoctor.elf.demangle import demangle
 
 CUDA_LIB = re.compile(
     r"^lib(cudart|cublas|cublasLt|cudnn|nvrtc|cusparse|cufft|curand|cusolver|nvJitLink|nccl|"
-    r"cupti|nvToolsExt|cufile|cusparseLt)\.so\.(\d+)"
+    r"cupti|nvToolsExt|cufile|cusparseLt|nvshmem_host)\.so\.(\d+)"
 )
+# The libraries whose soname major IS the CUDA major (libcudart.so.12 ships with CUDA 12, libcublas.so.13 with
+# CUDA 13). The others have their own numbering: libcudnn.so.9 (cuDNN 9), libnccl.so.2, libcufft.so.11 (CUDA 12)
+# and .12 (CUDA 13), libcusolver.so.11, libcurand.so.10, libcusparse.so.12, libcusparseLt.so.0, libcufile.so.0,
+# libnvToolsExt.so.1 - their major says nothing about the CUDA an extension was built for.
+CUDA_MAJOR_LIB = re.compile(r"^lib(cudart|cublas|cublasLt|nvrtc|nvJitLink|cupti)\.so\.(\d+)")
+# The PyPI wheel that installs each CUDA library, as nvidia-<project>-cu<CUDA major> (torch's Requires-Dist).
+CUDA_WHEEL = {
+    "cudart": "cuda-runtime",
+    "cublas": "cublas",
+    "cublasLt": "cublas",
+    "cudnn": "cudnn",
+    "nvrtc": "cuda-nvrtc",
+    "nvJitLink": "nvjitlink",
+    "cupti": "cuda-cupti",
+    "cufft": "cufft",
+    "curand": "curand",
+    "cusolver": "cusolver",
+    "cusparse": "cusparse",
+    "cusparseLt": "cusparselt",
+    "nccl": "nccl",
+    "cufile": "cufile",
+    "nvToolsExt": "nvtx",
+    "nvshmem_host": "nvshmem",
+}
 TORCH_CUDA_LIB = re.compile(r"^lib(torch_cuda|c10_cuda|torch_cuda_cu|torch_cuda_cpp|torch_cuda_linalg)\.so$")
 TORCH_NS = re.compile(
     r"^_ZN?K?(3c10|2at|5torch|6caffe2)|^_ZN?K?\d+(c10|at|torch)_|^torch_c10_"
@@ -130,11 +154,12 @@ def driver_lib_missing(s: Seen) -> Optional[Fields]:
 
 
 def _cuda_lib_missing(s: Seen) -> Optional[Tuple[str, str, Optional[str]]]:
-    """(library, the CUDA major it is for, torch's CUDA major) for the first missing CUDA library."""
-    cuda = [n for n in s.missing_names if CUDA_LIB.match(n)]
+    """(library, the CUDA major it is for, torch's CUDA major) for the first missing CUDA library whose soname
+    major is the CUDA major (libcudart.so.12; never libcudnn.so.9)."""
+    cuda = [n for n in s.missing_names if CUDA_MAJOR_LIB.match(n)]
     if not cuda:
         return None
-    m = CUDA_LIB.match(cuda[0])
+    m = CUDA_MAJOR_LIB.match(cuda[0])
     assert m is not None
     return cuda[0], m.group(2), str(s.torch_cuda).split(".")[0] if s.torch_cuda else None
 
@@ -149,6 +174,56 @@ def cuda_lib_of_other_major(s: Seen) -> Optional[Fields]:
 def cuda_lib_without_cuda_torch(s: Seen) -> Optional[Fields]:
     found = _cuda_lib_missing(s)
     return {"lib": found[0], "want": found[1]} if found and not found[2] else None
+
+
+def cuda_wheel(lib: str, torch_cuda: Optional[str]) -> Optional[str]:
+    """The pip project that installs a CUDA library for torch's CUDA: libcudnn.so.9 -> nvidia-cudnn-cu12."""
+    m = CUDA_LIB.match(lib)
+    if not m:
+        return None
+    major = str(torch_cuda).split(".")[0] if torch_cuda else None
+    return f"nvidia-{CUDA_WHEEL[m.group(1)]}-cu{major}" if major else f"nvidia-{CUDA_WHEEL[m.group(1)]}-cu<CUDA major>"
+
+
+def cuda_wheel_lib_missing(s: Seen) -> Optional[Fields]:
+    """A CUDA library that a pip wheel installs (cuDNN, NCCL, cuFFT...) is not found: its package is missing or
+    not on the search path. Its soname major is not a CUDA version, so no CUDA is named from it."""
+    for m in s.missing:
+        if CUDA_LIB.match(m["name"]):
+            where = m.get("found_elsewhere") or []
+            note = f"; a copy is installed at {where[0]} but not on the search path" if where else ""
+            return {
+                "lib": m["name"],
+                "needed_by": m["needed_by"],
+                "package": cuda_wheel(m["name"], s.torch_cuda),
+                "note": note,
+            }
+    return None
+
+
+def torch_symbol_beside_found_cuda_lib(s: Seen) -> Optional[Fields]:
+    """A CUDA library the model did not find but that IS installed (and in a real process often already loaded by
+    another package), next to a symbol of torch that torch's libraries do not define: the symbol fails the import
+    whichever way the library is found, so a build for another torch is the cause (vLLM 0.15.1's
+    _flashmla_extension_C needs c10::cuda::c10_cuda_check_implementation(int, char const*, char const*, int, bool);
+    torch 2.11's libc10_cuda.so defines it with `unsigned int`)."""
+    miss = s.missing
+    if not miss or not all(CUDA_LIB.match(m["name"]) and m.get("found_elsewhere") for m in miss):
+        return None
+    torch_syms = [n for n in s.result.get("undefined_beside_missing") or [] if TORCH_NS.match(n)]
+    if not torch_syms:
+        return None
+    return {
+        "symbol": s.pretty(torch_syms[0]),
+        "torch": s.torch_version or "the installed one",
+        "built": _built(s.built_for),
+        "lib": miss[0]["name"],
+        "where": miss[0]["found_elsewhere"][0],
+    }
+
+
+def companion_torch_symbol_beside_found_cuda_lib(s: Seen) -> Optional[Fields]:
+    return torch_symbol_beside_found_cuda_lib(s) if s.distribution in COMPANIONS else None
 
 
 def library_missing(s: Seen) -> Optional[Fields]:
@@ -184,7 +259,9 @@ def glibc_version_missing(s: Seen) -> Optional[Fields]:
 
 def cuda_version_missing(s: Seen) -> Optional[Fields]:
     v = needed_version(s)
-    return _version_fields(s) if v and re.match(r"libcud|libcublas|libnv", v["file"]) else None
+    if not v or (CUDA_LIB.match(v["file"]) and not CUDA_MAJOR_LIB.match(v["file"])):
+        return None  # a cuDNN/NCCL/cuFFT... version is that library's own, not a CUDA one
+    return _version_fields(s) if re.match(r"libcud|libcublas|libnv", v["file"]) else None
 
 
 def version_missing(s: Seen) -> Optional[Fields]:
@@ -263,6 +340,16 @@ CAUSES: Tuple[Row, ...] = (
         "{lib} (the NVIDIA driver's library) is not installed or not mounted",
     ),
     Row(
+        "torchvision-mismatch",
+        companion_torch_symbol_beside_found_cuda_lib,
+        "undefined {symbol}: built against another torch than {torch}{built} ({lib} is installed, at {where})",
+    ),
+    Row(
+        "undefined-symbol",
+        torch_symbol_beside_found_cuda_lib,
+        "undefined {symbol}: built against another torch than {torch}{built} ({lib} is installed, at {where})",
+    ),
+    Row(
         "cuda-major-mismatch",
         cuda_lib_of_other_major,
         "{lib} is missing: the extension was built for CUDA {want}, torch {torch} for CUDA {torch_cuda}",
@@ -271,6 +358,11 @@ CAUSES: Tuple[Row, ...] = (
         "cuda-major-mismatch",
         cuda_lib_without_cuda_torch,
         "{lib} is missing: the extension was built for CUDA {want}; no CUDA {want} runtime is installed",
+    ),
+    Row(
+        "missing-library",
+        cuda_wheel_lib_missing,
+        "{lib} is not found (needed by {needed_by}): it comes from the {package} wheel{note}",
     ),
     Row("missing-library", library_missing, "{lib} is not found (needed by {needed_by})"),
     Row(
@@ -338,7 +430,10 @@ def classify(
             summary = row.summary.format(**fields)
             if row.slug == "cxx11-abi-mismatch":  # no torch version: one space, not two
                 summary = summary.replace("  ", " ")
-            return {"cause": row.slug, "summary": summary}
+            verdict = {"cause": row.slug, "summary": summary}
+            if fields.get("package"):
+                verdict["package"] = str(fields["package"])
+            return verdict
     return None
 
 

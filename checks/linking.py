@@ -44,9 +44,20 @@ def extensions_load(extension_links, torch_build):
     for e in exts:
         if e["distribution"] in pins:  # links (or only optional parts fail), but built for another torch
             out.append(pins[e["distribution"]])
+        for gap in e.get("missing_modules") or []:
+            out.append(missing_module_problem(e, gap))
         if not e["files"]:
-            if e["distribution"] not in pins:
+            if e["distribution"] in pins or e.get("missing_modules"):
+                continue
+            if e["checked"]:
                 out.append(Pass(f"{e['distribution']} {e['version']}: all {e['checked']} libraries link"))
+            else:  # nothing checked is never a pass
+                out.append(
+                    Skip(
+                        f"{e['distribution']} {e['version']}: none of its libraries is the one its import loads here "
+                        "(no library for this torch's CUDA), so nothing was checked"
+                    )
+                )
             continue
         own = {os.path.basename(f["path"]) for f in e["files"]}
         groups: Dict[Any, List[dict]] = {}  # one finding per cause (each has its own fix), naming what it breaks
@@ -73,6 +84,9 @@ def extensions_load(extension_links, torch_build):
                 "torch": tv,
                 "fix": fix_for(cause, e["distribution"], tv, cuda, e.get("built_for")),
             }
+            if f.get("package"):
+                ev["package"] = f["package"]
+                ev["fix"] = wheel_fix(f["package"], torch_build)
             if soft:
                 out.append(
                     Problem(
@@ -88,6 +102,72 @@ def extensions_load(extension_links, torch_build):
                 ev["imports"] = imports
             out.append(Problem(f"import {f['import']} will fail: {f['summary']}{more}. Fix: {ev['fix']}", ev, kb=cause))
     return out
+
+
+# The first release of a distribution that no longer imports the module (read from the PyPI wheels).
+MODULE_FIXED_IN = {("bitsandbytes", "triton.ops"): "0.45.1"}
+
+
+def missing_module_problem(e: dict, gap: dict) -> Problem:
+    """`import X` fails on a pure-Python import before any library is loaded."""
+    dist, module = e["distribution"], gap["module"]
+    fixed = MODULE_FIXED_IN.get((dist, module))
+    fix = (
+        f"pip install '{dist}>={fixed}' (it no longer imports {module})"
+        if fixed
+        else f"install a {gap['provider']} release that has {module}, or a {dist} release that does not import it"
+    )
+    return Problem(
+        f"import {dist} will fail: No module named '{module}' ({os.path.basename(gap['imported_by'])}:{gap['line']} "
+        f"`{gap['text']}`; {gap['provider']} {gap['provider_version']} has no {module}). Fix: {fix}",
+        {
+            "distribution": dist,
+            "version": e["version"],
+            "import": dist,
+            "path": gap["imported_by"],
+            "cause": "missing-python-module",
+            "module": module,
+            "provider": gap["provider"],
+            "provider_version": gap["provider_version"],
+            "fix": fix,
+        },
+        kb="missing-library",
+    )
+
+
+# torch >= 2.11 for CUDA 13 requires the cuda-toolkit meta-package with one extra per library (its METADATA:
+# cuda-toolkit[cublas,cudart,cufft,cufile,cupti,curand,cusolver,cusparse,nvjitlink,nvrtc,nvtx]==13.0.2)
+TOOLKIT_EXTRA = {
+    "cuda-runtime": "cudart",
+    "cublas": "cublas",
+    "cuda-nvrtc": "nvrtc",
+    "cuda-cupti": "cupti",
+    "cufft": "cufft",
+    "curand": "curand",
+    "cusolver": "cusolver",
+    "cusparse": "cusparse",
+    "nvjitlink": "nvjitlink",
+    "nvtx": "nvtx",
+    "cufile": "cufile",
+}
+
+
+def wheel_fix(package: str, torch_build) -> str:
+    """Install the NVIDIA wheel that provides a missing CUDA library, at the version torch pins when it does."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    component = package.rsplit("-cu", 1)[0].removeprefix("nvidia-")
+    for line in (torch_build or {}).get("requires") or [] if isinstance(torch_build, dict) else []:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.name.lower().replace("_", "-") == package.lower() and req.specifier:
+            return f"pip install '{req.name}{req.specifier}' (the version torch pins)"
+        extra = TOOLKIT_EXTRA.get(component)
+        if req.name.lower() == "cuda-toolkit" and extra in req.extras and req.specifier:
+            return f"pip install '{req.name}[{extra}]{req.specifier}' (the CUDA toolkit wheels torch pins)"
+    return f"pip install {package}"
 
 
 def built_for_other_torch(exts: list, tv: Optional[str]) -> list:

@@ -247,6 +247,15 @@ RULE_CHECKS = (
         ("config-ignored",),
         "--config files are passed in the form vLLM reads, and their values are applied.",
     ),
+    RuleCheck(
+        "BW613",
+        "serve-flag-values",
+        "error",
+        "bad-serve-flag-value",
+        ("bad-flag-value",),
+        "The values of common serve flags (--dtype, --gpu-memory-utilization, parallel sizes, --max-model-len) "
+        "are ones vLLM accepts.",
+    ),
 )
 
 

@@ -59,9 +59,17 @@ def nvcc_supports_target(targets, cuda_toolkits):
     return out
 
 
-@check("BW502", "nvcc-not-shadowed", severity="warning", kb="nvcc-too-old", groups=("pre-build",))
-def nvcc_not_shadowed(cuda_toolkits):
-    """The first nvcc on PATH is the newest installed toolkit."""
+@check(
+    "BW502",
+    "nvcc-not-shadowed",
+    severity="warning",
+    kb="nvcc-too-old",
+    groups=("pre-build",),
+    optional=("torch_build", "targets"),
+)
+def nvcc_not_shadowed(cuda_toolkits, torch_build=None, targets=None):
+    """The first nvcc on PATH is the toolkit builds should use: torch's CUDA major, able to build every target
+    (the newest installed one when torch's CUDA is unknown)."""
     order = cuda_toolkits.get("path_order") or []
     tks = {t["path"]: t for t in cuda_toolkits["toolkits"]}
     if not order:
@@ -69,11 +77,29 @@ def nvcc_not_shadowed(cuda_toolkits):
     first = tks.get(order[0])
     if not first or not first.get("version"):
         return Skip("version of the first nvcc on PATH unknown")
+    torch_cuda = torch_build.get("cuda") if isinstance(torch_build, dict) else None
+    major = str(torch_cuda).split(".")[0] if torch_cuda else None
+    tgts = targets if isinstance(targets, list) else []
+
+    def fits(t: dict) -> bool:
+        """Torch's CUDA major (when known) and no target it cannot build."""
+        return (major is None or t["version"].split(".")[0] == major) and all(
+            _nvcc_can(t, tgt) is not False for tgt in tgts
+        )
+
     newer = [
         t
         for t in cuda_toolkits["toolkits"]
         if t.get("version") and version_key(t["version"]) > version_key(first["version"])
     ]
+    if major is not None:
+        if fits(first):  # an older nvcc first is right when it is torch's CUDA and builds the targets
+            return Pass(
+                f"{first['path']} (CUDA {first['version']}) comes first on PATH: torch's CUDA {torch_cuda} major"
+                + (f", and it can build {', '.join(tgts)}" if tgts else ""),
+                {"path": first["path"]},
+            )
+        newer = [t for t in newer if fits(t)]
     if not newer:
         return None
     best = max(newer, key=lambda t: version_key(t["version"]))
@@ -238,12 +264,14 @@ def torch_pin_conflict(distributions, torch_build):
     """Packages that pin torch (vLLM, xformers, flashinfer, sgl-kernel...) accept the installed torch."""
     tv = parse_version(torch_build["version"])
     out = []
+    pinning = 0
     for d in distributions:
         if d["name"] in ("torch",) or d["name"] in PIN_SLUG:
             continue
         req = _requirement_on(d, "torch")
         if req is None or not str(req.specifier):
             continue
+        pinning += 1
         if tv is not None and req.specifier.contains(tv, prereleases=True):
             continue
         pinned = str(req.specifier)
@@ -263,6 +291,8 @@ def torch_pin_conflict(distributions, torch_build):
                 {"distribution": d["name"], "requires": str(req), "torch": torch_build["version"], "fix": fix},
             )
         )
+    if not pinning:  # nothing checked is never a pass
+        return Skip("no installed package pins a torch version")
     return out or Pass(f"every package that pins torch accepts {torch_build['version']}")
 
 
@@ -271,9 +301,10 @@ def torchvision_matches_torch(distributions, torch_build):
     """torchvision and torchaudio are the releases paired with the installed torch."""
     tv = parse_version(torch_build["version"])
     out = []
-    for d in distributions:
-        if d["name"] not in PIN_SLUG:
-            continue
+    companions = [d for d in distributions if d["name"] in PIN_SLUG]
+    if not companions:
+        return Skip("neither torchvision nor torchaudio is installed")
+    for d in companions:
         want = companion_version(d["name"], tv) if tv else None
         req = _requirement_on(d, "torch")
         bad_pin = (
@@ -308,7 +339,9 @@ def torchvision_matches_torch(distributions, torch_build):
                 },
             )
         )
-    return out or None
+    return out or Pass(
+        ", ".join(f"{d['name']} {d['version']}" for d in companions) + f" pair with torch {torch_build['version']}"
+    )
 
 
 @check(

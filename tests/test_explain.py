@@ -109,7 +109,9 @@ def test_output_contract(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["schema"] == "bwdoctor.explain/1"
     m = doc["matches"][0]
-    assert set(m) == {"slug", "score", "line", "excerpt", "details"}
+    # tier and evidence were added with the tiered ranking (exact signature vs likely by evidence)
+    assert set(m) == {"slug", "score", "line", "excerpt", "details", "tier", "evidence"}
+    assert m["tier"] == "exact" and doc["verdict"] == "exact"
     assert 0.0 < m["score"] <= 1.0 and m["line"] == 2
     assert m["excerpt"].startswith("ImportError")
     assert m["details"]["symbol"] == "_ZN3c104cuda9SetDeviceEi"

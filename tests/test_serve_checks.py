@@ -103,7 +103,7 @@ def test_every_rule_check_reads_one_pass_over_all_configs(monkeypatch):
         "cuda_binaries": {},
     }
     findings = evaluate(serve_specs(), facts)
-    assert len({f.id for f in findings}) == 12 and not [f for f in findings if f.status in ("skip", "error")]
+    assert len({f.id for f in findings}) == 13 and not [f for f in findings if f.status in ("skip", "error")]
     assert (count.passes, count.lints) == (1, 3)
     failed = sorted((f.id, Path(f.location.path).name, f.location.line) for f in findings if f.status == "fail")
     assert failed == [

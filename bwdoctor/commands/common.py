@@ -21,18 +21,17 @@ def split_terms(values: List[str]) -> List[str]:
 def context_from_args(args: Any) -> "Context":
     """The probe Context for parsed arguments (validating --root, --python and --target)."""
     from ..context import Context
-    from ..domain.arch import normalize_target
+    from ..domain.arch import normalize_targets
 
     root = Path(args.root)
     if not root.is_dir():
         raise UsageError(f"--root {args.root}: not a directory")
-    targets = []
-    wanted = args.target or [t for t in os.environ.get("BWDOCTOR_TARGET", "").split(",") if t.strip()]
-    for t in wanted:
-        try:
-            targets.append(normalize_target(t))
-        except ValueError as exc:
-            raise UsageError(f"--target: {exc}") from None
+    # one rule for --target (repeatable, each comma-separated) and $BWDOCTOR_TARGET (comma-separated)
+    wanted, what = (args.target, "--target") if args.target else ([os.environ.get("BWDOCTOR_TARGET", "")], None)
+    try:
+        targets = normalize_targets(wanted)
+    except ValueError as exc:
+        raise UsageError(f"{what or 'BWDOCTOR_TARGET'}: {exc}") from None
     if args.python and not Context(root=root).has_path(args.python):  # under --root: a path inside the tree
         raise UsageError(f"--python {args.python}: no such file" + ("" if str(args.root) == "/" else " in the tree"))
     options = {}

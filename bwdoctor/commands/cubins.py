@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, List, Optional
 
@@ -37,6 +38,8 @@ def run(args: Any) -> Outcome:
     from ..domain.arch import cc_label, parse_cc
     from ..domain.compat import verdict_for_file
 
+    if args.python and not os.path.isabs(args.python) and os.path.lexists(args.python):
+        args.python = os.path.abspath(args.python)  # a relative path names a file from here, never from / or --root
     ctx = context_from_args(args)
     ctx.options["artifacts"] = list(args.items)
     ctx.options["progress"] = True  # drawn on stderr only when it is a terminal

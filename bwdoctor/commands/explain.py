@@ -114,9 +114,24 @@ def machine_now(args: Any, slug: str, reg: Any) -> list:
         report = engine.run(engine.Selection(select=ids, facts=()), source_from_args(args), reg)
     except Exception as exc:  # the article is the answer; a failing machine read is only a note
         return [{"id": "-", "status": "error", "message": f"could not check this machine: {exc}", "kb": slug}]
-    return [
+    found = [
         f.to_json() for f in report.findings if f.status in ("fail", "error") and (f.kb == slug or f.id != "BW401")
-    ] or [{"id": ",".join(ids), "status": "pass", "message": "not present on this machine now", "kb": slug}]
+    ]
+    if found:
+        return found
+    passed = sorted({f.id for f in report.findings if f.status == "pass"})
+    if passed:  # at least one check looked and found nothing
+        return [{"id": ",".join(passed), "status": "pass", "message": "not present on this machine now", "kb": slug}]
+    reasons = list(dict.fromkeys(f.message.removeprefix("skipped: ") for f in report.findings if f.status == "skip"))
+    why = "; ".join(reasons[:3]) + (f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else "")
+    return [
+        {
+            "id": ",".join(ids),
+            "status": "skip",
+            "message": "could not be checked here" + (f" ({why})" if why else ""),
+            "kb": slug,
+        }
+    ]
 
 
 def decode_input(raw: bytes) -> str:
@@ -180,16 +195,23 @@ def run(args: Any) -> Outcome:
                 f"unknown topic {topic!r}." + (f" Nearest: {', '.join(near)}" if near else "") + " (bwdoctor list kb)"
             )
         text = topic
-    from ..explain import match_log, match_text
+    from ..explain import analyse_log, analyse_text
 
     # the log was read once (a pipe or /dev/stdin cannot be read twice); its lines are scanned as a log
-    matches = match_log(text.splitlines(keepends=True), arts) if args.log else match_text(text, arts)
+    found = analyse_log(text.splitlines(keepends=True), arts) if args.log else analyse_text(text, arts)
+    matches = found["matches"]
     doc: Dict[str, Any] = {
         "schema": SCHEMA,
         "article": arts[matches[0]["slug"]].to_json() if matches else None,
         "matches": matches,
         "machine": machine_now(args, matches[0]["slug"], reg) if matches else [],
+        "verdict": matches[0]["tier"] if matches else "none",
+        "evidence": found["evidence"],
     }
+    if not matches:
+        doc["nearest"] = found.get("nearest", [])
+        if found.get("not_environment"):
+            doc["not_environment"] = found["not_environment"]
     startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     if startup:
         doc["startup"] = startup

@@ -23,6 +23,8 @@ _NAME_IN_TEXT_RE = re.compile(r"\b(?:compute|sm|lto)_\d+[af]?\b")
 
 # Compute capability → architecture family (NVIDIA's CUDA GPU list, developer.nvidia.com/cuda-gpus).
 FAMILIES = {
+    (3, 5): "Kepler",
+    (3, 7): "Kepler",
     (5, 0): "Maxwell",
     (5, 2): "Maxwell",
     (5, 3): "Maxwell",
@@ -102,12 +104,49 @@ def parse_target(name: str) -> Target:
     return s.target
 
 
+def _ambiguous(s: _Spelling, text: str) -> str | None:
+    """Why a bare two-digit spelling cannot be read: "12" is CC 1.2 by the digits, but people mean 12.0."""
+    if s.dotted or s.target.major >= 10:
+        return None
+    whole = (s.target.major * 10 + s.target.minor, 0)
+    if s.target.cc not in FAMILIES and whole in FAMILIES:
+        if s.prefixed:  # sm_12 is CC 1.2, which no GPU has
+            cc = f"{s.target.major}.{s.target.minor}"
+            return f"no GPU has compute capability {cc} ({text.strip()!r}): did you mean {s.target.kind}_{whole[0]}0?"
+        return f"ambiguous GPU architecture {text.strip()!r}: write {whole[0]}.0 or {cc_label(whole)}"
+    return None
+
+
+def known_cc(cc: Sequence[int]) -> bool:
+    """Whether a compute capability is one NVIDIA has shipped (the FAMILIES table)."""
+    return (int(cc[0]), int(cc[1])) in FAMILIES
+
+
 def normalize_target(text: str) -> str:
-    """'sm_120', '12.0', '120', 'sm120a', 'compute_120' → 'sm_120'; ValueError on anything else."""
+    """'sm_120', '12.0', '120', 'sm120a', 'compute_120' → 'sm_120'; ValueError on anything else, on a compute
+    capability no GPU has (sm_999, 9.9) and on an ambiguous bare "12" (CC 1.2 by its digits)."""
     s = _split(text)
     if s is None or s.target.kind == "lto":
         raise ValueError(f"not a GPU architecture: {text!r} (expected e.g. sm_120 or 12.0)")
+    why = _ambiguous(s, text)
+    if why:
+        raise ValueError(why)
+    if not known_cc(s.target.cc):
+        known = ", ".join(f"{a}.{b}" for a, b in sorted(FAMILIES))
+        raise ValueError(f"no GPU has compute capability {s.target.major}.{s.target.minor} ({text!r}); known: {known}")
     return cc_label(s.target.cc)
+
+
+def normalize_targets(values: Sequence[str]) -> list[str]:
+    """Every --target value (each may hold several, comma-separated; repeats folded) as 'sm_XY', in order."""
+    out: list[str] = []
+    for value in values:
+        for part in str(value).split(","):
+            if part.strip():
+                t = normalize_target(part)
+                if t not in out:
+                    out.append(t)
+    return out
 
 
 def parse_cc(value: str | Sequence[int]) -> CC:
@@ -118,6 +157,9 @@ def parse_cc(value: str | Sequence[int]) -> CC:
             raise ValueError(f"not a compute capability: {value!r}")
         if s.dotted and s.target.variant:
             raise ValueError(f"not a compute capability: {value!r}")
+        why = _ambiguous(s, value)
+        if why:
+            raise ValueError(why)
         return s.target.cc
     major, minor = value
     return int(major), int(minor)

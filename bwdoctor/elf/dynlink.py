@@ -23,13 +23,46 @@ DEFAULT_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", 
 # e_machine -> (multiarch triplet, $PLATFORM): the default directories differ per architecture (GB10 is aarch64)
 ARCHES = {62: ("x86_64-linux-gnu", "x86_64"), 183: ("aarch64-linux-gnu", "aarch64")}
 MAX_OBJECTS = 2000
-# What `import torch` preloads RTLD_GLOBAL after libtorch_global_deps.so when libcudart is in the process
-# (torch/__init__.py _load_global_deps: cusparse/cudnn lack an RPATH to them), as nvidia/<dir>/lib globs.
+# What `import torch` preloads from site-packages (torch/__init__.py `_load_global_deps`, read from the PyPI wheels
+# torch-2.9.1, 2.10.0 and 2.11.0 for Linux x86_64; 2.13.0 is the same as 2.11.0). Each is (folder, glob) searched in
+# every sys.path entry as nvidia/<folder>/lib/<glob>, nvidia/cu<torch CUDA major>/lib/<glob>, <folder>/lib/<glob>.
+# torch < 2.10, after libtorch_global_deps.so loaded with libcudart in the process: nvrtc and nvJitLink only.
 TORCH_CUDA_PRELOADS = (
     ("cuda_nvrtc", "libnvrtc.so.*[0-9]"),
     ("cuda_nvrtc", "libnvrtc-builtins.so.*[0-9]"),
     ("nvjitlink", "libnvJitLink.so.*[0-9]"),
 )
+# torch >= 2.10 `_preload_cuda_deps()`: the whole list, in order, after a successful load (a required one not found
+# ends the loop, inside try/except) and, on every torch, after libtorch_global_deps.so failed with an error naming one
+# of them (torch 2.9.1 has the same list without libcublasLt and libnvrtc-builtins); nvtx is optional.
+TORCH_CUDA_DEPS = (
+    ("cublas", "libcublasLt.so.*[0-9]"),
+    ("cublas", "libcublas.so.*[0-9]"),
+    ("cudnn", "libcudnn.so.*[0-9]"),
+    ("cuda_nvrtc", "libnvrtc.so.*[0-9]"),
+    ("cuda_nvrtc", "libnvrtc-builtins.so.*[0-9]"),
+    ("cuda_runtime", "libcudart.so.*[0-9]"),
+    ("cuda_cupti", "libcupti.so.*[0-9]"),
+    ("cufft", "libcufft.so.*[0-9]"),
+    ("curand", "libcurand.so.*[0-9]"),
+    ("nvjitlink", "libnvJitLink.so.*[0-9]"),
+    ("cusparse", "libcusparse.so.*[0-9]"),
+    ("cusparselt", "libcusparseLt.so.*[0-9]"),
+    ("cusolver", "libcusolver.so.*[0-9]"),
+    ("nccl", "libnccl.so.*[0-9]"),
+    ("nvshmem", "libnvshmem_host.so.*[0-9]"),
+    ("cufile", "libcufile.so.*[0-9]"),
+)
+TORCH_OPTIONAL_DEPS = (("nvtx", "libnvToolsExt.so.*[0-9]"),)
+
+
+def torch_cuda_deps(version: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+    """TORCH_CUDA_DEPS as a torch release lists them: 2.10 has no libcublasLt, 2.9 neither libnvrtc-builtins."""
+    minor = _torch_minor(version)
+    if minor >= (2, 11):
+        return TORCH_CUDA_DEPS
+    drop = {"libcublasLt.so.*[0-9]"} | ({"libnvrtc-builtins.so.*[0-9]"} if minor < (2, 10) else set())
+    return tuple(d for d in TORCH_CUDA_DEPS if d[1] not in drop)
 
 
 def default_dirs(machine: int) -> tuple:
@@ -54,6 +87,7 @@ class Loader:
         self.loaded: Dict[str, DynElf] = {}  # soname -> object already in the process
         self.global_scope: List[DynElf] = []
         self.executable: Optional[DynElf] = None  # its DT_RPATH is searched last in every RPATH chain
+        self.torch_failures: List[dict] = []  # what would make `import torch` fail (see preload_torch)
         self._real: Dict[str, str] = {}
         # $LIB is "lib/<triplet>" on multiarch (Debian/Ubuntu) systems, "lib64" elsewhere
         self.multiarch = os.path.isdir(self.host("/lib/x86_64-linux-gnu")) or os.path.isdir(
@@ -199,8 +233,9 @@ class Loader:
                     return True
         return False
 
-    def check(self, path: str) -> dict:
-        """What dlopen(path) would do now: missing libraries, version needs and symbols not found."""
+    def check(self, path: str, symbols: bool = True) -> dict:
+        """What dlopen(path) would do now: missing libraries, version needs and (unless symbols is False: torch's
+        own libraries hold hundreds of thousands) symbols not found."""
         result: Dict[str, Any] = {
             "path": path,
             "missing_libraries": [],
@@ -235,14 +270,21 @@ class Loader:
                                 "provider": provider.machine_path,
                             }
                         )
-        if result["missing_libraries"]:
-            return result  # dlopen stops at the first missing library; symbols are moot
+        if not symbols:
+            return result
+        undefined = []
         for o in new:
             for name, version, _vfile, weak in o.undefined():
                 if weak:
                     continue
                 if not any(s.defines(name, version) for s in scope):
-                    result["undefined"].append({"symbol": name, "version": version, "required_by": o.machine_path})
+                    undefined.append({"symbol": name, "version": version, "required_by": o.machine_path})
+        if result["missing_libraries"]:
+            # dlopen stops at the first missing library, so these are not its error; but a symbol that the
+            # libraries found (torch's) do not define fails the import even once the library is found
+            result["undefined_beside_missing"] = [u["symbol"] for u in undefined]
+        else:
+            result["undefined"] = undefined
         return result
 
 
@@ -252,10 +294,13 @@ def interpreter_loader(
     env: Optional[dict] = None,
     torch_dir: Optional[str] = None,
     objects: Optional[dict] = None,
+    torch_build: Optional[dict] = None,
 ) -> Tuple[Loader, List[str]]:
     """A Loader with the interpreter (and, when given, torch) already in the process; plus notes.
 
-    objects: the parsed-object cache of another Loader of the same run (files are parsed once)."""
+    objects: the parsed-object cache of another Loader of the same run (files are parsed once). torch_build (its
+    version and CUDA) picks what `import torch` preloads; the failures of `import torch` itself are left in
+    Loader.torch_failures (the loader's results for libtorch_global_deps.so and torch/_C*.so)."""
     ld = Loader(root, env, objects)
     notes = []
     if ld.ldcache_error:  # e.g. a minimal container image: ld.so then searches only paths and default dirs
@@ -272,7 +317,9 @@ def interpreter_loader(
             obj = ld.open(exe)
             ld.executable = obj if isinstance(obj, DynElf) else None
     if torch_dir:
-        notes += preload_torch(ld, torch_dir)
+        search = [p for p in [*(python_env.get("sys_path") or []), *(python_env.get("site_packages") or [])] if p]
+        search.append(os.path.dirname(torch_dir))
+        notes += preload_torch(ld, torch_dir, list(dict.fromkeys(search)), torch_build or {})
     return ld, notes
 
 
@@ -281,25 +328,83 @@ def _machine_paths(ld: Loader, pattern: str) -> List[str]:
     return hits if ld.root == "/" else ["/" + os.path.relpath(h, ld.root) for h in hits]
 
 
-def preload_torch(ld: Loader, torch_dir: str) -> List[str]:
+def torch_dep_paths(ld: Loader, search: Sequence[str], folder: str, pattern: str, cuda: Optional[str]) -> List[str]:
+    """torch/__init__.py `_get_cuda_dep_paths` over sys.path: the candidates of the first entry that has any."""
+    for entry in search:
+        found = _machine_paths(ld, os.path.join(entry, "nvidia", folder, "lib", pattern))
+        if cuda:
+            found += _machine_paths(ld, os.path.join(entry, "nvidia", f"cu{cuda.split('.')[0]}", "lib", pattern))
+        found += _machine_paths(ld, os.path.join(entry, folder, "lib", pattern))
+        if found:
+            return found
+    return []
+
+
+def _torch_minor(version: Optional[str]) -> Tuple[int, int]:
+    parts = (version or "").split("+")[0].split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
+def preload_torch(
+    ld: Loader, torch_dir: str, search: Sequence[str] = (), torch_build: Optional[dict] = None
+) -> List[str]:
     """Put into the process what `import torch` loads (torch/__init__.py), in its order; returns notes.
 
-    libtorch_global_deps.so RTLD_GLOBAL; then, when libcudart came with it, nvrtc and nvJitLink RTLD_GLOBAL;
-    then torch._C (and libtorch*, libc10* through it) RTLD_LOCAL — present to later DT_NEEDED by soname
-    only — unless TORCH_USE_RTLD_GLOBAL is set, which makes them global."""
-    notes = []
+    libtorch_global_deps.so RTLD_GLOBAL; when that fails on a CUDA library, each of TORCH_CUDA_DEPS from sys.path
+    (a required one missing fails the import) and libtorch_global_deps.so again; when it loaded with libcudart,
+    nvrtc and nvJitLink (torch < 2.10) or all of TORCH_CUDA_DEPS (torch >= 2.10) from sys.path; then torch._C
+    (and libtorch*, libc10* through it) RTLD_LOCAL — present to later DT_NEEDED by soname only — unless
+    TORCH_USE_RTLD_GLOBAL is set, which makes them global. What would make `import torch` fail is left in
+    ld.torch_failures (the loader's results for those files)."""
+    tb = torch_build or {}
+    cuda = tb.get("cuda") if isinstance(tb.get("cuda"), str) else None
+    notes: List[str] = []
+    failures: List[dict] = []
+    ld.torch_failures = failures
+
+    def preload_list(deps: Sequence[Tuple[str, str]], required: bool) -> Optional[str]:
+        """Preload each from sys.path; the pattern of the first required one not found (the loop ends there)."""
+        for folder, pattern in deps:
+            paths = torch_dep_paths(ld, search, folder, pattern, cuda)
+            if not paths:
+                if required:
+                    return pattern
+                continue
+            ld.preload(paths[0], global_=False)
+        return None
+
     gd = os.path.join(torch_dir, "lib", "libtorch_global_deps.so")
     if os.path.exists(ld.host(gd)):
-        err = ld.preload(gd, global_=True)
-        if err:
-            notes.append(err)
+        first = ld.check(gd)
+        stems = {p.split(".", 1)[0] for _f, p in TORCH_CUDA_DEPS}
+        missing = [m["name"] for m in first["missing_libraries"]]
+        if missing and any(n.split(".", 1)[0] in stems for n in missing):
+            # OSError naming a CUDA library: torch preloads every one from sys.path, then tries again
+            absent = preload_list(torch_cuda_deps(tb.get("version")), required=True)
+            if absent is None:
+                preload_list(TORCH_OPTIONAL_DEPS, required=False)
+                first = ld.check(gd)
+            else:
+                notes.append(f"import torch: {absent} not found in sys.path (torch's fallback for {missing[0]})")
+        if first["missing_libraries"] or first["error"]:
+            failures.append(first)
+            return notes
+        ld.preload(gd, global_=True)
     if any(k.startswith("libcudart.so") for k in ld.loaded):
-        nvidia = os.path.join(os.path.dirname(torch_dir), "nvidia")
-        for folder, pattern in TORCH_CUDA_PRELOADS:
-            for path in _machine_paths(ld, os.path.join(nvidia, folder, "lib", pattern))[:1]:
-                ld.preload(path, global_=True)
+        if _torch_minor(tb.get("version")) >= (2, 10):
+            preload_list(torch_cuda_deps(tb.get("version")), required=True)
+        else:
+            for folder, pattern in TORCH_CUDA_PRELOADS:
+                for path in torch_dep_paths(ld, search, folder, pattern, cuda)[:1]:
+                    ld.preload(path, global_=True)
     global_c = bool(ld.env.get("TORCH_USE_RTLD_GLOBAL"))
     for machine in _machine_paths(ld, os.path.join(torch_dir, "_C.*.so")):
+        r = ld.check(machine, symbols=False)
+        if r["missing_libraries"] or r["error"] or r["missing_versions"]:
+            failures.append(r)
         err = ld.preload(machine, global_=global_c)
         if err:
             notes.append(err)

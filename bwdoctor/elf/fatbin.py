@@ -127,6 +127,8 @@ class FatbinScan:
         out: Dict[str, Any] = {"path": self.path, "distribution": None}
         for section, key in SECTION_KEYS.items():
             out[key] = {"elf": self.archs(section, "elf"), "ptx": self.archs(section, "ptx")}
+        if CUBIN_SECTION in self.sections:  # a stand-alone cubin: its code is what the driver loads
+            out["fatbin"] = {"elf": self.archs(CUBIN_SECTION, "elf"), "ptx": []}
         out["entries"] = len(self.loadable_entries())
         out["compressed"] = {"zstd": codecs["zstd"], "lz4": codecs["lz4"]}
         out["error"] = self.error
@@ -156,9 +158,15 @@ def read_fatbins(path) -> FatbinScan:
     try:
         with fileio.open_file(path) as fh:
             size = os.fstat(fh.fileno()).st_size
-            problem = elf_ident_problem(fh.read(64), size)
+            head = fh.read(64)
+            problem = elf_ident_problem(head, size)
             if problem:
                 scan.error = problem
+                return scan
+            cubin = cubin_target(head)
+            if cubin is not None:  # a stand-alone cubin (flashinfer-cubin's .cubin files): GPU code itself
+                scan.entries.append(FatbinEntry(CUBIN_SECTION, "elf", cubin[0], cubin[1], "none", (0, 0), 0))
+                scan.sections.append(CUBIN_SECTION)
                 return scan
             fh.seek(0)
             try:
@@ -187,6 +195,31 @@ def read_fatbins(path) -> FatbinScan:
     except (OSError, ValueError, MemoryError) as exc:
         scan.error = f"cannot read: {exc}"
     return scan
+
+
+# A stand-alone cubin is an ELF of e_machine EM_CUDA (190) whose e_flags name its SM (LLVM's ELF.h EF_CUDA_*):
+#   EI_ABIVERSION < 8 (ABI v1): SM in bits 0..7, the `a` variant is EF_CUDA_ACCELERATORS_V1 (0x800);
+#   EI_ABIVERSION >= 8 (ABI v2, Blackwell and CUDA 13): SM in bits 8..15, `a` is EF_CUDA_ACCELERATORS (0x8).
+# In ABI v2, bit 1 (0x2) is set on the cubins flashinfer-cubin 0.6.9 names *_sm100f.cubin and clear on its
+# *Sm100a*/*Sm103a* ones (e_flags 0x06006402 / 0x0f00640c / 0x0f00670c): read as the family variant `f`.
+EM_CUDA = 190
+CUBIN_SECTION = "cubin"  # the section name given to a stand-alone cubin's one entry
+CUBIN_EXTENSIONS = (".cubin",)
+
+
+def cubin_target(head: bytes) -> Optional[Tuple[int, str]]:
+    """(SM number, variant) from the 64-byte ELF header of a stand-alone cubin; None for any other file."""
+    if len(head) < 64 or head[:4] != ELF_MAGIC or head[4] != 2 or head[5] != 1:
+        return None
+    (machine,) = struct.unpack_from("<H", head, 18)
+    if machine != EM_CUDA:
+        return None
+    (flags,) = struct.unpack_from("<I", head, 48)
+    if head[8] >= 8:
+        sm, variant = (flags >> 8) & 0xFF, "a" if flags & 0x8 else ("f" if flags & 0x2 else "")
+    else:
+        sm, variant = flags & 0xFF, "a" if flags & 0x800 else ""
+    return (sm, variant) if 10 <= sm <= 255 else None
 
 
 def elf_ident_problem(head: bytes, size: int) -> Optional[str]:

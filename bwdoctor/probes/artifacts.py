@@ -114,7 +114,7 @@ def _wheel(path: Path, progress: Optional[Callable[[str], None]] = None, scan: O
     files = []
     extracted = 0
     with fileio.open_file(path) as fh, zipfile.ZipFile(fh) as zf, _private_dir() as tmp:
-        members = [i for i in zf.infolist() if not i.is_dir() and SHARED_RE.search(i.filename)]
+        members = [i for i in zf.infolist() if i.filename and not i.is_dir() and SHARED_RE.search(i.filename)]
         for n, info in enumerate(members, 1):
             if progress:
                 progress(f"{path.name}: {n}/{len(members)} {os.path.basename(info.filename)}")

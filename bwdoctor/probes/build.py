@@ -112,31 +112,85 @@ def build_env(ctx, cuda_toolkits, python_env):
     return out
 
 
-_PIN_RE = re.compile(
-    r"""^\s*["']?\s*(torch)\s*((?:[<>=!~]=?|===)\s*[^;"',\s#]+(?:\s*,\s*[<>=!~]=?\s*[^;"',\s#]+)*)""", re.I
-)
+def _torch_requirement(text: str):
+    """A PEP 508 requirement on torch itself ("torch==2.9.1", "torch >=2.8,<2.10", "torch[cuda]==2.9.1; marker")
+    with a version specifier, or None."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(text.strip())
+    except InvalidRequirement:
+        return None
+    return req if req.name.lower() == "torch" and req.specifier else None
+
+
+def _pin(rel: str, line: int, column: int, req) -> dict:
+    return {"file": rel, "line": line, "column": column, "requirement": f"torch{req.specifier}"}
+
+
+def _requirements_file_pins(rel: str, lines: list) -> list:
+    pins = []
+    for i, line in enumerate(lines, 1):
+        body = line.split(" #", 1)[0].split("\t#", 1)[0].strip()
+        if not body or body.startswith(("#", "-")):
+            continue
+        req = _torch_requirement(body)
+        if req is not None:
+            pins.append(_pin(rel, i, line.lower().index("torch") + 1, req))
+    return pins
+
+
+def _pyproject_pins(rel: str, text: str) -> list:
+    """Torch pins in pyproject.toml's dependency arrays (build-system.requires, project.dependencies,
+    project.optional-dependencies, dependency-groups), read with tomllib, each located at its string."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        doc = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError):
+        return _requirements_file_pins(rel, text.splitlines())  # not TOML: read it line by line
+    arrays = [
+        (doc.get("build-system") or {}).get("requires"),
+        (doc.get("project") or {}).get("dependencies"),
+        *((doc.get("project") or {}).get("optional-dependencies") or {}).values(),
+        *(doc.get("dependency-groups") or {}).values(),
+    ]
+    lines = text.splitlines()
+    pins, used = [], set()
+    for arr in arrays:
+        for item in arr if isinstance(arr, list) else []:
+            req = _torch_requirement(item) if isinstance(item, str) else None
+            if req is None:
+                continue
+            where = next(
+                (
+                    (n, line.index(item) + 1)
+                    for n, line in enumerate(lines, 1)
+                    if item in line and (n, line.index(item)) not in used
+                ),
+                (1, 1),
+            )
+            used.add((where[0], where[1] - 1))
+            pins.append(_pin(rel, where[0], where[1], req))
+    return sorted(pins, key=lambda p: (p["line"], p["column"]))
 
 
 def torch_pins(root: Path) -> list:
-    """Lines of a source tree's requirement files and pyproject.toml that pin torch, with file:line."""
+    """Requirements on torch with a version in a source tree's requirement files and pyproject.toml, with
+    file:line:column (any PEP 508 spelling, several on one line of pyproject.toml)."""
     pins = []
     for rel in REQ_FILES + ("pyproject.toml",):
         p = root / rel
         try:
-            lines = fileio.read_bytes(p, SRC_FILE_LIMIT).decode("utf-8", "replace").splitlines()[:5000]
+            text = fileio.read_bytes(p, SRC_FILE_LIMIT).decode("utf-8", "replace")
         except OSError:
             continue
-        for i, line in enumerate(lines, 1):
-            m = _PIN_RE.match(line)
-            if m:
-                pins.append(
-                    {
-                        "file": rel,
-                        "line": i,
-                        "column": line.lower().index("torch") + 1,
-                        "requirement": f"torch{m.group(2).replace(' ', '')}",
-                    }
-                )
+        if rel == "pyproject.toml":
+            pins += _pyproject_pins(rel, text[: 1 << 20])
+        else:
+            pins += _requirements_file_pins(rel, text.splitlines()[:5000])
     return pins
 
 

@@ -12,8 +12,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
-from ..elf.distfiles import is_elf
-from ..elf.fatbin import has_gpu_code, scan_file, trim
+from ..elf.distfiles import RECORD_LIMIT, is_elf, parse_record
+from ..elf.fatbin import arch_sort_key, cubin_target, has_gpu_code, scan_file, trim
 from ..model import Unavailable
 from ..registry import probe
 from .pyenv import installed_elf_files
@@ -42,6 +42,7 @@ CUDA_DISTRIBUTIONS = frozenset(
 CUDA_PREFIXES = ()
 FLASHINFER_CACHE = "flashinfer-cache"  # pseudo-distribution: JIT/AOT builds under ~/.cache/flashinfer
 CACHE_FILE_LIMIT = 2000  # ELF files read from the flashinfer cache at most
+CUBIN_FILE_LIMIT = 50_000  # stand-alone .cubin headers read per distribution at most (flashinfer-cubin: 10,560)
 
 
 def is_cuda_distribution(name: str) -> bool:
@@ -82,6 +83,39 @@ def cache_elf_files(root: str, limit: int = CACHE_FILE_LIMIT) -> List[str]:
     return out
 
 
+def standalone_cubins(ctx, dist: dict, limit: int = CUBIN_FILE_LIMIT):
+    """One files[] item for the stand-alone .cubin files a distribution's RECORD lists (flashinfer-cubin ships
+    thousands, loaded by the library at run time): the targets their ELF headers name, or None when it has none."""
+    try:
+        text = ctx.read_text(os.path.join(dist["dist_info"], "RECORD"), RECORD_LIMIT)
+    except (OSError, ValueError):
+        return None
+    rels = [r for r in parse_record(text) if r.lower().endswith(".cubin")]
+    if not rels:
+        return None
+    archs, unreadable = set(), 0
+    for rel in rels[:limit]:
+        try:
+            target = cubin_target(ctx.read_bytes(os.path.normpath(os.path.join(dist["location"], rel)), 64))
+        except (OSError, ValueError):
+            target = None
+        if target is None:
+            unreadable += 1
+        else:
+            archs.add(f"sm_{target[0]}{target[1]}")
+    top = os.path.commonpath(rels[:limit]) if len(rels) > 1 else os.path.dirname(rels[0])
+    item: Dict[str, object] = {
+        "path": os.path.join(dist["location"], top),
+        "fatbin": {"elf": sorted(archs, key=arch_sort_key), "ptx": []},
+        "relfatbin": {"elf": [], "ptx": []},
+        "error": None if archs else f"none of its {len(rels)} .cubin files could be read",
+        "cubin_files": len(rels),
+    }
+    if unreadable and archs:
+        item["unreadable"] = unreadable
+    return item
+
+
 @probe("cuda_binaries", budget=20.0)
 def cuda_binaries(ctx, python_env, distributions):
     """GPU code (cubin and PTX targets) in the CUDA .so files of installed distributions."""
@@ -95,6 +129,9 @@ def cuda_binaries(ctx, python_env, distributions):
         # facts name machine paths: read the files under --root, name them as the machine does
         paths, error = installed_elf_files(ctx, dist, shared_only=True)
         files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]
+        cubins = standalone_cubins(ctx, dist)
+        if cubins is not None:
+            files.append(cubins)
         entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": files}
         if error:
             entry["error"] = error

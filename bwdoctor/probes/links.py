@@ -85,19 +85,20 @@ def select_loaded(name: str, paths: List[str], torch_build, env: dict) -> List[s
         pick = "libbitsandbytes_rocm" + "".join(str(hip).split(".")[:2]) + ".so"
     else:
         pick = "libbitsandbytes_cpu.so"
-    variants = [p for p in paths if re.match(r"libbitsandbytes_[a-z]+\d*\.so$", os.path.basename(p))]
+    # _nocublaslt twins (bitsandbytes <= 0.44, for GPUs below CC 7.5) are variants too, never loaded with the pick
+    variants = [p for p in paths if re.match(r"libbitsandbytes_[a-z]+\d*(_nocublaslt)?\.so$", os.path.basename(p))]
     return [p for p in paths if p not in variants] + [p for p in variants if os.path.basename(p) == pick]
 
 
-def link_result(ld, path: str, location: str) -> dict:
+def link_result(ld, path: str, location: str, raw: Optional[dict] = None, imp: Optional[dict] = None) -> dict:
     """What the loader model sees for one file, no verdict: whether it loads; the libraries it needs that are not
     found (every path tried); the symbol versions missing; the undefined symbols (the first MAX_SYMBOLS mangled
     and demangled, every name up to MAX_NAMES mangled) and those whose other-std::string-ABI twin the process
     defines; the import that fails (or the optional load). The causes are made by checks/linkcauses.py."""
-    r = ld.check(path)
+    r = raw if raw is not None else ld.check(path)
     obj = ld.open(path)
     exports = obj.defines if hasattr(obj, "defines") else (lambda _n: False)
-    imp = import_of(path, location, exports)
+    imp = imp or import_of(path, location, exports)
     names = [u["symbol"] for u in r["undefined"]]
     und = [
         {
@@ -109,20 +110,32 @@ def link_result(ld, path: str, location: str) -> dict:
         for u in r["undefined"][:MAX_SYMBOLS]
     ]
     twins = [n for n in names[:MAX_NAMES] if (t := swap_string_abi(n)) and ld.defined_anywhere(t)]
+    missing = [dict(m, found_elsewhere=installed_copies(ld, m["name"], location)) for m in r["missing_libraries"]]
     loads = not (r["error"] or r["missing_libraries"] or r["missing_versions"] or r["undefined"])
     return {
         "path": path,
         "import": imp["import"],
         "soft": imp["soft"],
         "loads": loads,
-        "missing_libraries": r["missing_libraries"],
+        "missing_libraries": missing,
         "missing_versions": r["missing_versions"],
+        "undefined_beside_missing": (r.get("undefined_beside_missing") or [])[:MAX_NAMES],
         "undefined": und,
         "undefined_count": len(r["undefined"]),
         "undefined_names": names[:MAX_NAMES],
         "abi_twin_defined": twins,
         "error": r["error"],
     }
+
+
+def installed_copies(ld, name: str, location: str) -> List[str]:
+    """Where a library the loader did not find is installed all the same in the environment's NVIDIA wheels
+    (<site-packages>/nvidia/<pkg>/lib, nvidia/cu<N>/lib): present, only not on this file's search path."""
+    from ..elf.dynlink import _machine_paths
+
+    if not location or not re.match(r"^[A-Za-z0-9_.+\-]+$", name):
+        return []
+    return _machine_paths(ld, os.path.join(location, "nvidia", "*", "lib", name))[:3]
 
 
 def dist_results(ld, paths: List[str], location: str) -> List[dict]:
@@ -180,6 +193,66 @@ def links_torch(ld, paths: List[str]) -> bool:
     return False
 
 
+def torch_entry(ctx, ld, distributions, tb: dict, torch_dir: str) -> dict:
+    """The extension_links row of torch itself: what `import torch` would fail on (see dynlink.preload_torch)."""
+    d: dict = next((x for x in distributions if x["name"] == "torch"), {})
+    files = [
+        link_result(ld, r["path"], os.path.dirname(torch_dir), raw=r, imp={"import": "torch", "soft": None})
+        for r in ld.torch_failures
+    ]
+    return {
+        "distribution": "torch",
+        "version": tb.get("version") or d.get("version"),
+        "dist_info": d.get("dist_info"),
+        "requires_torch": None,
+        "built_for": None,
+        "files": files,
+        "checked": 1 + len(ctx.glob(os.path.join(torch_dir, "_C.*.so"))),
+        "cuda_libraries": cuda_libraries(ld, []),
+    }
+
+
+# Python modules a distribution imports at its own import that another distribution may no longer ship, as
+# (distribution, glob of its files, module, provider distribution). bitsandbytes <= 0.45.0 imports
+# triton.ops.matmul_perf_model (bitsandbytes/triton/int8_matmul_*.py, reached from `import bitsandbytes` through
+# bitsandbytes.nn.triton_based_modules) whenever triton is installed; triton.ops is in the triton 3.1.0 wheel and gone
+# from 3.2.0, and bitsandbytes 0.45.1 vendors the module (all read from the PyPI wheels).
+IMPORTED_MODULES = (("bitsandbytes", "bitsandbytes/triton/*.py", "triton.ops", "triton"),)
+
+
+def missing_python_modules(ctx, d: dict, distributions) -> List[dict]:
+    """Modules the distribution's own code imports (module-level `from M...`/`import M...`) that the installed
+    provider does not have: `import <distribution>` fails with "No module named 'M'" before any library loads."""
+    out: List[dict] = []
+    providers = {x["name"]: x for x in distributions}
+    for dist, pattern, module, provider in IMPORTED_MODULES:
+        prov = providers.get(provider)
+        if d["name"] != dist or prov is None:
+            continue
+        if ctx.exists(os.path.join(prov["location"], *module.split("."), "__init__.py")):
+            continue
+        rx = re.compile(rf"^\s*(?:from\s+{re.escape(module)}[.\s]|import\s+{re.escape(module)}\b)")
+        for path in ctx.glob(os.path.join(d["location"], pattern)):
+            try:
+                lines = ctx.read_text(path, META_LIMIT).splitlines()
+            except OSError:
+                continue
+            hit = next((i for i, line in enumerate(lines, 1) if rx.match(line)), None)
+            if hit is not None:
+                out.append(
+                    {
+                        "module": module,
+                        "imported_by": path,
+                        "line": hit,
+                        "text": lines[hit - 1].strip()[:200],
+                        "provider": provider,
+                        "provider_version": prov.get("version"),
+                    }
+                )
+                break
+    return out
+
+
 @probe("extension_links", budget=15.0)
 def extension_links(ctx, python_env, distributions, torch_build):
     """Compiled extensions of vLLM, flash-attn, xformers, torchvision, torchaudio... that will not load, with the
@@ -209,36 +282,36 @@ def extension_links(ctx, python_env, distributions, torch_build):
     ld_plain, notes = interpreter_loader(python_env, root, env)
     ld_torch = None
     out: List[dict] = []
+    if torch_dir:  # torch's own libraries: `import torch` (libtorch_global_deps.so, then torch/_C*.so)
+        ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects, tb)
+        notes += n2
+        out.append(torch_entry(ctx, ld_torch, distributions, tb, torch_dir))
     for d in distributions:
         if d["name"] == "torch" or not d.get("dist_info"):
             continue
         known = d["name"] in EXTENSION_DISTS or _requires_torch(d)
         paths, _err = installed_elf_files(ctx, d, shared_only=True)
-        if not paths or not (known or links_torch(ld_plain, paths)):
+        gaps = missing_python_modules(ctx, d, distributions)
+        if not gaps and (not paths or not (known or links_torch(ld_plain, paths))):
             continue
         paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
-        if torch_dir:  # every one of these is imported after torch (they import it first)
-            if ld_torch is None:
-                ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects)
-                notes += n2
-            ld = ld_torch
-        else:
-            ld = ld_plain
+        # every one of these is imported after torch (they import it first)
+        ld = ld_torch if ld_torch is not None else ld_plain
         built = built_for(ctx, d)
         files = dist_results(ld, paths, machine(d["location"]))
-        cuda = cuda_libraries(ld, paths)
-        out.append(
-            {
-                "distribution": d["name"],
-                "version": d["version"],
-                "dist_info": d["dist_info"],
-                "requires_torch": _torch_requirement(d),
-                "built_for": built,
-                "files": [f for f in files if not f["loads"]],
-                "checked": len(files),
-                "cuda_libraries": cuda,
-            }
-        )
+        row = {
+            "distribution": d["name"],
+            "version": d["version"],
+            "dist_info": d["dist_info"],
+            "requires_torch": _torch_requirement(d),
+            "built_for": built,
+            "files": [f for f in files if not f["loads"]],
+            "checked": len(files),
+            "cuda_libraries": cuda_libraries(ld, paths),
+        }
+        if gaps:
+            row["missing_modules"] = gaps
+        out.append(row)
     torch_cuda = cuda_libraries(ld_torch, []) if ld_torch is not None else {}
     return {
         "extensions": out,
@@ -275,7 +348,7 @@ def named_links(ctx, python_env, distributions, torch_build):
     tb = None if isinstance(torch_build, Unavailable) else torch_build
     torch_dir = os.path.join(tb["location"], "torch") if tb else None
     root = str(ctx.root)
-    ld, notes = interpreter_loader(py, root, dict(ctx.env), torch_dir)
+    ld, notes = interpreter_loader(py, root, dict(ctx.env), torch_dir, torch_build=tb)
     by_name = {} if isinstance(distributions, Unavailable) else {d["name"]: d for d in distributions}
     rows: List[dict] = []
     unknown: List[str] = []

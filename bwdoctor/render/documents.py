@@ -78,15 +78,23 @@ def explain_text(doc: dict, _opts: Any) -> str:
     out = _startup_text(doc["startup"]) if doc.get("startup") else ""
     matches = doc["matches"]
     if doc["article"] is None:
-        return out + "no known failure signature in that text (bwdoctor list kb shows the topics)\n"
-    if matches:
-        out += (
-            "matches (best first):\n"
-            + "".join(
-                f"  {m['score']:.2f}  {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n" for m in matches[:5]
+        out += "no match: no known failure signature in that text, and no topic scored above the threshold\n"
+        if doc.get("not_environment"):
+            out += f"  it reads as an error of the model, request or code: {doc['not_environment']}\n"
+        near = doc.get("nearest") or []
+        if near:
+            out += "nearest topics (not a diagnosis):\n" + "".join(
+                f"  {n['slug']:<30} {n['title']}  (bwdoctor explain {n['slug']})\n" for n in near
             )
-            + "\n"
-        )
+        return out + "(bwdoctor list kb shows the topics)\n"
+    if matches:
+        out += "matches (best first):\n"
+        for m in matches[:5]:
+            tier = m.get("tier", "exact")
+            out += f"  {m['score']:.2f}  {tier:<6} {m['slug']:<30} line {m['line']}: {m['excerpt'][:80]}\n"
+            if tier == "likely":
+                out += f"        evidence (score {m.get('rank_score', 0):g}): {', '.join(m.get('evidence', [])[:6])}\n"
+        out += "\n"
     return out + _article_text(doc["article"]) + "\n" + _machine_text(doc["machine"])
 
 

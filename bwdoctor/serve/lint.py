@@ -8,6 +8,7 @@ pointing to its rule's article (ARTICLE). Pure: reads nothing but its arguments.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -31,6 +32,7 @@ ARTICLE = {
     "config-ignored": "config-flag-ignored",
     "sampler-warmup-oom": "sampler-warmup-oom",
     "kv-cache-too-small": "kv-cache-too-small",
+    "bad-flag-value": "bad-serve-flag-value",
 }
 # A variable that selects something with an article of its own points there rather than to ARTICLE's.
 ENV_ARTICLE = {"VLLM_ATTENTION_BACKEND": "bad-attention-backend"}
@@ -163,6 +165,29 @@ def suggest(name: str, candidates) -> Optional[str]:
 
 
 SHORT_ALIASES_ALWAYS = {"-O", "-h"}
+# vLLM's short aliases and the long flag each stands for (vllm/engine/arg_utils.py add_cli_args, read from the
+# vllm-0.15.1 wheel: parallel_group "--tensor-parallel-size", "-tp" ... ; model_group "--quantization", "-q").
+SHORT_ALIAS_OF = {
+    "-tp": "--tensor-parallel-size",
+    "-pp": "--pipeline-parallel-size",
+    "-dp": "--data-parallel-size",
+    "-dcp": "--decode-context-parallel-size",
+    "-pcp": "--prefill-context-parallel-size",
+    "-dpn": "--data-parallel-rank",
+    "-dpr": "--data-parallel-start-rank",
+    "-dpl": "--data-parallel-size-local",
+    "-dpa": "--data-parallel-address",
+    "-dpp": "--data-parallel-rpc-port",
+    "-dpb": "--data-parallel-backend",
+    "-dph": "--data-parallel-hybrid-lb",
+    "-dpe": "--data-parallel-external-lb",
+    "-ep": "--enable-expert-parallel",
+    "-n": "--nnodes",
+    "-r": "--node-rank",
+    "-q": "--quantization",
+    "-cc": "--compilation-config",
+    "-ac": "--attention-config",
+}
 _KNOWN: dict = {}
 
 
@@ -196,7 +221,12 @@ def check_flags(cfg: ServeConfig, release: Release, opts: list) -> list:
                     f"{added}); it stops with 'unrecognized arguments'"
                 )
             else:
-                hint = suggest(name, known)
+                alias = "-" + name[2:]  # --tp for vLLM's -tp: the alias, never a look-alike (--dtype)
+                hint: Optional[str]
+                if alias in shorts and alias in SHORT_ALIAS_OF:
+                    hint = f"{alias} ({SHORT_ALIAS_OF[alias]})"
+                else:
+                    hint = suggest(name, known)
                 msg = f"unknown flag {o.flag.text.split('=')[0]} for vLLM {release.requested}" + (
                     f"; did you mean {hint}?" if hint else ""
                 )
@@ -590,6 +620,99 @@ def check_config_flag(cfg: ServeConfig, release: Release, opts: list) -> list:
     return out
 
 
+# What vLLM's argument parser and its config classes accept for common flags, read from the vllm-0.15.1 wheel:
+# vllm/config/model.py ModelDType = Literal["auto", "half", "float16", "bfloat16", "float", "float32"] (the same
+# list since vLLM 0.4); vllm/config/cache.py CacheDType (below) and gpu_memory_utilization = Field(gt=0, le=1);
+# vllm/config/parallel.py tensor/pipeline/data_parallel_size: int (argparse type=int; vLLM refuses sizes < 1);
+# vllm/config/model.py max_model_len = Field(ge=-1), parsed by human_readable_int_or_auto ("32k", "1M", -1, auto).
+MODEL_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+CACHE_DTYPES = {"0.15": ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla")}
+PARALLEL_SIZES = (
+    ("--tensor-parallel-size", "-tp"),
+    ("--pipeline-parallel-size", "-pp"),
+    ("--data-parallel-size", "-dp"),
+)
+HUMAN_INT = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgGtT])$")
+
+
+def _human_int(text: str) -> Optional[int]:
+    """vLLM's human_readable_int: 32768, 32k (10^3), 32K (2^10); None when it is not one."""
+    t = text.strip()
+    if re.match(r"^-?\d+$", t):
+        return int(t)
+    m = HUMAN_INT.match(t)
+    if not m:
+        return None
+    base = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}.get(m.group(2)) or 2 ** (
+        10 * "KMGT".index(m.group(2)) + 10
+    )
+    return int(float(m.group(1)) * base)
+
+
+def _bad_value(o: Option, release: Release, why: str, **evidence) -> Lint:
+    tok = o.value or o.flag
+    flag = o.flag.text.split("=")[0]
+    value = o.value.text if o.value else ""
+    return _lint(
+        "bad-flag-value",
+        "error",
+        f"{flag} {value}: {why}; vLLM {release.requested} stops at startup",
+        tok,
+        flag=o.name,
+        value=value,
+        vllm=release.version,
+        **evidence,
+    )
+
+
+def check_values(cfg: ServeConfig, release: Release, opts: list) -> list:
+    """Values of common flags vLLM refuses (argparse choices and types, its config classes' ranges)."""
+    out = []
+    minor = ".".join(str(release.version).split(".")[:2])
+    for o in opts:
+        if o.value is None or "$" in o.value.text:  # a shell variable: the value is not known here
+            continue
+        text = o.value.text.strip()
+        if o.name == "--dtype" and text not in MODEL_DTYPES:
+            hint = suggest(text, MODEL_DTYPES)
+            out.append(
+                _bad_value(
+                    o,
+                    release,
+                    f"not a model dtype (choose from {', '.join(MODEL_DTYPES)})"
+                    + (f"; did you mean {hint}?" if hint else ""),
+                    choices=list(MODEL_DTYPES),
+                )
+            )
+        elif o.name == "--kv-cache-dtype" and minor in CACHE_DTYPES and text not in CACHE_DTYPES[minor]:
+            out.append(
+                _bad_value(
+                    o,
+                    release,
+                    f"not a KV-cache dtype (choose from {', '.join(CACHE_DTYPES[minor])})",
+                    choices=list(CACHE_DTYPES[minor]),
+                )
+            )
+        elif o.name == "--gpu-memory-utilization":
+            try:
+                frac = float(text)
+            except ValueError:
+                frac = float("nan")
+            if not 0 < frac <= 1:  # NaN fails too
+                out.append(_bad_value(o, release, "must be a fraction of GPU memory in (0, 1], e.g. 0.9"))
+        elif any(o.name in names for names in PARALLEL_SIZES):
+            n = _int(o.value)
+            if n is None or n < 1:
+                out.append(_bad_value(o, release, "must be a whole number of GPUs, at least 1"))
+        elif o.name == "--max-model-len":
+            n = None if text.lower() == "auto" else _human_int(text)
+            if text.lower() != "auto" and (n is None or n < -1 or n == 0):
+                out.append(
+                    _bad_value(o, release, "must be a number of tokens (32768, 32k) or -1/auto for the model's own")
+                )
+    return out
+
+
 def lint(cfg: ServeConfig, release: Release, machine: Optional[Machine] = None) -> list:
     """Every Lint of one config (and the --config files it names) for one vLLM release and machine."""
     machine = machine if machine is not None else Machine()
@@ -597,6 +720,7 @@ def lint(cfg: ServeConfig, release: Release, machine: Optional[Machine] = None) 
     opts, _ = options(cfg, release)
     if cfg.launcher:
         out += check_flags(cfg, release, opts)
+        out += check_values(cfg, release, opts)
         out += check_attention(cfg, release, opts, machine)
         out += check_quantization(cfg, release, opts, machine)
         out += check_workarounds(cfg, release, opts, machine)

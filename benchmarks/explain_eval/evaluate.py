@@ -1,0 +1,141 @@
+"""Score `bwdoctor explain`'s matcher on the real-excerpt corpus of this folder.
+
+Each line of <split>.jsonl is {"id", "url", "label", "also", "excerpt", ...}: `label` is the article slug that
+explains the excerpt, or null for a real error that is not an environment problem (it must get no article);
+`also` lists other slugs accepted as correct. The matcher sees only the excerpt.
+
+Printed: top-1 accuracy (label or an `also` slug first), top-3, on positives the wrong articles (a wrong
+slug first) and the silent misses (no article), on negatives the wrong articles (any article at all), the
+tier split of correct answers, and every miss with its top-3.
+
+Usage: python benchmarks/explain_eval/evaluate.py [--split tune|holdout|all] [--file F.jsonl] [--json] [-q]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bwdoctor.explain import analyse_text  # noqa: E402
+from bwdoctor.knowledge import load_all  # noqa: E402
+
+SPLITS = {"tune": ["tune.jsonl"], "holdout": ["holdout.jsonl"], "all": ["tune.jsonl", "holdout.jsonl"]}
+
+
+def load(paths: List[Path]) -> List[dict]:
+    """Items of the given .jsonl files (blank lines skipped)."""
+    items = []
+    for p in paths:
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                it = json.loads(line)
+                it.setdefault("id", f"{p.name}:{n}")
+                items.append(it)
+    return items
+
+
+def evaluate(items: List[dict], articles: Optional[Dict[str, Any]] = None) -> dict:
+    """Counts and misses of the matcher over the items."""
+    arts = articles if articles is not None else load_all()
+    r: Dict[str, Any] = collections.Counter()
+    misses = []
+    tiers: collections.Counter = collections.Counter()
+    confusion: collections.Counter = collections.Counter()
+    unknown_labels = set()
+    t0 = time.perf_counter()
+    for it in items:
+        label = it.get("label")
+        ok = {label, *(it.get("also") or [])} - {None}
+        if label is not None and label not in arts:
+            unknown_labels.add(label)
+        found = analyse_text(it.get("excerpt") or "", arts)
+        got = [m["slug"] for m in found["matches"]]
+        top = got[0] if got else None
+        if label is None:
+            r["negatives"] += 1
+            if top is None:
+                r["negatives_clean"] += 1
+            else:
+                r["negatives_wrong"] += 1
+                misses.append((it, found))
+            continue
+        r["positives"] += 1
+        if top in ok:
+            r["top1"] += 1
+            tiers[found["matches"][0]["tier"]] += 1
+        else:
+            misses.append((it, found))
+            confusion[(label, top)] += 1
+            if top is None:
+                r["silent"] += 1
+            else:
+                r["wrong"] += 1
+        if ok & set(got[:3]):
+            r["top3"] += 1
+    r["seconds"] = time.perf_counter() - t0
+    return {"counts": r, "tiers": tiers, "misses": misses, "confusion": confusion, "unknown": unknown_labels}
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{a}/{b} = {a / b:.3f}" if b else f"{a}/0"
+
+
+def report(res: dict, quiet: bool = False) -> None:
+    """Print the summary and (unless quiet) the misses."""
+    c = res["counts"]
+    total = c["positives"] + c["negatives"]
+    print(f"items: {total} ({c['positives']} with an article, {c['negatives']} negatives) in {c['seconds']:.2f} s")
+    print(f"top-1 (all items, negatives right when silent): {_pct(c['top1'] + c['negatives_clean'], total)}")
+    print(
+        f"top-1 on positives: {_pct(c['top1'], c['positives'])}  (exact {res['tiers']['exact']}, "
+        f"likely {res['tiers']['likely']})"
+    )
+    print(f"top-3 on positives: {_pct(c['top3'], c['positives'])}")
+    print(f"positives: wrong article first {c['wrong']}, no article {c['silent']}")
+    print(f"negatives: wrong articles {c['negatives_wrong']} of {c['negatives']}")
+    if res["unknown"]:
+        print(f"labels with no article: {sorted(res['unknown'])}")
+    if quiet:
+        return
+    if res["confusion"]:
+        print("confusion (label -> top-1: count):")
+        for (exp, got), n in res["confusion"].most_common():
+            print(f"  {exp} -> {got}: {n}")
+    for it, found in res["misses"]:
+        top3 = [(m["slug"], m["tier"], m.get("rank_score", m["score"])) for m in found["matches"][:3]]
+        near = [n["slug"] for n in found.get("nearest", [])]
+        print(f"  miss {it.get('id')} label={it.get('label')} got={top3 or '-'} nearest={near} {it.get('url', '')}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=sorted(SPLITS), default="tune")
+    ap.add_argument("--file", action="append", help="score this .jsonl instead of a split (repeatable)")
+    ap.add_argument("--json", action="store_true", help="print the counts as JSON")
+    ap.add_argument("-q", "--quiet", action="store_true", help="summary only")
+    args = ap.parse_args()
+    paths = [Path(f) for f in args.file] if args.file else [HERE / name for name in SPLITS[args.split]]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    res = evaluate(load(paths))
+    if args.json:
+        c = res["counts"]
+        print(json.dumps({**{k: c[k] for k in sorted(c)}, "tiers": dict(res["tiers"])}, indent=2, default=float))
+    else:
+        report(res, args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
