@@ -255,6 +255,12 @@ _PREFIXES = [
     re.compile(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):[\w.]{1,80}:"),
 ]
 _MAX_PREFIX_ROUNDS = 4
+# A log record at INFO or DEBUG level (after an optional quote, worker tag or compose service name): never an
+# error line for tier 2, whatever words it holds ("Available KV cache memory: 6.51 GiB" is a healthy start).
+_QUIET_RECORD = re.compile(
+    r"^[> \t]{0,12}(?:\([^()\n]{0,80}\bpid=\d{1,10}[^()\n]{0,40}\)[ \t]*)?(?:[A-Za-z][\w.-]{0,63}[ \t]{1,16}\|[ \t]?)?"
+    r"(?:\[?(?:INFO|DEBUG|TRACE)\]?[ \t:])"
+)
 _ANY_PREFIX = re.compile("|".join(f"(?:{p.pattern[1:]})" for p in _PREFIXES))  # one anchored match per round
 
 
@@ -455,12 +461,14 @@ class _Scanner:
         self.hits: Dict[str, Dict[int, _Hit]] = {}
         self.excluded: set = set()
         self.query = _Query()
+        self.quiet: set = set()  # lines of the current block that are INFO/DEBUG records
 
     def feed(self, text: str, first_line: int) -> None:
         """Scan one block: its normalized lines, and (for a paste-sized block) the view with wrapped lines joined."""
         if "\x00" in text:  # UTF-16 read as UTF-8 upstream: its ASCII survives once the NULs go
             text = text.replace("\x00", "")
         lines, records, widths = normalize_lines(text)
+        self.quiet = {i for i, raw in enumerate(text.split("\n")) if _QUIET_RECORD.match(raw)}
         views = [lines]
         if len(text) <= JOIN_MAX:
             joined = join_wrapped(lines, records, widths)
@@ -488,7 +496,7 @@ class _Scanner:
             firsts = sorted(chunk.templates[u][0] for u in us)
             picked = firsts[:head] + firsts[head:][-tail:]
         for i in picked:
-            if chunk.lines[i]:
+            if chunk.lines[i] and i not in self.quiet:
                 self.query.add(chunk.first_line + i, chunk.lines[i])
 
     def _scan(self, chunk: "_Chunk") -> None:
@@ -1216,6 +1224,8 @@ def _index(articles: Dict[str, Any]) -> _Index:
         return hit
     docs = []
     for slug, a in sorted(articles.items()):
+        if not a.signatures:  # a check-only article describes a state of the machine, never an error text
+            continue
         tf: Dict[str, int] = {}
         n = 0
         fields = _article_text_fields(a)

@@ -323,3 +323,17 @@ def test_cli_json_is_valid_and_says_the_tier(tmp_path):
         ).stdout.decode()
         assert ("no match" in out) == (verdict == "none")
         assert ("likely" in out) == (verdict == "likely")
+
+
+def test_info_records_of_a_healthy_start_are_never_likely_evidence():
+    """A vLLM INFO line that names the KV cache is a healthy start, not the kv-cache-too-small failure."""
+    from bwdoctor.explain import analyse_text
+
+    healthy = (
+        "(EngineCore_DP0 pid=1133552) INFO 10-03 16:22:17 [gpu_worker.py:298] Available KV cache memory: 6.51 GiB\n"
+        "(EngineCore_DP0 pid=1133552) INFO 10-03 16:22:17 [kv_cache_utils.py:1087] GPU KV cache size: 60,928 tokens\n"
+    )
+    assert analyse_text(healthy)["matches"] == []
+    # the same words at ERROR level are evidence
+    failing = healthy.replace("INFO", "ERROR") + "ValueError: No available memory for the cache blocks.\n"
+    assert analyse_text(failing)["matches"]
