@@ -65,6 +65,13 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=d(False),
         help="load no third-party checks or probes (or pin them with BWDOCTOR_PLUGINS=a,b)",
     )
+    g.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=d(False),
+        help="neither read nor write the cache of per-file results (also: BWDOCTOR_NO_CACHE=1; "
+        "it lives in $BWDOCTOR_CACHE_DIR, else $XDG_CACHE_HOME/bwdoctor)",
+    )
     o = parser.add_argument_group("output")
     o.add_argument(
         "-v",
@@ -167,7 +174,13 @@ def run(args: Any) -> int:
     """Run the parsed command, render its document once, and return its exit code."""
     from .render import RenderOptions, render
 
+    if getattr(args, "no_cache", False):
+        from . import cache
+
+        cache.disable()
     outcome = args.func(args)
+    if "bwdoctor.cache" in sys.modules:  # the run wrote entries: keep the cache directory bounded
+        sys.modules["bwdoctor.cache"].finish()
     options = RenderOptions(
         verbose=args.verbose,
         color=use_color(args),
@@ -185,6 +198,9 @@ def run(args: Any) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the bwdoctor command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # the one answer that needs no parser (start-up cost: the interpreter's only)
+        sys.stdout.write(f"bwdoctor {__version__}\n")
+        return EXIT_OK
     try:
         try:
             parser = build_parser()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import traceback
@@ -317,6 +318,8 @@ def gather(
                 timings[n] = r.spec.budget
             if on_progress:
                 on_progress(n, facts[n])
+    if "bwdoctor.cache" in sys.modules:  # a probe used the cache: write what it added, once per run
+        sys.modules["bwdoctor.cache"].finish()
     return facts, timings
 
 

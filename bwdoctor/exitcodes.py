@@ -117,6 +117,28 @@ ROWS: List[Row] = [
         "an argument matched nothing (no such file, directory or installed distribution)",
         "test_cubins_2_no_match",
     ),
+    Row("kernels", OK, "every argument was read (and every entry's kernels, with --names)", "test_kernels_0_ok"),
+    Row(
+        "kernels",
+        GATE,
+        "a file, or with --names an entry's kernels, could not be read (corrupt, or a codec module missing)",
+        "test_kernels_1_unreadable",
+    ),
+    Row(
+        "kernels",
+        USAGE,
+        "an argument matched nothing (no such file, directory or installed distribution)",
+        "test_kernels_2_no_match",
+    ),
+    Row(
+        "kernels",
+        INCOMPLETE,
+        "no target GPU known: units are listed without verdicts (give --target)",
+        "test_kernels_3_no_target",
+    ),
+    Row("recommend", OK, "a plan exists (wheels or a source build)", "test_recommend_0_plan"),
+    Row("recommend", GATE, "every way is blocked (e.g. a driver too old for the GPU)", "test_recommend_1_blocked"),
+    Row("recommend", USAGE, "a bad option value, or a --facts file that cannot be used", "test_recommend_2_bad_input"),
     Row("symbols", OK, "every file loads", "test_symbols_0_loads"),
     Row(
         "symbols",
@@ -157,7 +179,20 @@ ROWS: List[Row] = [
     Row("fleet", INCOMPLETE, _NO_VERDICT, "test_fleet_3_no_verdict"),
 ]
 
-COMMANDS = ["check", "prebuild", "facts", "list", "explain", "verify-build", "cubins", "symbols", "plan", "fleet"]
+COMMANDS = [
+    "check",
+    "prebuild",
+    "facts",
+    "list",
+    "explain",
+    "verify-build",
+    "cubins",
+    "kernels",
+    "symbols",
+    "plan",
+    "fleet",
+    "recommend",
+]
 
 
 def rows_for(command: str) -> List[Row]:

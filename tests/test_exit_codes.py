@@ -576,3 +576,42 @@ def test_a_probe_whose_input_failed_fails_too():
     assert facts["first"].failed and "device vanished" in facts["first"].reason
     assert facts["second"].failed
     assert isinstance(facts["third"], Unavailable) and not facts["third"].failed
+
+
+# --- kernels, recommend ---------------------------------------------------------------------------------------
+
+
+def test_kernels_0_ok():
+    res = run_cli("kernels", str(CUDA / "units_80_120.so"), "--target", "sm_120", "--names")
+    assert rc_of(res) == 0
+
+
+def test_kernels_1_unreadable(tmp_path):
+    (tmp_path / "libtrunc.so").write_bytes((CUDA / "sm120.so").read_bytes()[:3000])
+    res = run_cli("kernels", str(tmp_path / "libtrunc.so"), "--target", "sm_120")
+    assert rc_of(res) == 1
+
+
+def test_kernels_2_no_match(tmp_path):
+    res = run_cli("kernels", str(tmp_path / "nothing-here.so"), "--target", "sm_120")
+    assert rc_of(res) == 2
+
+
+def test_kernels_3_no_target():
+    res = run_cli("kernels", str(CUDA / "units_80_120.so"), env={"BWDOCTOR_TARGET": ""})
+    assert rc_of(res) == 3 and "no target GPU known" in res.stderr
+
+
+def test_recommend_0_plan():
+    res = run_cli("recommend", "--target", "sm_120", "--driver", "570.153.02", "--platform", "linux_x86_64")
+    assert rc_of(res) == 0
+
+
+def test_recommend_1_blocked():
+    res = run_cli("recommend", "--target", "sm_120", "--driver", "550.54.15", "--platform", "linux_x86_64")
+    assert rc_of(res) == 1
+
+
+def test_recommend_2_bad_input():
+    res = run_cli("recommend", "--target", "sm_120", "--driver", "not-a-version")
+    assert rc_of(res) == 2

@@ -11,4 +11,5 @@ COMMANDS = [
     "bwdoctor.commands.symbols",
     "bwdoctor.commands.plan",
     "bwdoctor.commands.fleet",
+    "bwdoctor.commands.recommend",
 ]

@@ -20,8 +20,6 @@ modules), grouped into families (marlin, machete, scaled-mm, fp4, moe, flash-att
 features that need them.
 
 defaults: targets = --target, else BWDOCTOR_TARGET, else the GPUs of this machine; names off.
-exit codes: 0 every argument read; 1 a file (or an entry's kernels) could not be read;
-            2 bad usage, or an argument matched nothing; 3 no target known (give --target).
 """
 
 

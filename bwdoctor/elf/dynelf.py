@@ -8,9 +8,10 @@ error string. Files are mmap'ed and only the pages touched are read.
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from functools import lru_cache
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import fileio
 
@@ -41,6 +42,12 @@ DF_1_NODEFLIB = 0x800
 MAX_DYN = 100_000
 
 
+def _file_key(st: os.stat_result) -> Optional[tuple]:
+    from ..cache import file_key
+
+    return file_key(st)
+
+
 class ElfError(Exception):
     """The file is not an ELF object the loader could use; the message says why."""
 
@@ -68,25 +75,82 @@ def sysv_hash(name: bytes) -> int:
 class DynElf:
     """The loader's view of one shared object."""
 
-    def __init__(self, path: str):
+    # what _parse reads, kept in a cache entry so that an unchanged file is not mapped until a symbol is looked up
+    SUMMARY = (
+        "machine", "loads", "stroff", "strsz", "needed", "soname", "rpath", "runpath", "nodeflib", "symoff",
+        "versym", "_gnu", "_sysv", "_gnu_head", "_sysv_head",
+    )  # fmt: skip
+
+    def __init__(self, path: str, store: Any = None):
         self.path = path
         self.machine_path = path  # the path as the inspected machine names it (set by the loader under --root)
+        self._memo: Dict[Tuple[str, Optional[str]], bool] = {}
+        self._nsyms: Optional[int] = None
+        self.verneed_index: Dict[int, Tuple[str, str, bool]] = {}
         try:
             fh = fileio.open_file(path)
         except OSError as exc:
             raise ElfError(fileio.describe(exc)) from None
         try:
-            try:
-                self.mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            except ValueError:
-                raise ElfError("empty file") from None
-            except OSError as exc:
-                raise ElfError(f"cannot map: {exc.strerror or exc}") from None
+            self.stat = os.fstat(fh.fileno())  # the file's identity (dev, inode, size, times): a cache key
+            self.size = self.stat.st_size
+            key = _file_key(self.stat) if store is not None else None
+            if key is not None and self._load_summary(store.get("dynelf", key)):
+                return  # mapped later, on the first symbol lookup (__getattr__)
+            self.mm = self._map(fh)
         finally:
             fh.close()
         self.size = len(self.mm)
-        self._memo: Dict[Tuple[str, Optional[str]], bool] = {}
         self._parse()
+        if key is not None:
+            store.put("dynelf", key, self._summary())
+
+    def _map(self, fh: Any) -> mmap.mmap:
+        try:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:
+            raise ElfError("empty file") from None
+        except OSError as exc:
+            raise ElfError(f"cannot map: {exc.strerror or exc}") from None
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "mm":
+            raise AttributeError(name)
+        # a DynElf made from a cache entry: map the file now, and only if it is still the file the entry describes
+        try:
+            with fileio.open_file(self.path) as fh:
+                if _file_key(os.fstat(fh.fileno())) != _file_key(self.stat):
+                    raise ElfError("changed while it was being read")
+                self.mm = self._map(fh)
+        except OSError as exc:
+            raise ElfError(fileio.describe(exc)) from None
+        return self.mm
+
+    def _summary(self) -> Dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.SUMMARY}
+        out["verdefs"] = sorted(self.verdefs.items())
+        out["verneeds"] = self.verneeds
+        out["verneed_index"] = sorted((k, list(v)) for k, v in self.verneed_index.items())
+        return out
+
+    def _load_summary(self, doc: Any) -> bool:
+        """Set the parsed fields from a cache entry; False (nothing set) when it is not one."""
+        if not isinstance(doc, dict) or any(k not in doc for k in (*self.SUMMARY, "verdefs", "verneeds")):
+            return False
+        try:
+            verdefs = {int(k): str(v) for k, v in doc["verdefs"]}
+            verneed_index = {int(k): (str(v[0]), str(v[1]), bool(v[2])) for k, v in doc["verneed_index"]}
+            verneeds = {str(f): {str(n): int(i) for n, i in vs.items()} for f, vs in doc["verneeds"].items()}
+            fields = {k: doc[k] for k in self.SUMMARY}
+            fields["loads"] = [tuple(x) for x in fields["loads"]]
+            for k in ("_gnu_head", "_sysv_head"):
+                fields[k] = tuple(fields[k]) if fields[k] is not None else None
+        except (TypeError, ValueError, IndexError, AttributeError):
+            return False
+        self.__dict__.update(fields)
+        self.verdefs, self.verneeds = verdefs, verneeds
+        self.verneed_index = verneed_index
+        return True
 
     # -- low level -------------------------------------------------------------------------
     def _u(self, fmt: str, off: int):
@@ -153,6 +217,9 @@ class DynElf:
         self.verneeds = self._verneeds()
         self._gnu = self._off(tags[DT["GNU_HASH"]][0]) if DT["GNU_HASH"] in tags else None
         self._sysv = self._off(tags[DT["HASH"]][0]) if DT["HASH"] in tags else None
+        # the hash table's header, read once: every lookup starts from it
+        self._gnu_head = self._u("<IIII", self._gnu) if self._gnu is not None else None
+        self._sysv_head = self._u("<II", self._sysv) if self._sysv is not None else None
 
     def _verdefs(self) -> Dict[int, str]:
         out: Dict[int, str] = {}
@@ -172,7 +239,7 @@ class DynElf:
     def _verneeds(self) -> Dict[str, Dict[str, int]]:
         """{file: {version name: versym index}} from the version-needed table."""
         out: Dict[str, Dict[str, int]] = {}
-        self.verneed_index: Dict[int, Tuple[str, str, bool]] = {}
+        self.verneed_index = {}
         if DT["VERNEED"] not in self.tags:
             return out
         pos = self._off(self.tags[DT["VERNEED"]][0])
@@ -195,15 +262,21 @@ class DynElf:
 
     # -- symbols ---------------------------------------------------------------------------------
     def nsyms(self) -> int:
-        if self._sysv is not None:
-            return self._u("<II", self._sysv)[1]
-        if self._gnu is None:
+        """The number of dynamic symbols, from the hash table (as the loader knows it)."""
+        if self._nsyms is None:
+            self._nsyms = self._count_syms()
+        return self._nsyms
+
+    def _count_syms(self) -> int:
+        if self._sysv_head is not None:
+            return self._sysv_head[1]
+        if self._gnu is None or self._gnu_head is None:
             return 0
-        nb, symoff, bloom, _ = self._u("<IIII", self._gnu)
+        nb, symoff, bloom, _ = self._gnu_head
         buckets = self._gnu + 16 + bloom * 8
-        last = 0
-        for i in range(nb):
-            last = max(last, self._u("<I", buckets + 4 * i)[0])
+        if nb > self.size // 4:
+            raise ElfError("GNU hash table larger than the file")
+        last = max(self._u(f"<{nb}I", buckets), default=0) if nb else 0
         if last < symoff:
             return symoff
         chain = buckets + 4 * nb
@@ -227,13 +300,24 @@ class DynElf:
         out: List[Tuple[str, Optional[str], Optional[str], bool]] = []
         if self.symoff is None:
             return out
-        for i in range(1, self.nsyms()):
-            name, bind, _, shndx, _ = self._sym(i)
+        n = self.nsyms()
+        if n <= 1:
+            return out
+        if n > self.size // SYM.size:
+            raise ElfError("symbol count larger than the file")
+        start = self.symoff + SYM.size
+        table = self.mm[start : start + (n - 1) * SYM.size]  # one copy, unpacked in C below
+        if len(table) != (n - 1) * SYM.size:
+            raise ElfError(f"truncated at offset {start}")
+        versyms = self._u(f"<{n}H", self.versym) if self.versym is not None else None
+        for i, (name, info, _, shndx, _, _) in enumerate(SYM.iter_unpack(table), 1):
             if shndx != 0 or not name:
                 continue
-            ver, _ = self._version(i)
+            ver = (versyms[i] & 0x7FFF) if versyms is not None else 1
             vinfo = self.verneed_index.get(ver) if ver > 1 else None
-            out.append((self._str(name), vinfo[1] if vinfo else None, vinfo[0] if vinfo else None, bind == STB_WEAK))
+            out.append(
+                (self._str(name), vinfo[1] if vinfo else None, vinfo[0] if vinfo else None, info >> 4 == STB_WEAK)
+            )
         return out
 
     def defines(self, name: str, version: Optional[str] = None) -> bool:
@@ -265,16 +349,16 @@ class DynElf:
         return False
 
     def _candidates(self, bname: bytes):
-        if self._gnu is not None:
-            nb, symoff, bloom_size, shift = self._u("<IIII", self._gnu)
+        if self._gnu is not None and self._gnu_head is not None:
+            nb, symoff, bloom_size, shift = self._gnu_head
             if nb == 0 or bloom_size == 0:
                 return
             h = gnu_hash(bname)
-            word = self._u("<Q", self._gnu + 16 + 8 * ((h // 64) % bloom_size))[0]
-            mask = (1 << (h % 64)) | (1 << ((h >> shift) % 64))
-            if word & mask != mask:
-                return
-            buckets = self._gnu + 16 + bloom_size * 8
+            gnu = self._gnu
+            word = self._u("<Q", gnu + 16 + 8 * ((h // 64) % bloom_size))[0]
+            if not (word >> (h % 64)) & (word >> ((h >> shift) % 64)) & 1:
+                return  # the Bloom filter says no: most lookups end here, as in ld.so
+            buckets = gnu + 16 + bloom_size * 8
             idx = self._u("<I", buckets + 4 * (h % nb))[0]
             if idx == 0 or idx < symoff:
                 return
@@ -286,8 +370,8 @@ class DynElf:
                 if h2 & 1:
                     return
                 idx += 1
-        elif self._sysv is not None:
-            nbucket, nchain = self._u("<II", self._sysv)
+        elif self._sysv is not None and self._sysv_head is not None:
+            nbucket, nchain = self._sysv_head
             if nbucket == 0:
                 return
             h = sysv_hash(bname)
@@ -302,6 +386,8 @@ class DynElf:
         return version in self.verdefs.values()
 
     def close(self) -> None:
+        if "mm" not in self.__dict__:
+            return
         try:
             self.mm.close()
         except (BufferError, ValueError):

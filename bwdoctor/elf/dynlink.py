@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .dynelf import DynElf, ElfError
@@ -74,7 +75,9 @@ def default_dirs(machine: int) -> tuple:
 class Loader:
     """Resolve and cache shared objects under a root, like ld.so would on that machine."""
 
-    def __init__(self, root: str = "/", env: Optional[dict] = None, objects: Optional[dict] = None):
+    def __init__(
+        self, root: str = "/", env: Optional[dict] = None, objects: Optional[dict] = None, store: Any = None
+    ) -> None:
         self.root = root.rstrip("/") or "/"
         self.env = env or {}
         # machine realpath -> DynElf | error str; pass another Loader's to parse each file once per run
@@ -89,6 +92,11 @@ class Loader:
         self.executable: Optional[DynElf] = None  # its DT_RPATH is searched last in every RPATH chain
         self.torch_failures: List[dict] = []  # what would make `import torch` fail (see preload_torch)
         self._real: Dict[str, str] = {}
+        self._real_dirs: Dict[str, str] = {}
+        self._expanded: Dict[Tuple[str, str, int], str] = {}
+        # a bwdoctor.cache.Store: what is read from an unchanged file (dynamic section, undefined symbols, the
+        # symbols a scope resolves) is reused from an earlier run
+        self.store: Any = store
         # $LIB is "lib/<triplet>" on multiarch (Debian/Ubuntu) systems, "lib64" elsewhere
         self.multiarch = os.path.isdir(self.host("/lib/x86_64-linux-gnu")) or os.path.isdir(
             self.host("/lib/aarch64-linux-gnu")
@@ -104,7 +112,21 @@ class Loader:
         return self._real[path]
 
     def _realpath(self, path: str) -> str:
-        return realpath_under(self.root, path)
+        # The loader tries a name in many directories and many names in one directory: resolve each directory
+        # once, then only the last component (one lstat instead of one per component of a deep venv path).
+        head, name = os.path.split(path)
+        if not head.startswith("/") or name in ("", ".", ".."):
+            return realpath_under(self.root, path)
+        real_head = self._real_dirs.get(head)
+        if real_head is None:
+            real_head = self._real_dirs[head] = realpath_under(self.root, head)
+        joined = os.path.join(real_head, name)
+        try:
+            if stat.S_ISLNK(os.lstat(self.host(joined)).st_mode):
+                return realpath_under(self.root, joined)
+        except (OSError, ValueError):
+            pass
+        return joined
 
     def open(self, path: str):
         """DynElf for a machine path, or an error string (cached by realpath)."""
@@ -121,7 +143,7 @@ class Loader:
                 self.objects[real] = "is not a regular file"
             else:
                 try:
-                    obj = DynElf(host)
+                    obj = DynElf(host, self.store)
                     obj.machine_path = real
                     self.objects[real] = obj
                 except ElfError as exc:
@@ -130,10 +152,16 @@ class Loader:
 
     def _expand(self, entry: str, origin: str, machine: int = 62) -> str:
         """An RPATH/RUNPATH entry with $ORIGIN, $LIB and $PLATFORM (also ${...}) substituted as ld.so does."""
+        if "$" not in entry:
+            return entry
+        memo = (entry, origin, machine)
+        if memo in self._expanded:
+            return self._expanded[memo]
         triplet, platform = ARCHES.get(machine, ARCHES[62])
         lib = f"lib/{triplet}" if self.multiarch else "lib64"
         for key, val in (("ORIGIN", origin), ("LIB", lib), ("PLATFORM", platform)):
             entry = entry.replace("${%s}" % key, val).replace("$" + key, val)
+        self._expanded[memo] = entry
         return entry
 
     def search(self, name: str, requester: DynElf, chain: Sequence[DynElf]) -> Tuple[Optional[DynElf], List[str]]:
@@ -223,6 +251,20 @@ class Loader:
                 self.global_scope.append(o)
         return None
 
+    def undefined(self, obj: DynElf) -> List[Tuple[str, Optional[str], Optional[str], bool]]:
+        """obj.undefined(), from the cache when the file is unchanged (it is pure in the file's bytes)."""
+        from ..cache import file_key
+
+        key = file_key(obj.stat) if self.store is not None else None
+        if key is not None:
+            hit = self.store.get("undefined", key)
+            if isinstance(hit, list) and all(isinstance(u, list) and len(u) == 4 for u in hit):
+                return [(u[0], u[1], u[2], u[3]) for u in hit]
+        out = obj.undefined()
+        if key is not None:
+            self.store.put("undefined", key, [list(u) for u in out])
+        return out
+
     def defined_anywhere(self, name: str) -> bool:
         """Whether any object already in the process (global or by soname) defines a symbol."""
         seen = set()
@@ -272,13 +314,7 @@ class Loader:
                         )
         if not symbols:
             return result
-        undefined = []
-        for o in new:
-            for name, version, _vfile, weak in o.undefined():
-                if weak:
-                    continue
-                if not any(s.defines(name, version) for s in scope):
-                    undefined.append({"symbol": name, "version": version, "required_by": o.machine_path})
+        undefined = self.unresolved(new, scope)
         if result["missing_libraries"]:
             # dlopen stops at the first missing library, so these are not its error; but a symbol that the
             # libraries found (torch's) do not define fails the import even once the library is found
@@ -286,6 +322,36 @@ class Loader:
         else:
             result["undefined"] = undefined
         return result
+
+    def unresolved(self, new: List[DynElf], scope: List[DynElf]) -> List[dict]:
+        """The non-weak undefined symbols of the newly loaded objects that no object of the scope defines (looked up
+        through each object's hash table, in scope order, as ld.so does). Pure in the files' bytes and their order,
+        so cached under the identities of every object of the scope."""
+        from ..cache import file_key
+
+        key = None
+        if self.store is not None:
+            idents = [file_key(o.stat) for o in scope]
+            if all(idents) and all(o in scope for o in new):
+                key = (repr(idents), repr([scope.index(o) for o in new]))
+        if key is not None:
+            hit = self.store.get("unresolved", key)
+            if isinstance(hit, list):
+                try:
+                    return [{"symbol": s, "version": v, "required_by": new[i].machine_path} for s, v, i in hit]
+                except (TypeError, ValueError, IndexError):
+                    pass
+        found, rows = [], []
+        for i, o in enumerate(new):
+            for name, version, _vfile, weak in self.undefined(o):
+                if weak:
+                    continue
+                if not any(s.defines(name, version) for s in scope):
+                    found.append({"symbol": name, "version": version, "required_by": o.machine_path})
+                    rows.append([name, version, i])
+        if key is not None:
+            self.store.put("unresolved", key, rows)
+        return found
 
 
 def interpreter_loader(
@@ -295,13 +361,15 @@ def interpreter_loader(
     torch_dir: Optional[str] = None,
     objects: Optional[dict] = None,
     torch_build: Optional[dict] = None,
+    store: Any = None,
 ) -> Tuple[Loader, List[str]]:
     """A Loader with the interpreter (and, when given, torch) already in the process; plus notes.
 
     objects: the parsed-object cache of another Loader of the same run (files are parsed once). torch_build (its
     version and CUDA) picks what `import torch` preloads; the failures of `import torch` itself are left in
-    Loader.torch_failures (the loader's results for libtorch_global_deps.so and torch/_C*.so)."""
-    ld = Loader(root, env, objects)
+    Loader.torch_failures (the loader's results for libtorch_global_deps.so and torch/_C*.so). store: a
+    bwdoctor.cache.Store for what is read from unchanged files."""
+    ld = Loader(root, env, objects, store)
     notes = []
     if ld.ldcache_error:  # e.g. a minimal container image: ld.so then searches only paths and default dirs
         notes.append(

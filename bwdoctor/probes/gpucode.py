@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
 from ..elf.distfiles import RECORD_LIMIT, is_elf, parse_record
@@ -50,15 +49,23 @@ def is_cuda_distribution(name: str) -> bool:
     return name in CUDA_DISTRIBUTIONS or name.startswith(CUDA_PREFIXES)
 
 
-def scan_paths(paths: List[str], workers: int = 4) -> List[dict]:
-    """Trimmed scan of each path that has GPU code or could not be read, in path order."""
+def scan_paths(paths: List[str], workers: int = 4, store=None) -> List[dict]:
+    """Trimmed scan of each path that has GPU code or could not be read, in path order (`store`: the
+    bwdoctor.cache to reuse listings of unchanged files from)."""
     if not paths:
         return []
-    # Threads overlap the page faults of cold files; the parsing itself is tiny.
+    from ..cache import cached, lookup
     from ..engine import max_workers
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths), max_workers()))) as pool:
-        items = list(pool.map(scan_file, paths))
+    # listings of unchanged files come from the cache; threads overlap the page faults of the others
+    found = {p: hit for p in paths if (hit := lookup("fatbin", p, store)) is not None}
+    todo = [p for p in paths if p not in found]
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo), max_workers()))) as pool:
+            found.update(zip(todo, pool.map(lambda p: cached("fatbin", p, scan_file, store), todo), strict=True))
+    items = [found[p] for p in paths]
     return [trim(i) for i in items if i["error"] or has_gpu_code(i)]
 
 
@@ -121,6 +128,9 @@ def cuda_binaries(ctx, python_env, distributions):
     """GPU code (cubin and PTX targets) in the CUDA .so files of installed distributions."""
     if isinstance(distributions, Unavailable):
         return Unavailable(f"installed distributions are unknown: {distributions.reason}")
+    from .. import cache
+
+    store = cache.store(ctx)
     out: Dict[str, dict] = {}
     for dist in distributions:
         name = dist.get("name", "")
@@ -128,7 +138,7 @@ def cuda_binaries(ctx, python_env, distributions):
             continue
         # facts name machine paths: read the files under --root, name them as the machine does
         paths, error = installed_elf_files(ctx, dist, shared_only=True)
-        files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)]
+        files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths, store=store)]
         cubins = standalone_cubins(ctx, dist)
         if cubins is not None:
             files.append(cubins)
@@ -143,6 +153,6 @@ def cuda_binaries(ctx, python_env, distributions):
             "version": "",
             "path": cache,
             "elf_files": len(paths),
-            "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths)],
+            "files": [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths, store=store)],
         }
     return out

@@ -7,9 +7,6 @@ import os
 import re
 from typing import List, Optional
 
-from ..elf.demangle import demangle
-from ..elf.dynlink import interpreter_loader
-from ..elf.linkcause import built_for_torch, import_of, swap_string_abi
 from ..model import Unavailable
 from ..registry import probe
 from .pyenv import canonical, installed_elf_files
@@ -68,6 +65,8 @@ def built_for(ctx, d: dict) -> Optional[dict]:
     )
     direct = _read_json(ctx, os.path.join(d["dist_info"], "direct_url.json")) if d.get("dist_info") else None
     url = direct.get("url") if isinstance(direct, dict) and isinstance(direct.get("url"), str) else None
+    from ..elf.linkcause import built_for_torch
+
     return built_for_torch(d.get("version") or "", url, cpp_lib, _torch_requirement(d))
 
 
@@ -95,6 +94,9 @@ def link_result(ld, path: str, location: str, raw: Optional[dict] = None, imp: O
     found (every path tried); the symbol versions missing; the undefined symbols (the first MAX_SYMBOLS mangled
     and demangled, every name up to MAX_NAMES mangled) and those whose other-std::string-ABI twin the process
     defines; the import that fails (or the optional load). The causes are made by checks/linkcauses.py."""
+    from ..elf.demangle import demangle
+    from ..elf.linkcause import import_of, swap_string_abi
+
     r = raw if raw is not None else ld.check(path)
     obj = ld.open(path)
     exports = obj.defines if hasattr(obj, "defines") else (lambda _n: False)
@@ -279,11 +281,14 @@ def extension_links(ctx, python_env, distributions, torch_build):
     torch_dir = machine(os.path.join(tb["location"], "torch")) if tb else None
     env = dict(ctx.env)
     python_env = dict(python_env, executable=machine(exe))
-    ld_plain, notes = interpreter_loader(python_env, root, env)
+    from .. import cache
+    from ..elf.dynlink import interpreter_loader
+
+    ld_plain, notes = interpreter_loader(python_env, root, env, store=cache.store(ctx))
     ld_torch = None
     out: List[dict] = []
     if torch_dir:  # torch's own libraries: `import torch` (libtorch_global_deps.so, then torch/_C*.so)
-        ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects, tb)
+        ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects, tb, ld_plain.store)
         notes += n2
         out.append(torch_entry(ctx, ld_torch, distributions, tb, torch_dir))
     for d in distributions:
@@ -341,6 +346,7 @@ def named_links(ctx, python_env, distributions, torch_build):
     """The loader model's raw result for the shared objects, directories or installed distributions a command
     names (`bwdoctor symbols`), each with the distribution and the torch it was built for."""
     from ..elf.distfiles import is_elf, iter_elf_files
+    from ..elf.dynlink import interpreter_loader
 
     if isinstance(python_env, Unavailable) and ctx.live_machine:
         return Unavailable(f"the inspected interpreter is unknown: {python_env.reason}")

@@ -255,7 +255,73 @@ def installed_elf_files(ctx, d: dict, shared_only: bool = False) -> tuple:
     def host(p):
         return p if not p or root == "/" or p.startswith(root + "/") else str(ctx.resolve(p))
 
+    from .. import cache
+
+    store = cache.store(ctx)
     try:
+        if store is not None:
+            hit = _cached_elf_files(store, host(d["dist_info"]), host(d.get("location")), shared_only)
+            if hit is not None:
+                return hit, None
         return record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=shared_only)
     except OSError as exc:
         return [], f"cannot read its RECORD: {exc}"
+
+
+def _state(path: str):
+    """What record_elf_files' verdict on a path depends on: its identity, or that it is missing / not a file."""
+    import stat as stat_mod
+
+    from ..cache import file_key
+
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return "missing"
+    if not stat_mod.S_ISREG(st.st_mode):
+        return "other"
+    ident = file_key(st)
+    return list(ident) if ident else None
+
+
+def _cached_elf_files(store, dist_info: str, location, shared_only: bool):
+    """record_elf_files' list, reused while the RECORD and every file it names as a candidate are unchanged (a
+    stat each instead of parsing a RECORD of thousands of rows); None when it must be computed (errors included)."""
+    from ..cache import file_key
+    from ..elf.distfiles import SHARED_RE, TEXT_SUFFIXES, _worth_opening, is_elf, parse_record
+
+    record = os.path.join(dist_info, "RECORD")
+    try:
+        ident = file_key(os.stat(record))
+    except (OSError, ValueError):
+        return None
+    if ident is None:
+        return None
+    key = (dist_info, location, shared_only, *ident)
+    hit = store.get("elf-files", key)
+    if isinstance(hit, dict) and isinstance(hit.get("states"), list) and isinstance(hit.get("files"), list):
+        try:
+            if all(_state(p) == st for p, st in hit["states"]):
+                return [str(p) for p in hit["files"]]
+        except (TypeError, ValueError):
+            pass
+    from .. import fileio
+    from ..elf.distfiles import RECORD_LIMIT
+
+    try:
+        text = fileio.read_bytes(record, RECORD_LIMIT).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    base = location or os.path.dirname(dist_info)
+    candidates = []
+    for rel in parse_record(text):
+        if os.path.splitext(rel)[1].lower() in TEXT_SUFFIXES or rel.endswith("/"):
+            continue
+        if shared_only and not SHARED_RE.search(rel):
+            continue
+        candidates.append(os.path.normpath(os.path.join(base, rel)))
+    states = [[p, _state(p)] for p in candidates]
+    files = sorted({p for p in candidates if _worth_opening(p) and is_elf(p)})
+    if all(st is not None for _, st in states):  # a file changed just now is not cached (file_key)
+        store.put("elf-files", key, {"states": states, "files": files})
+    return files

@@ -6,9 +6,11 @@ import base64
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import stat
+from typing import Optional
 
 from ..model import Unavailable
 from ..registry import probe
@@ -115,10 +117,67 @@ def _record_rows(ctx, dist_info: str):
     return list(csv.reader(io.StringIO(text)))
 
 
-def _hash_file(ctx, path: str, algo: str) -> str:
-    h = hashlib.new(algo)
-    h.update(ctx.read_bytes(path, limit=HASH_LIMIT))
-    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+def file_digest(ctx, path: str, algo: str, budget: Optional[list] = None, limit: int = HASH_LIMIT) -> str:
+    """The RECORD-style digest (urlsafe base64, no padding) of a whole machine file, read in chunks.
+
+    Only a regular file of at most `limit` bytes is hashed (ValueError past it); `budget` (a one-item list)
+    bounds the bytes hashed over a whole probe (ValueError when it would pass them). The digest is cached by the
+    file's identity (bwdoctor.cache), so a patched file is hashed once, not on every run."""
+    from .. import cache
+
+    host = str(ctx.resolve(path))
+    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(22, "not a regular file", path)
+        if st.st_size > limit:
+            raise ValueError("file too large to hash")
+        if budget is not None:  # spent on a cache hit too: the findings never depend on the cache
+            if st.st_size > budget[0]:
+                raise ValueError("hash budget spent")
+            budget[0] -= st.st_size
+        store = cache.store(ctx)
+        ident = cache.file_key(st) if store else None
+        key = (algo, *ident) if ident else None
+        if store and key:
+            hit = store.get("digest", key)
+            if isinstance(hit, str):
+                return hit
+        h = hashlib.new(algo)
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        digest = base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+        if store and key:
+            store.put("digest", key, digest)
+        return digest
+    finally:
+        os.close(fd)
+
+
+def _compared_rows(ctx, dist_info: str, suffixes: tuple, record_stat: Optional[os.stat_result]) -> Optional[list]:
+    """[(path, digest, size)] of the RECORD rows record_drift compares (with a digest; ending in one of `suffixes`
+    when given), or None without a RECORD; cached by the RECORD's identity (torch's has ~14,000 rows)."""
+    from .. import cache
+
+    store = cache.store(ctx) if record_stat is not None else None
+    ident = cache.file_key(record_stat) if store is not None and record_stat is not None else None
+    key = (dist_info, list(suffixes), *ident) if ident else None
+    if key is not None and store is not None:
+        hit = store.get("record-rows", key)
+        if isinstance(hit, list) and all(isinstance(r, list) and len(r) == 3 for r in hit):
+            return hit
+    rows = _record_rows(ctx, dist_info)
+    if rows is None:
+        return None
+    out = [
+        [row[0], row[1], row[2]]
+        for row in rows
+        if len(row) >= 3 and row[1] and "=" in row[1] and (not suffixes or row[0].endswith(suffixes))
+    ]
+    if key is not None and store is not None:
+        store.put("record-rows", key, out)
+    return out
 
 
 def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None) -> dict:
@@ -131,13 +190,14 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
 
         ctx = Context()
     di = dist["dist_info"]
-    rows = _record_rows(ctx, di)
+    try:
+        record_stat: Optional[os.stat_result] = ctx.stat(os.path.join(di, "RECORD"))
+    except (OSError, ValueError):
+        record_stat = None
+    record_mtime = record_stat.st_mtime if record_stat is not None else 0
+    rows = _compared_rows(ctx, di, suffixes, record_stat)
     if rows is None:
         return {"distribution": dist["name"], "error": "no RECORD file"}
-    try:
-        record_mtime = ctx.stat(os.path.join(di, "RECORD")).st_mtime
-    except (OSError, ValueError):
-        record_mtime = 0
     # Resolve the install directory once inside the tree; the files below it are then stat'ed directly
     # (a symlink among them is followed inside the tree through ctx.stat).
     try:
@@ -145,12 +205,7 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
     except (OSError, ValueError):
         return {"distribution": dist["name"], "error": f"{dist['location']} could not be resolved"}
     modified, missing, checked = [], [], 0
-    for row in rows:
-        if len(row) < 3 or not row[1] or "=" not in row[1]:
-            continue
-        rel, digest, size = row[0], row[1], row[2]
-        if suffixes and not rel.endswith(suffixes):
-            continue
+    for rel, digest, size in rows:
         p = os.path.join(base, rel)  # os.path, not pathlib: torch lists ~12,000 files
         machine = os.path.normpath(os.path.join(dist["location"], rel)) if ctx.in_tree else p
         try:
@@ -174,7 +229,7 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
         elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
             algo, _, want = digest.partition("=")
             try:
-                if algo in hashlib.algorithms_available and _hash_file(ctx, machine, algo) != want:
+                if algo in hashlib.algorithms_available and file_digest(ctx, machine, algo) != want:
                     modified.append(rel)
             except (OSError, ValueError):
                 pass
@@ -207,26 +262,6 @@ SHARED_LIMIT = 500  # files listed in full; the count says how many more
 SHARED_HASH_BUDGET = 2 * 1024 * 1024 * 1024  # bytes hashed to tell owners apart when recorded sizes are equal
 
 
-def _hash_stream(ctx, path: str, algo: str, budget: list) -> str:
-    """The RECORD-style digest of a whole machine file, read in chunks; only a regular file; at most budget[0]
-    bytes over the whole probe (ValueError when it would pass them)."""
-    host = str(ctx.resolve(path))
-    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(22, "not a regular file", path)
-        if st.st_size > budget[0]:
-            raise ValueError("hash budget spent")
-        budget[0] -= st.st_size
-        h = hashlib.new(algo)
-        while chunk := os.read(fd, 1 << 20):
-            h.update(chunk)
-        return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
-    finally:
-        os.close(fd)
-
-
 def _owner(ctx, path: str, entries: list, budget: list):
     """(the entries whose recorded bytes are on disk, how that was told) for one shared file."""
     try:
@@ -245,10 +280,86 @@ def _owner(ctx, path: str, entries: list, budget: list):
     if algo not in hashlib.algorithms_available:
         return [], "unknown"
     try:
-        digest = f"{algo}={_hash_stream(ctx, path, algo, budget)}"
+        digest = f"{algo}={file_digest(ctx, path, algo, budget, limit=SHARED_HASH_BUDGET)}"
     except (OSError, ValueError):
         return [], "unknown"
     return [e for e in same if e[1] == digest], "hash"
+
+
+def _clean_rel(rel: str) -> bool:
+    """True when location + "/" + rel is already normal (no empty, "." or ".." component, not absolute)."""
+    return bool(rel) and rel[0] != "/" and rel[-1] != "/" and "//" not in rel and "/." not in "/" + rel
+
+
+def _scan_listings(ctx, dists: list) -> tuple:
+    """([(path, [(index in dists, digest, size, RECORD mtime)])] of the paths two distributions list with different
+    digests, sorted by path; the number of RECORDs read)."""
+    by_path: dict = {}
+    checked = 0
+    for i, d in enumerate(dists):
+        di = d["dist_info"]
+        rows = _record_rows(ctx, di)
+        if rows is None:
+            continue
+        checked += 1
+        try:
+            record_mtime = ctx.stat(os.path.join(di, "RECORD")).st_mtime
+        except (OSError, ValueError):
+            record_mtime = 0.0
+        loc = os.path.normpath(d["location"])
+        for row in rows:
+            if len(row) < 3 or "=" not in row[1]:
+                continue
+            rel = row[0]
+            if rel.endswith(".pyc") or "__pycache__" in rel or ".dist-info/" in rel:
+                continue
+            path = loc + "/" + rel if _clean_rel(rel) and loc != "/" else os.path.normpath(os.path.join(loc, rel))
+            entry = (i, row[1], row[2], record_mtime)
+            hit = by_path.get(path)
+            if hit is None:
+                by_path[path] = entry
+            elif isinstance(hit, list):
+                hit.append(entry)
+            else:
+                by_path[path] = [hit, entry]
+    shared = []
+    for path in sorted(p for p, v in by_path.items() if isinstance(v, list)):
+        entries = by_path[path]
+        if len({dists[e[0]]["name"] for e in entries}) < 2 or len({e[1] for e in entries}) < 2:
+            continue  # listed once, or every copy is the same bytes (a namespace __init__.py)
+        shared.append((path, entries))
+    return shared, checked
+
+
+def _shared_listings(ctx, dists: list) -> tuple:
+    """_scan_listings, from the cache when no RECORD changed (the key holds every RECORD's identity)."""
+    from .. import cache
+
+    store = cache.store(ctx)
+    key = None
+    if store is not None:
+        parts: list = []
+        for d in dists:
+            try:
+                ident = cache.file_key(ctx.stat(os.path.join(d["dist_info"], "RECORD")))
+            except (OSError, ValueError):
+                ident = None
+            if ident is None:
+                break
+            parts.append([d["name"], d["version"], d["location"], d["dist_info"], *ident])
+        else:
+            key = (json.dumps(parts, separators=(",", ":")),)
+    if key is not None and store is not None:
+        hit = store.get("shared-listings", key)
+        if isinstance(hit, list) and len(hit) == 2 and isinstance(hit[0], list) and isinstance(hit[1], int):
+            try:
+                return [(p, [tuple(e) for e in es]) for p, es in hit[0] if all(e[0] < len(dists) for e in es)], hit[1]
+            except (TypeError, ValueError, IndexError):
+                pass
+    shared, checked = _scan_listings(ctx, dists)
+    if key is not None and store is not None:
+        store.put("shared-listings", key, [[[p, [list(e) for e in es]] for p, es in shared], checked])
+    return shared, checked
 
 
 @probe("shared_files", budget=10.0)
@@ -260,34 +371,12 @@ def shared_files(ctx, distributions):
     Sizes tell the owner apart; the file is hashed only when two RECORDs give it the same size."""
     if isinstance(distributions, Unavailable):
         return distributions
-    by_path: dict = {}
-    checked = 0
-    for d in distributions:
-        di = d.get("dist_info") or ""
-        if not di.endswith(".dist-info"):
-            continue
-        rows = _record_rows(ctx, di)
-        if rows is None:
-            continue
-        checked += 1
-        try:
-            record_mtime = ctx.stat(os.path.join(di, "RECORD")).st_mtime
-        except (OSError, ValueError):
-            record_mtime = 0.0
-        for row in rows:
-            if len(row) < 3 or "=" not in row[1]:
-                continue
-            rel = row[0]
-            if rel.endswith(".pyc") or "__pycache__" in rel or ".dist-info/" in rel:
-                continue
-            path = os.path.normpath(os.path.join(d["location"], rel))
-            by_path.setdefault(path, []).append((d, row[1], row[2], record_mtime))
+    dists = [d for d in distributions if (d.get("dist_info") or "").endswith(".dist-info")]
+    shared, checked = _shared_listings(ctx, dists)
     budget = [SHARED_HASH_BUDGET]
     out = []
-    for path in sorted(by_path):
-        entries = by_path[path]
-        if len({e[0]["name"] for e in entries}) < 2 or len({e[1] for e in entries}) < 2:
-            continue  # listed once, or every copy is the same bytes (a namespace __init__.py)
+    for path, listed in shared:
+        entries = [(dists[i], digest, size, mtime) for i, digest, size, mtime in listed]
         owners, how = _owner(ctx, path, entries, budget)
         owner = owners[0][0] if len({e[0]["name"] for e in owners}) == 1 else None
         out.append(

@@ -52,10 +52,26 @@ def _is_exe(p: Path) -> bool:
 
 
 def _run_tool(ctx, path: str, args) -> str:
+    # what `nvcc --version` or `ptxas --help` prints is fixed by the program's file: cached by its identity
+    from .. import cache
+
+    store = cache.store(ctx)
+    try:
+        ident = cache.file_key(os.stat(path)) if store is not None else None
+    except OSError:
+        ident = None
+    key = (path, *args, *ident) if ident else None
+    if key is not None and store is not None:
+        hit = store.get("tool-output", key)
+        if isinstance(hit, str):
+            return hit
     res = ctx.run([path, *args], timeout=TIMEOUT)
     if isinstance(res, Unavailable):
         raise RuntimeError(res.reason)
-    return (res.stdout or "") + (res.stderr or "")
+    out = (res.stdout or "") + (res.stderr or "")
+    if key is not None and store is not None and res.returncode == 0:
+        store.put("tool-output", key, out)
+    return out
 
 
 def describe_nvcc(ctx, path: str) -> dict:

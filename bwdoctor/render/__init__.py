@@ -24,6 +24,7 @@ KIND_FORMATS: Dict[str, Tuple[str, ...]] = {
     "symbols": DOCUMENT_FORMATS,
     "plan": DOCUMENT_FORMATS,
     "fleet": DOCUMENT_FORMATS,
+    "recommend": DOCUMENT_FORMATS,
 }
 
 

@@ -267,6 +267,13 @@ def fleet_text(doc: dict, _opts: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recommend_text(doc: dict, _opts: Any) -> str:
+    """The inputs, each ranked plan (packages with their code per target, commands, env, notes), the blockers."""
+    from .recommend_text import render
+
+    return render(doc)
+
+
 TEXT: Dict[str, Callable[[dict, Any], str]] = {
     "facts": facts_text,
     "list": list_text,
@@ -277,4 +284,5 @@ TEXT: Dict[str, Callable[[dict, Any], str]] = {
     "plan": plan_text,
     "verify-build": verify_text,
     "fleet": fleet_text,
+    "recommend": recommend_text,
 }

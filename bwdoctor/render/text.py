@@ -90,6 +90,10 @@ def _header(report) -> list:
     return lines
 
 
+# Failures of these families have an install plan: the report names the command that prints it.
+RECOMMEND_FAMILIES = ("gpu-code", "linking")
+
+
 def render_text(report, verbose: bool = False, color: bool = True, width: int = 100) -> str:
     """The report for a person (rich markup; plain when color is False)."""
     from rich.console import Console
@@ -138,6 +142,8 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
                     con.print(f"    [dim]{MARK['skip']} {f.id} {escape(f.name)}: {escape(clean_text(f.message))}[/dim]")
     if not report.findings:
         con.print("no checks were evaluated")
+    if any(f.family in RECOMMEND_FAMILIES for f in failed(report.findings)):
+        con.print("plan: [bold]bwdoctor recommend[/bold]  (the wheels, or the build, that work on this GPU)")
     for note in report.notes:
         con.print(f"[yellow]note:[/yellow] {escape(clean_text(note))}")
     con.print()

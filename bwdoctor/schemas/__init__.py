@@ -6,7 +6,19 @@ import json
 from importlib import resources
 from typing import Any, Dict, List
 
-KINDS = ("report", "facts", "list", "explain", "cubins", "kernels", "symbols", "plan", "verify-build", "fleet")
+KINDS = (
+    "report",
+    "facts",
+    "list",
+    "explain",
+    "cubins",
+    "kernels",
+    "symbols",
+    "plan",
+    "verify-build",
+    "fleet",
+    "recommend",
+)
 
 
 def load(kind: str) -> Dict[str, Any]:
