@@ -6,6 +6,13 @@ from pathlib import Path
 
 import pytest
 
+# The suite's runs (in-process and the subprocesses that inherit this environment) keep their cache in a
+# directory of their own, never in the user's ~/.cache/bwdoctor.
+if not os.environ.get("BWDOCTOR_CACHE_DIR"):
+    import tempfile
+
+    os.environ["BWDOCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bwdoctor-test-cache-")
+
 HERE = Path(__file__).parent
 H100_ROOT = HERE / "fixtures" / "roots" / "h100-box"
 
