@@ -80,7 +80,19 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=d(False),
         help="show passes, skips with their reasons, and the facts",
     )
-    o.add_argument("--no-color", action="store_true", default=d(False), help="no colour (also: NO_COLOR=1)")
+    o.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=d(False),
+        help="text: only what failed (nothing when nothing did)",
+    )
+    o.add_argument(
+        "--no-color",
+        action="store_true",
+        default=d(False),
+        help="no colour (also: NO_COLOR=1; FORCE_COLOR=1 or CLICOLOR_FORCE=1 force it where NO_COLOR is unset)",
+    )
     o.add_argument(
         "-o",
         "--output",
@@ -150,10 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def use_color(args: Any) -> bool:
-    """Colour only for a terminal, and never with --no-color, NO_COLOR or --output."""
+    """Colour for a terminal, or where FORCE_COLOR / CLICOLOR_FORCE ask for it (CI logs); never with --no-color,
+    NO_COLOR (which wins over both) or --output."""
     if args.no_color or os.environ.get("NO_COLOR") or args.output:
         return False
+    force = os.environ.get("FORCE_COLOR", "")
+    if force and force.lower() not in ("0", "false", "no"):
+        return True
+    if os.environ.get("CLICOLOR_FORCE", "") not in ("", "0"):
+        return True
     return sys.stdout.isatty()
+
+
+def text_width(args: Any) -> Optional[int]:
+    """Columns to wrap text at on a terminal (its width; $COLUMNS overrides it); None for a pipe or a file, which
+    get one line per item (grep finds a whole message)."""
+    import shutil
+
+    if args.output or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size((100, 24)).columns
 
 
 def emit(output: Optional[str], text: str) -> None:
@@ -181,11 +209,15 @@ def run(args: Any) -> int:
     outcome = args.func(args)
     if "bwdoctor.cache" in sys.modules:  # the run wrote entries: keep the cache directory bounded
         sys.modules["bwdoctor.cache"].finish()
+    width = text_width(args)
     options = RenderOptions(
         verbose=args.verbose,
         color=use_color(args),
         fail_on=getattr(args, "fail_on", "error"),
         show_all=bool(getattr(args, "all", False)),
+        width=width or 100,
+        wrap=width is not None,
+        quiet=bool(getattr(args, "quiet", False)),
     )
     emit(args.output, render(outcome, getattr(args, "format", "text"), options))
     from .render.safe import clean_text

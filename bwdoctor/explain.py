@@ -809,6 +809,102 @@ _GPU_FAMILY = [
     ("blackwell-datacenter", re.compile(r"\bG?B[23]00\b|\bB100\b|sm_?10[03]", re.I)),
     ("consumer", re.compile(r"GeForce|RTX\s{0,2}[2-5]0[5-9]0|RTX\s{0,2}A[2-6]000|TITAN", re.I)),
 ]
+# Families of messages, each one evidence key (what the error is about, in any of the ways the field words it)
+_FAMILIES = [
+    # the linker cannot find (or skips) a -l library: a missing library at link time, whatever the locale
+    ("ld-missing", re.compile(r"\bld(?:\.\w+)?:[^\n]{0,200}?-l[\w.+-]{1,60}")),
+    # a parallel size above the devices there are: "(16) ... visible devices (8)"
+    (
+        "parallel-exceeds-devices",
+        re.compile(
+            r"(?:world.?size|parallel.?size|tensor.?parallel|\btp\b)[^\n]{0,120}?(?:exceed|larger than|greater than|"
+            r"more than|less than or equal to|<=)[^\n]{0,80}?(?:GPUs|devices)",
+            re.I,
+        ),
+    ),
+    # the GPU's firmware / RM bring-up in the kernel driver log
+    # (a failure, not a mention: "GSP Firmware Version" in nvidia-smi -q is a healthy GPU)
+    (
+        "gsp",
+        re.compile(
+            r"\bkgsp\w{0,60}|\bGSP\b[^\n]{0,80}(?:fail|error|timeout|exception)|(?:fail|error|timeout)[^\n]{0,80}"
+            r"\bGSP\b|\bBooter\w{0,40}[^\n]{0,80}fail|RmInitAdapter failed|rm_init_adapter failed",
+            re.I,
+        ),
+    ),
+    # GPUDirect RDMA registration and the peer-memory module failing (NCCL INFO lines of a healthy one are not)
+    (
+        "rdma-peermem",
+        re.compile(
+            r"ibv_reg_(?:dmabuf_)?mr[^\n]{0,200}(?:fail|error)|(?:register|allocate|create) (?:GPU )?MR\b|"
+            r"GPU ?Direct RDMA Disabled|dmaBufSupported:? 0\b|memory_peers[^\n]{0,200}(?:No such file|not found|"
+            r"missing)|(?:nvidia[_-]peermem|nv_peer_mem)[^\n]{0,160}(?:fail|error|invalid|not loaded|cannot)",
+            re.I,
+        ),
+    ),
+    # an attention backend chosen that this build or GPU refuses
+    (
+        "attn-backend-refused",
+        re.compile(
+            r"(?:attention[_ -]backend|VLLM_ATTENTION_BACKEND)[^\n]{0,120}(?:not supported|unsupported|invalid|unknown|"
+            r"not available)|(?:only|not supported|unsupported)[^\n]{0,160}(?:attention[_ -]backend|backends? "
+            r"(?:is|are) supported)[^\n]{0,80}(?:attention[_ -]backend|backend=)",
+            re.I,
+        ),
+    ),
+    # a quantization format with a capability floor ("FP8 models require ... Compute Capability 8.9")
+    (
+        "quant-needs-capability",
+        re.compile(
+            r"\b(?:fp8|float8|fp4|nvfp4|mxfp4|int8|w8a8|marlin|awq|gptq|quantization)\b[^\n]{0,120}?(?:requires?|"
+            r"only supported|minimum|needs?)[^\n]{0,80}?(?:compute capability|capability|\bCC\b|sm_?\d{2})",
+            re.I,
+        ),
+    ),
+    # torch's capability warning: "Found GPU0 ... which is of (cuda|compute) capability (CC) 7.0"
+    ("torch-cc-warning", re.compile(r"which is of (?:cuda|compute) capability (?:\(CC\) )?(\d{1,2})\.(\d)", re.I)),
+    # torchvision's C++ ops do not register against this torch
+    (
+        "torchvision-ops",
+        re.compile(r"torchvision[/\\]_meta_registrations|torchvision::\w+|torchvision[/\\]extension\.py"),
+    ),
+    # a resolver that cannot satisfy an exact torch pin
+    (
+        "torch-pin",
+        re.compile(
+            r"(?:depends on|requires) torch(?:\{[^}\n]{0,80}\})?\s{0,2}==\s{0,2}\d|torch==[\d.]+[^\n]{0,80}"
+            r"(?:conflict|incompatible)",
+            re.I,
+        ),
+    ),
+    # FlashAttention-3's Hopper kernels (or FA4's SM100 ones) by their source path or module
+    (
+        "fa3-kernels",
+        re.compile(
+            r"flash-attention[/\\]hopper|hopper[/\\]flash_\w+|FlashAttentionForwardSm\d+",
+            re.I,
+        ),
+    ),
+    ("ptx-plain-target", re.compile(r"not supported on \.target '?sm_1[0-2]\d'", re.I)),
+    # the user's own workaround for broken peer-to-peer
+    ("p2p-disabled", re.compile(r"NCCL_P2P_DISABLE\s{0,2}=\s{0,2}1|NCCL_P2P_LEVEL\s{0,2}=\s{0,2}(?:LOC|0)\b", re.I)),
+    # a kernel library refusing the device outright
+    ("unsupported-arch", re.compile(r"Unsupported (?:GPU )?architecture\b(?! '?compute_)", re.I)),
+]
+_OOM = re.compile(r"out of memory|OutOfMemoryError|\bOOM\b", re.I)
+# Where an OOM happened: while the engine starts (profiling, CUDA-graph capture, loading) or while it serves
+_OOM_STARTUP = re.compile(
+    r"profile_run|determine_available_memory|determine_num_available_blocks|capture_model|graph capture|"
+    r"capturing cuda ?graphs|_initialize_kv_caches|initializ(?:e|ing) (?:the |vLLM )?engine|EngineCore failed to start|"
+    r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|_dummy_run",
+    re.I,
+)
+_OOM_RUNTIME = re.compile(
+    r"execute_model|forward_batch_generation|async_llm_engine|AsyncLLM output_handler|EngineDeadError|"
+    r"MQLLMEngine is already dead|Engine loop is not running|serving_chat|serving_completion|POST /v1|Added request|"
+    r"during (?:generation|inference|decoding)|run_engine_loop|engine_step|step_async",
+    re.I,
+)
 EVIDENCE_SCAN_MAX = 1 << 20  # evidence is read from at most this much of the error lines of one input
 
 
@@ -931,6 +1027,20 @@ def extract_evidence(text: str) -> dict:
     symptoms = [name for name, rx in SYMPTOMS.items() if rx.search(text)]
     if symptoms:
         ev["symptoms"] = symptoms
+    families = []
+    for name, rx in _FAMILIES:
+        fm = rx.search(text)
+        if not fm:
+            continue
+        if name == "torch-cc-warning":
+            major = int(fm.group(1))
+            name += ":old" if major < 7 or (major == 7 and int(fm.group(2)) < 5) else ":new" if major >= 10 else ":mid"
+        families.append(name)
+    if _OOM.search(text):
+        phase = [p for p, rx in (("startup", _OOM_STARTUP), ("runtime", _OOM_RUNTIME)) if rx.search(text)]
+        families.append("oom:" + (phase[0] if len(phase) == 1 else "unknown"))
+    if families:
+        ev["families"] = families
     return ev
 
 
@@ -966,6 +1076,8 @@ def evidence_keys(ev: dict) -> List[str]:
         keys.append(f"symptom:{s}")
     for name, v in (ev.get("versions") or {}).items():
         keys.append(f"{name}-version:{v}")
+    for f in ev.get("families", []):
+        keys.append(f"family:{f}")
     return keys
 
 
@@ -1005,13 +1117,35 @@ HINTS: List[tuple] = [
     ((r"symptom:hang$", r"symptom:iommu$"), "pcie-p2p-acs-iommu", 4.0),
     ((r"component:flashinfer$", r"gpu:blackwell-consumer$"), "flashinfer-sm120", 0.8),
     ((r"component:flash-attn$", r"gpu:blackwell-consumer$"), "flash-attn-arch-gate", 0.8),
+    # a torch-ABI symbol whose std::string is the other C++11 ABI's (__cxx11 wanted, or the old "Ss" one)
+    ((r"symbol:_Z\w*__cxx11\w*$",), "cxx11-abi-mismatch", 5.0),
+    ((r"symbol:_Z\w*(?:RK|E|N|P|S_)Ss\w*$",), "cxx11-abi-mismatch", 5.0),
+    # a C symbol of a system library (libnuma, libibverbs, liburing, libaio) that nothing loaded
+    ((r"symbol:(?:numa|ibv|rdma|mlx5|io_uring|io)_\w+$",), "system-library-missing", 5.0),
+    # a PTX feature that exists only on the arch-specific target (sm_120a, sm_100a), asked of the plain one
+    ((r"family:ptx-plain-target$",), "arch-suffix-missing", 5.0),
+    ((r"family:ld-missing$",), "missing-library", 8.0),
+    ((r"family:parallel-exceeds-devices$",), "tp-exceeds-gpus", 8.0),
+    ((r"family:gsp$", r"component:driver$"), "gsp-init-failure", 6.0),
+    ((r"family:rdma-peermem$",), "peermem-nccl-hang", 8.0),
+    ((r"family:attn-backend-refused$",), "bad-attention-backend", 8.0),
+    ((r"family:quant-needs-capability$",), "quant-needs-newer-gpu", 8.0),
+    ((r"family:torch-cc-warning:old$",), "gpu-too-old", 4.0),
+    ((r"family:torch-cc-warning:new$",), "no-kernel-image", 3.0),
+    ((r"family:torchvision-ops$",), "torchvision-mismatch", 8.0),
+    ((r"family:torch-pin$",), "torch-pin-conflict", 8.0),
+    ((r"family:fa3-kernels$",), "fa3-blackwell", 6.0),
+    ((r"family:unsupported-arch$", r"component:flashinfer$"), "flashinfer-trtllm-gen-sm120", 3.0),
+    ((r"family:p2p-disabled$", r"symptom:(?:hang|wrong-result)$"), "consumer-p2p-hang", 4.0),
+    ((r"family:oom:runtime$",), "runtime-oom", 4.0),
+    ((r"family:oom:startup$",), "startup-oom", 4.0),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 
 # What tier 2 needs before it may name an article at all ("key:" = an evidence key, else a text pattern):
 # words in common are not enough where the article is about one specific fact.
 _BLACKWELL = (
-    r"sm_?1[0-2]\d|\bsm ?1[0-2]\d|\b1[0-2]\.[0-9]\b|12\.x|blackwell|rtx ?50[5-9]0|rtx pro \d000|\bgb10\b|"
+    r"sm_?1[0-2]\d|\bsm ?1[0-2]\d|\b1[0-2]\.[0-9]\b|12\.x|blackwell(?! archs)|rtx ?50[5-9]0|rtx pro \d000|\bgb10\b|"
     r"\bg?b[12]00\b|\bb300\b|compute_1[0-2]\d"
 )
 _SYSTEM_SONAME = (
@@ -1019,7 +1153,7 @@ _SYSTEM_SONAME = (
 )
 REQUIRES: Dict[str, str] = {
     "vllm-no-fa2-sm12x": _BLACKWELL,
-    "flashinfer-trtllm-gen-sm120": _BLACKWELL,
+    "flashinfer-trtllm-gen-sm120": _BLACKWELL + r"|trtllm|tllm_?gen",
     "flashinfer-nvfp4-moe-sm120": _BLACKWELL,
     "sm12x-fp8-kernel-missing": _BLACKWELL,
     "sm12x-missing-kernel-symbol": _BLACKWELL,
@@ -1032,6 +1166,9 @@ REQUIRES: Dict[str, str] = {
     "triton-too-old-arch": r"key:arch:sm_(?:9\d|1\d\d)[af]?$",
     "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
     "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    # the serving CLI's own articles: an argparse error of some other program is that program's business
+    "unknown-serve-option": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
+    "bad-serve-flag-value": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
     "startup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
     "sampler-warmup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
 }
@@ -1063,7 +1200,7 @@ def hint_scores(keys: List[str], slugs: Iterable[str]) -> Dict[str, tuple]:
             used.append(k)
         else:
             old_w, old_keys = out.get(slug, (0.0, []))
-            out[slug] = (old_w + w, old_keys + [k for k in used if k not in old_keys])
+            out[slug] = (old_w + w, old_keys + [f"{'+'.join(used)} (+{w:g})"])
     return out
 
 
@@ -1135,6 +1272,9 @@ HINT_ALONE = 3.0  # a hint at least this heavy makes an article likely with HINT
 HINT_MARGIN = 1.0
 BM25_SHARE = 0.25  # weight of the word-level BM25 in the tier-2 score (phrases and hints carry it)
 LIKELY_RATIO = 0.6  # further likely articles must score this share of the best
+EVIDENCE_LEAD = 2.0  # words must score this many times a hinted article's total to rank above it
+SINGLE_MIN = 6.5  # one distinctive phrase suffices when the article scores this much...
+SINGLE_MARGIN = 1.8  # ...and this many times the next article (the text points at one topic only)
 NEAREST_N = 3
 _CODE_SPAN = re.compile(r"`([^`\n]{4,300})`")
 
@@ -1306,9 +1446,12 @@ def rank_evidence(
 
     Score of an article = the weights of the evidence hints that point at it + the idf of each distinctive
     two-word phrase of its title, aliases, signature literals or quoted Symptom text that the error lines
-    contain (a phrase in at most PHRASE_DF_MAX articles) + BM25_SHARE x the word-level BM25. "likely" needs
-    LIKELY_MIN and either a hint of HINT_ALONE or LIKELY_PHRASES distinct phrases; text that names a model,
-    request or code error keeps it empty. The nearest topics are the best scores whatever they are.
+    contain (a phrase in at most PHRASE_DF_MAX articles) + BM25_SHARE x the word-level BM25. An article a hint of
+    HINT_ALONE points at ranks first unless a word-only one scores EVIDENCE_LEAD times more. "likely" needs a
+    hint of HINT_ALONE, or LIKELY_MIN with LIKELY_PHRASES distinct phrases, or (first place only) one phrase with
+    SINGLE_MIN and SINGLE_MARGIN times the runner-up; words without a hint count only on a line that reads as an
+    error. Text that names a model, request or code error keeps it empty. The nearest topics are the best scores
+    whatever they are.
     """
     text = "\n".join(s for _, s in query_lines)
     ev = extract_evidence(text)
@@ -1333,21 +1476,39 @@ def rank_evidence(
             ((ph, idx.phrase_idf[ph]) for ph in d.phrases & qph if ph in idx.phrase_idf), key=lambda x: -x[1]
         )
         ph_score = sum(w for _, w in matched)
-        total = h + ph_score + BM25_SHARE * b
+        text_score = ph_score + BM25_SHARE * b
         if d.slug in look:  # the article's own excludes matched: the text belongs to a look-alike
-            total *= EXCLUDE_FACTOR
+            text_score *= EXCLUDE_FACTOR
+        total = h + text_score
         if total <= 0:
             continue
         cands.append((total, h, hkeys, matched, d, parts))
+    # evidence before words: an article that a hint of HINT_ALONE points at outranks one that only shares words
+    # with the text, unless the words score more than EVIDENCE_LEAD times as much
     cands.sort(key=lambda c: (-c[0], c[4].slug))
+    if cands and cands[0][1] < HINT_ALONE:
+        hinted = next((c for c in cands if c[1] >= HINT_ALONE), None)
+        if hinted is not None and EVIDENCE_LEAD * hinted[0] >= cands[0][0]:
+            cands.remove(hinted)
+            cands.insert(0, hinted)
     vetoed = _not_environment(text)
     likely = []
     allowed = [c for c in cands if _allowed(c[4].slug, keys, text)]
     if not vetoed and allowed:
         best = allowed[0][0]
-        for total, h, hkeys, matched, d, parts in allowed[:NEAREST_N]:
+        runner_up = allowed[1][0] if len(allowed) > 1 else 0.0
+        for n, (total, h, hkeys, matched, d, parts) in enumerate(allowed[:NEAREST_N]):
             by_hint = h >= HINT_ALONE and total >= HINT_ALONE + HINT_MARGIN
             by_phrases = total >= LIKELY_MIN and (len(matched) >= LIKELY_PHRASES or (h > 0 and matched))
+            # one phrase alone counts only on a line that reads as an error; several only in text that has one
+            by_margin = (
+                n == 0
+                and bool(matched)
+                and total >= SINGLE_MIN
+                and total >= SINGLE_MARGIN * runner_up
+                and _said_as_error(query_lines, {ph for ph, _ in matched})
+            )
+            by_phrases = (by_phrases and (h > 0 or _said_as_error(query_lines, {ph for ph, _ in matched}))) or by_margin
             if (by_hint or by_phrases) and total >= LIKELY_RATIO * best:
                 line_no, excerpt = _evidence_line(query_lines, [ph for ph, _ in matched], {t for t, _ in parts[:8]})
                 likely.append(
@@ -1358,7 +1519,7 @@ def rank_evidence(
                         "excerpt": redact(excerpt[:EXCERPT_MAX]),
                         "tier": "likely",
                         "rank_score": round(total, 3),
-                        "evidence": [f"{k} (+{h:g})" for k in hkeys][:4]
+                        "evidence": list(hkeys)[:4]
                         + [f'phrase "{ph}" ({w:.2f})' for ph, w in matched[:5]]
                         + [f"term {t} ({c * BM25_SHARE:.2f})" for t, c in parts[:4]],
                     }
@@ -1368,6 +1529,25 @@ def rank_evidence(
         for total, h, hkeys, matched, d, parts in cands[:NEAREST_N]
     ]
     return {"likely": likely, "nearest": nearest, "evidence": ev, "vetoed": vetoed}
+
+
+_ERRORISH = re.compile(
+    r"error|fail|fatal|exception|abort|killed|cannot|can't|could not|unable|unsupported|not supported|invalid|"
+    r"refus|denied|no such|not found|missing|mismatch|unknown|unrecognized|undefined|does not|doesn't|illegal|"
+    r"too old|requires?\b|warn|not compatible|incompatible|larger than|greater than|exceed|insufficient|legacy|"
+    r"too (?:small|large|big|many|few)|no longer|only supported|not available|out of|\bNVRM\b|\bNCCL WARN\b|"
+    r"not (?:a )?recogni[sz]ed|not enabled|fall(?:ing)? back",
+    re.I,
+)
+
+
+def _said_as_error(query_lines: List[tuple], matched: set) -> bool:
+    """Whether a line that holds one of the matched phrases reads as an error (not prose about the topic, not a
+    healthy status line): it, or one of the two lines before it (a message's head: "UserWarning:"), says so."""
+    for i, (_, s) in enumerate(query_lines):
+        if matched & phrases(s) and any(_ERRORISH.search(x) for _, x in query_lines[max(0, i - 2) : i + 1]):
+            return True
+    return False
 
 
 def _evidence_line(query_lines: List[tuple], matched: List[str], terms: set) -> tuple:
@@ -1392,8 +1572,17 @@ def _default_articles():
     return load_all()
 
 
+MENTION_MAX = 0.45  # an exact match scoring below this, on a line that only sets a value, is a mention
+_ASSIGNMENT = re.compile(
+    r"^\s{0,8}(?:[-*]\s{1,4})?(?:export\s{1,4}|ENV\s{1,4}|--)?[A-Za-z_][\w.-]{0,80}\s{0,4}[=:]\s{0,4}[^\s=]{0,200}\s{0,4}$"
+)
+
+
 def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     exact = scanner.results()
+    # a weighted-down signature that matched a line which only sets a value (an environment dump, a config
+    # listing: "VLLM_ATTENTION_BACKEND=FLASH_ATTN") says the setting is there, not that anything failed
+    exact = [m for m in exact if not (m["score"] < MENTION_MAX and _ASSIGNMENT.match(m["excerpt"]))]
     tier2 = rank_evidence(
         scanner.query.lines(), articles, exclude=[m["slug"] for m in exact], lookalike=scanner.excluded
     )

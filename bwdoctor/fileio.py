@@ -279,15 +279,53 @@ def _anonymous_pipe(fd: int) -> bool:
         return False
 
 
+def write_atomic(path: str, text: str, st: Optional[os.stat_result] = None) -> None:
+    """Write a regular file whole or not at all: a temporary file in the same directory, renamed over the path
+    (readers such as node_exporter's textfile collector never see half a file). The mode of the file it
+    replaces is kept; a new file gets 0666 less the umask."""
+    import tempfile
+
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        if st is not None:
+            mode = stat.S_IMODE(st.st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def write_output(path: str, text: str) -> None:
-    """Write the rendered document to a path named by --output, never blocking on it: a FIFO without a reader
-    fails at once (ENXIO) instead of waiting for one; a directory or a symlink loop fails with its reason."""
+    """Write the rendered document to a path named by --output, never blocking on it: a regular file (or a new
+    one) is replaced atomically (write_atomic); a FIFO without a reader fails at once (ENXIO) instead of waiting
+    for one; a directory or a symlink loop fails with its reason."""
     try:
         st: Optional[os.stat_result] = os.stat(path)
     except FileNotFoundError:
         st = None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+    if st is None or stat.S_ISREG(st.st_mode):
+        try:
+            write_atomic(os.path.realpath(path), text, st)
+            return
+        except PermissionError:
+            if st is None:  # a directory that cannot be written: nothing else would work either
+                raise
+            # a file that may be written in a directory that may not: written in place below
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     if st is not None and stat.S_ISREG(st.st_mode):
         flags |= os.O_TRUNC

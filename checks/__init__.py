@@ -4,6 +4,7 @@ BUILTIN = [
     "bwdoctor.checks.host",
     "bwdoctor.checks.driver",
     "bwdoctor.checks.gpucode",
+    "bwdoctor.checks.kernels",
     "bwdoctor.checks.linking",
     "bwdoctor.checks.stack",
     "bwdoctor.checks.packages",

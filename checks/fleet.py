@@ -7,9 +7,9 @@ from bwdoctor.registry import check
 
 FLEET = ("fleet",)
 PER_NODE = {"VLLM_HOST_IP", "VLLM_PORT", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_HOSTID", "NCCL_IB_HCA"}
+# torch is BW904's (version and CUDA variant): one finding per difference
 PACKAGES = (
     "vllm",
-    "torch",
     "nvidia-nccl-cu12",
     "nvidia-nccl-cu13",
     "flash-attn",
@@ -95,9 +95,23 @@ def fleet_same_torch(fleet_nodes):
     )
 
 
+@check("BW908", "fleet-same-kernel", severity="warning", kb="fleet-drift", groups=FLEET)
+def fleet_same_kernel(fleet_nodes):
+    """Every node runs the same kernel release (it decides, among others, nvidia_peermem vs DMA-BUF at 6.14)."""
+    return _drift(
+        fleet_nodes,
+        "kernel release",
+        "kernel_release",
+        lambda k: str(k).strip(),
+        "run the same kernel on every node: from 6.14 on, NCCL needs DMA-BUF instead of nvidia_peermem "
+        "(bwdoctor explain peermem-nccl-hang), so mixed kernels need mixed settings",
+    )
+
+
 @check("BW905", "fleet-same-packages", severity="error", kb="fleet-drift", groups=FLEET)
 def fleet_same_packages(fleet_nodes):
-    """vLLM, NCCL, flash-attn, FlashInfer, xformers, Triton and Ray have the same versions on every node."""
+    """vLLM, NCCL, flash-attn, FlashInfer, xformers, Triton and Ray have the same versions on every node (torch:
+    BW904)."""
     out = []
     for pkg in PACKAGES:
         r = _drift(

@@ -37,6 +37,45 @@ def _vllm_version(serve_configs: Any, distributions: Any) -> Optional[str]:
     return None
 
 
+# the version in a vLLM image tag: vllm/vllm-openai:v0.11.0, vllm-openai:0.10.1.1, ...:v0.11.1rc1 (not latest/nightly)
+IMAGE_TAG_RE = re.compile(r"vllm-openai[^:/@\s]*:v?(\d+(?:\.\d+){1,3}(?:rc\d+|\.post\d+)?)(?![\w.])")
+
+
+def image_of(raw: Mapping[str, Any]) -> str:
+    """The container image a serve config runs in (compose/k8s `image:`, the image word of a `docker run`)."""
+    image = raw.get("image")
+    if isinstance(image, str) and image:
+        return image
+    at = raw.get("launcher_at")
+    if raw.get("launcher") == "image" and isinstance(at, list) and at and isinstance(at[0], str):
+        return at[0]
+    return ""
+
+
+def image_version(image: str) -> Optional[str]:
+    """The vLLM release an image tag names, or None (no tag, latest, nightly, a digest)."""
+    m = IMAGE_TAG_RE.search(image or "")
+    return m.group(1) if m else None
+
+
+def version_for(raw: Mapping[str, Any], installed: Optional[str]) -> tuple:
+    """(version, where it came from) for one config: --vllm-version or the installed vLLM, else the image tag,
+    else the newest release bwdoctor knows (said in every finding)."""
+    from bwdoctor.serve.releases import known_versions
+
+    if installed:
+        return installed, ""
+    image = image_of(raw)
+    tagged = image_version(image)
+    if tagged:
+        return tagged, f"vLLM {tagged} from the image tag {image}"
+    newest = known_versions()[-1]
+    return (
+        newest,
+        f"vLLM is not installed here: linted for {newest}, the newest release bwdoctor knows (--vllm-version)",
+    )
+
+
 def _machine(targets: Any, gpus: Any) -> Machine:
     tg = tuple(targets) if isinstance(targets, (list, tuple)) else ()
     if isinstance(gpus, list) and gpus:
@@ -79,9 +118,15 @@ class LintRun:
     failed: Mapping[str, BaseException] = field(default_factory=dict)  # rule -> what stopped it
 
 
-def _for_finding(item: Lint, cfg: ServeConfig, release: Release) -> Lint:
-    """The record with the evidence a finding shows: config, kind, release, and a fix for a suggestion."""
+def _for_finding(item: Lint, cfg: ServeConfig, release: Release, origin: str = "") -> Lint:
+    """The record with the evidence a finding shows: config, kind, release (and where its version came from
+    when vLLM is not installed), and a fix for a suggestion."""
     ev = dict(item.evidence, config=cfg.path, kind=cfg.kind, vllm=release.requested)
+    if origin:
+        ev["vllm_from"] = origin
+        item = dataclasses.replace(item, message=f"{item.message} ({origin})")
+    if cfg.image:
+        ev["image"] = cfg.image
     if cfg.name:
         ev["name"] = cfg.name
     if not release.exact:
@@ -101,21 +146,21 @@ def lint_pass(serve_configs: Any, distributions: Any, targets: Any, gpus: Any) -
     had; BW604 drops the workaround records where workarounds_cost_speed says they keep vLLM running."""
     if not isinstance(serve_configs, dict) or not serve_configs.get("configs"):
         return LintRun(skip="no vLLM serve config found (pass one with --config FILE)")
-    version = _vllm_version(serve_configs, distributions)
-    if not version:
-        return LintRun(skip="vLLM is not installed in the inspected environment; pass --vllm-version to lint anyway")
-    release = release_for(version)
+    installed = _vllm_version(serve_configs, distributions)
     machine = dataclasses.replace(_machine(targets, gpus), vllm_runs_natively=True)
     lints: list = []
     failed: dict = {}
+    release = None
     for raw in serve_configs["configs"]:
         cfg = ServeConfig.from_json(raw)
+        version, origin = version_for(raw, installed)
+        release = release_for(version)
         found = lint(cfg, release, machine)
         try:
             found += check_memory(cfg, release, machine)
         except Exception as exc:  # the memory planner failing stops its two checks, not the others
             failed.update(dict.fromkeys(MEMORY_RULES, exc))
-        lints += [_for_finding(item, cfg, release) for item in found]
+        lints += [_for_finding(item, cfg, release, origin) for item in found]
     return LintRun(tuple(lints), release, _machine(targets, gpus), failed=failed)
 
 

@@ -72,11 +72,15 @@ def commands(facts):
 
 
 LABELS = [c[0] for c in commands(Path("x"))]
-TIMING = re.compile(r'("probes": \{[^}]*\})|(\d+\.\d+ s of probes)|(\(\d+ ms\))')
+TIMING = re.compile(
+    r'("probes": \{[^}]*\})|(\d+\.\d+ s of probes)|(\(\d+ ms\))'
+    r"|((?<=\nbwdoctor_last_run_timestamp_seconds )[\d.e+]+)|((?<=\nbwdoctor_probe_duration_seconds\{)[^\n]*)"
+)
 
 
 def _stable(text: str) -> str:
-    """The output with probe timings masked (they differ between two runs, nothing else may)."""
+    """The output with probe timings (and the Prometheus run time) masked: they differ between two runs, nothing
+    else may."""
     return TIMING.sub("<timing>", text)
 
 

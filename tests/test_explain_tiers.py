@@ -337,3 +337,98 @@ def test_info_records_of_a_healthy_start_are_never_likely_evidence():
     # the same words at ERROR level are evidence
     failing = healthy.replace("INFO", "ERROR") + "ValueError: No available memory for the cache blocks.\n"
     assert analyse_text(failing)["matches"]
+
+
+# ------------------------------------------------------------------ families of messages (real excerpts)
+
+# Each text is verbatim from the thread named beside it; none of them is matched by a signature written for it.
+FAMILY_CASES = [
+    # https://github.com/2noise/ChatTTS/issues/213 (ld in a Chinese locale, libcuda only as a 32-bit file)
+    (
+        "/usr/bin/ld: 找不到 -lcuda: 没有那个文件或目录\n"
+        "/usr/bin/ld: 当搜索用于 /lib/i386-linux-gnu/libcuda.so 时跳过不兼容的 -lcuda\n"
+        "collect2: error: ld returned 1 exit status",
+        "missing-library",
+    ),
+    # https://github.com/vllm-project/vllm/pull/28873
+    (
+        "(EngineCore_DP0 pid=570282) AssertionError: local_world_size (16) must be less than or equal to the number "
+        "of visible devices (8).",
+        "tp-exceeds-gpus",
+    ),
+    # https://github.com/1038lab/ComfyUI-QwenVL/issues/28
+    (
+        "ERROR: FP8 models require a GPU with Compute Capability 8.9 or higher (e.g., RTX 4090). Your GPU's "
+        "capability is 8.6. Please select a non-FP8 model.",
+        "quant-needs-newer-gpu",
+    ),
+    # https://github.com/uccl-project/mKernel/issues/26
+    (
+        "VMM DMA-BUF MR registration fails with:\n```\nibv_reg_dmabuf_mr (retain) failed: Invalid argument\n"
+        "ibv_reg_mr(gpu) failed: Bad address\n```",
+        "peermem-nccl-hang",
+    ),
+    # https://github.com/NVIDIA/open-gpu-kernel-modules/issues/673
+    (
+        "NVRM s_executeBooterUcode_TU102: Booter failed with non-zero error code: 0xa\n"
+        "2024-07-02 18:46:08.681559 kernel:[   21.766727] NVRM kgspExecuteBooterUnloadIfNeeded_TU102: failed to "
+        "execute Booter Unload: 0xffff",
+        "gsp-init-failure",
+    ),
+    # https://github.com/sgl-project/sglang/issues/35080
+    (
+        "AssertionError: Only {'trtllm_mha', 'triton', 'fa4'} backends are supported on Blackwell GPUs for hybrid "
+        "GDN models. Got attention_backend=flashinfer.",
+        "bad-attention-backend",
+    ),
+    # https://github.com/vllm-project/vllm/issues/15853 (a Tesla T4: the message names Blackwell in its own text)
+    (
+        "ERROR 03-20 07:42:38 [utils.py:613] Cannot use FA version 2 is not supported due to FA3 is only supported "
+        "on devices with compute capability >= 8 excluding 8.6 and 8.9 and Blackwell archs (>=10)",
+        "flash-attn-arch-gate",
+    ),
+    # https://github.com/runpod-workers/worker-vllm/issues/40 (advice naming gpu_memory_utilization is no flag error)
+    (
+        "engine.py :190 2024-02-03 03:44:03,976 Error initializing vLLM engine: CUDA out of memory. Tried to "
+        "allocate 112.00 MiB.\nINFO 02-03 03:43:49 model_runner.py:629] CUDA graphs can take additional 1~3 GiB "
+        "memory per GPU. If you are running out of memory, consider decreasing `gpu_memory_utilization` or "
+        "enforcing eager mode.",
+        "startup-oom",
+    ),
+]
+
+
+@pytest.mark.parametrize("text,slug", FAMILY_CASES)
+def test_a_family_of_messages_finds_its_article(text, slug):
+    assert top(text)[0] == slug
+
+
+def test_oom_under_the_async_engine_is_runtime_oom():
+    # https://github.com/vllm-project/vllm/issues/15942
+    text = (
+        'ERROR 04-02 08:25:00 [async_llm_engine.py:68] File "/usr/local/lib/python3.10/dist-packages/vllm/'
+        'model_executor/layers/activation.py", line 81, in forward_cuda\n'
+        "ERROR 04-02 08:25:00 [async_llm_engine.py:68] torch.OutOfMemoryError: CUDA out of memory. Tried to "
+        "allocate 650.00 MiB. GPU 0 has a total capacity of 79.10 GiB of which 151.75 MiB is free."
+    )
+    assert top(text)[0] == "runtime-oom"
+    assert "family:oom:runtime" in evidence_keys(extract_evidence(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "usage: train.py [-h] [--lr LR]\ntrain.py: error: unrecognized arguments: --learning-rate 3e-4",
+        "the GPU fans are loud and the peer access feels slow",
+        "We talked about the attention backend and Blackwell GPUs at the meetup; FP8 models need newer cards.",
+        # an environment dump under an error of the model: the settings are mentioned, nothing about them failed
+        "KeyError: 'lm_head.weight'\n\nEnvironment:\nTORCH_CUDA_ARCH_LIST=8.6\nVLLM_ATTENTION_BACKEND=FLASH_ATTN\n"
+        "gpu_memory_utilization: 0.9",
+        # healthy driver and NCCL lines under an error of the code: a GSP firmware version and RDMA that works
+        "nvidia-smi -q\n    GSP Firmware Version                  : 570.86.15\n"
+        "node1:2:2 [0] NCCL INFO GPU Direct RDMA Enabled for HCA 0 'mlx5_0'\n"
+        "TypeError: forward() takes 2 positional arguments but 3 were given",
+    ],
+)
+def test_words_of_a_topic_without_an_error_or_outside_the_stack_get_no_article(text):
+    assert match_text(text, ARTS) == []

@@ -83,9 +83,10 @@ def test_bw905_each_drifting_package_is_one_finding() -> None:
     assert by_pkg["vllm"].evidence["per_node"] == {"gpu-a": "0.15.1", "gpu-b": "0.14.1"}
     assert by_pkg["ray"].message == "ray differs across nodes: gpu-a: 2.49.1; gpu-b: not installed"
     assert by_pkg["nvidia-nccl-cu12"].evidence["fix"] == "pip install the same nvidia-nccl-cu12 version on every node"
-    assert (
-        cross([("gpu-a", node()), ("gpu-b", node(dists=with_version("torch", "2.8.0")))], "BW905")[0].evidence[
-            "distribution"
-        ]
-        == "torch"
-    )
+    # torch is BW904's (version and CUDA variant): a torch difference is one finding there, none here
+    torch28 = dict(TORCH, version="2.8.0+cu128")
+    nodes = [("gpu-a", node()), ("gpu-b", node(torch=torch28, dists=with_version("torch", "2.8.0+cu128")))]
+    (f,) = cross(nodes, "BW905")
+    assert f.status == "pass"
+    _, found, _ = fleet.evaluate(nodes)
+    assert [g.id for g in found if g.status == "fail" and "torch" in g.message] == ["BW904"]

@@ -8,7 +8,12 @@ Printed: top-1 accuracy (label or an `also` slug first), top-3, on positives the
 slug first) and the silent misses (no article), on negatives the wrong articles (any article at all), the
 tier split of correct answers, and every miss with its top-3.
 
+With --tier2-only the exact signatures are not consulted: only the evidence-weighted tier answers. The
+signatures were written against known excerpts; tier 2 is what answers a wording no signature knows, so its score
+alone is the better guide to how the matcher does on threads it has never seen.
+
 Usage: python benchmarks/explain_eval/evaluate.py [--split tune|holdout|all] [--file F.jsonl] [--json] [-q]
+       [--tier2-only]
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bwdoctor import explain  # noqa: E402
 from bwdoctor.explain import analyse_text  # noqa: E402
 from bwdoctor.knowledge import load_all  # noqa: E402
 
@@ -43,8 +49,17 @@ def load(paths: List[Path]) -> List[dict]:
     return items
 
 
-def evaluate(items: List[dict], articles: Optional[Dict[str, Any]] = None) -> dict:
-    """Counts and misses of the matcher over the items."""
+def tier2_only(text: str, arts: Dict[str, Any]) -> dict:
+    """What the evidence-weighted tier alone answers for the text (no exact signature consulted)."""
+    scanner = explain._Scanner(explain._rules(arts))
+    if text.strip():
+        scanner.feed(text.replace("\r\n", "\n").replace("\r", "\n"), 1)
+    t2 = explain.rank_evidence(scanner.query.lines(), arts, lookalike=scanner.excluded)
+    return {"matches": t2["likely"], "nearest": t2["nearest"]}
+
+
+def evaluate(items: List[dict], articles: Optional[Dict[str, Any]] = None, only_tier2: bool = False) -> dict:
+    """Counts and misses of the matcher (or of tier 2 alone) over the items."""
     arts = articles if articles is not None else load_all()
     r: Dict[str, Any] = collections.Counter()
     misses = []
@@ -57,7 +72,8 @@ def evaluate(items: List[dict], articles: Optional[Dict[str, Any]] = None) -> di
         ok = {label, *(it.get("also") or [])} - {None}
         if label is not None and label not in arts:
             unknown_labels.add(label)
-        found = analyse_text(it.get("excerpt") or "", arts)
+        text = it.get("excerpt") or ""
+        found = tier2_only(text, arts) if only_tier2 else analyse_text(text, arts)
         got = [m["slug"] for m in found["matches"]]
         top = got[0] if got else None
         if label is None:
@@ -122,13 +138,14 @@ def main() -> int:
     ap.add_argument("--file", action="append", help="score this .jsonl instead of a split (repeatable)")
     ap.add_argument("--json", action="store_true", help="print the counts as JSON")
     ap.add_argument("-q", "--quiet", action="store_true", help="summary only")
+    ap.add_argument("--tier2-only", action="store_true", help="score the evidence-weighted tier alone")
     args = ap.parse_args()
     paths = [Path(f) for f in args.file] if args.file else [HERE / name for name in SPLITS[args.split]]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         print(f"not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    res = evaluate(load(paths))
+    res = evaluate(load(paths), only_tier2=args.tier2_only)
     if args.json:
         c = res["counts"]
         print(json.dumps({**{k: c[k] for k in sorted(c)}, "tiers": dict(res["tiers"])}, indent=2, default=float))

@@ -23,7 +23,8 @@ def register(sub: Any, epilog: str = "") -> None:
         "each CUDA ELF file, from .nv_fatbin and the relocatable __nv_relfatbin, without "
         "decompressing anything. Arguments are files, directories (searched recursively "
         "for ELF files), wheels, or names of distributions installed in the inspected environment "
-        "(--python). With --target, a verdict per file (native / ptx-jit / none). "
+        "(--python). A verdict per file (native / ptx-jit / none) for each --target, else for the GPUs "
+        "present. "
         "Exit 0 every argument read; 1 a file could not be read; 2 an argument matched nothing.",
     )
     p.add_argument("items", nargs="+", metavar="PATH|DIR|WHEEL|DISTRIBUTION")
@@ -43,11 +44,16 @@ def run(args: Any) -> Outcome:
     ctx = context_from_args(args)
     ctx.options["artifacts"] = list(args.items)
     ctx.options["progress"] = True  # drawn on stderr only when it is a terminal
-    facts, _ = engine.gather_facts(["named_artifacts", "python_env"], engine.Source(context=ctx))
+    # without --target: verdicts for the GPUs present (none known: the targets are listed without verdicts)
+    names = ["named_artifacts", "python_env"] + ([] if ctx.targets else ["targets"])
+    facts, _ = engine.gather_facts(names, engine.Source(context=ctx))
     named = facts["named_artifacts"]
     if isinstance(named, Unavailable):
         raise UsageError(f"cannot read the arguments: {named.reason}")
-    ccs = [(t, parse_cc(t)) for t in ctx.targets]
+    labels = list(ctx.targets)
+    if not labels and isinstance(facts.get("targets"), list):
+        labels = [t for t in facts["targets"] if isinstance(t, str)]
+    ccs = [(t, parse_cc(t)) for t in labels]
     files, problems, seen = [], [], set()
 
     def same_file(path: str) -> str:  # one file named twice (a link, a directory and its file) is listed once

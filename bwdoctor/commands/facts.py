@@ -19,6 +19,9 @@ def register(sub: Any, epilog: str = "") -> None:
     )
     f.add_argument("names", nargs="*", metavar="NAME", help="facts to gather (default: all)")
     add_format_option(f, "facts", default="json")
+    f.add_argument(
+        "--config", action="append", default=[], metavar="FILE", help="vLLM serve config to read into serve_configs"
+    )
     f.set_defaults(func=run_facts)
     ls = sub.add_parser("list", help="list the checks, probes or knowledge-base topics")
     ls.add_argument("what", nargs="?", choices=("checks", "probes", "kb"), default="checks")

@@ -52,6 +52,7 @@ def run(args: Any) -> Outcome:
     ctx = context_from_args(args)
     ctx.options["artifacts"] = list(args.items)
     ctx.options["units"] = "names" if args.names else True
+    ctx.options["progress"] = True  # drawn on stderr only when it is a terminal
     names = ["named_artifacts", "python_env"] + ([] if ctx.targets else ["targets"])
     facts, _ = engine.gather_facts(names, engine.Source(context=ctx))
     named = facts["named_artifacts"]

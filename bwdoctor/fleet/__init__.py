@@ -70,8 +70,26 @@ def gather_ray(address: Optional[str], timeout: float, options_for=None) -> List
     return out
 
 
+def unique_names(names: List[str], hints: Optional[List[str]] = None) -> List[str]:
+    """The names with every duplicate told apart: `name [hint]` (the file it came from), then `name #2`..."""
+    hints = hints or [""] * len(names)
+    counts: Dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    out = [f"{n} [{h}]" if counts[n] > 1 and h and h != n else n for n, h in zip(names, hints, strict=True)]
+    seen: Dict[str, int] = {}
+    final = []
+    for n in out:
+        seen[n] = seen.get(n, 0) + 1
+        final.append(n if seen[n] == 1 else f"{n} #{seen[n]}")
+    while len(set(final)) < len(final):  # a "#2" that was someone's real name: number again
+        final = [f"{n} #{i + 1}" for i, n in enumerate(final)]
+    return final
+
+
 def load_facts_files(paths: List[str]) -> List[Tuple[str, Any]]:
-    """[(node name, facts document | error text)] from facts files (ssh, DaemonSet, Slurm)."""
+    """[(node name, facts document | error text)] from facts files (ssh, DaemonSet, Slurm); two nodes that
+    call themselves the same are told apart by their file names."""
     out: List[Tuple[str, Any]] = []
     for p in paths:
         name = os.path.splitext(os.path.basename(p))[0]
@@ -83,7 +101,8 @@ def load_facts_files(paths: List[str]) -> List[Tuple[str, Any]]:
             continue
         node = doc.get("node")  # `bwdoctor facts` in a fleet records the node name; else the file name is the node
         out.append((node if isinstance(node, str) and node else name, {"facts": facts}))
-    return out
+    names = unique_names([n for n, _ in out], [os.path.basename(p) for p in paths])
+    return [(n, doc) for n, (_old, doc) in zip(names, out, strict=True)]
 
 
 def evaluate(nodes: List[Tuple[str, Any]]) -> Tuple[List[dict], List[Finding], Dict[str, dict]]:
@@ -93,7 +112,8 @@ def evaluate(nodes: List[Tuple[str, Any]]) -> Tuple[List[dict], List[Finding], D
     fleet_checks = [c for c in reg.checks.values() if "fleet" in c.groups]
     reports: List[dict] = []
     per_node: Dict[str, Dict[str, Any]] = {}
-    for name, doc in nodes:
+    names = unique_names([n for n, _ in nodes])  # one entry per node, even where two share a name
+    for name, (_given, doc) in zip(names, nodes, strict=True):
         if isinstance(doc, str):
             per_node[name] = {"$error": doc}
             continue

@@ -18,4 +18,5 @@ BUILTIN = [
     "bwdoctor.probes.serve",
     "bwdoctor.probes.artifacts",
     "bwdoctor.probes.servehost",
+    "bwdoctor.probes.kernelfams",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
-FINDING_FORMATS = ("text", "json", "github", "junit", "sarif")
+FINDING_FORMATS = ("text", "json", "github", "junit", "sarif", "prometheus", "oneline", "markdown", "nfd")
 DOCUMENT_FORMATS = ("text", "json")
 ALIASES = {"rich": "text"}  # the text format's former name, still accepted
 KIND_FORMATS: Dict[str, Tuple[str, ...]] = {
@@ -30,13 +30,15 @@ KIND_FORMATS: Dict[str, Tuple[str, ...]] = {
 
 @dataclass
 class RenderOptions:
-    """How to render: -v, colour (a terminal without NO_COLOR), --fail-on (JUnit), --all (cubins)."""
+    """How to render: -v, colour, --fail-on (JUnit), --all (cubins), the width, --quiet."""
 
     verbose: bool = False
     color: bool = False
     fail_on: str = "error"
     show_all: bool = False
     width: int = 100
+    wrap: bool = False  # wrap text at `width` with a hanging indent (a terminal, or COLUMNS set)
+    quiet: bool = False  # failures only
 
 
 def add_format_option(parser: Any, kind: str, default: str = "text") -> None:
@@ -72,17 +74,43 @@ def render(outcome: Any, fmt: str, options: Optional[RenderOptions] = None) -> s
     if fmt in ("github", "junit", "sarif"):
         out = _render_findings(clean_report(outcome.report), fmt, options)
         return strip_controls(redact(out) if fmt == "github" else out)
+    if fmt in ("prometheus", "oneline", "markdown", "nfd"):
+        return strip_controls(redact(_render_ops(clean_report(outcome.report), fmt, int(outcome.code), options)))
     if kind == "report":
         from .text import render_text
 
         report = clean_report(outcome.report)
-        out = render_text(report, verbose=options.verbose, color=options.color, width=options.width)
+        out = render_text(
+            report,
+            verbose=options.verbose,
+            color=options.color,
+            width=options.width if options.wrap else None,
+            quiet=options.quiet,
+        )
     else:
         from .documents import TEXT
 
         out = TEXT[kind](clean_obj(outcome.document, finite=False), options)
     out = redact(out)
     return out if options.color else strip_controls(out)
+
+
+def _render_ops(report: Any, fmt: str, code: int, options: RenderOptions) -> str:
+    if fmt == "nfd":
+        from .nfd import render_nfd
+
+        return render_nfd(report, code, options.fail_on)
+    if fmt == "prometheus":
+        from .prometheus import render_prometheus
+
+        return render_prometheus(report, code)
+    if fmt == "oneline":
+        from .oneline import render_oneline
+
+        return render_oneline(report, code)
+    from .markdown import render_markdown
+
+    return render_markdown(report, code)
 
 
 def _render_findings(report: Any, fmt: str, options: RenderOptions) -> str:

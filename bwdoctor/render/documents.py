@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List
 
 from ..model import fact_from_json
 from .common import MARK, mark
+from .oneline import cut
 from .text import _brief
 
 
@@ -39,10 +40,12 @@ def _machine_text(found: List[dict]) -> str:
     if not found:
         return ""
     lines = ["ON THIS MACHINE NOW"]
+    shown: set = set()
     for f in found:
         lines.append(f"  {mark(f['status'])} {f['id']} {f['message']}")
         fix = (f.get("evidence") or {}).get("fix") if isinstance(f.get("evidence"), dict) else None
-        if fix:
+        if fix and fix not in shown:  # a fix shared by several findings: once, at the first
+            shown.add(fix)
             lines.append(f"      fix: {fix}")
     return "\n".join(lines) + "\n"
 
@@ -249,7 +252,7 @@ def fleet_text(doc: dict, _opts: Any) -> str:
                 str(len(bad)),
                 str(len(warn)),
                 str(sum(f["status"] == "pass" for f in fs)),
-                f"{first['id']} {first['message'][:60]}".strip(),
+                cut(f"{first['id']} {first['message']}".strip(), 66),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -258,10 +261,12 @@ def fleet_text(doc: dict, _opts: Any) -> str:
     diffs = [f for f in doc["findings"] if f["status"] in ("fail", "error")]
     if not diffs:
         lines.append(f"{MARK['pass']} no drift across {len(doc['nodes'])} node(s)")
+    shown: set = set()
     for f in diffs:
         lines.append(f"{mark(f['status'], f['severity'])} {f['id']} {f['name']}: {f['message']}")
         fix = (f.get("evidence") or {}).get("fix")
-        if fix:
+        if fix and fix not in shown:  # BW901 gives every silent node the same fix: once, at the first
+            shown.add(fix)
             lines.append(f"    fix: {fix}")
     lines.append("more: bwdoctor explain fleet-drift")
     return "\n".join(lines) + "\n"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from collections import OrderedDict
+from typing import List, Optional
 
 from ..model import Unavailable
 from .common import MARK, failed, fix_line, mark
@@ -94,8 +96,26 @@ def _header(report) -> list:
 RECOMMEND_FAMILIES = ("gpu-code", "linking")
 
 
-def render_text(report, verbose: bool = False, color: bool = True, width: int = 100) -> str:
-    """The report for a person (rich markup; plain when color is False)."""
+def _wrapped(prefix: str, rest: str, width: Optional[int], indent: str) -> List[str]:
+    """Plain lines of `prefix + rest` wrapped at width (None: not wrapped), later lines with a hanging indent."""
+    if not width:
+        return [prefix + rest]
+    lines = textwrap.wrap(
+        prefix + rest,
+        width=max(width, len(indent) + 20),
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return lines or [prefix]
+
+
+def render_text(report, verbose: bool = False, color: bool = True, width: Optional[int] = 100, quiet: bool = False):
+    """The report for a person (rich markup; plain when color is False).
+
+    width: wrap at this many columns with a hanging indent (None: one line per item, for pipes and files).
+    quiet: the failed findings only (nothing when nothing failed). A fix shared by several findings is printed
+    once, at the first of them."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -104,48 +124,76 @@ def render_text(report, verbose: bool = False, color: bool = True, width: int = 
         file=buf,
         force_terminal=color,
         no_color=not color,
-        width=width,
+        width=max(width or 100, 40),
         highlight=False,
-        soft_wrap=not color,
+        soft_wrap=True,  # wrapping is done here, with the hanging indent
         color_system="standard" if color else None,
         emoji=False,
     )
-    con.print(
-        f"[bold]bwdoctor {escape(report.version)}[/bold]  " + escape(_header(report)[0] if _header(report) else "")
-    )
-    for line in _header(report)[1:]:
-        con.print("  " + escape(line))
-    con.print()
+
+    def item(prefix: str, styled: str, rest: str, indent: str = "      ", style: str = "") -> None:
+        """A finding line: `prefix` (markup allowed, `styled` its plain form) then text wrapped after it."""
+        lines = _wrapped(styled, rest, width, indent)
+        if not lines[0].startswith(styled.rstrip()):  # a prefix longer than the line: it stands alone
+            con.print(prefix.rstrip())
+            for line in _wrapped(indent, rest, width, indent):
+                con.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line))
+            return
+        first = lines[0][len(styled) :] if len(lines[0]) >= len(styled) else ""
+        body = escape(first)
+        con.print(prefix + (f"[{style}]{body}[/{style}]" if style else body))
+        for line in lines[1:]:
+            con.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line))
+
+    header = _header(report)
+    if not quiet:
+        title = f"bwdoctor {report.version}  "
+        item(f"[bold]{escape(title.rstrip())}[/bold]  ", title, header[0] if header else "", indent="  ")
+        for line in header[1:]:
+            item("  ", "  ", line, indent="    ")
+        con.print()
     fams: "OrderedDict[str, list]" = OrderedDict()
     for f in sorted(report.findings, key=lambda f: f.id):
         fams.setdefault(f.family, []).append(f)
+    fixes_seen: set = set()
     for fam, fs in fams.items():
         state = _family_state(fs)
+        if quiet and state in ("ok", "skip"):
+            continue
         glyph, style = GLYPH[state]
-        con.print(f"[{style}]\\[{glyph}][/{style}] [bold]{escape(fam)}[/bold]: {escape(_summary_line(fs))}")
+        item(
+            f"[{style}]\\[{glyph}][/{style}] [bold]{escape(fam)}[/bold]: ",
+            f"[{glyph}] {fam}: ",
+            _summary_line(fs),
+            indent="    ",
+        )
         for f in failed(fs):
             glyph = mark(f.status, f.severity)
             st = "red" if f.status == "error" else STYLE.get(f.severity, "red")
             loc = f" {f.location.path}:{f.location.line}:{f.location.column}" if f.location else ""
-            msg = escape(clean_text(f.message))
-            con.print(f"    [{st}]{glyph}[/{st}] {f.id} {escape(f.name)}{escape(clean_text(loc))}: {msg}")
+            head = f"{f.id} {f.name}{clean_text(loc)}: "
+            item(f"    [{st}]{glyph}[/{st}] {escape(head)}", f"    {glyph} {head}", clean_text(f.message))
             fix = fix_line(f) if f.status == "fail" else None
-            if fix:
-                con.print(f"      fix: [bold]{escape(clean_text(fix))}[/bold]")
+            if fix and fix not in fixes_seen:
+                fixes_seen.add(fix)
+                item("      fix: ", "      fix: ", clean_text(fix), indent="           ", style="bold")
             con.print(f"      more: bwdoctor explain {escape(f.kb)}")
-        if verbose:
+        if verbose and not quiet:
             for f in fs:
                 if f.status == "pass":
-                    msg = escape(clean_text(f.message))
-                    con.print(f"    [green]{MARK['pass']}[/green] {f.id} {escape(f.name)}: {msg}")
+                    p = f"    {MARK['pass']} {f.id} {f.name}: "
+                    item(f"    [green]{MARK['pass']}[/green] {escape(p[6:])}", p, clean_text(f.message))
                 elif f.status == "skip":
-                    con.print(f"    [dim]{MARK['skip']} {f.id} {escape(f.name)}: {escape(clean_text(f.message))}[/dim]")
+                    p = f"    {MARK['skip']} {f.id} {f.name}: "
+                    item(escape(p), p, clean_text(f.message), style="dim")
+    if quiet:
+        return buf.getvalue()
     if not report.findings:
         con.print("no checks were evaluated")
     if any(f.family in RECOMMEND_FAMILIES for f in failed(report.findings)):
         con.print("plan: [bold]bwdoctor recommend[/bold]  (the wheels, or the build, that work on this GPU)")
     for note in report.notes:
-        con.print(f"[yellow]note:[/yellow] {escape(clean_text(note))}")
+        item("[yellow]note:[/yellow] ", "note: ", clean_text(note), indent="      ")
     con.print()
     con.print(
         "Summary: " + escape(_summary_line(report.findings)) + f"  ({sum(report.probes.values()):.2f} s of probes)"

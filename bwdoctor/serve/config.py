@@ -66,6 +66,7 @@ class ServeConfig:
     model: Optional[dict] = None  # model facts read from a local --model directory, when readable
     prefix: list = field(default_factory=list)  # words before the launcher (numactl, taskset, docker run ...)
     settings: list = field(default_factory=list)  # EnvVars of launcher settings: compose cpuset, CPUAffinity=
+    image: str = ""  # the container image that runs it (compose/k8s `image:`, a `docker run IMAGE` word)
 
     def env_map(self) -> dict:
         """{name: EnvVar}, later settings winning as they do at run time."""
@@ -91,6 +92,8 @@ class ServeConfig:
             out["prefix"] = [_tok_json(t, self.path) for t in self.prefix]
         if self.settings:
             out["settings"] = [e.to_json() for e in self.settings]
+        if self.image:
+            out["image"] = self.image
         return out
 
     @classmethod
@@ -108,6 +111,7 @@ class ServeConfig:
             model=data.get("model"),
             prefix=[Token.from_json(t, path) for t in data.get("prefix", [])],
             settings=[_env_from_json(e, path) for e in data.get("settings", [])],
+            image=str(data.get("image") or ""),
         )
         if data.get("launcher_at"):
             cfg.launcher_token = Token.from_json(data["launcher_at"], path)

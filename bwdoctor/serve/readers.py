@@ -129,6 +129,7 @@ def read_shell(text: str, path: str, env: Optional[dict] = None) -> list:
                     argv=list(argv),
                     env=env_vars,
                     prefix=launch_prefix(tokens, ltok),
+                    image=ltok.text if launcher == "image" else "",
                 )
             )
     return out

@@ -208,14 +208,22 @@ def _launch(path, kind, name, tokens, image, env, errors):
             env=env,
             errors=list(errors),
             prefix=launch_prefix(tokens, ltok),
+            image=ltok.text if launcher == "image" else image,
         )
     if "vllm" in image and (not tokens or tokens[0].text.startswith("-")):
         # the vllm/vllm-openai image's entrypoint is the API server; command holds only its flags
         return ServeConfig(
-            path=path, kind=kind, name=name, launcher="image", argv=list(tokens), env=env, errors=list(errors)
+            path=path,
+            kind=kind,
+            name=name,
+            launcher="image",
+            argv=list(tokens),
+            env=env,
+            errors=list(errors),
+            image=image,
         )
     if any(e.name.startswith("VLLM_") for e in env):
-        return ServeConfig(path=path, kind=kind, name=name, env=env, errors=list(errors))
+        return ServeConfig(path=path, kind=kind, name=name, env=env, errors=list(errors), image=image)
     return None
 
 
