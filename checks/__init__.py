@@ -14,4 +14,5 @@ BUILTIN = [
     "bwdoctor.checks.build",
     "bwdoctor.checks.serve",
     "bwdoctor.checks.fleet",
+    "bwdoctor.checks.startup",
 ]

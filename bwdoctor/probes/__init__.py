@@ -17,5 +17,6 @@ BUILTIN = [
     "bwdoctor.probes.net",
     "bwdoctor.probes.serve",
     "bwdoctor.probes.artifacts",
+    "bwdoctor.probes.servehost",
     "bwdoctor.probes.kernelfams",
 ]

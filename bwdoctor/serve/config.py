@@ -64,6 +64,8 @@ class ServeConfig:
     errors: list = field(default_factory=list)
     includes: list = field(default_factory=list)  # ServeConfigs of --config YAML files it names
     model: Optional[dict] = None  # model facts read from a local --model directory, when readable
+    prefix: list = field(default_factory=list)  # words before the launcher (numactl, taskset, docker run ...)
+    settings: list = field(default_factory=list)  # EnvVars of launcher settings: compose cpuset, CPUAffinity=
     image: str = ""  # the container image that runs it (compose/k8s `image:`, a `docker run IMAGE` word)
 
     def env_map(self) -> dict:
@@ -86,6 +88,10 @@ class ServeConfig:
             out["includes"] = [c.to_json() for c in self.includes]
         if self.model is not None:
             out["model"] = self.model
+        if self.prefix:
+            out["prefix"] = [_tok_json(t, self.path) for t in self.prefix]
+        if self.settings:
+            out["settings"] = [e.to_json() for e in self.settings]
         if self.image:
             out["image"] = self.image
         return out
@@ -99,24 +105,23 @@ class ServeConfig:
             name=str(data.get("name", "")),
             launcher=str(data.get("launcher", "")),
             argv=[Token.from_json(t, path) for t in data.get("argv", [])],
-            env=[
-                EnvVar(
-                    str(e["name"]),
-                    str(e["value"]),
-                    str(e.get("path", path)),
-                    int(e.get("line", 1)),
-                    int(e.get("column", 1)),
-                )
-                for e in data.get("env", [])
-            ],
+            env=[_env_from_json(e, path) for e in data.get("env", [])],
             errors=list(data.get("errors", [])),
             includes=[cls.from_json(c) for c in data.get("includes", [])],
             model=data.get("model"),
+            prefix=[Token.from_json(t, path) for t in data.get("prefix", [])],
+            settings=[_env_from_json(e, path) for e in data.get("settings", [])],
             image=str(data.get("image") or ""),
         )
         if data.get("launcher_at"):
             cfg.launcher_token = Token.from_json(data["launcher_at"], path)
         return cfg
+
+
+def _env_from_json(e: dict, path: str) -> EnvVar:
+    return EnvVar(
+        str(e["name"]), str(e["value"]), str(e.get("path", path)), int(e.get("line", 1)), int(e.get("column", 1))
+    )
 
 
 def _tok_json(t: Token, default_path: str) -> list:

@@ -44,6 +44,14 @@ def resolve(base: str, name: str) -> str:
     return name if name.startswith("/") else str(PurePosixPath(base).parent / name)
 
 
+def launch_prefix(tokens: list, launcher_token) -> list:
+    """The words before the launcher (numactl/taskset/docker run ...), which place the process."""
+    for i, t in enumerate(tokens):
+        if t is launcher_token:
+            return list(tokens[: i - 1 if i and tokens[i - 1].text == "-m" else i])
+    return []
+
+
 def split_launch(tokens: list) -> Optional[tuple]:
     """(launcher, launcher token, argv tokens) if these words start vLLM's OpenAI server, else None."""
     if tokens and tokens[0].text in ("echo", "printf", "print", "log", "info"):
@@ -120,6 +128,7 @@ def read_shell(text: str, path: str, env: Optional[dict] = None) -> list:
                     launcher_token=ltok,
                     argv=list(argv),
                     env=env_vars,
+                    prefix=launch_prefix(tokens, ltok),
                     image=ltok.text if launcher == "image" else "",
                 )
             )
@@ -154,6 +163,7 @@ def read_dotenv(text: str, path: str) -> list:
 
 
 # -- systemd units ---------------------------------------------------------------------------
+PLACEMENT_KEYS = ("CPUAffinity", "NUMAPolicy", "NUMAMask")  # [Service] keys that place the process on CPUs
 SECTION_RE = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 KEY_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)\s*=\s*", re.M)
 
@@ -183,6 +193,7 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
     """ServeConfigs of a unit's ExecStart= lines that start vLLM, with Environment= and EnvironmentFile=."""
     env: list = []
     errors: list = []
+    settings: list = []
     execs = []
     section = ""
     for m in re.finditer(r"^[^\n]*", text, re.M):
@@ -217,6 +228,9 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
                 env.extend(parse_env_lines(body, name))
         elif key == "ExecStart":
             execs.append(value_start)
+        elif key in PLACEMENT_KEYS:
+            value = line[km.end() :].strip()
+            settings.append(EnvVar(key, value, path, text.count("\n", 0, m.start()) + 1, km.end() + 1))
     out = []
     for start in execs:
         lx = Lexer(text, path, {e.name: Var(e.value, (e.path, e.line, e.column)) for e in env}, systemd=True, pos=start)
@@ -237,6 +251,8 @@ def read_systemd(text: str, path: str, read: Reader = None) -> list:
                     argv=list(argv),
                     env=list(env),
                     errors=list(errors),
+                    prefix=launch_prefix(tokens, ltok),
+                    settings=list(settings),
                 )
             )
     if not out and errors:
@@ -299,6 +315,7 @@ def read_process(cmdline: bytes, environ: bytes, cmdline_path: str, environ_path
                 launcher_token=ltok,
                 argv=list(argv),
                 env=env,
+                prefix=launch_prefix(tokens, ltok),
             )
         )
     ]
@@ -321,6 +338,14 @@ def mask_secrets(cfg: ServeConfig) -> ServeConfig:
         words = [w.replace(value, MASK) for w in words]
     masked = redact_argv(words)
     cfg.argv = [t if t.text == m else _masked_token(t, m) for t, m in zip(cfg.argv, masked, strict=True)]
+    before = [t.text for t in cfg.prefix]  # docker run -e HF_TOKEN=... before the image
+    for value in planted:
+        before = [w.replace(value, MASK) for w in before]
+    cfg.prefix = [
+        t if t.text == m else _masked_token(t, m) for t, m in zip(cfg.prefix, redact_argv(before), strict=True)
+    ]
+    for e in cfg.settings:
+        e.value = redact(e.value)
     if cfg.launcher_token is not None:
         cfg.launcher_token = _masked_token(cfg.launcher_token, redact(cfg.launcher_token.text))
     cfg.errors = [redact(e) for e in cfg.errors]

@@ -10,7 +10,7 @@ import re
 from pathlib import PurePosixPath
 
 from bwdoctor.serve.config import EnvVar, ServeConfig, Token
-from bwdoctor.serve.readers import Reader, decode, parse_env_lines, resolve, split_launch
+from bwdoctor.serve.readers import Reader, decode, launch_prefix, parse_env_lines, resolve, split_launch
 from bwdoctor.serve.shellwords import Lexer, Var
 
 try:
@@ -187,6 +187,9 @@ def read_compose(text: str, path: str, read: Reader = None) -> list:
             env.extend(env_nodes(get(svc, "environment"), path, dotenv))
             cfg = _launch(path, "compose", svc_key.value, shell_c(entry + cmd), image, env, errors + errs)
             if cfg:
+                cpuset = get(svc, "cpuset")
+                if isinstance(cpuset, ScalarNode):
+                    cfg.settings.append(EnvVar("cpuset", interpolate(cpuset.value, dotenv), path, *at(cpuset)))
                 out.append(cfg)
     return out
 
@@ -204,6 +207,7 @@ def _launch(path, kind, name, tokens, image, env, errors):
             argv=list(argv),
             env=env,
             errors=list(errors),
+            prefix=launch_prefix(tokens, ltok),
             image=ltok.text if launcher == "image" else image,
         )
     if "vllm" in image and (not tokens or tokens[0].text.startswith("-")):
