@@ -51,6 +51,7 @@ def main() -> int:
         check = subprocess.run(
             [*cmd, "--format", "json"],
             env=env,
+            cwd="/",  # the installed bwdoctor, never the source tree beside this script
             capture_output=True,
             text=True,
             timeout=300,
