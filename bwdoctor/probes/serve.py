@@ -91,8 +91,9 @@ def discover(ctx) -> list:
     return out
 
 
-def processes(ctx) -> list:
-    """ServeConfigs of running vLLM processes under ROOT/proc."""
+def vllm_processes(ctx) -> list:
+    """(pid, cmdline bytes) of the running processes under ROOT/proc whose command line names vllm: the one walk
+    of /proc that every reader of running servers shares."""
     out: list = []
     try:
         pids = sorted((p for p in ctx.listdir("/proc") if p.isdigit()), key=int)[:MAX_PROCS]
@@ -103,8 +104,15 @@ def processes(ctx) -> list:
             cmdline = ctx.read_bytes(f"/proc/{pid}/cmdline", MAX_BYTES + 1)
         except OSError:
             continue
-        if b"vllm" not in cmdline:
-            continue
+        if b"vllm" in cmdline:
+            out.append((pid, cmdline))
+    return out
+
+
+def processes(ctx) -> list:
+    """ServeConfigs of running vLLM processes under ROOT/proc."""
+    out: list = []
+    for pid, cmdline in vllm_processes(ctx):
         try:
             environ = ctx.read_bytes(f"/proc/{pid}/environ", MAX_BYTES + 1)
         except OSError:

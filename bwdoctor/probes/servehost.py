@@ -88,15 +88,11 @@ def numa_topology(ctx, pci_gpus):
 
 def _server_cpus(ctx) -> Dict[str, str]:
     """{pid: Cpus_allowed_list} of running processes whose command line names vllm."""
+    from .serve import vllm_processes
+
     out: Dict[str, str] = {}
-    try:
-        pids = sorted((p for p in ctx.listdir("/proc") if p.isdigit()), key=int)[:MAX_PROCS]
-    except OSError:
-        return out
-    for pid in pids:
+    for pid, _cmdline in vllm_processes(ctx):
         try:
-            if b"vllm" not in ctx.read_bytes(f"/proc/{pid}/cmdline", 65536):
-                continue
             status = ctx.read_text(f"/proc/{pid}/status", 65536)
         except OSError:
             continue
