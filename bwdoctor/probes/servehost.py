@@ -18,7 +18,6 @@ from ..registry import probe
 
 ALLOC_LIBS = ("libc10_cuda.so", "libc10.so")
 MAX_NODES = 1024
-MAX_PROCS = 4096
 MAX_SHARDS = 512
 JSON_LIMIT = 64 * 1024 * 1024  # model.safetensors.index.json of the largest MoE checkpoints is a few MB
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # as bwdoctor.capacity.safetensors_header
