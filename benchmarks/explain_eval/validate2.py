@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from validate import KEYS, known_slugs  # noqa: E402
+from validate import check, known_slugs  # noqa: E402
 
 
 def urls_of(path: Path) -> set[str]:
@@ -38,35 +37,7 @@ def main(argv: list[str]) -> int:
     path = Path(argv[1]) if len(argv) > 1 else HERE / "holdout2.jsonl"
     slugs = known_slugs()
     problems: list[str] = []
-    rows: list[dict] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        where = f"{path.name}:{n}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not JSON ({exc})")
-            continue
-        if list(row) != KEYS:
-            problems.append(f"{where}: keys {list(row)} != {KEYS}")
-            continue
-        if not re.fullmatch(r"h2\d{3}", row["id"]):
-            problems.append(f"{where}: bad id {row['id']!r}")
-        if not row["url"].startswith("https://"):
-            problems.append(f"{where}: url is not https")
-        if row["label"] is not None and row["label"] not in slugs:
-            problems.append(f"{where}: unknown label {row['label']!r}")
-        if not isinstance(row["also"], list) or any(a not in slugs for a in row["also"]):
-            problems.append(f"{where}: bad also {row['also']!r}")
-        if row["label"] is None and row["also"]:
-            problems.append(f"{where}: a negative has alternatives")
-        if row["label"] in row["also"]:
-            problems.append(f"{where}: label repeated in also")
-        if not row["excerpt"].strip() or not row["source"] or not row["note"]:
-            problems.append(f"{where}: empty excerpt, source or note")
-        rows.append(row)
-    ids = [r["id"] for r in rows]
-    if ids != sorted(ids) or len(set(ids)) != len(ids):
-        problems.append(f"{path.name}: ids not sorted and unique")
+    rows = check(path, "h2", slugs, problems)  # the same row rules as tune and holdout
     urls = [r["url"].rstrip("/") for r in rows]
     dupes = sorted(u for u, c in collections.Counter(urls).items() if c > 1)
     if dupes:
