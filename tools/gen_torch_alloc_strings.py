@@ -22,37 +22,10 @@ import zipfile
 from bwdoctor.domain.allocconf import library_strings
 from bwdoctor.elf.libversion import read_rodata
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from refresh_releases import RangeFile  # noqa: E402  (one ranged-read view of a remote wheel for both tools)
+
 INDEX = "https://pypi.org/simple/torch/"
-
-
-class RangeFile(io.RawIOBase):
-    """A read-only seekable view of a remote file, fetched with Range requests."""
-
-    def __init__(self, url: str, size: int) -> None:
-        self.url, self.size, self.pos = url, size, 0
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, off: int, whence: int = 0) -> int:
-        self.pos = off if whence == 0 else self.pos + off if whence == 1 else self.size + off
-        return self.pos
-
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
-        n = min(len(b), self.size - self.pos)
-        if n <= 0:
-            return 0
-        req = urllib.request.Request(self.url, headers={"Range": f"bytes={self.pos}-{self.pos + n - 1}"})
-        data = urllib.request.urlopen(req, timeout=120).read()
-        b[: len(data)] = data
-        self.pos += len(data)
-        return len(data)
 
 
 def main(versions: list) -> None:
