@@ -64,3 +64,23 @@ def source_from_args(args: Any) -> "Source":
     if isinstance(facts_file, str) and facts_file:
         return Source.facts_file(facts_file, ctx)
     return Source(context=ctx)
+
+
+def artifacts_and_targets(ctx: "Context", items: List[str]) -> "tuple[list, List[str]]":
+    """The named_artifacts fact for these arguments (files, directories, wheels, distributions; progress on a
+    terminal) and the target labels: --target, else the GPUs present (none known: an empty list). Raises
+    UsageError when the arguments cannot be read at all."""
+    from .. import engine
+    from ..model import Unavailable
+
+    ctx.options["artifacts"] = list(items)
+    ctx.options["progress"] = True  # drawn on stderr only when it is a terminal
+    names = ["named_artifacts", "python_env"] + ([] if ctx.targets else ["targets"])
+    facts, _ = engine.gather_facts(names, engine.Source(context=ctx))
+    named = facts["named_artifacts"]
+    if isinstance(named, Unavailable):
+        raise UsageError(f"cannot read the arguments: {named.reason}")
+    labels = list(ctx.targets)
+    if not labels and isinstance(facts.get("targets"), list):
+        labels = [t for t in facts["targets"] if isinstance(t, str)]
+    return named, labels

@@ -6,10 +6,9 @@ import os
 import sys
 from typing import Any, List, Optional
 
-from ..errors import UsageError
-from ..model import Outcome, Unavailable
+from ..model import Outcome
 from ..render import add_format_option
-from .common import context_from_args
+from .common import artifacts_and_targets, context_from_args
 
 SCHEMA = "bwdoctor.cubins/1"
 
@@ -35,24 +34,14 @@ def register(sub: Any, epilog: str = "") -> None:
 
 def run(args: Any) -> Outcome:
     """The bwdoctor.cubins/1 document; exit 0 all read, 1 a file unreadable, 2 an argument matched nothing."""
-    from .. import engine
     from ..domain.arch import cc_label, parse_cc
     from ..domain.compat import verdict_for_file
 
     if args.python and not os.path.isabs(args.python) and os.path.lexists(args.python):
         args.python = os.path.abspath(args.python)  # a relative path names a file from here, never from / or --root
     ctx = context_from_args(args)
-    ctx.options["artifacts"] = list(args.items)
-    ctx.options["progress"] = True  # drawn on stderr only when it is a terminal
     # without --target: verdicts for the GPUs present (none known: the targets are listed without verdicts)
-    names = ["named_artifacts", "python_env"] + ([] if ctx.targets else ["targets"])
-    facts, _ = engine.gather_facts(names, engine.Source(context=ctx))
-    named = facts["named_artifacts"]
-    if isinstance(named, Unavailable):
-        raise UsageError(f"cannot read the arguments: {named.reason}")
-    labels = list(ctx.targets)
-    if not labels and isinstance(facts.get("targets"), list):
-        labels = [t for t in facts["targets"] if isinstance(t, str)]
+    named, labels = artifacts_and_targets(ctx, args.items)
     ccs = [(t, parse_cc(t)) for t in labels]
     files, problems, seen = [], [], set()
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any, List, Optional
 
-from ..errors import UsageError
-from ..model import Outcome, Unavailable
+from ..model import Outcome
 from ..render import add_format_option
-from .common import context_from_args
+from .common import artifacts_and_targets, context_from_args
 
 SCHEMA = "bwdoctor.kernels/1"
 
@@ -45,22 +44,12 @@ def register(sub: Any, epilog: str = "") -> None:
 
 def run(args: Any) -> Outcome:
     """The bwdoctor.kernels/1 document."""
-    from .. import engine
     from ..domain.arch import cc_label, parse_cc
     from ..kernels import file_report
 
     ctx = context_from_args(args)
-    ctx.options["artifacts"] = list(args.items)
     ctx.options["units"] = "names" if args.names else True
-    ctx.options["progress"] = True  # drawn on stderr only when it is a terminal
-    names = ["named_artifacts", "python_env"] + ([] if ctx.targets else ["targets"])
-    facts, _ = engine.gather_facts(names, engine.Source(context=ctx))
-    named = facts["named_artifacts"]
-    if isinstance(named, Unavailable):
-        raise UsageError(f"cannot read the arguments: {named.reason}")
-    labels = list(ctx.targets)
-    if not labels and isinstance(facts.get("targets"), list):
-        labels = [t for t in facts["targets"] if isinstance(t, str)]
+    named, labels = artifacts_and_targets(ctx, args.items)
     ccs = [(cc_label(parse_cc(t)), parse_cc(t)) for t in labels]
     files, problems = [], []
     for art in named:
