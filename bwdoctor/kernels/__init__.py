@@ -4,6 +4,7 @@ bwdoctor.elf.cubin.read_units read, with the same compatibility rules as every o
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Sequence, Tuple
 
@@ -65,15 +66,15 @@ def file_report(item: Mapping[str, Any], targets: Sequence[Tuple[str, CC]]) -> D
             if status == NONE:
                 out["units_without_target"][label] += 1
         if named:
-            counts: Dict[str, int] = {}
-            for entry, kernels in (u.get("kernels") or {}).items():
+            by_entry = u.get("kernels") or {}
+            family = {k: family_of(k) for ks in by_entry.values() for k in ks}  # each kernel named once per unit
+            for entry, kernels in by_entry.items():
                 for k in set(kernels):
-                    f = fam.setdefault(family_of(k), {"kernels": {}, "entries": set(), "units": set()})
+                    f = fam.setdefault(family[k], {"kernels": {}, "entries": set(), "units": set()})
                     f["kernels"].setdefault(k, set()).add((u["section"], entry))
                     f["entries"].add((u["section"], entry))
                     f["units"].add((u["section"], u["index"]))
-            for k in {k for ks in (u.get("kernels") or {}).values() for k in ks}:
-                counts[family_of(k)] = counts.get(family_of(k), 0) + 1
+            counts = Counter(family.values())
             row["families"] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
             if u.get("errors"):
                 row["errors"] = list(u["errors"])

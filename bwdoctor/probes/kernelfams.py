@@ -45,9 +45,11 @@ def family_entries(path: str, wanted: List[str]) -> Dict[str, Any]:
 
     fams: Dict[str, Dict[str, Any]] = {}
     for unit in read_units(path, names=True)["units"]:
-        for target, kernels in (unit.get("kernels") or {}).items():
+        by_entry = unit.get("kernels") or {}
+        family = {k: family_of(k) for ks in by_entry.values() for k in ks}  # each kernel named once per unit
+        for target, kernels in by_entry.items():
             for k in kernels:
-                fam = family_of(k)
+                fam = family[k]
                 if fam not in wanted:
                     continue
                 f = fams.setdefault(fam, {"kernels": set(), "entries": set()})
