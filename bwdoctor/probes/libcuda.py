@@ -37,20 +37,28 @@ def _describe(ctx, path: str, via: str) -> dict:
     }
 
 
+def soname_locations(ctx, soname: str, dirs=DEFAULT_DIRS):
+    """([(machine path, via)], ld.so.cache error) of a driver library, in the loader's order: LD_LIBRARY_PATH,
+    /etc/ld.so.cache (64-bit entries), then the default directories."""
+    found = []
+    for d in (ctx.env.get("LD_LIBRARY_PATH") or "").split(":"):
+        if d and ctx.exists(os.path.join(d, soname)):
+            found.append((os.path.join(d, soname), "LD_LIBRARY_PATH"))
+    entries, err = read_ldcache_door(ctx, "/etc/ld.so.cache")
+    for e in entries:
+        if e["soname"] == soname and e["arch"] in ("x86-64", "aarch64", ""):
+            found.append((e["path"], "ld.so.cache"))
+    for d in dirs:
+        if ctx.exists(os.path.join(d, soname)):
+            found.append((os.path.join(d, soname), "default directory"))
+    return found, err
+
+
 @probe("libcuda", budget=3.0)
 def libcuda(ctx):
     """The libcuda.so.1 the loader picks, the other copies it could see, and CUDA compat settings."""
-    candidates = []
-    for d in (ctx.env.get("LD_LIBRARY_PATH") or "").split(":"):
-        if d and ctx.exists(os.path.join(d, "libcuda.so.1")):
-            candidates.append(_describe(ctx, os.path.join(d, "libcuda.so.1"), "LD_LIBRARY_PATH"))
-    entries, err = read_ldcache_door(ctx, "/etc/ld.so.cache")
-    for e in entries:
-        if e["soname"] == "libcuda.so.1" and e["arch"] in ("x86-64", "aarch64", ""):
-            candidates.append(_describe(ctx, e["path"], "ld.so.cache"))
-    for d in DEFAULT_DIRS:
-        if ctx.exists(os.path.join(d, "libcuda.so.1")):
-            candidates.append(_describe(ctx, os.path.join(d, "libcuda.so.1"), "default directory"))
+    found, err = soname_locations(ctx, "libcuda.so.1")
+    candidates = [_describe(ctx, path, via) for path, via in found]
     confs = []
     for conf in ctx.glob("/etc/ld.so.conf.d/*.conf"):
         try:

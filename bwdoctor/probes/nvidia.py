@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Optional
 
 from ..domain.arch import arch_key, arch_of, normalize_target
@@ -110,16 +109,6 @@ def _nvml_from_capture(ctx):
 
 
 NVML_LIB = "libnvidia-ml.so.1"
-NVML_DIRS = (
-    "/lib64",
-    "/usr/lib64",
-    "/lib/x86_64-linux-gnu",
-    "/usr/lib/x86_64-linux-gnu",
-    "/lib/aarch64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu",
-    "/lib",
-    "/usr/lib",
-)
 
 
 def _no_driver_here(ctx, pci_gpus) -> Optional[str]:
@@ -128,13 +117,10 @@ def _no_driver_here(ctx, pci_gpus) -> Optional[str]:
         return None
     if ctx.exists("/proc/driver/nvidia") or ctx.exists("/dev/nvidiactl"):
         return None
-    dirs = [d for d in (ctx.env.get("LD_LIBRARY_PATH") or "").split(":") if d] + list(NVML_DIRS)
-    if any(ctx.exists(os.path.join(d, NVML_LIB)) for d in dirs):
-        return None
-    from .libcuda import read_ldcache_door
+    from .libcuda import DEFAULT_DIRS, soname_locations
 
-    entries, _err = read_ldcache_door(ctx, "/etc/ld.so.cache")
-    if any(e.get("soname") == NVML_LIB for e in entries):
+    aarch64 = ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu")
+    if soname_locations(ctx, NVML_LIB, DEFAULT_DIRS + aarch64)[0]:
         return None
     return f"no NVIDIA driver: no {NVML_LIB}, no /proc/driver/nvidia and no NVIDIA device on the PCI bus"
 
