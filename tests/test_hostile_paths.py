@@ -101,6 +101,8 @@ ARGS: Dict[str, Tuple[List[str], Optional[Callable[[Path, Path], Path]]]] = {
     "prebuild --src": (["prebuild", "--src", "{P}"], None),
     "explain --log": (["explain", "--no-machine", "--log", "{P}"], None),
     "cubins": (["cubins", "{P}"], None),
+    "kernels": (["kernels", "--target", "sm_120", "--names", "{P}"], None),
+    "recommend --facts": (["recommend", "--target", "sm_120", "--facts", "{P}"], None),
     "verify-build": (["verify-build", "--target", "sm_120", "{P}"], None),
     "symbols": (["symbols", "{P}"], None),
     "plan --model": (["plan", "--gpu-memory", "80", "--gpu-count", "1", "--model", "{P}"], None),
@@ -116,6 +118,7 @@ LEGIT: Dict[Tuple[str, str], int] = {
     ("check --root", "directory"): OK,
     ("prebuild --src", "directory"): OK,
     ("cubins", "directory"): OK,  # an empty directory: no ELF files, listed as such
+    ("kernels", "directory"): OK,
     ("symbols", "directory"): OK,
     ("facts -o", "missing"): OK,  # created
     ("facts -o", "non-utf8"): OK,  # overwritten
@@ -135,12 +138,15 @@ TODAY: Dict[Tuple[str, str], int] = {
     ("cubins", "non-utf8"): 1,  # a file that is not ELF is listed as unreadable (exit 1)
     ("cubins", "truncated"): 1,
     ("cubins", "huge"): 1,
+    ("kernels", "non-utf8"): 1,  # the same reader as cubins: a file that is not ELF is listed as unreadable
+    ("kernels", "truncated"): 1,
+    ("kernels", "huge"): 1,
     ("symbols", "non-utf8"): 1,
     ("symbols", "truncated"): 1,
     ("symbols", "huge"): 1,
 }
 # Views that report a per-input problem inside their document (stdout) rather than on stderr.
-IN_DOCUMENT = ("cubins", "symbols", "fleet --facts")
+IN_DOCUMENT = ("cubins", "kernels", "symbols", "fleet --facts")
 # Named inputs still waiting for their exit code (none now: --python, --config and an empty verify-build
 # directory are exit 2 with a message since issue 19 point 6).
 GATES: Dict[Tuple[str, str], str] = {}
