@@ -298,6 +298,8 @@ def test_no_planted_secret_leaves_any_command_in_any_format(planted, tmp_path, c
         (["explain", "--root", str(tree), "--target", "sm_120", PASTED], "explain"),
         (["cubins", "--all", str(lib), str(lib.parent / "missing.so")], "cubins"),
         (["symbols", str(lib)], "symbols"),
+        (["kernels", "--all", "--names", str(lib), "--target", "sm_120"], "kernels"),
+        (["recommend", "--facts", str(facts), "--target", "sm_120"], "recommend"),
         (["verify-build", str(lib.parent), "--target", "sm_120"], "verify-build"),
         (["plan", "--model", str(CAP / "qwen3-14b"), "--gpu-memory", "80", "--log", str(log)], "plan"),
         (["fleet", "--facts", str(facts), str(facts)], "fleet"),
@@ -325,6 +327,8 @@ def test_errors_and_usage_messages_are_redacted(planted, tmp_path, capsys):
         ["explain", "--log", str(tmp_path / f"HF_TOKEN={sentinel(144)}.log")],
         ["facts", "--format", "json", "-o", str(tmp_path / ("sk-" + sentinel(145)) / "x.json")],
         ["plan", "--model", str(tmp_path / ("hf_" + sentinel(146)))],
+        ["kernels", "--target", "sm_120", str(tmp_path / ("hf_" + sentinel(147)))],
+        ["recommend", "--target", "sm_120", "--facts", str(tmp_path / ("hf_" + sentinel(148)) / "f.json")],
     ):
         code = main(argv)
         got = capsys.readouterr()
