@@ -688,7 +688,7 @@ _EV_SONAME = re.compile(
     r"\b(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})\b(?=:?\s{0,3}(?:=>\s{0,3})?(?:cannot open shared object|"
     r"cannot open|not found|cannot found|no such file|cannot be found|could not be found))"
     r"|(?:error while loading shared libraries|Could not load library|Could not find|Unable to load|"
-    r"failed to load|cannot load)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
+    r"failed to load|cannot load|import ?error)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
     re.I,
 )
 _EV_GLIBC = re.compile(r"version [`'‘\"]?(GLIBC|GLIBCXX|CXXABI)_(\d{1,2}\.\d{1,3}(?:\.\d{1,3})?)['’\"]? not found")
@@ -808,6 +808,7 @@ _GPU_FAMILY = [
     ("blackwell-consumer", re.compile(r"RTX\s{0,2}50[5-9]0|RTX PRO \d{4} Blackwell|\bGB10\b|sm_?12[01]", re.I)),
     ("blackwell-datacenter", re.compile(r"\bG?B[23]00\b|\bB100\b|sm_?10[03]", re.I)),
     ("consumer", re.compile(r"GeForce|RTX\s{0,2}[2-5]0[5-9]0|RTX\s{0,2}A[2-6]000|TITAN", re.I)),
+    ("blackwell", re.compile(r"\bblackwell\b", re.I)),
 ]
 # Families of messages, each one evidence key (what the error is about, in any of the ways the field words it)
 _FAMILIES = [
@@ -838,7 +839,9 @@ _FAMILIES = [
         re.compile(
             r"ibv_reg_(?:dmabuf_)?mr[^\n]{0,200}(?:fail|error)|(?:register|allocate|create) (?:GPU )?MR\b|"
             r"GPU ?Direct RDMA Disabled|dmaBufSupported:? 0\b|memory_peers[^\n]{0,200}(?:No such file|not found|"
-            r"missing)|(?:nvidia[_-]peermem|nv_peer_mem)[^\n]{0,160}(?:fail|error|invalid|not loaded|cannot)",
+            r"missing)|(?:nvidia[_-]peermem|nv_peer_mem)[^\n]{0,160}(?:fail|error|invalid|not loaded|cannot|"
+            r"not detected)|"
+            r"(?:neither|no|not)[^\n]{0,40}(?:nv_peer_mem|nvidia[_-]peermem)[^\n]{0,60}(?:detected|loaded|found)",
             re.I,
         ),
     ),
@@ -890,13 +893,78 @@ _FAMILIES = [
     ("p2p-disabled", re.compile(r"NCCL_P2P_DISABLE\s{0,2}=\s{0,2}1|NCCL_P2P_LEVEL\s{0,2}=\s{0,2}(?:LOC|0)\b", re.I)),
     # a kernel library refusing the device outright
     ("unsupported-arch", re.compile(r"Unsupported (?:GPU )?architecture\b(?! '?compute_)", re.I)),
+    # a capability floor stated by torch, vLLM or a kernel library: "compute capability below 7.0 are not supported",
+    # "requires compute capability 9.0", "only supported on GPUs with compute capability of at least 8.0"
+    (
+        "cc-floor",
+        re.compile(
+            r"capability\s{0,3}(?:is\s{0,3})?(?:below|<=?|less than|lower than|older than|under)\s{0,3}\d{1,2}\.\d|"
+            r"(?:requires?|only supported on|needs?|supports? only)[^\n]{0,60}?(?:compute|cuda) capability\s{0,3}"
+            r"(?:of\s{0,3})?(?:at least\s{0,3}|>=?\s{0,3})?\d{1,2}\.\d|"
+            r"(?:compute|cuda) capability (?:of )?(?:at least|>=?)\s{0,3}\d{1,2}\.\d",
+            re.I,
+        ),
+    ),
+    # vLLM's quantization layers checking the scheme's minimum capability against the GPU
+    ("quant-capability-check", re.compile(r"_check_scheme_supported|get_min_capability|min_capability", re.I)),
+    (
+        "quant-context",
+        re.compile(r"quantiz|quant_scheme|compressed.tensors|\b(?:fp8|awq|gptq|marlin|nvfp4|mxfp4|w8a8)\b", re.I),
+    ),
+    # FlashAttention-3 named (the Hopper-only kernels), whatever program wraps it
+    (
+        "fa3-named",
+        re.compile(r"\bFA ?3\b|flash[_-]?attn[_-]?3|flash.?attention.?3|flash_attn_interface|hopper[/\\]flash", re.I),
+    ),
+    # flash-attn's own gate: "FlashAttention only supports Ampere GPUs or newer", "requires building with sm80-sm90"
+    (
+        "flash-attn-gate",
+        re.compile(
+            r"(?:flash[_-]?attn|FlashAttention)(?![ _-]?3)[^\n]{0,60}(?:requires?|only supports?|only supported|"
+            r"supports? only|is not supported|not supported)[^\n]{0,80}(?:\bsm ?_?\d{2}|Ampere|Hopper|Turing|Volta|"
+            r"capability|architecture|GPUs? or newer)",
+            re.I,
+        ),
+    ),
+    # NVML that cannot start in a container (its device cgroup lost, or no driver mounted in)
+    (
+        "nvml-container",
+        re.compile(
+            r"Failed to initialize NVML: Unknown Error|nvidia-smi[^\n]{0,80}not working[^\n]{0,80}(?:docker|container)|"
+            r"(?:docker|container)[^\n]{0,40}\(?NVML error",
+            re.I,
+        ),
+    ),
+    # the installer or kernel module saying the driver release does not cover the GPU
+    (
+        "gpu-unsupported-by-driver",
+        re.compile(
+            r"NVIDIA GPU supported by the [\d.]{2,12} NVIDIA|(?:GPU|device)[^\n]{0,80}(?:is not|isn't|not) "
+            r"supported by (?:the |this )?(?:[\d.]{2,12} )?(?:NVIDIA )?(?:\w+ )?(?:graphics )?driver|"
+            r"supported (?:only )?through the NVIDIA Legacy drivers?|legacy driver (?:branch|release)",
+            re.I,
+        ),
+    ),
+    # bitsandbytes looking for its native library (its CUDA SETUP banner, or the loader in cextension / cuda_setup)
+    (
+        "bnb-setup",
+        re.compile(
+            r"CUDA SETUP:[^\n]{0,200}(?:not found|fail|error|did not|Defaulting|Problem)|CUDA Setup failed|"
+            r"bitsandbytes[/\\]cuda_setup[/\\]|libbitsandbytes_cuda\d{2,3}|Configured CUDA binary not found",
+            re.I,
+        ),
+    ),
 ]
-_OOM = re.compile(r"out of memory|OutOfMemoryError|\bOOM\b", re.I)
+# torch's allocator message names the allocation and the capacity even where "out of memory" was cut off
+_OOM = re.compile(
+    r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate \d[\d.]{0,12} ?[GMK]iB[^\n]{0,80}total capacity", re.I
+)
 # Where an OOM happened: while the engine starts (profiling, CUDA-graph capture, loading) or while it serves
 _OOM_STARTUP = re.compile(
     r"profile_run|determine_available_memory|determine_num_available_blocks|capture_model|graph capture|"
     r"capturing cuda ?graphs|_initialize_kv_caches|initializ(?:e|ing) (?:the |vLLM )?engine|EngineCore failed to start|"
-    r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|_dummy_run",
+    r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|_dummy_run|"
+    r"cuda\.graph\(|cudagraph|capture_end|memory_profiler|PROFILER|warm(?:ing)?[ _-]?up",
     re.I,
 )
 _OOM_RUNTIME = re.compile(
@@ -905,6 +973,34 @@ _OOM_RUNTIME = re.compile(
     r"during (?:generation|inference|decoding)|run_engine_loop|engine_step|step_async",
     re.I,
 )
+# Words of a running model (a prefill or decode step, long prompts): weaker than a start-up marker, which wins
+_OOM_SERVING = re.compile(
+    r"_prefill|prefill_|\bprefill\b|\bdecode_|long prompts?|context (?:size|length)s?\b|\bgenerate\(|"
+    r"when (?:using|running|generating)|after (?:a few|some|several|many) (?:requests|minutes|hours)",
+    re.I,
+)
+# A serving engine's own process: a bare OOM inside one is most often its start (profiling, graphs, weights)
+_ENGINE = re.compile(r"\bvllm\b|VllmWorker|EngineCore|\bsglang\b|\bTP\d{1,2}\]|model_runner|multiproc_executor", re.I)
+
+
+def oom_phase(text: str) -> Optional[str]:
+    """ "startup", "runtime" or None (no OOM): where a GPU out-of-memory error happened, read from its text.
+
+    Engine markers of serving (execute_model, a dead engine, a request) say runtime; start-up markers (profiling,
+    graph capture, weights loading, warm-up) say startup; words of a running model (prefill, long prompts) say
+    runtime. With no marker at all, an OOM printed by a serving engine is taken as its start, and one printed by
+    any other program (a script, a notebook) as a run: the start-up article is about an engine's start."""
+    if not _OOM.search(text):
+        return None
+    if _OOM_RUNTIME.search(text):
+        return "runtime"
+    if _OOM_STARTUP.search(text):
+        return "startup"
+    if _OOM_SERVING.search(text):
+        return "runtime"
+    return "startup" if _ENGINE.search(text) else "runtime"
+
+
 EVIDENCE_SCAN_MAX = 1 << 20  # evidence is read from at most this much of the error lines of one input
 
 
@@ -1036,9 +1132,9 @@ def extract_evidence(text: str) -> dict:
             major = int(fm.group(1))
             name += ":old" if major < 7 or (major == 7 and int(fm.group(2)) < 5) else ":new" if major >= 10 else ":mid"
         families.append(name)
-    if _OOM.search(text):
-        phase = [p for p, rx in (("startup", _OOM_STARTUP), ("runtime", _OOM_RUNTIME)) if rx.search(text)]
-        families.append("oom:" + (phase[0] if len(phase) == 1 else "unknown"))
+    phase = oom_phase(text)
+    if phase:
+        families.append("oom:" + phase)
     if families:
         ev["families"] = families
     return ev
@@ -1139,6 +1235,19 @@ HINTS: List[tuple] = [
     ((r"family:p2p-disabled$", r"symptom:(?:hang|wrong-result)$"), "consumer-p2p-hang", 4.0),
     ((r"family:oom:runtime$",), "runtime-oom", 4.0),
     ((r"family:oom:startup$",), "startup-oom", 4.0),
+    # a capability floor: the GPU is too old for torch / vLLM, or for the quantization scheme being loaded
+    ((r"family:cc-floor$",), "gpu-too-old", 4.0),
+    ((r"family:cc-floor$", r"family:quant-context$"), "quant-needs-newer-gpu", 5.0),
+    ((r"family:quant-capability-check$",), "quant-needs-newer-gpu", 6.0),
+    # FlashAttention-3 on a Blackwell GPU, or FA3 refusing a GPU that is not SM 9.x
+    ((r"family:fa3-named$", r"gpu:blackwell(?:-consumer|-datacenter)?$"), "fa3-blackwell", 6.0),
+    ((r"family:fa3-named$", r"family:cc-floor$"), "fa3-blackwell", 6.0),
+    ((r"family:flash-attn-gate$",), "flash-attn-arch-gate", 5.0),
+    ((r"family:nvml-container$",), "no-driver-in-container", 6.0),
+    ((r"family:gpu-unsupported-by-driver$",), "driver-older-than-gpu", 6.0),
+    ((r"family:bnb-setup$",), "bitsandbytes-sm120", 5.0),
+    # NCCL P2P turned off as the workaround on GeForce cards
+    ((r"family:p2p-disabled$", r"gpu:consumer$"), "consumer-p2p-hang", 3.5),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 
@@ -1165,11 +1274,11 @@ REQUIRES: Dict[str, str] = {
     "nvcc-too-old": r"key:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?$",
     "triton-too-old-arch": r"key:arch:sm_(?:9\d|1\d\d)[af]?$",
     "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
-    "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate",
     # the serving CLI's own articles: an argparse error of some other program is that program's business
     "unknown-serve-option": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
     "bad-serve-flag-value": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
-    "startup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    "startup-oom": r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate",
     "sampler-warmup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
 }
 _REQUIRES_RX = {
@@ -1583,6 +1692,12 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     # a weighted-down signature that matched a line which only sets a value (an environment dump, a config
     # listing: "VLLM_ATTENTION_BACKEND=FLASH_ATTN") says the setting is there, not that anything failed
     exact = [m for m in exact if not (m["score"] < MENTION_MAX and _ASSIGNMENT.match(m["excerpt"]))]
+    # the generic allocator message is one signature of the start-up OOM article; where the text places the OOM
+    # in a run (a request, a prefill, a script that is not a serving engine), the run's article answers instead
+    slugs = {m["slug"] for m in exact}
+    if "startup-oom" in slugs and "runtime-oom" not in slugs:
+        if oom_phase("\n".join(s for _, s in scanner.query.lines())) == "runtime":
+            exact = [m for m in exact if m["slug"] != "startup-oom"]
     tier2 = rank_evidence(
         scanner.query.lines(), articles, exclude=[m["slug"] for m in exact], lookalike=scanner.excluded
     )

@@ -12,8 +12,12 @@ With --tier2-only the exact signatures are not consulted: only the evidence-weig
 signatures were written against known excerpts; tier 2 is what answers a wording no signature knows, so its score
 alone is the better guide to how the matcher does on threads it has never seen.
 
-Usage: python benchmarks/explain_eval/evaluate.py [--split tune|holdout|all] [--file F.jsonl] [--json] [-q]
-       [--tier2-only]
+With --rotate the calibrated tier-2 thresholds (explain.CALIBRATED_MIN, explain.CALIBRATED_MARGIN) are chosen
+on two of the three files (most right answers, then fewest wrong ones, then the shipped values) and the score is
+read on the third, for each third in turn: an estimate of how the calibration does on text it was not set on.
+
+Usage: python benchmarks/explain_eval/evaluate.py [--split tune|holdout|holdout2|all] [--file F.jsonl ...]
+       [--json] [-q] [--tier2-only] [--rotate]
 """
 
 from __future__ import annotations
@@ -34,7 +38,12 @@ from bwdoctor import explain  # noqa: E402
 from bwdoctor.explain import analyse_text  # noqa: E402
 from bwdoctor.knowledge import load_all  # noqa: E402
 
-SPLITS = {"tune": ["tune.jsonl"], "holdout": ["holdout.jsonl"], "all": ["tune.jsonl", "holdout.jsonl"]}
+SPLITS = {
+    "tune": ["tune.jsonl"],
+    "holdout": ["holdout.jsonl"],
+    "holdout2": ["holdout2.jsonl"],
+    "all": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl"],
+}
 
 
 def load(paths: List[Path]) -> List[dict]:
