@@ -110,6 +110,56 @@ def evaluate(items: List[dict], articles: Optional[Dict[str, Any]] = None, only_
     return {"counts": r, "tiers": tiers, "misses": misses, "confusion": confusion, "unknown": unknown_labels}
 
 
+GRID_MIN = (2.0, 3.0, 5.0, 8.0, 1e9)  # 1e9: the calibration off
+GRID_MARGIN = (1.5, 2.0, 3.0)
+GRID_EVIDENCE = (1, 2, 3)
+
+
+def _objective(c: collections.Counter) -> tuple:
+    """Right answers first (a wrong article on a negative or a positive costs three), then fewest wrong ones."""
+    wrong = c["negatives_wrong"] + c["wrong"]
+    return (c["top1"] + c["negatives_clean"] - 3 * wrong, -wrong)
+
+
+def rotate(paths: List[Path], only_tier2: bool = False) -> List[dict]:
+    """For each file: the calibration thresholds that do best on the other files, and the score they get on it."""
+    arts = load_all()
+    items = {p: load([p]) for p in paths}
+    saved = (explain.CALIBRATED_MIN, explain.CALIBRATED_MARGIN, explain.CALIBRATED_EVIDENCE)
+    counts: Dict[tuple, Dict[Path, collections.Counter]] = {}
+    try:
+        for setting in [(m, r, e) for m in GRID_MIN for r in GRID_MARGIN for e in GRID_EVIDENCE]:
+            explain.CALIBRATED_MIN, explain.CALIBRATED_MARGIN, explain.CALIBRATED_EVIDENCE = setting
+            counts[setting] = {p: evaluate(its, arts, only_tier2)["counts"] for p, its in items.items()}
+    finally:
+        explain.CALIBRATED_MIN, explain.CALIBRATED_MARGIN, explain.CALIBRATED_EVIDENCE = saved
+    out = []
+
+    def on_rest(setting: tuple, held: Path) -> tuple:
+        total: collections.Counter = collections.Counter()
+        for p in paths:
+            if p != held:
+                total.update(counts[setting][p])
+        return (*_objective(total), setting == saved)
+
+    for held in paths:
+        best = max(counts, key=lambda setting: on_rest(setting, held))
+        c = counts[best][held]
+        out.append(
+            {
+                "file": held.name,
+                "chosen": {"min": best[0], "margin": best[1], "evidence": best[2]},
+                "top1": c["top1"],
+                "positives": c["positives"],
+                "negatives_wrong": c["negatives_wrong"],
+                "negatives": c["negatives"],
+                "wrong": c["wrong"],
+                "shipped_top1": counts[saved][held]["top1"] if saved in counts else None,
+            }
+        )
+    return out
+
+
 def _pct(a: int, b: int) -> str:
     return f"{a}/{b} = {a / b:.3f}" if b else f"{a}/0"
 
@@ -148,12 +198,34 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the counts as JSON")
     ap.add_argument("-q", "--quiet", action="store_true", help="summary only")
     ap.add_argument("--tier2-only", action="store_true", help="score the evidence-weighted tier alone")
+    ap.add_argument(
+        "--rotate",
+        action="store_true",
+        help="choose the calibration on all files but one, score that one (each in turn)",
+    )
     args = ap.parse_args()
     paths = [Path(f) for f in args.file] if args.file else [HERE / name for name in SPLITS[args.split]]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         print(f"not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if args.rotate:
+        if len(paths) < 2:
+            print("--rotate needs two files or more (--split all, or --file given several times)", file=sys.stderr)
+            return 2
+        rows = rotate(paths, args.tier2_only)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in rows if not args.json else []:
+            ch = r["chosen"]
+            off = " (calibration off)" if ch["min"] >= 1e9 else ""
+            print(
+                f"{r['file']}: thresholds set on the others: min {ch['min']:g} margin {ch['margin']:g} evidence "
+                f"{ch['evidence']}{off} -> top-1 on positives {_pct(r['top1'], r['positives'])}, wrong articles "
+                f"{r['wrong']}, negatives wrong {r['negatives_wrong']} of {r['negatives']} (shipped thresholds: "
+                f"top-1 {r['shipped_top1']})"
+            )
+        return 0
     res = evaluate(load(paths), only_tier2=args.tier2_only)
     if args.json:
         c = res["counts"]
