@@ -876,7 +876,7 @@ _GPU_FAMILY = [
     ("blackwell-consumer", re.compile(r"RTX\s{0,2}50[5-9]0|RTX PRO \d{4} Blackwell|\bGB10\b|sm_?12[01]", re.I)),
     ("blackwell-datacenter", re.compile(r"\bG?B[23]00\b|\bB100\b|sm_?10[03]", re.I)),
     ("consumer", re.compile(r"GeForce|RTX\s{0,2}[2-5]0[5-9]0|RTX\s{0,2}A[2-6]000|TITAN", re.I)),
-    ("blackwell", re.compile(r"\bblackwell\b", re.I)),
+    ("blackwell", re.compile(r"\bblackwell\b(?! archs)", re.I)),  # not vLLM's "excluding ... Blackwell archs"
 ]
 # Families of messages, each one evidence key (what the error is about, in any of the ways the field words it)
 _FAMILIES = [
@@ -1076,6 +1076,15 @@ def _arch_of_cc(major: str, minor: str) -> str:
     return f"sm_{int(major)}{int(minor)}"
 
 
+_DTYPE_FLOOR = re.compile(r"bfloat16|\bbf16\b|\bdtype\b", re.I)
+
+
+def _line_at(text: str, pos: int) -> str:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return text[start : end if end >= 0 else len(text)]
+
+
 def extract_evidence(text: str) -> dict:
     """What the error names, read the way the field writes it: symbols (with their library and demangled form),
     missing sonames and majors, glibc/GLIBCXX versions, sm/compute archs and capabilities, CUDA error codes and
@@ -1194,6 +1203,10 @@ def extract_evidence(text: str) -> dict:
     families = []
     for name, rx in _FAMILIES:
         fm = rx.search(text)
+        if fm and name == "cc-floor":
+            # a dtype's floor ("Bfloat16 is only supported on GPUs with compute capability of at least 8.0") is a
+            # setting to change (--dtype half), not a GPU too old for the software
+            fm = next((m for m in rx.finditer(text) if not _DTYPE_FLOOR.search(_line_at(text, m.start()))), None)
         if not fm:
             continue
         if name == "torch-cc-warning":
@@ -1315,7 +1328,7 @@ HINTS: List[tuple] = [
     ((r"family:gpu-unsupported-by-driver$",), "driver-older-than-gpu", 6.0),
     ((r"family:bnb-setup$",), "bitsandbytes-sm120", 5.0),
     # NCCL P2P turned off as the workaround on GeForce cards
-    ((r"family:p2p-disabled$", r"gpu:consumer$"), "consumer-p2p-hang", 3.5),
+    ((r"family:p2p-disabled$", r"gpu:consumer$"), "consumer-p2p-hang", 2.5),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 
@@ -1327,6 +1340,14 @@ _BLACKWELL = (
 )
 _SYSTEM_SONAME = (
     r"key:soname:lib(?:numa|ibverbs|mlx5|rdmacm|efa|fabric|aio|uring|GL|gomp|glib-2\.0|jemalloc|openblas|SM|ICE|X11)$"
+)
+_GPU_TOPIC = (
+    r"capabilit|sm_?\d{2,3}|\bsm ?\d{2,3}\b|sm\d{1,2}x|compute_\d{2,3}|\bgpus?\b|ampere|\bada\b|hopper|turing|volta|"
+    r"blackwell|hardware|\bcc\b|rtx|geforce|tesla|\b[ahlbv]\d{2,3}\b|(?<!model )architecture"
+)
+_P2P_TOPIC = (
+    r"p2p|peer|all.?reduce|ipc|nvlink|tensor.?parallel|\btp\b|multi.?gpu|topo|nccl|\bPHB\b|\bPIX\b|\bPXB\b|"
+    r"\bNV\d{1,2}\b|Connection traversing"
 )
 REQUIRES: Dict[str, str] = {
     "vllm-no-fa2-sm12x": _BLACKWELL,
@@ -1347,6 +1368,13 @@ REQUIRES: Dict[str, str] = {
     "unknown-serve-option": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
     "bad-serve-flag-value": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
     "startup-oom": r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate",
+    # a GPU-capability article needs the text to speak of a GPU, an arch or a capability: "FlashAttention only
+    # supports fp16", "fp8 is not supported for this model architecture" are limits of the software, not the GPU
+    "flash-attn-arch-gate": _GPU_TOPIC,
+    "quant-needs-newer-gpu": _GPU_TOPIC,
+    # peer-to-peer articles need peer-to-peer in the text: "CUDA error: invalid argument" alone is any kernel's
+    "custom-allreduce-p2p": _P2P_TOPIC,
+    "consumer-p2p-hang": _P2P_TOPIC + r"|\bhangs?\b|hung|stuck|freez|deadlock|timed? ?out|watchdog",
     "sampler-warmup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
 }
 _REQUIRES_RX = {
