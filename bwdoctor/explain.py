@@ -1375,6 +1375,7 @@ REQUIRES: Dict[str, str] = {
     # peer-to-peer articles need peer-to-peer in the text: "CUDA error: invalid argument" alone is any kernel's
     "custom-allreduce-p2p": _P2P_TOPIC,
     "consumer-p2p-hang": _P2P_TOPIC + r"|\bhangs?\b|hung|stuck|freez|deadlock|timed? ?out|watchdog",
+    "pcie-p2p-acs-iommu": _P2P_TOPIC + r"|iommu|\bacs|pci|\bhangs?\b|hung|stuck|busbw|algbw|uses device",
     "sampler-warmup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
 }
 _REQUIRES_RX = {

@@ -46,6 +46,9 @@ SPLITS = {
 }
 
 
+COUNT_KEYS = ("positives", "top1", "top3", "wrong", "silent", "negatives", "negatives_clean", "negatives_wrong")
+
+
 def load(paths: List[Path]) -> List[dict]:
     """Items of the given .jsonl files (blank lines skipped)."""
     items = []
@@ -229,7 +232,8 @@ def main() -> int:
     res = evaluate(load(paths), only_tier2=args.tier2_only)
     if args.json:
         c = res["counts"]
-        print(json.dumps({**{k: c[k] for k in sorted(c)}, "tiers": dict(res["tiers"])}, indent=2, default=float))
+        keys = sorted({*c, *COUNT_KEYS})
+        print(json.dumps({**{k: c[k] for k in keys}, "tiers": dict(res["tiers"])}, indent=2, default=float))
     else:
         report(res, args.quiet)
     return 0

@@ -1,0 +1,290 @@
+"""explain on real excerpts of benchmarks/explain_eval: evidence rules written for a class of error (not one
+excerpt), pasted shapes (web-page markup, word-wrapped text, INFO records before the error), the phase of an OOM,
+and the topics an article needs before tier 2 may name it. Each excerpt is quoted verbatim from the thread cited."""
+
+from __future__ import annotations
+
+import html
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bwdoctor import explain
+from bwdoctor.explain import analyse_text, evidence_keys, extract_evidence, join_wrapped, match_text, oom_phase
+from bwdoctor.knowledge import load_all
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTS = load_all()
+EVAL = ROOT / "benchmarks" / "explain_eval"
+
+
+def top(text: str):
+    res = match_text(text, ARTS)
+    return (res[0]["slug"], res[0]["tier"]) if res else (None, None)
+
+
+# ------------------------------------------------------------------ evidence rules for classes of error
+
+# https://github.com/NVIDIA/nvidia-docker/issues/1671
+NVML_IN_CONTAINER = "root@098b49afe624:/# nvidia-smi \nFailed to initialize NVML: Unknown Error"
+# https://github.com/alibaba/BladeDISC/issues/1248
+NVML_IN_DOCKER_TITLE = "Nvidia-smi is not working after few hours inside docker(NVML error)"
+# https://github.com/vllm-project/vllm/issues/1284
+CC_FLOOR = (
+    "Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla P100-PCIE-16GB GPU has "
+    "compute capability 6.0.\nRuntimeError: GPUs with compute capability below 7.0 are not supported."
+)
+# https://github.com/vllm-project/vllm/issues/26297
+QUANT_CHECK = (
+    '(Worker_TP0 pid=3928601) ERROR 10-06 22:12:39 [multiproc_executor.py:597]   File "/home/drc-whlab/miniconda3/'
+    "envs/vllm011cp312/lib/python3.12/site-packages/vllm/model_executor/layers/quantization/compressed_tensors/"
+    'compressed_tensors.py", line 626, in get_scheme\n'
+    "(Worker_TP0 pid=3928601) ERROR 10-06 22:12:39 [multiproc_executor.py:597]     "
+    "self._check_scheme_supported(scheme.get_min_capability())"
+)
+# https://github.com/pytorch/torchtitan/pull/3976
+FA3_FLOOR = (
+    "But torch's FA3 kernel is gated to *exactly* SM 9.x and raises `FA3 requires compute capability 9.0` on "
+    "Blackwell, crashing the `VarlenAttention` path at init."
+)
+# https://github.com/Dao-AILab/flash-attention/issues/2003
+FA3_GB200 = (
+    "I'm trying to use FA3 for inference for WAN2.2, with GB200 chips, which are sm_100. But I'm seeing issues like "
+    "`torch.AcceleratorError: CUDA error: unspecified launch failure` or some other errors."
+)
+# https://github.com/vllm-project/vllm/issues/9060
+FA_GATE = "FATAL: FlashAttention requires building with sm version sm80-sm90, but was built for < 8.0!"
+# https://github.com/sgl-project/sglang/issues/6017
+PEERMEM_ABSENT = (
+    "> > /sgl-workspace/nvshmem/src/modules/transport/ibgda/ibgda.cpp:nvshmemt_init:3626: neither nv_peer_mem, or "
+    "nvidia_peermem detected. Skipping transport.\n"
+    "> > /sgl-workspace/nvshmem/src/host/transport/transport.cpp:nvshmemi_transport_init:275: init failed for "
+    "transport: IBGDA"
+)
+# https://github.com/rapidsai/cugraph/issues/2113
+LIBNUMA_IMPORT = "[BUG] importing cugraph in Amazon SageMaker Studio Lab cause import error libnuma.so.1"
+# https://github.com/MicrosoftDocs/azure-docs/issues/10589
+DRIVER_WITHOUT_GPU = (
+    "You do not appear to have an NVIDIA GPU supported by the 390.42 NVIDIA Linux graphics driver installed in this "
+    "system."
+)
+# https://github.com/bitsandbytes-foundation/bitsandbytes/issues/1518
+BNB_SETUP = (
+    "/home/sklioui/miniconda3/envs/luma_unbias/lib/python3.10/site-packages/bitsandbytes/cuda_setup/main.py:167: "
+    "UserWarning: /home/sklioui/miniconda3/envs/luma_unbias did not contain ['libcudart.so', 'libcudart.so.11.0', "
+    "'libcudart.so.12.0'] as expected! Searching further paths...\n  warn(msg)"
+)
+
+
+@pytest.mark.parametrize(
+    "text, slug, key",
+    [
+        (NVML_IN_CONTAINER, "no-driver-in-container", "family:nvml-container"),
+        (NVML_IN_DOCKER_TITLE, "no-driver-in-container", "family:nvml-container"),
+        (CC_FLOOR, "gpu-too-old", "family:cc-floor"),
+        (QUANT_CHECK, "quant-needs-newer-gpu", "family:quant-capability-check"),
+        (FA3_FLOOR, "fa3-blackwell", "family:fa3-named"),
+        (FA3_GB200, "fa3-blackwell", "gpu:blackwell-datacenter"),
+        (FA_GATE, "flash-attn-arch-gate", "family:flash-attn-gate"),
+        (PEERMEM_ABSENT, "peermem-nccl-hang", "family:rdma-peermem"),
+        (LIBNUMA_IMPORT, "system-library-missing", "soname:libnuma"),
+        (DRIVER_WITHOUT_GPU, "driver-older-than-gpu", "family:gpu-unsupported-by-driver"),
+        (BNB_SETUP, "bitsandbytes-sm120", "family:bnb-setup"),
+    ],
+)
+def test_a_class_of_error_is_read_from_its_evidence(text, slug, key):
+    keys = evidence_keys(extract_evidence(explain.normalize(text)))
+    assert key in keys
+    assert top(text)[0] == slug
+
+
+def test_a_dtype_floor_alone_is_a_setting_not_a_gpu_too_old():
+    # the first line of https://github.com/vllm-project/vllm/issues/1284 alone: --dtype half is the fix
+    text = CC_FLOOR.split("\n")[0]
+    assert "family:cc-floor" not in evidence_keys(extract_evidence(text))
+    assert match_text(text, ARTS) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # flash-attn's own checks of the input (the TORCH_CHECK messages of its flash_api.cpp), not of the GPU
+        "RuntimeError: FlashAttention only support fp16 and bf16 data type",
+        "RuntimeError: FlashAttention forward only supports head dimension at most 256",
+        # a model architecture, not a GPU architecture
+        "ValueError: fp8 quantization is not supported for this model architecture: Gemma3ForCausalLM",
+        # any kernel's error, with nothing about peers
+        "RuntimeError: Triton Error [CUDA]: invalid argument",
+        # Triton's shared-memory limit of one kernel configuration
+        "triton.runtime.errors.OutOfResources: out of resource: shared memory, Required: 131072, Hardware limit: "
+        "101376. Reducing block sizes or `num_stages` may help.",
+    ],
+)
+def test_an_article_about_a_gpu_or_peers_needs_that_topic_in_the_text(text):
+    assert match_text(text, ARTS) == []
+
+
+# ------------------------------------------------------------------ where an OOM happened
+
+# https://github.com/Sandermage/genesis-vllm-patches/issues/1 (a prefill step of a running engine)
+OOM_PREFILL = (
+    "(EngineCore pid=229) ERROR 04-19 12:21:04 [core.py:1134]     out = self._continuation_prefill(\n"
+    "(EngineCore pid=229) ERROR 04-19 12:21:04 [core.py:1134] torch.OutOfMemoryError: CUDA out of memory. Tried to "
+    "allocate 72.00 MiB. GPU 0 has a total capacity of 31.33 GiB of which 2.56 MiB is free."
+)
+# https://github.com/studio-dots-ai/dots.ocr/issues/196 (a script, not a serving engine)
+OOM_SCRIPT = (
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 74.16 GiB. GPU 0 has a total capacity of 44.40 "
+    "GiB of which 29.89 GiB is free. Process 2684311 has 14.51 GiB memory in use."
+)
+# https://github.com/vllm-project/vllm/pull/57595 (the allocator's message cut before "out of memory")
+OOM_PROFILER = (
+    "    Tried to allocate 136.00 MiB. GPU 0 has a total capacity of 22.36 GiB of\n"
+    "    which 120.88 MiB is free. ... If this problem persists, try setting\n"
+    "    VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0"
+)
+# https://github.com/vllm-project/vllm/issues/15105 (tests/corpus: a bare OOM in a vLLM worker is its start)
+OOM_WORKER = (
+    "(VllmWorker rank=1 pid=2978) ERROR 03-19 07:27:53 [multiproc_executor.py:375] torch.OutOfMemoryError: CUDA out "
+    "of memory. Tried to allocate 1.74 GiB. GPU 1 has a total capacity of 23.57 GiB of which 605.88 MiB is free. "
+    "Process 133288 has 22.97 GiB memory in use."
+)
+
+
+@pytest.mark.parametrize(
+    "text, phase, slug",
+    [
+        (OOM_PREFILL, "runtime", "runtime-oom"),
+        (OOM_SCRIPT, "runtime", "runtime-oom"),
+        (OOM_PROFILER, "startup", "startup-oom"),
+        (OOM_WORKER, "startup", "startup-oom"),
+    ],
+)
+def test_an_oom_is_placed_in_the_start_or_the_run_from_its_text(text, phase, slug):
+    assert oom_phase(text) == phase
+    got = match_text(text, ARTS)
+    assert got[0]["slug"] == slug
+    # the article of the other phase is never offered beside it
+    assert {"startup-oom", "runtime-oom"} - {slug} & {m["slug"] for m in got} == set()
+
+
+def test_no_oom_no_phase():
+    assert oom_phase("RuntimeError: CUDA error: no kernel image is available for execution on the device") is None
+
+
+# ------------------------------------------------------------------ pasted shapes
+
+# https://github.com/FFTAI/Wiki-GRx-Gym/issues/6
+GLIBCXX = "ImportError: …/libstdc++.so.6: version `GLIBCXX_3.4.32' not found (required by …/gymtorch.so)"
+# https://github.com/tdrussell/diffusion-pipe/issues/154
+NCCL_OLD = (
+    "[rank1]: torch.distributed.DistBackendError: NCCL error in: /pytorch/torch/csrc/distributed/c10d/"
+    "ProcessGroupNCCL.cpp:3396, unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL version 2.25.1\n"
+    "[rank1]: ncclUnhandledCudaError: Call to CUDA function failed."
+)
+# https://github.com/mozilla-ai/llamafile/issues/400 (a llamafile killed by SIGILL)
+SIGILL = (
+    "llama_new_context_with_model:        CPU compute buffer size =   160.01 MiB\n"
+    "llama_new_context_with_model: graph nodes  = 921\n"
+    "llama_new_context_with_model: graph splits = 1\n"
+    "fish: Job 1, './moondream2-q8.llamafile -ngl…' terminated by signal SIGILL (Illegal instruction)"
+)
+
+
+def _wrap(text: str, width: int = 80) -> str:
+    return "\n".join(w for ln in text.split("\n") for w in (textwrap.wrap(ln, width, break_on_hyphens=False) or [""]))
+
+
+def test_a_paste_from_a_web_page_loses_its_markup_and_entities():
+    page = "<details><summary>log</summary>\n<pre><code>" + html.escape(GLIBCXX) + "</code></pre>\n</details>"
+    assert "&#x27;" in page or "&#39;" in page
+    assert top(page)[0] == "libstdcxx-too-old"
+    assert "GLIBCXX_3.4.32' not found" in explain.normalize(page)
+
+
+def test_a_word_wrapped_paste_is_joined_where_a_greedy_wrapper_broke_it():
+    wrapped = _wrap(NCCL_OLD)
+    assert "NCCL error in:\n/pytorch" in wrapped  # the break after a colon, before a path
+    joined = [ln for ln in explain.normalize(wrapped).split("\n") if ln]
+    assert any("NCCL error in: /pytorch" in ln and "unhandled cuda error" in ln for ln in joined)
+    assert top(wrapped)[0] == "nccl-too-old-blackwell"
+
+
+def test_a_capitalized_line_continues_only_where_its_first_word_would_not_have_fitted():
+    # in a paste wrapped at 85 columns, "Ok" fits after a 61-column line: the writer broke it, not a wrapper
+    lines = ["x" * 50 + " short line", "Ok then", "Y" * 85, "Z" * 80]
+    assert join_wrapped(lines, [False] * 4, [len(ln) for ln in lines])[1] == "Ok then"
+    # after an 84-column line it would not have fitted: a wrapper broke the sentence there
+    lines = ["x" * 78 + " a line", "Ok then", "Y" * 85, "Z" * 80]
+    out = join_wrapped(lines, [False] * 4, [len(ln) for ln in lines])
+    assert out[0].endswith("a line Ok then") and out[1] == ""
+
+
+def test_info_records_before_an_error_do_not_swallow_it():
+    noise = "INFO 03-01 10:00:00 [api_server.py:1] vLLM API server version 0.9.1\n" * 50
+    assert top(noise + SIGILL)[0] == "cpu-isa-mismatch"
+    assert top(SIGILL + "\n" + "INFO 03-01 10:00:01 [launcher.py:1] Shutting down\n" * 50)[0] == "cpu-isa-mismatch"
+
+
+def test_reply_quoting_does_not_count_toward_a_terminal_width():
+    # tune t003 (https://github.com/kuvaus/LlamaGPTJ-chat/issues/21) quoted twice: 96 columns + "> > " is 100,
+    # a terminal width, but the break came before the quoting, so no words are glued together
+    ex = _eval_item("tune.jsonl", "t003")
+    quoted = "\n".join("> > " + ln for ln in ex["excerpt"].split("\n"))
+    assert "binIllegal" not in explain.normalize(quoted)
+    assert top(quoted)[0] == "cpu-isa-mismatch"
+
+
+def _eval_item(name: str, item_id: str) -> dict:
+    for line in (EVAL / name).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            it = json.loads(line)
+            if it["id"] == item_id:
+                return it
+    raise KeyError(item_id)
+
+
+# ------------------------------------------------------------------ calibrated answer
+
+
+def test_the_calibrated_answer_needs_gpu_evidence_of_several_kinds():
+    kinds = explain.gpu_evidence(evidence_keys(extract_evidence(FA3_GB200)), FA3_GB200)
+    assert {"arch", "gpu"} <= kinds
+    assert explain.gpu_evidence([], "TypeError: forward() takes 2 positional arguments but 3 were given") == set()
+
+
+def test_output_without_an_error_line_gets_no_calibrated_answer():
+    # tune t191 (https://github.com/NVIDIA/nccl/issues/85): nccl-tests output with no error line and no GPU-stack
+    # evidence keeps its nearest topic a topic, however far it leads
+    ex = _eval_item("tune.jsonl", "t191")
+    res = analyse_text(ex["excerpt"], ARTS)
+    assert res["matches"] == [] and res["nearest"][0]["slug"] == "pcie-p2p-acs-iommu"
+
+
+# ------------------------------------------------------------------ the evaluation script
+
+
+def test_evaluate_takes_the_holdout2_split_and_several_files():
+    script = EVAL / "evaluate.py"
+    one = subprocess.run(
+        [sys.executable, str(script), "--split", "holdout2", "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert one.returncode == 0, one.stderr
+    c = json.loads(one.stdout)
+    assert c["positives"] + c["negatives"] == len(
+        [ln for ln in (EVAL / "holdout2.jsonl").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    )
+    assert c["negatives_wrong"] == 0 and c["negatives"] > 0
+    two = subprocess.run(
+        [sys.executable, str(script), "--file", str(EVAL / "holdout.jsonl"), "--file", str(EVAL / "holdout2.jsonl")]
+        + ["--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert two.returncode == 0, two.stderr
+    assert json.loads(two.stdout)["positives"] > c["positives"]
