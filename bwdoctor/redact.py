@@ -15,8 +15,9 @@ Rules (each tested in tests/test_redact.py):
   command strings. A value that is only a variable reference ($VLLM_API_KEY, ${HF_TOKEN}) is kept: it names
   where the secret lives and is not one.
 - NAME=value and NAME: value pairs in text where NAME is secret-bearing (.env, export, Environment=, -e).
-- URL passwords (scheme://user:password@host), Bearer/Basic credentials, and token-shaped strings
-  (hf_..., sk-..., ghp_/gho_/ghs_..., glpat-..., xox?-..., AKIA..., JWTs) wherever they appear.
+- URL passwords (scheme://user:password@host), a token as a URL's whole user part (scheme://TOKEN@host),
+  Bearer/Basic credentials, and token-shaped strings (hf_..., sk-..., ghp_/gho_/ghs_..., glpat-..., xox?-...,
+  AKIA..., JWTs) wherever they appear.
 
 The marker is always MASK ("***"): the name or flag in front of it is kept, so a reader still sees which
 setting was present.
@@ -183,6 +184,19 @@ _SHAPES = [
 ]
 # scheme://user:password@host -> scheme://user:***@host
 _URL_CRED = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s@]+)(?P<at>@)", re.I)
+# scheme://TOKEN@host (a token as the whole user part, as git remotes and pip index URLs carry them) ->
+# scheme://***@host. A plain user name (git@, ubuntu@, a short login) is left: only a user part of 16 or more
+# characters that mixes letters and digits is taken for a credential.
+_URL_TOKEN = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://)(?P<user>[A-Za-z0-9._~%+-]{16,})(?P<at>@)", re.I)
+
+
+def _url_token(m: re.Match) -> str:
+    user = m.group("user")
+    if any(c.isdigit() for c in user) and any(c.isalpha() for c in user):
+        return m.group("pre") + MASK + m.group("at")
+    return m.group(0)
+
+
 # Authorization: Bearer xyz / Basic xyz / token xyz
 _BEARER = re.compile(r"(?P<pre>\b(?:Bearer|Basic|Authorization:\s*token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.I)
 
@@ -238,6 +252,7 @@ def redact(text: str) -> str:
     if not text or not isinstance(text, str):
         return text
     out = _URL_CRED.sub(lambda m: m.group("pre") + MASK + m.group("at"), text)
+    out = _URL_TOKEN.sub(_url_token, out)
     out = _sub_pairs(_FLAG, out, is_secret_flag, named=False)
     out = _BEARER.sub(lambda m: m.group("pre") + MASK, out)
     out = _sub_pairs(_NAMED, out, is_secret_name, named=True)

@@ -254,3 +254,16 @@ def test_kb_articles_and_logs_pass_unchanged():
     for path in texts:
         text = path.read_text(encoding="utf-8")
         assert redact(text) == text, path.name
+
+
+def test_a_token_as_the_whole_user_part_of_a_url_is_masked_but_a_login_name_is_not():
+    # a git remote or pip index URL can carry a bare token where the user name goes (no "user:" part)
+    for url in (
+        "https://abcdef0123456789abcdef0123456789abcd@github.com/org/repo.git",
+        "https://x9Y8z7W6v5U4t3S2r1Q0@pypi.corp.example/simple",
+    ):
+        out = redact(f"git remote -v: origin {url} (fetch)")
+        assert "@github.com" in out or "@pypi.corp.example" in out
+        assert url.split("//")[1].split("@")[0] not in out
+    for kept in ("ssh://git@github.com/org/repo", "https://ubuntu@host/x", "https://registry-mirror-user@h/x"):
+        assert redact(kept) == kept
