@@ -132,9 +132,34 @@ def is_secret_flag(flag: str) -> bool:
 def _secret_flag(flag: str) -> bool:
     name = flag[2:].split("=", 1)[0]
     words = _words(name)
-    if not words or words[-1] not in _FLAG_WORDS:
+    if not words:
         return False
+    if words[-1] not in _FLAG_WORDS:
+        return _misspelled_flag_word(words[-1])  # --hf-tokn: the value is still the user's token
     return is_secret_name(name) or words[-1] == "AUTH"
+
+
+_LONG_FLAG_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "APIKEY", "PASSPHRASE")
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether a and b differ by exactly one insertion, deletion, substitution or swap of neighbours."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _misspelled_flag_word(word: str) -> bool:
+    """A last word one typo away from a secret word (TOKN, PASWORD, SECERT), not a plural (TOKENS, SECRETS)."""
+    if len(word) < 4 or (word.endswith("S") and word[:-1] in _FLAG_WORDS):
+        return False
+    return any(_one_edit(word, w) for w in _LONG_FLAG_WORDS)
 
 
 def _is_reference(value: str) -> bool:
