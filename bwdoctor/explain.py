@@ -1013,6 +1013,18 @@ _FAMILIES = [
             re.I,
         ),
     ),
+    # a source build with no CUDA toolkit: CUDA_HOME unset or None, no nvcc where the build looks
+    (
+        "no-cuda-toolkit",
+        re.compile(
+            r"CUDA_HOME (?:environment variable )?is not set|CUDA_HOME (?:is|=) ?None|CUDA_HOME='?None|detected CUDA "
+            r"version \(None\)|nvcc(?:\.exe)?'?:? (?:command )?not found|nvcc was not found|could not find nvcc|"
+            r"failed to find nvcc|No such file or directory: '[^'\n]{0,200}[/\\]nvcc(?:\.exe)?'",
+            re.I,
+        ),
+    ),
+    # `nvidia-smi topo -m` pasted as the report: the link matrix between GPUs (PHB / PIX / SYS / NODE / NV#)
+    ("topo-matrix", re.compile(r"^[ \t]{0,8}GPU0[ \t]{1,8}X[ \t]{1,8}(?:PHB|PIX|PXB|SYS|NODE|NV\d{1,2})\b", re.M)),
     # bitsandbytes looking for its native library (its CUDA SETUP banner, or the loader in cextension / cuda_setup)
     (
         "bnb-setup",
@@ -1279,7 +1291,7 @@ HINTS: List[tuple] = [
     ((r"cuda-error:217$",), "custom-allreduce-p2p", 3.0),
     ((_CUDA_LIBS,), "cuda-major-mismatch", 2.5),
     ((_SYSTEM_LIBS,), "system-library-missing", 4.0),
-    ((r"soname:libcuda$",), "no-driver-in-container", 2.5),
+    ((r"soname:libcuda$",), "no-driver-in-container", 4.0),
     ((r"symbol-kind:c$", r"symbol:(?:torch|aoti_torch|at)_\w+$"), "undefined-symbol", 4.0),
     ((r"symbol-demangled:(?:c10|at|torch|caffe2)::",), "undefined-symbol", 3.0),
     ((r"symbol:cu[A-Z]\w+$",), "driver-too-old", 3.0),
@@ -1327,6 +1339,11 @@ HINTS: List[tuple] = [
     ((r"family:nvml-container$",), "no-driver-in-container", 6.0),
     ((r"family:gpu-unsupported-by-driver$",), "driver-older-than-gpu", 6.0),
     ((r"family:bnb-setup$",), "bitsandbytes-sm120", 5.0),
+    ((r"family:no-cuda-toolkit$",), "cuda-toolkit-missing", 5.0),
+    # the GPUs' link matrix is what a report shows when peer-to-peer between two cards is in question
+    ((r"family:topo-matrix$",), "custom-allreduce-p2p", 8.0),
+    # ACS / IOMMU state pasted into a GPU report (lspci's ACSCtl lines, an IOMMU setting)
+    ((r"symptom:iommu$",), "pcie-p2p-acs-iommu", 3.5),
     # NCCL P2P turned off as the workaround on GeForce cards
     ((r"family:p2p-disabled$", r"gpu:consumer$"), "consumer-p2p-hang", 2.5),
 ]

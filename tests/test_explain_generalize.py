@@ -288,3 +288,43 @@ def test_evaluate_takes_the_holdout2_split_and_several_files():
     )
     assert two.returncode == 0, two.stderr
     assert json.loads(two.stdout)["positives"] > c["positives"]
+
+
+# ------------------------------------------------------------------ tier 2 alone: wordings no signature knows
+
+
+def tier2_top(text: str):
+    scanner = explain._Scanner(explain._rules(ARTS))
+    scanner.feed(text, 1)
+    got = explain.rank_evidence(scanner.query.lines(), ARTS, lookalike=scanner.excluded)["likely"]
+    return got[0]["slug"] if got else None
+
+
+@pytest.mark.parametrize(
+    "split, item_id, slug, key",
+    [
+        # https://github.com/open-mmlab/mmcv/issues/3217: the build looks for an nvcc that is not there
+        ("holdout2.jsonl", "h2097", "cuda-toolkit-missing", "family:no-cuda-toolkit"),
+        # https://github.com/tenstorrent/tt-xla/issues/2338
+        ("holdout2.jsonl", "h2098", "cuda-toolkit-missing", "family:no-cuda-toolkit"),
+        # https://github.com/noonghunna/club-3090/issues/922: `nvidia-smi topo -m` with no error line at all
+        ("tune.jsonl", "t149", "custom-allreduce-p2p", "family:topo-matrix"),
+        # https://github.com/NVIDIA/nccl/issues/629: lspci's ACSCtl lines pasted into an NCCL report
+        ("holdout2.jsonl", "h2104", "pcie-p2p-acs-iommu", "symptom:iommu"),
+        # https://github.com/NVIDIA/nvidia-docker/issues/1171
+        ("holdout2.jsonl", "h2094", "no-driver-in-container", "family:nvml-container"),
+    ],
+)
+def test_tier_two_alone_reads_the_class_of_error(split, item_id, slug, key):
+    text = _eval_item(split, item_id)["excerpt"]
+    assert key in evidence_keys(extract_evidence(explain.normalize(text)))
+    assert tier2_top(text) == slug
+
+
+def test_a_missing_libcuda_at_run_time_is_a_driver_not_mounted_in():
+    # the dynamic loader's own message for libcuda at run time (the driver's library, mounted into a container
+    # by the NVIDIA runtime), not a -lcuda at link time (that one is missing-library, by the linker's family)
+    assert tier2_top("OSError: libcuda.so.1: cannot open shared object file: No such file or directory") == (
+        "no-driver-in-container"
+    )
+    assert top("/usr/bin/ld: cannot find -lcuda: No such file or directory")[0] == "missing-library"
