@@ -234,6 +234,12 @@ _HTML_BR = re.compile(r"<br[ \t]{0,4}/?>", re.I)
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z]{2,8});")
 
 
+# Terminal colours and cursor codes (with their ESC, or without it where a copy from a web page dropped it)
+_ANSI = re.compile(
+    r"\x1b\[[0-9;?]{0,32}[A-Za-z]|\x1b\][^\x07\x1b\n]{0,256}(?:\x07|\x1b\\)|\x1b[()][A-Z0-9]|\[\d{1,3}(?:;\d{1,3}){0,4}m"
+)
+
+
 def _unmarkup(line: str) -> str:
     """The line without a web page's markup: tags at its ends, <br> inside, entities decoded (bounded, linear)."""
     if "<" in line:
@@ -314,6 +320,10 @@ def normalize_lines(text: str) -> tuple:
     for raw in text.split("\n"):
         width = len(raw.rstrip("\r"))
         line = _cap(raw.rstrip())
+        if "\x1b" in line or ("m" in line and "[" in line):
+            plain = _ANSI.sub("", line)
+            width -= len(line) - len(plain)  # a terminal wraps what it shows, not its colour codes
+            line = plain
         if line[:1] in (">", " ", "\t"):
             m = _QUOTE.match(line)
             if m:

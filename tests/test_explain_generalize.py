@@ -328,3 +328,12 @@ def test_a_missing_libcuda_at_run_time_is_a_driver_not_mounted_in():
         "no-driver-in-container"
     )
     assert top("/usr/bin/ld: cannot find -lcuda: No such file or directory")[0] == "missing-library"
+
+
+def test_terminal_colour_codes_are_dropped_with_or_without_their_escape():
+    coloured = "\n".join("\x1b[1;31m" + ln + "\x1b[0m" for ln in NCCL_OLD.split("\n"))
+    assert top(coloured)[0] == "nccl-too-old-blackwell"
+    # copied from a rendered page, the ESC is gone and "[0m" stays in the text
+    bare = "[1;36m(VllmWorker rank=0 pid=1)[0m " + GLIBCXX
+    assert "[0m" not in explain.normalize(bare)
+    assert top(bare)[0] == "libstdcxx-too-old"
