@@ -540,12 +540,14 @@ class _Scanner:
         self.excluded: set = set()
         self.query = _Query()
         self.quiet: set = set()  # lines of the current block that are INFO/DEBUG records
+        self.records: List[bool] = []  # which lines of the current block began a log record
 
     def feed(self, text: str, first_line: int) -> None:
         """Scan one block: its normalized lines, and (for a paste-sized block) the view with wrapped lines joined."""
         if "\x00" in text:  # UTF-16 read as UTF-8 upstream: its ASCII survives once the NULs go
             text = text.replace("\x00", "")
         lines, records, widths = normalize_lines(text)
+        self.records = records
         self.quiet = {i for i, raw in enumerate(text.split("\n")) if _QUIET_RECORD.match(raw)}
         views = [lines]
         if len(text) <= JOIN_MAX:
@@ -573,6 +575,14 @@ class _Scanner:
                 us.update(chunk.template_ends(w, head, tail))
             firsts = sorted(chunk.templates[u][0] for u in us)
             picked = firsts[:head] + firsts[head:][-tail:]
+            # the end of a paste is where its error is, in whatever words (a traceback's frames, a user's prose);
+            # log records there (a server's WARNING lines) speak for themselves through their error words
+            end = [
+                i
+                for i in range(max(0, len(chunk.lines) - TAIL_LINES), len(chunk.lines))
+                if i < len(self.records) and not self.records[i]
+            ]
+            picked = sorted(set(picked).union(end))
         for i in picked:
             if chunk.lines[i] and i not in self.quiet:
                 self.query.add(chunk.first_line + i, chunk.lines[i])
@@ -1502,6 +1512,7 @@ _STOP = frozenset(
 K1 = 1.2
 B = 0.5
 FIELD_REPEAT = {"key": 2, "symptom": 1}
+TAIL_LINES = 60  # the last lines of a long block, kept for tier 2 whatever words they hold
 QUERY_LINES_MAX = 600  # error lines kept per input for tier 2 (first 150, then the latest ones)
 QUERY_CHARS_MAX = 400_000
 PHRASE_DF_MAX = 3  # a two-word phrase found in more articles than this says little about any one of them

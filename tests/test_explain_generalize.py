@@ -337,3 +337,15 @@ def test_terminal_colour_codes_are_dropped_with_or_without_their_escape():
     bare = "[1;36m(VllmWorker rank=0 pid=1)[0m " + GLIBCXX
     assert "[0m" not in explain.normalize(bare)
     assert top(bare)[0] == "libstdcxx-too-old"
+
+
+def test_the_end_of_a_long_paste_is_read_whatever_its_words():
+    # https://github.com/apple-aiml-research/ml-depth-pro/issues/62 (holdout h045): torchvision's frames hold no
+    # error word; under 600 lines of other frames (a long paste) they are still read, because they close the paste
+    ex = _eval_item("holdout.jsonl", "h045")
+    frames = "".join(
+        f'  File "/usr/lib/python3.10/site-packages/pkg/mod{i}.py", line {i}, in fn{i}\n    x = call{i}(y)\n'
+        for i in range(300)
+    )
+    assert top(ex["excerpt"])[0] == "torchvision-mismatch"
+    assert top("Traceback (most recent call last):\n" + frames + ex["excerpt"])[0] == "torchvision-mismatch"
