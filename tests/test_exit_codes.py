@@ -623,3 +623,13 @@ def test_recommend_1_blocked():
 def test_recommend_2_bad_input():
     res = run_cli("recommend", "--target", "sm_120", "--driver", "not-a-version")
     assert rc_of(res) == 2
+
+
+@pytest.mark.parametrize("command", ["cubins", "kernels"])
+def test_a_stale_virtual_env_matters_only_when_a_distribution_is_named(tmp_path, command):
+    """Reading a named file does not use the active environment; finding a distribution by name does."""
+    env = {"VIRTUAL_ENV": str(tmp_path / "gone"), "CONDA_PREFIX": ""}
+    res = run_cli(command, str(CUDA / "units_80_120.so"), "--target", "sm_120", env=env)
+    assert rc_of(res) == 0 and "VIRTUAL_ENV" not in res.stderr
+    res = run_cli(command, "torch", "--target", "sm_120", env=env)
+    assert rc_of(res) == 2 and "VIRTUAL_ENV=" in res.stderr
