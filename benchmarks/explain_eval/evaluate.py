@@ -16,7 +16,7 @@ With --rotate the calibrated tier-2 thresholds (explain.CALIBRATED_MIN, explain.
 on two of the three files (most right answers, then fewest wrong ones, then the shipped values) and the score is
 read on the third, for each third in turn: an estimate of how the calibration does on text it was not set on.
 
-Usage: python benchmarks/explain_eval/evaluate.py [--split tune|holdout|holdout2|all] [--file F.jsonl ...]
+Usage: python benchmarks/explain_eval/evaluate.py [--split tune|holdout|holdout2|holdout3|all] [--file F.jsonl ...]
        [--json] [-q] [--tier2-only] [--rotate]
 """
 
@@ -42,7 +42,8 @@ SPLITS = {
     "tune": ["tune.jsonl"],
     "holdout": ["holdout.jsonl"],
     "holdout2": ["holdout2.jsonl"],
-    "all": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl"],
+    "holdout3": ["holdout3.jsonl"],
+    "all": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl"],
 }
 
 

@@ -1,10 +1,10 @@
-"""Check the second holdout split (holdout2.jsonl) of the explain evaluation corpus.
+"""Check a later holdout split (holdout2.jsonl, holdout3.jsonl, ...) of the explain evaluation corpus.
 
 Usage: python benchmarks/explain_eval/validate2.py [PATH]
-PATH defaults to holdout2.jsonl next to this file. Checks that every line parses with the row keys, ids are
-h2001... unique and sorted, labels and `also` are known slugs (kb/*.md or the new slugs of issue #20), and that
-no thread (URL) is shared with tune.jsonl, holdout.jsonl or tests/corpus/*.jsonl. Prints counts per label;
-exits 1 if any problem is found (all problems are listed).
+PATH defaults to holdout2.jsonl next to this file. Checks that every line parses with the row keys, ids follow
+the file name (h2001..., h3001...) and are unique and sorted, labels and `also` are known slugs (kb/*.md), and
+that no thread (URL) is shared with another file of this folder or tests/corpus/*.jsonl. Prints counts per
+label; exits 1 if any problem is found (all problems are listed).
 """
 
 from __future__ import annotations
@@ -37,12 +37,15 @@ def main(argv: list[str]) -> int:
     path = Path(argv[1]) if len(argv) > 1 else HERE / "holdout2.jsonl"
     slugs = known_slugs()
     problems: list[str] = []
-    rows = check(path, "h2", slugs, problems)  # the same row rules as tune and holdout
+    name = path.stem  # holdout2, holdout3, ...: ids are h2001..., h3001...
+    prefix = "h" + name[len("holdout") :] if name.startswith("holdout") and name[len("holdout") :].isdigit() else "h2"
+    rows = check(path, prefix, slugs, problems)  # the same row rules as tune and holdout
     urls = [r["url"].rstrip("/") for r in rows]
     dupes = sorted(u for u, c in collections.Counter(urls).items() if c > 1)
     if dupes:
         problems.append(f"threads used twice: {dupes}")
-    others = [HERE / "tune.jsonl", HERE / "holdout.jsonl", *sorted((ROOT / "tests" / "corpus").glob("*.jsonl"))]
+    others = [p for p in sorted(HERE.glob("*.jsonl")) if p.resolve() != path.resolve()]
+    others += sorted((ROOT / "tests" / "corpus").glob("*.jsonl"))
     for other in others:
         if other.exists():
             shared = set(urls) & urls_of(other)
@@ -50,7 +53,7 @@ def main(argv: list[str]) -> int:
                 problems.append(f"threads shared with {other.relative_to(ROOT)}: {sorted(shared)}")
     neg = sum(1 for r in rows if r["label"] is None)
     repos = len({r["source"].split("#")[0] for r in rows})
-    print(f"holdout2: {len(rows)} excerpts, {len(set(urls))} threads, {repos} repositories, {neg} negatives")
+    print(f"{name}: {len(rows)} excerpts, {len(set(urls))} threads, {repos} repositories, {neg} negatives")
     counts = collections.Counter(r["label"] or "null" for r in rows)
     for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"  {label:30s} {n:3d}")
