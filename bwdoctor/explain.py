@@ -964,7 +964,10 @@ _FAMILIES = [
         "torch-pin",
         re.compile(
             r"(?:depends on|requires) torch(?:\{[^}\n]{0,80}\})?\s{0,2}==\s{0,2}\d|torch==[\d.]+[^\n]{0,80}"
-            r"(?:conflict|incompatible)",
+            r"(?:conflict|incompatible)|"
+            # a package's own gate: "incompatible torch version. Please upgrade to torch >= 2.11.0 (found 2.10.0)"
+            r"incompatible (?:torch|pytorch) version|(?:upgrade|downgrade) (?:to )?(?:torch|pytorch)"
+            r"\s{0,2}[<>=]=?\s{0,2}\d[^\n]{0,40}(?:found|installed|have|got)",
             re.I,
         ),
     ),
@@ -997,7 +1000,11 @@ _FAMILIES = [
     ("quant-capability-check", re.compile(r"_check_scheme_supported|get_min_capability|min_capability", re.I)),
     (
         "quant-context",
-        re.compile(r"quantiz|quant_scheme|compressed.tensors|\b(?:fp8|awq|gptq|marlin|nvfp4|mxfp4|w8a8)\b", re.I),
+        re.compile(
+            r"quantiz|quant_scheme|compressed.tensors|\b(?:fp8|awq|gptq|marlin|nvfp4|mxfp4|w8a8)\b|\b[48]-bit "
+            r"(?:matmul|load|inference|quant|optimi)|load_in_[48]bit",
+            re.I,
+        ),
     ),
     # FlashAttention-3 named (the Hopper-only kernels), whatever program wraps it
     (
@@ -1039,7 +1046,9 @@ _FAMILIES = [
         re.compile(
             r"CUDA_HOME (?:environment variable )?is not set|CUDA_HOME (?:is|=) ?None|CUDA_HOME='?None|detected CUDA "
             r"version \(None\)|nvcc(?:\.exe)?'?:? (?:command )?not found|nvcc was not found|could not find nvcc|"
-            r"failed to find nvcc|No such file or directory: '[^'\n]{0,200}[/\\]nvcc(?:\.exe)?'",
+            r"failed to find nvcc|No such file or directory: '[^'\n]{0,200}[/\\]nvcc(?:\.exe)?'|"
+            r"(?:couldn't|could not|cannot|can't|unable to) (?:find|locate) (?:the )?CUDA (?:library root|toolkit|"
+            r"installation|root)|CUDA_TOOLKIT_ROOT_DIR[^\n]{0,40}not found",
             re.I,
         ),
     ),
@@ -1052,6 +1061,65 @@ _FAMILIES = [
             r"CUDA SETUP:[^\n]{0,200}(?:not found|fail|error|did not|Defaulting|Problem)|CUDA Setup failed|"
             r"bitsandbytes[/\\]cuda_setup[/\\]|libbitsandbytes_cuda\d{2,3}|Configured CUDA binary not found",
             re.I,
+        ),
+    ),
+]
+_FAMILIES += [
+    # an undefined symbol in a project's own compiled extension (vllm/_C, sgl_kernel common_ops, *_cuda): the
+    # extension was built against another torch, even where the paste cut the symbol's name off
+    (
+        "own-extension-undefined",
+        re.compile(
+            r"(?:\b|_)(?:_C|_\w{1,30}_C|common_ops|\w{1,40}_cuda|\w{1,40}_ops)(?:\.cpython-[\w-]{1,40}|\.abi3)?\.so"
+            r"[:,]?[^\n/]{0,20}undefined symbol",
+        ),
+    ),
+    # the CMake / torch parser refusing an arch name of the list ("Unknown CUDA Architecture Name 9.0a in
+    # CUDA_SELECT_NVCC_ARCH_FLAGS", torch's "Unknown CUDA arch (12.0+PTX) or GPU not supported")
+    (
+        "arch-name-refused",
+        re.compile(r"Unknown CUDA Architecture Name|Unknown CUDA arch\b|CUDA_SELECT_NVCC_ARCH_FLAGS[^\n]{0,80}", re.I),
+    ),
+    # PTX written for an older ISA than the target needs: ptxas "PTX .version 7.4 does not support .target sm_89"
+    ("ptx-version-target", re.compile(r"PTX \.version \d{1,2}\.\d does not support \.target sm_\d{2,3}", re.I)),
+    # torch's C module missing a name torch itself defines: two torch copies mixed on sys.path
+    ("torch-c-attribute", re.compile(r"module 'torch\._C' has no attribute '(?!_cuda)\w{1,80}'")),
+    # CUDA not available to torch on a Ray worker / cluster node (its CUDA_VISIBLE_DEVICES emptied)
+    (
+        "cuda-unavailable-worker",
+        re.compile(
+            r"(?:worker|\bray\b)[^\n]{0,120}is_available\(\)\W{0,4}[^\n]{0,40}\b(?:is |returns? |==? ?)?False|"
+            r"is_available\(\)\W{0,4}(?:is |returns? |==? ?)?False[^\n]{0,80}(?:worker|\bray\b)",
+            re.I,
+        ),
+    ),
+    # a source build taking all of the host's memory (parallel compile jobs), in the user's words or the compiler's
+    (
+        "build-host-memory",
+        re.compile(
+            r"(?:build|building|compil\w{0,6}|wheels?|nvcc|ninja|MAX_JOBS)\b[^\n]{0,160}(?:takes? up|eats?(?: up)?|"
+            r"consum\w{0,4}|uses? up|exhausts?|runs? out of|fills? up)[^\n]{0,12}(?:all )?(?:of )?(?:the |my )?"
+            r"(?:host |system |CPU |physical )?(?:memory|RAM)\b|virtual memory exhausted|"
+            r"cc1plus: out of memory allocating",
+            re.I,
+        ),
+    ),
+    # a toolkit whose CUDA version is not torch's, said by the build ("unable to compile cuda/cpp extensions
+    # without a matching cuda version", "mismatches the version that was used to compile PyTorch")
+    (
+        "cuda-version-mismatch",
+        re.compile(
+            r"without a matching cuda version|mismatches the version that was used to compile PyTorch|"
+            r"CUDA version mismatch",
+            re.I,
+        ),
+    ),
+    # an OOM while the model's layers are built (a model-parallel init allocating its weight shards)
+    (
+        "oom-building-weights",
+        re.compile(
+            r"_initialize_affine_weight|model_parallel[/\\]layers\.py|(?:Column|Row)ParallelLinear\b[^\n]{0,40}"
+            r"__init__|VocabParallelEmbedding\b[^\n]{0,40}__init__",
         ),
     ),
 ]
@@ -1109,6 +1177,13 @@ def _arch_of_cc(major: str, minor: str) -> str:
 
 
 _DTYPE_FLOOR = re.compile(r"bfloat16|\bbf16\b|\bdtype\b", re.I)
+
+
+# symbols whose name says more than the extension that misses them (a C function of the driver or a system
+# library, a kernel built for one arch)
+_OTHER_SYMBOL = re.compile(r"^(?:cu|nccl|numa|ibv|rdma|mlx5|io_)[A-Za-z_]|cutlass|sm1\d\d|nvfp4", re.I)
+# a compute capability stated below this is older than any GPU a CUDA 12 build of torch or vLLM runs on
+ANCIENT_CC = 5.0
 
 
 def _line_at(text: str, pos: int) -> str:
@@ -1176,6 +1251,7 @@ def extract_evidence(text: str) -> dict:
         ev["arch"] = archs[:8]
     if ccs:
         ev["compute_capability"] = ccs[:8]
+    ancient = any(float(c) < ANCIENT_CC for c in ccs)
     low = text.lower()
     codes: List[int] = []
     for phrase, code in _CUDA_ERROR_TEXT.items():
@@ -1244,7 +1320,13 @@ def extract_evidence(text: str) -> dict:
         if name == "torch-cc-warning":
             major = int(fm.group(1))
             name += ":old" if major < 7 or (major == 7 and int(fm.group(2)) < 5) else ":new" if major >= 10 else ":mid"
+        if name == "oom-building-weights" and not _OOM.search(text):
+            continue
+        if name == "own-extension-undefined" and any(_OTHER_SYMBOL.search(s["name"]) for s in syms):
+            continue  # a driver, system-library or arch-kernel symbol: its own hint says more than the library
         families.append(name)
+    if ancient:
+        families.append("cc-stated-ancient")
     phase = oom_phase(text)
     if phase:
         families.append("oom:" + phase)
@@ -1314,7 +1396,9 @@ HINTS: List[tuple] = [
     ((r"soname:libcuda$",), "no-driver-in-container", 4.0),
     ((r"symbol-kind:c$", r"symbol:(?:torch|aoti_torch|at)_\w+$"), "undefined-symbol", 4.0),
     ((r"symbol-demangled:(?:c10|at|torch|caffe2)::",), "undefined-symbol", 3.0),
-    ((r"symbol:cu[A-Z]\w+$",), "driver-too-old", 3.0),
+    # cuInit is in every libcuda there is: one missing means libcuda itself was not loaded (a stub, a wrong path)
+    ((r"symbol:cu(?!Init$)[A-Z]\w+$",), "driver-too-old", 3.0),
+    ((r"symbol:cuInit$",), "missing-library", 5.0),
     ((r"symbol:_Z\w*(?:cutlass\w*sm1\d\d|nvfp4)",), "sm12x-missing-kernel-symbol", 3.0),
     ((r"nccl-error:unhandled cuda error$", r"gpu:blackwell-consumer$"), "nccl-too-old-blackwell", 3.0),
     ((r"nccl-error:unhandled cuda error$", r"nccl-version:2\.(?:1\d|2[0-5])\."), "nccl-too-old-blackwell", 3.0),
@@ -1364,10 +1448,20 @@ HINTS: List[tuple] = [
     ((r"family:topo-matrix$",), "custom-allreduce-p2p", 8.0),
     # ACS / IOMMU state pasted into a GPU report (lspci's ACSCtl lines, an IOMMU setting)
     ((r"symptom:iommu$",), "pcie-p2p-acs-iommu", 3.5),
+    ((r"family:own-extension-undefined$",), "undefined-symbol", 4.0),
+    ((r"family:cc-stated-ancient$",), "gpu-too-old", 4.0),
+    ((r"family:arch-name-refused$",), "torch-cuda-arch-list", 6.0),
+    ((r"family:ptx-version-target$", r"component:triton$"), "triton-too-old-arch", 6.0),
+    ((r"family:torch-c-attribute$",), "duplicate-packages", 6.0),
+    ((r"family:cuda-unavailable-worker$",), "gpus-hidden", 6.0),
+    ((r"family:build-host-memory$",), "build-oom", 6.0),
+    ((r"family:cuda-version-mismatch$",), "cuda-major-mismatch", 5.0),
+    ((r"family:oom-building-weights$",), "weights-do-not-fit", 6.0),
     # NCCL P2P turned off as the workaround on GeForce cards
     ((r"family:p2p-disabled$", r"gpu:consumer$"), "consumer-p2p-hang", 2.5),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
+_HINTED_SLUGS = frozenset(slug for _, slug, _ in HINTS)
 
 # What tier 2 needs before it may name an article at all ("key:" = an evidence key, else a text pattern):
 # words in common are not enough where the article is about one specific fact.
@@ -1398,7 +1492,7 @@ REQUIRES: Dict[str, str] = {
     "system-library-missing": _SYSTEM_SONAME,
     "nvcc-dropped-arch": r"key:arch:sm_(?:[1-4]\d|5[0-3])[af]?$",
     "nvcc-too-old": r"key:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?$",
-    "triton-too-old-arch": r"key:arch:sm_(?:9\d|1\d\d)[af]?$",
+    "triton-too-old-arch": r"key:(?:arch:sm_(?:9\d|1\d\d)[af]?|family:ptx-version-target)$",
     "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
     "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate",
     # the serving CLI's own articles: an argparse error of some other program is that program's business
@@ -1421,11 +1515,15 @@ _REQUIRES_RX = {
 
 
 # Articles of one phase of a failure that the evidence places in another phase: never "likely"
-_WRONG_PHASE = {"startup-oom": "family:oom:runtime", "runtime-oom": "family:oom:startup"}
+# (an OOM while the model's layers are built is the weights' size, not a run's)
+_WRONG_PHASE = {
+    "startup-oom": ("family:oom:runtime",),
+    "runtime-oom": ("family:oom:startup", "family:oom-building-weights"),
+}
 
 
 def _allowed(slug: str, keys: List[str], text: str) -> bool:
-    if _WRONG_PHASE.get(slug) in keys:
+    if any(k in keys for k in _WRONG_PHASE.get(slug, ())):
         return False
     req = _REQUIRES_RX.get(slug)
     if req is None:
@@ -1481,7 +1579,7 @@ NOT_ENVIRONMENT = [
         r"Connection refused|ConnectionError|Max retries exceeded with url|Name or service not known|"
         r"Temporary failure in name resolution|Read timed out",
         r"No space left on device|Disk quota exceeded|Permission denied",
-        r"has no attribute '[^'\n]{1,80}'",
+        r"(?<!module 'torch\._C' )has no attribute '[^'\n]{1,80}'",
     )
 ]
 
@@ -1621,7 +1719,11 @@ def _index(articles: Dict[str, Any]) -> _Index:
         return hit
     docs = []
     for slug, a in sorted(articles.items()):
-        if not a.signatures:  # a check-only article describes a state of the machine, never an error text
+        if not a.signatures:
+            # a check-only article describes a state of the machine: no words of its own count, only a hint of
+            # evidence that names that state can point at it
+            if slug in _HINTED_SLUGS:
+                docs.append(_Doc(slug=slug, title=a.title, tf={}, length=1, phrases=set()))
             continue
         tf: Dict[str, int] = {}
         n = 0
@@ -1885,6 +1987,7 @@ def _default_articles():
     return load_all()
 
 
+BACKED_MIN = 0.5  # an exact match the evidence backs moves above an unbacked one when it scores at least this
 MENTION_MAX = 0.45  # an exact match scoring below this, on a line that only sets a value, is a mention
 _ASSIGNMENT = re.compile(
     r"^\s{0,8}(?:[-*]\s{1,4})?(?:export\s{1,4}|ENV\s{1,4}|--)?[A-Za-z_][\w.-]{0,80}\s{0,4}[=:]\s{0,4}[^\s=]{0,200}\s{0,4}$"
@@ -1912,6 +2015,19 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
         exact = []
         if tier2["vetoed"]:
             likely = []
+    if len(exact) > 1:
+        # a wrapper's message ("Could not load any common_ops library") matched first, and the error it wraps
+        # (an undefined symbol) matched too: the signature the evidence backs ranks first
+        backed = hint_scores(evidence_keys(tier2["evidence"]), [m["slug"] for m in exact])
+        lead = exact[0]
+        if backed.get(lead["slug"], (0.0,))[0] == 0:
+            up = next(
+                (m for m in exact[1:] if backed.get(m["slug"], (0.0,))[0] >= HINT_ALONE and m["score"] >= BACKED_MIN),
+                None,
+            )
+            if up is not None:
+                exact.remove(up)
+                exact.insert(0, up)
     if exact:
         # a likely article after exact ones only when it has evidence of its own (a hint), never on a hunch
         likely = [m for m in likely if any(" (+" in e for e in m["evidence"])]
