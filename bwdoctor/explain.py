@@ -1114,6 +1114,14 @@ _FAMILIES += [
             re.I,
         ),
     ),
+    # an extension's loader naming the torch it was built for and the one installed ("xFormers was built for:
+    # PyTorch 1.13.1+cu117 ... (you have 2.0.0+cu118)")
+    (
+        "ext-built-for-other-torch",
+        re.compile(r"built (?:for|against):?\s{0,4}(?:PyTorch|torch)\s{0,2}\d[^\n]{0,80}\(you have \d", re.I),
+    ),
+    # nvcc refusing an arch it does not know (an old nvcc, a new arch) or no longer builds (a new nvcc, an old arch)
+    ("nvcc-unsupported-arch", re.compile(r"Unsupported gpu architecture '?compute_\d{2,3}", re.I)),
     # an OOM while the model's layers are built (a model-parallel init allocating its weight shards)
     (
         "oom-building-weights",
@@ -1457,6 +1465,10 @@ HINTS: List[tuple] = [
     ((r"family:build-host-memory$",), "build-oom", 6.0),
     ((r"family:cuda-version-mismatch$",), "cuda-major-mismatch", 5.0),
     ((r"family:oom-building-weights$",), "weights-do-not-fit", 6.0),
+    ((r"family:ext-built-for-other-torch$",), "undefined-symbol", 5.0),
+    ((r"family:nvcc-unsupported-arch$", r"arch:sm_(?:[7-9]\d|1\d\d)[af]?$"), "nvcc-too-old", 4.0),
+    # torch's own CUDA libraries missing: the torch installed is a CPU build under a CUDA extension
+    ((r"soname:lib(?:torch_cuda|c10_cuda|torch_cuda_cu|torch_cuda_cpp)$",), "cpu-torch-cuda-extension", 5.0),
     # NCCL P2P turned off as the workaround on GeForce cards
     ((r"family:p2p-disabled$", r"gpu:consumer$"), "consumer-p2p-hang", 2.5),
 ]
@@ -1491,7 +1503,7 @@ REQUIRES: Dict[str, str] = {
     "fa3-blackwell": r"fa3|fa ?3\b|flash.?attention.?3|hopper|flash_fwd|fa version 3",
     "system-library-missing": _SYSTEM_SONAME,
     "nvcc-dropped-arch": r"key:arch:sm_(?:[1-4]\d|5[0-3])[af]?$",
-    "nvcc-too-old": r"key:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?$",
+    "nvcc-too-old": r"key:(?:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?|family:nvcc-unsupported-arch)$",
     "triton-too-old-arch": r"key:(?:arch:sm_(?:9\d|1\d\d)[af]?|family:ptx-version-target)$",
     "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
     "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate",

@@ -115,6 +115,19 @@ DRIVER_SYM = (
     "ImportError: /opt/conda/lib/python3.10/site-packages/sgl_kernel/common_ops.abi3.so: undefi"
     "ned symbol: cuGreenCtxStreamCreate"
 )
+# https://github.com/facebookresearch/xformers/issues/725
+BUILT_FOR_OTHER_TORCH = (
+    "WARNING【XFORMERS】: xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
+    "    PyTorch 1.13.1+cu117 with CUDA 1107 (you have 2.0.0+cu118)\n"
+    "    Python  3.10.9 (you have 3.10.10)"
+)
+# https://github.com/vllm-project/vllm/issues/23910
+TORCH_CUDA_LIB = (
+    "[Installation]: ImportError: libtorch_cuda.so: cannot open shared object file: No such file or directory"
+)
+# https://github.com/NVIDIA/cub/issues/741
+NVCC_NEW_ARCH = "nvcc fatal : Unsupported gpu architecture 'compute_80'"
+
 
 CASES = [
     (OWN_EXT_CUT, "undefined-symbol", "family:own-extension-undefined"),
@@ -132,6 +145,9 @@ CASES = [
     (CUINIT, "missing-library", "symbol:cuInit"),
     (WRAPPED, "undefined-symbol", None),
     (DRIVER_SYM, "driver-too-old", None),
+    (BUILT_FOR_OTHER_TORCH, "undefined-symbol", "family:ext-built-for-other-torch"),
+    (TORCH_CUDA_LIB, "cpu-torch-cuda-extension", "soname:libtorch_cuda"),
+    (NVCC_NEW_ARCH, "nvcc-too-old", "family:nvcc-unsupported-arch"),
 ]
 
 
