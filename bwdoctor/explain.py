@@ -1118,7 +1118,7 @@ _FAMILIES += [
     # PyTorch 1.13.1+cu117 ... (you have 2.0.0+cu118)")
     (
         "ext-built-for-other-torch",
-        re.compile(r"built (?:for|against):?\s{0,4}(?:PyTorch|torch)\s{0,2}\d[^\n]{0,80}\(you have \d", re.I),
+        re.compile(r"built (?:for|against):?\s{0,8}(?:PyTorch|torch)\s{0,2}\d[^\n]{0,80}\(you have \d", re.I),
     ),
     # nvcc refusing an arch it does not know (an old nvcc, a new arch) or no longer builds (a new nvcc, an old arch)
     ("nvcc-unsupported-arch", re.compile(r"Unsupported gpu architecture '?compute_\d{2,3}", re.I)),
