@@ -88,6 +88,10 @@ def run(selection: Selection, source: Source, reg: Optional[Registry] = None, *,
     Raises UsageError for select/ignore terms that match no check."""
     from . import registry as registry_mod
 
+    if source.preset is None:  # NVML's child starts now: it overlaps the imports of the checks and the probes
+        from .probes.nvidia import start_nvml_early
+
+        start_nvml_early(source.context)
     reg = reg if reg is not None else registry_mod.load(no_plugins=no_plugins)
     notes = list(reg.load_errors) + reg.validate()
     if selection.checks is not None:

@@ -302,12 +302,15 @@ def installed_elf_files(ctx, d: dict, shared_only: bool = False, witness=None) -
             hit = _cached_elf_files(store, host(d["dist_info"]), host(d.get("location")), shared_only, witness)
             if hit is not None:
                 return hit, None
+        files, error = record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=shared_only)
         if witness is not None:
-            witness.keep = False  # read without knowing each candidate: a result made from it is not kept
-        return record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=shared_only)
+            witness.see(os.path.join(host(d["dist_info"]), "RECORD"))  # e.g. an .egg-info without one
+            if files:  # read without knowing each candidate (a RECORD changed just now): not kept
+                witness.keep = False
+        return files, error
     except OSError as exc:
         if witness is not None:
-            witness.keep = False
+            witness.see(os.path.join(host(d["dist_info"]), "RECORD"))
         return [], f"cannot read its RECORD: {exc}"
 
 
