@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import Version
+from typing import TYPE_CHECKING
 
 from bwdoctor.domain.cuda import min_driver_for, supports
 from bwdoctor.domain.versions import driver_version_tuple, parse_version, version_key
 from bwdoctor.model import Pass, Problem, Skip, Unavailable
 from bwdoctor.registry import check
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 BLACKWELL_CONSUMER = re.compile(r"sm_12\d")
 
@@ -231,8 +232,16 @@ def driver_supports_cuda_runtime(cuda_runtimes, nvidia_driver, nvml):
     return out
 
 
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
 def _requirement_on(dist: dict, name: str):
+    from packaging.requirements import InvalidRequirement, Requirement  # only when a requirement is read
+
     for text in dist.get("requires") or []:
+        head = _REQ_NAME.match(text)
+        if head and re.sub(r"[-_.]+", "-", head.group(1)).lower() != name:
+            continue  # on another distribution: not parsed (torch's own list has dozens)
         try:
             req = Requirement(text)
         except InvalidRequirement:

@@ -205,34 +205,49 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
     except (OSError, ValueError):
         return {"distribution": dist["name"], "error": f"{dist['location']} could not be resolved"}
     modified, missing, checked = [], [], 0
-    for rel, digest, size in rows:
-        p = os.path.join(base, rel)  # os.path, not pathlib: torch lists ~12,000 files
-        machine = os.path.normpath(os.path.join(dist["location"], rel)) if ctx.in_tree else p
+    # On the live machine every file is stat'ed relative to the install directory, opened once: the same lookup
+    # as base + "/" + rel (".." and absolute entries included), without walking base's components each time.
+    dir_fd = None
+    if not ctx.in_tree:
         try:
-            if not ctx.in_tree:
-                st = os.stat(p)
-            elif rel.startswith("/") or ".." in rel.split("/"):  # scripts in ../../../bin: look up in the tree
-                st = ctx.stat(machine)
-            else:
-                st = os.lstat(p)
-                if stat.S_ISLNK(st.st_mode):
-                    st = ctx.stat(machine)
-        except FileNotFoundError:
-            if not rel.endswith(".pyc"):
-                missing.append(rel)
-            continue
-        except (OSError, ValueError):  # unreadable, a loop, or a NUL byte in the RECORD's path
-            continue
-        checked += 1
-        if size.isdigit() and st.st_size != int(size):
-            modified.append(rel)
-        elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
-            algo, _, want = digest.partition("=")
+            dir_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        except (OSError, ValueError):
+            dir_fd = None
+    try:
+        for rel, digest, size in rows:
             try:
-                if algo in hashlib.algorithms_available and file_digest(ctx, machine, algo) != want:
-                    modified.append(rel)
-            except (OSError, ValueError):
-                pass
+                if dir_fd is not None:
+                    st = os.stat(rel, dir_fd=dir_fd)
+                elif not ctx.in_tree:
+                    st = os.stat(os.path.join(base, rel))  # os.path, not pathlib: torch lists ~12,000 files
+                elif rel.startswith("/") or ".." in rel.split("/"):  # scripts in ../../../bin: look up in the tree
+                    st = ctx.stat(os.path.normpath(os.path.join(dist["location"], rel)))
+                else:
+                    st = os.lstat(os.path.join(base, rel))
+                    if stat.S_ISLNK(st.st_mode):
+                        st = ctx.stat(os.path.normpath(os.path.join(dist["location"], rel)))
+            except FileNotFoundError:
+                if not rel.endswith(".pyc"):
+                    missing.append(rel)
+                continue
+            except (OSError, ValueError):  # unreadable, a loop, or a NUL byte in the RECORD's path
+                continue
+            checked += 1
+            if size.isdigit() and st.st_size != int(size):
+                modified.append(rel)
+            elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
+                machine = (
+                    os.path.normpath(os.path.join(dist["location"], rel)) if ctx.in_tree else os.path.join(base, rel)
+                )
+                algo, _, want = digest.partition("=")
+                try:
+                    if algo in hashlib.algorithms_available and file_digest(ctx, machine, algo) != want:
+                        modified.append(rel)
+                except (OSError, ValueError):
+                    pass
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
     return {
         "distribution": dist["name"],
         "version": dist["version"],
