@@ -82,7 +82,8 @@ def _inside(path: str, top: str) -> bool:
 PRODUCERS = (
     "cache.py", "context.py", "elf/dynelf.py", "elf/dynlink.py", "elf/fatbin.py", "elf/distfiles.py",
     "elf/linkcause.py", "elf/demangle.py", "elf/ldcache.py", "elf/rootpath.py", "elf/cubin.py", "probes/pystack.py",
-    "probes/pyenv.py", "probes/gpucode.py", "probes/toolkit.py", "probes/links.py",
+    "probes/pyenv.py", "probes/gpucode.py", "probes/toolkit.py", "probes/links.py", "probes/build.py",
+    "probes/servehost.py", "domain/allocconf.py", "elf/libversion.py",
 )  # fmt: skip
 _code_version: Optional[str] = None
 

@@ -233,18 +233,46 @@ def driver_supports_cuda_runtime(cuda_runtimes, nvidia_driver, nvml):
 
 
 _REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+# The plain form of a Requires-Dist line: NAME [extras] SPECIFIERS [; MARKER], specifiers bare or in parentheses.
+_PLAIN_REQ = re.compile(
+    r"\s*(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[A-Za-z0-9._,\s-]*\]\s*)?"
+    r"(?P<open>\(\s*)?(?P<spec>(?:(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*,?\s*)*)"
+    r"(?(open)\)\s*)(?:;(?P<marker>[^;]*))?\s*"
+)
+
+
+class _Req:
+    """What the checks read of a requirement (name, specifier, marker), made without packaging.requirements (its
+    import costs more than every check together): the plain form only, anything else goes to packaging."""
+
+    def __init__(self, name: str, specifier, marker: str | None) -> None:
+        self.name, self.specifier, self.marker = name, specifier, marker
+
+
+def _parse_requirement(text: str):
+    m = _PLAIN_REQ.fullmatch(text)
+    if m is not None and not m.group("spec").rstrip().endswith(","):
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            return _Req(m.group("name"), SpecifierSet(m.group("spec")), (m.group("marker") or "").strip() or None)
+        except InvalidSpecifier:
+            pass
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
 
 
 def _requirement_on(dist: dict, name: str):
-    from packaging.requirements import InvalidRequirement, Requirement  # only when a requirement is read
-
     for text in dist.get("requires") or []:
         head = _REQ_NAME.match(text)
         if head and re.sub(r"[-_.]+", "-", head.group(1)).lower() != name:
             continue  # on another distribution: not parsed (torch's own list has dozens)
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
+        req = _parse_requirement(text)
+        if req is None:
             continue
         if re.sub(r"[-_.]+", "-", req.name).lower() != name:
             continue

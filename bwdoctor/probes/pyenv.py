@@ -248,8 +248,21 @@ def distributions(ctx, python_env):
     """
     if isinstance(python_env, Unavailable):
         return python_env  # e.g. "no Python environment in this tree": never another machine's
-    seen = {}
+    from .. import cache
+
+    store = cache.store(ctx)
+    if store is None or not ctx.live_machine:
+        return _distributions(ctx, python_env, cache.Witness())
+    key = ("distributions", cache.fingerprint(python_env.get("sys_path", [])))
+    return cache.memo("distributions", key, lambda w: _distributions(ctx, python_env, w), store)
+
+
+def _distributions(ctx, python_env: dict, witness) -> list:
+    """distributions' list; `witness` notes each sys.path directory (a distribution installed or removed changes
+    its mtime) and each metadata file read."""
+    seen: dict = {}
     for entry in python_env.get("sys_path", []):
+        witness.see(entry)
         try:
             names = ctx.listdir(entry)
         except (OSError, ValueError):
@@ -257,6 +270,11 @@ def distributions(ctx, python_env):
         for name in names:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
+            path = os.path.join(entry, name)
+            if name.endswith(".dist-info"):
+                witness.see(os.path.join(path, "METADATA"))
+            else:  # an .egg-info file, or a directory with PKG-INFO and requires.txt
+                witness.see_all([path, os.path.join(path, "PKG-INFO"), os.path.join(path, "requires.txt")])
             try:
                 info = _read_dist(ctx, entry, name)
             except (OSError, ValueError):
