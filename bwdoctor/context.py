@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from . import fileio
 from .elf.rootpath import resolve_under
@@ -42,6 +42,8 @@ class Context:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._shared: dict = {}  # once-per-run readings several probes use (see shared())
+        self._shared_lock = threading.Lock()
         self.root = Path(os.path.abspath(self.root))  # absolute: a path under it is recognised as the tree's
         # "" for the live machine (also a link to "/"): paths are then used as they are
         self._tree = "" if self.live_machine else str(self.root).rstrip("/")
@@ -50,6 +52,18 @@ class Context:
     def live_machine(self) -> bool:
         """True when reading the real machine (root is /), so NVML and uname may be used."""
         return self.root.resolve() == Path("/")
+
+    def shared(self, name: str, read: Any) -> Any:
+        """read(self), done once per run for every probe that asks under the same name (the others wait for it):
+        one walk of /proc for every reader of running servers."""
+        with self._shared_lock:
+            box = self._shared.get(name)
+            if box is None:
+                box = self._shared[name] = [threading.Lock(), None, False]
+        with box[0]:
+            if not box[2]:
+                box[1], box[2] = read(self), True
+        return box[1]
 
     def host_path(self, path: str) -> Path:
         """The path of a machine file under the root ("/proc/modules" → ROOT/proc/modules)."""
