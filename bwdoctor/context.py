@@ -275,6 +275,31 @@ def _kill_live_groups() -> None:
         _kill_group(pgid)
 
 
+def _end_with_groups(signum: int, frame: object) -> None:
+    """SIGTERM / SIGHUP: end the commands' groups (their own sessions do not get the signal), then die of it."""
+    _kill_live_groups()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+_HANDLERS_SET = False
+
+
+def _watch_termination() -> None:
+    """Once, from the main thread, where nobody else handles them: SIGTERM and SIGHUP kill the live groups too
+    (atexit does not run when a signal ends the process)."""
+    global _HANDLERS_SET
+    if _HANDLERS_SET or threading.current_thread() is not threading.main_thread():
+        return
+    _HANDLERS_SET = True
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(sig) == signal.SIG_DFL:
+                signal.signal(sig, _end_with_groups)
+        except (ValueError, OSError):  # not settable here
+            pass
+
+
 def _exited(proc: subprocess.Popen) -> bool:
     """Whether the child ended, without reaping it (its pid, hence its process group id, stays reserved).
     Where os.waitid is missing (macOS before Python 3.13) the child is polled, which reaps it."""
@@ -303,6 +328,7 @@ def run_bounded(
     argv = list(argv)
     name = argv[0] if argv else "?"
     out = RunResult(argv)
+    _watch_termination()
     try:
         proc = subprocess.Popen(
             argv,

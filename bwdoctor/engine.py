@@ -151,7 +151,7 @@ def unusable_inputs(ctx: Context, facts: Mapping[str, Any]) -> List[str]:
     if isinstance(py, Unavailable):
         if ctx.python:
             out.append(f"--python {ctx.python}: cannot be used: {py.reason}")
-        elif not ctx.in_tree:
+        elif not ctx.in_tree and _environment_used(facts):
             named = next(((v, ctx.env[v]) for v in ("VIRTUAL_ENV", "CONDA_PREFIX") if ctx.env.get(v)), None)
             if named:
                 out.append(
@@ -165,6 +165,18 @@ def unusable_inputs(ctx: Context, facts: Mapping[str, Any]) -> List[str]:
         elif isinstance(serve, dict):
             out += _unusable_configs(ctx, serve)
     return out
+
+
+def _environment_used(facts: Mapping[str, Any]) -> bool:
+    """Whether the answer depends on the active environment. Commands that read named files (cubins, kernels)
+    use it only to find a distribution by name: for paths alone a stale $VIRTUAL_ENV is not the user's input."""
+    named = facts.get("named_artifacts")
+    if not isinstance(named, list):
+        return True
+    return any(
+        isinstance(a, dict) and (a.get("kind") == "distribution" or "installed distribution" in str(a.get("problem")))
+        for a in named
+    )
 
 
 def _unusable_configs(ctx: Context, fact: Mapping[str, Any]) -> List[str]:

@@ -124,6 +124,8 @@ def facts_of(data: dict, path: str) -> Dict[str, Any]:
     facts = data.get("facts")
     if not isinstance(facts, dict):
         raise FactsFileError(f"facts file {path} has no 'facts' object")
+    if not facts:  # every check would skip: a green answer about nothing
+        raise FactsFileError(f"facts file {path} holds no facts (its 'facts' object is empty): nothing to check")
     out = {}
     for name, value in facts.items():
         if not isinstance(name, str):

@@ -15,8 +15,9 @@ Rules (each tested in tests/test_redact.py):
   command strings. A value that is only a variable reference ($VLLM_API_KEY, ${HF_TOKEN}) is kept: it names
   where the secret lives and is not one.
 - NAME=value and NAME: value pairs in text where NAME is secret-bearing (.env, export, Environment=, -e).
-- URL passwords (scheme://user:password@host), Bearer/Basic credentials, and token-shaped strings
-  (hf_..., sk-..., ghp_/gho_/ghs_..., glpat-..., xox?-..., AKIA..., JWTs) wherever they appear.
+- URL passwords (scheme://user:password@host), a token as a URL's whole user part (scheme://TOKEN@host),
+  Bearer/Basic credentials, and token-shaped strings (hf_..., sk-..., ghp_/gho_/ghs_..., glpat-..., xox?-...,
+  AKIA..., JWTs) wherever they appear.
 
 The marker is always MASK ("***"): the name or flag in front of it is kept, so a reader still sees which
 setting was present.
@@ -131,9 +132,34 @@ def is_secret_flag(flag: str) -> bool:
 def _secret_flag(flag: str) -> bool:
     name = flag[2:].split("=", 1)[0]
     words = _words(name)
-    if not words or words[-1] not in _FLAG_WORDS:
+    if not words:
         return False
+    if words[-1] not in _FLAG_WORDS:
+        return _misspelled_flag_word(words[-1])  # --hf-tokn: the value is still the user's token
     return is_secret_name(name) or words[-1] == "AUTH"
+
+
+_LONG_FLAG_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "APIKEY", "PASSPHRASE")
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether a and b differ by exactly one insertion, deletion, substitution or swap of neighbours."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _misspelled_flag_word(word: str) -> bool:
+    """A last word one typo away from a secret word (TOKN, PASWORD, SECERT), not a plural (TOKENS, SECRETS)."""
+    if len(word) < 4 or (word.endswith("S") and word[:-1] in _FLAG_WORDS):
+        return False
+    return any(_one_edit(word, w) for w in _LONG_FLAG_WORDS)
 
 
 def _is_reference(value: str) -> bool:
@@ -183,6 +209,19 @@ _SHAPES = [
 ]
 # scheme://user:password@host -> scheme://user:***@host
 _URL_CRED = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s@]+)(?P<at>@)", re.I)
+# scheme://TOKEN@host (a token as the whole user part, as git remotes and pip index URLs carry them) ->
+# scheme://***@host. A plain user name (git@, ubuntu@, a short login) is left: only a user part of 16 or more
+# characters that mixes letters and digits is taken for a credential.
+_URL_TOKEN = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://)(?P<user>[A-Za-z0-9._~%+-]{16,})(?P<at>@)", re.I)
+
+
+def _url_token(m: re.Match) -> str:
+    user = m.group("user")
+    if any(c.isdigit() for c in user) and any(c.isalpha() for c in user):
+        return m.group("pre") + MASK + m.group("at")
+    return m.group(0)
+
+
 # Authorization: Bearer xyz / Basic xyz / token xyz
 _BEARER = re.compile(r"(?P<pre>\b(?:Bearer|Basic|Authorization:\s*token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.I)
 
@@ -248,6 +287,7 @@ def _redact_short(text: str) -> str:
 
 def _redact(text: str) -> str:
     out = _URL_CRED.sub(lambda m: m.group("pre") + MASK + m.group("at"), text)
+    out = _URL_TOKEN.sub(_url_token, out)
     out = _sub_pairs(_FLAG, out, is_secret_flag, named=False)
     out = _BEARER.sub(lambda m: m.group("pre") + MASK, out)
     out = _sub_pairs(_NAMED, out, is_secret_name, named=True)

@@ -260,10 +260,18 @@ def test_check_3_check_or_probe_failed(tmp_path, h100_facts, crashing_plugin):
 
 
 def test_check_3_nothing_evaluated(tmp_path):
-    empty = facts_file(tmp_path / "empty.json", {})
-    res = run_cli("check", "--format", "json", "--facts", empty, "--select", "gpu-code")
+    unrelated = facts_file(tmp_path / "unrelated.json", {"kernel_release": "6.8.0-45-generic"})
+    res = run_cli("check", "--format", "json", "--facts", unrelated, "--select", "gpu-code")
     report = json.loads(res.stdout)
     assert rc_of(res) == 3 and report["findings"] and all(f["status"] == "skip" for f in report["findings"])
+
+
+@pytest.mark.parametrize("command", ["check", "prebuild", "recommend"])
+def test_2_a_facts_file_with_no_facts_at_all(tmp_path, command):
+    """An empty 'facts' object would skip every check: a named input that says nothing is refused, not a green."""
+    empty = facts_file(tmp_path / "empty.json", {})
+    res = run_cli(command, "--facts", empty)
+    assert rc_of(res) == 2 and "holds no facts" in res.stderr
 
 
 # --- prebuild ----------------------------------------------------------------------------------------------
@@ -321,8 +329,8 @@ def test_prebuild_3_no_verdict(tmp_path):
     (tmp_path / "f.json").write_text(json.dumps(doc))
     res = run_cli("prebuild", "--facts", str(tmp_path / "f.json"), "--select", "BW701,BW704")
     assert rc_of(res) == 3 and "could not run" in res.stdout
-    empty = facts_file(tmp_path / "empty.json", {})
-    res = run_cli("prebuild", "--facts", empty, "--select", "BW701")
+    unrelated = facts_file(tmp_path / "unrelated.json", {"kernel_release": "6.8.0-45-generic"})
+    res = run_cli("prebuild", "--facts", unrelated, "--select", "BW701")
     assert rc_of(res) == 3
 
 
@@ -615,3 +623,13 @@ def test_recommend_1_blocked():
 def test_recommend_2_bad_input():
     res = run_cli("recommend", "--target", "sm_120", "--driver", "not-a-version")
     assert rc_of(res) == 2
+
+
+@pytest.mark.parametrize("command", ["cubins", "kernels"])
+def test_a_stale_virtual_env_matters_only_when_a_distribution_is_named(tmp_path, command):
+    """Reading a named file does not use the active environment; finding a distribution by name does."""
+    env = {"VIRTUAL_ENV": str(tmp_path / "gone"), "CONDA_PREFIX": ""}
+    res = run_cli(command, str(CUDA / "units_80_120.so"), "--target", "sm_120", env=env)
+    assert rc_of(res) == 0 and "VIRTUAL_ENV" not in res.stderr
+    res = run_cli(command, "torch", "--target", "sm_120", env=env)
+    assert rc_of(res) == 2 and "VIRTUAL_ENV=" in res.stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from bwdoctor.redact import redact, redact_obj
+from bwdoctor.redact import is_secret_flag, redact, redact_argv, redact_obj
 
 SECRETS = [
     ("HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrStUv vllm serve m", "hf_AbCdEfGhIjKlMnOpQrStUv"),
@@ -254,3 +256,35 @@ def test_kb_articles_and_logs_pass_unchanged():
     for path in texts:
         text = path.read_text(encoding="utf-8")
         assert redact(text) == text, path.name
+
+
+def test_a_token_as_the_whole_user_part_of_a_url_is_masked_but_a_login_name_is_not():
+    # a git remote or pip index URL can carry a bare token where the user name goes (no "user:" part)
+    for url in (
+        "https://abcdef0123456789abcdef0123456789abcd@github.com/org/repo.git",
+        "https://x9Y8z7W6v5U4t3S2r1Q0@pypi.corp.example/simple",
+    ):
+        out = redact(f"git remote -v: origin {url} (fetch)")
+        assert "@github.com" in out or "@pypi.corp.example" in out
+        assert url.split("//")[1].split("@")[0] not in out
+    for kept in ("ssh://git@github.com/org/repo", "https://ubuntu@host/x", "https://registry-mirror-user@h/x"):
+        assert redact(kept) == kept
+
+
+def test_a_misspelled_secret_flag_still_hides_its_value_but_real_option_names_are_untouched():
+    line = "vllm serve m --hf-tokn hf_abc --api-secert s3cr3tvalue --db-pasword pw1 --max-num-batched-tokens 8192"
+    out = redact(line)
+    for value in ("hf_abc", "s3cr3tvalue", "pw1"):
+        assert value not in out, value
+    assert "--max-num-batched-tokens 8192" in out
+    assert redact_argv(["vllm", "serve", "--hf-toekn", "abcdef123"])[-1] == "***"
+    # every option vLLM has ever shipped: only the two that really carry a secret are taken for secret flags
+    import json
+    import re
+
+    from bwdoctor import data
+
+    text = json.dumps(json.loads((Path(data.__file__).parent / "vllm_releases.json").read_text()))
+    flags = set(re.findall(r"--[a-z0-9][a-z0-9-]+", text))
+    assert len(flags) > 300
+    assert sorted(f for f in flags if is_secret_flag(f)) == ["--api-key", "--hf-token"]

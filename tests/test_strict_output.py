@@ -248,3 +248,13 @@ def test_any_message_gives_xml_that_parses(message):
     f = Finding("BW101", "n", "driver", "fail", "error", message, "driver-too-old")
     report = Report("0.1.0", [], {}, [f], {})
     ET.fromstring(render(Outcome(report.to_json(), 1, [], report), "junit").encode("utf-8"))
+
+
+def test_bidirectional_overrides_and_line_separators_are_made_visible():
+    # a file name with a right-to-left override displays its letters in another order than they are stored
+    name = "/site-packages/evil\u202eos.py\u2066x\u2069\u200f\u2028end"
+    out = clean_text(name)
+    for shown in ("\\u202e", "\\u2066", "\\u2069", "\\u200f", "\\u2028"):
+        assert shown in out, shown
+    assert not any(c in out for c in "\u202e\u2066\u2069\u200f\u2028")
+    assert clean_text("Arabic السلام and Hebrew שלום stay") == "Arabic السلام and Hebrew שלום stay"

@@ -141,3 +141,30 @@ def test_a_command_still_running_when_bwdoctor_exits_is_killed(tmp_path):
     subprocess.run([sys.executable, "-c", script], timeout=60, check=True)
     pid = int(marker.read_text().split()[0])
     assert _wait_dead(pid), "the command outlived the bwdoctor process that started it"
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_command_still_running_when_bwdoctor_is_terminated_is_killed(tmp_path, sig):
+    """A service manager stops bwdoctor with SIGTERM (or the terminal hangs up): the commands it started in their
+    own sessions do not get that signal, so bwdoctor must end them before it dies, and it still dies of it."""
+    import signal as _signal
+    import subprocess
+
+    marker = tmp_path / "pid"
+    script = (
+        "import time\n"
+        "from bwdoctor.context import run_bounded\n"
+        f"run_bounded(['sh', '-c', 'echo $$ > {marker}; exec sleep 600'], timeout=300)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() or not marker.read_text().strip():
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.02)
+        pid = int(marker.read_text().split()[0])
+        proc.send_signal(getattr(_signal, sig))
+        assert proc.wait(timeout=30) == -getattr(_signal, sig)
+    finally:
+        proc.kill()
+    assert _wait_dead(pid), f"the command outlived the bwdoctor process ended by {sig}"

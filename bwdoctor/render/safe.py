@@ -2,10 +2,12 @@
 made valid JSON. Documents are cleaned as structures first (so JSON, SARIF and JUnit stay well formed), and the
 final text of the text formats goes through the text rules once more as a second net.
 
-- Control characters: C0 (except tab and newline), DEL, C1 (0x80-0x9f, CSI 0x9b included), U+FFFE/U+FFFF and
-  lone surrogates (undecodable bytes of a file name) are written as a visible escape `\\xNN` / `\\uNNNN`, so
-  nothing from an inspected machine can move the cursor, clear a terminal, set a window title, end an XML
-  document or break a GitHub annotation. A byte that was undecodable (U+DC80-U+DCFF) shows as `\\xNN`.
+- Control characters: C0 (except tab and newline), DEL, C1 (0x80-0x9f, CSI 0x9b included), U+FFFE/U+FFFF,
+  lone surrogates (undecodable bytes of a file name), the bidirectional marks, embeddings, overrides and
+  isolates (U+200E/F, U+202A-E, U+2066-9) and the line/paragraph separators (U+2028/9) are written as a visible
+  escape `\\xNN` / `\\uNNNN`, so nothing from an inspected machine can move the cursor, reorder what a reader
+  sees (a right-to-left override in a path), clear a terminal, set a window title, end an XML document or break
+  a GitHub annotation. A byte that was undecodable (U+DC80-U+DCFF) shows as `\\xNN`.
 - Numbers: NaN and +/-Infinity become null in every JSON output; JSON is written with allow_nan=False.
 """
 
@@ -19,7 +21,9 @@ from typing import Any
 
 from ..redact import redact, redact_obj
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff\ud800-\udfff]"
+)
 
 
 def _visible(m: re.Match) -> str:
