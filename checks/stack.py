@@ -243,10 +243,24 @@ _PLAIN_REQ = re.compile(
 
 class _Req:
     """What the checks read of a requirement (name, specifier, marker), made without packaging.requirements (its
-    import costs more than every check together): the plain form only, anything else goes to packaging."""
+    import costs more than every check together): the plain form only, anything else goes to packaging. Its text
+    (a finding's message) and any other attribute come from packaging's Requirement, made when first asked."""
 
-    def __init__(self, name: str, specifier, marker: str | None) -> None:
-        self.name, self.specifier, self.marker = name, specifier, marker
+    def __init__(self, text: str, name: str, specifier, marker: str | None) -> None:
+        self.text, self.name, self.specifier, self.marker = text, name, specifier, marker
+
+    def _full(self):
+        from packaging.requirements import Requirement
+
+        return Requirement(self.text)
+
+    def __str__(self) -> str:
+        return str(self._full())
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._full(), attr)
 
 
 def _parse_requirement(text: str):
@@ -255,7 +269,8 @@ def _parse_requirement(text: str):
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
         try:
-            return _Req(m.group("name"), SpecifierSet(m.group("spec")), (m.group("marker") or "").strip() or None)
+            marker = (m.group("marker") or "").strip() or None
+            return _Req(text, m.group("name"), SpecifierSet(m.group("spec")), marker)
         except InvalidSpecifier:
             pass
     from packaging.requirements import InvalidRequirement, Requirement

@@ -51,7 +51,7 @@ def _real_requirements() -> list:
 
 def _view(req) -> tuple:
     marker = str(req.marker) if req.marker else ""
-    return req.name, str(req.specifier), bool(marker), "extra" in marker
+    return req.name, str(req.specifier), bool(marker), "extra" in marker, str(req), sorted(req.extras), req.url
 
 
 def test_requirements_read_as_packaging_reads_them():

@@ -114,6 +114,7 @@ def python_env(ctx):
         info = cache.memo("python-env", key, lambda w: _ask_interpreter(ctx, exe, env, w), store)
         if isinstance(info, Unavailable):
             return info
+        info = dict(info)  # the cache's copy stays as the interpreter gave it
     info["requested"] = exe
     info["site_packages"] = [p for p in dict.fromkeys(info.get("site_packages") or []) if p]
     return info
