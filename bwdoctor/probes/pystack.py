@@ -184,6 +184,13 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
     """Files of an installed distribution that differ from its RECORD: size first, hash when sizes agree
     but the file is newer than the RECORD (a same-size edit). `suffixes` limits the files compared.
 
+    What is guaranteed: every compared file is stat'ed on every run (an edit in place changes no directory, so no
+    directory mtime can stand for it); a file whose size differs from its RECORD row is reported; one of the same
+    size whose mtime is after the RECORD's is hashed - any write moves the mtime, so a one-byte edit is found. Only
+    the hash is cached (bwdoctor.cache, by the file's dev, inode, size, mtime and ctime): a file written again is
+    hashed again. The RECORD's rows are cached by the RECORD's identity. An edit whose mtime was set back to before
+    the RECORD (touch -d) with the size kept is not looked at, with or without the cache.
+
     Paths are machine paths read through ctx (the live machine when None)."""
     if ctx is None:
         from ..context import Context
