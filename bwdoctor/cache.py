@@ -83,7 +83,7 @@ PRODUCERS = (
     "cache.py", "context.py", "elf/dynelf.py", "elf/dynlink.py", "elf/fatbin.py", "elf/distfiles.py",
     "elf/linkcause.py", "elf/demangle.py", "elf/ldcache.py", "elf/rootpath.py", "elf/cubin.py", "probes/pystack.py",
     "probes/pyenv.py", "probes/gpucode.py", "probes/toolkit.py", "probes/links.py", "probes/build.py",
-    "probes/servehost.py", "domain/allocconf.py", "elf/libversion.py",
+    "probes/servehost.py", "domain/allocconf.py", "elf/libversion.py", "fileio.py",
 )  # fmt: skip
 _code_version: Optional[str] = None
 
@@ -392,7 +392,7 @@ class Witness:
         if not magic:
             self.see(pattern)
             return
-        bases = ["/".join(parts[: magic[0]]) or "/"]
+        bases = ["/".join(parts[: magic[0]]) or ("/" if pattern.startswith("/") else ".")]
         for part in parts[magic[0] :]:
             nxt = []
             for base in bases:
