@@ -275,9 +275,28 @@ def _kill_live_groups() -> None:
         _kill_group(pgid)
 
 
+def _kill_session_children() -> None:
+    """Kill the group of each child of this process that leads its own group: a command whose Popen had not yet
+    returned (so not yet in _LIVE_GROUPS) when the signal came."""
+    me = os.getpid()
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read(4096).rsplit(b")", 1)[1].split()
+            if int(fields[1]) == me and int(fields[2]) == pid:  # ppid, pgrp
+                _kill_group(pid)
+        except (OSError, IndexError, ValueError):
+            continue
+
+
 def _end_with_groups(signum: int, frame: object) -> None:
     """SIGTERM / SIGHUP: end the commands' groups (their own sessions do not get the signal), then die of it."""
     _kill_live_groups()
+    _kill_session_children()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
@@ -285,9 +304,10 @@ def _end_with_groups(signum: int, frame: object) -> None:
 _HANDLERS_SET = False
 
 
-def _watch_termination() -> None:
+def watch_termination() -> None:
     """Once, from the main thread, where nobody else handles them: SIGTERM and SIGHUP kill the live groups too
-    (atexit does not run when a signal ends the process)."""
+    (atexit does not run when a signal ends the process). The engine calls it before probes start commands from
+    their threads, where it cannot be set."""
     global _HANDLERS_SET
     if _HANDLERS_SET or threading.current_thread() is not threading.main_thread():
         return
@@ -328,7 +348,7 @@ def run_bounded(
     argv = list(argv)
     name = argv[0] if argv else "?"
     out = RunResult(argv)
-    _watch_termination()
+    watch_termination()
     try:
         proc = subprocess.Popen(
             argv,

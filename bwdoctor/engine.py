@@ -285,6 +285,9 @@ def gather(
     preset: facts already known (a --facts replay); they are used as they are and not gathered.
     Returns (facts, timings) where timings maps probe name to seconds.
     """
+    from .context import watch_termination
+
+    watch_termination()  # the probes' commands run from their threads, where the handlers cannot be set
     facts: Dict[str, Any] = dict(preset or {})
     timings: Dict[str, float] = {}
     pending = [n for n in with_inputs(reg, names) if n not in facts]
