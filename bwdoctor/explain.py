@@ -1069,10 +1069,7 @@ _FAMILIES += [
     # extension was built against another torch, even where the paste cut the symbol's name off
     (
         "own-extension-undefined",
-        re.compile(
-            r"(?:\b|_)(?:_C|_\w{1,30}_C|common_ops|\w{1,40}_cuda|\w{1,40}_ops)(?:\.cpython-[\w-]{1,40}|\.abi3)?\.so"
-            r"[:,]?[^\n/]{0,20}undefined symbol",
-        ),
+        re.compile(r"\.so[:,]?[^\n/]{0,20}undefined symbol"),  # the extension's name: _LINE_CHECKS
     ),
     # the CMake / torch parser refusing an arch name of the list ("Unknown CUDA Architecture Name 9.0a in
     # CUDA_SELECT_NVCC_ARCH_FLAGS", torch's "Unknown CUDA arch (12.0+PTX) or GPU not supported")
@@ -1087,22 +1084,17 @@ _FAMILIES += [
     # CUDA not available to torch on a Ray worker / cluster node (its CUDA_VISIBLE_DEVICES emptied)
     (
         "cuda-unavailable-worker",
-        re.compile(
-            r"(?:worker|\bray\b)[^\n]{0,120}is_available\(\)\W{0,4}[^\n]{0,40}\b(?:is |returns? |==? ?)?False|"
-            r"is_available\(\)\W{0,4}(?:is |returns? |==? ?)?False[^\n]{0,80}(?:worker|\bray\b)",
-            re.I,
-        ),
+        re.compile(r"is_available\(\)[^\n]{0,40}\bFalse\b", re.I),  # on a worker's line: _LINE_CHECKS
     ),
     # a source build taking all of the host's memory (parallel compile jobs), in the user's words or the compiler's
     (
         "build-host-memory",
         re.compile(
-            r"(?:build|building|compil\w{0,6}|wheels?|nvcc|ninja|MAX_JOBS)\b[^\n]{0,160}(?:takes? up|eats?(?: up)?|"
-            r"consum\w{0,4}|uses? up|exhausts?|runs? out of|fills? up)[^\n]{0,12}(?:all )?(?:of )?(?:the |my )?"
-            r"(?:host |system |CPU |physical )?(?:memory|RAM)\b|virtual memory exhausted|"
+            r"(?:takes? up|eats?(?: up)?|consum\w{0,4}|uses? up|exhausts?|runs? out of|fills? up)[^\n]{0,12}(?:all )?"
+            r"(?:of )?(?:the |my )?(?:host |system |CPU |physical )?(?:memory|RAM)\b|virtual memory exhausted|"
             r"cc1plus: out of memory allocating",
             re.I,
-        ),
+        ),  # a build's words on the line: _LINE_CHECKS
     ),
     # a toolkit whose CUDA version is not torch's, said by the build ("unable to compile cuda/cpp extensions
     # without a matching cuda version", "mismatches the version that was used to compile PyTorch")
@@ -1131,6 +1123,19 @@ _FAMILIES += [
         ),
     ),
 ]
+# Families whose match must also have, on its line before it (own-extension) or anywhere on it, these words: two
+# cheap searches instead of one regex that would scan a window after every common word of a long line
+_LINE_CHECKS: Dict[str, tuple] = {
+    "own-extension-undefined": (
+        True,
+        re.compile(r"(?:_C|_\w{1,30}_C|common_ops|_cuda|_ops)(?:\.cpython-[\w-]{1,40}|\.abi3)?$"),
+    ),
+    "cuda-unavailable-worker": (False, re.compile(r"worker|\bray\b", re.I)),
+    "build-host-memory": (
+        False,
+        re.compile(r"\b(?:build|building|compil\w{0,6}|wheels?|nvcc|ninja|MAX_JOBS|cc1plus)\b", re.I),
+    ),
+}
 # torch's allocator message names the allocation and the capacity even where "out of memory" was cut off
 _OOM = re.compile(
     r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate \d[\d.]{0,12} ?[GMK]iB[^\n]{0,80}total capacity", re.I
@@ -1192,6 +1197,22 @@ _DTYPE_FLOOR = re.compile(r"bfloat16|\bbf16\b|\bdtype\b", re.I)
 _OTHER_SYMBOL = re.compile(r"^(?:cu|nccl|numa|ibv|rdma|mlx5|io_)[A-Za-z_]|cutlass|sm1\d\d|nvfp4", re.I)
 # a compute capability stated below this is older than any GPU a CUDA 12 build of torch or vLLM runs on
 ANCIENT_CC = 5.0
+
+
+def _first_n(it: Iterable[re.Match], n: int) -> Iterable[re.Match]:
+    for i, m in enumerate(it):
+        if i >= n:
+            return
+        yield m
+
+
+def _line_part(text: str, m: re.Match, before_only: bool) -> str:
+    """The line of a match (bounded to 2,000 characters around it), or only its part before the match."""
+    start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 2000)
+    if before_only:
+        return text[start : m.start()]
+    end = text.find("\n", m.end(), m.end() + 2000)
+    return text[start : end if end >= 0 else min(len(text), m.end() + 2000)]
 
 
 def _line_at(text: str, pos: int) -> str:
@@ -1323,6 +1344,11 @@ def extract_evidence(text: str) -> dict:
             # a dtype's floor ("Bfloat16 is only supported on GPUs with compute capability of at least 8.0") is a
             # setting to change (--dtype half), not a GPU too old for the software
             fm = next((m for m in rx.finditer(text) if not _DTYPE_FLOOR.search(_line_at(text, m.start()))), None)
+        if fm and name in _LINE_CHECKS:
+            before_only, crx = _LINE_CHECKS[name]
+            fm = next(
+                (m for m in _first_n(rx.finditer(text), 64) if crx.search(_line_part(text, m, before_only))), None
+            )
         if not fm:
             continue
         if name == "torch-cc-warning":

@@ -192,3 +192,13 @@ def test_an_oom_while_serving_is_not_the_weights() -> None:
     # an OOM with no layer construction in its frames keeps its phase
     ev = evidence_keys(extract_evidence(OOM_WEIGHTS.split("\n")[-1]))
     assert "family:oom-building-weights" not in ev
+
+
+def test_worker_and_build_families_need_their_words_on_the_line() -> None:
+    # CUDA unavailable with no worker named is any of several causes; memory eaten by something that is not a build
+    # is not a build's OOM
+    assert "family:cuda-unavailable-worker" not in evidence_keys(extract_evidence("torch.cuda.is_available() False"))
+    assert "family:build-host-memory" not in evidence_keys(extract_evidence("the server takes up all the memory"))
+    assert "family:own-extension-undefined" not in evidence_keys(
+        extract_evidence("ImportError: /usr/lib/libfoo.so: undefined symbol:")
+    )
