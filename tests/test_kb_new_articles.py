@@ -148,6 +148,9 @@ LOOKALIKES = [
     "--model mistralai/Mistral-7B-v0.1",
     # https://github.com/NVIDIA/nvidia-docker/issues/1671: a container that lost its GPU (no-driver-in-container)
     "root@098b49afe624:/# nvidia-smi \nFailed to initialize NVML: Unknown Error",
+    # Triton's OutOfResources (a kernel's on-chip shared memory, not /dev/shm), as tests/test_explain_generalize.py
+    "triton.runtime.errors.OutOfResources: out of resource: shared memory, Required: 131072, Hardware limit: "
+    "101376. Reducing block sizes or `num_stages` may help.",
 ]
 
 
