@@ -11,7 +11,8 @@ alike; medians are printed, with the ratios the speed issue asks for:
   bwdoctor source tree (e.g. the commit before the cache) run with PYTHONPATH=SRC.
 Then the per-probe seconds of a warm and a cold run (the report's "probes"), and the load average seen.
 bwdoctor runs as `python -m bwdoctor` with this script's interpreter (PYTHONPATH is passed through).
---drop-page-cache (root only) also empties the kernel's page cache before each cold run.
+--drop-page-cache (root only) adds a row "check cold+pagecache": an empty bwdoctor cache AND the kernel's page
+cache emptied before each run (the issue's "cold" is the first run after dropping bwdoctor's cache only).
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def main() -> int:
         ("check cold", lambda i: (bw + check_args, cold_env(i))),
         ("check --no-cache", lambda i: (bw + check_args, nocache_env)),
     ]
+    if a.drop_page_cache:
+        rows.append(
+            (
+                "check cold+pagecache",
+                lambda i: (bw + check_args, dict(base_env, BWDOCTOR_CACHE_DIR=os.path.join(scratch, f"dropped{i}"))),
+            )
+        )
     if a.reference:
         # the reference tree first on sys.path, and an editable install's finder of this tree out of the way
         ref = [
@@ -126,8 +134,8 @@ def main() -> int:
     for i in range(a.runs):
         for name, make in rows:
             argv, env = make(i)  # type: ignore[operator]
-            if a.drop_page_cache and name in ("check cold", "reference check", "check --no-cache"):
-                drop_page_cache()
+            if name == "check cold+pagecache" and not drop_page_cache():
+                print("could not drop the page cache (run as root)", file=sys.stderr)
             dt, rc, out = run_once(argv, env)
             times[name].append(dt)
             rcs[name] = rc
@@ -139,9 +147,11 @@ def main() -> int:
     shutil.rmtree(scratch, ignore_errors=True)
 
     med = {k: statistics.median(v) for k, v in times.items()}
+    probe_where = [sys.executable, "-c", "import bwdoctor; print(bwdoctor.__file__)"]
+    where = subprocess.run(probe_where, capture_output=True, text=True, env=base_env, timeout=60).stdout.strip()
     print(
         f"cores {os.cpu_count()}, load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
-        f"{a.runs} runs each, round-robin; inspected {a.python}"
+        f"{a.runs} runs each, round-robin; inspected {a.python}; bwdoctor from {where}"
     )
     print(f"{'command':<22} {'median s':>9} {'min s':>7} {'max s':>7} {'rc':>6}")
     for name in times:
@@ -155,6 +165,8 @@ def main() -> int:
     print(f"check cold / check warm        {med['check cold'] / med['check warm']:6.2f}x")
     if "reference check" in med:
         print(f"check cold / reference cold    {med['check cold'] / med['reference check']:6.2f}x  (want <= 1)")
+    if "check cold+pagecache" in med:
+        print(f"cold+pagecache / warm          {med['check cold+pagecache'] / med['check warm']:6.2f}x")
     for label, name, want in (("warm", "check warm", a.want_warm), ("cold", "check cold", a.want_cold)):
         if want is not None:
             verdict = "PASS" if med[name] <= want else "FAIL"

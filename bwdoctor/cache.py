@@ -15,6 +15,14 @@ Safety, in order of importance:
 - Writes are atomic (a temporary file in the same directory, then rename; a run that wrote meanwhile is merged);
   the directory is bounded to MAX_BYTES, the entries written longest ago removed first.
 - `--no-cache` or BWDOCTOR_NO_CACHE=1 turns it off; any error reading or writing only means a miss.
+
+Whole results (memo): a probe whose work is pure in the files and directories it looks at (the loader model of
+extension_links, the interpreter's sys.path) keeps its result with a Witness: the state (lstat identity, and its
+target's for a symlink: type, device, inode, size, mtime and ctime in ns) of every path it read, listed or
+looked for. The next run takes the result only when every one of those paths is in the same state again: a
+file rewritten, a name created, removed or renamed in a listed directory (that changes the directory's mtime and
+ctime), a symlink retargeted, a missing path that now exists - each is a miss and the work is done again. A path
+changed less than RACY_SECONDS before the work began is never part of a kept result.
 """
 
 from __future__ import annotations
@@ -52,9 +60,6 @@ def enable() -> None:
     _disabled_by_flag = False
 
 
-_serial = itertools.count()
-
-
 def directory(environ: Optional[dict] = None) -> str:
     """Where entries live: $BWDOCTOR_CACHE_DIR, else $XDG_CACHE_HOME/bwdoctor, else ~/.cache/bwdoctor."""
     env = os.environ if environ is None else environ
@@ -75,8 +80,10 @@ def _inside(path: str, top: str) -> bool:
 # The modules whose code computes the cached values: a change to any of them (a development checkout, a patched
 # install) makes every entry stale, even when __version__ stays the same.
 PRODUCERS = (
-    "cache.py", "elf/dynelf.py", "elf/dynlink.py", "elf/fatbin.py", "elf/distfiles.py", "probes/pystack.py",
-    "probes/pyenv.py", "probes/gpucode.py", "probes/toolkit.py",
+    "cache.py", "context.py", "elf/dynelf.py", "elf/dynlink.py", "elf/fatbin.py", "elf/distfiles.py",
+    "elf/linkcause.py", "elf/demangle.py", "elf/ldcache.py", "elf/rootpath.py", "elf/cubin.py", "probes/pystack.py",
+    "probes/pyenv.py", "probes/gpucode.py", "probes/toolkit.py", "probes/links.py", "probes/build.py",
+    "probes/servehost.py", "domain/allocconf.py", "elf/libversion.py", "fileio.py",
 )  # fmt: skip
 _code_version: Optional[str] = None
 
@@ -327,6 +334,114 @@ def cached(kind: str, path: str, compute: Callable[[str], dict], store: Optional
             after = None
         if after == before:
             store.put(kind, before, {k: v for k, v in value.items() if k != "path"})
+    return value
+
+
+def _ident(st: os.stat_result) -> list:
+    return [stat.S_IFMT(st.st_mode), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def path_state(path: str) -> list:
+    """What a memo's validity depends on for one path: its lstat identity and, for a symlink, its target's;
+    ["missing"] when nothing is there, ["error", errno] when it cannot be looked at."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return ["missing"]
+    except OSError as exc:
+        return ["error", exc.errno or 0]
+    except ValueError:  # a NUL byte in a name read from a file
+        return ["error", 0]
+    out = _ident(st)
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            out += _ident(os.stat(path))
+        except OSError as exc:
+            out += ["broken", exc.errno or 0]
+    return out
+
+
+def _settled(state: list, before_ns: int) -> bool:
+    """Whether a state may be kept: it did not change after before_ns (ctime moves on every change)."""
+    return all(state[i] < before_ns for i in (5, 11) if len(state) > i and isinstance(state[i], int))
+
+
+class Witness:
+    """The paths a result was computed from, with their states (see path_state). Paths may be noted after they
+    were read: a path that changed after the work began (or just before it) makes the result one not to keep."""
+
+    def __init__(self) -> None:
+        self.states: dict = {}
+        self.keep = True  # False: something was read that the witness cannot vouch for
+        self.began_ns = time.time_ns() - int(RACY_SECONDS * 1e9)
+
+    def see(self, path: str) -> None:
+        if path not in self.states:
+            self.states[path] = path_state(path)
+
+    def see_all(self, paths: Any) -> None:
+        for p in paths:
+            self.see(p)
+
+    def glob(self, pattern: str) -> None:
+        """Note what glob.glob(pattern) depends on: every directory it lists and every path it looks for."""
+        import fnmatch
+
+        parts = pattern.split("/")
+        magic = [i for i, part in enumerate(parts) if any(c in part for c in "*?[")]
+        if not magic:
+            self.see(pattern)
+            return
+        bases = ["/".join(parts[: magic[0]]) or ("/" if pattern.startswith("/") else ".")]
+        for part in parts[magic[0] :]:
+            nxt = []
+            for base in bases:
+                if any(c in part for c in "*?["):
+                    self.see(base)  # its entries decide what matches
+                    try:
+                        names = os.listdir(base)
+                    except (OSError, ValueError):
+                        continue
+                    nxt += [os.path.join(base, n) for n in fnmatch.filter(names, part)]
+                else:
+                    nxt.append(os.path.join(base, part))
+            bases = nxt
+        self.see_all(bases)
+
+    def keepable(self) -> bool:
+        return self.keep and all(_settled(s, self.began_ns) for s in self.states.values())
+
+
+def _witness_holds(witness: Any) -> bool:
+    if not isinstance(witness, list):
+        return False
+    try:
+        return all(path_state(p) == s for p, s in witness)
+    except (TypeError, ValueError):
+        return False
+
+
+def fingerprint(value: Any) -> str:
+    """A short stand-in for a large JSON-shaped value in a memo's key (sha256 of its canonical JSON)."""
+    import hashlib
+
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def memo(kind: str, key: tuple, compute: Callable[[Witness], Any], store: Optional[Store]) -> Any:
+    """compute(witness), or the value it returned on an earlier run while every path its witness noted is in the
+    same state now. key: everything else the value depends on (the probe's input facts, environment variables).
+    The states are taken again after computing: a path that changed meanwhile keeps the value out of the cache."""
+    if store is None:
+        return compute(Witness())
+    hit = store.get(kind, key)
+    if isinstance(hit, dict) and "value" in hit and _witness_holds(hit.get("witness")):
+        return hit["value"]
+    w = Witness()
+    value = compute(w)
+    if isinstance(value, (dict, list)) and w.keepable() and all(path_state(p) == s for p, s in w.states.items()):
+        store.put(kind, key, {"witness": [[p, s] for p, s in w.states.items()], "value": value})
     return value
 
 

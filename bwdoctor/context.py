@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from . import fileio
 from .elf.rootpath import resolve_under
@@ -42,6 +42,8 @@ class Context:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._shared: dict = {}  # once-per-run readings several probes use (see shared())
+        self._shared_lock = threading.Lock()
         self.root = Path(os.path.abspath(self.root))  # absolute: a path under it is recognised as the tree's
         # "" for the live machine (also a link to "/"): paths are then used as they are
         self._tree = "" if self.live_machine else str(self.root).rstrip("/")
@@ -50,6 +52,18 @@ class Context:
     def live_machine(self) -> bool:
         """True when reading the real machine (root is /), so NVML and uname may be used."""
         return self.root.resolve() == Path("/")
+
+    def shared(self, name: str, read: Any) -> Any:
+        """read(self), done once per run for every probe that asks under the same name (the others wait for it):
+        one walk of /proc for every reader of running servers."""
+        with self._shared_lock:
+            box = self._shared.get(name)
+            if box is None:
+                box = self._shared[name] = [threading.Lock(), None, False]
+        with box[0]:
+            if not box[2]:
+                box[1], box[2] = read(self), True
+        return box[1]
 
     def host_path(self, path: str) -> Path:
         """The path of a machine file under the root ("/proc/modules" → ROOT/proc/modules)."""
@@ -261,9 +275,28 @@ def _kill_live_groups() -> None:
         _kill_group(pgid)
 
 
+def _kill_session_children() -> None:
+    """Kill the group of each child of this process that leads its own group: a command whose Popen had not yet
+    returned (so not yet in _LIVE_GROUPS) when the signal came."""
+    me = os.getpid()
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read(4096).rsplit(b")", 1)[1].split()
+            if int(fields[1]) == me and int(fields[2]) == pid:  # ppid, pgrp
+                _kill_group(pid)
+        except (OSError, IndexError, ValueError):
+            continue
+
+
 def _end_with_groups(signum: int, frame: object) -> None:
     """SIGTERM / SIGHUP: end the commands' groups (their own sessions do not get the signal), then die of it."""
     _kill_live_groups()
+    _kill_session_children()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
@@ -271,9 +304,10 @@ def _end_with_groups(signum: int, frame: object) -> None:
 _HANDLERS_SET = False
 
 
-def _watch_termination() -> None:
+def watch_termination() -> None:
     """Once, from the main thread, where nobody else handles them: SIGTERM and SIGHUP kill the live groups too
-    (atexit does not run when a signal ends the process)."""
+    (atexit does not run when a signal ends the process). The engine calls it before probes start commands from
+    their threads, where it cannot be set."""
     global _HANDLERS_SET
     if _HANDLERS_SET or threading.current_thread() is not threading.main_thread():
         return
@@ -314,7 +348,7 @@ def run_bounded(
     argv = list(argv)
     name = argv[0] if argv else "?"
     out = RunResult(argv)
-    _watch_termination()
+    watch_termination()
     try:
         proc = subprocess.Popen(
             argv,

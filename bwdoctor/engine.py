@@ -88,6 +88,10 @@ def run(selection: Selection, source: Source, reg: Optional[Registry] = None, *,
     Raises UsageError for select/ignore terms that match no check."""
     from . import registry as registry_mod
 
+    if source.preset is None:  # NVML's child starts now: it overlaps the imports of the checks and the probes
+        from .probes.nvidia import start_nvml_early
+
+        start_nvml_early(source.context)
     reg = reg if reg is not None else registry_mod.load(no_plugins=no_plugins)
     notes = list(reg.load_errors) + reg.validate()
     if selection.checks is not None:
@@ -247,8 +251,9 @@ def with_inputs(reg: Registry, names: Iterable[str]) -> List[str]:
 class _ProbeRun:
     """One probe running in a daemon thread, so that a hung probe can be abandoned."""
 
-    def __init__(self, spec: ProbeSpec, ctx: Context, facts: Mapping[str, Any]):
+    def __init__(self, spec: ProbeSpec, ctx: Context, facts: Mapping[str, Any], finished: threading.Event):
         self.spec = spec
+        self.finished = finished  # shared by the probes of one gather: set when any of them ends
         self.result: Any = probe_failure(f"probe {spec.name} timed out after {spec.budget:g} s")
         self.done = threading.Event()
         self.started = time.perf_counter()
@@ -265,6 +270,7 @@ class _ProbeRun:
         finally:
             self.elapsed = time.perf_counter() - self.started
             self.done.set()
+            self.finished.set()
 
 
 def gather(
@@ -279,6 +285,9 @@ def gather(
     preset: facts already known (a --facts replay); they are used as they are and not gathered.
     Returns (facts, timings) where timings maps probe name to seconds.
     """
+    from .context import watch_termination
+
+    watch_termination()  # the probes' commands run from their threads, where the handlers cannot be set
     facts: Dict[str, Any] = dict(preset or {})
     timings: Dict[str, float] = {}
     pending = [n for n in with_inputs(reg, names) if n not in facts]
@@ -288,6 +297,7 @@ def gather(
             pending.remove(n)
     running: Dict[str, _ProbeRun] = {}
     limit = max_workers()
+    finished_any = threading.Event()
 
     while pending or running:
         # start probes whose inputs are ready, never more at once than the machine has cores
@@ -297,7 +307,7 @@ def gather(
                 if len(running) >= limit:
                     continue
                 pending.remove(n)
-                run = _ProbeRun(spec, ctx, facts)
+                run = _ProbeRun(spec, ctx, facts, finished_any)
                 running[n] = run
                 run.thread.start()
             elif any(d not in facts and d not in running and d not in pending for d in spec.needs):
@@ -309,14 +319,13 @@ def gather(
                     facts[n] = probe_failure("probe dependency cycle")
                 pending = []
             break
-        # wait for the first probe to finish or run out of budget
+        # wait for any probe to finish (each sets the shared event as it ends) or the first to run out of budget
         now = time.perf_counter()
         deadline = min(r.started + r.spec.budget for r in running.values())
+        finished_any.clear()  # cleared before looking: a probe ending after the look sets it again
         finished = [n for n, r in running.items() if r.done.is_set()]
         if not finished:
-            wait = max(0.0, deadline - now)
-            first = min(running.values(), key=lambda r: r.started + r.spec.budget)
-            first.done.wait(timeout=min(wait, 0.02) if len(running) > 1 else wait)
+            finished_any.wait(timeout=max(0.0, deadline - now))
             finished = [n for n, r in running.items() if r.done.is_set()]
             now = time.perf_counter()
             finished += [n for n, r in running.items() if n not in finished and now >= r.started + r.spec.budget]

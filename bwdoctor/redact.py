@@ -276,6 +276,16 @@ def redact(text: str) -> str:
     """The text with secrets replaced by MASK; everything else is left as it was."""
     if not text or not isinstance(text, str):
         return text
+    # pure in the text: a report repeats the same paths, names and versions many times
+    return _redact_short(text) if len(text) <= 4096 else _redact(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _redact_short(text: str) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     out = _URL_CRED.sub(lambda m: m.group("pre") + MASK + m.group("at"), text)
     out = _URL_TOKEN.sub(_url_token, out)
     out = _sub_pairs(_FLAG, out, is_secret_flag, named=False)

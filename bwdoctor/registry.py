@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .model import GROUPS, SEVERITIES, CheckSpec, ProbeSpec
 
@@ -204,8 +204,71 @@ def load(no_plugins: bool = False, extra_modules: Iterable[str] = ()) -> Registr
     return reg
 
 
+@dataclass(frozen=True)
+class _EntryPoint:
+    """What the registry uses of importlib.metadata.EntryPoint: name, value ("module:attr [extras]"), load()."""
+
+    name: str
+    value: str
+
+    def load(self) -> Any:
+        ref = self.value.split("[", 1)[0].strip()
+        module, _, attrs = ref.partition(":")
+        obj = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+def _scan_entry_points(group: str) -> Optional[list]:
+    """The entry points of a group from the entry_points.txt of each distribution on sys.path, the first copy of a
+    distribution winning (as importlib.metadata.entry_points does) - without importing importlib.metadata (and
+    email, zipfile, csv...), which costs more than the rest of bwdoctor's start. None when sys.path holds an
+    entry only importlib.metadata reads (a zip or egg file, a path finder of its own)."""
+    seen: set = set()
+    out: list = []
+    from importlib.machinery import PathFinder
+
+    if any(getattr(f, "find_distributions", None) for f in sys.meta_path if f is not PathFinder):
+        return None
+    for entry in sys.path:
+        entry = entry or "."
+        try:
+            names = sorted(os.listdir(entry))
+        except NotADirectoryError:
+            return None  # a zip archive on sys.path
+        except (OSError, ValueError):
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = re.sub(r"[-_.]+", "_", name.rsplit(".", 1)[0].split("-", 1)[0]).lower()
+            if dist in seen:
+                continue
+            seen.add(dist)
+            try:
+                with open(os.path.join(entry, name, "entry_points.txt"), encoding="utf-8", errors="replace") as fh:
+                    text = fh.read(1 << 20)
+            except OSError:
+                continue
+            section = None
+            for line in text.splitlines():
+                line = line.strip()
+                if not line or line.startswith(("#", ";")):
+                    continue
+                if line.startswith("[") and line.endswith("]"):
+                    section = line[1:-1].strip()
+                elif section == group and "=" in line:
+                    key, _, value = line.partition("=")
+                    out.append(_EntryPoint(key.strip(), value.strip()))
+    return out
+
+
 def _entry_points(group: str):
     try:
+        fast = _scan_entry_points(group)
+        if fast is not None:
+            return fast
         from importlib.metadata import entry_points
 
         if sys.version_info >= (3, 10):

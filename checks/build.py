@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import posixpath
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from bwdoctor.archlist import ArchListError, covers, parse_cmake_architectures, parse_torch_arch_list
 from bwdoctor.domain.arch import is_blackwell
 from bwdoctor.domain.versions import parse_version
@@ -309,6 +307,8 @@ def source_tree_accepts_torch(source_tree, torch_build):
     if tv is None:
         return Skip(f"torch version {torch_build['version']!r} not PEP 440")
     out = []
+    from packaging.requirements import InvalidRequirement, Requirement  # only when a pin is read
+
     for pin in source_tree["torch_pins"]:
         try:
             req = Requirement(pin["requirement"])

@@ -18,7 +18,6 @@ from bwdoctor.model import Location, Problem, Skip, Unavailable
 from bwdoctor.registry import check
 from bwdoctor.serve.config import ServeConfig
 from bwdoctor.serve.lint import Lint, Machine, lint, workarounds_cost_speed
-from bwdoctor.serve.memory import check_memory
 from bwdoctor.serve.releases import Release, release_for
 
 OPTIONAL = ("distributions", "targets", "gpus")
@@ -137,6 +136,13 @@ def _for_finding(item: Lint, cfg: ServeConfig, release: Release, origin: str = "
             f"{item.evidence['suggestion']} at {item.path}:{item.line}"
         )
     return dataclasses.replace(item, evidence=ev)
+
+
+def check_memory(cfg: ServeConfig, release: Release, machine: Machine) -> list:
+    """bwdoctor.serve.memory.check_memory, imported when a config is linted (it brings the capacity planner)."""
+    from bwdoctor.serve.memory import check_memory as memory_rules
+
+    return memory_rules(cfg, release, machine)
 
 
 def lint_pass(serve_configs: Any, distributions: Any, targets: Any, gpus: Any) -> LintRun:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import Version
+from typing import TYPE_CHECKING
 
 from bwdoctor.domain.cuda import min_driver_for, supports
 from bwdoctor.domain.versions import driver_version_tuple, parse_version, version_key
 from bwdoctor.model import Pass, Problem, Skip, Unavailable
 from bwdoctor.registry import check
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 BLACKWELL_CONSUMER = re.compile(r"sm_12\d")
 
@@ -231,11 +232,62 @@ def driver_supports_cuda_runtime(cuda_runtimes, nvidia_driver, nvml):
     return out
 
 
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+# The plain form of a Requires-Dist line: NAME [extras] SPECIFIERS [; MARKER], specifiers bare or in parentheses.
+_PLAIN_REQ = re.compile(
+    r"\s*(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[A-Za-z0-9._,\s-]*\]\s*)?"
+    r"(?P<open>\(\s*)?(?P<spec>(?:(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*,?\s*)*)"
+    r"(?(open)\)\s*)(?:;(?P<marker>[^;]*))?\s*"
+)
+
+
+class _Req:
+    """What the checks read of a requirement (name, specifier, marker), made without packaging.requirements (its
+    import costs more than every check together): the plain form only, anything else goes to packaging. Its text
+    (a finding's message) and any other attribute come from packaging's Requirement, made when first asked."""
+
+    def __init__(self, text: str, name: str, specifier, marker: str | None) -> None:
+        self.text, self.name, self.specifier, self.marker = text, name, specifier, marker
+
+    def _full(self):
+        from packaging.requirements import Requirement
+
+        return Requirement(self.text)
+
+    def __str__(self) -> str:
+        return str(self._full())
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._full(), attr)
+
+
+def _parse_requirement(text: str):
+    m = _PLAIN_REQ.fullmatch(text)
+    if m is not None and not m.group("spec").rstrip().endswith(","):
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            marker = (m.group("marker") or "").strip() or None
+            return _Req(text, m.group("name"), SpecifierSet(m.group("spec")), marker)
+        except InvalidSpecifier:
+            pass
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
 def _requirement_on(dist: dict, name: str):
     for text in dist.get("requires") or []:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
+        head = _REQ_NAME.match(text)
+        if head and re.sub(r"[-_.]+", "-", head.group(1)).lower() != name:
+            continue  # on another distribution: not parsed (torch's own list has dozens)
+        req = _parse_requirement(text)
+        if req is None:
             continue
         if re.sub(r"[-_.]+", "-", req.name).lower() != name:
             continue

@@ -125,6 +125,23 @@ def test_findings_identical_cold_warm_and_without_cache_on_a_real_venv(tmp_path)
     assert "gone_fn" in links and "libgone.so" in links  # the extensions that do not load are reported
 
 
+def _real_interpreters() -> list:
+    """This checkout's own environment (real wheels from PyPI: pytest, jsonschema, packaging...), plus the
+    interpreters of real environments named in $BWDOCTOR_REAL_VENVS (colon-separated), e.g. a venv with
+    `pip install torch==2.9.1 torchvision torchaudio` and one with `pip install --no-deps bitsandbytes`."""
+    extra = [p for p in os.environ.get("BWDOCTOR_REAL_VENVS", "").split(":") if p]
+    return [sys.executable, *extra]
+
+
+@pytest.mark.parametrize("python", _real_interpreters())
+def test_findings_identical_cold_warm_and_without_cache_on_real_environments(tmp_path, python):
+    if not os.access(python, os.X_OK):
+        pytest.skip(f"{python} is not here")
+    cold, warm, off, off_env, written = _three_runs(tmp_path, "--python", python, "--target", "sm_120", env={})
+    assert cold == warm == off == off_env and cold
+    assert {"links", "gpucode"} <= set(written)  # whole results were kept, and the warm run used them
+
+
 @pytest.mark.parametrize("tree", [H100_ROOT, VENV_BOX], ids=lambda p: p.name)
 def test_findings_identical_cold_warm_and_without_cache_on_fixture_trees(tmp_path, tree):
     root = tmp_path / tree.name

@@ -168,3 +168,31 @@ def test_a_command_still_running_when_bwdoctor_is_terminated_is_killed(tmp_path,
     finally:
         proc.kill()
     assert _wait_dead(pid), f"the command outlived the bwdoctor process ended by {sig}"
+
+
+def test_a_command_not_yet_registered_is_killed_with_bwdoctor_too(tmp_path):
+    """A signal that comes while a command's Popen has not returned (its group not yet recorded) still ends it:
+    every child of bwdoctor that leads its own group is killed on the way out."""
+    import signal as _signal
+    import subprocess
+
+    marker = tmp_path / "pid"
+    script = (
+        "import subprocess, time\n"
+        "from bwdoctor.context import watch_termination\n"
+        "watch_termination()\n"
+        f"subprocess.Popen(['sh', '-c', 'echo $$ > {marker}; exec sleep 600'], start_new_session=True)\n"
+        "time.sleep(300)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() or not marker.read_text().strip():
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.02)
+        pid = int(marker.read_text().split()[0])
+        proc.send_signal(_signal.SIGTERM)
+        assert proc.wait(timeout=30) == -_signal.SIGTERM
+    finally:
+        proc.kill()
+    assert _wait_dead(pid), "the command outlived the bwdoctor process ended by SIGTERM"

@@ -11,7 +11,6 @@ binutils' `c++filt` is run (bounded by a timeout); without either, names stay ma
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import shutil
 from functools import lru_cache
 from typing import Dict, Iterable, Optional
@@ -24,6 +23,8 @@ _lib = None
 def _load():
     global _lib
     if _lib is None:
+        import ctypes.util  # imports tempfile and subprocess: only when a name is demangled
+
         _lib = False
         for name in ("libstdc++.so.6", ctypes.util.find_library("stdc++")):
             if not name:

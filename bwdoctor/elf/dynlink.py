@@ -94,6 +94,7 @@ class Loader:
         self._real: Dict[str, str] = {}
         self._real_dirs: Dict[str, str] = {}
         self._expanded: Dict[Tuple[str, str, int], str] = {}
+        self.globbed: List[str] = []  # the host patterns _machine_paths listed (for a bwdoctor.cache.Witness)
         # a bwdoctor.cache.Store: what is read from an unchanged file (dynamic section, undefined symbols, the
         # symbols a scope resolves) is reused from an earlier run
         self.store: Any = store
@@ -104,6 +105,16 @@ class Loader:
 
     def host(self, path: str) -> str:
         return path if self.root == "/" else os.path.join(self.root, path.lstrip("/"))
+
+    def witness(self, w: Any) -> None:
+        """Note in a bwdoctor.cache.Witness every host path this loader's answers depend on: each path it tried
+        (a name in a directory, followed through symlinks), each directory it resolved, ld.so.cache, the $LIB
+        test and each pattern it listed."""
+        w.see_all(self.host(p) for p in self._real)
+        w.see_all(self.host(d) for d in self._real_dirs)
+        w.see_all(self.host(p) for p in ("/etc/ld.so.cache", "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu"))
+        for pattern in self.globbed:
+            w.glob(pattern)
 
     def realpath(self, path: str) -> str:
         """Machine path after symlinks, each step kept under the root (cached: searches repeat paths)."""
@@ -392,6 +403,7 @@ def interpreter_loader(
 
 
 def _machine_paths(ld: Loader, pattern: str) -> List[str]:
+    ld.globbed.append(ld.host(pattern))
     hits = sorted(glob.glob(ld.host(pattern)))
     return hits if ld.root == "/" else ["/" + os.path.relpath(h, ld.root) for h in hits]
 

@@ -4,19 +4,15 @@ headers through bwdoctor.elf.fatbin, a distribution's files from its RECORD (the
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import functools
-import lzma
 import os
 import re
-import shutil
 import stat
-import tempfile
-import zipfile
-import zlib
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
+
+if TYPE_CHECKING:
+    import zipfile
 
 from .. import fileio
 from ..elf.distfiles import is_elf, iter_elf_files
@@ -35,18 +31,37 @@ TOTAL_LIMIT = 16 << 30  # all members of one wheel together (torch's are about 4
 RATIO_LIMIT = 100  # real libraries deflate 2-10:1; a member far above is padding or a zip bomb
 RATIO_FLOOR = 16 << 20  # a small member is extracted whatever its ratio
 SPACE_MARGIN = 256 << 20  # free space left in the temp dir after extracting a member
-# what a damaged or hostile zip raises (bad CRC, bad header, unknown compression, cut short)
-WHEEL_ERRORS = (
-    OSError,
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    zlib.error,
-    lzma.LZMAError,
-    RuntimeError,
-    ValueError,
-    EOFError,
-    NotImplementedError,
-)
+
+
+def wheel_errors() -> tuple:
+    """What a damaged or hostile zip raises (bad CRC, bad header, unknown compression, cut short). zipfile, zlib
+    and lzma are imported here, when a wheel is read, not at every start of bwdoctor."""
+    import lzma
+    import zipfile
+    import zlib
+
+    return (
+        OSError,
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        lzma.LZMAError,
+        RuntimeError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """WHEEL_ERRORS and the modules only wheel reading needs, imported on first use."""
+    if name == "WHEEL_ERRORS":
+        return wheel_errors()
+    if name in ("tempfile", "zipfile", "shutil"):
+        import importlib
+
+        return importlib.import_module(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 Scan = Callable[[str], Dict[str, Any]]
@@ -81,6 +96,8 @@ def _member_problem(info: zipfile.ZipInfo, extracted: int, tmp: str) -> Optional
         return f"{mib(size)} packed into {mib(packed)} ({size // packed}:1) is padding or a zip bomb, not a library"
     if extracted + size > TOTAL_LIMIT:
         return f"the wheel's members would pass {mib(TOTAL_LIMIT)} extracted in all"
+    import shutil
+
     try:
         free = shutil.disk_usage(tmp).free
     except OSError:
@@ -110,6 +127,8 @@ def _wheel(path: Path, progress: Optional[Callable[[str], None]] = None, scan: O
     (anything else is never extracted); an ELF member is copied into a private temp dir (removed at once and
     always), within MEMBER_LIMIT, RATIO_LIMIT, TOTAL_LIMIT and the free space; a member over them is listed with
     the reason it was skipped."""
+    import zipfile
+
     parts = path.name.split("-")
     files = []
     extracted = 0
@@ -149,6 +168,11 @@ def _wheel(path: Path, progress: Optional[Callable[[str], None]] = None, scan: O
 def _private_dir() -> Iterator[str]:
     """A temp directory only this user can read, removed on exit, and at interpreter exit should the probe's
     thread be abandoned on its budget."""
+    import atexit
+    import functools
+    import shutil
+    import tempfile
+
     tmp = tempfile.mkdtemp(prefix="bwdoctor-wheel-")  # mode 0700
     remove = functools.partial(shutil.rmtree, tmp, ignore_errors=True)
     atexit.register(remove)
@@ -228,7 +252,7 @@ def _read_artifact(
     elif p.is_file() and p.suffix == ".whl":
         try:
             out = _wheel(p, progress, _scanner(ctx))
-        except WHEEL_ERRORS as exc:
+        except wheel_errors() as exc:
             why = (
                 fileio.describe(exc)
                 if isinstance(exc, OSError)

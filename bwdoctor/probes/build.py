@@ -7,6 +7,7 @@ import posixpath
 import re
 import shutil
 from pathlib import Path
+from typing import Optional
 
 from .. import fileio
 from ..elf.rootpath import realpath_under
@@ -55,6 +56,33 @@ def nvcc_gcc_max(ctx, nvcc_path: str):
     return None
 
 
+def _gcc_version(ctx, cc: str) -> Optional[str]:
+    """What `cc -dumpfullversion -dumpversion` prints first, or None. The version is compiled into the compiler
+    driver, so an ELF driver's answer is cached by its file identity (a wrapper script is asked every time)."""
+    from .. import cache
+
+    store = cache.store(ctx)
+    key = None
+    if store is not None and os.path.isabs(cc):
+        try:
+            with open(cc, "rb") as fh:
+                ident = cache.file_key(os.fstat(fh.fileno())) if fh.read(4) == b"\x7fELF" else None
+        except (OSError, ValueError):
+            ident = None
+        key = ("gcc-version", cc, *ident) if ident else None
+    if key is not None and store is not None:
+        hit = store.get("tool-output", key)
+        if isinstance(hit, str):
+            return hit
+    res = ctx.run([cc, "-dumpfullversion", "-dumpversion"], timeout=5.0)
+    if isinstance(res, Unavailable) or res.returncode != 0 or not res.stdout.strip():
+        return None
+    version = res.stdout.strip().splitlines()[0]
+    if key is not None and store is not None:
+        store.put("tool-output", key, version)
+    return version
+
+
 @probe("build_env", budget=6.0)
 def build_env(ctx, cuda_toolkits, python_env):
     """Build settings and resources: MAX_JOBS, NVCC_THREADS, cores, RAM, disk, arch lists, gcc, ccache."""
@@ -93,9 +121,9 @@ def build_env(ctx, cuda_toolkits, python_env):
     cc = env.get("CC") or _which("gcc", env)
     out["gcc"] = None
     if ctx.live_machine and cc:
-        res = ctx.run([cc, "-dumpfullversion", "-dumpversion"], timeout=5.0)
-        if not isinstance(res, Unavailable) and res.returncode == 0 and res.stdout.strip():
-            out["gcc"] = {"path": cc, "version": res.stdout.strip().splitlines()[0]}
+        version = _gcc_version(ctx, cc)
+        if version:
+            out["gcc"] = {"path": cc, "version": version}
     out["ccache"] = _which("ccache", env) if ctx.live_machine else None
     used = None if isinstance(cuda_toolkits, Unavailable) else cuda_toolkits.get("used")
     out["nvcc"] = used

@@ -75,26 +75,36 @@ def flashinfer_cache_dir(env) -> str:
     return os.path.join(base, "flashinfer")
 
 
-def cache_elf_files(root: str, limit: int = CACHE_FILE_LIMIT) -> List[str]:
-    """Up to `limit` .so files under the FlashInfer cache (sorted)."""
+def cache_elf_files(root: str, limit: int = CACHE_FILE_LIMIT, witness=None) -> List[str]:
+    """Up to `limit` .so files under the FlashInfer cache (sorted); `witness` notes every directory walked and
+    every file looked at."""
     out: List[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
+        if witness is not None:
+            witness.see(dirpath)
         for name in sorted(filenames):
             if re.search(r"\.so(\.|$)", name):
                 path = os.path.join(dirpath, name)
+                if witness is not None:
+                    witness.see(path)
                 if is_elf(path):
                     out.append(path)
                     if len(out) >= limit:
+                        if witness is not None:
+                            witness.keep = False  # the walk stopped part-way: what it did not see is unknown
                         return out
     return out
 
 
-def standalone_cubins(ctx, dist: dict, limit: int = CUBIN_FILE_LIMIT):
+def standalone_cubins(ctx, dist: dict, limit: int = CUBIN_FILE_LIMIT, witness=None):
     """One files[] item for the stand-alone .cubin files a distribution's RECORD lists (flashinfer-cubin ships
     thousands, loaded by the library at run time): the targets their ELF headers name, or None when it has none."""
+    record = os.path.join(dist["dist_info"], "RECORD")
+    if witness is not None:
+        witness.see(str(ctx.host_path(record)))
     try:
-        text = ctx.read_text(os.path.join(dist["dist_info"], "RECORD"), RECORD_LIMIT)
+        text = ctx.read_text(record, RECORD_LIMIT)
     except (OSError, ValueError):
         return None
     rels = [r for r in parse_record(text) if r.lower().endswith(".cubin")]
@@ -102,8 +112,11 @@ def standalone_cubins(ctx, dist: dict, limit: int = CUBIN_FILE_LIMIT):
         return None
     archs, unreadable = set(), 0
     for rel in rels[:limit]:
+        path = os.path.normpath(os.path.join(dist["location"], rel))
+        if witness is not None:
+            witness.see(str(ctx.host_path(path)))
         try:
-            target = cubin_target(ctx.read_bytes(os.path.normpath(os.path.join(dist["location"], rel)), 64))
+            target = cubin_target(ctx.read_bytes(path, 64))
         except (OSError, ValueError):
             target = None
         if target is None:
@@ -125,21 +138,33 @@ def standalone_cubins(ctx, dist: dict, limit: int = CUBIN_FILE_LIMIT):
 
 @probe("cuda_binaries", budget=20.0)
 def cuda_binaries(ctx, python_env, distributions):
-    """GPU code (cubin and PTX targets) in the CUDA .so files of installed distributions."""
+    """GPU code (cubin and PTX targets) in the CUDA .so files of installed distributions.
+
+    On the live machine the whole result is kept in the cache (bwdoctor.cache.memo) and reused while every RECORD,
+    every file it names as a candidate and the FlashInfer cache directories are unchanged."""
     if isinstance(distributions, Unavailable):
         return Unavailable(f"installed distributions are unknown: {distributions.reason}")
     from .. import cache
 
     store = cache.store(ctx)
+    if store is None or not ctx.live_machine:
+        return _cuda_binaries(ctx, distributions, store, cache.Witness())
+    dists = [d for d in distributions if is_cuda_distribution(d.get("name", "")) and d.get("dist_info")]
+    where = [ctx.env.get("FLASHINFER_WORKSPACE_BASE"), ctx.env.get("HOME")]
+    key = ("cuda_binaries", cache.fingerprint([dists, where]))
+    return cache.memo("gpucode", key, lambda w: _cuda_binaries(ctx, distributions, store, w), store)
+
+
+def _cuda_binaries(ctx, distributions, store, witness) -> dict:
     out: Dict[str, dict] = {}
     for dist in distributions:
         name = dist.get("name", "")
         if not is_cuda_distribution(name) or not dist.get("dist_info"):
             continue
         # facts name machine paths: read the files under --root, name them as the machine does
-        paths, error = installed_elf_files(ctx, dist, shared_only=True)
+        paths, error = installed_elf_files(ctx, dist, shared_only=True, witness=witness)
         files = [dict(f, path=ctx.machine_path(f["path"])) for f in scan_paths(paths, store=store)]
-        cubins = standalone_cubins(ctx, dist)
+        cubins = standalone_cubins(ctx, dist, witness=witness)
         if cubins is not None:
             files.append(cubins)
         entry = {"version": dist.get("version", ""), "elf_files": len(paths), "files": files}
@@ -147,8 +172,9 @@ def cuda_binaries(ctx, python_env, distributions):
             entry["error"] = error
         out[name] = entry
     cache = ctx.machine_path(str(ctx.host_path(flashinfer_cache_dir(ctx.env))))
+    witness.see(str(ctx.host_path(cache)))
     if ctx.is_dir(cache):
-        paths = cache_elf_files(str(ctx.resolve(cache)))
+        paths = cache_elf_files(str(ctx.resolve(cache)), witness=witness)
         out[FLASHINFER_CACHE] = {
             "version": "",
             "path": cache,

@@ -21,8 +21,9 @@ def resolve_under_root(ctx, path: str) -> str:
 
 
 def read_ldcache_door(ctx, path: str):
-    """(entries, error) of the tree's ld.so.cache, read through the context (a regular file only, bounded)."""
-    return read_ldcache(path, lambda p, limit: ctx.read_bytes(p, limit=limit))
+    """(entries, error) of the tree's ld.so.cache, read through the context (a regular file only, bounded); read
+    once per run for every probe that looks a driver library up (the entries are not to be edited)."""
+    return ctx.shared(f"ldcache:{path}", lambda c: read_ldcache(path, lambda p, limit: c.read_bytes(p, limit=limit)))
 
 
 def _describe(ctx, path: str, via: str) -> dict:

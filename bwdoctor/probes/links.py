@@ -58,12 +58,14 @@ def _read_json(ctx, path: str):
         return None
 
 
-def built_for(ctx, d: dict) -> Optional[dict]:
+def built_for(ctx, d: dict, witness=None) -> Optional[dict]:
     """Which torch a distribution was built for, from what it wrote down (see linkcause.built_for_torch)."""
-    cpp_lib = (
-        _read_json(ctx, os.path.join(d["location"], "xformers", "cpp_lib.json")) if d["name"] == "xformers" else None
-    )
-    direct = _read_json(ctx, os.path.join(d["dist_info"], "direct_url.json")) if d.get("dist_info") else None
+    cpp_path = os.path.join(d["location"], "xformers", "cpp_lib.json")
+    direct_path = os.path.join(d["dist_info"], "direct_url.json") if d.get("dist_info") else None
+    if witness is not None:
+        witness.see_all(str(ctx.host_path(p)) for p in (cpp_path, direct_path) if p)
+    cpp_lib = _read_json(ctx, cpp_path) if d["name"] == "xformers" else None
+    direct = _read_json(ctx, direct_path) if direct_path else None
     url = direct.get("url") if isinstance(direct, dict) and isinstance(direct.get("url"), str) else None
     from ..elf.linkcause import built_for_torch
 
@@ -195,9 +197,12 @@ def links_torch(ld, paths: List[str]) -> bool:
     return False
 
 
-def torch_entry(ctx, ld, distributions, tb: dict, torch_dir: str) -> dict:
+def torch_entry(ctx, ld, distributions, tb: dict, torch_dir: str, witness=None) -> dict:
     """The extension_links row of torch itself: what `import torch` would fail on (see dynlink.preload_torch)."""
     d: dict = next((x for x in distributions if x["name"] == "torch"), {})
+    if witness is not None:
+        witness.glob(str(ctx.host_path(os.path.join(torch_dir, "_C.*.so"))))
+        witness.see(str(ctx.host_path(os.path.join(torch_dir, "lib", "libtorch_global_deps.so"))))
     files = [
         link_result(ld, r["path"], os.path.dirname(torch_dir), raw=r, imp={"import": "torch", "soft": None})
         for r in ld.torch_failures
@@ -222,7 +227,7 @@ def torch_entry(ctx, ld, distributions, tb: dict, torch_dir: str) -> dict:
 IMPORTED_MODULES = (("bitsandbytes", "bitsandbytes/triton/*.py", "triton.ops", "triton"),)
 
 
-def missing_python_modules(ctx, d: dict, distributions) -> List[dict]:
+def missing_python_modules(ctx, d: dict, distributions, witness=None) -> List[dict]:
     """Modules the distribution's own code imports (module-level `from M...`/`import M...`) that the installed
     provider does not have: `import <distribution>` fails with "No module named 'M'" before any library loads."""
     out: List[dict] = []
@@ -231,7 +236,11 @@ def missing_python_modules(ctx, d: dict, distributions) -> List[dict]:
         prov = providers.get(provider)
         if d["name"] != dist or prov is None:
             continue
-        if ctx.exists(os.path.join(prov["location"], *module.split("."), "__init__.py")):
+        init = os.path.join(prov["location"], *module.split("."), "__init__.py")
+        if witness is not None:
+            witness.see(str(ctx.host_path(init)))
+            witness.glob(str(ctx.host_path(os.path.join(d["location"], pattern))))
+        if ctx.exists(init):
             continue
         rx = re.compile(rf"^\s*(?:from\s+{re.escape(module)}[.\s]|import\s+{re.escape(module)}\b)")
         for path in ctx.glob(os.path.join(d["location"], pattern)):
@@ -255,12 +264,35 @@ def missing_python_modules(ctx, d: dict, distributions) -> List[dict]:
     return out
 
 
+# Environment variables the loader model and the extensions' own library choice read (the memo's key holds them).
+LINK_ENV = ("LD_LIBRARY_PATH", "TORCH_USE_RTLD_GLOBAL", "BNB_CUDA_VERSION")
+
+
 @probe("extension_links", budget=15.0)
 def extension_links(ctx, python_env, distributions, torch_build):
     """Compiled extensions of vLLM, flash-attn, xformers, torchvision, torchaudio... that will not load, with the
-    loader model's raw result for each failing file and the torch each distribution was built for."""
+    loader model's raw result for each failing file and the torch each distribution was built for.
+
+    The result is pure in the files and directories the loader model looks at, so on the live machine it is
+    kept whole in the cache (bwdoctor.cache.memo) and reused while every one of them is unchanged."""
     if isinstance(distributions, Unavailable) or isinstance(python_env, Unavailable):
         return Unavailable("the inspected environment is unknown")
+    from .. import cache
+
+    def compute(witness):
+        return _extension_links(ctx, python_env, distributions, torch_build, witness)
+
+    store = cache.store(ctx)
+    if store is None or not ctx.live_machine:
+        return compute(cache.Witness())
+    key = (
+        "extension_links",
+        cache.fingerprint([python_env, distributions, torch_build, [ctx.env.get(v) for v in LINK_ENV]]),
+    )
+    return cache.memo("links", key, compute, store)
+
+
+def _extension_links(ctx, python_env, distributions, torch_build, witness):
     root = str(ctx.root).rstrip("/") or "/"
     exe = python_env.get("executable") or ""
 
@@ -290,19 +322,19 @@ def extension_links(ctx, python_env, distributions, torch_build):
     if torch_dir:  # torch's own libraries: `import torch` (libtorch_global_deps.so, then torch/_C*.so)
         ld_torch, n2 = interpreter_loader(python_env, root, env, torch_dir, ld_plain.objects, tb, ld_plain.store)
         notes += n2
-        out.append(torch_entry(ctx, ld_torch, distributions, tb, torch_dir))
+        out.append(torch_entry(ctx, ld_torch, distributions, tb, torch_dir, witness))
     for d in distributions:
         if d["name"] == "torch" or not d.get("dist_info"):
             continue
         known = d["name"] in EXTENSION_DISTS or _requires_torch(d)
-        paths, _err = installed_elf_files(ctx, d, shared_only=True)
-        gaps = missing_python_modules(ctx, d, distributions)
+        paths, _err = installed_elf_files(ctx, d, shared_only=True, witness=witness)
+        gaps = missing_python_modules(ctx, d, distributions, witness)
         if not gaps and (not paths or not (known or links_torch(ld_plain, paths))):
             continue
         paths = [machine(p) for p in select_loaded(d["name"], paths, tb, env)]
         # every one of these is imported after torch (they import it first)
         ld = ld_torch if ld_torch is not None else ld_plain
-        built = built_for(ctx, d)
+        built = built_for(ctx, d, witness)
         files = dist_results(ld, paths, machine(d["location"]))
         row = {
             "distribution": d["name"],
@@ -318,6 +350,9 @@ def extension_links(ctx, python_env, distributions, torch_build):
             row["missing_modules"] = gaps
         out.append(row)
     torch_cuda = cuda_libraries(ld_torch, []) if ld_torch is not None else {}
+    for ld in (ld_plain, ld_torch):
+        if ld is not None:
+            ld.witness(witness)
     return {
         "extensions": out,
         "torch": tb["version"] if tb else None,

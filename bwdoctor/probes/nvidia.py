@@ -111,18 +111,35 @@ def _nvml_from_capture(ctx):
 NVML_LIB = "libnvidia-ml.so.1"
 
 
+def driver_signs(ctx) -> bool:
+    """Whether this machine shows an NVIDIA driver: /proc/driver/nvidia, /dev/nvidiactl or libnvidia-ml.so.1
+    where the loader finds it. When it does, the nvml probe asks NVML whatever the PCI bus says."""
+    if ctx.exists("/proc/driver/nvidia") or ctx.exists("/dev/nvidiactl"):
+        return True
+    from .libcuda import DEFAULT_DIRS, soname_locations
+
+    aarch64 = ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu")
+    return bool(soname_locations(ctx, NVML_LIB, DEFAULT_DIRS + aarch64)[0])
+
+
 def _no_driver_here(ctx, pci_gpus) -> Optional[str]:
     """Why NVML need not be asked (no sign of an NVIDIA driver or GPU anywhere), or None when it must be."""
     if not isinstance(pci_gpus, list) or pci_gpus:
         return None
-    if ctx.exists("/proc/driver/nvidia") or ctx.exists("/dev/nvidiactl"):
-        return None
-    from .libcuda import DEFAULT_DIRS, soname_locations
-
-    aarch64 = ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu")
-    if soname_locations(ctx, NVML_LIB, DEFAULT_DIRS + aarch64)[0]:
+    if driver_signs(ctx):
         return None
     return f"no NVIDIA driver: no {NVML_LIB}, no /proc/driver/nvidia and no NVIDIA device on the PCI bus"
+
+
+def start_nvml_early(ctx) -> bool:
+    """Start the NVML child before the probes run when the nvml probe will surely ask it (a live machine with
+    signs of a driver): its start-up then overlaps the imports and the other probes. True when started."""
+    if not ctx.live_machine or not driver_signs(ctx):
+        return False
+    from . import nvml_query
+
+    nvml_query.start_early()
+    return True
 
 
 @probe("nvml", budget=8.0)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -209,12 +211,8 @@ def _package_parent() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def isolated(timeout: float = TIMEOUT, python: Optional[str] = None):
-    """query() in a child interpreter: its facts, or Unavailable saying what happened to the child.
-
-    A crash (signal), an exit before the result, output that is not the expected JSON, or a hang (the child and
-    anything it started are killed at `timeout`) each become an Unavailable naming libnvidia-ml.so.1 and the NVML
-    step it was in; bwdoctor itself never maps the library."""
+def _ask_child(timeout: float, python: Optional[str]):
+    """The bounded run of the child (a context.RunResult): own session, timeout, output cap, group killed."""
     from ..context import run_bounded
 
     code = (
@@ -223,10 +221,72 @@ def isolated(timeout: float = TIMEOUT, python: Optional[str] = None):
     )
     env = dict(os.environ)
     env.pop("PYTHONSTARTUP", None)
-    res = run_bounded(
+    return run_bounded(
         [python or sys.executable, "-c", code, _package_parent()], timeout=timeout, env=env, limit=OUTPUT_LIMIT
     )
-    return interpret(res, timeout)
+
+
+class _Early:
+    """The child started ahead of the nvml probe (start_early), run to its end in a thread of its own."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.environ = dict(os.environ)  # the child's environment: an answer for another one is not collected
+        self.started = time.monotonic()
+        self.result: Any = None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="nvml-early")
+
+    def _run(self) -> None:
+        try:
+            self.result = _ask_child(self.timeout, None)
+        except Exception:  # collected as "no early answer": isolated() then asks a child of its own
+            self.result = None
+        finally:
+            self.done.set()
+
+
+_early: Optional[_Early] = None
+EARLY_MAX_AGE = 60.0
+_early_lock = threading.Lock()
+
+
+def start_early(timeout: float = TIMEOUT) -> None:
+    """Start the NVML child now, so that its interpreter start and nvmlInit (a tenth of a second or more on a
+    datacenter GPU) overlap bwdoctor's own imports and the other probes; the nvml probe's isolated() collects its
+    answer. The child is the same bounded run isolated() makes (own session, timeout, output cap, group killed)."""
+    global _early
+    with _early_lock:
+        if _early is not None:
+            return
+        _early = _Early(timeout)
+        _early.thread.start()
+
+
+def _take_early(timeout: float, python: Optional[str]) -> Optional[_Early]:
+    global _early
+    with _early_lock:
+        early, _early = _early, None
+    if early is None or python is not None or early.timeout != timeout or early.environ != dict(os.environ):
+        return None
+    if time.monotonic() - early.started > EARLY_MAX_AGE:  # started for another run of this process
+        return None
+    return early
+
+
+def isolated(timeout: float = TIMEOUT, python: Optional[str] = None):
+    """query() in a child interpreter: its facts, or Unavailable saying what happened to the child.
+
+    A crash (signal), an exit before the result, output that is not the expected JSON, or a hang (the child and
+    anything it started are killed at `timeout`) each become an Unavailable naming libnvidia-ml.so.1 and the NVML
+    step it was in; bwdoctor itself never maps the library. A child start_early() started is collected instead of
+    starting another."""
+    early = _take_early(timeout, python)
+    if early is not None:
+        early.done.wait(timeout + 5.0)  # the run itself ends at its timeout; this only guards against a stuck thread
+        if early.result is not None:
+            return interpret(early.result, timeout)
+    return interpret(_ask_child(timeout, python), timeout)
 
 
 def _lines(stdout: str):

@@ -106,28 +106,67 @@ def python_env(ctx):
         env["PYTHONNOUSERSITE"] = env.get("PYTHONNOUSERSITE", "")
         if not env["PYTHONNOUSERSITE"]:
             del env["PYTHONNOUSERSITE"]
-        res = ctx.run([exe, "-c", _SCRIPT], timeout=10.0, env=env)
-        if isinstance(res, Unavailable):
-            return res
-        if res.returncode != 0:
-            lines = [ln for ln in (res.stderr or "").strip().splitlines() if ln.strip()]
-            tail = [ln for ln in lines if "sysconfig" not in ln][-1:] or lines[:1] or ["no error text"]
-            if "sysconfig" in tail[0]:  # a program that echoes the Python code it was given back
-                tail = ["it did not run the Python code it was given"]
-            return Unavailable(
-                f"{exe} exited with {res.returncode} when asked for its sys.path (is it a Python interpreter?): "
-                f"{tail[0][:160]}"
-            )
-        try:
-            info = json.loads(res.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            info = None
-        if not isinstance(info, dict) or not isinstance(info.get("sys_path"), list):
-            return Unavailable(f"{exe} is not a Python interpreter: it did not print its sys.path as JSON")
-        info["source"] = "subprocess"
+        from .. import cache
+
+        store = cache.store(ctx)
+        named = sorted([k, v] for k, v in env.items() if k.startswith("PYTHON") or k == "HOME")
+        key = ("python_env", exe, cache.fingerprint([_SCRIPT, named]))
+        info = cache.memo("python-env", key, lambda w: _ask_interpreter(ctx, exe, env, w), store)
+        if isinstance(info, Unavailable):
+            return info
+        info = dict(info)  # the cache's copy stays as the interpreter gave it
     info["requested"] = exe
     info["site_packages"] = [p for p in dict.fromkeys(info.get("site_packages") or []) if p]
     return info
+
+
+def _ask_interpreter(ctx, exe: str, env: dict, witness):
+    """The interpreter's own answer (_SCRIPT in a child), or Unavailable; `witness` notes what that answer depends
+    on, so that it is asked again only when one of them changes: the interpreter and its pyvenv.cfg, every
+    directory of its sys.path and site-packages (a .pth or an egg added or removed changes its mtime), every .pth
+    file in them and a sitecustomize/usercustomize module beside them, and the user site-packages directory."""
+    res = ctx.run([exe, "-c", _SCRIPT], timeout=10.0, env=env)
+    if isinstance(res, Unavailable):
+        return res
+    if res.returncode != 0:
+        lines = [ln for ln in (res.stderr or "").strip().splitlines() if ln.strip()]
+        tail = [ln for ln in lines if "sysconfig" not in ln][-1:] or lines[:1] or ["no error text"]
+        if "sysconfig" in tail[0]:  # a program that echoes the Python code it was given back
+            tail = ["it did not run the Python code it was given"]
+        return Unavailable(
+            f"{exe} exited with {res.returncode} when asked for its sys.path (is it a Python interpreter?): "
+            f"{tail[0][:160]}"
+        )
+    try:
+        info = json.loads(res.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        info = None
+    if not isinstance(info, dict) or not isinstance(info.get("sys_path"), list):
+        return Unavailable(f"{exe} is not a Python interpreter: it did not print its sys.path as JSON")
+    info["source"] = "subprocess"
+    _witness_interpreter(witness, exe, env, info)
+    return info
+
+
+def _witness_interpreter(witness, exe: str, env: dict, info: dict) -> None:
+    bindir = os.path.dirname(os.path.abspath(exe))
+    witness.see_all([exe, os.path.join(bindir, "pyvenv.cfg"), os.path.join(os.path.dirname(bindir), "pyvenv.cfg")])
+    dirs = [p for p in [*info.get("sys_path", []), *(info.get("site_packages") or [])] if isinstance(p, str) and p]
+    if not all(os.path.isabs(p) for p in dirs):
+        witness.keep = False  # a relative entry depends on the working directory: ask every time
+    for d in dict.fromkeys(dirs):
+        witness.see(d)
+        for name in ("sitecustomize.py", "usercustomize.py"):
+            witness.see(os.path.join(d, name))
+        try:
+            names = os.listdir(d)
+        except (OSError, ValueError):
+            continue
+        witness.see_all(os.path.join(d, n) for n in names if n.endswith(".pth"))
+    version = str(info.get("version") or "").split(".")
+    base = env.get("PYTHONUSERBASE") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local")
+    if len(version) >= 2:
+        witness.see(os.path.join(base, "lib", f"python{version[0]}.{version[1]}", "site-packages"))
 
 
 def canonical(name: str) -> str:
@@ -210,8 +249,21 @@ def distributions(ctx, python_env):
     """
     if isinstance(python_env, Unavailable):
         return python_env  # e.g. "no Python environment in this tree": never another machine's
-    seen = {}
+    from .. import cache
+
+    store = cache.store(ctx)
+    if store is None or not ctx.live_machine:
+        return _distributions(ctx, python_env, cache.Witness())
+    key = ("distributions", cache.fingerprint(python_env.get("sys_path", [])))
+    return cache.memo("distributions", key, lambda w: _distributions(ctx, python_env, w), store)
+
+
+def _distributions(ctx, python_env: dict, witness) -> list:
+    """distributions' list; `witness` notes each sys.path directory (a distribution installed or removed changes
+    its mtime) and each metadata file read."""
+    seen: dict = {}
     for entry in python_env.get("sys_path", []):
+        witness.see(entry)
         try:
             names = ctx.listdir(entry)
         except (OSError, ValueError):
@@ -219,6 +271,11 @@ def distributions(ctx, python_env):
         for name in names:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
+            path = os.path.join(entry, name)
+            if name.endswith(".dist-info"):
+                witness.see(os.path.join(path, "METADATA"))
+            else:  # an .egg-info file, or a directory with PKG-INFO and requires.txt
+                witness.see_all([path, os.path.join(path, "PKG-INFO"), os.path.join(path, "requires.txt")])
             try:
                 info = _read_dist(ctx, entry, name)
             except (OSError, ValueError):
@@ -243,11 +300,12 @@ def distributions(ctx, python_env):
     return [seen[k] for k in sorted(seen)]
 
 
-def installed_elf_files(ctx, d: dict, shared_only: bool = False) -> tuple:
+def installed_elf_files(ctx, d: dict, shared_only: bool = False, witness=None) -> tuple:
     """(host paths of the ELF files a `distributions` item owns per its RECORD, error text or None).
 
     The fact names machine paths; under --root they are read inside the tree (a host path already under the
-    root, as older facts gave, is taken as it is). A symlink loop in the tree is an error, never a raise."""
+    root, as older facts gave, is taken as it is). A symlink loop in the tree is an error, never a raise.
+    witness: a bwdoctor.cache.Witness to note the RECORD and every file it names as a candidate in."""
     from ..elf.distfiles import record_elf_files
 
     root = str(ctx.root).rstrip("/") or "/"
@@ -260,11 +318,18 @@ def installed_elf_files(ctx, d: dict, shared_only: bool = False) -> tuple:
     store = cache.store(ctx)
     try:
         if store is not None:
-            hit = _cached_elf_files(store, host(d["dist_info"]), host(d.get("location")), shared_only)
+            hit = _cached_elf_files(store, host(d["dist_info"]), host(d.get("location")), shared_only, witness)
             if hit is not None:
                 return hit, None
-        return record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=shared_only)
+        files, error = record_elf_files(host(d["dist_info"]), host(d.get("location")), shared_only=shared_only)
+        if witness is not None:
+            witness.see(os.path.join(host(d["dist_info"]), "RECORD"))  # e.g. an .egg-info without one
+            if files:  # read without knowing each candidate (a RECORD changed just now): not kept
+                witness.keep = False
+        return files, error
     except OSError as exc:
+        if witness is not None:
+            witness.see(os.path.join(host(d["dist_info"]), "RECORD"))
         return [], f"cannot read its RECORD: {exc}"
 
 
@@ -284,7 +349,7 @@ def _state(path: str):
     return list(ident) if ident else None
 
 
-def _cached_elf_files(store, dist_info: str, location, shared_only: bool):
+def _cached_elf_files(store, dist_info: str, location, shared_only: bool, witness=None):
     """record_elf_files' list, reused while the RECORD and every file it names as a candidate are unchanged (a
     stat each instead of parsing a RECORD of thousands of rows); None when it must be computed (errors included)."""
     from ..cache import file_key
@@ -302,6 +367,9 @@ def _cached_elf_files(store, dist_info: str, location, shared_only: bool):
     if isinstance(hit, dict) and isinstance(hit.get("states"), list) and isinstance(hit.get("files"), list):
         try:
             if all(_state(p) == st for p, st in hit["states"]):
+                if witness is not None:
+                    witness.see(record)
+                    witness.see_all(str(p) for p, _st in hit["states"])
                 return [str(p) for p in hit["files"]]
         except (TypeError, ValueError):
             pass
@@ -324,4 +392,7 @@ def _cached_elf_files(store, dist_info: str, location, shared_only: bool):
     files = sorted({p for p in candidates if _worth_opening(p) and is_elf(p)})
     if all(st is not None for _, st in states):  # a file changed just now is not cached (file_key)
         store.put("elf-files", key, {"states": states, "files": files})
+    if witness is not None:
+        witness.see(record)
+        witness.see_all(candidates)
     return files

@@ -184,6 +184,13 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
     """Files of an installed distribution that differ from its RECORD: size first, hash when sizes agree
     but the file is newer than the RECORD (a same-size edit). `suffixes` limits the files compared.
 
+    What is guaranteed: every compared file is stat'ed on every run (an edit in place changes no directory, so no
+    directory mtime can stand for it); a file whose size differs from its RECORD row is reported; one of the same
+    size whose mtime is after the RECORD's is hashed - any write moves the mtime, so a one-byte edit is found. Only
+    the hash is cached (bwdoctor.cache, by the file's dev, inode, size, mtime and ctime): a file written again is
+    hashed again. The RECORD's rows are cached by the RECORD's identity. An edit whose mtime was set back to before
+    the RECORD (touch -d) with the size kept is not looked at, with or without the cache.
+
     Paths are machine paths read through ctx (the live machine when None)."""
     if ctx is None:
         from ..context import Context
@@ -205,34 +212,49 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
     except (OSError, ValueError):
         return {"distribution": dist["name"], "error": f"{dist['location']} could not be resolved"}
     modified, missing, checked = [], [], 0
-    for rel, digest, size in rows:
-        p = os.path.join(base, rel)  # os.path, not pathlib: torch lists ~12,000 files
-        machine = os.path.normpath(os.path.join(dist["location"], rel)) if ctx.in_tree else p
+    # On the live machine every file is stat'ed relative to the install directory, opened once: the same lookup
+    # as base + "/" + rel (".." and absolute entries included), without walking base's components each time.
+    dir_fd = None
+    if not ctx.in_tree:
         try:
-            if not ctx.in_tree:
-                st = os.stat(p)
-            elif rel.startswith("/") or ".." in rel.split("/"):  # scripts in ../../../bin: look up in the tree
-                st = ctx.stat(machine)
-            else:
-                st = os.lstat(p)
-                if stat.S_ISLNK(st.st_mode):
-                    st = ctx.stat(machine)
-        except FileNotFoundError:
-            if not rel.endswith(".pyc"):
-                missing.append(rel)
-            continue
-        except (OSError, ValueError):  # unreadable, a loop, or a NUL byte in the RECORD's path
-            continue
-        checked += 1
-        if size.isdigit() and st.st_size != int(size):
-            modified.append(rel)
-        elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
-            algo, _, want = digest.partition("=")
+            dir_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        except (OSError, ValueError):
+            dir_fd = None
+    try:
+        for rel, digest, size in rows:
             try:
-                if algo in hashlib.algorithms_available and file_digest(ctx, machine, algo) != want:
-                    modified.append(rel)
-            except (OSError, ValueError):
-                pass
+                if dir_fd is not None:
+                    st = os.stat(rel, dir_fd=dir_fd)
+                elif not ctx.in_tree:
+                    st = os.stat(os.path.join(base, rel))  # os.path, not pathlib: torch lists ~12,000 files
+                elif rel.startswith("/") or ".." in rel.split("/"):  # scripts in ../../../bin: look up in the tree
+                    st = ctx.stat(os.path.normpath(os.path.join(dist["location"], rel)))
+                else:
+                    st = os.lstat(os.path.join(base, rel))
+                    if stat.S_ISLNK(st.st_mode):
+                        st = ctx.stat(os.path.normpath(os.path.join(dist["location"], rel)))
+            except FileNotFoundError:
+                if not rel.endswith(".pyc"):
+                    missing.append(rel)
+                continue
+            except (OSError, ValueError):  # unreadable, a loop, or a NUL byte in the RECORD's path
+                continue
+            checked += 1
+            if size.isdigit() and st.st_size != int(size):
+                modified.append(rel)
+            elif rel.endswith(".py") and st.st_mtime > record_mtime + 2:
+                machine = (
+                    os.path.normpath(os.path.join(dist["location"], rel)) if ctx.in_tree else os.path.join(base, rel)
+                )
+                algo, _, want = digest.partition("=")
+                try:
+                    if algo in hashlib.algorithms_available and file_digest(ctx, machine, algo) != want:
+                        modified.append(rel)
+                except (OSError, ValueError):
+                    pass
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
     return {
         "distribution": dist["name"],
         "version": dist["version"],

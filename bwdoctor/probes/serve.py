@@ -93,7 +93,11 @@ def discover(ctx) -> list:
 
 def vllm_processes(ctx) -> list:
     """(pid, cmdline bytes) of the running processes under ROOT/proc whose command line names vllm: the one walk
-    of /proc that every reader of running servers shares."""
+    of /proc that every reader of running servers shares (made once per run)."""
+    return ctx.shared("vllm_processes", _walk_proc)
+
+
+def _walk_proc(ctx) -> list:
     out: list = []
     try:
         pids = sorted((p for p in ctx.listdir("/proc") if p.isdigit()), key=int)[:MAX_PROCS]

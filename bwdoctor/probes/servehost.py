@@ -32,12 +32,19 @@ def torch_allocator(ctx, torch_build):
     from ..elf.libversion import read_rodata
 
     out: Dict[str, Any] = {"torch": torch_build.get("version"), "lib_dir": lib, "libraries": {}}
+    from .. import cache
+
+    store = cache.store(ctx)
     for name in ALLOC_LIBS:
         path = os.path.join(lib, name)
         if not ctx.is_file(path):
             continue
-        try:
-            strings = library_strings(read_rodata(str(ctx.resolve(path))))
+        try:  # pure in the library's bytes: cached by its identity
+            host = str(ctx.resolve(path))
+            strings = cache.cached(
+                "alloc-strings", host, lambda p: dict(library_strings(read_rodata(p)), path=p), store
+            )
+            strings = {k: v for k, v in strings.items() if k != "path"}
         except OSError as exc:
             out["libraries"][name] = {"error": f"{path}: {exc.strerror or exc}"}
             continue

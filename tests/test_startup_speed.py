@@ -1,0 +1,120 @@
+"""What start-up speed rests on gives the same answers as the slower way: plugin entry points read without
+importlib.metadata, requirements read without packaging.requirements, modules imported only when used."""
+
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+from packaging.requirements import InvalidRequirement, Requirement
+
+from bwdoctor import registry
+from bwdoctor.checks import stack
+
+EDGE_REQUIREMENTS = [
+    "torch (>=2.0,<3)",
+    "torch>=2.0 ; extra == 'x'",
+    "torch==2.9.1",
+    "torch",
+    "torch[cuda]>=2",
+    "torch >= 2.0, < 3",
+    "torch>=2,",
+    "torch @ https://example.invalid/torch.whl",
+    "torch===2.9",
+    "torch~=2.9.0",
+    "torch==2.*",
+    "torch (==2.9.1) ; python_version >= '3.9'",
+    "torch>=",
+    "Torch_X.y>=1",
+    "torch<=2.0;platform_system=='Linux'",
+    "torch (>=2)extra",
+    "torch>=2.0; extra == 'cuda' and python_version < '3.13'",
+]
+
+
+def _real_requirements() -> list:
+    """Every Requires-Dist line of the distributions installed beside this test run (real wheels from PyPI)."""
+    out = []
+    for md in glob.glob(sysconfig.get_paths()["purelib"] + "/*.dist-info/METADATA"):
+        with open(md, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.strip():
+                    break
+                if line.startswith("Requires-Dist:"):
+                    out.append(line.split(":", 1)[1].strip())
+    return out
+
+
+def _view(req) -> tuple:
+    marker = str(req.marker) if req.marker else ""
+    return req.name, str(req.specifier), bool(marker), "extra" in marker, str(req), sorted(req.extras), req.url
+
+
+def test_requirements_read_as_packaging_reads_them():
+    texts = _real_requirements() + EDGE_REQUIREMENTS
+    assert len(texts) > 50
+    fast = 0
+    for text in texts:
+        try:
+            want = _view(Requirement(text))
+        except InvalidRequirement:
+            want = None
+        got = stack._parse_requirement(text)
+        fast += isinstance(got, stack._Req)
+        assert (None if got is None else _view(got)) == want, text
+    assert fast > len(texts) // 2  # most take the plain path
+
+
+@pytest.mark.parametrize("group", ["console_scripts", "bwdoctor.checks", "pytest11"])
+def test_entry_points_read_as_importlib_metadata_reads_them(group):
+    from importlib.metadata import entry_points
+
+    fast = registry._scan_entry_points(group)
+    if fast is None:
+        pytest.skip("sys.path holds an entry only importlib.metadata reads")
+    assert sorted((e.name, e.value) for e in fast) == sorted((e.name, e.value) for e in entry_points(group=group))
+
+
+def test_entry_point_loads_module_and_attribute():
+    ep = registry._EntryPoint("main", "bwdoctor.cli:main [extra]")
+    from bwdoctor.cli import main
+
+    assert ep.load() is main
+    assert registry._EntryPoint("m", "bwdoctor.cli").load().__name__ == "bwdoctor.cli"
+
+
+def test_a_check_run_imports_no_wheel_or_metadata_machinery(tmp_path):
+    """What `check` imports on a healthy --root tree: not importlib.metadata, zipfile or packaging.requirements
+    (each is imported where it is used)."""
+    from conftest import H100_ROOT
+
+    code = (
+        "import sys, json; from bwdoctor.cli import main; "
+        "sys.argv = ['bwdoctor', 'check', '--root', sys.argv[1], '--format', 'json', '-o', sys.argv[2]]; "
+        "rc = main(); print(json.dumps(sorted(sys.modules)))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(H100_ROOT), str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"BWDOCTOR_PLUGINS": "", "PATH": "/usr/bin:/bin", "BWDOCTOR_CACHE_DIR": str(tmp_path / "c")},
+    )
+    mods = set(json.loads(res.stdout.splitlines()[-1]))
+    assert "bwdoctor.engine" in mods
+    late = {"importlib.metadata", "zipfile", "packaging.requirements"}
+    assert not late & mods, sorted(late & mods)
+
+
+def test_wheel_errors_and_lazy_modules_are_still_there():
+    import zipfile
+
+    from bwdoctor.probes import artifacts
+
+    assert zipfile.BadZipFile in artifacts.WHEEL_ERRORS and artifacts.zipfile is zipfile
+    with pytest.raises(AttributeError):
+        artifacts.no_such_name  # noqa: B018
