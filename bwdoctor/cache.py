@@ -361,6 +361,30 @@ def path_state(path: str) -> list:
     return out
 
 
+_NAMES = "\0names\0"  # a key no real path can be (a NUL byte): a directory's entries with given suffixes
+
+
+def _names_key(directory: str, suffixes: tuple) -> str:
+    return _NAMES + "\0".join(suffixes) + _NAMES + directory
+
+
+def _names_state(key: str) -> list:
+    """["names", [entries of the directory that end with one of the suffixes, sorted]], or what path_state says
+    when the directory cannot be listed."""
+    _, suffixes, directory = key.split(_NAMES, 2)
+    try:
+        names = os.listdir(directory)
+    except (OSError, ValueError):
+        return path_state(directory)
+    ends = tuple(suffixes.split("\0"))
+    return ["names", sorted(n for n in names if n.endswith(ends))]
+
+
+def state_of(key: str) -> list:
+    """path_state of a path, or the entries a names key stands for."""
+    return _names_state(key) if key.startswith(_NAMES) else path_state(key)
+
+
 def _settled(state: list, before_ns: int) -> bool:
     """Whether a state may be kept: it did not change after before_ns (ctime moves on every change)."""
     return all(state[i] < before_ns for i in (5, 11) if len(state) > i and isinstance(state[i], int))
@@ -382,6 +406,13 @@ class Witness:
     def see_all(self, paths: Any) -> None:
         for p in paths:
             self.see(p)
+
+    def see_names(self, directory: str, suffixes: tuple) -> None:
+        """Note which entries of a directory end with one of the suffixes (its mtime would also move for every
+        other file written there: a working directory on sys.path, a log next to the packages)."""
+        key = _names_key(directory, tuple(suffixes))
+        if key not in self.states:
+            self.states[key] = _names_state(key)
 
     def glob(self, pattern: str) -> None:
         """Note what glob.glob(pattern) depends on: every directory it lists and every path it looks for."""
@@ -416,7 +447,7 @@ def _witness_holds(witness: Any) -> bool:
     if not isinstance(witness, list):
         return False
     try:
-        return all(path_state(p) == s for p, s in witness)
+        return all(state_of(p) == s for p, s in witness)
     except (TypeError, ValueError):
         return False
 
@@ -440,7 +471,7 @@ def memo(kind: str, key: tuple, compute: Callable[[Witness], Any], store: Option
         return hit["value"]
     w = Witness()
     value = compute(w)
-    if isinstance(value, (dict, list)) and w.keepable() and all(path_state(p) == s for p, s in w.states.items()):
+    if isinstance(value, (dict, list)) and w.keepable() and all(state_of(p) == s for p, s in w.states.items()):
         store.put(kind, key, {"witness": [[p, s] for p, s in w.states.items()], "value": value})
     return value
 

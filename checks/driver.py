@@ -179,6 +179,7 @@ def libcuda_matches_driver(libcuda, nvidia_driver, gpus):
                 "a driver upgrade left old user-space libraries ('CUDA driver version is insufficient', "
                 "'Failed to initialize NVML: Driver/library version mismatch')",
                 dict(ev, fix="reinstall the driver's user-space packages for " + drv + ", or reboot after an upgrade"),
+                kb="driver-library-mismatch",
             )
         return Pass(f"libcuda.so.1 → {chosen['real']} ({chosen['via']})")
     unsupported = [n for n in names if not _forward_compat_capable(n)]

@@ -301,3 +301,68 @@ def test_no_early_child_without_a_driver(no_early, tmp_path):
     ctx = Context(root=str(tmp_path))  # a tree: NVML is never asked
     assert not nvidia.start_nvml_early(ctx) and no_early._early is None
     assert sys.executable  # (the live machine here has no driver either: nothing started in the other tests)
+
+
+def test_a_names_witness_ignores_other_files_but_sees_a_distribution_installed_or_removed(store, tmp_path):
+    """A directory on sys.path may also be a working directory: a log written there is no reason to read every
+    distribution again, while a .dist-info added or removed is."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a-1.0.dist-info").mkdir()
+
+    class Names:
+        calls = 0
+
+        def __call__(self, w: cache.Witness):
+            self.calls += 1
+            w.see_names(str(site), (".dist-info", ".egg-info"))
+            return {"n": self.calls}
+
+    c = Names()
+    assert cache.memo("t", ("k",), c, store) == {"n": 1}
+    _tick()
+    (site / "server.log").write_text("x")  # the directory's mtime moved
+    assert cache.memo("t", ("k",), c, _fresh()) == {"n": 1}
+    (site / "b-2.0.dist-info").mkdir()
+    assert cache.memo("t", ("k",), c, _fresh()) == {"n": 2}
+    (site / "a-1.0.dist-info").rmdir()
+    assert cache.memo("t", ("k",), c, _fresh()) == {"n": 3}
+    site.rename(tmp_path / "gone")
+    assert cache.memo("t", ("k",), c, _fresh()) == {"n": 4}
+
+
+def test_the_distributions_are_kept_while_only_other_files_change_beside_them(tmp_path, monkeypatch):
+    """The distributions probe on a real environment (this test run's own) with a scratch file written into a
+    sys.path directory between two runs: the second run reuses the list, and a new .dist-info is seen."""
+    import sys
+
+    from bwdoctor.context import Context
+    from bwdoctor.probes import pyenv
+
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    monkeypatch.setenv("BWDOCTOR_CACHE_DIR", str(tmp_path / "cachedir"))
+    cache._stores.clear()
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "demo_pkg-1.0.dist-info").mkdir()
+    (extra / "demo_pkg-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n")
+    _old(extra / "demo_pkg-1.0.dist-info" / "METADATA", extra / "demo_pkg-1.0.dist-info")
+    env = {"executable": sys.executable, "sys_path": [str(extra)] + [p for p in sys.path if p]}
+    reads = []
+    real = pyenv._read_dist
+    monkeypatch.setattr(pyenv, "_read_dist", lambda *a: reads.append(a) or real(*a))
+    ctx = Context()
+    first = pyenv.distributions(ctx, env)
+    n = len(reads)
+    assert n > 5 and any(d["name"] == "demo-pkg" for d in first)
+    cache.finish()
+    cache._stores.clear()
+    _tick()
+    (extra / "notes.txt").write_text("written by someone working here")
+    assert pyenv.distributions(Context(), env) == first and len(reads) == n
+    cache.finish()
+    cache._stores.clear()
+    (extra / "other-2.0.dist-info").mkdir()
+    (extra / "other-2.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: other\nVersion: 2.0\n")
+    again = pyenv.distributions(Context(), env)
+    assert len(reads) > n and any(d["name"] == "other" for d in again)

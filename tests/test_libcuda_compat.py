@@ -68,3 +68,4 @@ def test_stale_user_space_after_upgrade(tmp_path):
     facts = facts_for(compat_tree(tmp_path, RTX5090, compat_version="570.124.06", compat=False))
     f = run_check(d.libcuda_matches_driver, facts)
     assert statuses(f) == ["fail"] and "Driver/library version mismatch" in f[0].message
+    assert f[0].kb == "driver-library-mismatch"  # the article about exactly this, not forward compatibility

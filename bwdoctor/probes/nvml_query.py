@@ -215,15 +215,24 @@ def _ask_child(timeout: float, python: Optional[str]):
     """The bounded run of the child (a context.RunResult): own session, timeout, output cap, group killed."""
     from ..context import run_bounded
 
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"
-    )
     env = dict(os.environ)
     env.pop("PYTHONSTARTUP", None)
-    return run_bounded(
-        [python or sys.executable, "-c", code, _package_parent()], timeout=timeout, env=env, limit=OUTPUT_LIMIT
-    )
+    if python is None:
+        # bwdoctor's own interpreter: -S skips `site` (its .pth files can cost more than the NVML query) and the
+        # child gets this process's sys.path instead, which already holds what they added
+        code = (
+            "import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
+            "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"
+        )
+        paths = json.dumps([_package_parent()] + [p for p in sys.path if isinstance(p, str) and p])
+        argv = [sys.executable, "-S", "-c", code, paths]
+    else:
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]); "
+            "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"
+        )
+        argv = [python, "-c", code, _package_parent()]
+    return run_bounded(argv, timeout=timeout, env=env, limit=OUTPUT_LIMIT)
 
 
 class _Early:

@@ -259,11 +259,11 @@ def distributions(ctx, python_env):
 
 
 def _distributions(ctx, python_env: dict, witness) -> list:
-    """distributions' list; `witness` notes each sys.path directory (a distribution installed or removed changes
-    its mtime) and each metadata file read."""
+    """distributions' list; `witness` notes the metadata entries of each sys.path directory (a distribution
+    installed or removed changes them; other files written there do not matter) and each metadata file read."""
     seen: dict = {}
     for entry in python_env.get("sys_path", []):
-        witness.see(entry)
+        witness.see_names(entry, (".dist-info", ".egg-info"))
         try:
             names = ctx.listdir(entry)
         except (OSError, ValueError):
