@@ -2054,15 +2054,16 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
         if tier2["vetoed"]:
             likely = []
     if len(exact) > 1:
-        # a wrapper's message ("Could not load any common_ops library") matched first, and the error it wraps
-        # (an undefined symbol) matched too: the signature the evidence backs ranks first
+        # a wrapper's message ("Could not load any common_ops library") matched first, and the loader error it wraps
+        # (an undefined symbol) matched too: the signature that the symbol's evidence backs ranks first
         backed = hint_scores(evidence_keys(tier2["evidence"]), [m["slug"] for m in exact])
-        lead = exact[0]
-        if backed.get(lead["slug"], (0.0,))[0] == 0:
-            up = next(
-                (m for m in exact[1:] if backed.get(m["slug"], (0.0,))[0] >= HINT_ALONE and m["score"] >= BACKED_MIN),
-                None,
-            )
+
+        def by_symbol(slug: str) -> float:
+            w, used = backed.get(slug, (0.0, []))
+            return w if any(u.startswith("symbol") for u in used) else 0.0
+
+        if not backed.get(exact[0]["slug"]):
+            up = next((m for m in exact[1:] if by_symbol(m["slug"]) >= HINT_ALONE and m["score"] >= BACKED_MIN), None)
             if up is not None:
                 exact.remove(up)
                 exact.insert(0, up)
