@@ -16,8 +16,10 @@ With --rotate the calibrated tier-2 thresholds (explain.CALIBRATED_MIN, explain.
 on two of the three files (most right answers, then fewest wrong ones, then the shipped values) and the score is
 read on the third, for each third in turn: an estimate of how the calibration does on text it was not set on.
 
-Usage: python benchmarks/explain_eval/evaluate.py [--split tune|holdout|holdout2|holdout3|all] [--file F.jsonl ...]
+Usage: python benchmarks/explain_eval/evaluate.py [--split SPLIT] [--file F.jsonl ...]
        [--json] [-q] [--tier2-only] [--rotate]
+SPLIT: tune, holdout, holdout2, holdout3 (dev: the four the matcher was tuned on), holdout4, holdout5 (sealed:
+scored once, untouched, see README), all (default tune).
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ SPLITS = {
     "holdout": ["holdout.jsonl"],
     "holdout2": ["holdout2.jsonl"],
     "holdout3": ["holdout3.jsonl"],
-    "all": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl"],
+    "holdout4": ["holdout4.jsonl"],
+    "holdout5": ["holdout5.jsonl"],
+    "sealed": ["holdout4.jsonl", "holdout5.jsonl"],
+    "dev": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl"],
+    "all": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl", "holdout4.jsonl", "holdout5.jsonl"],
 }
 
 
