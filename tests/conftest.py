@@ -9,9 +9,12 @@ import pytest
 # The suite's runs (in-process and the subprocesses that inherit this environment) keep their cache in a
 # directory of their own, never in the user's ~/.cache/bwdoctor.
 if not os.environ.get("BWDOCTOR_CACHE_DIR"):
+    import atexit
+    import shutil
     import tempfile
 
     os.environ["BWDOCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bwdoctor-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["BWDOCTOR_CACHE_DIR"], True)  # a test run leaves nothing behind
 
 HERE = Path(__file__).parent
 H100_ROOT = HERE / "fixtures" / "roots" / "h100-box"
