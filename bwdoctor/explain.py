@@ -1244,6 +1244,8 @@ _FAMILIES += [
             re.I,
         ),
     ),
+    # an NVFP4 mixture-of-experts path (the MoE GEMMs FlashInfer / CUTLASS ship for datacenter Blackwell)
+    ("nvfp4-moe", re.compile(r"nvfp4[^\n]{0,120}\b(?:moe|experts?)\b|\b(?:moe|experts?)\b[^\n]{0,120}nvfp4", re.I)),
     # the host's allocator out of memory (torch's CPU allocator): not a GPU OOM of either phase
     ("host-oom", re.compile(r"DefaultCPUAllocator: (?:not enough memory|can't allocate memory)|alloc_cpu\.cpp")),
     # several GPUs of one consumer model in one job ("multiple 4090", "4x RTX 3090")
@@ -1655,6 +1657,7 @@ HINTS: List[tuple] = [
     ((r"family:visible-devices-set$", r"cuda-error:100$"), "gpus-hidden", 8.0),
     ((r"family:attn-backend-device$",), "bad-attention-backend", 8.0),
     ((r"family:multi-consumer-gpu$", r"symptom:hang$"), "consumer-p2p-hang", 4.0),
+    ((r"family:nvfp4-moe$", r"gpu:blackwell-consumer$"), "flashinfer-nvfp4-moe-sm120", 5.0),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 _HINTED_SLUGS = frozenset(slug for _, slug, _ in HINTS)

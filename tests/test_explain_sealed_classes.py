@@ -143,6 +143,9 @@ TGI_WARMUP = (
     'rease `--max-batch-prefill-tokens`"))'
 )
 
+# https://github.com/vllm-project/vllm/issues/32826
+NVFP4_MOE_SM120 = "[Bug]: MiniMax-M2.1 NVFP4 fails on RTX PRO 6000 Blackwell (SM120) with expert parallel"
+
 
 CASES = [
     (COMPILER_OOM, "build-oom", "family:compiler-oom"),
@@ -168,6 +171,7 @@ CASES = [
     (MULTI_4090_DEADLOCK, "consumer-p2p-hang", "family:multi-consumer-gpu"),
     (TYPEINFO_C10, "undefined-symbol", "symbol-demangled:typeinfo for c10::WarningHandler"),
     (TGI_WARMUP, "startup-oom", "family:oom:startup"),
+    (NVFP4_MOE_SM120, "flashinfer-nvfp4-moe-sm120", "family:nvfp4-moe"),
 ]
 
 
@@ -263,3 +267,19 @@ def test_the_host_allocator_out_of_memory_names_no_gpu_memory_article() -> None:
     )
     got = [m["slug"] for m in match_text(text, ARTS)]
     assert not {"startup-oom", "runtime-oom", "weights-do-not-fit"} & set(got), got
+
+
+# https://github.com/vllm-project/vllm/issues/14942
+C10_ACCESS_ERROR = (
+    "[Installation]: ImportError: vllm/vllm/_C.abi3.so: undefined symbol: "
+    "_ZNK3c1011StorageImpl27throw_data_ptr_access_errorEv"
+)
+
+
+def test_a_mangled_name_is_read_case_sensitively() -> None:
+    # "access_errorEv" holds "Ess" but not the old-ABI std::string "Ss": a c10 symbol of another torch, not the ABI
+    res = match_text(C10_ACCESS_ERROR, ARTS)
+    assert res[0]["slug"] == "undefined-symbol", [(m["slug"], m["tier"]) for m in res]
+    assert "cxx11-abi-mismatch" not in [m["slug"] for m in res]
+    old_abi = "undefined symbol: _ZN5torch3jit17parseSchemaOrNameERKSsb"
+    assert match_text(old_abi, ARTS)[0]["slug"] == "cxx11-abi-mismatch"
