@@ -782,7 +782,7 @@ _EV_SYMBOL_LIB = re.compile(r"([\w.+-]{1,200}\.so(?:\.[\w.]{1,20})?)[:,]?[^\n/]{
 _EV_SONAME = re.compile(
     r"\b(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})\b(?=:?\s{0,3}(?:=>\s{0,3})?(?:cannot open shared object|"
     r"cannot open|not found|cannot found|no such file|cannot be found|could not be found))"
-    r"|(?:error while loading shared libraries|Could not load library|Could not find|Unable to load|"
+    r"|(?:error while loading shared libraries|Could not load library|Could not find|Cannot find|Unable to load|"
     r"failed to load|cannot load|import ?error)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
     re.I,
 )
@@ -1658,6 +1658,8 @@ HINTS: List[tuple] = [
     ((r"family:attn-backend-device$",), "bad-attention-backend", 8.0),
     ((r"family:multi-consumer-gpu$", r"symptom:hang$"), "consumer-p2p-hang", 4.0),
     ((r"family:nvfp4-moe$", r"gpu:blackwell-consumer$"), "flashinfer-nvfp4-moe-sm120", 5.0),
+    # NCCL's own library not found by the loader of the program that wraps it
+    ((r"soname:libnccl$",), "missing-library", 4.0),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 _HINTED_SLUGS = frozenset(slug for _, slug, _ in HINTS)
@@ -2057,7 +2059,7 @@ def rank_evidence(
         if hinted is not None and EVIDENCE_LEAD * hinted[0] >= cands[0][0]:
             cands.remove(hinted)
             cands.insert(0, hinted)
-    vetoed = None if any(k in _UNVETO for k in keys) else _not_environment(text)
+    vetoed = None if any(k in _UNVETO or k.startswith("soname:") for k in keys) else _not_environment(text)
     likely = []
     allowed = [c for c in cands if _allowed(c[4].slug, keys, text)]
     if not vetoed and allowed:

@@ -283,3 +283,17 @@ def test_a_mangled_name_is_read_case_sensitively() -> None:
     assert "cxx11-abi-mismatch" not in [m["slug"] for m in res]
     old_abi = "undefined symbol: _ZN5torch3jit17parseSchemaOrNameERKSsb"
     assert match_text(old_abi, ARTS)[0]["slug"] == "cxx11-abi-mismatch"
+
+
+# https://github.com/vllm-project/vllm/issues/4312
+NCCL_NOT_FOUND = (
+    "[Bug]: NameError: name 'ncclGetVersion' is not defined (or Failed to import NCCL library: Cannot find "
+    "libnccl.so.2 in the system.)"
+)
+
+
+def test_a_missing_library_outweighs_the_name_error_it_causes() -> None:
+    # the NameError is the wrapper's symptom of the library it could not load; a NameError alone stays code
+    assert "soname:libnccl" in evidence_keys(extract_evidence(NCCL_NOT_FOUND))
+    assert match_text(NCCL_NOT_FOUND, ARTS)[0]["slug"] == "missing-library"
+    assert match_text("NameError: name 'ncclGetVersion' is not defined", ARTS) == []
