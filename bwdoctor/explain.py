@@ -1200,7 +1200,8 @@ _FAMILIES += [
             re.I,
         ),
     ),
-    # vLLM's profile leaving nothing for the KV cache
+    # vLLM's profile leaving nothing for the KV cache: the weights took the memory share (as the evaluation threads
+    # of "No available memory for the cache blocks" resolve it)
     (
         "no-kv-blocks",
         re.compile(
@@ -1244,8 +1245,17 @@ _FAMILIES += [
             re.I,
         ),
     ),
-    # an NVFP4 mixture-of-experts path (the MoE GEMMs FlashInfer / CUTLASS ship for datacenter Blackwell)
-    ("nvfp4-moe", re.compile(r"nvfp4[^\n]{0,120}\b(?:moe|experts?)\b|\b(?:moe|experts?)\b[^\n]{0,120}nvfp4", re.I)),
+    # an NVFP4 mixture-of-experts path failing (the MoE GEMMs FlashInfer / CUTLASS ship for datacenter Blackwell);
+    # the two named together without a failure between them ("CUTLASS fused-MoE, CUTLASS NVFP4 GEMM all ran") are not
+    (
+        "nvfp4-moe",
+        re.compile(
+            r"nvfp4[^\n]{0,60}(?:fail|error|crash|broken|unsupported|not supported)[^\n]{0,80}\b(?:moe|experts?)\b|"
+            r"\b(?:moe|experts?)\b[^\n]{0,60}(?:fail|error|crash|broken|unsupported|not supported)[^\n]{0,80}nvfp4|"
+            r"(?:fail|error|crash|broken)[^\n]{0,40}nvfp4[^\n]{0,40}\b(?:moe|experts?)\b",
+            re.I,
+        ),
+    ),
     # the host's allocator out of memory (torch's CPU allocator): not a GPU OOM of either phase
     ("host-oom", re.compile(r"DefaultCPUAllocator: (?:not enough memory|can't allocate memory)|alloc_cpu\.cpp")),
     # several GPUs of one consumer model in one job ("multiple 4090", "4x RTX 3090")
@@ -1650,7 +1660,7 @@ HINTS: List[tuple] = [
     ((r"family:unrecognized-flag$",), "unknown-serve-option", 5.0),
     ((r"family:engine-args-keyword$",), "unknown-serve-option", 6.0),
     ((r"family:pyd-entry-point$",), "undefined-symbol", 5.0),
-    ((r"family:no-kv-blocks$",), "kv-cache-too-small", 6.0),
+    ((r"family:no-kv-blocks$",), "weights-do-not-fit", 6.0),
     ((r"family:bar-unassigned$",), "rebar-above4g-disabled", 6.0),
     ((r"family:torch-replaced$",), "torch-pin-conflict", 6.0),
     ((r"family:system-dev-package$",), "system-library-missing", 5.0),

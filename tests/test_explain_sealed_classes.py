@@ -161,7 +161,7 @@ CASES = [
     (REMOVED_FLAG, "unknown-serve-option", "family:unrecognized-flag"),
     (ENGINE_ARGS_KW, "unknown-serve-option", "family:engine-args-keyword"),
     (PYD_ENTRY, "undefined-symbol", "family:pyd-entry-point"),
-    (NO_BLOCKS, "kv-cache-too-small", "family:no-kv-blocks"),
+    (NO_BLOCKS, "weights-do-not-fit", "family:no-kv-blocks"),
     (BAR_NO_SPACE, "rebar-above4g-disabled", "family:bar-unassigned"),
     (PIP_REPLACES_TORCH, "torch-pin-conflict", "family:torch-replaced"),
     (IGNORES_TORCH, "torch-pin-conflict", "family:torch-replaced"),
@@ -236,6 +236,13 @@ LOOKALIKES = [
     ("pci 0000:84:00.0: BAR 1 [mem 0x38000000000-0x387ffffffff 64bit pref]: assigned", "family:bar-unassigned", None),
     ("Successfully installed torch-2.5.1 torchvision-0.20.1", "family:torch-replaced", "torch-pin-conflict"),
     ("CUDA_VISIBLE_DEVICES=0,1 vllm serve Qwen/Qwen3-8B -tp 2", None, "gpus-hidden"),
+    # NVFP4 and MoE named together where nothing failed between them
+    (
+        "With nvcc 12.9 on sm_120 the same modules compile and run (FP8 GEMM, CUTLASS fused-MoE, CUTLASS NVFP4 GEMM "
+        "all produced correct generations)",
+        "family:nvfp4-moe",
+        None,
+    ),
     ("Training on multiple 4090 GPUs is 1.8x faster than one", None, "consumer-p2p-hang"),
     # the host's allocator, not the GPU's (a setting or a key present alone names nothing)
     (
