@@ -4,7 +4,9 @@
 #
 # Run from the repository root, after installing this tree as the lead does:
 #   pip install -q --no-deps --no-build-isolation --no-index --target /tmp/bw .
-#   (pyelftools, distro, zstandard, lz4 and nvidia-ml-py in /tmp/site)
+#   (its dependencies, as pip installs them with bytecode: packaging, pyelftools, distro, zstandard, lz4 and
+#   nvidia-ml-py, in /tmp/site; the box's torch venv was installed without bytecode and sets
+#   PYTHONDONTWRITEBYTECODE=1, so a dependency borrowed from it is compiled from source on every run)
 #   bash benchmarks/gpu_box_speed.sh
 # It passes when the lines "warm ... PASS" and "cold ... PASS" are printed: the median warm check <= 0.30 s and the
 # median cold check (an empty bwdoctor cache, the "cold") <= 1.50 s. As root it also times
