@@ -18,8 +18,8 @@ read on the third, for each third in turn: an estimate of how the calibration do
 
 Usage: python benchmarks/explain_eval/evaluate.py [--split SPLIT] [--file F.jsonl ...]
        [--json] [-q] [--tier2-only] [--rotate]
-SPLIT: tune, holdout, holdout2, holdout3 (dev: the four the matcher was tuned on), holdout4, holdout5 (sealed:
-scored once, untouched, see README), all (default tune).
+SPLIT: tune, holdout, holdout2, holdout3 (dev: the four first tuned on), holdout4, holdout5 (sealed: the first
+sealed measure, tuned on since), holdout6 (the last sealed measure, see README), all (default tune).
 """
 
 from __future__ import annotations
@@ -47,9 +47,18 @@ SPLITS = {
     "holdout3": ["holdout3.jsonl"],
     "holdout4": ["holdout4.jsonl"],
     "holdout5": ["holdout5.jsonl"],
+    "holdout6": ["holdout6.jsonl"],
     "sealed": ["holdout4.jsonl", "holdout5.jsonl"],
     "dev": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl"],
-    "all": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl", "holdout4.jsonl", "holdout5.jsonl"],
+    "all": [
+        "tune.jsonl",
+        "holdout.jsonl",
+        "holdout2.jsonl",
+        "holdout3.jsonl",
+        "holdout4.jsonl",
+        "holdout5.jsonl",
+        "holdout6.jsonl",
+    ],
 }
 
 
