@@ -1785,8 +1785,8 @@ NOT_ENVIRONMENT = [
         r"\b400 Bad Request\b|BadRequestError|Invalid request|invalid_request_error",
         r"got an unexpected keyword argument|missing \d+ required positional argument",
         r"must be divisible by (?:the )?(?:tensor|pipeline) parallel size",
-        r"HFValidationError|Repo id must be in the form",
-        r"Can.t load (?:the )?(?:tokenizer|config(?:uration)?|processor|feature extractor) for",
+        r"HFValidationError|Repo id must be in the form|Invalid repository ID or local directory specified",
+        r"Can.t load (?:the )?(?:tokenizer|config(?:uration)?|processor|feature extractor|model|weights) for",
         r"\bValidationError\b",
         r"chat template|tokenizer\.chat_template|Unrecognized (?:configuration class|model)|"
         r"model type `?\w+`? but Transformers does not recognize",

@@ -351,3 +351,30 @@ def test_the_end_of_a_long_paste_is_read_whatever_its_words():
     )
     assert top(ex["excerpt"])[0] == "torchvision-mismatch"
     assert top("Traceback (most recent call last):\n" + frames + ex["excerpt"])[0] == "torchvision-mismatch"
+
+
+@pytest.mark.parametrize(
+    "url, text",
+    [
+        (
+            "https://github.com/vllm-project/vllm/issues/13510",
+            "ValueError: Invalid repository ID or local directory specified: "
+            "'neuralmagic/Meta-Llama-3-8B-Instruct-FP8-dynamic'.\nPlease verify the following requirements:\n"
+            "1. Provide a valid Hugging Face repository ID.\n"
+            "2. Specify a local directory that contains a recognized configuration file.\n"
+            "   - For Hugging Face models: ensure the presence of a 'config.json'.\n"
+            "   - For Mistral models: ensure the presence of a 'params.json'.",
+        ),
+        (
+            "https://github.com/huggingface/sentence-transformers/issues/3561",
+            "# OSError: Can't load the model for 'emillykkejensen/EmbeddingGemma-Scandi-300m'. If you were trying to "
+            "load it from 'https://huggingface.co/models', make sure you don't have a local directory with the same "
+            "name. Otherwise, make sure 'emillykkejensen/EmbeddingGemma-Scandi-300m' is the correct path to a "
+            "directory containing a file named pytorch_model.bin, tf_model.h5, model.ckpt or flax_model.msgpack.",
+        ),
+    ],
+)
+def test_a_model_that_cannot_be_found_or_loaded_gets_no_article(url, text):
+    """A wrong repository id or model path is the user's input, not the machine: no article, not even a likely one
+    (tier 2 had read these as an attention backend and a missing library)."""
+    assert analyse_text(text, ARTS)["matches"] == [], url
