@@ -378,3 +378,38 @@ def test_a_model_that_cannot_be_found_or_loaded_gets_no_article(url, text):
     """A wrong repository id or model path is the user's input, not the machine: no article, not even a likely one
     (tier 2 had read these as an attention backend and a missing library)."""
     assert analyse_text(text, ARTS)["matches"] == [], url
+
+
+@pytest.mark.parametrize(
+    "url, text, slug",
+    [
+        (
+            "https://github.com/woct0rdho/triton-windows/issues/113",
+            "site-packages\\triton\\windows_utils.py:315: UserWarning: Failed to find Python libs.\n"
+            '  warnings.warn("Failed to find Python libs.")\n'
+            "C:/Users/steven/AppData/Local/Temp/tmptw09ntof/cuda_utils.c:14: error: include file 'Python.h' not found",
+            "python-headers-missing",
+        ),
+        (
+            "https://github.com/MiniMax-AI/MiniMax-01/issues/42",
+            "(VllmWorkerProcess pid=221) ERROR 04-06 20:46:48 [multiproc_worker_utils.py:238] "
+            "torch.distributed.DistBackendError: NCCL error in: "
+            "/pytorch/torch/csrc/distributed/c10d/NCCLUtils.hpp:268, "
+            "unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5",
+            "nccl-shm-too-small",
+        ),
+        (
+            "https://github.com/pytorch/pytorch/issues/31179",
+            "THCudaCheck FAIL file=/opt/conda/conda-bld/pytorch_1573049306803/work/aten/src/THC/THCGeneral.cpp "
+            "line=50 error=999 : unknown error\n"
+            "RuntimeError: cuda runtime error (999) : unknown error at "
+            "/opt/conda/conda-bld/pytorch_1573049306803/work/aten/src/THC/THCGeneral.cpp:50",
+            "cuda-unknown-error-999",
+        ),
+    ],
+)
+def test_tinycc_nccl_system_and_thc_999_wordings_name_their_articles(url, text, slug):
+    """Wordings first met in holdout6 (after its sealed score): TinyCC's missing include (Triton on Windows), NCCL's
+    ncclSystemError (not the CUDA error an old NCCL gives on Blackwell), torch 1.x THC's error 999."""
+    matches = analyse_text(text, ARTS)["matches"]
+    assert matches and matches[0]["slug"] == slug, (url, matches[:2])
