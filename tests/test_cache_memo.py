@@ -241,8 +241,8 @@ def test_the_early_child_is_collected_once(no_early, monkeypatch):
     nvml_query = no_early
     calls = []
 
-    def ask(timeout, python):
-        calls.append(python)
+    def ask(timeout):
+        calls.append(timeout)
         from bwdoctor.context import RunResult
 
         out = '{"stage": "start"}\n{"result": {"driver": "580.1", "gpus": []}}\n{"stage": "done"}\n'
@@ -261,7 +261,7 @@ def test_an_early_child_for_another_environment_is_not_collected(no_early, monke
     nvml_query = no_early
     seen = []
 
-    def ask(timeout, python):
+    def ask(timeout):
         from bwdoctor.context import RunResult
 
         seen.append(os.environ.get("LD_LIBRARY_PATH"))

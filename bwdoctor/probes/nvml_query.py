@@ -211,27 +211,20 @@ def _package_parent() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def _ask_child(timeout: float, python: Optional[str]):
+def _ask_child(timeout: float):
     """The bounded run of the child (a context.RunResult): own session, timeout, output cap, group killed."""
     from ..context import run_bounded
 
     env = dict(os.environ)
     env.pop("PYTHONSTARTUP", None)
-    if python is None:
-        # bwdoctor's own interpreter: -S skips `site` (its .pth files can cost more than the NVML query) and the
-        # child gets this process's sys.path instead, which already holds what they added
-        code = (
-            "import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
-            "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"
-        )
-        paths = json.dumps([_package_parent()] + [p for p in sys.path if isinstance(p, str) and p])
-        argv = [sys.executable, "-S", "-c", code, paths]
-    else:
-        code = (
-            "import sys; sys.path.insert(0, sys.argv[1]); "
-            "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"
-        )
-        argv = [python, "-c", code, _package_parent()]
+    code = (
+        "import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
+        "from bwdoctor.probes.nvml_query import main; raise SystemExit(main())"
+    )
+    # -S skips `site` (its .pth files can cost more than the NVML query); the child gets this process's sys.path
+    # instead, which already holds what they added
+    paths = [_package_parent()] + [p for p in sys.path if isinstance(p, str) and p]
+    argv = [sys.executable, "-S", "-c", code, json.dumps(paths)]
     return run_bounded(argv, timeout=timeout, env=env, limit=OUTPUT_LIMIT)
 
 
@@ -248,7 +241,7 @@ class _Early:
 
     def _run(self) -> None:
         try:
-            self.result = _ask_child(self.timeout, None)
+            self.result = _ask_child(self.timeout)
         except Exception:  # collected as "no early answer": isolated() then asks a child of its own
             self.result = None
         finally:
@@ -272,30 +265,30 @@ def start_early(timeout: float = TIMEOUT) -> None:
         _early.thread.start()
 
 
-def _take_early(timeout: float, python: Optional[str]) -> Optional[_Early]:
+def _take_early(timeout: float) -> Optional[_Early]:
     global _early
     with _early_lock:
         early, _early = _early, None
-    if early is None or python is not None or early.timeout != timeout or early.environ != dict(os.environ):
+    if early is None or early.timeout != timeout or early.environ != dict(os.environ):
         return None
     if time.monotonic() - early.started > EARLY_MAX_AGE:  # started for another run of this process
         return None
     return early
 
 
-def isolated(timeout: float = TIMEOUT, python: Optional[str] = None):
+def isolated(timeout: float = TIMEOUT):
     """query() in a child interpreter: its facts, or Unavailable saying what happened to the child.
 
     A crash (signal), an exit before the result, output that is not the expected JSON, or a hang (the child and
     anything it started are killed at `timeout`) each become an Unavailable naming libnvidia-ml.so.1 and the NVML
     step it was in; bwdoctor itself never maps the library. A child start_early() started is collected instead of
     starting another."""
-    early = _take_early(timeout, python)
+    early = _take_early(timeout)
     if early is not None:
         early.done.wait(timeout + 5.0)  # the run itself ends at its timeout; this only guards against a stuck thread
         if early.result is not None:
             return interpret(early.result, timeout)
-    return interpret(_ask_child(timeout, python), timeout)
+    return interpret(_ask_child(timeout), timeout)
 
 
 def _lines(stdout: str):
