@@ -75,3 +75,17 @@ def validate_document(doc):
     from bwdoctor import schemas
 
     document_validator(schemas.kind_of(doc)).validate(doc)
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """bwdoctor's cache in a directory of this test's own, switched on (whatever the environment says)."""
+    from bwdoctor import cache
+
+    d = tmp_path / "cachedir"
+    monkeypatch.setenv("BWDOCTOR_CACHE_DIR", str(d))
+    monkeypatch.delenv("BWDOCTOR_NO_CACHE", raising=False)
+    cache.enable()
+    cache._stores.clear()
+    yield d
+    cache._stores.clear()

@@ -23,17 +23,6 @@ HOST_ENV = {"VIRTUAL_ENV": sys.prefix, "CONDA_PREFIX": sys.prefix}
 OLD = time.time() - 3600
 
 
-@pytest.fixture
-def store_dir(tmp_path, monkeypatch):
-    d = tmp_path / "cachedir"
-    monkeypatch.setenv("BWDOCTOR_CACHE_DIR", str(d))
-    monkeypatch.delenv("BWDOCTOR_NO_CACHE", raising=False)
-    cache.enable()
-    cache._stores.clear()
-    yield d
-    cache._stores.clear()
-
-
 def _age(root: Path) -> None:
     """Set every file's mtime an hour back: as installed files are, and so that they may be cached."""
     for dirpath, _dirs, files in os.walk(root):
@@ -177,12 +166,12 @@ def test_default_directory_follows_xdg():
     assert cache.directory({"BWDOCTOR_CACHE_DIR": "/y", "XDG_CACHE_HOME": "/x"}) == "/y"
 
 
-def _one_entry(store_dir: Path) -> tuple:
+def _one_entry(cache_dir: Path) -> tuple:
     s = cache.store()
     assert s is not None
     s.put("t", ("k", 1), {"v": 1})
     s.flush()
-    entry = store_dir / "t.json"
+    entry = cache_dir / "t.json"
     assert _fresh().get("t", ("k", 1)) == {"v": 1}
     return s, entry
 
@@ -209,15 +198,15 @@ def _fresh() -> cache.Store:
         lambda b: b'{"format":1}',  # no entries
     ],
 )
-def test_damaged_or_foreign_entries_are_ignored(store_dir, damage):
-    _s, entry = _one_entry(store_dir)
+def test_damaged_or_foreign_entries_are_ignored(cache_dir, damage):
+    _s, entry = _one_entry(cache_dir)
     entry.write_bytes(damage(entry.read_bytes()))
     os.chmod(entry, 0o600)
     assert _fresh().get("t", ("k", 1)) is None
 
 
-def test_entries_others_could_write_are_ignored(store_dir):
-    _s, entry = _one_entry(store_dir)
+def test_entries_others_could_write_are_ignored(cache_dir):
+    _s, entry = _one_entry(cache_dir)
     os.chmod(entry, 0o666)
     assert _fresh().get("t", ("k", 1)) is None
     os.chmod(entry, 0o600)
@@ -228,19 +217,19 @@ def test_entries_others_could_write_are_ignored(store_dir):
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="chown to another user needs root")
-def test_entries_of_another_owner_are_ignored(store_dir):
-    _s, entry = _one_entry(store_dir)
+def test_entries_of_another_owner_are_ignored(cache_dir):
+    _s, entry = _one_entry(cache_dir)
     os.chown(entry, 12345, -1)
     assert _fresh().get("t", ("k", 1)) is None
 
 
-def test_directory_others_can_write_turns_the_cache_off(store_dir):
-    store_dir.mkdir(parents=True)
-    os.chmod(store_dir, 0o777)
+def test_directory_others_can_write_turns_the_cache_off(cache_dir):
+    cache_dir.mkdir(parents=True)
+    os.chmod(cache_dir, 0o777)
     assert cache.store() is None
 
 
-def test_no_cache_switches(store_dir, monkeypatch):
+def test_no_cache_switches(cache_dir, monkeypatch):
     monkeypatch.setenv("BWDOCTOR_NO_CACHE", "1")
     assert cache.store() is None
     monkeypatch.delenv("BWDOCTOR_NO_CACHE")
@@ -252,14 +241,14 @@ def test_no_cache_switches(store_dir, monkeypatch):
     assert cache.store() is not None
 
 
-def test_writes_are_atomic_merged_and_bounded(store_dir):
+def test_writes_are_atomic_merged_and_bounded(cache_dir):
     s = cache.store()
     assert s is not None
     for i in range(40):
         s.put("t", (i,), "x" * 1000)
     s.flush(limit=20 * 1100)
-    assert not list(store_dir.glob(".tmp-*"))  # written under a temporary name, then renamed
-    assert (store_dir / "t.json").stat().st_size <= 20 * 1100
+    assert not list(cache_dir.glob(".tmp-*"))  # written under a temporary name, then renamed
+    assert (cache_dir / "t.json").stat().st_size <= 20 * 1100
     fresh = _fresh()
     assert fresh.get("t", (39,)) == "x" * 1000 and fresh.get("t", (0,)) is None  # the oldest went first
     other = _fresh()  # another run adds an entry: what the first wrote stays
@@ -277,7 +266,7 @@ def test_recently_changed_files_are_not_cached(tmp_path):
     assert cache.file_key(os.stat(tmp_path)) is None  # not a regular file
 
 
-def test_fatbin_listing_follows_the_file(store_dir, tmp_path):
+def test_fatbin_listing_follows_the_file(cache_dir, tmp_path):
     """A cached listing is used for the same file only: rewriting it (even with the same size) is seen."""
     from bwdoctor.probes.gpucode import scan_paths
 

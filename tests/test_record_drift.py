@@ -10,8 +10,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from bwdoctor import cache
 from bwdoctor.context import Context
 from bwdoctor.probes import pystack
@@ -34,17 +32,6 @@ def make_dist(base: Path, files: dict) -> dict:
     for p in [*(site / rel for rel in files), di / "RECORD"]:
         os.utime(p, (old, old))
     return {"name": "vllm", "version": "0.11.0", "location": str(site), "dist_info": str(di)}
-
-
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    d = tmp_path / "cache"
-    monkeypatch.setenv("BWDOCTOR_CACHE_DIR", str(d))
-    monkeypatch.delenv("BWDOCTOR_NO_CACHE", raising=False)
-    cache.enable()
-    cache._stores.clear()
-    yield d
-    cache._stores.clear()
 
 
 def _edit_one_byte(path: Path, when: float) -> None:
