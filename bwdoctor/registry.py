@@ -325,8 +325,9 @@ def load(no_plugins: bool = False, extra_modules: Iterable[str] = ()) -> Registr
     allowed = plugins_enabled(no_plugins)
     if allowed == set():
         return reg
+    memo: dict = {}
     for group in ("bwdoctor.probes", "bwdoctor.checks"):
-        for ep in _entry_points(group):
+        for ep in _entry_points(group, memo):
             if allowed is not None and ep.name not in allowed:
                 continue
             _load_isolated(reg, ep.load, f"plugin {ep.name} ({ep.value})")
@@ -349,17 +350,26 @@ class _EntryPoint:
         return obj
 
 
-def _scan_entry_points(group: str) -> Optional[list]:
+def _scan_entry_points(group: str, memo: Optional[dict] = None) -> Optional[list]:
     """The entry points of a group from the entry_points.txt of each distribution on sys.path, the first copy of a
     distribution winning (as importlib.metadata.entry_points does) - without importing importlib.metadata (and
     email, zipfile, csv...), which costs more than the rest of bwdoctor's start. None when sys.path holds an
-    entry only importlib.metadata reads (a zip or egg file, a path finder of its own)."""
-    seen: set = set()
-    out: list = []
+    entry only importlib.metadata reads (a zip or egg file, a path finder of its own). `memo` (a dict the caller
+    keeps for one load) lets one scan serve every group."""
     from importlib.machinery import PathFinder
 
     if any(getattr(f, "find_distributions", None) for f in sys.meta_path if f is not PathFinder):
         return None
+    memo = memo if memo is not None else {}
+    if "groups" not in memo:
+        memo["groups"] = _scan_all()
+    groups = memo["groups"]
+    return None if groups is None else list(groups.get(group, ()))
+
+
+def _scan_all() -> Optional[dict]:
+    seen: set = set()
+    out: dict = {}
     for entry in sys.path:
         entry = entry or "."
         try:
@@ -387,15 +397,15 @@ def _scan_entry_points(group: str) -> Optional[list]:
                     continue
                 if line.startswith("[") and line.endswith("]"):
                     section = line[1:-1].strip()
-                elif section == group and "=" in line:
+                elif section is not None and "=" in line:
                     key, _, value = line.partition("=")
-                    out.append(_EntryPoint(key.strip(), value.strip()))
+                    out.setdefault(section, []).append(_EntryPoint(key.strip(), value.strip()))
     return out
 
 
-def _entry_points(group: str):
+def _entry_points(group: str, memo: Optional[dict] = None):
     try:
-        fast = _scan_entry_points(group)
+        fast = _scan_entry_points(group, memo)
         if fast is not None:
             return fast
         from importlib.metadata import entry_points

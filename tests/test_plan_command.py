@@ -106,14 +106,20 @@ def test_nvml_hang_times_out(monkeypatch, capsys):
     import threading
     import time
 
+    from bwdoctor import registry
     from bwdoctor.probes import nvidia, nvml_query
-    from bwdoctor.registry import PROBE_ATTR
 
     gate = threading.Event()
     monkeypatch.setattr(nvml_query, "isolated", lambda: gate.wait(5))
     monkeypatch.setattr(nvidia, "_no_driver_here", lambda ctx, pci: None)  # ask NVML on this driverless machine
-    spec = getattr(nvidia.nvml, PROBE_ATTR)
-    monkeypatch.setattr(nvidia.nvml, PROBE_ATTR, dataclasses.replace(spec, budget=0.3))
+    load = registry.load
+
+    def short_nvml_budget(*args, **kwargs):  # the registry's spec (from its index) is what the engine runs
+        reg = load(*args, **kwargs)
+        reg.probes["nvml"] = dataclasses.replace(reg.probes["nvml"], budget=0.3)
+        return reg
+
+    monkeypatch.setattr(registry, "load", short_nvml_budget)
     start = time.monotonic()
     rc = run(["--model", str(FIX / "qwen3-14b")])
     gate.set()
