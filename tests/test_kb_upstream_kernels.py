@@ -98,6 +98,24 @@ CASES = [
         "ValueError: Failed to find a kernel that can implement the WNA16 linear layer. Reasons: \n"
         "MarlinLinearKernel requires capability 75, current compute  capability is 70",
     ),
+    # vllm/model_executor/layers/quantization/utils/marlin_utils.py: no type at all for this GPU
+    (
+        "quant-needs-newer-gpu",
+        "ValueError: Marlin does not support weight_bits = uint4b8. Only types = [] are supported (for group_size "
+        "= 128, device_capability = 70, zp = False).",
+    ),
+    # vllm/config/multimodal.py
+    (
+        "bad-attention-backend",
+        "ValueError: Attention backend 'XFORMERS' has been removed (See PR #29262 for details). Please select a "
+        "supported attention backend.",
+    ),
+    # argparse on SGLang's --attention-backend choices: the backend article, not the generic flag-value one
+    (
+        "bad-attention-backend",
+        "launch_server.py: error: argument --attention-backend: invalid choice: 'fa5' (choose from triton, "
+        "flashinfer, fa3)",
+    ),
     # vllm csrc/quantization/fp4/nvfp4_scaled_mm_entry.cu on a GPU before Blackwell ...
     (
         "quant-needs-newer-gpu",
