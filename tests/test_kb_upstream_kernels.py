@@ -65,6 +65,12 @@ CASES = [
         "torch.OutOfMemoryError: Allocation on device 0 would exceed allowed memory. (out of memory)\n"
         "Currently allocated     : 21.43 GiB",
     ),
+    # sglang/srt/mem_cache/allocation.py: the request pool runs dry while serving
+    (
+        "runtime-oom",
+        "[2025-01-01 00:00:00 TP0] Scheduler hit an exception: RuntimeError: alloc_req_slots runs out of memory. "
+        "Please set a smaller number for `--max-running-requests`. req_to_token_pool.available_size()=0, num_reqs=1,",
+    ),
     # vllm/v1/worker/gpu_model_runner.py, the pooler's warm-up
     (
         "sampler-warmup-oom",
