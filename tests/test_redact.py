@@ -344,6 +344,11 @@ _PIECES = [
     "MAX_TOKENS",
     "extra == ",
     "sys_platform",
+    "ghp_abcdefghijklmnopqrstuvwxyz",
+    "github_pat_abcdefghijklmnopqrstuvwx",
+    "xoxb-1234567890abc",
+    "glpat-abcdefghijklmnopqr",
+    "AUTHORIZATION: Basic ",
 ]
 
 
@@ -365,3 +370,48 @@ def test_name_gate_holds_every_secret_word():
 
     for word in r._SUFFIX_WORDS | r._PLURAL_WORDS | r._ANY_WORDS:
         assert r._NAME_GATE.search(word), word
+
+
+def test_printable_text_holds_no_control_character():
+    """strip_controls returns printable text as it is: sound only while every character it escapes is one
+    str.isprintable() refuses."""
+    from bwdoctor.render.safe import _CONTROL
+
+    for c in range(0x110000):
+        ch = chr(c)
+        if _CONTROL.match(ch):
+            assert not ch.isprintable(), hex(c)
+
+
+def test_any_gate_sees_every_rule_trigger():
+    """_redact returns a string the one gate does not hit: each rule's own gate must imply it."""
+    from bwdoctor import redact as r
+
+    samples = [
+        "a://b",
+        "--x",
+        "Bearer",
+        "BASIC",
+        "Authorization",
+        "MY_TOKEN",
+        "apiKey",
+        "db_pass",
+        "PWD",
+        "Cookie",
+        "Credentials",
+        "hf_x",
+        "sk-x",
+        "ghp_x",
+        "ghs_x",
+        "github_pat_x",
+        "glpat-x",
+        "xoxa-x",
+        "AKIA",
+        "ASIA",
+        "eyJ",
+        "-----BEGIN",
+    ]
+    for text in samples:
+        assert r._ANY_GATE.search(text.lower()), text
+    for w in r._SUFFIX_WORDS | r._PLURAL_WORDS | r._ANY_WORDS:
+        assert r._ANY_GATE.search(w.lower()), w
