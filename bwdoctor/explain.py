@@ -1288,7 +1288,8 @@ _OOM = re.compile(
 # Where an OOM happened: while the engine starts (profiling, CUDA-graph capture, loading) or while it serves
 _OOM_STARTUP = re.compile(
     r"profile_run|determine_available_memory|determine_num_available_blocks|capture_model|graph capture|"
-    r"capturing cuda ?graphs|_initialize_kv_caches|initializ(?:e|ing) (?:the |vLLM )?engine|EngineCore failed to start|"
+    r"capture cuda ?graph|capturing cuda ?graphs|_initialize_kv_caches|initializ(?:e|ing) (?:the |vLLM )?engine|"
+    r"EngineCore failed to start|"
     r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|_dummy_run|"
     r"cuda\.graph\(|cudagraph|capture_end|memory_profiler|PROFILER|warm(?:ing)?[ _-]?up",
     re.I,
