@@ -8,9 +8,11 @@ alike; medians are printed, with the ratios the speed issue asks for:
   check (warm cache)      vs  VENV/bin/python -m torch.utils.collect_env   (the environment's own reporter)
   bwdoctor --version      vs  python -c pass                                (a bare interpreter start)
   check (cold: empty cache directory), check --no-cache, and, with --reference SRC, the same cold check of another
-  bwdoctor source tree (e.g. the commit before the cache) run with PYTHONPATH=SRC.
+  bwdoctor installed into SRC (`pip install --target SRC <tree at an older commit>`), first on sys.path.
 Then the per-probe seconds of a warm and a cold run (the report's "probes"), and the load average seen.
-bwdoctor runs as `python -m bwdoctor` with this script's interpreter (PYTHONPATH is passed through).
+bwdoctor runs as `python -m bwdoctor` with this script's interpreter (PYTHONPATH is passed through): run the
+script with the interpreter of a regular install (`pip install .`, as the README installs it), from a directory
+other than the source tree. An editable install (`pip install -e`) adds its import hook to every start.
 --drop-page-cache (root only) adds a row "check cold+pagecache": an empty bwdoctor cache AND the kernel's page
 cache emptied before each run (the issue's "cold" is the first run after dropping bwdoctor's cache only).
 """
