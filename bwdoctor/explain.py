@@ -1801,6 +1801,14 @@ NOT_ENVIRONMENT = [
         r"repo|custom code contained in the model repository)|(?:pass the argument|set the option) "
         r"\W?trust_remote_code=True",
         r"CONFIG_MAPPING\[config_dict\[.model_type.\]\]",
+        # transformers 4.x utils/hub.py and modeling_utils.py (a checkpoint that is not there or not whole), a
+        # config.json newer than the library (models/*/configuration_*.py's rope_scaling check), generation/utils.py;
+        # huggingface_hub hf_api.py and utils/_headers.py (a token)
+        r"Could not locate \S+ inside \S+|Incorrect path_or_model_id|does not contain the valid metadata|"
+        r"cloned a repository without having git-lfs installed|Unable to load weights from pytorch checkpoint file|"
+        r"Error no file named [^\n]{1,200}? found in directory",
+        r"rope_scaling\W{0,2} must be a dictionary with|The following \W?model_kwargs\W? are not used by the model|"
+        r"Invalid user token|Token is required \([^)\n]{1,40}\),? but no token found",
         r"maximum context length|context length (?:is )?exceeded|exceeds? (?:the )?(?:model'?s? )?maximum "
         r"(?:context|sequence) length|Input length[^\n]{0,40}exceeds|longer than the specified maximum sequence "
         r"length|prompt is too long|is longer than the model's context|longer than the maximum model length",
@@ -1810,6 +1818,12 @@ NOT_ENVIRONMENT = [
         r"prompt)|max_tokens must be (?:at least 1|positive)|'max_tokens' or 'max_completion_tokens' is too large",
         r"The model `[^`\n]{1,200}` does not exist|\bNotFoundError\b|No adapter found for|"
         r"LoRA rank \d+ is greater than max_lora_rank|Model architecture \S+ was supported in vLLM until",
+        # vLLM 0.6's engine/llm_engine.py, entrypoints/openai/serving_engine.py and protocol.py, sampling_params.py
+        r"The lora adapter '[^'\n]{1,200}' (?:cannot be found|has already been)|but LoRA is not enabled|"
+        r"is too long to fit into the model|Cannot request more than \d+ logprobs|Prompt cannot be empty|"
+        r"You can only (?:use one kind of|either use) guided decoding|best_of must be greater than or equal to n|"
+        r"(?:presence|frequency)_penalty must be in|When using \W?tool_choice\W?, \W?tools\W? must be set|"
+        r"The tool specified in \W?tool_choice\W? does not match any|has not been passed in \W?tools\W?",
         r"tool choice requires --enable-auto-tool-choice|Token id \d+ is out of vocabulary|"
         r"Could not detect config format|is not divisible by weight quantization block_[nk]",
         # vLLM v1/structured_output/backend_*.py: a request's grammar, regex or JSON schema
@@ -1860,13 +1874,11 @@ NOT_ENVIRONMENT = [
 NOT_ENVIRONMENT_UNLESS_EVIDENCE = [
     re.compile(p, re.I | re.M)
     for p in (
-        # pydantic_core: "%d validation error(s) for %s", its line kinds
-        r"\bValidationError\b|\bvalidation errors? for \w+|Extra inputs are not permitted|"
-        r"Field required \[type=missing|Input should be (?:a valid|less than|greater than)",
         r"Connection refused|ConnectionError|Max retries exceeded with url|Name or service not known|"
         r"Temporary failure in name resolution|Read timed out|\bAPIConnectionError\b|\bAPITimeoutError\b|"
         r"\bConnectTimeout\b|\bReadTimeout\b",
-        r"No space left on device|Disk quota exceeded|Permission denied|is over \d+% full",
+        r"No space left on device|Disk quota exceeded|Permission denied|is over \d+% full|"
+        r"Not enough free disk space to download",
         # a port another process holds: errno 98/99 (uvicorn's "error while attempting to bind on address",
         # torch's TCPStore, Go's "bind: address already in use")
         r"Address already in use|\[Errno 9[89]\]|cannot assign requested address|"
@@ -1887,6 +1899,15 @@ NOT_ENVIRONMENT_UNLESS_EVIDENCE = [
     )
 ]
 
+# pydantic_core's "%d validation error(s) for %s" and its line kinds: a request body, a tool's own model; gated like
+# the list above, and never for vLLM's config classes (ModelConfig, CacheConfig...: a serve flag's value, which
+# bad-serve-flag-value explains)
+_PYDANTIC = re.compile(
+    r"\bValidationError\b|\bvalidation errors? for \w+|Extra inputs are not permitted|Field required \[type=missing|"
+    r"Input should be (?:a valid|less than|greater than)",
+    re.I,
+)
+_SERVE_CONFIG_VALIDATION = re.compile(r"validation errors? for \w*?(?:Config|EngineArgs)", re.I)
 _ENV_WORDS = re.compile(r"/dev/(?:shm|nvidia)|\bNCCL\b|\bshm\b", re.I)
 # families that name a context (a quantized checkpoint, FA3, a device list, a topology), not a failure
 _CONTEXT_FAMILIES = frozenset(
@@ -1918,6 +1939,8 @@ def _not_environment(text: str, keys: Optional[List[str]] = None) -> Optional[st
             return m.group(0)[:80]
     hits = (m for m in (rx.search(text) for rx in NOT_ENVIRONMENT_UNLESS_EVIDENCE) if m)
     first = next(hits, None)
+    if first is None and not _SERVE_CONFIG_VALIDATION.search(text):
+        first = _PYDANTIC.search(text)
     if first is not None and not _environment_evidence(keys if keys is not None else [], text):
         return first.group(0)[:80]
     return None

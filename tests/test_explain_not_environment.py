@@ -45,6 +45,14 @@ NEGATIVES = [
     "ValueError: Asking to pad but the tokenizer does not have a padding token. Please select a token to use as "
     "`pad_token` `(tokenizer.pad_token = tokenizer.eos_token e.g.)`",
     "ValueError: Tokenizer class Qwen9Tokenizer does not exist or is not currently imported.",
+    # transformers 4.x: utils/hub.py, modeling_utils.py, a config.json newer than the library (the rope_scaling
+    # check of models/llama/configuration_llama.py before 4.43)
+    "OSError: Error no file named pytorch_model.bin, model.safetensors, tf_model.h5, model.ckpt.index or "
+    "flax_model.msgpack found in directory /models/m.",
+    "OSError: You seem to have cloned a repository without having git-lfs installed. Please install git-lfs and run "
+    "`git lfs install` followed by `git lfs pull` in the folder you cloned.",
+    "ValueError: `rope_scaling` must be a dictionary with with two fields, `type` and `factor`, got {'factor': 8.0, "
+    "'low_freq_factor': 1.0, 'high_freq_factor': 4.0, 'rope_type': 'llama3'}",
     # tokenizers: serde's error on a tokenizer.json written by a newer tokenizers
     "Exception: data did not match any variant of untagged enum ModelWrapper at line 757479 column 3",
     # jinja2/exceptions.py; the raise_exception() transformers' chat_template_utils.py gives a chat template
@@ -58,6 +66,10 @@ NEGATIVES = [
     # vLLM entrypoints serving: an unknown served model name, a LoRA adapter that is not there
     '{"object":"error","message":"The model `gpt-4` does not exist.","type":"NotFoundError","param":null,"code":404}',
     "vllm.exceptions.LoRAAdapterNotFoundError: Loading lora sql-lora failed: No adapter found for /loras/sql",
+    # vLLM 0.6 engine/llm_engine.py and entrypoints/openai/serving_engine.py
+    "ValueError: The prompt (total length 9000) is too long to fit into the model (context length 8192). Make sure "
+    "that `max_model_len` is no smaller than the number of text tokens.",
+    '{"object":"error","message":"The lora adapter \'sql-lora\' cannot be found.","type":"InvalidUserInput"}',
     # vLLM lora/peft_helper.py, the tool parser check, v1/structured_output/backend_xgrammar.py
     "ValueError: LoRA rank 64 is greater than max_lora_rank 16.",
     'ValueError: "auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
@@ -132,6 +144,11 @@ MIXED = [
         "RuntimeError: Found no NVIDIA driver on your system.",
         "no-driver-in-container",
     ),
+    # pydantic's range check of vLLM's config/cache.py (gpu_memory_utilization: Field(gt=0, le=1)): a serve flag's
+    # value, the article's own symptom, not a request's validation error
+    ("pydantic_core._pydantic_core.ValidationError: 1 validation error for CacheConfig\ngpu_memory_utilization\n"
+     "  Input should be less than or equal to 1 [type=less_than_equal, input_value=1.5, input_type=float]",
+     "bad-serve-flag-value"),
     # a client's connection error pasted under the server's failure: tier 2 names the server's cause
     ("RuntimeError: The NVIDIA driver on your system is too old\nopenai.APIConnectionError: Connection error.",
      "driver-too-old"),
