@@ -1891,22 +1891,19 @@ NOT_ENVIRONMENT_UNLESS_EVIDENCE = [
         # a module of the user's own (not a compiled extension: vllm._C, *_cuda, common_ops)
         r"\bKeyError(?::\s{0,4}['\"](?![^'\"\n]{0,200}[kv]_scale['\"])[^'\"\n]{1,200}['\"]|\s{4,}Traceback)",
         # a name never defined, an attribute an object lacks ("NameError: name 'ncclGetVersion' is not defined" is
-        # NCCL that failed to load, "module 'torch._C' has no attribute" two torch copies: the evidence says so)
+        # NCCL that failed to load: the evidence says so); never "module 'torch._C' has no attribute" (two torch
+        # copies) nor torch/_ops.py's "'_OpNamespace' '%s' object has no attribute" (an op a compiled library lacks)
         r"\bNameError: name '|\bname ['\u2018\"]\w{1,80}['\u2019\"] is not defined|"
-        r"(?<!module 'torch\._C' )has no attribute '[^'\n]{1,80}'",
+        r"^(?![^\n]*(?:module 'torch\._C'|'_OpNamespace'))[^\n]*?has no attribute '[^'\n]{1,80}'",
         r"No module named ['\"](?![^'\"\n]{0,100}(?:_C\b|_cuda|cuda_|_ext\b|_ops\b|common_ops|libtriton))"
         r"[\w.]{1,100}['\"]",
     )
 ]
 
-# pydantic_core's "%d validation error(s) for %s" and its line kinds: a request body, a tool's own model; gated like
-# the list above, and never for vLLM's config classes (ModelConfig, CacheConfig...: a serve flag's value, which
-# bad-serve-flag-value explains)
-_PYDANTIC = re.compile(
-    r"\bValidationError\b|\bvalidation errors? for \w+|Extra inputs are not permitted|Field required \[type=missing|"
-    r"Input should be (?:a valid|less than|greater than)",
-    re.I,
-)
+# pydantic_core's "%d validation error(s) for %s": a request body, a tool's own model; gated like the list above, and
+# never for vLLM's config classes (ModelConfig, CacheConfig...: a serve flag's value, which bad-serve-flag-value
+# explains, as it does a bare "gpu_memory_utilization: Input should be less than or equal to 1")
+_PYDANTIC = re.compile(r"\bValidationError\b|\bvalidation errors? for \w+", re.I)
 _SERVE_CONFIG_VALIDATION = re.compile(r"validation errors? for \w*?(?:Config|EngineArgs)", re.I)
 _ENV_WORDS = re.compile(r"/dev/(?:shm|nvidia)|\bNCCL\b|\bshm\b", re.I)
 # families that name a context (a quantized checkpoint, FA3, a device list, a topology), not a failure

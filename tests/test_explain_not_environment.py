@@ -149,6 +149,7 @@ MIXED = [
     ("pydantic_core._pydantic_core.ValidationError: 1 validation error for CacheConfig\ngpu_memory_utilization\n"
      "  Input should be less than or equal to 1 [type=less_than_equal, input_value=1.5, input_type=float]",
      "bad-serve-flag-value"),
+    ("gpu_memory_utilization: Input should be less than or equal to 1", "bad-serve-flag-value"),
     # a client's connection error pasted under the server's failure: tier 2 names the server's cause
     ("RuntimeError: The NVIDIA driver on your system is too old\nopenai.APIConnectionError: Connection error.",
      "driver-too-old"),
@@ -177,6 +178,14 @@ def test_a_look_alike_gate_opens_only_on_environment_evidence():
     assert explain._not_environment("ModuleNotFoundError: No module named 'vllm._C'", []) is None
     assert explain._not_environment("ModuleNotFoundError: No module named 'sgl_kernel.common_ops'", []) is None
     assert explain._not_environment("ModuleNotFoundError: No module named 'train_utils'", [])
+    # an op a compiled library lacks (torch/_ops.py's _OpNamespace) and two torch copies are not the user's code
+    op = "AttributeError: '_OpNamespace' 'sgl_kernel' object has no attribute 'fp8_scaled_mm'"
+    assert explain._not_environment(op, []) is None
+    assert (
+        explain._not_environment("AttributeError: module 'torch._C' has no attribute 'ComplexDoubleStorageBase'")
+        is None
+    )
+    assert explain._not_environment("AttributeError: 'SamplingParams' object has no attribute 'update'", [])
     # the KV-scale KeyError is an article's (missing-kv-scales), not the user's
     assert explain._not_environment("KeyError: 'model.layers.3.self_attn.k_scale'", []) is None
     # a flag the release does not know is unknown-serve-option's, a well-formed arch nvcc lacks is nvcc-too-old's
