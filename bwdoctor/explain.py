@@ -1804,8 +1804,9 @@ NOT_ENVIRONMENT = [
         # transformers 4.x utils/hub.py and modeling_utils.py (a checkpoint that is not there or not whole), a
         # config.json newer than the library (models/*/configuration_*.py's rope_scaling check), generation/utils.py;
         # huggingface_hub hf_api.py and utils/_headers.py (a token)
-        r"Could not locate \S+ inside \S+|Incorrect path_or_model_id|does not contain the valid metadata|"
-        r"cloned a repository without having git-lfs installed|Unable to load weights from pytorch checkpoint file|"
+        r"Could not locate \S+\.(?:py|json|bin|safetensors|model|txt) inside|Incorrect path_or_model_id|"
+        r"does not contain the valid metadata|cloned a repository without having git-lfs installed|"
+        r"Unable to load weights from pytorch checkpoint file|"
         r"Error no file named [^\n]{1,200}? found in directory",
         r"rope_scaling\W{0,2} must be a dictionary with|The following \W?model_kwargs\W? are not used by the model|"
         r"Invalid user token|Token is required \([^)\n]{1,40}\),? but no token found",
@@ -1834,7 +1835,7 @@ NOT_ENVIRONMENT = [
         r"\b400 Bad Request\b|BadRequestError|Invalid request|invalid_request_error",
         # the openai client's 4xx classes (openai/_exceptions.py) and its "Error code: %d" (_base_client.py)
         r"\b(?:AuthenticationError|PermissionDeniedError|UnprocessableEntityError|RateLimitError)\b|"
-        r"\bError code: 4\d\d\b",
+        r"\bError code: 4\d\d - ",
         r"got an unexpected keyword argument|missing \d+ required positional argument",
         r"must be divisible by (?:the )?(?:tensor|pipeline) parallel size",
         r"HFValidationError|Repo id must be in the form|Invalid repository ID or local directory specified",
