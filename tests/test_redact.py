@@ -335,6 +335,20 @@ _PIECES = [
     "true",
     "-",
     ":",
+    "hfToken",
+    "DB_PASS",
+    "PGPASSWORD",
+    "x-auth",
+    "session_cookie",
+    "Credentials",
+    "MAX_TOKENS",
+    "extra == ",
+    "sys_platform",
+    "ghp_abcdefghijklmnopqrstuvwxyz",
+    "github_pat_abcdefghijklmnopqrstuvwx",
+    "xoxb-1234567890abc",
+    "glpat-abcdefghijklmnopqr",
+    "AUTHORIZATION: Basic ",
 ]
 
 
@@ -347,3 +361,57 @@ def test_the_gates_never_change_what_is_masked(seed):
     for _ in range(250):
         text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 14)))
         assert redact(text) == _every_rule(text), text
+
+
+def test_name_gate_holds_every_secret_word():
+    """The NAME=value rule is skipped for a string without a gate word: sound only while every word that makes a
+    name secret holds one (a word added to the lists without one would be skipped)."""
+    from bwdoctor import redact as r
+
+    for word in r._SUFFIX_WORDS | r._PLURAL_WORDS | r._ANY_WORDS:
+        assert r._NAME_GATE.search(word), word
+
+
+def test_printable_text_holds_no_control_character():
+    """strip_controls returns printable text as it is: sound only while every character it escapes is one
+    str.isprintable() refuses."""
+    from bwdoctor.render.safe import _CONTROL
+
+    for c in range(0x110000):
+        ch = chr(c)
+        if _CONTROL.match(ch):
+            assert not ch.isprintable(), hex(c)
+
+
+def test_any_gate_sees_every_rule_trigger():
+    """_redact returns a string the one gate does not hit: each rule's own gate must imply it."""
+    from bwdoctor import redact as r
+
+    samples = [
+        "a://b",
+        "--x",
+        "Bearer",
+        "BASIC",
+        "Authorization",
+        "MY_TOKEN",
+        "apiKey",
+        "db_pass",
+        "PWD",
+        "Cookie",
+        "Credentials",
+        "hf_x",
+        "sk-x",
+        "ghp_x",
+        "ghs_x",
+        "github_pat_x",
+        "glpat-x",
+        "xoxa-x",
+        "AKIA",
+        "ASIA",
+        "eyJ",
+        "-----BEGIN",
+    ]
+    for text in samples:
+        assert r._ANY_GATE.search(text.lower()), text
+    for w in r._SUFFIX_WORDS | r._PLURAL_WORDS | r._ANY_WORDS:
+        assert r._ANY_GATE.search(w.lower()), w

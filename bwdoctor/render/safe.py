@@ -35,7 +35,9 @@ def _visible(m: re.Match) -> str:
 
 def strip_controls(text: str) -> str:
     """The text with every control character (but tab and newline) written as a visible escape."""
-    return _CONTROL.sub(_visible, text) if isinstance(text, str) else text
+    if not isinstance(text, str) or text.isprintable():  # every character _CONTROL names is unprintable
+        return text
+    return _CONTROL.sub(_visible, text)
 
 
 def clean_text(text: str) -> str:
