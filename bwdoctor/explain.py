@@ -1769,34 +1769,161 @@ def hint_scores(keys: List[str], slugs: Iterable[str]) -> Dict[str, tuple]:
 # ---------------------------------------------------------------- not an environment problem
 
 # Errors of the model, the request or the code, not of the GPU stack: these keep tier 2 silent (an exact
-# signature can still name an article).
+# signature can still name an article). Each family is the wording of the library that raises it.
 NOT_ENVIRONMENT = [
-    re.compile(p, re.I)
+    re.compile(p, re.I | re.M)
     for p in (
+        # torch's device-side asserts and C asserts (aten/src/ATen/native/cuda/Indexing.cu "srcIndex <
+        # srcSelectDimSize", Loss.cu "t >= 0 && t < n_classes"): an index or label out of range in the user's data
         r"device-side assert(?:ion)? triggered",
-        r"Assertion `[^`\n]{1,200}` failed",
-        r"\b401 Client Error\b|\bUnauthorized for url\b|Invalid username or password|Access to model [^\n]{1,200}"
-        r" is restricted|Cannot access gated repo|gated repo|You are trying to access a gated repo",
+        r"Assertion `[^`\n]{1,200}`\s{0,80}fail",
+        # nvcc's "Value '%s' is not defined for option 'gpu-architecture'" for a value no arch name looks like (a
+        # pasted list "[sm_61]"); a well-formed arch it does not know is nvcc-too-old's
+        r"Value '[^'\n]{0,40}[^\w'\n-][^'\n]{0,40}' is not defined for option 'gpu-(?:architecture|code)'",
+        r"\b40[13] Client Error\b|\bUnauthorized for url\b|Forbidden for url|Invalid username or password|Access to "
+        r"model [^\n]{1,200} is restricted|Cannot access gated repo|gated repo|You are trying to access a gated repo|"
+        r"is a gated repository",
         r"\b404 Client Error\b|Repository Not Found|is not a valid model identifier|"
         r"does not appear to have a file named|not a local folder and is not a valid model",
+        # huggingface_hub: errors.py's classes, utils/_http.py hf_raise_for_status, file_download.py and
+        # _snapshot_download.py (offline mode, an empty cache), httpx's "Client error '404 Not Found' for url"
+        r"\b(?:RepositoryNotFoundError|GatedRepoError|RevisionNotFoundError|(?:Remote|Local)?EntryNotFoundError|"
+        r"DisabledRepoError|OfflineModeIsEnabled)\b|Revision Not Found for url|Entry Not Found for url|"
+        r"Client error '4\d\d [^'\n]{1,40}' for url|\b429 Too Many Requests\b",
+        r"Cannot find the requested files in the (?:disk|local) cache|outgoing traffic has been disabled|offline "
+        r"mode is enabled|Cannot find an appropriate cached snapshot folder|"
+        r"cannot find the requested files in the local cache",
+        # transformers utils/hub.py (cached_file), configuration_auto.py, dynamic_module_utils.py, and 4.x's
+        # "Model name '...' was not found in model name list"
+        r"We couldn't connect to '[^'\n]{1,200}' to load|There was a specific connection error when trying to load|"
+        r"is not a local folder or a valid repository name|is not a valid git identifier \(branch name|"
+        r"was not found in (?:the )?(?:tokenizers )?model name list",
+        r"contains custom code which must be executed|requires you to execute (?:the configuration file in that "
+        r"repo|custom code contained in the model repository)|(?:pass the argument|set the option) "
+        r"\W?trust_remote_code=True",
+        r"CONFIG_MAPPING\[config_dict\[.model_type.\]\]",
+        # transformers 4.x utils/hub.py and modeling_utils.py (a checkpoint that is not there or not whole), a
+        # config.json newer than the library (models/*/configuration_*.py's rope_scaling check), generation/utils.py;
+        # huggingface_hub hf_api.py and utils/_headers.py (a token)
+        r"Could not locate \S+\.(?:py|json|bin|safetensors|model|txt) inside|Incorrect path_or_model_id|"
+        r"does not contain the valid metadata|cloned a repository without having git-lfs installed|"
+        r"Unable to load weights from pytorch checkpoint file|"
+        r"Error no file named [^\n]{1,200}? found in directory",
+        r"rope_scaling\W{0,2} must be a dictionary with|The following \W?model_kwargs\W? are not used by the model|"
+        r"Invalid user token|Token is required \([^)\n]{1,40}\),? but no token found",
         r"maximum context length|context length (?:is )?exceeded|exceeds? (?:the )?(?:model'?s? )?maximum "
         r"(?:context|sequence) length|Input length[^\n]{0,40}exceeds|longer than the specified maximum sequence "
         r"length|prompt is too long|is longer than the model's context|longer than the maximum model length",
-        r"\bJSONDecodeError\b|\bSyntaxError\b|\bIndentationError\b|\bNameError: name '",
+        # vLLM: core/scheduler.py and v1/core/sched/scheduler.py ("Input prompt (%d tokens) is too long and exceeds
+        # limit of %d"), the OpenAI server's protocol and serving_engine.py, sampling_params.py
+        r"Input prompt \(\d+ tokens\) is too long and exceeds|Please reduce the length of (?:the )?(?:messages|input|"
+        r"prompt)|max_tokens must be (?:at least 1|positive)|'max_tokens' or 'max_completion_tokens' is too large",
+        r"The model `[^`\n]{1,200}` does not exist|\bNotFoundError\b|No adapter found for|"
+        r"LoRA rank \d+ is greater than max_lora_rank|Model architecture \S+ was supported in vLLM until",
+        # vLLM 0.6's engine/llm_engine.py, entrypoints/openai/serving_engine.py and protocol.py, sampling_params.py
+        r"The lora adapter '[^'\n]{1,200}' (?:cannot be found|has already been)|but LoRA is not enabled|"
+        r"is too long to fit into the model|Cannot request more than \d+ logprobs|Prompt cannot be empty|"
+        r"You can only (?:use one kind of|either use) guided decoding|best_of must be greater than or equal to n|"
+        r"(?:presence|frequency)_penalty must be in|When using \W?tool_choice\W?, \W?tools\W? must be set|"
+        r"The tool specified in \W?tool_choice\W? does not match any|has not been passed in \W?tools\W?",
+        r"tool choice requires --enable-auto-tool-choice|Token id \d+ is out of vocabulary|"
+        r"Could not detect config format|is not divisible by weight quantization block_[nk]",
+        # vLLM v1/structured_output/backend_*.py: a request's grammar, regex or JSON schema
+        r"Invalid (?:JSON )?grammar specification|structured outputs backend does not support|"
+        r"Failed to transform (?:regex|choices|json schema) into a (?:grammar|regex)|"
+        r"JSON schema contains features not supported by xgrammar",
+        r"\bJSONDecodeError\b|\bSyntaxError\b|\bIndentationError\b",
         r"\b400 Bad Request\b|BadRequestError|Invalid request|invalid_request_error",
+        # the openai client's 4xx classes (openai/_exceptions.py) and its "Error code: %d" (_base_client.py)
+        r"\b(?:AuthenticationError|PermissionDeniedError|UnprocessableEntityError|RateLimitError)\b|"
+        r"\bError code: 4\d\d - ",
         r"got an unexpected keyword argument|missing \d+ required positional argument",
         r"must be divisible by (?:the )?(?:tensor|pipeline) parallel size",
         r"HFValidationError|Repo id must be in the form|Invalid repository ID or local directory specified",
         r"Can.t load (?:the )?(?:tokenizer|config(?:uration)?|processor|feature extractor|model|weights) for",
-        r"\bValidationError\b",
         r"chat template|tokenizer\.chat_template|Unrecognized (?:configuration class|model)|"
         r"model type `?\w+`? but Transformers does not recognize",
-        r"Connection refused|ConnectionError|Max retries exceeded with url|Name or service not known|"
-        r"Temporary failure in name resolution|Read timed out",
-        r"No space left on device|Disk quota exceeded|Permission denied",
-        r"(?<!module 'torch\._C' )has no attribute '[^'\n]{1,80}'",
+        # transformers tokenization_utils_base.py, tokenization_auto.py, generation/configuration_utils.py;
+        # tokenizers' serde error on a tokenizer.json newer than the library
+        r"Asking to pad but the tokenizer does not have a padding token|Tokenizer class \S+ does not exist or is "
+        r"not currently imported|Tokenizer class \S+ specified in the tokenizer config was not found|"
+        r"GenerationConfig is invalid|did not match any variant of untagged enum",
+        # jinja2/exceptions.py, and the raise_exception() that transformers' chat_template_utils.py gives templates
+        r"\b(?:TemplateError|TemplateSyntaxError|TemplateRuntimeError|UndefinedError)\b|"
+        r"Conversation roles must alternate|is not JSON serializable",
+        # safetensors tensor.rs SafeTensorError (printed by its Debug name, later as words) behind
+        # "Error while deserializing header": a truncated or non-safetensors file
+        r"Error while deserializing header|\b(?:HeaderTooLarge|HeaderTooSmall|InvalidHeaderDeserialization|"
+        r"InvalidHeaderLength|MetadataIncompleteBuffer)\b|incomplete metadata, file not fully covered",
+        # torch: a checkpoint of another shape (nn/modules/module.py load_state_dict), tensors on two devices, shapes
+        # or dtypes that do not fit an operator
+        r"Error\(s\) in loading state_dict for|size mismatch for \S+: copying a param with shape|"
+        r"Expected all tensors to be on the same device|mat1 and mat2 shapes cannot be multiplied|"
+        r"The size of tensor a \(\d+\) must match the size of tensor b|shape '\[[^\]\n]{0,80}\]' is invalid for "
+        r"input of size|expected scalar type \w+ but found \w+|expected (?:mat1 and mat2|m1 and m2) to have the same "
+        r"dtype|Input type \([^)\n]{1,60}\) and weight type \([^)\n]{1,60}\) should be the same|"
+        r"index out of range in self|is out of bounds for dimension \d+ with size",
+        # argparse's "unrecognized arguments: %s" with no option among them: a positional given twice (a model path
+        # after an entrypoint that already takes one), not a flag the release lacks
+        r"error: unrecognized arguments:(?:[ \t]+[^\s-]\S*)+[ \t]*$",
     )
 ]
+
+# Errors whose words also turn up around a GPU-stack failure: an OOM raised through the user's code, "No space left
+# on device" for /dev/shm (NCCL), "Permission denied" on /dev/nvidia*, a pydantic ValidationError that wraps vLLM's
+# capability check, a client's "Connection refused" under a server log that crashed. These keep tier 2 silent
+# only where the text carries no environment evidence (see _environment_evidence).
+NOT_ENVIRONMENT_UNLESS_EVIDENCE = [
+    re.compile(p, re.I | re.M)
+    for p in (
+        r"Connection refused|ConnectionError|Max retries exceeded with url|Name or service not known|"
+        r"Temporary failure in name resolution|Read timed out|\bAPIConnectionError\b|\bAPITimeoutError\b|"
+        r"\bConnectTimeout\b|\bReadTimeout\b",
+        r"No space left on device|Disk quota exceeded|Permission denied|is over \d+% full|"
+        r"Not enough free disk space to download",
+        # a port another process holds: errno 98/99 (uvicorn's "error while attempting to bind on address",
+        # torch's TCPStore, Go's "bind: address already in use")
+        r"Address already in use|\[Errno 9[89]\]|cannot assign requested address|"
+        r"error while attempting to bind on address",
+        # vLLM model_executor/models/registry.py: an architecture missing from the registry (older releases said it
+        # too after an import of the model's module failed, hence the evidence gate)
+        r"Model architectures? \[[^\]\n]{0,300}\] (?:are|is) not supported",
+        r"probability tensor contains either",
+        # Python: a KeyError (a checkpoint's parameter name, a config key; not the KV-scale names an article reads),
+        # a module of the user's own (not a compiled extension: vllm._C, *_cuda, common_ops)
+        r"\bKeyError(?::\s{0,4}['\"](?![^'\"\n]{0,200}[kv]_scale['\"])[^'\"\n]{1,200}['\"]|\s{4,}Traceback)",
+        # a name never defined, an attribute an object lacks ("NameError: name 'ncclGetVersion' is not defined" is
+        # NCCL that failed to load: the evidence says so); never "module 'torch._C' has no attribute" (two torch
+        # copies) nor torch/_ops.py's "'_OpNamespace' '%s' object has no attribute" (an op a compiled library lacks)
+        r"\bNameError: name '|\bname ['\u2018\"]\w{1,80}['\u2019\"] is not defined|"
+        r"^(?![^\n]*(?:module 'torch\._C'|'_OpNamespace'))[^\n]*?has no attribute '[^'\n]{1,80}'",
+        r"No module named ['\"](?![^'\"\n]{0,100}(?:_C\b|_cuda|cuda_|_ext\b|_ops\b|common_ops|libtriton))"
+        r"[\w.]{1,100}['\"]",
+    )
+]
+
+# pydantic_core's "%d validation error(s) for %s": a request body, a tool's own model; gated like the list above, and
+# never for vLLM's config classes (ModelConfig, CacheConfig...: a serve flag's value, which bad-serve-flag-value
+# explains, as it does a bare "gpu_memory_utilization: Input should be less than or equal to 1")
+_PYDANTIC = re.compile(r"\bValidationError\b|\bvalidation errors? for \w+", re.I)
+_SERVE_CONFIG_VALIDATION = re.compile(r"validation errors? for \w*?(?:Config|EngineArgs)", re.I)
+_ENV_WORDS = re.compile(r"/dev/(?:shm|nvidia)|\bNCCL\b|\bshm\b", re.I)
+# families that name a context (a quantized checkpoint, FA3, a device list, a topology), not a failure
+_CONTEXT_FAMILIES = frozenset(
+    f"family:{n}" for n in ("quant-context", "fa3-named", "visible-devices-set", "multi-consumer-gpu", "topo-matrix")
+)
+
+
+def _environment_evidence(keys: List[str], text: str) -> set:
+    """The kinds of GPU-stack evidence that keep a look-alike user error from silencing tier 2: gpu_evidence()'s
+    kinds but a GPU's name, a kernel library's or a context family (they turn up in any traceback of a model run),
+    plus an OOM and /dev/shm, /dev/nvidia*, NCCL words."""
+    kinds = gpu_evidence([k for k in keys if k not in _CONTEXT_FAMILIES], text) - {"gpu", "kernel-library"}
+    if _OOM.search(text):
+        kinds.add("oom")
+    if _ENV_WORDS.search(text):
+        kinds.add("env-words")
+    return kinds
 
 
 # Families that read a veto's words as the environment's failure: an engine-args dataclass refusing a keyword is
@@ -1804,11 +1931,17 @@ NOT_ENVIRONMENT = [
 _UNVETO = frozenset({"family:engine-args-keyword"})
 
 
-def _not_environment(text: str) -> Optional[str]:
+def _not_environment(text: str, keys: Optional[List[str]] = None) -> Optional[str]:
     for rx in NOT_ENVIRONMENT:
         m = rx.search(text)
         if m:
             return m.group(0)[:80]
+    hits = (m for m in (rx.search(text) for rx in NOT_ENVIRONMENT_UNLESS_EVIDENCE) if m)
+    first = next(hits, None)
+    if first is None and not _SERVE_CONFIG_VALIDATION.search(text):
+        first = _PYDANTIC.search(text)
+    if first is not None and not _environment_evidence(keys if keys is not None else [], text):
+        return first.group(0)[:80]
     return None
 
 
@@ -2070,7 +2203,7 @@ def rank_evidence(
         if hinted is not None and EVIDENCE_LEAD * hinted[0] >= cands[0][0]:
             cands.remove(hinted)
             cands.insert(0, hinted)
-    vetoed = None if any(k in _UNVETO or k.startswith("soname:") for k in keys) else _not_environment(text)
+    vetoed = None if any(k in _UNVETO or k.startswith("soname:") for k in keys) else _not_environment(text, keys)
     likely = []
     allowed = [c for c in cands if _allowed(c[4].slug, keys, text)]
     if not vetoed and allowed:
