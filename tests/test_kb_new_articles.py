@@ -16,6 +16,7 @@ NEW = {
     "nccl-shm-too-small",
     "gpu-busy-or-unavailable",
     "cuda-unknown-error-999",
+    "cuda-stub-libcuda",
 }
 
 CASES = [
@@ -138,6 +139,12 @@ CASES = [
         "cuInit: CUDA_ERROR_UNKNOWN: unknown error\n"
         "No GPU/TPU found, falling back to CPU. (Set TF_CPP_MIN_LOG_LEVEL=0 and rerun for more info.)",
     ),
+    # https://github.com/im-djh/CMD/issues/4 (the issue title)
+    ("cuda-stub-libcuda", "CudaAPIError: [34] Call to cuInit results in CUDA_ERROR_STUB_LIBRARY"),
+    # https://github.com/horovod/horovod/issues/3831 (the issue title)
+    ("cuda-stub-libcuda", "NCCL WARN Cuda failure 'CUDA driver is a stub library', then segfault"),
+    # https://github.com/NVIDIA/cutlass/issues/1636 (the issue title)
+    ("cuda-stub-libcuda", "[QST] Error: Could not detect active GPU device ID [CUDA driver is a stub library]"),
 ]
 
 # Text near these topics that belongs elsewhere or is no error at all
@@ -151,6 +158,9 @@ LOOKALIKES = [
     # Triton's OutOfResources (a kernel's on-chip shared memory, not /dev/shm), as tests/test_explain_generalize.py
     "triton.runtime.errors.OutOfResources: out of resource: shared memory, Required: 131072, Hardware limit: "
     "101376. Reducing block sizes or `num_stages` may help.",
+    # a link step that names the toolkit's stubs directory on purpose (no error)
+    "g++ -shared build/temp.linux-x86_64-cpython-311/csrc/ops.o -L/usr/local/cuda/lib64/stubs -lcuda -lcudart "
+    "-o build/lib/_C.so",
 ]
 
 
