@@ -17,6 +17,7 @@ NEW = {
     "gpu-busy-or-unavailable",
     "cuda-unknown-error-999",
     "cuda-stub-libcuda",
+    "gpu-fallen-off-bus",
 }
 
 CASES = [
@@ -145,6 +146,25 @@ CASES = [
     ("cuda-stub-libcuda", "NCCL WARN Cuda failure 'CUDA driver is a stub library', then segfault"),
     # https://github.com/NVIDIA/cutlass/issues/1636 (the issue title)
     ("cuda-stub-libcuda", "[QST] Error: Could not detect active GPU device ID [CUDA driver is a stub library]"),
+    # https://github.com/NVIDIA/NVSentinel/issues/155 (no Xid line)
+    (
+        "gpu-fallen-off-bus",
+        "[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0\n"
+        "               NVRM: (PCI ID: 10de:26b5) installed in this system has\n"
+        "               NVRM: fallen off the bus and is not responding to commands.",
+    ),
+    # https://github.com/NVIDIA/open-gpu-kernel-modules/issues/1151
+    (
+        "gpu-fallen-off-bus",
+        "NVRM: Xid (PCI:0000:06:00): 79, GPU has fallen off the bus.\n"
+        "NVRM: GPU 0000:06:00.0: GPU has fallen off the bus.",
+    ),
+    # https://github.com/leptonai/gpud/issues/604 (NVML's status name)
+    (
+        "gpu-fallen-off-bus",
+        "failed to get remapped rows for GPU-ac896b35-5782-c478-4b2a-a661de07770f: failed to get device remapped "
+        "rows: ERROR_GPU_IS_LOST",
+    ),
 ]
 
 # Text near these topics that belongs elsewhere or is no error at all
