@@ -18,6 +18,7 @@ NEW = {
     "cuda-unknown-error-999",
     "cuda-stub-libcuda",
     "gpu-fallen-off-bus",
+    "secure-boot-unsigned-module",
 }
 
 CASES = [
@@ -165,6 +166,15 @@ CASES = [
         "failed to get remapped rows for GPU-ac896b35-5782-c478-4b2a-a661de07770f: failed to get device remapped "
         "rows: ERROR_GPU_IS_LOST",
     ),
+    # https://github.com/Delfictus/PRISM-AI-DoD/blob/main/docs/development/SECURE_BOOT_FIX.md
+    ("secure-boot-unsigned-module", "Error: `modprobe: ERROR: could not insert 'nvidia': Key was rejected by service`"),
+    # https://github.com/NVIDIA/nvidia-installer/blob/main/kernel.c (the installer's message, as it prints it)
+    (
+        "secure-boot-unsigned-module",
+        "ERROR: The kernel module failed to load. Secure boot is enabled on this system, so this is likely because "
+        "it was not signed by a key that is trusted by the kernel. Please try installing the driver again, and "
+        "sign the kernel module when prompted to do so.",
+    ),
 ]
 
 # Text near these topics that belongs elsewhere or is no error at all
@@ -181,6 +191,9 @@ LOOKALIKES = [
     # a link step that names the toolkit's stubs directory on purpose (no error)
     "g++ -shared build/temp.linux-x86_64-cpython-311/csrc/ops.o -L/usr/local/cuda/lib64/stubs -lcuda -lcudart "
     "-o build/lib/_C.so",
+    # https://github.com/JafarAkhondali/acer-predator-turbo-and-rgb-keyboard-linux-module/issues/113: Secure Boot
+    # refusing a module that is not NVIDIA's
+    "insmod: ERROR: could not insert module src/facer.ko: Key was rejected by service",
 ]
 
 
