@@ -19,6 +19,7 @@ NEW = {
     "cuda-stub-libcuda",
     "gpu-fallen-off-bus",
     "secure-boot-unsigned-module",
+    "gpu-claimed-by-other-driver",
 }
 
 CASES = [
@@ -175,6 +176,20 @@ CASES = [
         "it was not signed by a key that is trusted by the kernel. Please try installing the driver again, and "
         "sign the kernel module when prompted to do so.",
     ),
+    # https://github.com/MrMEEE/ironhide/issues/41 (an older driver's wording)
+    (
+        "gpu-claimed-by-other-driver",
+        "[ 9687.215135] NVRM: The NVIDIA probe routine was not called for 1 device(s).\n"
+        "[ 9687.215145] NVRM: This can occur when a driver such as nouveau, rivafb,\n"
+        "[ 9687.215149] NVRM: nvidiafb, or rivatv was loaded and obtained ownership of\n"
+        "[ 9687.215153] NVRM: the NVIDIA device(s).",
+    ),
+    # https://github.com/NVIDIA/nvidia-installer/blob/main/misc.c (the installer's warning, as it prints it)
+    (
+        "gpu-claimed-by-other-driver",
+        "WARNING: The Nouveau kernel driver is currently in use by your system.  This driver is incompatible with "
+        "the NVIDIA driver, and must be disabled before proceeding.",
+    ),
 ]
 
 # Text near these topics that belongs elsewhere or is no error at all
@@ -194,6 +209,13 @@ LOOKALIKES = [
     # https://github.com/JafarAkhondali/acer-predator-turbo-and-rgb-keyboard-linux-module/issues/113: Secure Boot
     # refusing a module that is not NVIDIA's
     "insmod: ERROR: could not insert module src/facer.ko: Key was rejected by service",
+    # https://github.com/Bumblebee-Project/Bumblebee/issues/810: the installer's generic load failure names nouveau
+    # among possible causes; the kernel lines after it blame an unsupported GPU (driver-older-than-gpu)
+    "ERROR: Unable to load the kernel module 'nvidia.ko'.  This happens most frequently when this kernel module "
+    "was built against the wrong or improperly configured kernel sources, with a version of gcc that differs "
+    "from the one used to build the target kernel, or if a driver such as rivafb, nvidiafb, or nouveau is "
+    "present and prevents the NVIDIA kernel module from obtaining ownership of the NVIDIA graphics device(s), "
+    "or no NVIDIA GPU installed in this system is supported by this NVIDIA Linux graphics driver release.",
 ]
 
 
