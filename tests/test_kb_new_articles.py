@@ -16,6 +16,10 @@ NEW = {
     "nccl-shm-too-small",
     "gpu-busy-or-unavailable",
     "cuda-unknown-error-999",
+    "cuda-stub-libcuda",
+    "gpu-fallen-off-bus",
+    "secure-boot-unsigned-module",
+    "gpu-claimed-by-other-driver",
 }
 
 CASES = [
@@ -138,6 +142,54 @@ CASES = [
         "cuInit: CUDA_ERROR_UNKNOWN: unknown error\n"
         "No GPU/TPU found, falling back to CPU. (Set TF_CPP_MIN_LOG_LEVEL=0 and rerun for more info.)",
     ),
+    # https://github.com/im-djh/CMD/issues/4 (the issue title)
+    ("cuda-stub-libcuda", "CudaAPIError: [34] Call to cuInit results in CUDA_ERROR_STUB_LIBRARY"),
+    # https://github.com/horovod/horovod/issues/3831 (the issue title)
+    ("cuda-stub-libcuda", "NCCL WARN Cuda failure 'CUDA driver is a stub library', then segfault"),
+    # https://github.com/NVIDIA/cutlass/issues/1636 (the issue title)
+    ("cuda-stub-libcuda", "[QST] Error: Could not detect active GPU device ID [CUDA driver is a stub library]"),
+    # https://github.com/NVIDIA/NVSentinel/issues/155 (no Xid line)
+    (
+        "gpu-fallen-off-bus",
+        "[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0\n"
+        "               NVRM: (PCI ID: 10de:26b5) installed in this system has\n"
+        "               NVRM: fallen off the bus and is not responding to commands.",
+    ),
+    # https://github.com/NVIDIA/open-gpu-kernel-modules/issues/1151
+    (
+        "gpu-fallen-off-bus",
+        "NVRM: Xid (PCI:0000:06:00): 79, GPU has fallen off the bus.\n"
+        "NVRM: GPU 0000:06:00.0: GPU has fallen off the bus.",
+    ),
+    # https://github.com/leptonai/gpud/issues/604 (NVML's status name)
+    (
+        "gpu-fallen-off-bus",
+        "failed to get remapped rows for GPU-ac896b35-5782-c478-4b2a-a661de07770f: failed to get device remapped "
+        "rows: ERROR_GPU_IS_LOST",
+    ),
+    # https://github.com/Delfictus/PRISM-AI-DoD/blob/main/docs/development/SECURE_BOOT_FIX.md
+    ("secure-boot-unsigned-module", "Error: `modprobe: ERROR: could not insert 'nvidia': Key was rejected by service`"),
+    # https://github.com/NVIDIA/nvidia-installer/blob/main/kernel.c (the installer's message, as it prints it)
+    (
+        "secure-boot-unsigned-module",
+        "ERROR: The kernel module failed to load. Secure boot is enabled on this system, so this is likely because "
+        "it was not signed by a key that is trusted by the kernel. Please try installing the driver again, and "
+        "sign the kernel module when prompted to do so.",
+    ),
+    # https://github.com/MrMEEE/ironhide/issues/41 (an older driver's wording)
+    (
+        "gpu-claimed-by-other-driver",
+        "[ 9687.215135] NVRM: The NVIDIA probe routine was not called for 1 device(s).\n"
+        "[ 9687.215145] NVRM: This can occur when a driver such as nouveau, rivafb,\n"
+        "[ 9687.215149] NVRM: nvidiafb, or rivatv was loaded and obtained ownership of\n"
+        "[ 9687.215153] NVRM: the NVIDIA device(s).",
+    ),
+    # https://github.com/NVIDIA/nvidia-installer/blob/main/misc.c (the installer's warning, as it prints it)
+    (
+        "gpu-claimed-by-other-driver",
+        "WARNING: The Nouveau kernel driver is currently in use by your system.  This driver is incompatible with "
+        "the NVIDIA driver, and must be disabled before proceeding.",
+    ),
 ]
 
 # Text near these topics that belongs elsewhere or is no error at all
@@ -151,6 +203,19 @@ LOOKALIKES = [
     # Triton's OutOfResources (a kernel's on-chip shared memory, not /dev/shm), as tests/test_explain_generalize.py
     "triton.runtime.errors.OutOfResources: out of resource: shared memory, Required: 131072, Hardware limit: "
     "101376. Reducing block sizes or `num_stages` may help.",
+    # a link step that names the toolkit's stubs directory on purpose (no error)
+    "g++ -shared build/temp.linux-x86_64-cpython-311/csrc/ops.o -L/usr/local/cuda/lib64/stubs -lcuda -lcudart "
+    "-o build/lib/_C.so",
+    # https://github.com/JafarAkhondali/acer-predator-turbo-and-rgb-keyboard-linux-module/issues/113: Secure Boot
+    # refusing a module that is not NVIDIA's
+    "insmod: ERROR: could not insert module src/facer.ko: Key was rejected by service",
+    # https://github.com/Bumblebee-Project/Bumblebee/issues/810: the installer's generic load failure names nouveau
+    # among possible causes; the kernel lines after it blame an unsupported GPU (driver-older-than-gpu)
+    "ERROR: Unable to load the kernel module 'nvidia.ko'.  This happens most frequently when this kernel module "
+    "was built against the wrong or improperly configured kernel sources, with a version of gcc that differs "
+    "from the one used to build the target kernel, or if a driver such as rivafb, nvidiafb, or nouveau is "
+    "present and prevents the NVIDIA kernel module from obtaining ownership of the NVIDIA graphics device(s), "
+    "or no NVIDIA GPU installed in this system is supported by this NVIDIA Linux graphics driver release.",
 ]
 
 
