@@ -158,7 +158,7 @@ class Context:
     def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
         """At most `limit` bytes of a machine file; only a regular file is read (a FIFO, device, socket or
         directory raises fileio.NotRegularFile, an OSError, without blocking)."""
-        return fileio.read_bytes(self.resolve(path), limit)
+        return fileio.read_bytes(self.resolve(path) if self._tree else path, limit)  # no Path for the live machine
 
     def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str:
         """Read a machine file under the root as text (bounded; undecodable bytes replaced)."""

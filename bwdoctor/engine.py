@@ -31,7 +31,7 @@ from .model import (
     Unavailable,
     probe_failure,
 )
-from .registry import Registry
+from .registry import LazyFunc, Registry
 
 # Exit codes of every command (README "Exit codes"): 0 nothing at or above --fail-on and everything ran;
 # 1 the gate failed; 2 usage: an option or a named input that cannot be used; 3 no verdict: nothing could be
@@ -102,7 +102,7 @@ def run(selection: Selection, source: Source, reg: Optional[Registry] = None, *,
             raise UsageError(f"--select/--ignore: no check matches {', '.join(unknown)} (see 'bwdoctor list')")
         checks = select_checks(reg, list(selection.select) or list(selection.groups), selection.ignore)
     names = needed_facts(reg, checks, extra=selection.facts)
-    facts, timings = gather_facts(names, source, reg)
+    facts, timings = gather_facts(names, source, reg, idle=Prefetch(checks))
     findings = evaluate(checks, facts)
     targets = facts.get("targets")
     targets = targets if isinstance(targets, list) else []
@@ -118,7 +118,10 @@ def run(selection: Selection, source: Source, reg: Optional[Registry] = None, *,
 
 
 def gather_facts(
-    names: Sequence[str], source: Source, reg: Optional[Registry] = None
+    names: Sequence[str],
+    source: Source,
+    reg: Optional[Registry] = None,
+    idle: Optional[Callable[[Mapping[str, Any]], bool]] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, float]]:
     """(facts, probe seconds) for the facts named and their inputs, from the source.
 
@@ -128,7 +131,7 @@ def gather_facts(
 
     reg = reg if reg is not None else registry_mod.load(no_plugins=True)
     if source.preset is None:
-        facts, timings = gather(reg, source.context, names)
+        facts, timings = gather(reg, source.context, names, idle=idle)
         problems = unusable_inputs(source.context, facts)
         if problems:
             raise UsageError("; ".join(problems))
@@ -279,10 +282,13 @@ def gather(
     names: Sequence[str],
     preset: Optional[Mapping[str, Any]] = None,
     on_progress: Optional[Callable[[str, Any], None]] = None,
+    idle: Optional[Callable[[Mapping[str, Any]], bool]] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, float]]:
     """Run the probes for `names` (plus their inputs); independent probes run concurrently.
 
     preset: facts already known (a --facts replay); they are used as they are and not gathered.
+    idle: called with the facts so far while every running probe is still at work; it does one short piece of
+    work and returns True, or returns False when it has none left (then the loop waits for a probe).
     Returns (facts, timings) where timings maps probe name to seconds.
     """
     from .context import watch_termination
@@ -307,6 +313,12 @@ def gather(
                 if len(running) >= limit:
                     continue
                 pending.remove(n)
+                if not _resolved(spec.func):  # its module is imported here, in one thread, never in two at once
+                    facts[n] = probe_failure(f"probe {n} could not be loaded: {_resolve_error(spec.func)}")
+                    timings[n] = 0.0
+                    if on_progress:
+                        on_progress(n, facts[n])
+                    continue
                 run = _ProbeRun(spec, ctx, facts, finished_any)
                 running[n] = run
                 run.thread.start()
@@ -324,6 +336,8 @@ def gather(
         deadline = min(r.started + r.spec.budget for r in running.values())
         finished_any.clear()  # cleared before looking: a probe ending after the look sets it again
         finished = [n for n, r in running.items() if r.done.is_set()]
+        if not finished and idle is not None and idle(facts):
+            continue  # the main thread did a piece of work while the probes ran (imported a check module)
         if not finished:
             finished_any.wait(timeout=max(0.0, deadline - now))
             finished = [n for n, r in running.items() if r.done.is_set()]
@@ -342,6 +356,46 @@ def gather(
     if "bwdoctor.cache" in sys.modules:  # a probe used the cache: write what it added, once per run
         sys.modules["bwdoctor.cache"].finish()
     return facts, timings
+
+
+def _resolved(func: Any) -> bool:
+    """Import a lazily registered function's module now; False when that fails."""
+    if isinstance(func, LazyFunc):
+        try:
+            func.resolve()
+        except Exception:
+            return False
+    return True
+
+
+def _resolve_error(func: Any) -> str:
+    try:
+        func.resolve()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "?"
+
+
+class Prefetch:
+    """While the probes run, import the module of each selected check whose facts have all arrived usable: the
+    checks that will run. A check that will skip is never imported."""
+
+    def __init__(self, checks: Sequence[CheckSpec]) -> None:
+        self.waiting = [c for c in checks if isinstance(c.func, LazyFunc) and not c.func.resolved]
+
+    def __call__(self, facts: Mapping[str, Any]) -> bool:
+        for i, spec in enumerate(self.waiting):
+            if all(n in facts and (n in spec.optional or not isinstance(facts[n], Unavailable)) for n in spec.needs):
+                del self.waiting[i]
+                func = spec.func
+                if not isinstance(func, LazyFunc) or func.resolved:
+                    return True
+                try:
+                    func.resolve()
+                except Exception:
+                    pass  # the check's call fails the same way and reports it
+                return True
+        return False
 
 
 def max_workers() -> int:

@@ -65,6 +65,10 @@ def open_regular(path: "str | os.PathLike[str]", max_size: Optional[int] = None)
 
     Raises NotRegularFile for anything else, TooLarge when max_size is given and the file is larger, and the
     usual OSError (FileNotFoundError, PermissionError, ELOOP for a symlink loop) when it cannot be opened."""
+    return _open_regular(path, max_size)[0]
+
+
+def _open_regular(path: "str | os.PathLike[str]", max_size: Optional[int]) -> "tuple[int, os.stat_result]":
     path = os.fspath(path)
     st = os.stat(path)  # a device is never opened: opening some (tapes, watchdogs) has effects
     if not stat.S_ISREG(st.st_mode):
@@ -79,7 +83,7 @@ def open_regular(path: "str | os.PathLike[str]", max_size: Optional[int] = None)
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st
 
 
 def open_file(path: "str | os.PathLike[str]", max_size: Optional[int] = None) -> BinaryIO:
@@ -88,9 +92,27 @@ def open_file(path: "str | os.PathLike[str]", max_size: Optional[int] = None) ->
 
 
 def read_bytes(path: "str | os.PathLike[str]", limit: int, *, strict: bool = False) -> bytes:
-    """At most `limit` bytes of a regular file; with strict=True a larger file raises TooLarge instead."""
-    with open_file(path, limit if strict else None) as fh:
-        data = fh.read(limit + 1 if strict else limit)
+    """At most `limit` bytes of a regular file; with strict=True a larger file raises TooLarge instead.
+
+    Read straight from the descriptor, sized by the file: a buffered read of `limit` bytes allocates all of them
+    first, which for the hundreds of small /proc and /sys files a run reads cost more than the reading."""
+    fd, st = _open_regular(path, limit if strict else None)
+    want = limit + 1 if strict else limit
+    chunks = []
+    total = 0
+    try:
+        # a /proc or /sys file says size 0 (or 4096) whatever it holds: read it in pieces until it ends
+        size = min(want, 65536 if st.st_size in (0, 4096) else st.st_size + 1)
+        while total < want:
+            chunk = os.read(fd, min(size, want - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            size = min(want, max(size, 1 << 20))
+    finally:
+        os.close(fd)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if strict and len(data) > limit:  # grew since the fstat
         raise TooLarge(errno.EFBIG, f"is larger than {mib(limit)}", os.fspath(path))
     return data

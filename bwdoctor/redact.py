@@ -289,6 +289,9 @@ def _redact_short(text: str) -> str:
 # versions) hold none of it and are returned as they are, without running the rules.
 _SHAPE_GATE = re.compile(r"hf_|sk-|gh[pousr]_|github_pat_|glpat-|xox[abpsr]-|AKIA|ASIA|eyJ|-----BEGIN")
 _BEARER_GATE = re.compile(r"bearer|basic|authorization", re.I)
+# every secret name holds one of these (each word of _SUFFIX_WORDS, _PLURAL_WORDS and _ANY_WORDS does, and a name's
+# words are pieces of it): a string with none has no NAME=value pair to mask, whatever its = and : say
+_NAME_GATE = re.compile(r"token|key|secret|pass|pwd|auth|bearer|credential|cookie", re.I)
 
 
 def _redact(text: str) -> str:
@@ -300,7 +303,7 @@ def _redact(text: str) -> str:
         out = _sub_pairs(_FLAG, out, is_secret_flag, named=False)
     if _BEARER_GATE.search(out):
         out = _BEARER.sub(lambda m: m.group("pre") + MASK, out)
-    if "=" in out or ":" in out:
+    if ("=" in out or ":" in out) and _NAME_GATE.search(out):
         out = _sub_pairs(_NAMED, out, is_secret_name, named=True)
     if _SHAPE_GATE.search(out):
         for shape in _SHAPES:

@@ -186,11 +186,140 @@ def plugins_enabled(no_plugins: bool) -> Optional[set]:
     return {p.strip() for p in pinned.split(",") if p.strip()}
 
 
-def load(no_plugins: bool = False, extra_modules: Iterable[str] = ()) -> Registry:
-    """Build the registry: built-ins first, then plugins, each plugin in isolation."""
-    reg = Registry()
+class LazyFunc:
+    """A built-in check or probe function named by its module and attribute, imported when first called (or
+    resolved): a run imports only the check modules whose checks do run, and its probes start before any check
+    module is imported. A module that fails to import fails the call, as a crash of that check or probe."""
+
+    __slots__ = ("module", "attr", "_func")
+
+    def __init__(self, module: str, attr: str) -> None:
+        self.module, self.attr = module, attr
+        self._func: Optional[Callable] = None
+
+    @property
+    def __name__(self) -> str:  # type: ignore[override]
+        return self.attr
+
+    @property
+    def resolved(self) -> bool:
+        return self._func is not None
+
+    def resolve(self) -> Callable:
+        if self._func is None:
+            self._func = getattr(importlib.import_module(self.module), self.attr)
+        return self._func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<LazyFunc {self.module}.{self.attr}>"
+
+
+INDEX_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "registry_index.json")
+INDEX_SCHEMA = "bwdoctor.registry-index/1"
+
+
+def build_index() -> dict:
+    """What the built-in modules register, as data: every check and probe with its metadata and where its
+    function lives (written to data/registry_index.json; tests/test_registry_index.py keeps it current)."""
+    checks, probes = [], []
     for modname in builtin_modules():
-        reg.add_module(importlib.import_module(modname))
+        module = importlib.import_module(modname)
+        for attr, obj in vars(module).items():
+            spec = getattr(obj, CHECK_ATTR, None)
+            if isinstance(spec, CheckSpec) and spec.origin == modname:
+                checks.append(
+                    {
+                        "id": spec.id,
+                        "name": spec.name,
+                        "family": spec.family,
+                        "severity": spec.severity,
+                        "kb": spec.kb,
+                        "groups": list(spec.groups),
+                        "needs": list(spec.needs),
+                        "title": spec.title,
+                        "optional": list(spec.optional),
+                        "module": modname,
+                        "attr": attr,
+                    }
+                )
+            pspec = getattr(obj, PROBE_ATTR, None)
+            if isinstance(pspec, ProbeSpec) and pspec.origin == modname:
+                probes.append(
+                    {
+                        "name": pspec.name,
+                        "needs": list(pspec.needs),
+                        "budget": pspec.budget,
+                        "title": pspec.title,
+                        "module": modname,
+                        "attr": attr,
+                    }
+                )
+    return {"schema": INDEX_SCHEMA, "modules": builtin_modules(), "checks": checks, "probes": probes}
+
+
+def write_index(path: str = "") -> None:
+    """Regenerate data/registry_index.json from the built-in modules (after adding or changing a check)."""
+    import json
+
+    with open(path or INDEX_PATH, "w", encoding="utf-8") as fh:
+        json.dump(build_index(), fh, indent=1, sort_keys=True)
+        fh.write("\n")
+
+
+def _from_index(path: str = "") -> Optional[Registry]:
+    """The built-ins from data/registry_index.json without importing their modules; None when the index is
+    missing, unreadable or not for these built-in modules (then every module is imported, as before)."""
+    import json
+
+    try:
+        with open(path or INDEX_PATH, encoding="utf-8") as fh:
+            index = json.load(fh)
+        if index.get("schema") != INDEX_SCHEMA or index.get("modules") != builtin_modules():
+            return None
+        reg = Registry()
+        for c in index["checks"]:
+            reg.add_check(
+                CheckSpec(
+                    id=c["id"],
+                    name=c["name"],
+                    family=c["family"],
+                    severity=c["severity"],
+                    kb=c["kb"],
+                    groups=tuple(c["groups"]),
+                    func=LazyFunc(c["module"], c["attr"]),
+                    needs=tuple(c["needs"]),
+                    title=c["title"],
+                    origin=c["module"],
+                    optional=tuple(c["optional"]),
+                )
+            )
+        for p in index["probes"]:
+            reg.add_probe(
+                ProbeSpec(
+                    name=p["name"],
+                    func=LazyFunc(p["module"], p["attr"]),
+                    needs=tuple(p["needs"]),
+                    budget=float(p["budget"]),
+                    title=p["title"],
+                    origin=p["module"],
+                )
+            )
+        return reg
+    except (OSError, ValueError, KeyError, TypeError, RegistryError):
+        return None
+
+
+def load(no_plugins: bool = False, extra_modules: Iterable[str] = ()) -> Registry:
+    """Build the registry: built-ins first (from the index, their modules imported when used), then plugins, each
+    plugin in isolation."""
+    indexed = _from_index()
+    reg = indexed if indexed is not None else Registry()
+    if indexed is None:
+        for modname in builtin_modules():
+            reg.add_module(importlib.import_module(modname))
     for modname in extra_modules:
         _load_isolated(reg, lambda m=modname: importlib.import_module(m), f"module {modname}")
     allowed = plugins_enabled(no_plugins)

@@ -8,11 +8,14 @@ from typing import Any, List, Mapping, Union
 
 from .engine import evaluate
 from .model import Finding, fact_from_json
-from .registry import CHECK_ATTR
+from .registry import CHECK_ATTR, LazyFunc
 
 
 def run_check(check_func, facts: Mapping[str, Any]) -> List[Finding]:
-    """Evaluate one decorated check on a dict of facts (JSON form; {"$unavailable": r} allowed)."""
+    """Evaluate one decorated check on a dict of facts (JSON form; {"$unavailable": r} allowed). The function may
+    be a registry's (registry.load().checks[id].func), which is imported on first use."""
+    if isinstance(check_func, LazyFunc):
+        check_func = check_func.resolve()
     spec = getattr(check_func, CHECK_ATTR)
     decoded = {k: fact_from_json(v) for k, v in facts.items()}
     return evaluate([spec], decoded)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from bwdoctor.domain import specifiers
 from bwdoctor.domain.cuda import min_driver_for, supports
 from bwdoctor.domain.versions import driver_version_tuple, parse_version, version_key
 from bwdoctor.model import Pass, Problem, Skip, Unavailable
@@ -266,10 +267,13 @@ class _Req:
 def _parse_requirement(text: str):
     m = _PLAIN_REQ.fullmatch(text)
     if m is not None and not m.group("spec").rstrip().endswith(","):
+        marker = (m.group("marker") or "").strip() or None
+        plain = specifiers.parse(m.group("spec"))  # packaging.specifiers costs more to import than to use
+        if plain is not None:
+            return _Req(text, m.group("name"), plain, marker)
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
         try:
-            marker = (m.group("marker") or "").strip() or None
             return _Req(text, m.group("name"), SpecifierSet(m.group("spec")), marker)
         except InvalidSpecifier:
             pass

@@ -335,6 +335,15 @@ _PIECES = [
     "true",
     "-",
     ":",
+    "hfToken",
+    "DB_PASS",
+    "PGPASSWORD",
+    "x-auth",
+    "session_cookie",
+    "Credentials",
+    "MAX_TOKENS",
+    "extra == ",
+    "sys_platform",
 ]
 
 
@@ -347,3 +356,12 @@ def test_the_gates_never_change_what_is_masked(seed):
     for _ in range(250):
         text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 14)))
         assert redact(text) == _every_rule(text), text
+
+
+def test_name_gate_holds_every_secret_word():
+    """The NAME=value rule is skipped for a string without a gate word: sound only while every word that makes a
+    name secret holds one (a word added to the lists without one would be skipped)."""
+    from bwdoctor import redact as r
+
+    for word in r._SUFFIX_WORDS | r._PLURAL_WORDS | r._ANY_WORDS:
+        assert r._NAME_GATE.search(word), word

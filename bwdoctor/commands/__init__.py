@@ -13,3 +13,20 @@ COMMANDS = [
     "bwdoctor.commands.fleet",
     "bwdoctor.commands.recommend",
 ]
+
+# which module registers each command name: `bwdoctor check ...` imports and registers only its own module
+# (tests/test_cli_parser.py checks this table against the full registration)
+COMMAND_MODULES = {
+    "check": "bwdoctor.commands.check",
+    "prebuild": "bwdoctor.commands.check",
+    "facts": "bwdoctor.commands.facts",
+    "list": "bwdoctor.commands.facts",
+    "explain": "bwdoctor.commands.explain",
+    "cubins": "bwdoctor.commands.cubins",
+    "kernels": "bwdoctor.commands.kernels",
+    "verify-build": "bwdoctor.commands.build",
+    "symbols": "bwdoctor.commands.symbols",
+    "plan": "bwdoctor.commands.plan",
+    "fleet": "bwdoctor.commands.fleet",
+    "recommend": "bwdoctor.commands.recommend",
+}
