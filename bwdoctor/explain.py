@@ -1840,7 +1840,10 @@ NOT_ENVIRONMENT = [
         r"got an unexpected keyword argument|missing \d+ required positional argument",
         r"must be divisible by (?:the )?(?:tensor|pipeline) parallel size",
         r"HFValidationError|Repo id must be in the form|Invalid repository ID or local directory specified",
-        r"Can.t load (?:the )?(?:tokenizer|config(?:uration)?|processor|feature extractor|model|weights) for",
+        # transformers configuration_utils.py / tokenization_utils_base.py / modeling_utils.py: "Can't load the
+        # configuration of '<path>'. ... make sure '<path>' is the correct path to a directory containing a ..."
+        r"Can.t load (?:the )?(?:tokenizer|config(?:uration)?|processor|feature extractor|model|weights) (?:for|of)\b|"
+        r"is the correct path to a directory containing (?:a|all)\b",
         r"chat template|tokenizer\.chat_template|Unrecognized (?:configuration class|model)|"
         r"model type `?\w+`? but Transformers does not recognize",
         # transformers tokenization_utils_base.py, tokenization_auto.py, generation/configuration_utils.py;

@@ -49,6 +49,10 @@ NEGATIVES = [
     # check of models/llama/configuration_llama.py before 4.43)
     "OSError: Error no file named pytorch_model.bin, model.safetensors, tf_model.h5, model.ckpt.index or "
     "flax_model.msgpack found in directory /models/m.",
+    # transformers configuration_utils.py: a local model directory without config.json
+    "OSError: Can't load the configuration of '/models/Qwen3-8B'. If you were trying to load it from "
+    "'https://huggingface.co/models', make sure you don't have a local directory with the same name. Otherwise, "
+    "make sure '/models/Qwen3-8B' is the correct path to a directory containing a config.json file",
     "OSError: You seem to have cloned a repository without having git-lfs installed. Please install git-lfs and run "
     "`git lfs install` followed by `git lfs pull` in the folder you cloned.",
     "ValueError: `rope_scaling` must be a dictionary with with two fields, `type` and `factor`, got {'factor': 8.0, "
