@@ -306,12 +306,18 @@ def gather(
     finished_any = threading.Event()
 
     while pending or running:
-        # start probes whose inputs are ready, never more at once than the machine has cores
+        # start probes whose inputs are ready, never more at work at once than the limit; a probe running for
+        # longer than STALL_S is waiting (a command, a slow disk, a wedged driver) and no longer holds a slot
+        start_look = time.perf_counter()
+        busy = sum(1 for r in running.values() if start_look - r.started < STALL_S)
+        waiting_for_slot = False
         for n in list(pending):
             spec = reg.probes[n]
             if all(d in facts for d in spec.needs):
-                if len(running) >= limit:
+                if busy >= limit:
+                    waiting_for_slot = True
                     continue
+                busy += 1
                 pending.remove(n)
                 if not _resolved(spec.func):  # its module is imported here, in one thread, never in two at once
                     facts[n] = probe_failure(f"probe {n} could not be loaded: {_resolve_error(spec.func)}")
@@ -334,6 +340,8 @@ def gather(
         # wait for any probe to finish (each sets the shared event as it ends) or the first to run out of budget
         now = time.perf_counter()
         deadline = min(r.started + r.spec.budget for r in running.values())
+        if waiting_for_slot:  # look again when the first busy probe turns into a waiting one
+            deadline = min([deadline] + [r.started + STALL_S for r in running.values() if r.started + STALL_S > now])
         finished_any.clear()  # cleared before looking: a probe ending after the look sets it again
         finished = [n for n, r in running.items() if r.done.is_set()]
         if not finished and idle is not None and idle(facts):
@@ -398,18 +406,21 @@ class Prefetch:
         return False
 
 
+# A probe at work this long is taken to be waiting, and frees its slot for the next probe.
+STALL_S = 0.25
+DEFAULT_JOBS = 2
+
+
 def max_workers() -> int:
-    """Probes running at once: the cores this process may use (BWDOCTOR_JOBS overrides), at least 2."""
+    """Probes at work at once (BWDOCTOR_JOBS overrides; default 2). Python runs one thread at a time: a third or a
+    sixteenth probe thread only adds switching between them (measured on a 16-core host: 2 was the fastest, warm and
+    cold), while a probe that waits on a command stops holding its slot after STALL_S."""
     import os
 
     env = os.environ.get("BWDOCTOR_JOBS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 2
-    return max(2, cores)
+    return DEFAULT_JOBS
 
 
 def _jsonable(value: Any, name: str) -> Any:

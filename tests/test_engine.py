@@ -220,3 +220,33 @@ def test_concurrency_never_exceeds_the_limit(monkeypatch):
     facts, _ = engine.gather(make_registry(*probes), Context(), [f"p{i}" for i in range(6)])
     assert all(facts[f"p{i}"] == 1 for i in range(6))
     assert state["max"] == 2
+
+
+def test_a_waiting_probe_frees_its_slot(monkeypatch):
+    """Two probes that wait (a hung command) do not hold the two slots for their whole budget: the quick probes
+    start once the waiting ones have run for STALL_S, and the run ends when the hung ones time out."""
+    monkeypatch.setenv("BWDOCTOR_JOBS", "2")
+    monkeypatch.setattr(engine, "STALL_S", 0.1)
+    gate = threading.Event()
+    started: dict = {}
+
+    def make(name, wait):
+        @probe(name, budget=1.0)
+        def p(ctx):
+            started[name] = time.perf_counter()
+            if wait:
+                gate.wait(5)
+            return 1
+
+        return p
+
+    hung = [make("hung0", True), make("hung1", True)]
+    quick = [make(f"quick{i}", False) for i in range(4)]
+    t0 = time.perf_counter()
+    facts, _ = engine.gather(
+        make_registry(*hung, *quick), Context(), ["hung0", "hung1"] + [f"quick{i}" for i in range(4)]
+    )
+    gate.set()
+    assert all(facts[f"quick{i}"] == 1 for i in range(4))
+    assert all(started[f"quick{i}"] - t0 < 0.6 for i in range(4))  # long before the hung ones' 1 s budget
+    assert all(getattr(facts[f"hung{i}"], "failed", False) for i in range(2))  # timed out: failed, not a value

@@ -55,7 +55,6 @@ def scan_paths(paths: List[str], workers: int = 4, store=None) -> List[dict]:
     if not paths:
         return []
     from ..cache import cached, lookup
-    from ..engine import max_workers
 
     # listings of unchanged files come from the cache; threads overlap the page faults of the others
     found = {p: hit for p in paths if (hit := lookup("fatbin", p, store)) is not None}
@@ -63,7 +62,9 @@ def scan_paths(paths: List[str], workers: int = 4, store=None) -> List[dict]:
     if todo:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo), max_workers()))) as pool:
+        jobs = os.environ.get("BWDOCTOR_JOBS", "")
+        cores = int(jobs) if jobs.isdigit() and int(jobs) > 0 else (os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo), cores))) as pool:
             found.update(zip(todo, pool.map(lambda p: cached("fatbin", p, scan_file, store), todo), strict=True))
     items = [found[p] for p in paths]
     return [trim(i) for i in items if i["error"] or has_gpu_code(i)]
