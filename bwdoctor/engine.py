@@ -317,7 +317,6 @@ def gather(
                 if busy >= limit:
                     waiting_for_slot = True
                     continue
-                busy += 1
                 pending.remove(n)
                 if not _resolved(spec.func):  # its module is imported here, in one thread, never in two at once
                     facts[n] = probe_failure(f"probe {n} could not be loaded: {_resolve_error(spec.func)}")
@@ -327,6 +326,7 @@ def gather(
                     continue
                 run = _ProbeRun(spec, ctx, facts, finished_any)
                 running[n] = run
+                busy += 1
                 run.thread.start()
             elif any(d not in facts and d not in running and d not in pending for d in spec.needs):
                 facts[n] = probe_failure(f"needs facts that cannot be gathered: {spec.needs}")
