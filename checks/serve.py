@@ -12,13 +12,15 @@ import dataclasses
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from bwdoctor.model import Location, Problem, Skip, Unavailable
 from bwdoctor.registry import check
-from bwdoctor.serve.config import ServeConfig
-from bwdoctor.serve.lint import Lint, Machine, lint, workarounds_cost_speed
-from bwdoctor.serve.releases import Release, release_for
+
+if TYPE_CHECKING:  # the linter and the release tables are imported when a config is found, not before
+    from bwdoctor.serve.config import ServeConfig
+    from bwdoctor.serve.lint import Lint, Machine
+    from bwdoctor.serve.releases import Release
 
 OPTIONAL = ("distributions", "targets", "gpus")
 MEMORY_RULES = ("sampler-warmup-oom", "kv-cache-too-small")
@@ -76,6 +78,8 @@ def version_for(raw: Mapping[str, Any], installed: Optional[str]) -> tuple:
 
 
 def _machine(targets: Any, gpus: Any) -> Machine:
+    from bwdoctor.serve.lint import Machine
+
     tg = tuple(targets) if isinstance(targets, (list, tuple)) else ()
     if isinstance(gpus, list) and gpus:
         mems = [g["mem_total"] for g in gpus if isinstance(g, dict) and isinstance(g.get("mem_total"), (int, float))]
@@ -112,7 +116,7 @@ class LintRun:
 
     lints: tuple = ()  # Lint records of every config, evidence filled for a finding
     release: Optional[Release] = None
-    machine: Machine = field(default_factory=Machine)
+    machine: Optional[Machine] = None  # set with a release
     skip: str = ""  # set when nothing can be judged
     failed: Mapping[str, BaseException] = field(default_factory=dict)  # rule -> what stopped it
 
@@ -152,6 +156,10 @@ def lint_pass(serve_configs: Any, distributions: Any, targets: Any, gpus: Any) -
     had; BW604 drops the workaround records where workarounds_cost_speed says they keep vLLM running."""
     if not isinstance(serve_configs, dict) or not serve_configs.get("configs"):
         return LintRun(skip="no vLLM serve config found (pass one with --config FILE)")
+    from bwdoctor.serve.config import ServeConfig
+    from bwdoctor.serve.lint import lint
+    from bwdoctor.serve.releases import release_for
+
     installed = _vllm_version(serve_configs, distributions)
     machine = dataclasses.replace(_machine(targets, gpus), vllm_runs_natively=True)
     lints: list = []
@@ -323,7 +331,9 @@ def judge(
         if rule in run.failed:
             raise run.failed[rule]
     keep_workarounds = True
-    if rc.binaries and run.release is not None:
+    if rc.binaries and run.release is not None and run.machine is not None:
+        from bwdoctor.serve.lint import workarounds_cost_speed
+
         natively = vllm_runs_natively(run.machine.targets, cuda_binaries)
         keep_workarounds = workarounds_cost_speed(run.release, natively)
     return [

@@ -18,7 +18,12 @@ from bwdoctor.domain.versions import compare, parse_version
 from bwdoctor.model import Location, Pass, Problem, Skip
 from bwdoctor.registry import check
 from bwdoctor.serve.config import EnvVar, ServeConfig, Token
-from bwdoctor.serve.lint import canonical
+
+
+def _canonical(text: str) -> Any:
+    from bwdoctor.serve.lint import canonical  # the linter, imported when a config holds a flag
+
+    return canonical(text)
 
 
 def _configs(serve_configs: Any) -> List[ServeConfig]:
@@ -41,7 +46,7 @@ def _flag(cfg: ServeConfig, *names: str) -> Optional[Token]:
         for i, tok in enumerate(argv):
             if not tok.text.startswith("-"):
                 continue
-            name, _, inline = canonical(tok.text) if tok.text.startswith("--") else (tok.text.split("=")[0], "", None)
+            name, _, inline = _canonical(tok.text) if tok.text.startswith("--") else (tok.text.split("=")[0], "", None)
             if name not in names:
                 continue
             if inline is not None:

@@ -54,7 +54,9 @@ class Counter:
     def __init__(self, monkeypatch):
         self.passes = 0
         self.lints = 0
-        real_pass, real_lint = serve_checks.lint_pass, serve_checks.lint
+        from bwdoctor.serve import lint as lint_module  # checks.serve imports it when a config is found
+
+        real_pass, real_lint = serve_checks.lint_pass, lint_module.lint
 
         def counted_pass(*facts):
             self.passes += 1
@@ -65,7 +67,7 @@ class Counter:
             return real_lint(cfg, release, machine)
 
         monkeypatch.setattr(serve_checks, "lint_pass", counted_pass)
-        monkeypatch.setattr(serve_checks, "lint", counted_lint)
+        monkeypatch.setattr(lint_module, "lint", counted_lint)
 
 
 def test_cli_run_lints_the_configs_once(monkeypatch, capsys):
