@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from bwdoctor.domain.versions import parse_version
-from bwdoctor.elf.demangle import demangle
 
 CUDA_LIB = re.compile(
     r"^lib(cudart|cublas|cublasLt|cudnn|nvrtc|cusparse|cufft|curand|cusolver|nvJitLink|nccl|"
@@ -105,6 +104,8 @@ class Seen:
         for u in self.result.get("undefined") or []:
             if u.get("symbol") == name and u.get("demangled"):
                 return str(u["demangled"])
+        from bwdoctor.elf.demangle import demangle  # ctypes: only for a symbol the probe did not demangle
+
         return demangle(name) or name
 
 

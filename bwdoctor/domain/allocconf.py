@@ -15,7 +15,6 @@ in pytorch/pytorch):
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -204,5 +203,7 @@ def accepts(identifiers: List[str], key: str) -> bool:
 def nearest(key: str, identifiers: List[str]) -> Optional[str]:
     """The accepted option a mistyped key most likely meant."""
     pool = [k for k in sorted(KNOWN) if accepts(identifiers, k)] or sorted(KNOWN)
+    import difflib  # only when a key is unknown
+
     best = difflib.get_close_matches(key, pool, n=1, cutoff=0.6)
     return best[0] if best else None

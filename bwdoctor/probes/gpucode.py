@@ -12,7 +12,6 @@ import re
 from typing import Dict, List
 
 from ..elf.distfiles import RECORD_LIMIT, is_elf, parse_record
-from ..elf.fatbin import arch_sort_key, cubin_target, has_gpu_code, scan_file, trim
 from ..model import Unavailable
 from ..registry import probe
 from .pyenv import installed_elf_files
@@ -55,6 +54,7 @@ def scan_paths(paths: List[str], workers: int = 4, store=None) -> List[dict]:
     if not paths:
         return []
     from ..cache import cached, lookup
+    from ..elf.fatbin import has_gpu_code, scan_file, trim
 
     # listings of unchanged files come from the cache; threads overlap the page faults of the others
     found = {p: hit for p in paths if (hit := lookup("fatbin", p, store)) is not None}
@@ -111,6 +111,8 @@ def standalone_cubins(ctx, dist: dict, limit: int = CUBIN_FILE_LIMIT, witness=No
     rels = [r for r in parse_record(text) if r.lower().endswith(".cubin")]
     if not rels:
         return None
+    from ..elf.fatbin import arch_sort_key, cubin_target
+
     archs, unreadable = set(), 0
     for rel in rels[:limit]:
         path = os.path.normpath(os.path.join(dist["location"], rel))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from ..elf.fatbin import has_gpu_code, scan_file
 from ..model import Unavailable
 from ..registry import probe
 from .pyenv import installed_elf_files
@@ -74,6 +73,8 @@ def vllm_kernel_families(ctx, serve_configs, distributions):
     d = next((x for x in distributions if isinstance(x, dict) and x.get("name") == "vllm"), None)
     if d is None:
         return Unavailable("vLLM is not installed in the inspected environment")
+    from ..elf.fatbin import has_gpu_code, scan_file
+
     paths, err = installed_elf_files(ctx, d, shared_only=True)
     files = []
     for p in paths:

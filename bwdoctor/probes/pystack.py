@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import io
@@ -144,6 +143,8 @@ def file_digest(ctx, path: str, algo: str, budget: Optional[list] = None, limit:
             hit = store.get("digest", key)
             if isinstance(hit, str):
                 return hit
+        import base64
+
         h = hashlib.new(algo)
         while chunk := os.read(fd, 1 << 20):
             h.update(chunk)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
+import os
 from typing import Any, Dict, List
 
 KINDS = (
@@ -23,7 +23,8 @@ KINDS = (
 
 def load(kind: str) -> Dict[str, Any]:
     """The JSON Schema of one document kind."""
-    return json.loads(resources.files(__name__).joinpath(f"{kind}.schema.json").read_text(encoding="utf-8"))
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{kind}.schema.json"), encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def kind_of(document: Dict[str, Any]) -> str:
