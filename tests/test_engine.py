@@ -250,3 +250,33 @@ def test_a_waiting_probe_frees_its_slot(monkeypatch):
     assert all(facts[f"quick{i}"] == 1 for i in range(4))
     assert all(started[f"quick{i}"] - t0 < 0.6 for i in range(4))  # long before the hung ones' 1 s budget
     assert all(getattr(facts[f"hung{i}"], "failed", False) for i in range(2))  # timed out: failed, not a value
+
+
+def test_a_registered_function_whose_module_cannot_be_imported_fails_its_fact_and_its_check():
+    """An index entry whose module is gone (a broken install): the probe's fact is failed (never a skip), the check
+    that needs it reports an error, and the run goes on."""
+    from bwdoctor.model import CheckSpec, ProbeSpec
+
+    reg = Registry()
+    reg.add_probe(ProbeSpec("ghost", registry.LazyFunc("bwdoctor.probes.no_such_module", "ghost"), (), 1.0, "t"))
+    reg.add_check(
+        CheckSpec(
+            "BW999",
+            "ghost-check",
+            "other",
+            "error",
+            "k",
+            ("runtime",),
+            registry.LazyFunc("bwdoctor.checks.no_such_module", "ghost_check"),
+            ("ghost",),
+            "t",
+        )
+    )
+    facts, _ = engine.gather(reg, Context(), ["ghost"])
+    assert getattr(facts["ghost"], "failed", False) and "could not be loaded" in facts["ghost"].reason
+    (finding,) = engine.evaluate(list(reg.checks.values()), facts)
+    assert finding.status == "error"
+    reg.probes["ghost"] = ProbeSpec("ghost", lambda ctx: 1, (), 1.0, "t")
+    facts, _ = engine.gather(reg, Context(), ["ghost"])
+    (finding,) = engine.evaluate(list(reg.checks.values()), facts)
+    assert finding.status == "error" and "crashed" in finding.message  # the check's own module is missing
