@@ -633,3 +633,39 @@ def test_a_stale_virtual_env_matters_only_when_a_distribution_is_named(tmp_path,
     assert rc_of(res) == 0 and "VIRTUAL_ENV" not in res.stderr
     res = run_cli(command, "torch", "--target", "sm_120", env=env)
     assert rc_of(res) == 2 and "VIRTUAL_ENV=" in res.stderr
+
+
+def test_a_reader_that_goes_away_is_no_traceback_and_no_failure():
+    """`bwdoctor list kb | head -c 10`: the pipe closes while bwdoctor still writes (a 4 KiB pipe, 8 KiB of output);
+    the command ends quietly with its own code, no traceback and no "Exception ignored" from a last flush."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    try:
+        fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+    except OSError:
+        pytest.skip("the pipe size cannot be set here")
+    proc = subprocess.Popen([sys.executable, "-m", "bwdoctor", "list", "kb"], stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    os.read(read_end, 10)
+    os.close(read_end)  # the reader goes away with most of the output unread
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipe" not in err
+
+
+def test_output_to_a_full_device_is_a_clear_error():
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "bwdoctor", "list", "kb"],
+        stdout=open("/dev/full", "w"),
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
+    assert res.returncode == 3 and b"No space left on device" in res.stderr and b"Traceback" not in res.stderr
