@@ -35,6 +35,20 @@ def compile_shared(out, src: str, *flags: str, compiler: str = "gcc", timeout: f
     return out
 
 
+def modules_after_check(root, out_dir, env=None):
+    """(the modules a `bwdoctor check --root ROOT --format json` process holds when it ends, its report)."""
+    code = (
+        "import sys, json; from bwdoctor.cli import main; "
+        "main(['check', '--root', sys.argv[1], '--format', 'json', '-o', sys.argv[2]]); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    report = out_dir / "r.json"
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(root), str(report)], capture_output=True, text=True, timeout=120, env=env
+    )
+    return set(json.loads(res.stdout.splitlines()[-1])), json.loads(report.read_text())
+
+
 def run_cli(*args, env=None, timeout=60, input=None):
     """Run the real CLI in a subprocess; returns CompletedProcess (text)."""
     e = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES",)}

@@ -4,9 +4,6 @@ importlib.metadata, requirements read without packaging.requirements, modules im
 from __future__ import annotations
 
 import glob
-import json
-import subprocess
-import sys
 import sysconfig
 
 import pytest
@@ -90,21 +87,10 @@ def test_entry_point_loads_module_and_attribute():
 def test_a_check_run_imports_no_wheel_or_metadata_machinery(tmp_path):
     """What `check` imports on a healthy --root tree: not importlib.metadata, zipfile or packaging.requirements
     (each is imported where it is used)."""
-    from conftest import H100_ROOT
+    from conftest import H100_ROOT, modules_after_check
 
-    code = (
-        "import sys, json; from bwdoctor.cli import main; "
-        "sys.argv = ['bwdoctor', 'check', '--root', sys.argv[1], '--format', 'json', '-o', sys.argv[2]]; "
-        "rc = main(); print(json.dumps(sorted(sys.modules)))"
-    )
-    res = subprocess.run(
-        [sys.executable, "-c", code, str(H100_ROOT), str(tmp_path / "r.json")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"BWDOCTOR_PLUGINS": "", "PATH": "/usr/bin:/bin", "BWDOCTOR_CACHE_DIR": str(tmp_path / "c")},
-    )
-    mods = set(json.loads(res.stdout.splitlines()[-1]))
+    env = {"BWDOCTOR_PLUGINS": "", "PATH": "/usr/bin:/bin", "BWDOCTOR_CACHE_DIR": str(tmp_path / "c")}
+    mods, _ = modules_after_check(H100_ROOT, tmp_path, env)
     assert "bwdoctor.engine" in mods
     late = {"importlib.metadata", "zipfile", "packaging.requirements"}
     assert not late & mods, sorted(late & mods)
