@@ -318,8 +318,9 @@ def gather(
                     waiting_for_slot = True
                     continue
                 pending.remove(n)
-                if not _resolved(spec.func):  # its module is imported here, in one thread, never in two at once
-                    facts[n] = probe_failure(f"probe {n} could not be loaded: {_resolve_error(spec.func)}")
+                error = _load_error(spec.func)  # its module is imported here, in one thread, never in two at once
+                if error:
+                    facts[n] = probe_failure(f"probe {n} could not be loaded: {error}")
                     timings[n] = 0.0
                     if on_progress:
                         on_progress(n, facts[n])
@@ -366,22 +367,14 @@ def gather(
     return facts, timings
 
 
-def _resolved(func: Any) -> bool:
-    """Import a lazily registered function's module now; False when that fails."""
+def _load_error(func: Any) -> Optional[str]:
+    """Import a lazily registered function's module now: None when it is loaded (or was never lazy), else why not."""
     if isinstance(func, LazyFunc):
         try:
             func.resolve()
-        except Exception:
-            return False
-    return True
-
-
-def _resolve_error(func: Any) -> str:
-    try:
-        func.resolve()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return "?"
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 class Prefetch:
@@ -395,13 +388,7 @@ class Prefetch:
         for i, spec in enumerate(self.waiting):
             if all(n in facts and (n in spec.optional or not isinstance(facts[n], Unavailable)) for n in spec.needs):
                 del self.waiting[i]
-                func = spec.func
-                if not isinstance(func, LazyFunc) or func.resolved:
-                    return True
-                try:
-                    func.resolve()
-                except Exception:
-                    pass  # the check's call fails the same way and reports it
+                _load_error(spec.func)  # a module that fails here fails the check's call the same way, reported there
                 return True
         return False
 
