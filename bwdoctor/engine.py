@@ -402,12 +402,15 @@ def max_workers() -> int:
     """Probes at work at once (BWDOCTOR_JOBS overrides; default 2). Python runs one thread at a time: a third or a
     sixteenth probe thread only adds switching between them (measured on a 16-core host: 2 was the fastest, warm and
     cold), while a probe that waits on a command stops holding its slot after STALL_S."""
+    return jobs_override() or DEFAULT_JOBS
+
+
+def jobs_override() -> Optional[int]:
+    """BWDOCTOR_JOBS when it is a positive number, else None."""
     import os
 
     env = os.environ.get("BWDOCTOR_JOBS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return DEFAULT_JOBS
+    return int(env) if env.isdigit() and int(env) > 0 else None
 
 
 def _jsonable(value: Any, name: str) -> Any:

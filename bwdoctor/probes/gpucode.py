@@ -62,8 +62,9 @@ def scan_paths(paths: List[str], workers: int = 4, store=None) -> List[dict]:
     if todo:
         from concurrent.futures import ThreadPoolExecutor
 
-        jobs = os.environ.get("BWDOCTOR_JOBS", "")
-        cores = int(jobs) if jobs.isdigit() and int(jobs) > 0 else (os.cpu_count() or 1)
+        from ..engine import jobs_override
+
+        cores = jobs_override() or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo), cores))) as pool:
             found.update(zip(todo, pool.map(lambda p: cached("fatbin", p, scan_file, store), todo), strict=True))
     items = [found[p] for p in paths]
