@@ -315,9 +315,9 @@ def _from_index(path: str = "") -> Optional[Registry]:
 def load(no_plugins: bool = False, extra_modules: Iterable[str] = ()) -> Registry:
     """Build the registry: built-ins first (from the index, their modules imported when used), then plugins, each
     plugin in isolation."""
-    indexed = _from_index()
-    reg = indexed if indexed is not None else Registry()
-    if indexed is None:
+    reg = _from_index()
+    if reg is None:
+        reg = Registry()
         for modname in builtin_modules():
             reg.add_module(importlib.import_module(modname))
     for modname in extra_modules:
