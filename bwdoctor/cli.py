@@ -288,12 +288,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv == ["--version"]:  # the one answer that needs no parser (start-up cost: the interpreter's only)
         sys.stdout.write(f"bwdoctor {__version__}\n")
         return EXIT_OK
-    # A run is short and keeps what it builds until it ends: the collector's default pace (a pass every 700
-    # allocations, each walking every young object) spends 10-40 ms on a report's facts and finds little.
-    # Cycles are still collected, every 50,000 allocations.
-    import gc
-
-    gc.set_threshold(50_000)
     try:
         try:
             args = parse(argv)
@@ -324,12 +318,17 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def console() -> None:
-    """The `bwdoctor` command and `python -m bwdoctor`: main(), then the exit handlers, then the process ends
-    without tearing the interpreter down. Freeing every object of a run one by one (a report's facts, every
-    module) costs 50-100 ms, more than some whole commands; the operating system reclaims it at once.
-    main() itself stays an ordinary function for whoever calls it in-process."""
+    """The `bwdoctor` command and `python -m bwdoctor`: main() with a slower-paced collector, then the exit
+    handlers, then the process ends without tearing the interpreter down. Freeing every object of a run one by
+    one (a report's facts, every module) costs 50-100 ms, more than some whole commands; the operating system
+    reclaims it at once. main() itself stays an ordinary function for whoever calls it in-process."""
     import atexit
+    import gc
 
+    # The process is short and keeps what it builds until it ends: the collector's default pace (a pass every 700
+    # allocations, each walking every young object) spends 10-40 ms on a report's facts and finds little. Cycles
+    # are still collected, every 50,000 allocations. Set here, for the command's own process only.
+    gc.set_threshold(50_000)
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
