@@ -97,22 +97,11 @@ def read_bytes(path: "str | os.PathLike[str]", limit: int, *, strict: bool = Fal
     Read straight from the descriptor, sized by the file: a buffered read of `limit` bytes allocates all of them
     first, which for the hundreds of small /proc and /sys files a run reads cost more than the reading."""
     fd, st = _open_regular(path, limit if strict else None)
-    want = limit + 1 if strict else limit
-    chunks = []
-    total = 0
     try:
         # a /proc or /sys file says size 0 (or 4096) whatever it holds: read it in pieces until it ends
-        size = min(want, 65536 if st.st_size in (0, 4096) else st.st_size + 1)
-        while total < want:
-            chunk = os.read(fd, min(size, want - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            size = min(want, max(size, 1 << 20))
+        data = _read_upto(fd, limit + 1 if strict else limit, 65536 if st.st_size in (0, 4096) else st.st_size + 1)
     finally:
         os.close(fd)
-    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if strict and len(data) > limit:  # grew since the fstat
         raise TooLarge(errno.EFBIG, f"is larger than {mib(limit)}", os.fspath(path))
     return data
@@ -207,14 +196,16 @@ def _read_regular(fd: int, limit: int, what: str) -> Input:
     )
 
 
-def _read_upto(fd: int, limit: int) -> bytes:
-    chunks, got = [], 0
+def _read_upto(fd: int, limit: int, first: int = 1 << 20) -> bytes:
+    """At most `limit` bytes from fd: a first read of `first` bytes, then 1 MiB at a time until it ends."""
+    chunks, got, size = [], 0, first
     while got < limit:
-        block = os.read(fd, min(1 << 20, limit - got))
+        block = os.read(fd, min(size, limit - got))
         if not block:
             break
         chunks.append(block)
         got += len(block)
+        size = 1 << 20
     return b"".join(chunks)
 
 
