@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import List, NamedTuple
 
+from .commands import COMMAND_MODULES
+
 OK, GATE, USAGE, INCOMPLETE, INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -179,20 +181,7 @@ ROWS: List[Row] = [
     Row("fleet", INCOMPLETE, _NO_VERDICT, "test_fleet_3_no_verdict"),
 ]
 
-COMMANDS = [
-    "check",
-    "prebuild",
-    "facts",
-    "list",
-    "explain",
-    "verify-build",
-    "cubins",
-    "kernels",
-    "symbols",
-    "plan",
-    "fleet",
-    "recommend",
-]
+COMMANDS = list(COMMAND_MODULES)  # every command name
 
 
 def rows_for(command: str) -> List[Row]:

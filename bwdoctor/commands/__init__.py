@@ -1,19 +1,6 @@
 """The commands. Each module has register(subparsers, epilog) and, per command, run(args) -> Outcome: a view
 that asks the engine (or a named probe) for facts and returns ONE document; the CLI renders it."""
 
-COMMANDS = [
-    "bwdoctor.commands.check",
-    "bwdoctor.commands.facts",
-    "bwdoctor.commands.explain",
-    "bwdoctor.commands.cubins",
-    "bwdoctor.commands.kernels",
-    "bwdoctor.commands.build",
-    "bwdoctor.commands.symbols",
-    "bwdoctor.commands.plan",
-    "bwdoctor.commands.fleet",
-    "bwdoctor.commands.recommend",
-]
-
 # which module registers each command name: `bwdoctor check ...` imports and registers only its own module
 # (tests/test_cli_parser.py checks this table against the full registration)
 COMMAND_MODULES = {
@@ -30,3 +17,4 @@ COMMAND_MODULES = {
     "fleet": "bwdoctor.commands.fleet",
     "recommend": "bwdoctor.commands.recommend",
 }
+COMMANDS = list(dict.fromkeys(COMMAND_MODULES.values()))  # every command module, in registration order
