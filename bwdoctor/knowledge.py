@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Dict, List, Optional
 
 if sys.version_info >= (3, 11):
@@ -117,6 +117,35 @@ def load_all() -> Dict[str, Article]:
     return out
 
 
+_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+
+
+@lru_cache(maxsize=None)
+def article(slug: str) -> Optional[Article]:
+    """One article by slug, reading and parsing only its own file.
+
+    A report names a handful of articles; parsing all of them (their headers and every signature pattern) costs
+    a rendered report more than the rest of its rendering. The file name is the slug (the format test holds it).
+    """
+    if load_all.cache_info().currsize:
+        return load_all().get(slug)
+    if not isinstance(slug, str) or not _SLUG_RE.match(slug):
+        return None
+    name = f"{slug}.md"
+    base = Path(__file__).parent / "kb"
+    try:
+        if base.is_dir():
+            text = (base / name).read_text(encoding="utf-8")
+        else:  # an editable install maps the package elsewhere
+            from importlib import resources
+
+            text = resources.files("bwdoctor.kb").joinpath(name).read_text(encoding="utf-8")
+        art = parse_article(text, name)
+    except (ArticleError, OSError, UnicodeDecodeError):
+        return None
+    return art if art.slug == slug else None
+
+
 def article_files() -> Dict[str, str]:
     """Raw text of every article file, by file name (for format tests)."""
     from importlib import resources
@@ -151,6 +180,8 @@ def nearest(topic: str, checks=(), n: int = 5) -> List[str]:
         names.update(a.aliases)
     for c in checks:
         names.update({c.id, c.name})
+    import difflib
+
     close = difflib.get_close_matches(topic.strip(), sorted(names), n=n, cutoff=0.5)
     if not close:
         close = [x for x in sorted(names) if topic.strip().lower() in x.lower()][:n]

@@ -4,7 +4,12 @@ importlib.metadata, requirements read without packaging.requirements, modules im
 from __future__ import annotations
 
 import glob
+import json
+import os
+import subprocess
+import sys
 import sysconfig
+from pathlib import Path
 
 import pytest
 from packaging.requirements import InvalidRequirement, Requirement
@@ -104,3 +109,24 @@ def test_wheel_errors_and_lazy_modules_are_still_there():
     assert zipfile.BadZipFile in artifacts.WHEEL_ERRORS and artifacts.zipfile is zipfile
     with pytest.raises(AttributeError):
         artifacts.no_such_name  # noqa: B018
+
+
+def test_plain_text_report_reads_only_the_articles_it_names(tmp_path):
+    """A report rendered without colour needs no markup engine, and its fix lines parse only the articles of its
+    failed findings, not the whole knowledge base (whose signature patterns cost more than the rest)."""
+    root = Path(__file__).parent / "fixtures" / "roots" / "venv-box"
+    code = (
+        "import sys, json; from bwdoctor.cli import main; from bwdoctor import knowledge; "
+        "main(['check', '--root', sys.argv[1], '--no-color', '-o', sys.argv[2]]); "
+        "print(json.dumps(['rich' in sys.modules, knowledge.load_all.cache_info().currsize, "
+        "knowledge.article.cache_info().currsize]))"
+    )
+    out = tmp_path / "r.txt"
+    env = {**os.environ, "BWDOCTOR_PLUGINS": "", "BWDOCTOR_CACHE_DIR": str(tmp_path / "c")}
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(root), str(out)], capture_output=True, text=True, timeout=120, env=env
+    )
+    rich_loaded, all_parsed, one_by_one = json.loads(res.stdout.splitlines()[-1])
+    text = out.read_text()
+    assert "fix: " in text and "\x1b[" not in text
+    assert not rich_loaded and all_parsed == 0 and one_by_one >= 1

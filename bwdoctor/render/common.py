@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from ..knowledge import load_all
+from ..knowledge import article
 
 RANK = {"error": 0, "warning": 1, "info": 2}
 # One glyph per state in every text output: passed, skipped, failed at each severity, crashed.
@@ -28,7 +28,7 @@ def fix_line(finding) -> Optional[str]:
         return fix.strip()
     if finding.location is not None:
         return None  # a config finding's message names the line; the article's generic command may not fit
-    art = load_all().get(finding.kb)
+    art = article(finding.kb)
     if not art:
         return None
     text = art.sections.get("Fix", "")

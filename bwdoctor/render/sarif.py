@@ -15,7 +15,7 @@ from typing import Any, Dict
 from urllib.parse import quote
 
 from .. import __version__
-from ..knowledge import load_all
+from ..knowledge import article
 from .common import failed
 from .safe import clean_text, dump_json
 
@@ -31,7 +31,6 @@ def _article_markdown(art) -> str:
 
 def render_sarif(report) -> str:
     """The report as a SARIF 2.1.0 log."""
-    kb = load_all()
     specs = {c.id: c for c in report.checks}
     for f in report.findings:  # findings replayed without their spec still get a rule
         specs.setdefault(f.id, None)
@@ -42,7 +41,7 @@ def render_sarif(report) -> str:
         sample: Any = next(f for f in report.findings if f.id == cid) if spec is None else None
         name = spec.name if spec else sample.name
         slug = spec.kb if spec else sample.kb
-        art = kb.get(slug)
+        art = article(slug)
         rule = {
             "id": cid,
             "name": name,

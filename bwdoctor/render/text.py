@@ -116,34 +116,45 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
     width: wrap at this many columns with a hanging indent (None: one line per item, for pipes and files).
     quiet: the failed findings only (nothing when nothing failed). A fix shared by several findings is printed
     once, at the first of them."""
-    from rich.console import Console
-    from rich.markup import escape
-
     buf = io.StringIO()
-    con = Console(
-        file=buf,
-        force_terminal=color,
-        no_color=not color,
-        width=max(width or 100, 40),
-        highlight=False,
-        soft_wrap=True,  # wrapping is done here, with the hanging indent
-        color_system="standard" if color else None,
-        emoji=False,
-    )
+    if color:
+        from rich.console import Console
+        from rich.markup import escape
+
+        con = Console(
+            file=buf,
+            force_terminal=True,
+            width=max(width or 100, 40),
+            highlight=False,
+            soft_wrap=True,  # wrapping is done here, with the hanging indent
+            color_system="standard",
+            emoji=False,
+        )
+
+        def out(markup: str, plain: str = "") -> None:
+            con.print(markup)
+
+    else:  # plain text needs no markup engine (rich costs a start-up more than the rest of rendering)
+
+        def escape(text: str) -> str:
+            return text
+
+        def out(markup: str, plain: str = "") -> None:
+            buf.write(plain + "\n")
 
     def item(prefix: str, styled: str, rest: str, indent: str = "      ", style: str = "") -> None:
         """A finding line: `prefix` (markup allowed, `styled` its plain form) then text wrapped after it."""
         lines = _wrapped(styled, rest, width, indent)
         if not lines[0].startswith(styled.rstrip()):  # a prefix longer than the line: it stands alone
-            con.print(prefix.rstrip())
+            out(prefix.rstrip(), styled.rstrip())
             for line in _wrapped(indent, rest, width, indent):
-                con.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line))
+                out(f"[{style}]{escape(line)}[/{style}]" if style else escape(line), line)
             return
         first = lines[0][len(styled) :] if len(lines[0]) >= len(styled) else ""
         body = escape(first)
-        con.print(prefix + (f"[{style}]{body}[/{style}]" if style else body))
+        out(prefix + (f"[{style}]{body}[/{style}]" if style else body), styled + first)
         for line in lines[1:]:
-            con.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line))
+            out(f"[{style}]{escape(line)}[/{style}]" if style else escape(line), line)
 
     header = _header(report)
     if not quiet:
@@ -151,7 +162,7 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
         item(f"[bold]{escape(title.rstrip())}[/bold]  ", title, header[0] if header else "", indent="  ")
         for line in header[1:]:
             item("  ", "  ", line, indent="    ")
-        con.print()
+        out("")
     fams: "OrderedDict[str, list]" = OrderedDict()
     for f in sorted(report.findings, key=lambda f: f.id):
         fams.setdefault(f.family, []).append(f)
@@ -177,7 +188,7 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
             if fix and fix not in fixes_seen:
                 fixes_seen.add(fix)
                 item("      fix: ", "      fix: ", clean_text(fix), indent="           ", style="bold")
-            con.print(f"      more: bwdoctor explain {escape(f.kb)}")
+            out(f"      more: bwdoctor explain {escape(f.kb)}", f"      more: bwdoctor explain {f.kb}")
         if verbose and not quiet:
             for f in fs:
                 if f.status == "pass":
@@ -189,22 +200,29 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
     if quiet:
         return buf.getvalue()
     if not report.findings:
-        con.print("no checks were evaluated")
+        out("no checks were evaluated", "no checks were evaluated")
     if any(f.family in RECOMMEND_FAMILIES for f in failed(report.findings)):
-        con.print("plan: [bold]bwdoctor recommend[/bold]  (the wheels, or the build, that work on this GPU)")
+        out(
+            "plan: [bold]bwdoctor recommend[/bold]  (the wheels, or the build, that work on this GPU)",
+            "plan: bwdoctor recommend  (the wheels, or the build, that work on this GPU)",
+        )
     for note in report.notes:
         item("[yellow]note:[/yellow] ", "note: ", clean_text(note), indent="      ")
-    con.print()
-    con.print(
-        "Summary: " + escape(_summary_line(report.findings)) + f"  ({sum(report.probes.values()):.2f} s of probes)"
+    out("")
+    probes = f"  ({sum(report.probes.values()):.2f} s of probes)"
+    out(
+        "Summary: " + escape(_summary_line(report.findings)) + probes,
+        "Summary: " + _summary_line(report.findings) + probes,
     )
     if verbose:
-        con.print()
-        con.print("[bold]Facts[/bold]")
+        out("")
+        out("[bold]Facts[/bold]", "Facts")
         for name, value in report.facts.items():
             t = report.probes.get(name)
-            timing = f" [dim]({t * 1000:.0f} ms)[/dim]" if t is not None else ""
-            con.print(f"  {escape(name)}{timing}: {escape(clean_text(_brief(value)))}")
+            ms = f"({t * 1000:.0f} ms)" if t is not None else ""
+            brief = clean_text(_brief(value))
+            timing = f" [dim]{ms}[/dim]" if ms else ""
+            out(f"  {escape(name)}{timing}: {escape(brief)}", f"  {name}{' ' + ms if ms else ''}: {brief}")
     return buf.getvalue()
 
 
