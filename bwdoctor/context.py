@@ -11,13 +11,13 @@ import stat
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from . import fileio
 from .elf.rootpath import resolve_under
 from .model import Unavailable
+from .records import dataclass, field
 
 ENVIRON_LIMIT = 1 << 20  # /proc/PID/environ of a real process is far smaller
 DEFAULT_READ_LIMIT = 4 * 1024 * 1024  # /proc and /sys files are small; never read more than this

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import __version__, exitcodes
@@ -31,6 +30,7 @@ from .model import (
     Unavailable,
     probe_failure,
 )
+from .records import dataclass, field
 from .registry import LazyFunc, Registry
 
 # Exit codes of every command (README "Exit codes"): 0 nothing at or above --fail-on and everything ran;

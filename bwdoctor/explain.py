@@ -25,13 +25,14 @@ import io
 import math
 import os
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from bwdoctor.elf.demangle import demangle
 from bwdoctor.redact import redact
+
+from .records import dataclass, field
 
 try:  # Python >= 3.11 keeps the parser here; older ones expose sre_parse
     from re import _parser as _sre_parse  # type: ignore[attr-defined]

@@ -16,8 +16,9 @@ import os
 import select
 import stat
 from collections import deque
-from dataclasses import dataclass
 from typing import BinaryIO, Optional
+
+from .records import dataclass
 
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from .records import dataclass, field
 
 if sys.version_info >= (3, 11):
     import tomllib

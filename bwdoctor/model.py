@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .records import dataclass, field
 
 REPORT_SCHEMA = "bwdoctor.report/1"
 FACTS_SCHEMA = "bwdoctor.facts/1"

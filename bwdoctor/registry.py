@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+import types
 from typing import Any, Callable, Iterable, Optional
 
 from .model import GROUPS, SEVERITIES, CheckSpec, ProbeSpec
+from .records import dataclass, field
 
 CHECK_ATTR = "__bwdoctor_check__"
 PROBE_ATTR = "__bwdoctor_probe__"
@@ -36,6 +36,16 @@ def _first_line(doc: Optional[str]) -> str:
 
 
 def _fact_params(func: Callable, skip_first: bool) -> tuple:
+    code = getattr(func, "__code__", None)
+    if code is not None and not hasattr(func, "__wrapped__") and type(func).__name__ == "function":
+        # a plain function: its parameters straight from the code object (inspect costs a check's start-up more
+        # than the checks); positional-only ones, *args and **kwargs are not facts, as below
+        names = code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
+        if skip_first and code.co_posonlyargcount == 0:
+            names = names[1:]
+        return tuple(names)
+    import inspect
+
     params = list(inspect.signature(func).parameters.values())
     if skip_first:
         params = params[1:]
@@ -163,7 +173,7 @@ class Registry:
 
 
 def _with_origin(spec, origin):
-    from dataclasses import replace
+    from .records import replace
 
     return replace(spec, origin=origin)
 
@@ -422,7 +432,7 @@ def _load_isolated(reg: Registry, loader: Callable, label: str) -> None:
     trial = Registry(checks=dict(reg.checks), probes=dict(reg.probes))
     try:
         obj = loader()
-        if inspect.ismodule(obj):
+        if isinstance(obj, types.ModuleType):
             trial.add_module(obj, origin=label)
         else:
             trial.add_object(obj, origin=label)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from bwdoctor.domain.versions import parse_version
+from bwdoctor.records import dataclass
 
 CUDA_LIB = re.compile(
     r"^lib(cudart|cublas|cublasLt|cudnn|nvrtc|cusparse|cufft|curand|cusolver|nvJitLink|nccl|"

@@ -8,13 +8,13 @@ edits and its rule's own article.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
+from bwdoctor import records
 from bwdoctor.model import Location, Problem, Skip, Unavailable
+from bwdoctor.records import dataclass, field
 from bwdoctor.registry import check
 
 if TYPE_CHECKING:  # the linter and the release tables are imported when a config is found, not before
@@ -127,7 +127,7 @@ def _for_finding(item: Lint, cfg: ServeConfig, release: Release, origin: str = "
     ev = dict(item.evidence, config=cfg.path, kind=cfg.kind, vllm=release.requested)
     if origin:
         ev["vllm_from"] = origin
-        item = dataclasses.replace(item, message=f"{item.message} ({origin})")
+        item = records.replace(item, message=f"{item.message} ({origin})")
     if cfg.image:
         ev["image"] = cfg.image
     if cfg.name:
@@ -139,7 +139,7 @@ def _for_finding(item: Lint, cfg: ServeConfig, release: Release, origin: str = "
             f"replace {item.evidence.get('value') or item.evidence.get('flag') or 'it'!s} with "
             f"{item.evidence['suggestion']} at {item.path}:{item.line}"
         )
-    return dataclasses.replace(item, evidence=ev)
+    return records.replace(item, evidence=ev)
 
 
 def check_memory(cfg: ServeConfig, release: Release, machine: Machine) -> list:
@@ -161,7 +161,7 @@ def lint_pass(serve_configs: Any, distributions: Any, targets: Any, gpus: Any) -
     from bwdoctor.serve.releases import release_for
 
     installed = _vllm_version(serve_configs, distributions)
-    machine = dataclasses.replace(_machine(targets, gpus), vllm_runs_natively=True)
+    machine = records.replace(_machine(targets, gpus), vllm_runs_natively=True)
     lints: list = []
     failed: dict = {}
     release = None

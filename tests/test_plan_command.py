@@ -102,11 +102,10 @@ def test_no_gpu_requires_gpu_memory(tmp_path, capsys):
 
 def test_nvml_hang_times_out(monkeypatch, capsys):
     """GPU memory comes from the gpus fact: a hung NVML is cut by its probe's budget, never hangs plan."""
-    import dataclasses
     import threading
     import time
 
-    from bwdoctor import registry
+    from bwdoctor import records, registry
     from bwdoctor.probes import nvidia, nvml_query
 
     gate = threading.Event()
@@ -116,7 +115,7 @@ def test_nvml_hang_times_out(monkeypatch, capsys):
 
     def short_nvml_budget(*args, **kwargs):  # the registry's spec (from its index) is what the engine runs
         reg = load(*args, **kwargs)
-        reg.probes["nvml"] = dataclasses.replace(reg.probes["nvml"], budget=0.3)
+        reg.probes["nvml"] = records.replace(reg.probes["nvml"], budget=0.3)
         return reg
 
     monkeypatch.setattr(registry, "load", short_nvml_budget)

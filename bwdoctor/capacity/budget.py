@@ -10,10 +10,11 @@ vllm/v1/core/kv_cache_utils.py (get_num_blocks, _report_kv_cache_config) of vLLM
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from bwdoctor.capacity.model import ModelFacts
 from bwdoctor.domain.versions import version_key
+
+from ..records import dataclass
 
 GIB = 1 << 30
 BLOCK_SIZE = 16

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from bwdoctor import fileio
 from bwdoctor.capacity.quant import QuantInfo, parse_quant
 from bwdoctor.capacity.safetensors_header import HeaderError, file_tensor_bytes
+
+from ..records import dataclass, field
 
 CONFIG_LIMIT = 16 << 20  # config.json and the safetensors index are KBs to a few MB; more is not one
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "half": 2, "float32": 4, "float": 4}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from bwdoctor.capacity import budget as B
 from bwdoctor.capacity.model import ModelFacts
+
+from .. import records
 
 SCHEMA = "bwdoctor.plan/1"
 GIB = B.GIB
@@ -56,7 +57,7 @@ def _suggest(m: ModelFacts, p: B.PlanInput, c: dict) -> list[dict]:
     out: list[dict] = []
 
     def attempt(label: str, flags: dict, **changes):
-        q = dataclasses.replace(p, **changes)
+        q = records.replace(p, **changes)
         cc = _core(m, q)
         if _fits(cc, q):
             out.append(
@@ -90,8 +91,8 @@ def _suggest(m: ModelFacts, p: B.PlanInput, c: dict) -> list[dict]:
             attempt("shorter context", {"--max-model-len": fit_len}, max_model_len=fit_len)
     if not m.quant.weight_bits and p.weights_gib is None:
         # a 4-bit AWQ/GPTQ export of the same architecture
-        q4 = dataclasses.replace(
-            m, quant=dataclasses.replace(m.quant, method="awq", weight_bits=4, group_size=128, source="hypothetical")
+        q4 = records.replace(
+            m, quant=records.replace(m.quant, method="awq", weight_bits=4, group_size=128, source="hypothetical")
         )
         from bwdoctor.capacity.model import estimate_weight_bytes
 

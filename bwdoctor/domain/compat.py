@@ -17,9 +17,9 @@ PTX in `__nv_relfatbin` (RDC builds) counts as JIT-able: the runtime links and J
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import dataclass
 from .arch import CC, Target, parse_target
 
 NATIVE, PTX_JIT, NONE = "native", "ptx-jit", "none"

@@ -24,10 +24,10 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import fileio
+from ..records import dataclass, field
 
 FATBIN_SECTIONS = (".nv_fatbin", "__nv_relfatbin")
 SECTION_KEYS = {".nv_fatbin": "fatbin", "__nv_relfatbin": "relfatbin"}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..archlist import covers, parse_torch_arch_list
@@ -22,6 +21,7 @@ from ..domain.compat import NATIVE, NONE, PTX_JIT, verdict_for_file
 from ..domain.cuda import TOOLKIT_DRIVER, Release, cuda_release, min_driver_for, release_supports
 from ..domain.isa import ORDER, flags_needed
 from ..domain.versions import driver_version_tuple, version_key
+from ..records import dataclass, field
 from .table import ReleaseTable, Row
 
 SCHEMA = "bwdoctor.recommend/1"

@@ -6,11 +6,11 @@ that are not on PyPI: the PyTorch index's per-CUDA variants)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Dict, Iterable, List, Optional
 
 from ..domain.versions import version_key
+from ..records import dataclass, field
 
 TABLE_FILES = ("releases.jsonl", "releases_declared.jsonl")
 Row = Dict[str, Any]

@@ -7,8 +7,9 @@ redacted, control characters escaped, JSON strict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
+
+from ..records import dataclass
 
 FINDING_FORMATS = ("text", "json", "github", "junit", "sarif", "prometheus", "oneline", "markdown", "nfd")
 DOCUMENT_FORMATS = ("text", "json")

@@ -13,12 +13,12 @@ final text of the text formats goes through the text rules once more as a second
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
 from typing import Any
 
+from .. import records
 from ..redact import redact, redact_obj
 
 _CONTROL = re.compile(
@@ -85,7 +85,7 @@ def clean_report(report: Any) -> Any:
             loc = Location(clean_text(str(loc.path)), loc.line, loc.column)
         ev = clean_obj(f.evidence, finite=False) if isinstance(f.evidence, dict) else {}
         findings.append(
-            dataclasses.replace(
+            records.replace(
                 f,
                 id=clean_text(str(f.id)),
                 name=clean_text(str(f.name)),
@@ -100,7 +100,7 @@ def clean_report(report: Any) -> Any:
         clean_text(str(k)): fact_from_json(clean_obj(fact_to_json(v), finite=False)) for k, v in report.facts.items()
     }
     probes = {k: (v if isinstance(v, (int, float)) and math.isfinite(v) else 0.0) for k, v in report.probes.items()}
-    return dataclasses.replace(
+    return records.replace(
         report,
         version=clean_text(str(report.version)),
         targets=[clean_text(str(t)) for t in report.targets],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import textwrap
 from collections import OrderedDict
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from ..model import Unavailable
 from .common import MARK, failed, fix_line, mark
@@ -110,6 +110,10 @@ def _wrapped(prefix: str, rest: str, width: Optional[int], indent: str) -> List[
     return lines or [prefix]
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 def render_text(report, verbose: bool = False, color: bool = True, width: Optional[int] = 100, quiet: bool = False):
     """The report for a person (rich markup; plain when color is False).
 
@@ -119,7 +123,9 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
     buf = io.StringIO()
     if color:
         from rich.console import Console
-        from rich.markup import escape
+        from rich.markup import escape as rich_escape
+
+        escape: Callable[[str], str] = rich_escape
 
         con = Console(
             file=buf,
@@ -135,9 +141,7 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
             con.print(markup)
 
     else:  # plain text needs no markup engine (rich costs a start-up more than the rest of rendering)
-
-        def escape(text: str) -> str:
-            return text
+        escape = _as_is
 
         def out(markup: str, plain: str = "") -> None:
             buf.write(plain + "\n")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
+
+from ..records import dataclass, field
 
 SCHEMA = "bwdoctor.serve-config/1"
 KINDS = ("systemd", "compose", "shell", "dotenv", "k8s", "vllm-yaml", "process")

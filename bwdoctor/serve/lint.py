@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
 from typing import List, Optional
 
 from bwdoctor.domain.versions import version_key as vkey
 from bwdoctor.serve.config import ServeConfig, Token
 from bwdoctor.serve.releases import Release
+
+from ..records import dataclass, field
 
 # The KB article (kb/<slug>.md) of each rule: a finding of the rule points to it.
 ARTICLE = {

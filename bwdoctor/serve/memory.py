@@ -6,8 +6,6 @@ was readable locally (cfg.model, filled by the probe); without it these rules sa
 
 from __future__ import annotations
 
-import dataclasses
-
 from bwdoctor.capacity import budget as B
 from bwdoctor.capacity.model import ModelFacts
 from bwdoctor.capacity.planner import plan
@@ -16,20 +14,22 @@ from bwdoctor.serve.config import ServeConfig, Token
 from bwdoctor.serve.lint import ARTICLE, Lint, Machine, option_value, options
 from bwdoctor.serve.releases import Release
 
+from .. import records
+
 GIB = 1 << 30
 
 
 def model_to_json(m: ModelFacts) -> dict:
     """JSON form of ModelFacts (for the serve_configs fact)."""
-    return dataclasses.asdict(m)
+    return records.asdict(m)
 
 
 def model_from_json(data: dict) -> ModelFacts:
     """ModelFacts from its JSON form (unknown keys ignored)."""
-    names = {f.name for f in dataclasses.fields(ModelFacts)}
+    names = {f.name for f in records.fields(ModelFacts)}
     kw = {k: v for k, v in data.items() if k in names}
     q = kw.get("quant") or {}
-    qnames = {f.name for f in dataclasses.fields(QuantInfo)}
+    qnames = {f.name for f in records.fields(QuantInfo)}
     kw["quant"] = QuantInfo(**{k: v for k, v in q.items() if k in qnames})
     return ModelFacts(**kw)
 

@@ -7,12 +7,13 @@ released wheels; each name maps to the ranges of release indices where it exists
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Dict, List, Optional
 
 from bwdoctor.domain.versions import same_release, version_key
+
+from ..records import dataclass
 
 
 @lru_cache(maxsize=1)
