@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import List, Optional
 
+from . import lazyre
+
 # torch.utils.cpp_extension._get_cuda_arch_flags accepts these names (each maps to its numbers).
 NAMED = {
     "kepler+tesla": ["3.7"],
@@ -24,8 +26,8 @@ NAMED = {
     "blackwell+tegra": ["11.0"],
     "blackwell": ["10.0", "10.3", "12.0", "12.1+PTX"],
 }
-_TORCH_ITEM = re.compile(r"^(\d+)\.(\d)([af]?)(\+PTX)?$", re.I)
-_CMAKE_ITEM = re.compile(r"^(\d+)(\d)([af]?)(-real|-virtual)?$", re.I)
+_TORCH_ITEM = lazyre.compile(r"^(\d+)\.(\d)([af]?)(\+PTX)?$", re.I)
+_CMAKE_ITEM = lazyre.compile(r"^(\d+)(\d)([af]?)(-real|-virtual)?$", re.I)
 
 
 class ArchListError(ValueError):

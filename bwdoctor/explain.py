@@ -127,7 +127,9 @@ def _excludes_of(article) -> List[str]:
 
 @lru_cache(maxsize=1)
 def _shipped_excludes() -> Dict[str, List[str]]:
-    from bwdoctor.knowledge import FRONT_RE, article_files, tomllib
+    from bwdoctor.knowledge import FRONT_RE, article_files, toml
+
+    tomllib = toml()
 
     out: Dict[str, List[str]] = {}
     try:

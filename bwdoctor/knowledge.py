@@ -8,18 +8,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from . import lazyre
 from .records import dataclass, field
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 SECTIONS = ("Symptom", "Why it happens", "Fix", "Verify")
 HEADER_KEYS = {"slug", "title", "aliases", "signatures", "checks", "applies_to", "references", "excludes"}
 REQUIRED_KEYS = {"slug", "title", "aliases", "signatures", "checks", "applies_to", "references"}
-FRONT_RE = re.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n(.*)\Z", re.S)
-SECTION_RE = re.compile(r"^## (.+?)\s*$", re.M)
+FRONT_RE = lazyre.compile(r"\A\+\+\+\n(.*?)\n\+\+\+\n(.*)\Z", re.S)
+SECTION_RE = lazyre.compile(r"^## (.+?)\s*$", re.M)
 
 
 class ArticleError(ValueError):
@@ -57,11 +53,21 @@ class Article:
         }
 
 
+def toml():
+    """The TOML reader (imported when an article's header is read: a report's fix lines need none)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
+
+
 def parse_article(text: str, filename: str = "<article>") -> Article:
     """Parse and validate one article; raise ArticleError naming what is wrong."""
     m = FRONT_RE.match(text.replace("\r\n", "\n"))
     if not m:
         raise ArticleError(f"{filename}: must start with a TOML header between '+++' lines")
+    tomllib = toml()
     try:
         head = tomllib.loads(m.group(1))
     except tomllib.TOMLDecodeError as exc:
@@ -81,9 +87,7 @@ def parse_article(text: str, filename: str = "<article>") -> Article:
             re.compile(sig)
         except re.error as exc:
             raise ArticleError(f"{filename}: bad signature regex {sig!r}: {exc}") from None
-    body = m.group(2)
-    parts = SECTION_RE.split(body)
-    sections = {parts[i].strip(): parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
+    sections = _sections(m.group(2))
     if list(sections) != list(SECTIONS):
         raise ArticleError(f"{filename}: sections must be exactly {list(SECTIONS)} in order, found {list(sections)}")
     empty = [k for k, v in sections.items() if not v]
@@ -118,7 +122,28 @@ def load_all() -> Dict[str, Article]:
     return out
 
 
-_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+_SLUG_RE = lazyre.compile(r"[a-z0-9][a-z0-9-]*\Z")
+
+
+def _article_text(slug: str) -> Optional[str]:
+    """The raw text of one article by slug (the file name is the slug: the format test holds it)."""
+    if not isinstance(slug, str) or not _SLUG_RE.match(slug):
+        return None
+    name = f"{slug}.md"
+    base = Path(__file__).parent / "kb"
+    try:
+        if base.is_dir():
+            return (base / name).read_text(encoding="utf-8")
+        from importlib import resources  # an editable install maps the package elsewhere
+
+        return resources.files("bwdoctor.kb").joinpath(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _sections(body: str) -> Dict[str, str]:
+    parts = SECTION_RE.split(body)
+    return {parts[i].strip(): parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
 
 
 @lru_cache(maxsize=None)
@@ -126,25 +151,27 @@ def article(slug: str) -> Optional[Article]:
     """One article by slug, reading and parsing only its own file.
 
     A report names a handful of articles; parsing all of them (their headers and every signature pattern) costs
-    a rendered report more than the rest of its rendering. The file name is the slug (the format test holds it).
+    a rendered report more than the rest of its rendering.
     """
     if load_all.cache_info().currsize:
         return load_all().get(slug)
-    if not isinstance(slug, str) or not _SLUG_RE.match(slug):
-        return None
-    name = f"{slug}.md"
-    base = Path(__file__).parent / "kb"
+    text = _article_text(slug)
     try:
-        if base.is_dir():
-            text = (base / name).read_text(encoding="utf-8")
-        else:  # an editable install maps the package elsewhere
-            from importlib import resources
-
-            text = resources.files("bwdoctor.kb").joinpath(name).read_text(encoding="utf-8")
-        art = parse_article(text, name)
-    except (ArticleError, OSError, UnicodeDecodeError):
+        art = parse_article(text, f"{slug}.md") if text is not None else None
+    except ArticleError:
         return None
-    return art if art.slug == slug else None
+    return art if art is not None and art.slug == slug else None
+
+
+@lru_cache(maxsize=None)
+def section(slug: str, name: str) -> Optional[str]:
+    """One section of one article, without parsing its header (a report's fix lines need nothing more)."""
+    if load_all.cache_info().currsize or article.cache_info().currsize:
+        art = article(slug)
+        return art.sections.get(name) if art else None
+    text = _article_text(slug)
+    m = FRONT_RE.match(text.replace("\r\n", "\n")) if text is not None else None
+    return _sections(m.group(2)).get(name) if m else None
 
 
 def article_files() -> Dict[str, str]:

@@ -29,6 +29,8 @@ import functools
 import re
 from typing import Any, Dict, List, Optional
 
+from . import lazyre
+
 MASK = "***"
 
 # last word of a secret-bearing name
@@ -190,29 +192,29 @@ def mask_value(value: Any) -> Any:
 
 # -- text -------------------------------------------------------------------------------------------------
 _QUOTED_OR_WORD = r"""(?:"[^"\n]*"|'[^'\n]*'|\[[^\]\n]*\]|\$\{[^}\s]*\}[^\s"',;}&<>|]*|[^\s"',;}&<>|]+)"""
-_VALUE = re.compile(_QUOTED_OR_WORD)
+_VALUE = lazyre.compile(_QUOTED_OR_WORD)
 # NAME=value / NAME: value / "NAME": "value"; the name is checked by is_secret_name, then the value is read
-_NAMED = re.compile(r"""(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>["']?[ \t]*[=:][ \t]*)""")
+_NAMED = lazyre.compile(r"""(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>["']?[ \t]*[=:][ \t]*)""")
 # --flag=value / --flag value; the flag is checked by is_secret_flag
-_FLAG = re.compile(r"(?P<name>(?<![A-Za-z0-9_-])--[A-Za-z0-9][A-Za-z0-9_.-]*)(?P<sep>=|[ \t]+)")
+_FLAG = lazyre.compile(r"(?P<name>(?<![A-Za-z0-9_-])--[A-Za-z0-9][A-Za-z0-9_.-]*)(?P<sep>=|[ \t]+)")
 # Known token shapes that show up without a name in front of them.
 _SHAPES = [
-    re.compile(r"\bhf_[A-Za-z0-9]{16,}"),  # Hugging Face
-    re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"),  # OpenAI / Anthropic style
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),  # GitHub fine-grained
-    re.compile(r"\bglpat-[A-Za-z0-9_-]{16,}"),  # GitLab
-    re.compile(r"\bxox[abpsr]-[A-Za-z0-9-]{10,}"),  # Slack
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"),
+    lazyre.compile(r"\bhf_[A-Za-z0-9]{16,}"),  # Hugging Face
+    lazyre.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"),  # OpenAI / Anthropic style
+    lazyre.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub
+    lazyre.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),  # GitHub fine-grained
+    lazyre.compile(r"\bglpat-[A-Za-z0-9_-]{16,}"),  # GitLab
+    lazyre.compile(r"\bxox[abpsr]-[A-Za-z0-9-]{10,}"),  # Slack
+    lazyre.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
+    lazyre.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
+    lazyre.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"),
 ]
 # scheme://user:password@host -> scheme://user:***@host
-_URL_CRED = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s@]+)(?P<at>@)", re.I)
+_URL_CRED = lazyre.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s@]+)(?P<at>@)", re.I)
 # scheme://TOKEN@host (a token as the whole user part, as git remotes and pip index URLs carry them) ->
 # scheme://***@host. A plain user name (git@, ubuntu@, a short login) is left: only a user part of 16 or more
 # characters that mixes letters and digits is taken for a credential.
-_URL_TOKEN = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://)(?P<user>[A-Za-z0-9._~%+-]{16,})(?P<at>@)", re.I)
+_URL_TOKEN = lazyre.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://)(?P<user>[A-Za-z0-9._~%+-]{16,})(?P<at>@)", re.I)
 
 
 def _url_token(m: re.Match) -> str:
@@ -223,7 +225,9 @@ def _url_token(m: re.Match) -> str:
 
 
 # Authorization: Bearer xyz / Basic xyz / token xyz
-_BEARER = re.compile(r"(?P<pre>\b(?:Bearer|Basic|Authorization:\s*token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.I)
+_BEARER = lazyre.compile(
+    r"(?P<pre>\b(?:Bearer|Basic|Authorization:\s*token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.I
+)
 
 
 def _quoted_tail(text: str, m: re.Match, value: str) -> Optional[int]:
@@ -287,18 +291,20 @@ def _redact_short(text: str) -> str:
 
 # What each rule needs to be present before it can match: most strings of a report (paths, package names,
 # versions) hold none of it and are returned as they are, without running the rules.
-_SHAPE_GATE = re.compile(r"hf_|sk-|gh[pousr]_|github_pat_|glpat-|xox[abpsr]-|AKIA|ASIA|eyJ|-----BEGIN")
-_BEARER_GATE = re.compile(r"bearer|basic|authorization", re.I)
+_SHAPE_GATE = lazyre.compile(r"hf_|sk-|gh[pousr]_|github_pat_|glpat-|xox[abpsr]-|AKIA|ASIA|eyJ|-----BEGIN")
+_BEARER_GATE = lazyre.compile(r"bearer|basic|authorization", re.I)
 # every secret name holds one of these (each word of _SUFFIX_WORDS, _PLURAL_WORDS and _ANY_WORDS does, and a name's
 # words are pieces of it): a string with none has no NAME=value pair to mask, whatever its = and : say
-_NAME_GATE = re.compile(r"token|key|secret|pass|pwd|auth|bearer|credential|cookie", re.I)
+_NAME_GATE = lazyre.compile(r"token|key|secret|pass|pwd|auth|bearer|credential|cookie", re.I)
 
 
 # What at least one rule needs, lower-cased, in one pattern of plain words (a case-insensitive pattern scans
 # several times slower): most strings of a report (paths, names, versions, requirement lines) hold none of it
 # and cost one scan. URL: "://"; flags and PEM blocks: "--"; Bearer/Basic/Authorization and every secret name
 # word (_NAME_GATE); every token shape's fixed start (_SHAPE_GATE: gh[pousr]_ starts with "gh").
-_ANY_GATE = re.compile("://|--|bearer|basic|" + _NAME_GATE.pattern + "|hf_|sk-|gh|github_pat_|glpat-|xox|akia|asia|eyj")
+_ANY_GATE = lazyre.compile(
+    "://|--|bearer|basic|" + _NAME_GATE.pattern + "|hf_|sk-|gh|github_pat_|glpat-|xox|akia|asia|eyj"
+)
 
 
 def _redact(text: str) -> str:

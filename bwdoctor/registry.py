@@ -9,14 +9,15 @@ import sys
 import types
 from typing import Any, Callable, Iterable, Optional
 
+from . import lazyre
 from .model import GROUPS, SEVERITIES, CheckSpec, ProbeSpec
 from .records import dataclass, field
 
 CHECK_ATTR = "__bwdoctor_check__"
 PROBE_ATTR = "__bwdoctor_probe__"
-ID_RE = re.compile(r"^BW\d{3}$")
-NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-FACT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+ID_RE = lazyre.compile(r"^BW\d{3}$")
+NAME_RE = lazyre.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+FACT_RE = lazyre.compile(r"^[a-z][a-z0-9_]*$")
 
 FAMILIES = {
     "1": "host",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 
+from bwdoctor import lazyre
 from bwdoctor.domain.arch import cc_label, parse_cc
 from bwdoctor.domain.compat import NATIVE, NONE, PTX_JIT, verdict_for_file
 from bwdoctor.model import Pass, Problem, Skip
@@ -204,8 +205,8 @@ def torch_has_native_code(targets, cuda_binaries):
 # error too; published wheels carry it as sm_80 + compute_80 PTX, so PTX-only is the normal case.
 # The other extensions (FA3, FlashMLA, DeepGEMM-style and QuTLASS kernels) are built for the
 # GPUs they serve only (sm_90a / sm_100f in vLLM 0.33) and are not used elsewhere.
-_VLLM_CORE = re.compile(r"^(_C|_moe_C)[._]")
-_VLLM_FA2 = re.compile(r"^_vllm_fa2_C[._]")
+_VLLM_CORE = lazyre.compile(r"^(_C|_moe_C)[._]")
+_VLLM_FA2 = lazyre.compile(r"^_vllm_fa2_C[._]")
 
 
 def _vllm_aux_severity(path: str, status: str, cc=(8, 0)):

@@ -13,10 +13,11 @@ import os
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from bwdoctor import lazyre
 from bwdoctor.domain.versions import parse_version
 from bwdoctor.records import dataclass
 
-CUDA_LIB = re.compile(
+CUDA_LIB = lazyre.compile(
     r"^lib(cudart|cublas|cublasLt|cudnn|nvrtc|cusparse|cufft|curand|cusolver|nvJitLink|nccl|"
     r"cupti|nvToolsExt|cufile|cusparseLt|nvshmem_host)\.so\.(\d+)"
 )
@@ -24,7 +25,7 @@ CUDA_LIB = re.compile(
 # CUDA 13). The others have their own numbering: libcudnn.so.9 (cuDNN 9), libnccl.so.2, libcufft.so.11 (CUDA 12)
 # and .12 (CUDA 13), libcusolver.so.11, libcurand.so.10, libcusparse.so.12, libcusparseLt.so.0, libcufile.so.0,
 # libnvToolsExt.so.1 - their major says nothing about the CUDA an extension was built for.
-CUDA_MAJOR_LIB = re.compile(r"^lib(cudart|cublas|cublasLt|nvrtc|nvJitLink|cupti)\.so\.(\d+)")
+CUDA_MAJOR_LIB = lazyre.compile(r"^lib(cudart|cublas|cublasLt|nvrtc|nvJitLink|cupti)\.so\.(\d+)")
 # The PyPI wheel that installs each CUDA library, as nvidia-<project>-cu<CUDA major> (torch's Requires-Dist).
 CUDA_WHEEL = {
     "cudart": "cuda-runtime",
@@ -44,14 +45,14 @@ CUDA_WHEEL = {
     "nvToolsExt": "nvtx",
     "nvshmem_host": "nvshmem",
 }
-TORCH_CUDA_LIB = re.compile(r"^lib(torch_cuda|c10_cuda|torch_cuda_cu|torch_cuda_cpp|torch_cuda_linalg)\.so$")
-TORCH_NS = re.compile(
+TORCH_CUDA_LIB = lazyre.compile(r"^lib(torch_cuda|c10_cuda|torch_cuda_cu|torch_cuda_cpp|torch_cuda_linalg)\.so$")
+TORCH_NS = lazyre.compile(
     r"^_ZN?K?(3c10|2at|5torch|6caffe2)|^_ZN?K?\d+(c10|at|torch)_|^torch_c10_"
     r"|^_ZT[IVS]N?K?(3c10|2at|5torch)"
 )
-DRIVER_API = re.compile(r"^cu[A-Z][A-Za-z0-9_]*$")
-OLD_ABI_MARK = re.compile(r"Ss|Sb|NSs")  # std::string in the pre-C++11 ABI mangles as `Ss`
-CXX11_MARK = re.compile(r"__cxx11|B5cxx11")
+DRIVER_API = lazyre.compile(r"^cu[A-Z][A-Za-z0-9_]*$")
+OLD_ABI_MARK = lazyre.compile(r"Ss|Sb|NSs")  # std::string in the pre-C++11 ABI mangles as `Ss`
+CXX11_MARK = lazyre.compile(r"__cxx11|B5cxx11")
 COMPANIONS = ("torchvision", "torchaudio")
 Fields = Dict[str, Any]
 

@@ -12,7 +12,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
-from bwdoctor import records
+from bwdoctor import lazyre, records
 from bwdoctor.model import Location, Problem, Skip, Unavailable
 from bwdoctor.records import dataclass, field
 from bwdoctor.registry import check
@@ -39,7 +39,7 @@ def _vllm_version(serve_configs: Any, distributions: Any) -> Optional[str]:
 
 
 # the version in a vLLM image tag: vllm/vllm-openai:v0.11.0, vllm-openai:0.10.1.1, ...:v0.11.1rc1 (not latest/nightly)
-IMAGE_TAG_RE = re.compile(r"vllm-openai[^:/@\s]*:v?(\d+(?:\.\d+){1,3}(?:rc\d+|\.post\d+)?)(?![\w.])")
+IMAGE_TAG_RE = lazyre.compile(r"vllm-openai[^:/@\s]*:v?(\d+(?:\.\d+){1,3}(?:rc\d+|\.post\d+)?)(?![\w.])")
 
 
 def image_of(raw: Mapping[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from bwdoctor import lazyre
 from bwdoctor.domain import specifiers
 from bwdoctor.domain.cuda import min_driver_for, supports
 from bwdoctor.domain.versions import driver_version_tuple, parse_version, version_key
@@ -14,7 +15,7 @@ from bwdoctor.registry import check
 if TYPE_CHECKING:
     from packaging.version import Version
 
-BLACKWELL_CONSUMER = re.compile(r"sm_12\d")
+BLACKWELL_CONSUMER = lazyre.compile(r"sm_12\d")
 
 
 def _nvcc_can(t: dict, target: str):
@@ -233,9 +234,9 @@ def driver_supports_cuda_runtime(cuda_runtimes, nvidia_driver, nvml):
     return out
 
 
-_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_REQ_NAME = lazyre.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # The plain form of a Requires-Dist line: NAME [extras] SPECIFIERS [; MARKER], specifiers bare or in parentheses.
-_PLAIN_REQ = re.compile(
+_PLAIN_REQ = lazyre.compile(
     r"\s*(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[A-Za-z0-9._,\s-]*\]\s*)?"
     r"(?P<open>\(\s*)?(?P<spec>(?:(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*,?\s*)*)"
     r"(?(open)\)\s*)(?:;(?P<marker>[^;]*))?\s*"

@@ -112,21 +112,22 @@ def test_wheel_errors_and_lazy_modules_are_still_there():
 
 
 def test_plain_text_report_reads_only_the_articles_it_names(tmp_path):
-    """A report rendered without colour needs no markup engine, and its fix lines parse only the articles of its
-    failed findings, not the whole knowledge base (whose signature patterns cost more than the rest)."""
+    """A report rendered without colour needs no markup engine, and its fix lines read only the Fix sections of the
+    articles of its failed findings: not the whole knowledge base (whose signature patterns cost more than the
+    rest), nor a TOML header."""
     root = Path(__file__).parent / "fixtures" / "roots" / "venv-box"
     code = (
         "import sys, json; from bwdoctor.cli import main; from bwdoctor import knowledge; "
         "main(['check', '--root', sys.argv[1], '--no-color', '-o', sys.argv[2]]); "
         "print(json.dumps(['rich' in sys.modules, knowledge.load_all.cache_info().currsize, "
-        "knowledge.article.cache_info().currsize]))"
+        "knowledge.section.cache_info().currsize, 'tomllib' in sys.modules]))"
     )
     out = tmp_path / "r.txt"
     env = {**os.environ, "BWDOCTOR_PLUGINS": "", "BWDOCTOR_CACHE_DIR": str(tmp_path / "c")}
     res = subprocess.run(
         [sys.executable, "-c", code, str(root), str(out)], capture_output=True, text=True, timeout=120, env=env
     )
-    rich_loaded, all_parsed, one_by_one = json.loads(res.stdout.splitlines()[-1])
+    rich_loaded, all_parsed, sections_read, toml_loaded = json.loads(res.stdout.splitlines()[-1])
     text = out.read_text()
     assert "fix: " in text and "\x1b[" not in text
-    assert not rich_loaded and all_parsed == 0 and one_by_one >= 1
+    assert not rich_loaded and all_parsed == 0 and sections_read >= 1 and not toml_loaded

@@ -19,15 +19,16 @@ import math
 import re
 from typing import Dict, List, Optional, Tuple
 
+from .. import lazyre
 from ..records import dataclass, field
 
 VARIABLES = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")
 MAX_VALUE = 4096  # a real setting is tens of bytes
 LARGE_BUFFER_MB = 20  # kLargeBuffer: max_split_size_mb and max_non_split_rounding_mb must be >= this
 MAX_REGISTER_THREADS = 128  # pinned_max_register_threads()
-IDENT_RE = re.compile(rb"([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\x00")
-VAR_RE = re.compile(rb"(PYTORCH_(?:CUDA_|HIP_)?ALLOC_CONF)(?=[\x00 ])")
-DEPRECATED_RE = re.compile(rb"(PYTORCH_(?:CUDA_|HIP_)?ALLOC_CONF) is deprecated")
+IDENT_RE = lazyre.compile(rb"([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\x00")
+VAR_RE = lazyre.compile(rb"(PYTORCH_(?:CUDA_|HIP_)?ALLOC_CONF)(?=[\x00 ])")
+DEPRECATED_RE = lazyre.compile(rb"(PYTORCH_(?:CUDA_|HIP_)?ALLOC_CONF) is deprecated")
 
 BOOL = "True/False"
 # value form per option, as the parsers of torch 2.7-2.11 check it (names not listed are accepted with any value)

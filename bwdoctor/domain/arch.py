@@ -10,17 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .. import lazyre
 from ..records import dataclass
 
 CC = tuple[int, int]
 
 # [kind[_]] major[.]minor [variant]: one digit of minor, one or two of major ("90", "9.0", "120", "12.0").
-_TARGET_RE = re.compile(
+_TARGET_RE = lazyre.compile(
     r"^(?:(?P<kind>sm|compute|lto)(?P<sep>_?))?(?P<major>\d{1,2})(?P<dot>\.?)(?P<minor>\d)"
     r"(?P<variant>[af]?)$",
     re.IGNORECASE,
 )
-_NAME_IN_TEXT_RE = re.compile(r"\b(?:compute|sm|lto)_\d+[af]?\b")
+_NAME_IN_TEXT_RE = lazyre.compile(r"\b(?:compute|sm|lto)_\d+[af]?\b")
 
 # Compute capability → architecture family (NVIDIA's CUDA GPU list, developer.nvidia.com/cuda-gpus).
 FAMILIES = {

@@ -3,20 +3,20 @@ it. Release facts were read from vLLM's PyPI wheels (vllm/model_executor/...) an
 
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, Iterable, Optional
 
+from .. import lazyre
 from .versions import compare, parse_version
 
 # ModelOpt exports a layer's FP8 KV scales on the projections (self_attn.k_proj.k_scale / v_proj.v_scale); other
 # exporters put them on the attention module (self_attn.attn.k_scale) or ship one kv_scale (deprecated in vLLM).
 SCALE_FORMS = {
-    "proj": re.compile(r"\.self_attn\.([kv])_proj\.\1_scale$"),
-    "qkv_proj": re.compile(r"\.self_attn\.qkv_proj\.[kv]_scale$"),
-    "attn": re.compile(r"\.attn\.[kv]_scale$"),
-    "kv_scale": re.compile(r"\.kv_scale$"),
+    "proj": lazyre.compile(r"\.self_attn\.([kv])_proj\.\1_scale$"),
+    "qkv_proj": lazyre.compile(r"\.self_attn\.qkv_proj\.[kv]_scale$"),
+    "attn": lazyre.compile(r"\.attn\.[kv]_scale$"),
+    "kv_scale": lazyre.compile(r"\.kv_scale$"),
 }
-KV_SCALE_RE = re.compile(r"\.(?:k_scale|v_scale|kv_scale)$")
+KV_SCALE_RE = lazyre.compile(r"\.(?:k_scale|v_scale|kv_scale)$")
 
 # Model loaders that raise KeyError on ModelOpt-form scales: their stacked-parameter branch renames
 # self_attn.k_proj.k_scale to self_attn.qkv_proj.k_scale and looks it up in params_dict before

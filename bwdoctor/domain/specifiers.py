@@ -20,13 +20,14 @@ tests/test_specifiers.py compares every answer with packaging's on the requireme
 
 from __future__ import annotations
 
-import re
 from typing import List, Optional, Tuple
 
 from packaging.version import InvalidVersion, Version
 
-_ONE = re.compile(r"\s*(~=|===|==|!=|<=|>=|<|>)\s*([^,\s;]+)\s*")
-_PREFIX = re.compile(r"^(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*$")
+from .. import lazyre
+
+_ONE = lazyre.compile(r"\s*(~=|===|==|!=|<=|>=|<|>)\s*([^,\s;]+)\s*")
+_PREFIX = lazyre.compile(r"^(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*$")
 
 
 class Specifiers:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-from .. import fileio
+from .. import fileio, lazyre
 
 ELF_MAGIC = b"\x7fELF"
 MIN_ELF_SIZE = 64
@@ -96,7 +95,7 @@ def parse_record(text: str) -> List[str]:
     return out
 
 
-SHARED_RE = re.compile(r"\.so(\.\d+)*$")
+SHARED_RE = lazyre.compile(r"\.so(\.\d+)*$")
 
 
 def record_elf_files(dist_info, location=None, shared_only: bool = False) -> Tuple[List[str], Optional[str]]:

@@ -8,15 +8,16 @@ bytes. Only a regular file is opened (a FIFO or device never is)."""
 from __future__ import annotations
 
 import os
-import re
 import stat
 import struct
 from typing import Optional
 
+from .. import lazyre
+
 SHDR = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr
 RODATA_LIMIT = 32 * 1024 * 1024  # .rodata of the largest CUDA libraries is a few MB
 MAX_SECTIONS = 65536
-NCCL_BANNER = re.compile(rb"NCCL version (\d+\.\d+\.\d+)(?:\+cuda(\d+\.\d+))?")
+NCCL_BANNER = lazyre.compile(rb"NCCL version (\d+\.\d+\.\d+)(?:\+cuda(\d+\.\d+))?")
 
 
 def _rodata_range(fh, size: int) -> Optional[tuple]:

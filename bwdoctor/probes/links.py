@@ -7,6 +7,7 @@ import os
 import re
 from typing import List, Optional
 
+from .. import lazyre
 from ..model import Unavailable
 from ..registry import probe
 from .pyenv import canonical, installed_elf_files
@@ -25,12 +26,12 @@ EXTENSION_DISTS = (
     "flash-attn-3",
     "deep-gemm",
 )
-TORCH_LIB = re.compile(r"^lib(torch|c10)[a-z_]*\.so$")
+TORCH_LIB = lazyre.compile(r"^lib(torch|c10)[a-z_]*\.so$")
 MAX_SYMBOLS = 20  # undefined symbols recorded in full (demangled, version, required_by)
 MAX_NAMES = 1000  # undefined symbol names recorded (mangled) for the cause rules
 META_LIMIT = 1 << 20
 # CUDA libraries whose soname carries the major of the toolkit they belong to (libcudart.so.12, libcublas.so.13)
-CUDA_SONAME = re.compile(
+CUDA_SONAME = lazyre.compile(
     r"^lib(cudart|cublas|cublasLt|cufft|cufftw|curand|cusolver|cusolverMg|cusparse|nvrtc|nvJitLink|cupti|nvblas"
     r"|npp[a-z]*|nvjpeg)\.so\.(\d+)$"
 )

@@ -6,7 +6,9 @@ import re
 import shlex
 from typing import Dict, List, Optional
 
-_DRIVER_RE = re.compile(r"NVRM version:\s*(?P<desc>.*?)\s+(?P<ver>\d+\.\d+(?:\.\d+)?)\s")
+from .. import lazyre
+
+_DRIVER_RE = lazyre.compile(r"NVRM version:\s*(?P<desc>.*?)\s+(?P<ver>\d+\.\d+(?:\.\d+)?)\s")
 
 
 def parse_proc_modules(text: str) -> List[dict]:

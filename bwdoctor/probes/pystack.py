@@ -11,10 +11,11 @@ import re
 import stat
 from typing import Optional
 
+from .. import lazyre
 from ..model import Unavailable
 from ..registry import probe
 
-_LOCAL_RE = re.compile(r"\+(.+)$")
+_LOCAL_RE = lazyre.compile(r"\+(.+)$")
 
 
 def _dist(distributions, name):
@@ -414,7 +415,7 @@ def shared_files(ctx, distributions):
     return {"files": out[:SHARED_LIMIT], "count": len(out), "distributions_checked": checked}
 
 
-NCCL_DIST = re.compile(r"nvidia-nccl(-cu\d+)?$")
+NCCL_DIST = lazyre.compile(r"nvidia-nccl(-cu\d+)?$")
 
 
 @probe("nccl_libraries", budget=3.0)

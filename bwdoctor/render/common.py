@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from ..knowledge import article
+from ..knowledge import section
 
 RANK = {"error": 0, "warning": 1, "info": 2}
 # One glyph per state in every text output: passed, skipped, failed at each severity, crashed.
@@ -28,10 +28,9 @@ def fix_line(finding) -> Optional[str]:
         return fix.strip()
     if finding.location is not None:
         return None  # a config finding's message names the line; the article's generic command may not fit
-    art = article(finding.kb)
-    if not art:
+    text = section(finding.kb, "Fix")
+    if not text:
         return None
-    text = art.sections.get("Fix", "")
     code = re.search(r"```[a-z]*\n(.+?)\n", text)
     if code and code.group(1).strip():
         return code.group(1).strip()

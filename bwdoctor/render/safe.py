@@ -18,10 +18,10 @@ import math
 import re
 from typing import Any
 
-from .. import records
+from .. import lazyre, records
 from ..redact import redact, redact_obj
 
-_CONTROL = re.compile(
+_CONTROL = lazyre.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff\ud800-\udfff]"
 )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import textwrap
 from collections import OrderedDict
 from typing import Callable, List, Optional
 
@@ -100,6 +99,8 @@ def _wrapped(prefix: str, rest: str, width: Optional[int], indent: str) -> List[
     """Plain lines of `prefix + rest` wrapped at width (None: not wrapped), later lines with a hanging indent."""
     if not width:
         return [prefix + rest]
+    import textwrap  # a pipe or a file gets one line per item: no wrapping, no textwrap
+
     lines = textwrap.wrap(
         prefix + rest,
         width=max(width, len(indent) + 20),

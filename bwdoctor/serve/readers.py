@@ -17,6 +17,8 @@ from bwdoctor.redact import MASK, is_secret_name, mask_value, redact, redact_arg
 from bwdoctor.serve.config import EnvVar, ServeConfig, Token
 from bwdoctor.serve.shellwords import Lexer, Var, assignment_value
 
+from .. import lazyre
+
 MAX_BYTES = 4 * 1024 * 1024  # a serve config is KBs; anything this big is not one
 Reader = Optional[Callable[[str], bytes]]
 
@@ -136,7 +138,7 @@ def read_shell(text: str, path: str, env: Optional[dict] = None) -> list:
 
 
 # -- .env and EnvironmentFile= ---------------------------------------------------------------
-DOTENV_RE = re.compile(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=[ \t]*(.*)$")
+DOTENV_RE = lazyre.compile(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=[ \t]*(.*)$")
 
 
 def parse_env_lines(text: str, path: str) -> list:
@@ -164,8 +166,8 @@ def read_dotenv(text: str, path: str) -> list:
 
 # -- systemd units ---------------------------------------------------------------------------
 PLACEMENT_KEYS = ("CPUAffinity", "NUMAPolicy", "NUMAMask")  # [Service] keys that place the process on CPUs
-SECTION_RE = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-KEY_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)\s*=\s*", re.M)
+SECTION_RE = lazyre.compile(r"^\s*\[([^\]]+)\]\s*$")
+KEY_RE = lazyre.compile(r"^([A-Za-z][A-Za-z0-9]*)\s*=\s*", re.M)
 
 
 def _systemd_env_words(text: str, path: str, start: int) -> list:

@@ -14,12 +14,13 @@ from typing import Optional
 
 from bwdoctor.serve.config import Token
 
+from .. import lazyre
 from ..records import dataclass, field
 
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-ASSIGN_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\+?)=")
-PLAIN_RE = re.compile(r"[^\s'\"\\$;&|<>()#`]+")
-REDIR_RE = re.compile(r"[0-9]*(>>|>&|<<<|<<-|<<|<&|>\||>|<)([0-9]+-?|-)?")
+NAME_RE = lazyre.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ASSIGN_RE = lazyre.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\+?)=")
+PLAIN_RE = lazyre.compile(r"[^\s'\"\\$;&|<>()#`]+")
+REDIR_RE = lazyre.compile(r"[0-9]*(>>|>&|<<<|<<-|<<|<&|>\||>|<)([0-9]+-?|-)?")
 SEPARATORS = (";;", "&&", "||", ";", "&", "|", "(", ")")
 
 
