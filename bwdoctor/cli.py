@@ -102,7 +102,29 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+def _columns() -> int:
+    """The width argparse's formatter takes (shutil.get_terminal_size().columns - 2), without importing shutil
+    (with bz2 and lzma): every parser builds a formatter, also the ones that never print help."""
+    try:
+        cols = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        cols = 0
+    if cols <= 0:
+        try:
+            cols = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            cols = 0
+    return (cols or 80) - 2
+
+
+class RawFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs as written, at the terminal's width."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: Optional[int] = None):
+        super().__init__(prog, indent_increment, max_help_position, _columns() if width is None else width)
+
+
+class HelpFormatter(RawFormatter):
     """Descriptions and epilogs as written, and each option's default after its help (unless it says one)."""
 
     def _get_help_string(self, action: argparse.Action) -> Optional[str]:
@@ -166,7 +188,7 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     anything it would call a usage error."""
     p = (_OneCommandParser if only else _Parser)(
         prog="bwdoctor",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawFormatter,
         epilog=EPILOG,
         description="Preflight doctor for serving LLMs with vLLM on NVIDIA GPUs, Blackwell first: reads the "
         "driver, kernel modules, CUDA toolkits, Python environment and compiled GPU code, and says "

@@ -52,7 +52,7 @@ def test_one_byte_edit_of_the_same_size_is_found_and_its_hash_cached(tmp_path, c
         hashed.append(name)
         return real(name, *a, **kw)
 
-    monkeypatch.setattr(pystack.hashlib, "new", counting)
+    monkeypatch.setattr(hashlib, "new", counting)  # the module pystack imports where it hashes
     first = pystack.record_drift_for(dist, ctx=Context())
     assert first["modified"] == ["vllm/b.py"] and first["missing"] == [] and first["checked"] == 3
     assert hashed == ["sha256"]  # only the file newer than its RECORD was hashed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -145,6 +144,7 @@ def file_digest(ctx, path: str, algo: str, budget: Optional[list] = None, limit:
             if isinstance(hit, str):
                 return hit
         import base64
+        import hashlib
 
         h = hashlib.new(algo)
         while chunk := os.read(fd, 1 << 20):
@@ -249,6 +249,8 @@ def record_drift_for(dist: dict, limit: int = 50, suffixes: tuple = (), ctx=None
                     os.path.normpath(os.path.join(dist["location"], rel)) if ctx.in_tree else os.path.join(base, rel)
                 )
                 algo, _, want = digest.partition("=")
+                import hashlib  # only for a file edited after its RECORD: most runs hash nothing
+
                 try:
                     if algo in hashlib.algorithms_available and file_digest(ctx, machine, algo) != want:
                         modified.append(rel)
@@ -301,6 +303,8 @@ def _owner(ctx, path: str, entries: list, budget: list):
     if len({e[1] for e in same}) == 1 and st.st_mtime <= min(e[3] for e in same) + 2:
         return same, "size"
     algo = same[0][1].partition("=")[0]
+    import hashlib
+
     if algo not in hashlib.algorithms_available:
         return [], "unknown"
     try:
