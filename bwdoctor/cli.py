@@ -144,10 +144,19 @@ class HelpFormatter(RawFormatter):
 class _Parser(argparse.ArgumentParser):
     """argparse with its usage errors and help cleaned like every other output (they may echo argv)."""
 
+    exit_codes_of: Optional[str] = None  # a subcommand: its "exit codes:" block is added to the epilog when shown
+
     def _print_message(self, message: str, file: Any = None) -> None:
         from .render.safe import clean_text
 
         super()._print_message(clean_text(message) if message else message, file)
+
+    def format_help(self) -> str:
+        if self.exit_codes_of is not None:  # built when help is shown: wrapping the table costs every other run
+            extra = self.epilog
+            self.epilog = exitcodes.epilog(self.exit_codes_of) + (f"\n{extra}" if extra else "")
+            self.exit_codes_of = None
+        return super().format_help()
 
 
 class _Retry(Exception):
@@ -206,9 +215,9 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
                 return _Detached()
             kw.setdefault("description", kw.get("help"))
             kw.setdefault("formatter_class", HelpFormatter)
-            extra = kw.get("epilog") if kw.get("epilog") not in (None, EPILOG) else None
-            kw["epilog"] = exitcodes.epilog(name) + (f"\n{extra}" if extra else "")
+            kw["epilog"] = kw.get("epilog") if kw.get("epilog") not in (None, EPILOG) else None
             sp = sub.add_parser(name, **kw)
+            sp.exit_codes_of = name
             _common(sp, suppress=True)
             return sp
 

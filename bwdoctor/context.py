@@ -5,19 +5,20 @@ from __future__ import annotations
 import atexit
 import fnmatch
 import os
-import selectors
 import signal
 import stat
-import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from . import fileio
 from .elf.rootpath import resolve_under
 from .model import Unavailable
 from .records import dataclass, field
+
+if TYPE_CHECKING:
+    import subprocess
 
 ENVIRON_LIMIT = 1 << 20  # /proc/PID/environ of a real process is far smaller
 DEFAULT_READ_LIMIT = 4 * 1024 * 1024  # /proc and /sys files are small; never read more than this
@@ -225,6 +226,8 @@ class Context:
         res = run_bounded(argv, timeout=timeout, env=env, input=input, limit=limit or OUTPUT_LIMIT)
         if res.error is not None:  # a timeout or a runaway is a failure, not "absent here"
             return Unavailable(res.error, failed=res.timed_out or res.overflow)
+        import subprocess  # imported by the runs that start a command (a warm check starts none)
+
         return subprocess.CompletedProcess(
             list(argv), res.returncode if res.returncode is not None else -1, res.stdout, res.stderr
         )
@@ -349,6 +352,8 @@ def run_bounded(
     name = argv[0] if argv else "?"
     out = RunResult(argv)
     watch_termination()
+    import subprocess  # imported by the runs that start a command (a warm check starts none)
+
     try:
         proc = subprocess.Popen(
             argv,
@@ -408,6 +413,8 @@ def run_bounded(
 def _pump(proc: subprocess.Popen, input: Optional[str], limit: int, deadline: float, bufs: dict, out: RunResult):
     """Feed stdin and collect stdout (key 1) and stderr (key 2) until both close, the deadline or an overflow."""
     assert proc.stdout is not None and proc.stderr is not None
+    import selectors
+
     sel = selectors.DefaultSelector()
     keys = {proc.stdout.fileno(): 1, proc.stderr.fileno(): 2}
     for fd, key in keys.items():

@@ -10,7 +10,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import __version__, exitcodes
@@ -462,6 +461,8 @@ def evaluate(checks: Sequence[CheckSpec], facts: Mapping[str, Any]) -> List[Find
         try:
             result = spec.func(**{n: facts.get(n, Unavailable("not gathered")) for n in spec.needs})
         except Exception as exc:  # a crashed check is a finding, never the end of the run
+            import traceback  # a crash report's frames (a healthy run reports none)
+
             tb = traceback.extract_tb(exc.__traceback__)
             where = f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else "?"
             out.append(

@@ -9,14 +9,16 @@ README table says the same as this one.
 
 from __future__ import annotations
 
-from typing import List, NamedTuple
+from typing import List
 
 from .commands import COMMAND_MODULES
+from .records import dataclass
 
 OK, GATE, USAGE, INCOMPLETE, INTERRUPTED = 0, 1, 2, 3, 130
 
 
-class Row(NamedTuple):
+@dataclass(frozen=True)
+class Row:  # a record, not a NamedTuple: building one costs every command's start
     """One exit code of one command ("*": every command), what it means, and the test that proves it."""
 
     command: str
