@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +33,8 @@ def _int(value):
 
 
 def _which(name, env):
+    import shutil  # with bz2 and lzma: imported by the runs that look a compiler up
+
     return shutil.which(name, path=env.get("PATH"))
 
 
@@ -114,7 +115,8 @@ def build_env(ctx, cuda_toolkits, python_env):
     if ctx.live_machine:
         for label, path in (("build_dir", build_dir), ("tmp", env.get("TMPDIR") or "/tmp")):
             try:
-                disks[label] = {"path": path, "free": shutil.disk_usage(path).free}
+                st = os.statvfs(path)  # shutil.disk_usage's own reading
+                disks[label] = {"path": path, "free": st.f_bavail * st.f_frsize}
             except OSError as exc:
                 disks[label] = {"path": path, "error": exc.strerror or str(exc)}
     out["disk"] = disks

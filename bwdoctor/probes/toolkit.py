@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -166,6 +165,8 @@ def cuda_toolkits(ctx):
         if env.get("CMAKE_CUDA_COMPILER"):
             add(env["CMAKE_CUDA_COMPILER"], "CMAKE_CUDA_COMPILER")
         for pattern in () if env.get("BWDOCTOR_NVCC_SEARCH") == "path" else STANDARD_NVCC:
+            import glob
+
             for d in sorted(glob.glob(pattern)):
                 add(d, "standard location")
         toolkits = list(found.values())
