@@ -33,9 +33,30 @@ def _int(value):
 
 
 def _which(name, env):
-    import shutil  # with bz2 and lzma: imported by the runs that look a compiler up
+    """shutil.which(name, path=env's PATH) as it does it on POSIX, without importing shutil (with bz2 and lzma)
+    on every check: a name with a slash is taken as it is; otherwise the first executable file of that name in
+    the PATH's directories, each directory tried once; no PATH there: this process's, else the system's default."""
 
-    return shutil.which(name, path=env.get("PATH"))
+    def runnable(fn: str) -> bool:
+        return os.path.exists(fn) and os.access(fn, os.F_OK | os.X_OK) and not os.path.isdir(fn)
+
+    if os.path.dirname(name):
+        return name if runnable(name) else None
+    path = env.get("PATH")
+    if path is None:
+        path = os.environ.get("PATH")
+    if path is None:
+        path = os.confstr("CS_PATH") if hasattr(os, "confstr") else os.defpath
+    if not path:
+        return None
+    seen = set()
+    for d in path.split(os.pathsep):
+        if d not in seen:
+            seen.add(d)
+            fn = os.path.join(d, name)
+            if runnable(fn):
+                return fn
+    return None
 
 
 def nvcc_gcc_max(ctx, nvcc_path: str):
