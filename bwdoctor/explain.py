@@ -897,6 +897,9 @@ SYMPTOMS = {
     "iommu": re.compile(r"\biommu\b|\bACS\b|ACSCtl", re.I),
 }
 _TOOLS = re.compile(r"\b(cicc|ptxas|cc1plus|nvcc|ninja|fatbinary|ld)\b")
+_NCCL_CUDA_FAILURE = re.compile(
+    r"Cuda failure '(?!no kernel image|invalid device function|named symbol not found)([^'\n]{3,80})'", re.I
+)
 _NCCL_ERROR = re.compile(
     r"NCCL error[^\n]{0,240}?(unhandled cuda error|unhandled system error|internal error|"
     r"invalid usage|remote process exited|unhandled)",
@@ -1000,6 +1003,8 @@ _FAMILIES = [
         "cc-floor",
         re.compile(
             r"capability\s{0,3}(?:is\s{0,3})?(?:below|<=?|less than|lower than|older than|under)\s{0,3}\d{1,2}\.\d|"
+            r"(?:below|less than|lower than|older than|under)\s{1,3}(?:cuda\s{1,3})?compute(?:\s{1,3}capability)?"
+            r"\s{0,3}\d{1,2}\.\d|"
             r"(?:requires?|only supported on|needs?|supports? only)[^\n]{0,60}?(?:compute|cuda) capability\s{0,3}"
             r"(?:of\s{0,3})?(?:at least\s{0,3}|>=?\s{0,3})?\d{1,2}\.\d|"
             r"(?:compute|cuda) capability (?:of )?(?:at least|>=?)\s{0,3}\d{1,2}\.\d",
@@ -1294,13 +1299,27 @@ _OOM_STARTUP = re.compile(
     r"capture cuda ?graph|capturing cuda ?graphs|_initialize_kv_caches|initializ(?:e|ing) (?:the |vLLM )?engine|"
     r"EngineCore failed to start|"
     r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|_dummy_run|"
-    r"cuda\.graph\(|cudagraph|capture_end|memory_profiler|PROFILER|warm(?:ing)?[ _-]?up",
+    r"cuda\.graph\(|cudagraph|capture_end|memory_profiler|PROFILER|warm(?:ing)?[ _-]?up|"
+    r"Cuda failure 'out of memory'|ncclCommInit",  # NCCL allocates its buffers when its communicators are made
     re.I,
 )
 _OOM_RUNTIME = re.compile(
     r"execute_model|forward_batch_generation|async_llm_engine|AsyncLLM output_handler|EngineDeadError|"
     r"MQLLMEngine is already dead|Engine loop is not running|serving_chat|serving_completion|POST /v1|Added request|"
     r"during (?:generation|inference|decoding)|run_engine_loop|engine_step|step_async",
+    re.I,
+)
+# The weights being loaded or moved to the GPU (from_pretrained, load_state_dict, a module's .to(device)): an OOM
+# there is a model that does not fit, unless a profile run or graph capture is also in the text
+_OOM_LOADING = re.compile(
+    r"\bin convert\b|\.to\(device\b|\bin _apply\b|from_pretrained|load_state_dict|_load_pretrained_model|"
+    r"load_checkpoint_and_dispatch|dispatch_model|\bin load_weights\b|Loading model weights|model_loader[/\\]",
+    re.I,
+)
+_OOM_PROFILING = re.compile(
+    r"profile_run|determine_available_memory|determine_num_available_blocks|capture_model|graph capture|"
+    r"capture cuda ?graph|capturing cuda ?graphs|_initialize_kv_caches|_dummy_run|cuda\.graph\(|cudagraph|"
+    r"capture_end|memory_profiler|PROFILER|warm(?:ing)?[ _-]?up",
     re.I,
 )
 # Words of a running model (a prefill or decode step, long prompts): weaker than a start-up marker, which wins
@@ -1330,7 +1349,7 @@ def oom_phase(text: str) -> Optional[str]:
         return "build"  # the host's memory, taken by a compiler: neither phase of a GPU's
     if _OOM_RUNTIME.search(text):
         return "runtime"
-    if _OOM_STARTUP.search(text):
+    if _OOM_STARTUP.search(text) or _OOM_LOADING.search(text):
         return "startup"
     if _OOM_SERVING.search(text):
         return "runtime"
@@ -1476,6 +1495,11 @@ def extract_evidence(text: str) -> dict:
     nccl = _NCCL_ERROR.search(text)
     if nccl:
         ev["nccl_error"] = nccl.group(1).lower()
+        failure = _NCCL_CUDA_FAILURE.search(text)
+        if failure and ev["nccl_error"] == "unhandled cuda error":
+            # NCCL names the CUDA call's own error ("Cuda failure 'out of memory'"): that error is the cause, not
+            # the NCCL release; only a missing kernel says the NCCL build lacks the GPU
+            ev["nccl_error"] = "cuda failure: " + failure.group(1).lower()[:60]
     versions = {}
     for name, pats in _VERSIONS.items():
         v = _first(pats, text)
@@ -1519,6 +1543,9 @@ def extract_evidence(text: str) -> dict:
     phase = oom_phase(text)
     if phase:
         families.append("oom:" + phase)
+    if phase == "startup" and "oom-building-weights" not in families and _OOM_LOADING.search(text):
+        if not _OOM_PROFILING.search(text):  # a profile run or graph capture says the start, not the weights
+            families.append("oom-building-weights")
     if families:
         ev["families"] = families
     return ev
@@ -1595,6 +1622,8 @@ HINTS: List[tuple] = [
     ((r"symbol:_Z\w*(?:cutlass\w*sm1\d\d|nvfp4)",), "sm12x-missing-kernel-symbol", 3.0),
     ((r"nccl-error:unhandled cuda error$", r"gpu:blackwell-consumer$"), "nccl-too-old-blackwell", 3.0),
     ((r"nccl-error:unhandled cuda error$", r"nccl-version:2\.(?:1\d|2[0-5])\."), "nccl-too-old-blackwell", 3.0),
+    # NCCL's own buffers and communicators are allocated while the engine starts: an OOM inside NCCL is a start's
+    ((r"nccl-error:cuda failure: out of memory$",), "startup-oom", 6.0),
     ((r"symptom:hang$", r"symptom:parallel$"), "consumer-p2p-hang", 3.0),
     ((r"symptom:hang$", r"symptom:parallel$"), "pcie-p2p-acs-iommu", 1.5),
     ((r"arch:sm_(?:[1-4]\d|5[0-3])$", r"tool:(?:nvcc|ptxas)$"), "nvcc-dropped-arch", 3.0),
@@ -1653,7 +1682,10 @@ HINTS: List[tuple] = [
     ((r"family:ext-built-for-other-torch$",), "undefined-symbol", 5.0),
     ((r"family:nvcc-unsupported-arch$", r"arch:sm_(?:[7-9]\d|1\d\d)[af]?$"), "nvcc-too-old", 4.0),
     # torch's own CUDA libraries missing: the torch installed is a CPU build under a CUDA extension
-    ((r"soname:lib(?:torch_cuda|c10_cuda|torch_cuda_cu|torch_cuda_cpp)$",), "cpu-torch-cuda-extension", 5.0),
+    ((r"soname:lib(?:torch_cuda|c10_cuda)$",), "cpu-torch-cuda-extension", 5.0),
+    # torch 1.x's split CUDA libraries, merged into libtorch_cuda.so in torch 2.0: what asks for them was built
+    # against an older torch than the one installed
+    ((r"soname:libtorch_cuda_(?:cu|cpp)$",), "undefined-symbol", 5.0),
     # NCCL P2P turned off as the workaround on GeForce cards
     ((r"family:p2p-disabled$", r"gpu:consumer$"), "consumer-p2p-hang", 2.5),
     ((r"family:compiler-oom$",), "build-oom", 8.0),
@@ -1734,7 +1766,7 @@ _REQUIRES_RX = {
 # Articles of one phase of a failure that the evidence places in another phase: never "likely"
 # (an OOM while the model's layers are built is the weights' size, not a run's)
 _WRONG_PHASE = {
-    "startup-oom": ("family:oom:runtime", "family:oom:build", "family:host-oom"),
+    "startup-oom": ("family:oom:runtime", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
     "runtime-oom": ("family:oom:startup", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
     "weights-do-not-fit": ("family:host-oom",),
 }
@@ -2353,6 +2385,36 @@ _ASSIGNMENT = re.compile(
 )
 
 
+# torch 2.8 and later ship no CUDA 11 build (CUDA 11.8 dropped: https://github.com/pytorch/pytorch/issues/147383)
+OLDEST_CURRENT_CUDA_MAJOR = 12
+_UNOPENED_CUDA_LIB = re.compile(
+    r"lib(?:cudart|cublas|cublasLt|cusparse|cufft|curand|cusolver|nvrtc|nvJitLink)\.so\.(\d{1,2})(?:\.\d+)*:? "
+    r"cannot open",
+    re.I,
+)
+_CUDA_MAJOR_NAMED = re.compile(
+    r"(?:\+|\b)cu(1[0-3])\d\b|[-_]cu(1[0-3])\b|\bcuda[ _-]?(?:version|toolkit|runtime|home)?[ :=]{0,3}v?(\d{1,2})\.\d|"
+    r"\bcuda[ _-]?(1[0-3])\b|\bmismatch",
+    re.I,
+)
+
+
+def _other_cuda_major(text: str) -> bool:
+    """Whether the text names a CUDA major other than that of the libraries it cannot open (or a mismatch), or
+    those libraries are of CUDA 11 or older: no current torch wheel ships them, so what asks for them was built for
+    another CUDA than the one installed."""
+    opened = {int(m.group(1)) for m in _UNOPENED_CUDA_LIB.finditer(text)}
+    if opened and max(opened) <= OLDEST_CURRENT_CUDA_MAJOR - 1:
+        return True
+    for m in _CUDA_MAJOR_NAMED.finditer(text):
+        if m.group(0).lower() == "mismatch":
+            return True
+        major = next(int(g) for g in m.groups() if g)
+        if major not in opened:
+            return True
+    return False
+
+
 def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     exact = scanner.results()
     # a weighted-down signature that matched a line which only sets a value (an environment dump, a config
@@ -2362,8 +2424,17 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     # in a run (a request, a prefill, a script that is not a serving engine), the run's article answers instead
     slugs = {m["slug"] for m in exact}
     if "startup-oom" in slugs and "runtime-oom" not in slugs:
-        if oom_phase("\n".join(s for _, s in scanner.query.lines())) == "runtime":
+        said = "\n".join(s for _, s in scanner.query.lines())
+        # ... and where it places the OOM in loading the weights, the article of a model that does not fit
+        if oom_phase(said) == "runtime" or (_OOM_LOADING.search(said) and not _OOM_PROFILING.search(said)):
             exact = [m for m in exact if m["slug"] != "startup-oom"]
+    if len(exact) > 1 and exact[0]["slug"] == "cuda-major-mismatch" and "missing-library" in slugs:
+        # a CUDA library of one major that cannot be opened, with no other CUDA major named anywhere (a torch
+        # +cuXYZ, a "CUDA 11.8", an nvidia-*-cu12 wheel): that the library is missing is all the text says
+        if not _other_cuda_major("\n".join(s for _, s in scanner.query.lines())):
+            lib = next(m for m in exact if m["slug"] == "missing-library")
+            exact.remove(lib)
+            exact.insert(0, lib)
     tier2 = rank_evidence(
         scanner.query.lines(), articles, exclude=[m["slug"] for m in exact], lookalike=scanner.excluded
     )
