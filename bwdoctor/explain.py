@@ -1306,7 +1306,8 @@ _OOM_STARTUP = re.compile(
 _OOM_RUNTIME = re.compile(
     r"execute_model|forward_batch_generation|async_llm_engine|AsyncLLM output_handler|EngineDeadError|"
     r"MQLLMEngine is already dead|Engine loop is not running|serving_chat|serving_completion|POST /v1|Added request|"
-    r"during (?:generation|inference|decoding)|run_engine_loop|engine_step|step_async",
+    r"during (?:generation|inference|decoding)|run_engine_loop|engine_step|step_async|run_busy_loop|"
+    r"_process_engine_step",
     re.I,
 )
 # The weights being loaded or moved to the GPU (from_pretrained, load_state_dict, a module's .to(device)): an OOM
@@ -1329,7 +1330,11 @@ _OOM_SERVING = re.compile(
     re.I,
 )
 # A serving engine's own process: a bare OOM inside one is most often its start (profiling, graphs, weights)
-_ENGINE = re.compile(r"\bvllm\b|VllmWorker|EngineCore|\bsglang\b|\bTP\d{1,2}\]|model_runner|multiproc_executor", re.I)
+_ENGINE = re.compile(
+    r"\bvllm\b|VllmWorker|EngineCore|\bsglang\b|\bTP\d{1,2}\]|model_runner|multiproc_executor|\[core\.py:\d+\]|"
+    r"core_client\.py",  # vLLM V1's engine core and its client, as their log lines name them
+    re.I,
+)
 
 
 _COMPILER_OOM = re.compile(r"catastrophic error: out of memory|cc1plus: out of memory|virtual memory exhausted", re.I)
@@ -1811,6 +1816,12 @@ NOT_ENVIRONMENT = [
         # torch's device-side asserts and C asserts (aten/src/ATen/native/cuda/Indexing.cu "srcIndex <
         # srcSelectDimSize", Loss.cu "t >= 0 && t < n_classes"): an index or label out of range in the user's data
         r"device-side assert(?:ion)? triggered",
+        # the serving code's own configuration or the model's support, as vLLM (ray_utils, attention backends),
+        # llm-compressor and TGI word it: nothing in the GPU stack to fix
+        r"Placement group bundle cannot have more than \d+ GPU",
+        r"Invalid attention type [\w-]+",
+        r"No modifier of type '[^'\n]{1,80}' found",
+        r"`?num_heads`? must be divisible by `?num_shards`?",
         r"Assertion `[^`\n]{1,200}`\s{0,80}fail",
         # nvcc's "Value '%s' is not defined for option 'gpu-architecture'" for a value no arch name looks like (a
         # pasted list "[sm_61]"); a well-formed arch it does not know is nvcc-too-old's
