@@ -102,9 +102,9 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )
 
 
-def _columns() -> int:
-    """The width argparse's formatter takes (shutil.get_terminal_size().columns - 2), without importing shutil
-    (with bz2 and lzma): every parser builds a formatter, also the ones that never print help."""
+def terminal_columns(fallback: int) -> int:
+    """shutil.get_terminal_size(...).columns without importing shutil (with bz2 and lzma): $COLUMNS when it is a
+    positive number, else the width of the terminal on stdout, else the fallback."""
     try:
         cols = int(os.environ.get("COLUMNS", ""))
     except ValueError:
@@ -114,7 +114,13 @@ def _columns() -> int:
             cols = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
         except (AttributeError, ValueError, OSError):
             cols = 0
-    return (cols or 80) - 2
+    return cols or fallback
+
+
+def _columns() -> int:
+    """The width argparse's formatter takes (the terminal's, 80 without one, less 2): every parser builds a
+    formatter, also the ones that never print help."""
+    return terminal_columns(80) - 2
 
 
 class RawFormatter(argparse.RawDescriptionHelpFormatter):
@@ -263,11 +269,9 @@ def use_color(args: Any) -> bool:
 def text_width(args: Any) -> Optional[int]:
     """Columns to wrap text at on a terminal (its width; $COLUMNS overrides it); None for a pipe or a file, which
     get one line per item (grep finds a whole message)."""
-    import shutil
-
     if args.output or not sys.stdout.isatty():
         return None
-    return shutil.get_terminal_size((100, 24)).columns
+    return terminal_columns(100)
 
 
 def emit(output: Optional[str], text: str) -> None:

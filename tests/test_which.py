@@ -1,4 +1,5 @@
-"""build_env looks compilers up as shutil.which does, without importing shutil on every check."""
+"""build_env looks compilers up as shutil.which does, and the CLI reads the terminal width as shutil does, without
+importing shutil on every check."""
 
 from __future__ import annotations
 
@@ -35,3 +36,13 @@ def test_which_agrees_with_shutil(tmp_path):
     for name, path in cases:
         env = {} if path is None else {"PATH": path}
         assert _which(name, env) == shutil.which(name, path=path), (name, path)
+
+
+def test_terminal_columns_agree_with_shutil(monkeypatch):
+    from bwdoctor.cli import terminal_columns
+
+    for cols in ("132", "0", "-3", "abc", ""):
+        monkeypatch.setenv("COLUMNS", cols)
+        assert terminal_columns(100) == shutil.get_terminal_size((100, 24)).columns, cols
+    monkeypatch.delenv("COLUMNS")
+    assert terminal_columns(80) == shutil.get_terminal_size((80, 24)).columns
