@@ -1293,13 +1293,17 @@ _OOM = re.compile(
     r"not enough (?:GPU |CUDA |device )?memory to (?:handle|allocate|run|load|fit)",
     re.I,
 )
-# Where an OOM happened: while the engine starts (profiling, CUDA-graph capture, loading) or while it serves
-_OOM_STARTUP = re.compile(
+# Where an OOM happened: while the engine starts (profiling, CUDA-graph capture, loading) or while it serves.
+# A profile run or graph capture says the start itself (the weights were loaded by then)
+_PROFILING_MARKERS = (
     r"profile_run|determine_available_memory|determine_num_available_blocks|capture_model|graph capture|"
-    r"capture cuda ?graph|capturing cuda ?graphs|_initialize_kv_caches|initializ(?:e|ing) (?:the |vLLM )?engine|"
-    r"EngineCore failed to start|"
-    r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|_dummy_run|"
-    r"cuda\.graph\(|cudagraph|capture_end|memory_profiler|PROFILER|warm(?:ing)?[ _-]?up|"
+    r"capture cuda ?graph|capturing cuda ?graphs|_initialize_kv_caches|_dummy_run|cuda\.graph\(|cudagraph|"
+    r"capture_end|memory_profiler|PROFILER|warm(?:ing)?[ _-]?up"
+)
+_OOM_PROFILING = re.compile(_PROFILING_MARKERS, re.I)
+_OOM_STARTUP = re.compile(
+    _PROFILING_MARKERS + r"|initializ(?:e|ing) (?:the |vLLM )?engine|EngineCore failed to start|"
+    r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|"
     r"Cuda failure 'out of memory'|ncclCommInit",  # NCCL allocates its buffers when its communicators are made
     re.I,
 )
@@ -1315,12 +1319,6 @@ _OOM_RUNTIME = re.compile(
 _OOM_LOADING = re.compile(
     r"\bin convert\b|\.to\(device\b|\bin _apply\b|from_pretrained|load_state_dict|_load_pretrained_model|"
     r"load_checkpoint_and_dispatch|dispatch_model|\bin load_weights\b|Loading model weights|model_loader[/\\]",
-    re.I,
-)
-_OOM_PROFILING = re.compile(
-    r"profile_run|determine_available_memory|determine_num_available_blocks|capture_model|graph capture|"
-    r"capture cuda ?graph|capturing cuda ?graphs|_initialize_kv_caches|_dummy_run|cuda\.graph\(|cudagraph|"
-    r"capture_end|memory_profiler|PROFILER|warm(?:ing)?[ _-]?up",
     re.I,
 )
 # Words of a running model (a prefill or decode step, long prompts): weaker than a start-up marker, which wins
