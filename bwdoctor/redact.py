@@ -302,7 +302,7 @@ _NAME_GATE = lazyre.compile(r"token|key|secret|pass|pwd|auth|bearer|credential|c
 # several times slower): most strings of a report (paths, names, versions, requirement lines) hold none of it
 # and cost one scan. URL: "://"; flags and PEM blocks: "--"; Bearer/Basic/Authorization and every secret name
 # word (_NAME_GATE); every token shape's fixed start (_SHAPE_GATE: gh[pousr]_ starts with "gh").
-_ANY_GATE = lazyre.compile(
+_ANY_GATE = re.compile(  # searched for every string of every document: compiled at once, called without a proxy
     "://|--|bearer|basic|" + _NAME_GATE.pattern + "|hf_|sk-|gh|github_pat_|glpat-|xox|akia|asia|eyj"
 )
 
