@@ -1304,6 +1304,7 @@ _OOM_PROFILING = re.compile(_PROFILING_MARKERS, re.I)
 _OOM_STARTUP = re.compile(
     _PROFILING_MARKERS + r"|initializ(?:e|ing) (?:the |vLLM )?engine|EngineCore failed to start|"
     r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|"
+    r"\b(?:when|while|during) loading\b|"
     r"Cuda failure 'out of memory'|ncclCommInit",  # NCCL allocates its buffers when its communicators are made
     re.I,
 )
@@ -1324,14 +1325,17 @@ _OOM_LOADING = re.compile(
 # Words of a running model (a prefill or decode step, long prompts): weaker than a start-up marker, which wins
 _OOM_SERVING = re.compile(
     r"_prefill|prefill_|\bprefill\b|\bdecode_|long prompts?|context (?:size|length)s?\b|\bgenerate\(|"
-    r"when (?:using|running|generating)|after (?:a few|some|several|many) (?:requests|minutes|hours)",
+    r"when (?:using|running|generating)|after (?:a few|some|several|many) (?:requests|minutes|hours)|"
+    r"\b(?:inference|concurrent|multiple|multi|many|parallel) requests\b|under (?:heavy )?load\b|across requests|"
+    r"on (?:later|subsequent|each|every) requests?\b",
     re.I,
 )
 # A serving engine's own process: a bare OOM inside one is most often its start (profiling, graphs, weights)
 _ENGINE = re.compile(
     r"\bvllm\b|VllmWorker|EngineCore|\bsglang\b|\bTP\d{1,2}\]|model_runner|multiproc_executor|\[core\.py:\d+\]|"
-    r"core_client\.py",  # vLLM V1's engine core and its client, as their log lines name them
-    re.I,
+    r"core_client\.py|"  # vLLM V1's engine core and its client, as their log lines name them
+    r"^\s{0,4}\[(?:Bug|CI Failure|Installation|Usage|Performance)\]:",  # the issue templates of vLLM and SGLang
+    re.I | re.M,
 )
 
 

@@ -62,3 +62,12 @@ def test_nccl_naming_an_oom_is_an_oom_at_start():
 def test_torch_1x_split_libraries_mean_an_extension_built_for_an_older_torch():
     assert top(ROWS["h7141"]["excerpt"])[0] == "undefined-symbol"
     assert top(ROWS["h3018"]["excerpt"])[0] == "cpu-torch-cuda-extension"  # libtorch_cuda.so itself: a CPU torch
+
+
+def test_an_oom_in_an_engine_issue_title_is_read_as_the_engine_start_unless_requests_are_named():
+    """vLLM's and SGLang's issue templates ("[Bug]:", "[CI Failure]:") say the OOM is an engine's: a bare one is its
+    start; "across requests" or "under load" say the run; "when loading" says the start even beside context words."""
+    assert oom_phase(ROWS["h8046"]["excerpt"]) == "startup" and top(ROWS["h8046"]["excerpt"])[0] == "startup-oom"
+    assert oom_phase(ROWS["h8045"]["excerpt"]) == "runtime" and top(ROWS["h8045"]["excerpt"])[0] == "runtime-oom"
+    assert oom_phase(ROWS["h6098"]["excerpt"]) == "startup"
+    assert oom_phase("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB") == "runtime"
