@@ -1319,7 +1319,8 @@ _OOM_RUNTIME = re.compile(
 # there is a model that does not fit, unless a profile run or graph capture is also in the text
 _OOM_LOADING = re.compile(
     r"\bin convert\b|\.to\(device\b|\bin _apply\b|from_pretrained|load_state_dict|_load_pretrained_model|"
-    r"load_checkpoint_and_dispatch|dispatch_model|\bin load_weights\b|Loading model weights|model_loader[/\\]",
+    r"load_checkpoint_and_dispatch|dispatch_model|\bin load_weights\b|Loading model weights|model_loader[/\\]|"
+    r"\bmodel loading\b|\bloading (?:the )?model\b",
     re.I,
 )
 # Words of a running model (a prefill or decode step, long prompts): weaker than a start-up marker, which wins
@@ -1334,7 +1335,8 @@ _OOM_SERVING = re.compile(
 _ENGINE = re.compile(
     r"\bvllm\b|VllmWorker|EngineCore|\bsglang\b|\bTP\d{1,2}\]|model_runner|multiproc_executor|\[core\.py:\d+\]|"
     r"core_client\.py|"  # vLLM V1's engine core and its client, as their log lines name them
-    r"^\s{0,4}\[(?:Bug|CI Failure|Installation|Usage|Performance)\]:",  # the issue templates of vLLM and SGLang
+    # the issue titles of vLLM's and SGLang's templates
+    r"^\s{0,4}(?:#{1,3}\s{0,2})?\[(?:Bug|CI Failure|Installation|Usage|Performance)\]:",
     re.I | re.M,
 )
 
