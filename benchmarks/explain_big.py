@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 ERROR = (
     "(VllmWorker rank=2 pid=1002) ERROR 02-20 10:00:01 [core.py:12] RuntimeError: CUDA error: no kernel image is "
     "available for execution on the device\n"
@@ -81,7 +80,9 @@ def run(path: Path) -> dict:
     cmd = ([timer, "-v"] if timer else []) + exe
     t0 = time.perf_counter()
     with open(path, "rb") as fh:
-        res = subprocess.run(cmd, stdin=fh, capture_output=True, timeout=600, cwd=ROOT)
+        # run beside the input, not in the source tree: there `python -m bwdoctor` would import the tree's package
+        # instead of an installed one (whose checks/ is installed as bwdoctor.checks)
+        res = subprocess.run(cmd, stdin=fh, capture_output=True, timeout=600, cwd=path.parent)
     wall = time.perf_counter() - t0
     rss = re.search(rb"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
     try:
