@@ -1863,7 +1863,9 @@ NOT_ENVIRONMENT = [
         r"Invalid user token|Token is required \([^)\n]{1,40}\),? but no token found",
         r"maximum context length|context length (?:is )?exceeded|exceeds? (?:the )?(?:model'?s? )?maximum "
         r"(?:context|sequence) length|Input length[^\n]{0,40}exceeds|longer than the specified maximum sequence "
-        r"length|prompt is too long|is longer than the model's context|longer than the maximum model length",
+        r"length|prompt is too long|is longer than the model's context|longer than the maximum model length|"
+        # llama.cpp's server (tools/server): a request longer than the slot's context
+        r"the request exceeds the available context size|exceed_context_size_error",
         # vLLM: core/scheduler.py and v1/core/sched/scheduler.py ("Input prompt (%d tokens) is too long and exceeds
         # limit of %d"), the OpenAI server's protocol and serving_engine.py, sampling_params.py
         r"Input prompt \(\d+ tokens\) is too long and exceeds|Please reduce the length of (?:the )?(?:messages|input|"

@@ -71,3 +71,10 @@ def test_an_oom_in_an_engine_issue_title_is_read_as_the_engine_start_unless_requ
     assert oom_phase(ROWS["h8045"]["excerpt"]) == "runtime" and top(ROWS["h8045"]["excerpt"])[0] == "runtime-oom"
     assert oom_phase(ROWS["h6098"]["excerpt"]) == "startup"
     assert oom_phase("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB") == "runtime"
+
+
+@pytest.mark.parametrize("rid", ["h8021", "h8057", "h8059", "h8175", "h9100"])
+def test_serving_code_and_request_errors_get_no_article(rid):
+    """A Ray bundle vLLM refuses, a model's attention type, an llm-compressor recipe, TGI's head count across shards,
+    llama.cpp's request longer than the context: errors of the code, the model or the request."""
+    assert ROWS[rid]["label"] is None and top(ROWS[rid]["excerpt"]) == []
