@@ -16,7 +16,7 @@ import os
 import select
 import stat
 from collections import deque
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Optional, Tuple
 
 from .records import dataclass
 
@@ -293,14 +293,25 @@ def _anonymous_pipe(fd: int) -> bool:
         return False
 
 
+def _temp_beside(directory: str, name: str) -> Tuple[int, str]:
+    """A new file `.NAME.<random>.tmp` in the directory, created exclusively with mode 0600 (what
+    tempfile.mkstemp does, without importing tempfile with shutil, bz2, lzma and random for one file)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
+
+
 def write_atomic(path: str, text: str, st: Optional[os.stat_result] = None) -> None:
     """Write a regular file whole or not at all: a temporary file in the same directory, renamed over the path
     (readers such as node_exporter's textfile collector never see half a file). The mode of the file it
     replaces is kept; a new file gets 0666 less the umask."""
-    import tempfile
-
     directory, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
+    fd, tmp = _temp_beside(directory or ".", name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8"))
