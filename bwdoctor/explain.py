@@ -1341,6 +1341,11 @@ _ENGINE = re.compile(
 )
 
 
+def _oom_loading_weights(text: str) -> bool:
+    """The text places an OOM in loading or moving the weights, and names no profile run or graph capture."""
+    return bool(_OOM_LOADING.search(text)) and not _OOM_PROFILING.search(text)
+
+
 _COMPILER_OOM = re.compile(r"catastrophic error: out of memory|cc1plus: out of memory|virtual memory exhausted", re.I)
 
 
@@ -1552,9 +1557,8 @@ def extract_evidence(text: str) -> dict:
     phase = oom_phase(text)
     if phase:
         families.append("oom:" + phase)
-    if phase == "startup" and "oom-building-weights" not in families and _OOM_LOADING.search(text):
-        if not _OOM_PROFILING.search(text):  # a profile run or graph capture says the start, not the weights
-            families.append("oom-building-weights")
+    if phase == "startup" and "oom-building-weights" not in families and _oom_loading_weights(text):
+        families.append("oom-building-weights")
     if families:
         ev["families"] = families
     return ev
@@ -2440,15 +2444,15 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     # the generic allocator message is one signature of the start-up OOM article; where the text places the OOM
     # in a run (a request, a prefill, a script that is not a serving engine), the run's article answers instead
     slugs = {m["slug"] for m in exact}
+    said = "\n".join(s for _, s in scanner.query.lines()) if slugs & {"startup-oom", "cuda-major-mismatch"} else ""
     if "startup-oom" in slugs and "runtime-oom" not in slugs:
-        said = "\n".join(s for _, s in scanner.query.lines())
         # ... and where it places the OOM in loading the weights, the article of a model that does not fit
-        if oom_phase(said) == "runtime" or (_OOM_LOADING.search(said) and not _OOM_PROFILING.search(said)):
+        if oom_phase(said) == "runtime" or _oom_loading_weights(said):
             exact = [m for m in exact if m["slug"] != "startup-oom"]
     if len(exact) > 1 and exact[0]["slug"] == "cuda-major-mismatch" and "missing-library" in slugs:
         # a CUDA library of one major that cannot be opened, with no other CUDA major named anywhere (a torch
         # +cuXYZ, a "CUDA 11.8", an nvidia-*-cu12 wheel): that the library is missing is all the text says
-        if not _other_cuda_major("\n".join(s for _, s in scanner.query.lines())):
+        if not _other_cuda_major(said):
             lib = next(m for m in exact if m["slug"] == "missing-library")
             exact.remove(lib)
             exact.insert(0, lib)
