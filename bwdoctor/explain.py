@@ -127,7 +127,7 @@ def _excludes_of(article) -> List[str]:
 
 @lru_cache(maxsize=1)
 def _shipped_excludes() -> Dict[str, List[str]]:
-    from bwdoctor.knowledge import FRONT_RE, article_files, toml
+    from bwdoctor.knowledge import article_files, front, toml
 
     tomllib = toml()
 
@@ -137,7 +137,7 @@ def _shipped_excludes() -> Dict[str, List[str]]:
     except Exception:
         return out
     for text in files.values():
-        m = FRONT_RE.match(text.replace("\r\n", "\n"))
+        m = front(text)
         if not m:
             continue
         try:

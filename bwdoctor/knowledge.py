@@ -53,6 +53,11 @@ class Article:
         }
 
 
+def front(text: str) -> Optional[re.Match]:
+    """An article's TOML header (group 1) and Markdown body (group 2), or None when it has no header."""
+    return FRONT_RE.match(text.replace("\r\n", "\n"))
+
+
 def toml():
     """The TOML reader (imported when an article's header is read: a report's fix lines need none)."""
     if sys.version_info >= (3, 11):
@@ -64,7 +69,7 @@ def toml():
 
 def parse_article(text: str, filename: str = "<article>") -> Article:
     """Parse and validate one article; raise ArticleError naming what is wrong."""
-    m = FRONT_RE.match(text.replace("\r\n", "\n"))
+    m = front(text)
     if not m:
         raise ArticleError(f"{filename}: must start with a TOML header between '+++' lines")
     tomllib = toml()
@@ -170,7 +175,7 @@ def section(slug: str, name: str) -> Optional[str]:
         art = article(slug)
         return art.sections.get(name) if art else None
     text = _article_text(slug)
-    m = FRONT_RE.match(text.replace("\r\n", "\n")) if text is not None else None
+    m = front(text) if text is not None else None
     return _sections(m.group(2)).get(name) if m else None
 
 

@@ -59,7 +59,7 @@ def test_fix_sections_read_without_headers_equal_parsed_articles():
     knowledge.section.cache_clear()
     for slug, art in arts.items():
         text = knowledge._article_text(slug)
-        m = knowledge.FRONT_RE.match(text.replace("\r\n", "\n"))
+        m = knowledge.front(text)
         assert knowledge._sections(m.group(2)) == art.sections, slug
         assert knowledge.section(slug, "Fix") == art.sections["Fix"]
     assert knowledge.section("no-such-article", "Fix") is None and knowledge.section("../etc/passwd", "Fix") is None
