@@ -138,14 +138,15 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
             emoji=False,
         )
 
-        def out(markup: str, plain: str = "") -> None:
+        def out(markup: str, plain: Optional[str] = None) -> None:
             con.print(markup)
 
     else:  # plain text needs no markup engine (rich costs a start-up more than the rest of rendering)
         escape = _as_is
 
-        def out(markup: str, plain: str = "") -> None:
-            buf.write(plain + "\n")
+        def out(markup: str, plain: Optional[str] = None) -> None:
+            """A line: `markup` for rich, `plain` its text (the same when it holds no markup)."""
+            buf.write((markup if plain is None else plain) + "\n")
 
     def item(prefix: str, styled: str, rest: str, indent: str = "      ", style: str = "") -> None:
         """A finding line: `prefix` (markup allowed, `styled` its plain form) then text wrapped after it."""
@@ -193,7 +194,7 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
             if fix and fix not in fixes_seen:
                 fixes_seen.add(fix)
                 item("      fix: ", "      fix: ", clean_text(fix), indent="           ", style="bold")
-            out(f"      more: bwdoctor explain {escape(f.kb)}", f"      more: bwdoctor explain {f.kb}")
+            out(f"      more: bwdoctor explain {escape(f.kb)}")
         if verbose and not quiet:
             for f in fs:
                 if f.status == "pass":
@@ -205,7 +206,7 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
     if quiet:
         return buf.getvalue()
     if not report.findings:
-        out("no checks were evaluated", "no checks were evaluated")
+        out("no checks were evaluated")
     if any(f.family in RECOMMEND_FAMILIES for f in failed(report.findings)):
         out(
             "plan: [bold]bwdoctor recommend[/bold]  (the wheels, or the build, that work on this GPU)",
@@ -214,11 +215,7 @@ def render_text(report, verbose: bool = False, color: bool = True, width: Option
     for note in report.notes:
         item("[yellow]note:[/yellow] ", "note: ", clean_text(note), indent="      ")
     out("")
-    probes = f"  ({sum(report.probes.values()):.2f} s of probes)"
-    out(
-        "Summary: " + escape(_summary_line(report.findings)) + probes,
-        "Summary: " + _summary_line(report.findings) + probes,
-    )
+    out("Summary: " + escape(_summary_line(report.findings)) + f"  ({sum(report.probes.values()):.2f} s of probes)")
     if verbose:
         out("")
         out("[bold]Facts[/bold]", "Facts")
