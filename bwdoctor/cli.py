@@ -117,17 +117,13 @@ def terminal_columns(fallback: int) -> int:
     return cols or fallback
 
 
-def _columns() -> int:
-    """The width argparse's formatter takes (the terminal's, 80 without one, less 2): every parser builds a
-    formatter, also the ones that never print help."""
-    return terminal_columns(80) - 2
-
-
 class RawFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and epilogs as written, at the terminal's width."""
+    """Descriptions and epilogs as written, at the width argparse's formatter takes (the terminal's, 80 without
+    one, less 2), read without shutil: every parser builds a formatter, also the ones that never print help."""
 
     def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: Optional[int] = None):
-        super().__init__(prog, indent_increment, max_help_position, _columns() if width is None else width)
+        width = terminal_columns(80) - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
 
 
 class HelpFormatter(RawFormatter):

@@ -24,7 +24,7 @@ defaults: targets = --target, else BWDOCTOR_TARGET, else the GPUs of this machin
 
 def register(sub: Any, epilog: str = "") -> None:
     """Add the `kernels` subcommand."""
-    import argparse
+    from ..cli import RawFormatter  # the CLI's formatter, as it registers this command
 
     p = sub.add_parser(
         "kernels",
@@ -33,7 +33,7 @@ def register(sub: Any, epilog: str = "") -> None:
         "target, and with --names the kernel families with their code per target. Arguments are files, "
         "directories, wheels, or distributions installed in the inspected environment (--python).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawFormatter,
     )
     p.add_argument("items", nargs="+", metavar="PATH|DIR|WHEEL|DISTRIBUTION")
     p.add_argument("--names", action="store_true", help="read kernel names and group them into families (slower)")
