@@ -293,6 +293,38 @@ def _anonymous_pipe(fd: int) -> bool:
         return False
 
 
+def which(name: str, path: Optional[str] = None) -> Optional[str]:
+    """shutil.which(name, path=path) as it does it on POSIX, without importing shutil (with bz2 and lzma) on every
+    check: a name with a slash is taken as it is; otherwise the first executable file of that name in the PATH's
+    directories, each directory tried once; path None: this process's PATH, else the system's default."""
+
+    def runnable(fn: str) -> bool:
+        return os.path.exists(fn) and os.access(fn, os.F_OK | os.X_OK) and not os.path.isdir(fn)
+
+    if os.path.dirname(name):
+        return name if runnable(name) else None
+    if path is None:
+        path = os.environ.get("PATH")
+    if path is None:
+        path = os.confstr("CS_PATH") if hasattr(os, "confstr") else os.defpath
+    if not path:
+        return None
+    seen = set()
+    for d in path.split(os.pathsep):
+        if d not in seen:
+            seen.add(d)
+            fn = os.path.join(d, name)
+            if runnable(fn):
+                return fn
+    return None
+
+
+def disk_free(path: str) -> int:
+    """Bytes an unprivileged user may still write on the file system of path (shutil.disk_usage(path).free)."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
 def _temp_beside(directory: str, name: str) -> Tuple[int, str]:
     """A new file `.NAME.<random>.tmp` in the directory, created exclusively with mode 0600 (what
     tempfile.mkstemp does, without importing tempfile with shutil, bz2, lzma and random for one file)."""

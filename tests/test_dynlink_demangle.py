@@ -31,7 +31,7 @@ def test_cxxfilt_agrees_with_cxa_demangle():
 
 def test_degrades_without_any_demangler(monkeypatch):
     monkeypatch.setattr(dm, "_lib", False)
-    monkeypatch.setattr(dm.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(dm.fileio, "which", lambda _name: None)  # no c++filt on PATH
     dm.demangle.cache_clear()
     try:
         assert dm.demangle(TORCH_SYM) is None  # shown mangled, no error

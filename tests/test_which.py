@@ -1,15 +1,17 @@
-"""build_env looks compilers up as shutil.which does, and the CLI reads the terminal width as shutil does, without
-importing shutil on every check."""
+"""Compilers are looked up, free disk read and the terminal width taken as shutil does, without importing shutil
+on every check."""
 
 from __future__ import annotations
 
 import os
 import shutil
 
-from bwdoctor.probes.build import _which
+from bwdoctor import fileio
 
 
-def test_which_agrees_with_shutil(tmp_path):
+def test_which_and_disk_free_agree_with_shutil(tmp_path):
+    # read a moment apart on a live file system: equal but for what was written in between
+    assert abs(fileio.disk_free(str(tmp_path)) - shutil.disk_usage(tmp_path).free) < 1 << 24
     (tmp_path / "sub").mkdir()
     (tmp_path / "dir.exe").mkdir()
     (tmp_path / "noexec").write_text("")
@@ -34,8 +36,7 @@ def test_which_agrees_with_shutil(tmp_path):
         ("no-such-tool-here", os.environ.get("PATH", "")),
     ]
     for name, path in cases:
-        env = {} if path is None else {"PATH": path}
-        assert _which(name, env) == shutil.which(name, path=path), (name, path)
+        assert fileio.which(name, path) == shutil.which(name, path=path), (name, path)
 
 
 def test_terminal_columns_agree_with_shutil(monkeypatch):

@@ -11,9 +11,10 @@ binutils' `c++filt` is run (bounded by a timeout); without either, names stay ma
 from __future__ import annotations
 
 import ctypes
-import shutil
 from functools import lru_cache
 from typing import Dict, Iterable, Optional
+
+from .. import fileio
 
 MAX_NAME = 8192
 CXXFILT_TIMEOUT = 5.0
@@ -55,7 +56,7 @@ def _mangled(name: str) -> bool:
 def cxxfilt(names: Iterable[str], exe: Optional[str] = None) -> Dict[str, str]:
     """{mangled: demangled} from one run of c++filt (empty when it is absent, fails or times out)."""
     names = [n for n in dict.fromkeys(names) if _mangled(n) and "\n" not in n]
-    exe = exe or shutil.which("c++filt")
+    exe = exe or fileio.which("c++filt")
     if not names or not exe:
         return {}
     from ..context import run_bounded  # own session, bounded output, group killed at the end

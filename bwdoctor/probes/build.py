@@ -32,33 +32,6 @@ def _int(value):
         return None
 
 
-def _which(name, env):
-    """shutil.which(name, path=env's PATH) as it does it on POSIX, without importing shutil (with bz2 and lzma)
-    on every check: a name with a slash is taken as it is; otherwise the first executable file of that name in
-    the PATH's directories, each directory tried once; no PATH there: this process's, else the system's default."""
-
-    def runnable(fn: str) -> bool:
-        return os.path.exists(fn) and os.access(fn, os.F_OK | os.X_OK) and not os.path.isdir(fn)
-
-    if os.path.dirname(name):
-        return name if runnable(name) else None
-    path = env.get("PATH")
-    if path is None:
-        path = os.environ.get("PATH")
-    if path is None:
-        path = os.confstr("CS_PATH") if hasattr(os, "confstr") else os.defpath
-    if not path:
-        return None
-    seen = set()
-    for d in path.split(os.pathsep):
-        if d not in seen:
-            seen.add(d)
-            fn = os.path.join(d, name)
-            if runnable(fn):
-                return fn
-    return None
-
-
 def nvcc_gcc_max(ctx, nvcc_path: str):
     """The newest GCC major an nvcc accepts, from its toolkit's crt/host_config.h ('__GNUC__ > N')."""
     real = os.path.dirname(os.path.dirname(ctx.realpath(nvcc_path)))
@@ -136,22 +109,21 @@ def build_env(ctx, cuda_toolkits, python_env):
     if ctx.live_machine:
         for label, path in (("build_dir", build_dir), ("tmp", env.get("TMPDIR") or "/tmp")):
             try:
-                st = os.statvfs(path)  # shutil.disk_usage's own reading
-                disks[label] = {"path": path, "free": st.f_bavail * st.f_frsize}
+                disks[label] = {"path": path, "free": fileio.disk_free(path)}
             except OSError as exc:
                 disks[label] = {"path": path, "error": exc.strerror or str(exc)}
     out["disk"] = disks
-    cc = env.get("CC") or _which("gcc", env)
+    cc = env.get("CC") or fileio.which("gcc", env.get("PATH"))
     out["gcc"] = None
     if ctx.live_machine and cc:
         version = _gcc_version(ctx, cc)
         if version:
             out["gcc"] = {"path": cc, "version": version}
-    out["ccache"] = _which("ccache", env) if ctx.live_machine else None
+    out["ccache"] = fileio.which("ccache", env.get("PATH")) if ctx.live_machine else None
     used = None if isinstance(cuda_toolkits, Unavailable) else cuda_toolkits.get("used")
     out["nvcc"] = used
     out["nvcc_gcc_max"] = nvcc_gcc_max(ctx, used) if used and ctx.exists(used) else None
-    out["nvcc_on_path"] = _which("nvcc", env) if ctx.live_machine else None
+    out["nvcc_on_path"] = fileio.which("nvcc", env.get("PATH")) if ctx.live_machine else None
     # the nvcc of CUDA_HOME, CMAKE_CUDA_COMPILER and PATH, symlinks resolved on this machine (in the tree under
     # --root), so that checks compare toolkits without touching a file system
     nvccs = [posixpath.join(out["cuda_home"], "bin", "nvcc")] if out["cuda_home"] else []

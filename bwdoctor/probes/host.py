@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .. import fileio
 from ..model import Unavailable
 from ..registry import probe
 from .parse import parse_cpuinfo, parse_meminfo, parse_os_release, parse_proc_modules
@@ -67,8 +68,7 @@ def host(ctx):
             ("home", os.path.expanduser("~")),
         ):
             try:
-                st = os.statvfs(path)  # shutil.disk_usage's own reading, without importing shutil
-                disks[label] = {"path": path, "free": st.f_bavail * st.f_frsize}
+                disks[label] = {"path": path, "free": fileio.disk_free(path)}
             except OSError:
                 pass
         out["disk"] = disks
