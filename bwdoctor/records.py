@@ -49,14 +49,13 @@ else:
     def field(*, default=MISSING, default_factory=MISSING):
         return Field(default, default_factory)
 
-    _FIELDS = "__record_fields__"
-    _NAMES = "__record_names__"
+    _FIELDS = "__record_fields__"  # the Field of each field; their names, in order, are __match_args__
 
     def _values(self) -> tuple:
-        return tuple([getattr(self, n) for n in self.__record_names__])
+        return tuple([getattr(self, n) for n in self.__match_args__])
 
     def __repr__(self) -> str:
-        shown = ", ".join([f"{n}={getattr(self, n)!r}" for n in self.__record_names__])
+        shown = ", ".join([f"{n}={getattr(self, n)!r}" for n in self.__match_args__])
         return f"{type(self).__qualname__}({shown})"
 
     def __eq__(self, other):
@@ -121,7 +120,6 @@ else:
             elif seen_default:
                 raise TypeError(f"non-default argument {name!r} follows default argument")
         setattr(cls, _FIELDS, tuple(flist))
-        setattr(cls, _NAMES, tuple(names))
         cls.__match_args__ = tuple(names)
 
         def __init__(self, *args, **kwargs):
