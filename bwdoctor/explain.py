@@ -2486,12 +2486,61 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     matches = exact + likely
     for m in likely:
         m["details"] = extract_details("\n".join(s for _, s in scanner.query.lines()[-200:]), focus=m["excerpt"])
+    if not matches and not tier2["vetoed"]:
+        learned = _learned(scanner.query.lines(), evidence_keys(tier2["evidence"]), scanner.excluded)
+        if learned is not None:
+            matches = [learned]
     out: Dict[str, Any] = {"matches": matches, "evidence": _redact_details(tier2["evidence"])}
     if not matches:
         out["nearest"] = tier2["nearest"]
         if tier2["vetoed"]:
             out["not_environment"] = redact(tier2["vetoed"])
     return out
+
+
+def _learned(query_lines: List[tuple], keys: List[str], lookalike: Iterable[str]) -> Optional[dict]:
+    """The corpus model's article (explain_model), where the rule tiers are silent: "likely", with the model's
+    probability as the score and the features that drove it as the evidence. None below ANSWER_MIN, for the
+    no-article class, in text with no line that reads as an error (words of a topic are not a failure), and where
+    the rules say the article cannot be it: its own excludes matched (a look-alike), it needs evidence the text
+    lacks or places in another phase, or the text names a symbol that points at no article."""
+    if not any(_ERRORISH.search(s) for _, s in query_lines):
+        return None
+    from bwdoctor import explain_model
+
+    text = "\n".join(s for _, s in query_lines)
+    got = explain_model.predict(text)
+    if got is None or got["slug"] == explain_model.NONE_CLASS or got["p"] < explain_model.ANSWER_MIN:
+        return None
+    if got["slug"] in set(lookalike) or not _allowed(got["slug"], keys, text):
+        return None
+    if any(k.startswith("symbol:") for k in keys) and not hint_scores(keys, [got["slug"]]):
+        # a symbol the evidence rules know nothing of (boost's, a project's own): the words around it
+        # ("undefined symbol") are every loader error's, not the article's
+        return None
+    words = set()
+    for f, _ in got["drivers"]:
+        if not f.startswith("k:"):
+            words.update(f.split())
+    line_no, excerpt = _evidence_line(query_lines, [], words)
+    return {
+        "slug": got["slug"],
+        "score": round(got["p"], 4),
+        "line": line_no,
+        "excerpt": redact(excerpt[:EXCERPT_MAX]),
+        "tier": "likely",
+        "rank_score": round(got["p"], 4),
+        "evidence": [f"corpus model: p={got['p']:.2f}"] + [f"feature {f} ({w:+.2f})" for f, w in got["drivers"][:5]],
+        "details": extract_details(text[-20000:], focus=excerpt[:EXCERPT_MAX]),
+    }
+
+
+def error_lines(text: str, articles: Optional[Dict[str, Any]] = None) -> str:
+    """The error lines explain ranks for pasted text (what the corpus model is fitted on and reads)."""
+    scanner = _Scanner(_rules(articles if articles is not None else _default_articles()))
+    if isinstance(text, str) and text.strip():
+        scanner.feed(text.replace("\r\n", "\n").replace("\r", "\n"), 1)
+    return "\n".join(s for _, s in scanner.query.lines())
 
 
 def analyse_text(text: str, articles: Optional[Dict[str, Any]] = None) -> dict:
