@@ -801,6 +801,14 @@ _EV_CUDA_ERR_CODE = re.compile(
     r"[:=(]?\s{0,3}(\d{1,3})\)?\s{0,3}[:,]",
     re.I,
 )
+# a CUDA runtime / driver status printed by a loader that probes the GPU: Ollama's "cudart init failure: %d",
+# "cuda driver library init failure: %d", "cudaSetDevice err: %d" (gpu_info_cudart.c, gpu_info_nvcuda.c), Warp's
+# "... (CUDA error %d)"; a line wrapped inside "failure" keeps its number
+_EV_CUDA_STATUS = re.compile(
+    r"\b(?:cudart|cuda driver library|nvcuda|cuda) init failur[ \t]{0,40}e:?\s{0,3}(\d{1,3})\b|"
+    r"\bcuda[A-Z]\w{2,40} err(?:or)?:\s{0,3}(\d{1,3})\b|\(CUDA error (\d{1,3})\)",
+    re.I,
+)
 _EV_CUDA_ERR_NAME = re.compile(r"\b(cudaError[A-Z]\w{2,60}|CUDA_ERROR_[A-Z_]{3,60})\b")
 _EV_SIGNAL = [
     (re.compile(r"\bSIG(ILL|KILL|SEGV|BUS|ABRT|TERM|FPE)\b"), None),
@@ -841,6 +849,7 @@ _EXIT_SIGNALS = {"-4": "SIGILL", "132": "SIGILL", "-9": "SIGKILL", "137": "SIGKI
 # CUDA runtime / driver error codes the KB has articles for (cudaError_t and CUresult share these values)
 CUDA_ERRORS = {
     2: "cudaErrorMemoryAllocation",
+    34: "cudaErrorStubLibrary",
     35: "cudaErrorInsufficientDriver",
     100: "cudaErrorNoDevice",
     209: "cudaErrorNoKernelImageForDevice",
@@ -848,6 +857,7 @@ CUDA_ERRORS = {
     222: "cudaErrorUnsupportedPtxVersion",
     710: "cudaErrorAssert",
     803: "cudaErrorSystemDriverMismatch",
+    802: "cudaErrorSystemNotReady",
     804: "cudaErrorCompatNotSupportedOnDevice",
 }
 _CUDA_ERROR_TEXT = {
@@ -859,6 +869,8 @@ _CUDA_ERROR_TEXT = {
     "no cuda-capable device is detected": 100,
     "peer access is not supported between these two devices": 217,
     "device-side assert triggered": 710,
+    "cuda driver is a stub library": 34,
+    "system not yet initialized": 802,
 }
 _CUDA_NAME_CODES = {v.lower(): k for k, v in CUDA_ERRORS.items()} | {
     "cuda_error_compat_not_supported_on_device": 804,
@@ -868,6 +880,8 @@ _CUDA_NAME_CODES = {v.lower(): k for k, v in CUDA_ERRORS.items()} | {
     "cuda_error_no_device": 100,
     "cuda_error_peer_access_unsupported": 217,
     "cuda_error_out_of_memory": 2,
+    "cuda_error_stub_library": 34,
+    "cuda_error_system_not_ready": 802,
 }
 COMPONENTS = {
     "vllm": re.compile(r"\bvllm\b|VllmWorker|EngineCore", re.I),
@@ -1482,6 +1496,10 @@ def extract_evidence(text: str) -> dict:
         code = int(m.group(1))
         if code in CUDA_ERRORS and code not in codes and code != 2:
             codes.append(code)
+    for m in _first_n(_EV_CUDA_STATUS.finditer(text), 64):
+        code = int(next(g for g in m.groups() if g))
+        if code in CUDA_ERRORS and code not in codes:
+            codes.append(code)
     if codes:
         ev["cuda_errors"] = [{"code": c, "name": CUDA_ERRORS[c]} for c in codes[:8]]
     sigs: List[str] = []
@@ -1619,6 +1637,8 @@ HINTS: List[tuple] = [
     ((r"cuda-error:209$",), "no-kernel-image", 3.0),
     ((r"cuda-error:222$",), "ptx-toolchain", 4.0),
     ((r"cuda-error:35$",), "driver-too-old", 4.0),
+    ((r"cuda-error:34$",), "cuda-stub-libcuda", 5.0),
+    ((r"cuda-error:802$",), "fabric-manager-missing", 5.0),
     ((r"cuda-error:217$",), "custom-allreduce-p2p", 3.0),
     ((_CUDA_LIBS,), "cuda-major-mismatch", 2.5),
     ((_SYSTEM_LIBS,), "system-library-missing", 4.0),

@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional
 
 NONE_CLASS = "-"  # the class of an error that is not the environment's
 FEATURES_MAX = 20000  # features read from one text: bounded work on a huge paste
-ANSWER_MIN = 0.3  # the probability below which the model's best article is not given
+ANSWER_MIN = 0.5  # the probability below which the model's best article is not given: half its answers
+# below it were wrong on excerpts it had not seen (holdout8-10, README)
 
 
 def features(text: str) -> List[str]:

@@ -1,0 +1,98 @@
+"""Classes read from real reports (benchmarks/explain_eval rows, by id), answered by the rules alone (the corpus
+model switched off, so that the rule is what is tested):
+
+- a CUDA status printed by a loader that probes the GPU (Ollama's "cudart init failure: 35", "cuda driver library
+  init failure: 802", "cudaSetDevice err: 802", Warp's "(CUDA error 34)") is that CUDA error: 35 an old driver,
+  802 a system whose Fabric Manager is not up, 34 the toolkit's stub libcuda;
+- an undefined symbol of a CUDA library's own API (ncclCommRegister, cudnnSetConvolutionGroupCount,
+  cudaLaunchKernelExC@libcudart) is an older copy of that library loaded first, not a torch/extension mismatch;
+  looked up in the interpreter itself, nothing was loaded, so nothing shadows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bwdoctor import explain_model
+from bwdoctor.explain import analyse_text, evidence_keys, extract_evidence
+from bwdoctor.knowledge import load_all
+
+ARTS = load_all()
+EVAL = Path(__file__).resolve().parents[1] / "benchmarks" / "explain_eval"
+ROWS = {
+    r["id"]: r
+    for f in sorted(EVAL.glob("*.jsonl"))
+    for r in (json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
+}
+
+
+@pytest.fixture(autouse=True)
+def _rules_only(monkeypatch):
+    monkeypatch.setitem(explain_model._MODEL, "m", None)
+
+
+def top(text: str) -> list:
+    return [m["slug"] for m in analyse_text(text, ARTS)["matches"]]
+
+
+@pytest.mark.parametrize(
+    "row, code",
+    [
+        ("h10048", 802),  # https://github.com/ollama/ollama/issues/12173
+        ("h10049", 35),  # https://github.com/ollama/ollama/issues/8151
+        ("h10063", 34),  # https://github.com/NVIDIA/warp/issues/219
+        ("h10065", 802),  # https://github.com/ollama/ollama/issues/9031
+        ("h10066", 802),  # https://github.com/ollama/ollama/issues/5567 (wrapped inside "failure")
+    ],
+)
+def test_a_probe_loaders_cuda_status_is_that_cuda_error(row, code):
+    r = ROWS[row]
+    assert f"cuda-error:{code}" in evidence_keys(extract_evidence(r["excerpt"]))
+    assert top(r["excerpt"])[:1] == [r["label"]]
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ('msg="Unable to load cudart library /usr/lib/libcudart.so.12: cudart init failure: 35"', 35),
+        ("cudaSetDevice err: 802", 802),
+        ("cuda driver library init failure: 34", 34),
+        ("Warp CUDA error: Failed to get driver entry point 'cuInit' (CUDA error 34)", 34),
+    ],
+)
+def test_status_wordings_give_the_code(text, code):
+    assert f"cuda-error:{code}" in evidence_keys(extract_evidence(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "init failure: 35",  # no CUDA component named
+        "loader error: 802 entries skipped",
+        "cudart init failure: 7",  # a code no article is about
+    ],
+)
+def test_numbers_that_are_not_a_cuda_status_give_no_code(text):
+    assert not [k for k in evidence_keys(extract_evidence(text)) if k.startswith("cuda-error:")]
+
+
+@pytest.mark.parametrize("row", ["h10121", "h10136", "h10137", "h10139"])
+def test_a_cuda_librarys_own_symbol_missing_is_an_older_copy_loaded(row):
+    # pytorch/pytorch#3251, #119932, #120186, #125300
+    r = ROWS[row]
+    assert top(r["excerpt"])[:1] == ["cuda-library-shadowed"]
+
+
+def test_a_torch_symbol_is_still_the_extension_mismatch():
+    text = "ImportError: flash_attn_2_cuda.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    assert top(text)[:1] == ["undefined-symbol"]
+
+
+def test_a_cuda_symbol_looked_up_in_the_interpreter_is_no_shadowed_copy():
+    # holdout9 h9120 (bitsandbytes' CUDA SETUP): libcudart not found, the symbol looked up in python itself
+    r = ROWS["h9120"]
+    assert "cuda-library-shadowed" not in top(r["excerpt"])
+    assert top(r["excerpt"])[:1] == [r["label"]]
