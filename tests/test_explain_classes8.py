@@ -9,21 +9,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from evalrows import ROWS
 
 from bwdoctor.explain import analyse_text, oom_phase
 from bwdoctor.knowledge import load_all
 
 ARTS = load_all()
-EVAL = Path(__file__).resolve().parents[1] / "benchmarks" / "explain_eval"
-ROWS = {
-    r["id"]: r
-    for f in sorted(EVAL.glob("*.jsonl"))
-    for r in (json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
-}
 
 
 def top(text: str) -> list:
