@@ -1121,7 +1121,11 @@ _FAMILIES += [
         re.compile(
             r"(?:takes? up|eats?(?: up)?|consum\w{0,4}|uses? up|exhausts?|runs? out of|fills? up)[^\n]{0,12}(?:all )?"
             r"(?:of )?(?:the |my )?(?:host |system |CPU |physical )?(?:memory|RAM)\b|virtual memory exhausted|"
-            r"cc1plus: out of memory allocating",
+            r"cc1plus: out of memory allocating|"
+            # the OOM killer taking a build ("OOM of my entire system during Docker image build", "build image
+            # got Killed"): the host's memory, never the GPU's
+            r"\b(?:OOM|out of memory)\b[^\n]{0,30}\b(?:system|host|machine|RAM|CPU memory)\b|"
+            r"\b(?:system|host|machine|RAM)\b[^\n]{0,12}\b(?:OOM|out of memory)\b|\bgot killed\b",
             re.I,
         ),  # a build's words on the line: _LINE_CHECKS
     ),
@@ -1319,7 +1323,9 @@ _OOM_STARTUP = re.compile(
     _PROFILING_MARKERS + r"|initializ(?:e|ing) (?:the |vLLM )?engine|EngineCore failed to start|"
     r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|"
     r"\b(?:when|while|during) loading\b|"
-    r"Cuda failure 'out of memory'|ncclCommInit",  # NCCL allocates its buffers when its communicators are made
+    r"Cuda failure 'out of memory'|ncclCommInit|"  # NCCL allocates its buffers when its communicators are made
+    # text-generation-inference's launcher: a shard that died before it was ready (launcher/src/main.rs)
+    r"Shard \d{1,3} failed to start|ShardCannotStart",
     re.I,
 )
 _OOM_RUNTIME = re.compile(

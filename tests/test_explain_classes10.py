@@ -88,3 +88,40 @@ def test_a_cuda_symbol_looked_up_in_the_interpreter_is_no_shadowed_copy():
     r = ROWS["h9120"]
     assert "cuda-library-shadowed" not in top(r["excerpt"])
     assert top(r["excerpt"])[:1] == [r["label"]]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "h10010",  # https://github.com/vllm-project/vllm/issues/8448: "build image got Killed"
+        "h10033",  # https://github.com/vllm-project/vllm/issues/1782: "OOM of my entire system during ... build"
+    ],
+)
+def test_the_oom_killer_taking_a_build_is_the_builds_host_memory(row):
+    r = ROWS[row]
+    assert "family:build-host-memory" in evidence_keys(extract_evidence(r["excerpt"]))
+    assert top(r["excerpt"])[:1] == ["build-oom"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a GPU OOM while building a CUDA graph or compiling with torch.compile is the GPU's memory
+        "torch.OutOfMemoryError: CUDA out of memory while building the CUDA graph. GPU 0 has a total capacity",
+        "RuntimeError: CUDA out of memory when compiling the model with torch.compile",
+        # killed at run time, no build
+        "the server got killed after two hours of serving",
+    ],
+)
+def test_a_gpu_oom_or_a_kill_outside_a_build_is_no_build_oom(text):
+    assert "family:build-host-memory" not in evidence_keys(extract_evidence(text))
+    assert "build-oom" not in top(text)
+
+
+def test_a_tgi_shard_that_did_not_start_places_the_oom_at_start():
+    # https://github.com/huggingface/text-generation-inference/issues/866: the allocator message and then the
+    # launcher's "Shard 0 failed to start" / "Error: ShardCannotStart"
+    r = ROWS["h10125"]
+    assert "family:oom:startup" in evidence_keys(extract_evidence(r["excerpt"]))
+    assert top(r["excerpt"])[:1][0] in {r["label"], *r["also"]}
+    assert "runtime-oom" not in top(r["excerpt"])[:1]
