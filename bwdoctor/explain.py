@@ -789,7 +789,10 @@ _EV_SONAME = re.compile(
     r"failed to load|cannot load|import ?error)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
     re.I,
 )
-_EV_GLIBC = re.compile(r"version [`'‘\"]?(GLIBC|GLIBCXX|CXXABI)_(\d{1,2}\.\d{1,3}(?:\.\d{1,3})?)['’\"]? not found")
+# the loader's "version `GLIBCXX_3.4.32' not found", or the same retold ("GLIBCXX 3.4.32 not found")
+_EV_GLIBC = re.compile(
+    r"(?:version [`'‘\"]?)?\b(GLIBC|GLIBCXX|CXXABI)[_ ](\d{1,2}\.\d{1,3}(?:\.\d{1,3})?)['’\"]? not found"
+)
 _EV_ARCH = re.compile(r"\b(?:sm|compute|arch=compute|code=sm)_?(\d{2,3})([af]?)\b", re.I)
 _EV_CC = re.compile(
     r"(?:compute capability|cuda capability|capability|\bCC)\s{0,3}(?:\(CC\)\s{0,2})?(?:of|is|=|:)?\s{0,3}"
@@ -887,7 +890,7 @@ COMPONENTS = {
     "vllm": re.compile(r"\bvllm\b|VllmWorker|EngineCore", re.I),
     "sglang": re.compile(r"\bsglang\b|sgl_kernel|sgl-kernel", re.I),
     "triton": re.compile(r"\btriton\b|ptxas|inductor", re.I),
-    "nccl": re.compile(r"\bnccl\b", re.I),
+    "nccl": re.compile(r"(?i:\bnccl\b)|\bnccl[A-Z][a-zA-Z]{2,40}\b"),  # the library, or a function of its API
     "flash-attn": re.compile(r"flash[_-]?attn|flash.attention|FlashAttention|_vllm_fa[23]_C|\bFA[234]\b", re.I),
     "flashinfer": re.compile(r"flashinfer", re.I),
     "bitsandbytes": re.compile(r"bitsandbytes|CUDA SETUP:", re.I),
@@ -1643,6 +1646,8 @@ HINTS: List[tuple] = [
     ((r"cuda-error:209$",), "no-kernel-image", 3.0),
     ((r"cuda-error:222$",), "ptx-toolchain", 4.0),
     ((r"cuda-error:35$",), "driver-too-old", 4.0),
+    # NCCL's shared-memory segments live in /dev/shm: a bus error in NCCL is a segment past what /dev/shm holds
+    ((r"signal:SIGBUS$", r"component:nccl$"), "nccl-shm-too-small", 5.0),
     ((r"cuda-error:34$",), "cuda-stub-libcuda", 5.0),
     ((r"cuda-error:802$",), "fabric-manager-missing", 5.0),
     ((r"cuda-error:217$",), "custom-allreduce-p2p", 3.0),

@@ -6,7 +6,9 @@ model switched off, so that the rule is what is tested):
   802 a system whose Fabric Manager is not up, 34 the toolkit's stub libcuda;
 - an undefined symbol of a CUDA library's own API (ncclCommRegister, cudnnSetConvolutionGroupCount,
   cudaLaunchKernelExC@libcudart) is an older copy of that library loaded first, not a torch/extension mismatch;
-  looked up in the interpreter itself, nothing was loaded, so nothing shadows.
+  looked up in the interpreter itself, nothing was loaded, so nothing shadows;
+- (holdout11) a build missing the toolkit's headers or CMake's CUDA toolset, torch's capability list or xformers'
+  "built for sm70" alone, a bus error inside NCCL, a GLIBCXX version retold without its underscore.
 """
 
 from __future__ import annotations
@@ -125,3 +127,72 @@ def test_a_tgi_shard_that_did_not_start_places_the_oom_at_start():
     assert "family:oom:startup" in evidence_keys(extract_evidence(r["excerpt"]))
     assert top(r["excerpt"])[:1][0] in {r["label"], *r["also"]}
     assert "runtime-oom" not in top(r["excerpt"])[:1]
+
+
+# ------------------------------------------------------------------ read from holdout11
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "h11045",  # https://github.com/sgl-project/sglang/issues/3830: cuda_fp8.h, gcc's message in Chinese
+        "h11118",  # https://github.com/deepspeedai/DeepSpeed/issues/2682: cuda_profiler_api.h
+        "h9213",  # https://github.com/lzccccc/SMOKE/issues/73: cuda_runtime_api.h
+        "h11021",  # https://github.com/abetlen/llama-cpp-python/issues/744: CMake's "No CUDA toolset found."
+        "h11046",  # https://github.com/abetlen/llama-cpp-python/issues/247
+    ],
+)
+def test_a_build_without_the_toolkits_headers_or_toolset_is_the_toolkit_missing(row):
+    assert top(ROWS[row]["excerpt"])[:1] == ["cuda-toolkit-missing"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fatal error: cudnn.h: No such file or directory",  # cuDNN is not the toolkit
+        "fatal error: my_cuda_helpers.h: No such file or directory",  # the project's own header
+    ],
+)
+def test_other_headers_are_not_the_toolkits(text):
+    assert "cuda-toolkit-missing" not in top(text)[:1]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "h11178",  # https://github.com/fedbiomed/fedbiomed/issues/464: torch's capability list alone
+        "h11100",  # https://github.com/facebookresearch/xformers/issues/692: xformers' kernel built for sm70
+    ],
+)
+def test_a_build_without_code_for_this_gpu_said_in_other_words_is_no_kernel_image(row):
+    assert top(ROWS[row]["excerpt"])[:1] == ["no-kernel-image"]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "h11059",  # https://github.com/NVIDIA/nccl/issues/983: "call ncclCommInitRank got Signal: Bus error (7)"
+        "h10091",  # https://github.com/NVIDIA/JAX-Toolbox/issues/183: SIGBUS in ncclShmOpen
+    ],
+)
+def test_a_bus_error_in_nccl_is_its_shared_memory(row):
+    r = ROWS[row]
+    keys = evidence_keys(extract_evidence(r["excerpt"]))
+    assert {"signal:SIGBUS", "component:nccl"} <= set(keys)
+    assert top(r["excerpt"])[:1] == ["nccl-shm-too-small"]
+
+
+def test_a_bus_error_outside_nccl_is_not_its_shared_memory():
+    text = 'Fatal Python error: Bus error\n\nThread 0x00007f (most recent call first):\n  File "train.py", line 3'
+    assert "nccl-shm-too-small" not in top(text)
+
+
+def test_a_lower_case_word_starting_with_nccl_is_not_the_library():
+    assert "component:nccl" not in evidence_keys(extract_evidence("error: ncclassify failed to open input"))
+
+
+def test_a_glibcxx_version_retold_without_the_underscore_is_still_that_version():
+    # https://github.com/triton-lang/triton/issues/7946: '... libstdc++.so.6   ... GLIBCXX 3.4.32 not found.'
+    r = ROWS["h11089"]
+    assert "libc:GLIBCXX" in evidence_keys(extract_evidence(r["excerpt"]))
+    assert top(r["excerpt"])[:1] == ["libstdcxx-too-old"]
