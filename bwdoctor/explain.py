@@ -915,7 +915,8 @@ SYMPTOMS = {
 }
 _TOOLS = re.compile(r"\b(cicc|ptxas|cc1plus|nvcc|ninja|fatbinary|ld)\b")
 _NCCL_CUDA_FAILURE = re.compile(
-    r"Cuda failure '(?!no kernel image|invalid device function|named symbol not found)([^'\n]{3,80})'", re.I
+    r"Cuda failure (?:\d{1,3} )?'(?!no kernel image|invalid device function|named symbol not found)([^'\n]{3,80})'",
+    re.I,
 )
 _NCCL_ERROR = re.compile(
     r"NCCL error[^\n]{0,240}?(unhandled cuda error|unhandled system error|internal error|"
@@ -1668,6 +1669,8 @@ HINTS: List[tuple] = [
     ((r"nccl-error:unhandled cuda error$", r"nccl-version:2\.(?:1\d|2[0-5])\."), "nccl-too-old-blackwell", 3.0),
     # NCCL's own buffers and communicators are allocated while the engine starts: an OOM inside NCCL is a start's
     ((r"nccl-error:cuda failure: out of memory$",), "startup-oom", 6.0),
+    # NCCL's "Cuda failure 999 'unknown error'": the CUDA call's own error 999 (cudaErrorUnknown)
+    ((r"nccl-error:cuda failure: unknown error$",), "cuda-unknown-error-999", 6.0),
     ((r"symptom:hang$", r"symptom:parallel$"), "consumer-p2p-hang", 3.0),
     ((r"symptom:hang$", r"symptom:parallel$"), "pcie-p2p-acs-iommu", 1.5),
     ((r"arch:sm_(?:[1-4]\d|5[0-3])$", r"tool:(?:nvcc|ptxas)$"), "nvcc-dropped-arch", 3.0),

@@ -196,3 +196,22 @@ def test_a_glibcxx_version_retold_without_the_underscore_is_still_that_version()
     r = ROWS["h11089"]
     assert "libc:GLIBCXX" in evidence_keys(extract_evidence(r["excerpt"]))
     assert top(r["excerpt"])[:1] == ["libstdcxx-too-old"]
+
+
+def test_nccls_numbered_cuda_failure_999_is_the_unknown_error():
+    # https://github.com/vllm-project/vllm-omni/issues/4163: "unhandled cuda error ... Cuda failure 999 'unknown
+    # error'" on NCCL 2.28: the CUDA call's own error, not an old NCCL
+    r = ROWS["h11020"]
+    assert "nccl-error:cuda failure: unknown error" in evidence_keys(extract_evidence(r["excerpt"]))
+    assert top(r["excerpt"])[:1] == ["cuda-unknown-error-999"]
+
+
+def test_trtllms_kv_cache_that_could_not_be_created_is_the_kv_cache():
+    # https://github.com/NVIDIA/TensorRT-LLM/issues/5872
+    assert top(ROWS["h11053"]["excerpt"])[:1] == ["kv-cache-too-small"]
+
+
+def test_deepspeeds_cuda_version_mismatch_retold_in_a_title():
+    # https://github.com/deepspeedai/DeepSpeed-MII/issues/277:
+    # "Installed CUDA version 11.7 does not match torch version"
+    assert top(ROWS["h11088"]["excerpt"])[:1] == ["cuda-major-mismatch"]
