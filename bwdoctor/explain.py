@@ -2529,7 +2529,43 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
         out["nearest"] = tier2["nearest"]
         if tier2["vetoed"]:
             out["not_environment"] = redact(tier2["vetoed"])
+        else:
+            hint = paste_hint(scanner.query.lines())
+            if hint:
+                out["paste_hint"] = hint
     return out
+
+
+_TRACEBACK_HEAD = re.compile(r"^Traceback \(most recent call last\):?\s*$")
+_FRAME = re.compile(r"^File \"[^\"\n]{1,500}\", line \d+")
+# the line that ends a Python traceback: the exception's name (dotted, maybe with a message), or a bare class name
+# alone ("StopIteration"; a code line of a frame has a call, an operator or a lower-case name)
+_EXCEPTION_LINE = re.compile(
+    r"^[A-Za-z_][\w.]{0,120}(?:Error|Exception|Exit|Interrupt|Warning|Failure|Fault)\b|^[A-Za-z_][\w.]{0,120}:\s|"
+    r"^(?:[a-z_]\w{0,40}\.){0,6}[A-Z]\w{2,80}$"
+)
+
+
+def paste_hint(query_lines: List[tuple]) -> Optional[str]:
+    """What to paste instead, when the text cannot name a failure because it holds none: a Python traceback cut
+    before its last line (the one that names the error), or text with no line that reads as an error."""
+    lines = [s for _, s in query_lines]
+    last_tb = max((i for i, s in enumerate(lines) if _TRACEBACK_HEAD.match(s)), default=-1)
+    if last_tb >= 0:
+        after = lines[last_tb + 1 :]
+        last_frame = max((i for i, s in enumerate(after) if _FRAME.match(s)), default=-1)
+        if last_frame >= 0 and not any(_EXCEPTION_LINE.match(s) for s in after[last_frame + 1 :]):
+            return (
+                "the text ends inside a Python traceback, before its last line (the one that names the error, "
+                "e.g. 'RuntimeError: ...'): paste the traceback down to that line"
+            )
+        return None  # a whole traceback is an error report, whatever its words
+    if lines and not any(_ERRORISH.search(s) for s in lines):
+        return (
+            "no line of the text reads as an error: paste the lines where the failure is reported (the last "
+            "lines of a traceback, the first ERROR line of the log, or the message the command printed)"
+        )
+    return None
 
 
 def _learned(query_lines: List[tuple], keys: List[str], lookalike: Iterable[str]) -> Optional[dict]:

@@ -212,6 +212,8 @@ def run(args: Any) -> Outcome:
         doc["nearest"] = found.get("nearest", [])
         if found.get("not_environment"):
             doc["not_environment"] = found["not_environment"]
+        if found.get("paste_hint"):
+            doc["paste_hint"] = found["paste_hint"]
     startup = startup_figures(text, getattr(args, "model", None)) if args.log else None
     if startup:
         doc["startup"] = startup

@@ -84,6 +84,8 @@ def explain_text(doc: dict, _opts: Any) -> str:
         out += "no match: no known failure signature in that text, and no topic scored above the threshold\n"
         if doc.get("not_environment"):
             out += f"  it reads as an error of the model, request or code: {doc['not_environment']}\n"
+        if doc.get("paste_hint"):
+            out += f"  {doc['paste_hint']}\n"
         near = doc.get("nearest") or []
         if near:
             out += "nearest topics (not a diagnosis):\n" + "".join(
