@@ -1935,7 +1935,12 @@ NOT_ENVIRONMENT = [
         r"Can.t load (?:the )?(?:tokenizer|config(?:uration)?|processor|feature extractor|model|weights) (?:for|of)\b|"
         r"is the correct path to a directory containing (?:a|all)\b",
         r"chat template|tokenizer\.chat_template|Unrecognized (?:configuration class|model)|"
-        r"model type `?\w+`? but Transformers does not recognize",
+        r"model type `?\w+`? but Transformers does not recognize|"
+        # llama.cpp's loader (src/llama-model-loader / llama-arch): a GGUF of an architecture the build cannot run
+        r"unknown model architecture: '[^'\n]{1,60}'",
+        # TensorRT's engine refusing a shape outside the profiles it was built with (a longer request, a bigger
+        # batch): the engine's build settings, not the GPU stack
+        r"does not satisfy any optimization profile",
         # transformers tokenization_utils_base.py, tokenization_auto.py, generation/configuration_utils.py;
         # tokenizers' serde error on a tokenizer.json newer than the library
         r"Asking to pad but the tokenizer does not have a padding token|Tokenizer class \S+ does not exist or is "

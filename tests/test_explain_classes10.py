@@ -215,3 +215,28 @@ def test_deepspeeds_cuda_version_mismatch_retold_in_a_title():
     # https://github.com/deepspeedai/DeepSpeed-MII/issues/277:
     # "Installed CUDA version 11.7 does not match torch version"
     assert top(ROWS["h11088"]["excerpt"])[:1] == ["cuda-major-mismatch"]
+
+
+# ------------------------------------------------------------------ negatives and look-alikes
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "h10094",  # https://github.com/ggml-org/llama.cpp/issues/14951: "unknown model architecture: 'mllama'"
+        "h11065",  # https://github.com/NVIDIA/TensorRT-LLM/issues/214: "does not satisfy any optimization profile"
+    ],
+)
+def test_a_model_or_engine_the_build_cannot_run_gets_no_article(row):
+    r = ROWS[row]
+    assert r["label"] is None
+    res = analyse_text(r["excerpt"], ARTS)
+    assert res["matches"] == [] and res.get("not_environment")
+
+
+def test_cutlass_scaled_mm_on_a_card_below_sm12x_is_not_the_sm12x_article():
+    # https://github.com/vllm-project/vllm/issues/9419: "... less than CUDA device capability: 75" on a Turing card
+    r = ROWS["h10007"]
+    assert top(r["excerpt"])[:1] == ["quant-needs-newer-gpu"]
+    sm120 = "NotImplementedError: No compiled cutlass_scaled_mm for CUDA device capability: 120"
+    assert top(sm120)[:1] == ["sm12x-fp8-kernel-missing"]
