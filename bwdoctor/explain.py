@@ -918,6 +918,9 @@ _NCCL_CUDA_FAILURE = re.compile(
     r"Cuda failure (?:\d{1,3} )?'(?!no kernel image|invalid device function|named symbol not found)([^'\n]{3,80})'",
     re.I,
 )
+# NCCL's numbered form, "Cuda failure 217 'peer access is not supported ...'" (src/include/checks.h): the number is
+# the CUDA call's cudaError_t
+_NCCL_CUDA_FAILURE_CODE = re.compile(r"Cuda failure (\d{1,3}) '", re.I)
 _NCCL_ERROR = re.compile(
     r"NCCL error[^\n]{0,240}?(unhandled cuda error|unhandled system error|internal error|"
     r"invalid usage|remote process exited|unhandled)",
@@ -1505,6 +1508,10 @@ def extract_evidence(text: str) -> dict:
     for m in _EV_CUDA_ERR_CODE.finditer(text):
         code = int(m.group(1))
         if code in CUDA_ERRORS and code not in codes and code != 2:
+            codes.append(code)
+    for m in _first_n(_NCCL_CUDA_FAILURE_CODE.finditer(text), 16):
+        code = int(m.group(1))
+        if code in CUDA_ERRORS and code not in codes:
             codes.append(code)
     for m in _first_n(_EV_CUDA_STATUS.finditer(text), 64):
         code = int(next(g for g in m.groups() if g))

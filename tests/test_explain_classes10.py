@@ -240,3 +240,27 @@ def test_cutlass_scaled_mm_on_a_card_below_sm12x_is_not_the_sm12x_article():
     assert top(r["excerpt"])[:1] == ["quant-needs-newer-gpu"]
     sm120 = "NotImplementedError: No compiled cutlass_scaled_mm for CUDA device capability: 120"
     assert top(sm120)[:1] == ["sm12x-fp8-kernel-missing"]
+
+
+def test_nccls_numbered_cuda_failure_carries_the_cuda_error_code():
+    # https://github.com/alibaba/ChatLearn/issues/374: "Cuda failure 217 'peer access is not support between ...'"
+    r = ROWS["h10221"]
+    assert "cuda-error:217" in evidence_keys(extract_evidence(r["excerpt"]))
+    assert top(r["excerpt"])[:1][0] in {r["label"], *r["also"]}
+    # a number no article is about gives no code
+    assert not [
+        k
+        for k in evidence_keys(extract_evidence("NCCL WARN Cuda failure 1 'invalid argument'"))
+        if k.startswith("cuda-error:")
+    ]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "h7108",  # https://github.com/NVIDIA/dcgm-exporter/issues/612: NVML's ERROR_LIBRARY_NOT_FOUND
+        "h11064",  # https://github.com/NVIDIA/warp/issues/672: "Could not open libcuda.so." and "Driver 0.0"
+    ],
+)
+def test_no_nvml_or_libcuda_to_open_is_no_driver_visible(row):
+    assert top(ROWS[row]["excerpt"])[:1] == ["no-driver-in-container"]
