@@ -1688,6 +1688,9 @@ HINTS: List[tuple] = [
     ((r"component:flash-attn$", r"gpu:blackwell-consumer$"), "flash-attn-arch-gate", 0.8),
     # a torch-ABI symbol whose std::string is the other C++11 ABI's (__cxx11 wanted, or the old "Ss" one)
     ((r"symbol:_Z\w*__cxx11\w*$",), "cxx11-abi-mismatch", 5.0),
+    # a symbol of the C++ standard library itself (std::filesystem::path::has_filename): the libstdc++ that was
+    # loaded is older than the one the library was built with (the __cxx11 forms above are the ABI's)
+    ((r"symbol:_Z(?:NK?)?St\w+$",), "libstdcxx-too-old", 4.0),
     ((r"symbol:_Z\w*(?:RK|E|N|P|S_)Ss\w*$",), "cxx11-abi-mismatch", 5.0),
     # a C symbol of a system library (libnuma, libibverbs, liburing, libaio) that nothing loaded
     ((r"symbol:(?:numa|ibv|rdma|mlx5|io_uring|io)_\w+$",), "system-library-missing", 5.0),

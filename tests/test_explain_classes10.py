@@ -264,3 +264,25 @@ def test_nccls_numbered_cuda_failure_carries_the_cuda_error_code():
 )
 def test_no_nvml_or_libcuda_to_open_is_no_driver_visible(row):
     assert top(ROWS[row]["excerpt"])[:1] == ["no-driver-in-container"]
+
+
+def test_torchs_cudnn_version_incompatibility_is_another_cudnn_loaded():
+    # holdout9 h9151 / h9152: torch/backends/cudnn/__init__.py, "cuDNN version incompatibility: PyTorch was compiled
+    # against ... but found runtime version ..."
+    for row in ("h9151", "h9152"):
+        assert top(ROWS[row]["excerpt"])[:1] == ["cuda-library-shadowed"]
+
+
+def test_an_invalid_device_ordinal_is_a_gpu_the_process_cannot_see_not_a_missing_kernel():
+    text = "RuntimeError: CUDA error: invalid device ordinal"
+    assert top(text)[:1] == ["gpus-hidden"]
+    assert "no-kernel-image" not in top(text)
+
+
+def test_a_standard_library_symbol_missing_is_an_older_libstdcxx():
+    # holdout9 h9099: std::filesystem::path::has_filename() const, undefined in the libstdc++ that was loaded
+    r = ROWS["h9099"]
+    assert top(r["excerpt"])[:1] == ["libstdcxx-too-old"]
+    # the __cxx11 forms stay the ABI's article
+    abi = "ImportError: ext.so: undefined symbol: _ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEE9_M_createERmm"
+    assert top(abi)[:1] == ["cxx11-abi-mismatch"]
