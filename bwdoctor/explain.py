@@ -27,7 +27,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import AbstractSet, Any, Dict, Iterable, List, Optional, Union
 
 from bwdoctor.elf.demangle import demangle
 from bwdoctor.redact import redact
@@ -2532,20 +2532,22 @@ def _finish(scanner: "_Scanner", articles: Dict[str, Any]) -> dict:
     if exact:
         # a likely article after exact ones only when it has evidence of its own (a hint), never on a hunch
         likely = [m for m in likely if any(" (+" in e for e in m["evidence"])]
+    said_error = None
+    if not exact and not likely and not tier2["vetoed"]:
+        said_error = any(_ERRORISH.search(s) for _, s in scanner.query.lines())
+        learned = _learned(scanner.query.lines(), tier2["evidence"], scanner.excluded) if said_error else None
+        if learned is not None:
+            likely = [learned]
     matches = exact + likely
     for m in likely:
         m["details"] = extract_details("\n".join(s for _, s in scanner.query.lines()[-200:]), focus=m["excerpt"])
-    if not matches and not tier2["vetoed"]:
-        learned = _learned(scanner.query.lines(), evidence_keys(tier2["evidence"]), scanner.excluded)
-        if learned is not None:
-            matches = [learned]
     out: Dict[str, Any] = {"matches": matches, "evidence": _redact_details(tier2["evidence"])}
     if not matches:
         out["nearest"] = tier2["nearest"]
         if tier2["vetoed"]:
             out["not_environment"] = redact(tier2["vetoed"])
         else:
-            hint = paste_hint(scanner.query.lines())
+            hint = paste_hint(scanner.query.lines(), bool(said_error))
             if hint:
                 out["paste_hint"] = hint
     return out
@@ -2561,9 +2563,10 @@ _EXCEPTION_LINE = re.compile(
 )
 
 
-def paste_hint(query_lines: List[tuple]) -> Optional[str]:
+def paste_hint(query_lines: List[tuple], said_error: bool) -> Optional[str]:
     """What to paste instead, when the text cannot name a failure because it holds none: a Python traceback cut
-    before its last line (the one that names the error), or text with no line that reads as an error."""
+    before its last line (the one that names the error), or text with no line that reads as an error (said_error:
+    whether one does, as _ERRORISH reads it)."""
     lines = [s for _, s in query_lines]
     last_tb = max((i for i, s in enumerate(lines) if _TRACEBACK_HEAD.match(s)), default=-1)
     if last_tb >= 0:
@@ -2575,7 +2578,7 @@ def paste_hint(query_lines: List[tuple]) -> Optional[str]:
                 "e.g. 'RuntimeError: ...'): paste the traceback down to that line"
             )
         return None  # a whole traceback is an error report, whatever its words
-    if lines and not any(_ERRORISH.search(s) for s in lines):
+    if lines and not said_error:
         return (
             "no line of the text reads as an error: paste the lines where the failure is reported (the last "
             "lines of a traceback, the first ERROR line of the log, or the message the command printed)"
@@ -2583,21 +2586,21 @@ def paste_hint(query_lines: List[tuple]) -> Optional[str]:
     return None
 
 
-def _learned(query_lines: List[tuple], keys: List[str], lookalike: Iterable[str]) -> Optional[dict]:
-    """The corpus model's article (explain_model), where the rule tiers are silent: "likely", with the model's
-    probability as the score and the features that drove it as the evidence. None below ANSWER_MIN, for the
-    no-article class, in text with no line that reads as an error (words of a topic are not a failure), and where
-    the rules say the article cannot be it: its own excludes matched (a look-alike), it needs evidence the text
-    lacks or places in another phase, or the text names a symbol that points at no article."""
-    if not any(_ERRORISH.search(s) for _, s in query_lines):
-        return None
+def _learned(query_lines: List[tuple], evidence: dict, lookalike: AbstractSet[str]) -> Optional[dict]:
+    """The corpus model's article (explain_model), where the rule tiers are silent and a line reads as an error
+    (the caller's test: words of a topic are not a failure): "likely", with the model's probability as the score
+    and the features that drove it as the evidence. None below ANSWER_MIN, for the no-article class, and where the
+    rules say the article cannot be it: its own excludes matched (a look-alike), it needs evidence the text lacks
+    or places in another phase, or the text names a symbol that points at no article. `evidence` is what
+    extract_evidence read from these lines (tier 2 already has it)."""
     from bwdoctor import explain_model
 
     text = "\n".join(s for _, s in query_lines)
-    got = explain_model.predict(text)
+    keys = evidence_keys(evidence)
+    got = explain_model.predict(text, keys=keys)
     if got is None or got["slug"] == explain_model.NONE_CLASS or got["p"] < explain_model.ANSWER_MIN:
         return None
-    if got["slug"] in set(lookalike) or not _allowed(got["slug"], keys, text):
+    if got["slug"] in lookalike or not _allowed(got["slug"], keys, text):
         return None
     if any(k.startswith("symbol:") for k in keys) and not hint_scores(keys, [got["slug"]]):
         # a symbol the evidence rules know nothing of (boost's, a project's own): the words around it
@@ -2616,15 +2619,19 @@ def _learned(query_lines: List[tuple], keys: List[str], lookalike: Iterable[str]
         "tier": "likely",
         "rank_score": round(got["p"], 4),
         "evidence": [f"corpus model: p={got['p']:.2f}"] + [f"feature {f} ({w:+.2f})" for f, w in got["drivers"][:5]],
-        "details": extract_details(text[-20000:], focus=excerpt[:EXCERPT_MAX]),
     }
+
+
+def _scan_text(text: str, arts: Dict[str, Any]) -> "_Scanner":
+    scanner = _Scanner(_rules(arts))
+    if isinstance(text, str) and text.strip():
+        scanner.feed(text.replace("\r\n", "\n").replace("\r", "\n"), 1)
+    return scanner
 
 
 def error_lines(text: str, articles: Optional[Dict[str, Any]] = None) -> str:
     """The error lines explain ranks for pasted text (what the corpus model is fitted on and reads)."""
-    scanner = _Scanner(_rules(articles if articles is not None else _default_articles()))
-    if isinstance(text, str) and text.strip():
-        scanner.feed(text.replace("\r\n", "\n").replace("\r", "\n"), 1)
+    scanner = _scan_text(text, articles if articles is not None else _default_articles())
     return "\n".join(s for _, s in scanner.query.lines())
 
 
@@ -2634,10 +2641,7 @@ def analyse_text(text: str, articles: Optional[Dict[str, Any]] = None) -> dict:
     Matches are exact signature hits first ("tier": "exact"), then evidence-weighted candidates ("likely");
     with neither, "nearest" lists the closest topics and the caller says "no match"."""
     arts = articles if articles is not None else _default_articles()
-    scanner = _Scanner(_rules(arts))
-    if isinstance(text, str) and text.strip():
-        scanner.feed(text.replace("\r\n", "\n").replace("\r", "\n"), 1)
-    return _finish(scanner, arts)
+    return _finish(_scan_text(text, arts), arts)
 
 
 def match_text(text: str, articles: Optional[Dict[str, Any]] = None) -> List[dict]:

@@ -22,8 +22,9 @@ ANSWER_MIN = 0.5  # the probability below which the model's best article is not 
 # below it were wrong on excerpts it had not seen (holdout8-10, README)
 
 
-def features(text: str) -> List[str]:
-    """Words, two-word phrases of one line, and evidence keys ("k:signal:SIGILL") of error text, in text order."""
+def features(text: str, keys: Optional[List[str]] = None) -> List[str]:
+    """Words, two-word phrases of one line, and evidence keys ("k:signal:SIGILL") of error text, in text order.
+    `keys`: evidence_keys(extract_evidence(text)) where the caller has them already."""
     from bwdoctor.explain import evidence_keys, extract_evidence, tokens
 
     out: List[str] = []
@@ -34,7 +35,7 @@ def features(text: str) -> List[str]:
         if len(out) >= FEATURES_MAX:
             break
     out = out[:FEATURES_MAX]
-    out.extend("k:" + k for k in evidence_keys(extract_evidence(text)))
+    out.extend("k:" + k for k in (keys if keys is not None else evidence_keys(extract_evidence(text))))
     return out
 
 
@@ -87,17 +88,17 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a weight")
 
 
-def predict(text: str, model: Optional[dict] = None) -> Optional[dict]:
+def predict(text: str, model: Optional[dict] = None, keys: Optional[List[str]] = None) -> Optional[dict]:
     """{"slug": article or NONE_CLASS, "p": probability, "ranked": [(slug, p)...], "drivers": [(feature, w)...]}.
 
     TF-IDF as the model was fitted (1 + log tf, smoothed idf, unit length), then one score per class; None when
-    no model ships or the text holds no feature the model knows."""
+    no model ships or the text holds no feature the model knows. `keys` as for features()."""
     m = model if model is not None else load()
     if m is None:
         return None
     idf: Dict[str, float] = m["idf"]
     counts: Dict[str, int] = {}
-    for f in features(text):
+    for f in features(text, keys):
         if f in idf:
             counts[f] = counts.get(f, 0) + 1
     if not counts:
