@@ -2222,7 +2222,7 @@ def _bm25(idx: _Index, q: Iterable[str]) -> Dict[str, tuple]:
             if f:
                 parts.append((t, idx.idf[t] * f * (K1 + 1) / (f + norm)))
         if parts:
-            parts.sort(key=lambda p: -p[1])
+            parts.sort(key=lambda p: (-p[1], p[0]))  # ties by name: the same text, the same evidence
             out[d.slug] = (sum(p[1] for p in parts), parts)
     return out
 
@@ -2293,7 +2293,7 @@ def rank_evidence(
         b, parts = bm.get(d.slug, (0.0, []))
         h, hkeys = hints.get(d.slug, (0.0, []))
         matched = sorted(
-            ((ph, idx.phrase_idf[ph]) for ph in d.phrases & qph if ph in idx.phrase_idf), key=lambda x: -x[1]
+            ((ph, idx.phrase_idf[ph]) for ph in d.phrases & qph if ph in idx.phrase_idf), key=lambda x: (-x[1], x[0])
         )
         ph_score = sum(w for _, w in matched)
         text_score = ph_score + BM25_SHARE * b

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from evalrows import ROWS
 
 from bwdoctor import explain
 from bwdoctor.explain import (
@@ -433,3 +435,27 @@ def test_oom_under_the_async_engine_is_runtime_oom():
 )
 def test_words_of_a_topic_without_an_error_or_outside_the_stack_get_no_article(text):
     assert match_text(text, ARTS) == []
+
+
+def test_the_same_text_gives_the_same_evidence_in_every_process():
+    # phrases and terms of equal weight were listed in set order, which string hashing changes per process
+    # (holdout h103, https://github.com/vllm-project/vllm/issues/38718: three phrases of one weight)
+    text = ROWS["h103"]["excerpt"]
+    code = (
+        "import json, sys; from bwdoctor.explain import analyse_text; "
+        "print(json.dumps(analyse_text(sys.stdin.read()), sort_keys=True))"
+    )
+    outs = set()
+    for seed in ("1", "2", "3"):
+        res = subprocess.run(
+            [sys.executable, "-c", code],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert res.returncode == 0, res.stderr
+        outs.add(res.stdout)
+    assert len(outs) == 1
