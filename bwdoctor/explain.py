@@ -22,6 +22,7 @@ import bisect
 import collections
 import html
 import io
+import json
 import math
 import os
 import re
@@ -243,6 +244,48 @@ _ANSI = re.compile(
 )
 
 
+# Characters a copy from a web page, a chat or a word processor puts in place of plain ones: no-break and other
+# Unicode spaces (to a space), zero-width characters (dropped) and typographic quotes (to ASCII quotes)
+_UNICODE_NOISE = re.compile("[\u00a0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff\u2018-\u201f\u2032\u2033]")
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+_SINGLE_QUOTES = frozenset("\u2018\u2019\u201a\u201b\u2032")
+
+
+def _plain_char(m: re.Match) -> str:
+    ch = m.group(0)
+    if ch in _ZERO_WIDTH:
+        return ""
+    if ch in _SINGLE_QUOTES:
+        return "'"
+    if "\u201c" <= ch <= "\u201f" or ch == "\u2033":
+        return '"'
+    return " "
+
+
+# A container runtime's JSON log record (docker's json-file driver, journald's JSON export, a cloud logger's
+# text payload): the message is the value of its log key
+_JSON_RECORD = re.compile(r'^\{[^\n]{0,200}?"(?:log|MESSAGE|textPayload)"[ \t]*:[ \t]*"')
+_JSON_KEYS = ("log", "MESSAGE", "textPayload")
+
+
+def _json_record(line: str) -> str:
+    """The message of a JSON log record line, or the line itself when it is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if isinstance(record, dict):
+        for key in _JSON_KEYS:
+            value = record.get(key)
+            if isinstance(value, str):
+                return " ".join(value.split("\n")).rstrip()
+    return line
+
+
+# A Markdown list item that quotes the line as inline code ("- `ImportError: ...`"): the marker and backticks go
+_MD_ITEM_CODE = re.compile(r"^[ \t]{0,6}(?:[-*+]|\d{1,3}[.)])[ \t]{1,4}`(?!`)([^`\n]{1,16384})`[ \t]*$")
+
+
 def _unmarkup(line: str) -> str:
     """The line without a web page's markup: tags at its ends, <br> inside, entities decoded (bounded, linear)."""
     if "<" in line:
@@ -328,8 +371,12 @@ def normalize_lines(text: str) -> tuple:
     records: List[bool] = []
     widths: List[int] = []
     for raw in text.split("\n"):
-        width = len(raw.rstrip("\r"))
+        width = len(raw.rstrip())  # a break at a space (trailing blanks kept) is no break inside a word
         line = _cap(raw.rstrip())
+        if not line.isascii():
+            line = _UNICODE_NOISE.sub(_plain_char, line)
+        if line[:1] == "{" and _JSON_RECORD.match(line):
+            line = _cap(_json_record(line))
         if "\x1b" in line or ("m" in line and "[" in line):
             plain = _ANSI.sub("", line)
             width -= len(line) - len(plain)  # a terminal wraps what it shows, not its colour codes
@@ -346,6 +393,10 @@ def normalize_lines(text: str) -> tuple:
             continue
         if "<" in line or "&" in line:
             line = _unmarkup(line)
+        if "`" in line:
+            m = _MD_ITEM_CODE.match(line)
+            if m:
+                line = m.group(1)
         line, had = _strip_prefixes(line)
         out.append(line)
         records.append(had)
@@ -2469,12 +2520,20 @@ _CUDA_MAJOR_NAMED = re.compile(
 )
 
 
+# an import of a compiled extension in the text ("---> 11 import selective_scan_cuda", "from vllm import cuda_utils",
+# "from . import _C"): the library that cannot be opened is one that extension was linked against
+_EXTENSION_IMPORT = re.compile(
+    r"(?:^|[\s\"'`>])(?:from\s+[\w.]{1,80}\s+)?import\s+\w{0,60}(?:cuda|_C\b|_ext\b|_ops\b|kernels?\b)", re.M
+)
+
+
 def _other_cuda_major(text: str) -> bool:
     """Whether the text names a CUDA major other than that of the libraries it cannot open (or a mismatch), or
-    those libraries are of CUDA 11 or older: no current torch wheel ships them, so what asks for them was built for
-    another CUDA than the one installed."""
+    an extension it imports asks for a library of CUDA 11 or older: no current torch wheel ships those, so that
+    extension was built for another CUDA than the one installed. The library line alone says only that it is
+    missing (a CUDA 11 library off the loader path is the commoner cause in real reports)."""
     opened = {int(m.group(1)) for m in _UNOPENED_CUDA_LIB.finditer(text)}
-    if opened and max(opened) <= OLDEST_CURRENT_CUDA_MAJOR - 1:
+    if opened and max(opened) <= OLDEST_CURRENT_CUDA_MAJOR - 1 and _EXTENSION_IMPORT.search(text):
         return True
     for m in _CUDA_MAJOR_NAMED.finditer(text):
         if m.group(0).lower() == "mismatch":

@@ -34,7 +34,12 @@ def test_a_second_cuda_major_or_an_old_one_is_a_mismatch():
         "cuda-major-mismatch"
     )
     assert top(bare + "\ntorch 2.9.1+cu128")[0] == "missing-library"  # the same major: nothing mismatches
-    assert top(ROWS["h7205"]["excerpt"])[0] == "cuda-major-mismatch"  # libcudart.so.11.0: no current torch has it
+    # a CUDA 11 library alone is missing; asked for by an extension the text imports, that extension was built
+    # for CUDA 11, which no current torch ships
+    assert top(ROWS["h7205"]["excerpt"])[0] == "missing-library"
+    assert top(ROWS["h077"]["excerpt"])[0] == "cuda-major-mismatch"
+    assert top("from vllm import cuda_utils\n" + ROWS["h7205"]["excerpt"])[0] == "cuda-major-mismatch"
+    assert top("I cannot import torch\n" + ROWS["h7205"]["excerpt"])[0] == "missing-library"
 
 
 def test_an_oom_while_weights_move_to_the_gpu_is_a_model_that_does_not_fit():
