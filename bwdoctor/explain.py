@@ -246,7 +246,9 @@ _ANSI = re.compile(
 
 # Characters a copy from a web page, a chat or a word processor puts in place of plain ones: no-break and other
 # Unicode spaces (to a space), zero-width characters (dropped) and typographic quotes (to ASCII quotes)
-_UNICODE_NOISE = re.compile("[\u00a0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff\u2018-\u201f\u2032\u2033]")
+_UNICODE_NOISE = re.compile(
+    "[\u00a0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff\u2018-\u201f\u2032\u2033]"
+)
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 _SINGLE_QUOTES = frozenset("\u2018\u2019\u201a\u201b\u2032")
 
