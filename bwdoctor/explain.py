@@ -441,6 +441,18 @@ def join_wrapped(
     out = list(lines)
     quiet = set(quiet)
     wrap_at = _wrap_width(widths) if widths is not None and len(widths) == len(lines) else 0
+    # a paste that breaks a line short of the width where the next word would not have fitted was word-wrapped:
+    # its breaks are at spaces, so a line that reaches the width exactly was cut at a space too, not in a word
+    word_paste = (
+        wrap_at > 0
+        and widths is not None
+        and any(
+            wrap_at // 2 <= widths[i] < wrap_at
+            and lines[i + 1][:1].strip()
+            and (widths[i] + 1 + len(lines[i + 1].split(None, 1)[0]) > wrap_at)
+            for i in range(len(lines) - 1)
+        )
+    )
     head = -1
     head_plain = True  # the head neither is indented nor began a log record
     for i, ln in enumerate(lines):
@@ -463,7 +475,9 @@ def join_wrapped(
             )
             ends = bool(_ENDS_RECORD.search(out[head])) and not (word_wrapped and out[head][-1:] in ":;")
             if starts and not ends and (head_plain or cut) and len(out[head]) + len(ln) <= LINE_MAX:
-                glue = "" if at_width and prev[-1:].strip() and ln[:1].strip() else " "
+                # (a word-wrapped paste breaks inside a word only a token too long for a line: a path, a symbol)
+                in_word = not word_paste or " " not in prev[-40:].lstrip()
+                glue = "" if at_width and in_word and prev[-1:].strip() and ln[:1].strip() else " "
                 out[head] = out[head] + glue + ln
                 out[i] = ""
                 continue

@@ -6,6 +6,7 @@ development rows (benchmarks/explain_eval, by id) that the rules answer rightly 
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 from evalrows import ROWS
@@ -89,3 +90,15 @@ def test_a_word_wrapped_line_that_broke_at_a_space_keeps_the_space():
     line = "ImportError: /x/flash_attn_2_cuda.so: undefined symbol: " + sym[:4]
     line = line.rjust(80, "/")
     assert normalize(line + "\n" + sym[4:]).split("\n")[0].endswith(sym)
+
+
+def _word_wrap(text: str, width: int = 80) -> str:
+    return "\n".join(x for ln in text.split("\n") for x in (textwrap.wrap(ln, width, break_on_hyphens=False) or [""]))
+
+
+@pytest.mark.parametrize("rid", ["h11012", "h11086", "h045"])
+def test_a_word_wrapped_paste_keeps_its_answer(rid):
+    # some of these lines reach the width exactly; the paste's other breaks say it broke at spaces (h11012:
+    # "on|device"), except inside a token longer than a line (h045: a path)
+    assert right(rid, top(ROWS[rid]["excerpt"]))
+    assert right(rid, top(_word_wrap(ROWS[rid]["excerpt"])))
