@@ -306,6 +306,10 @@ _PREFIXES = [
     re.compile(r"^[A-Za-z][\w.-]{0,63}[ \t]{1,16}\|[ \t]?"),
     # Ray / vLLM worker tags: "(VllmWorker rank=2 pid=123)", "(RayWorkerWrapper pid=9, ip=10.0.0.1)"
     re.compile(r"^\([^()\n]{0,80}\bpid=\d{1,10}[^()\n]{0,40}\)[ \t]*"),
+    # kubectl logs --prefix: "[pod/vllm-7d9c5-x2k4p/vllm] "; pm2: "0|vllm  | "; srun --label: "3: "
+    re.compile(r"^\[pod/[\w.-]{1,253}/[\w.-]{1,63}\][ \t]?"),
+    re.compile(r"^\d{1,4}\|[\w.-]{1,64}[ \t]{0,16}\|[ \t]?"),
+    re.compile(r"^\d{1,5}: "),
     # torch.distributed: "[rank0]: ", mpirun: "[1,0]<stderr>: "
     re.compile(r"^\[rank\d{1,5}\]:[ \t]?"),
     re.compile(r"^\[\d{1,5},\d{1,5}\]<std(?:err|out)>:[ \t]?"),

@@ -1,6 +1,7 @@
 """What a copy from a web page, a chat, a word processor or a container runtime does to an error, undone before
 matching: no-break and other Unicode spaces, zero-width characters, typographic quotes, docker's JSON log records,
-a Markdown list of inline-code lines, and a word-wrapped line that broke at a space. Each shape is applied to real
+a Markdown list of inline-code lines, the log prefixes of kubectl, pm2 and srun, and a word-wrapped line that broke
+at a space. Each shape is applied to real
 development rows (benchmarks/explain_eval, by id) that the rules answer rightly as pasted; the answer must stay."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bwdoctor.knowledge import load_all
 
 ARTS = load_all()
 # rows of several families and shapes (one line, a traceback, a log with prefixes), all answered by a signature
-IDS = ["h071", "h076", "h10032", "h10052", "h106", "h10227", "h11048", "h11118"]
+IDS = ["h071", "h076", "h10032", "h10052", "h106", "h10227", "h11048", "h11118", "h11158", "h091"]
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +45,10 @@ SHAPES = {
         json.dumps({"log": ln + "\n", "stream": "stderr", "time": "2026-11-30T05:00:00.1Z"}) for ln in t.split("\n")
     ),
     "md-inline-code": lambda t: "\n".join(f"- `{ln}`" if ln.strip() else ln for ln in t.split("\n")),
+    # log prefixes of kubectl logs --prefix, pm2 and srun --label
+    "kubectl": lambda t: "\n".join("[pod/vllm-7d9c5-x2k4p/vllm] " + ln for ln in t.split("\n")),
+    "pm2": lambda t: "\n".join("0|vllm     | " + ln for ln in t.split("\n")),
+    "srun": lambda t: "\n".join("3: " + ln for ln in t.split("\n")),
 }
 
 
