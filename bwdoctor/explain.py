@@ -530,7 +530,7 @@ ERROR_WORDS = (
     "panic", "segmentation", "core dumped", "undefined", "mismatch", "too old", "require", "hang", "timed out",
     "timeout", "nvrm", "xid", "compatib", "no kernel", "oom", "out of memory", "does not", "doesn't",
     "not available", "warning", "nvcc", "ptxas", "cicc", "sm_", "compute_", "capability", "glibc", ".so",
-    "cuda", "nccl", "gpu", "driver", "exceed",
+    "cuda", "nccl", "gpu", "driver", "exceed", "crash", "stuck", "freez", "segfault", "died",
 )  # fmt: skip
 
 
@@ -2455,7 +2455,9 @@ _ERRORISH = re.compile(
     r"refus|denied|no such|not found|missing|mismatch|unknown|unrecognized|undefined|does not|doesn't|illegal|"
     r"too old|requires?\b|warn|not compatible|incompatible|larger than|greater than|exceed|insufficient|legacy|"
     r"too (?:small|large|big|many|few)|no longer|only supported|not available|out of|\bNVRM\b|\bNCCL WARN\b|"
-    r"not (?:a )?recogni[sz]ed|not enabled|fall(?:ing)? back",
+    r"not (?:a )?recogni[sz]ed|not enabled|fall(?:ing)? back|"
+    # what a title says of a failure in other words: the process crashed, hung or died
+    r"crash|\bhangs?\b|\bhung\b|stuck|freez|segfault|core dump|\bdied\b",
     re.I,
 )
 

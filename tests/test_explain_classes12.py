@@ -59,3 +59,10 @@ def test_a_quantization_scheme_refused_in_a_title_needs_a_newer_gpu():
     assert top("Quantization scheme is not supported for the current GPU. Min capability: 80.")[0] == (
         "quant-needs-newer-gpu"
     )
+
+
+def test_a_title_that_says_the_process_hung_or_crashed_is_read_as_an_error():
+    # "Obvious hang caused by Custom All Reduce OP": the words of a failure, not of an error message
+    assert top(ROWS["h9043"]["excerpt"])[0] == "custom-allreduce-p2p"
+    # and a sentence without any failure word stays without an answer
+    assert top("Custom All Reduce OP and the GPUs of this box") == []
