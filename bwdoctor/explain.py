@@ -876,10 +876,12 @@ _EV_CUDA_ERR_CODE = re.compile(
     re.I,
 )
 # a CUDA runtime / driver status printed by a loader that probes the GPU: Ollama's "cudart init failure: %d",
-# "cuda driver library init failure: %d", "cudaSetDevice err: %d" (gpu_info_cudart.c, gpu_info_nvcuda.c), Warp's
-# "... (CUDA error %d)"; a line wrapped inside "failure" keeps its number
+# "cuda driver library init failure: %d", "cuda driver library failed to get device context %d", "cudaSetDevice
+# err: %d" (gpu_info_cudart.c, gpu_info_nvcuda.c), Warp's "... (CUDA error %d)"; a line wrapped inside "failure"
+# keeps its number
 _EV_CUDA_STATUS = re.compile(
     r"\b(?:cudart|cuda driver library|nvcuda|cuda) init failur[ \t]{0,40}e:?\s{0,3}(\d{1,3})\b|"
+    r"\b(?:cudart|cuda driver library|nvcuda) failed to get device context:?\s{0,3}(\d{1,3})(?!\d)|"
     r"\bcuda[A-Z]\w{2,40} err(?:or)?:\s{0,3}(\d{1,3})\b|\(CUDA error (\d{1,3})\)",
     re.I,
 )
@@ -933,6 +935,7 @@ CUDA_ERRORS = {
     803: "cudaErrorSystemDriverMismatch",
     802: "cudaErrorSystemNotReady",
     804: "cudaErrorCompatNotSupportedOnDevice",
+    999: "cudaErrorUnknown",
 }
 _CUDA_ERROR_TEXT = {
     "forward compatibility was attempted on non supported hw": 804,
@@ -956,6 +959,7 @@ _CUDA_NAME_CODES = {v.lower(): k for k, v in CUDA_ERRORS.items()} | {
     "cuda_error_out_of_memory": 2,
     "cuda_error_stub_library": 34,
     "cuda_error_system_not_ready": 802,
+    "cuda_error_unknown": 999,
 }
 COMPONENTS = {
     "vllm": re.compile(r"\bvllm\b|VllmWorker|EngineCore", re.I),
@@ -983,6 +987,7 @@ SYMPTOMS = {
     ),
     "p2p": re.compile(r"(?<![a-z])p2p(?![a-z])|peer[ -](?:to[ -]peer|access)", re.I),
     "iommu": re.compile(r"\biommu\b|\bACS\b|ACSCtl", re.I),
+    "shm": re.compile(r"/dev/shm\b|\bshm[-_ ]size\b|shared[- ]memory segment", re.I),
 }
 _TOOLS = re.compile(r"\b(cicc|ptxas|cc1plus|nvcc|ninja|fatbinary|ld)\b")
 _NCCL_CUDA_FAILURE = re.compile(
@@ -1402,6 +1407,8 @@ _OOM_STARTUP = re.compile(
     r"Engine core initialization failed|load_model|Loading model weights|load_weights|init_device|"
     r"\b(?:when|while|during) loading\b|"
     r"Cuda failure 'out of memory'|ncclCommInit|"  # NCCL allocates its buffers when its communicators are made
+    # an inference server creating its model instance (lmdeploy's turbomind, Triton's backends) at start
+    r"create_model_instance|creating modelInstanceState|Failed to create instance|"
     # text-generation-inference's launcher: a shard that died before it was ready (launcher/src/main.rs)
     r"Shard \d{1,3} failed to start|ShardCannotStart",
     re.I,
@@ -1418,7 +1425,9 @@ _OOM_RUNTIME = re.compile(
 _OOM_LOADING = re.compile(
     r"\bin convert\b|\.to\(device\b|\bin _apply\b|from_pretrained|load_state_dict|_load_pretrained_model|"
     r"load_checkpoint_and_dispatch|dispatch_model|\bin load_weights\b|Loading model weights|model_loader[/\\]|"
-    r"\bmodel loading\b|\bloading (?:the )?model\b",
+    r"\bmodel loading\b|\bloading (?:the )?model\b|Error when loading parameters|params_shard_\d+|"
+    # a torch.nn module's constructor allocating its parameters (nn.Linear(...) building the model)
+    r"torch/nn/modules/\w+\.py\", line \d+, in __init__",
     re.I,
 )
 # Words of a running model (a prefill or decode step, long prompts): weaker than a start-up marker, which wins
@@ -1727,8 +1736,11 @@ HINTS: List[tuple] = [
     ((r"cuda-error:35$",), "driver-too-old", 4.0),
     # NCCL's shared-memory segments live in /dev/shm: a bus error in NCCL is a segment past what /dev/shm holds
     ((r"signal:SIGBUS$", r"component:nccl$"), "nccl-shm-too-small", 5.0),
+    # ... and a bus error in a text about /dev/shm is a segment past what it holds, NCCL's or another's
+    ((r"signal:SIGBUS$", r"symptom:shm$"), "nccl-shm-too-small", 5.0),
     ((r"cuda-error:34$",), "cuda-stub-libcuda", 5.0),
     ((r"cuda-error:802$",), "fabric-manager-missing", 5.0),
+    ((r"cuda-error:999$",), "cuda-unknown-error-999", 5.0),
     ((r"cuda-error:217$",), "custom-allreduce-p2p", 3.0),
     ((_CUDA_LIBS,), "cuda-major-mismatch", 2.5),
     ((_SYSTEM_LIBS,), "system-library-missing", 4.0),

@@ -5,7 +5,14 @@ corpus model switched off, so that the rule is what is tested):
   (``import selective_scan_cuda``, ``from vllm import cuda_utils``) makes an old major a build for another CUDA;
 - argparse's ``unrecognized arguments: --flag`` quoted without the program's name is still a serve option that
   this release does not know; a positional argument it refuses is not;
-- vLLM's ``Quantization scheme is not supported`` cut short in a title is still the GPU being too old for it.
+- vLLM's ``Quantization scheme is not supported`` cut short in a title is still the GPU being too old for it;
+- (holdout12) vLLM's /dev/shm check and a bus error in a text about /dev/shm; the start-up free-memory check
+  quoted without its figures; an engine creating its model instance, a model's constructor allocating its
+  parameters, or "loading parameters" placing an OOM; Ollama's "failed to get device context 999" and CUDA 999 by
+  number; text-embeddings-inference's compute-cap check; a Windows DLL "or one of its dependencies" not found;
+  bitsandbytes' loader wrapping a GLIBCXX error; Triton's fp8e4nv refusal; an ``__nvJitLink`` symbol with its
+  version cut off and torch's NCCL config refused by an older NCCL; a kernel's illegal memory access alone is
+  not the GPU falling off the bus.
 """
 
 from __future__ import annotations
@@ -66,3 +73,51 @@ def test_a_title_that_says_the_process_hung_or_crashed_is_read_as_an_error():
     assert top(ROWS["h9043"]["excerpt"])[0] == "custom-allreduce-p2p"
     # and a sentence without any failure word stays without an answer
     assert top("Custom All Reduce OP and the GPUs of this box") == []
+
+
+# ------------------------------------------------------------------ read from holdout12
+
+
+@pytest.mark.parametrize(
+    "rid, slug",
+    [
+        ("h12016", "nccl-shm-too-small"),  # Insufficient space in /dev/shm: 240 MiB required, 64 MiB free.
+        ("h12044", "nccl-shm-too-small"),  # SIGBUS once the ring buffer outgrows /dev/shm
+        ("h12033", "startup-oom"),  # "Free Memory on device on startup is less than desired ..." in a title
+        ("h12063", "startup-oom"),  # turbomind's _create_model_instance
+        ("h11052", "startup-oom"),  # Triton server: "Failed to create instance ... creating modelInstanceState"
+        ("h12011", "weights-do-not-fit"),  # nn.Linear's __init__ allocating the weights
+        ("h12062", "cuda-unknown-error-999"),  # Ollama: "failed to get device context 999"
+        ("h12116", "no-kernel-image"),  # TEI: Runtime compute cap 120 is not compatible with compile time ... 80
+        ("h12117", "no-kernel-image"),  # ... cap 52 vs 75 (gpu-too-old, no-kernel-image also right)
+        ("h12085", "missing-library"),  # llama.dll (or one of its dependencies)
+        ("h12113", "libstdcxx-too-old"),  # bitsandbytes' loader wraps GLIBCXX_3.4.32 not found
+        ("h12186", "quant-needs-newer-gpu"),  # fp8e4nv data type is not supported on CUDA arch < 89
+        ("h12206", "cuda-library-shadowed"),  # __nvJitLinkAddData_12_1, version libnvJitL (cut)
+        ("h12022", "cuda-library-shadowed"),  # Invalid config blocking attribute value -2147483648
+        ("h12141", "missing-library"),  # Triton: libcuda.so cannot found! Possible files ... libcuda.so.1
+    ],
+)
+def test_holdout12_classes(rid, slug):
+    assert top(ROWS[rid]["excerpt"])[0] == slug
+
+
+def test_the_holdout12_rules_keep_to_their_class():
+    # a bus error with no word of shared memory, and /dev/shm with no bus error, stay without this answer
+    assert "nccl-shm-too-small" not in top("Fatal Python error: Bus error\nThread 0x7f (most recent call first):")
+    # CUDA 999 by its number, as a loader prints it, is the unknown error; another number is not
+    assert top("cuda driver library failed to get device context 801")[:1] != ["cuda-unknown-error-999"]
+    assert top("CUDA error 999 during cudaMalloc")[0] == "cuda-unknown-error-999"
+    # bitsandbytes' loader wrapping its own missing CUDA build stays its article
+    wrapped = "Could not load bitsandbytes native library: libbitsandbytes_cuda128.so: cannot open shared object file"
+    assert top(wrapped)[0] != "libstdcxx-too-old"
+    # an OOM while serving is not moved to the start by the word "instance" alone
+    assert top("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB in a new instance")[0] != (
+        "startup-oom"
+    )
+    # a kernel's illegal memory access alone answers nothing; the driver saying the GPU is lost still does
+    assert top("RuntimeError: CUDA error: an illegal memory access was encountered") == []
+    lost = "NVRM: Xid (PCI:0000:01:00): 79, pid=1, GPU has fallen off the bus.\n" + (
+        "RuntimeError: CUDA error: an illegal memory access was encountered"
+    )
+    assert top(lost)[0] == "gpu-fallen-off-bus"
