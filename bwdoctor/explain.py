@@ -323,7 +323,7 @@ _PREFIXES = [
     # ISO / syslog / Python logging timestamps, optional level and logger name after them
     re.compile(
         r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?[ \t]{0,4}"
-        r"(?:-[ \t])?(?:(?:\[?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\]?)[ \t]{0,4}(?:-[ \t])?)?"
+        r"(?:-[ \t])?(?:(?:\[?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\]?)(?![:\w])[ \t]{0,4}(?:-[ \t])?)?"
     ),
     re.compile(
         r"^[A-Z][a-z]{2}[ \t]{1,2}\d{1,2}[ \t]\d{2}:\d{2}:\d{2}[ \t][\w.-]{1,64}[ \t][\w./-]{1,64}(?:\[\d+\])?:[ \t]?"

@@ -107,3 +107,13 @@ def test_a_word_wrapped_paste_keeps_its_answer(rid):
     # "on|device"), except inside a token longer than a line (h045: a path)
     assert right(rid, top(ROWS[rid]["excerpt"]))
     assert right(rid, top(_word_wrap(ROWS[rid]["excerpt"])))
+
+
+def test_a_timestamp_prefix_leaves_a_level_word_that_heads_the_message():
+    # "FATAL: kernel ..." is xformers' message, not a log level after the timestamp (h11100)
+    line = ROWS["h11100"]["excerpt"]
+    assert normalize("2026-11-30T05:00:01.123456Z " + line) == line
+    assert right("h11100", top("2026-11-30T05:00:01.123456Z " + line))
+    # a level between the timestamp and the message still goes
+    assert normalize("2024-01-01 12:00:00,123 - ERROR - boom") == "boom"
+    assert normalize("2024-01-01 12:00:00 [ERROR] boom") == "boom"
