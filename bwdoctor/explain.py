@@ -30,6 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import AbstractSet, Any, Dict, Iterable, List, Optional, Union
 
+from bwdoctor.domain.cuda import min_driver_for
+from bwdoctor.domain.versions import release
 from bwdoctor.elf.demangle import demangle
 from bwdoctor.redact import redact
 
@@ -877,12 +879,12 @@ _EV_CUDA_ERR_CODE = re.compile(
 )
 # a CUDA runtime / driver status printed by a loader that probes the GPU: Ollama's "cudart init failure: %d",
 # "cuda driver library init failure: %d", "cuda driver library failed to get device context %d", "cudaSetDevice
-# err: %d" (gpu_info_cudart.c, gpu_info_nvcuda.c), Warp's "... (CUDA error %d)"; a line wrapped inside "failure"
-# keeps its number
+# err: %d" (gpu_info_cudart.c, gpu_info_nvcuda.c), Warp's "... (CUDA error %d)" and "Warp CUDA error %d (...)"; a
+# line wrapped inside "failure" keeps its number
 _EV_CUDA_STATUS = re.compile(
     r"\b(?:cudart|cuda driver library|nvcuda|cuda) init failur[ \t]{0,40}e:?\s{0,3}(\d{1,3})\b|"
     r"\b(?:cudart|cuda driver library|nvcuda) failed to get device context:?\s{0,3}(\d{1,3})(?!\d)|"
-    r"\bcuda[A-Z]\w{2,40} err(?:or)?:\s{0,3}(\d{1,3})\b|\(CUDA error (\d{1,3})\)",
+    r"\bcuda[A-Z]\w{2,40} err(?:or)?:\s{0,3}(\d{1,3})\b|\(CUDA error (\d{1,3})\)|\bWarp CUDA error (\d{1,3})\b",
     re.I,
 )
 _EV_CUDA_ERR_NAME = re.compile(r"\b(cudaError[A-Z]\w{2,60}|CUDA_ERROR_[A-Z_]{3,60})\b")
@@ -927,6 +929,7 @@ CUDA_ERRORS = {
     2: "cudaErrorMemoryAllocation",
     34: "cudaErrorStubLibrary",
     35: "cudaErrorInsufficientDriver",
+    36: "cudaErrorCallRequiresNewerDriver",
     100: "cudaErrorNoDevice",
     209: "cudaErrorNoKernelImageForDevice",
     217: "cudaErrorPeerAccessUnsupported",
@@ -943,6 +946,7 @@ _CUDA_ERROR_TEXT = {
     "no kernel image is available for execution on the device": 209,
     "the provided ptx was compiled with an unsupported toolchain": 222,
     "cuda driver version is insufficient for cuda runtime version": 35,
+    "api call is not supported in the installed cuda driver": 36,
     "no cuda-capable device is detected": 100,
     "peer access is not supported between these two devices": 217,
     "device-side assert triggered": 710,
@@ -980,12 +984,18 @@ COMPONENTS = {
 SYMPTOMS = {
     "hang": re.compile(r"\b(?:hangs?|hung|hanging|stuck|freez(?:e|es|ing)|deadlock(?:ed)?|no progress)\b", re.I),
     "wrong-result": re.compile(
-        r"incorrect results?|wrong results?|garbage|gibberish|garbled|all zeros|returns? zeros|tensor\(\[0\., 0\.", re.I
+        r"incorrect results?|wrong results?|garbage|gibberish|garbled|all zeros|returns? zeros|tensor\(\[0\., 0\.|"
+        r"not (?:copying|copied|transferr\w{0,3})[^\n]{0,30}correctly|\bcorrupt(?:ed|ion|s)?\b",
+        re.I,
     ),
     "parallel": re.compile(
         r"tensor[-_ ]parallel|\btp[-_ ]?size|--tp\b|all_?reduce|multi-?gpu|\b[2-8] ?x ?(?:rtx|gpu)|\bTP ?= ?[2-8]", re.I
     ),
-    "p2p": re.compile(r"(?<![a-z])p2p(?![a-z])|peer[ -](?:to[ -]peer|access)", re.I),
+    "p2p": re.compile(
+        r"(?<![a-z])p2p(?![a-z])|peer[ -](?:to[ -]peer|access)|between (?:two|the|\d|multiple|different) GPUs|"
+        r"GPU[ -]to[ -]GPU",
+        re.I,
+    ),
     "iommu": re.compile(r"\biommu\b|\bACS\b|ACSCtl", re.I),
     "shm": re.compile(r"/dev/shm\b|\bshm[-_ ]size\b|shared[- ]memory segment", re.I),
 }
@@ -1516,6 +1526,39 @@ def _line_at(text: str, pos: int) -> str:
     return text[start : end if end >= 0 else len(text)]
 
 
+# torch's environment report (python -m torch.utils.collect_env, vLLM's collect_env.py), as users paste it
+_TORCH_CUDA_BUILT = re.compile(r"CUDA used to build PyTorch:\s{0,4}(\d{1,2}\.\d{1,2})")
+_DRIVER_SAID = re.compile(r"Nvidia driver version:\s{0,4}(\d{3}\.\d{1,3}(?:\.\d{1,3})?|No CUDA|N/A|Could not collect)")
+_CUDA_UNAVAILABLE = re.compile(r"Is CUDA available:\s{0,4}(?:False|No)\b")
+_TORCH_CPU_BUILD = re.compile(r"\b(?:torch|PyTorch)\b[^\n]{0,30}?\b\d\.\d{1,2}\.\d{1,2}\+cpu\b", re.I)
+
+
+def _environment_report(text: str) -> List[str]:
+    """Families read from torch's environment report: a driver below what the CUDA torch was built with needs
+    (its major's floor, or the release's own driver before CUDA 11), or no driver at all, with CUDA unavailable;
+    and a CPU-only torch build named anywhere."""
+    out: List[str] = []
+    if "+cpu" in text and _TORCH_CPU_BUILD.search(text):
+        out.append("torch-cpu-build")
+    if "Is CUDA available" not in text or not _CUDA_UNAVAILABLE.search(text):
+        return out
+    said = _DRIVER_SAID.search(text)
+    if said is None:
+        return out
+    if not said.group(1)[:1].isdigit():
+        out.append("collect-env-no-driver")
+        return out
+    built = _TORCH_CUDA_BUILT.search(text)
+    if built is None:
+        return out
+    full, floor = min_driver_for(built.group(1))
+    need = release(floor or full or "")
+    have = release(said.group(1))
+    if need and have and have < need:
+        out.append("driver-below-torch-cuda")
+    return out
+
+
 def extract_evidence(text: str) -> dict:
     """What the error names, read the way the field writes it: symbols (with their library and demangled form),
     missing sonames and majors, glibc/GLIBCXX versions, sm/compute archs and capabilities, CUDA error codes and
@@ -1669,6 +1712,7 @@ def extract_evidence(text: str) -> dict:
         families.append(name)
     if ancient:
         families.append("cc-stated-ancient")
+    families.extend(_environment_report(text))
     phase = oom_phase(text)
     if phase:
         families.append("oom:" + phase)
@@ -1734,6 +1778,13 @@ HINTS: List[tuple] = [
     ((r"cuda-error:209$",), "no-kernel-image", 3.0),
     ((r"cuda-error:222$",), "ptx-toolchain", 4.0),
     ((r"cuda-error:35$",), "driver-too-old", 4.0),
+    ((r"cuda-error:36$",), "driver-too-old", 4.0),
+    # torch's environment report: a driver below what torch's CUDA needs, and CUDA not available
+    ((r"family:driver-below-torch-cuda$",), "driver-too-old", 6.0),
+    # ... or no driver reported at all
+    ((r"family:collect-env-no-driver$",), "no-driver-in-container", 4.0),
+    # a CPU-only torch build named where CUDA was wanted
+    ((r"family:torch-cpu-build$",), "cpu-torch-cuda-extension", 4.0),
     # NCCL's shared-memory segments live in /dev/shm: a bus error in NCCL is a segment past what /dev/shm holds
     ((r"signal:SIGBUS$", r"component:nccl$"), "nccl-shm-too-small", 5.0),
     # ... and a bus error in a text about /dev/shm is a segment past what it holds, NCCL's or another's
@@ -2158,6 +2209,11 @@ TAIL_LINES = 60  # the last lines of a long block, kept for tier 2 whatever word
 QUERY_LINES_MAX = 600  # error lines kept per input for tier 2 (first 150, then the latest ones)
 QUERY_CHARS_MAX = 400_000
 PHRASE_DF_MAX = 3  # a two-word phrase found in more articles than this says little about any one of them
+# Phrases of the CUDA errors any kernel can end in (a bad access, a failed launch): an article may name them as what
+# its failure looks like, but in an error they say nothing of which failure it was (most often the kernel's own bug)
+GENERIC_PHRASES = frozenset(
+    {"illegal memory", "memory access", "access encountered", "unspecified launch", "launch failure", "cuda kernel"}
+)
 LIKELY_MIN = 6.0  # tier-2 score an article needs to be reported as "likely"
 LIKELY_PHRASES = 2  # distinctive phrases of the article the error lines must contain (without a hint)
 HINT_ALONE = 3.0  # a hint at least this heavy makes an article likely with HINT_MARGIN more of any score
@@ -2286,7 +2342,7 @@ def _index(articles: Dict[str, Any]) -> _Index:
             pdf[ph] = pdf.get(ph, 0) + 1
     n_docs = max(len(docs), 1)
     idf = {t: math.log(1 + (n_docs - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-    pidf = {ph: math.log(n_docs / f) for ph, f in pdf.items() if f <= PHRASE_DF_MAX}
+    pidf = {ph: math.log(n_docs / f) for ph, f in pdf.items() if f <= PHRASE_DF_MAX and ph not in GENERIC_PHRASES}
     idx = _Index(docs=docs, idf=idf, avg=sum(d.length for d in docs) / n_docs, phrase_idf=pidf)
     _INDEX_CACHE.clear()
     _INDEX_CACHE[key] = idx
@@ -2310,9 +2366,17 @@ def _bm25(idx: _Index, q: Iterable[str]) -> Dict[str, tuple]:
     return out
 
 
+# The advice torch prints under every CUDA error, whatever the error: it says nothing of the cause
+_TORCH_CUDA_ADVICE = re.compile(
+    r"^(?:CUDA kernel errors might be asynchronously reported|For debugging consider passing CUDA_LAUNCH_BLOCKING"
+    r"|Compile with [`'\"]?TORCH_USE_CUDA_DSA)"
+)
+
+
 @dataclass
 class _Query:
-    """The error lines of one input, bounded: every line of a short paste, else the first and latest error lines."""
+    """The error lines of one input, bounded: every line of a short paste, else the first and latest error lines
+    (without torch's advice lines, which every CUDA error carries)."""
 
     head: List[tuple] = field(default_factory=list)
     tail: Any = None
@@ -2324,7 +2388,7 @@ class _Query:
 
     def add(self, line_no: int, line: str) -> None:
         s = line.strip()
-        if len(s) < 3:
+        if len(s) < 3 or (s[:1] in "CF" and _TORCH_CUDA_ADVICE.match(s)):
             return
         s = s[:2000]
         key = _fold(s)

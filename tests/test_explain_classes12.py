@@ -12,7 +12,12 @@ corpus model switched off, so that the rule is what is tested):
   number; text-embeddings-inference's compute-cap check; a Windows DLL "or one of its dependencies" not found;
   bitsandbytes' loader wrapping a GLIBCXX error; Triton's fp8e4nv refusal; an ``__nvJitLink`` symbol with its
   version cut off and torch's NCCL config refused by an older NCCL; a kernel's illegal memory access alone is
-  not the GPU falling off the bus.
+  not the GPU falling off the bus;
+- (holdout13) llama.cpp's "no device code compatible with CUDA arch" and "compiled without support for the
+  current GPU architecture"; Xid 79 named in a title; the GSP's PMU halting; CTranslate2's "Library ... is not
+  found or cannot be loaded"; a GPU that "does not support bfloat16"; NVHPC's compiler check; transformers spilling
+  weights to the disk; Warp's CUDA error 36; torch's environment report with a driver below what its CUDA needs,
+  or with no driver; torch's advice lines under a CUDA error are read as nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import pytest
 from evalrows import ROWS
 
 from bwdoctor import explain_model
-from bwdoctor.explain import analyse_text
+from bwdoctor.domain.cuda import min_driver_for
+from bwdoctor.explain import analyse_text, extract_evidence
 from bwdoctor.knowledge import load_all
 
 ARTS = load_all()
@@ -121,3 +127,68 @@ def test_the_holdout12_rules_keep_to_their_class():
         "RuntimeError: CUDA error: an illegal memory access was encountered"
     )
     assert top(lost)[0] == "gpu-fallen-off-bus"
+
+
+# ------------------------------------------------------------------ read from holdout13
+
+
+@pytest.mark.parametrize(
+    "rid, slug",
+    [
+        ("h13040", "no-kernel-image"),  # has no device code compatible with CUDA arch 610 (was: fallen off the bus)
+        ("h13053", "no-kernel-image"),  # ggml-cuda was compiled without support for the current GPU architecture
+        ("h13058", "gpu-fallen-off-bus"),  # "Random Xid 79 with zero precursor" in a title
+        ("h13059", "gpu-fallen-off-bus"),  # "Falls Off Bus with Xid 79 Under Load"
+        ("h13079", "gsp-init-failure"),  # Received signal from GSP that PMU has halted
+        ("h13107", "missing-library"),  # Library libcublas.so.12 is not found or cannot be loaded
+        ("h13009", "gpu-too-old"),  # "2080 Ti does not support bfloat16"
+        ("h13049", "host-compiler-unsupported"),  # nvc++ is the only NVHPC compiler that is supported.
+        ("h13161", "weights-do-not-fit"),  # device_map had weights offloaded to the disk
+        ("h13042", "driver-too-old"),  # Warp CUDA error 36
+        ("h13064", "driver-too-old"),  # collect_env: CUDA used to build PyTorch 10.2, driver 410.104, no CUDA
+        ("h10018", "no-driver-in-container"),  # collect_env: Nvidia driver version: No CUDA
+    ],
+)
+def test_holdout13_classes(rid, slug):
+    assert top(ROWS[rid]["excerpt"])[0] == slug
+
+
+REPORT = """PyTorch version: 2.7.0+cu128
+CUDA used to build PyTorch: 12.8
+Is CUDA available: {avail}
+CUDA runtime version: 12.8.93
+Nvidia driver version: {driver}
+"""
+
+
+def test_an_environment_report_is_read_by_the_driver_table():
+    fams = extract_evidence(REPORT.format(avail="False", driver="470.82.01")).get("families", [])
+    assert "driver-below-torch-cuda" in fams  # below 12.x's floor (525.60.13)
+    # at or above the floor (minor-version compatibility), or with CUDA available, the driver is not the cause
+    assert "driver-below-torch-cuda" not in extract_evidence(REPORT.format(avail="False", driver="535.104.05")).get(
+        "families", []
+    )
+    assert "driver-below-torch-cuda" not in extract_evidence(REPORT.format(avail="True", driver="470.82.01")).get(
+        "families", []
+    )
+    # a report with no driver at all, and a malformed one, are read without error
+    assert "collect-env-no-driver" in extract_evidence(REPORT.format(avail="No", driver="N/A"))["families"]
+    assert extract_evidence(REPORT.format(avail="False", driver="999.99999.1") + "\x00\ufffd") is not None
+    # before minor-version compatibility a release needs its own driver
+    assert min_driver_for("10.2") == ("440.33", None)
+    assert min_driver_for("12.8") == ("570.26", "525.60.13")
+
+
+def test_torch_advice_lines_say_nothing_of_the_cause():
+    advice = (
+        "CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might "
+        "be incorrect.\nFor debugging consider passing CUDA_LAUNCH_BLOCKING=1\nCompile with `TORCH_USE_CUDA_DSA` to "
+        "enable device-side assertions."
+    )
+    # a negative (CUDA graph capture misuse in the code) whose only CUDA words are the advice (h12029)
+    assert top(ROWS["h12029"]["excerpt"]) == []
+    assert top("RuntimeError: CUDA error: operation not permitted when stream is capturing\n" + advice) == []
+    # the error above the advice still answers
+    assert top("RuntimeError: CUDA error: no kernel image is available for execution on the device\n" + advice)[0] == (
+        "no-kernel-image"
+    )

@@ -63,6 +63,16 @@ TOOLKIT_DRIVER: dict[Release, str] = {
 # Minor-version compatibility: a runtime of a major runs on any driver at or above that major's floor
 # (same release notes, "CUDA minor version compatibility"); below it the runtime cannot start at all.
 MAJOR_DRIVER_FLOOR: dict[int, str] = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
+# Releases before minor-version compatibility (CUDA 10 and older need their own release's driver), from the same
+# table; kept apart from TOOLKIT_DRIVER, which lists the toolkits a machine can be given today.
+LEGACY_TOOLKIT_DRIVER: dict[Release, str] = {
+    (9, 0): "384.81",
+    (9, 1): "390.46",
+    (9, 2): "396.26",
+    (10, 0): "410.48",
+    (10, 1): "418.39",
+    (10, 2): "440.33",
+}
 
 
 def cuda_release(version: object) -> Release | None:
@@ -103,7 +113,7 @@ def min_driver_for(cuda: object) -> tuple[str | None, str | None]:
     v = cuda_release(cuda)
     if v is None:
         return None, None
-    full = TOOLKIT_DRIVER.get(v)
+    full = TOOLKIT_DRIVER.get(v) or LEGACY_TOOLKIT_DRIVER.get(v)
     if full is None:  # a release newer than the table: the newest known of that major
         known = [k for k in TOOLKIT_DRIVER if k[0] == v[0] and k <= v]
         full = TOOLKIT_DRIVER[max(known)] if known else None
