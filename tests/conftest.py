@@ -17,6 +17,16 @@ if not os.environ.get("BWDOCTOR_CACHE_DIR"):
     atexit.register(shutil.rmtree, os.environ["BWDOCTOR_CACHE_DIR"], True)  # a test run leaves nothing behind
 
 HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def rules_only(monkeypatch):
+    """explain without its corpus model: a class test tests the rule (pytestmark = usefixtures("rules_only"))."""
+    from bwdoctor import explain_model
+
+    monkeypatch.setitem(explain_model._MODEL, "m", None)
+
+
 H100_ROOT = HERE / "fixtures" / "roots" / "h100-box"
 
 

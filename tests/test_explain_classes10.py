@@ -14,22 +14,14 @@ model switched off, so that the rule is what is tested):
 from __future__ import annotations
 
 import pytest
-from evalrows import ROWS
+from evalrows import ARTS, ROWS, slugs
 
-from bwdoctor import explain_model
 from bwdoctor.explain import analyse_text, evidence_keys, extract_evidence
-from bwdoctor.knowledge import load_all
 
-ARTS = load_all()
-
-
-@pytest.fixture(autouse=True)
-def _rules_only(monkeypatch):
-    monkeypatch.setitem(explain_model._MODEL, "m", None)
+pytestmark = pytest.mark.usefixtures("rules_only")
 
 
-def top(text: str) -> list:
-    return [m["slug"] for m in analyse_text(text, ARTS)["matches"]]
+top = slugs
 
 
 @pytest.mark.parametrize(

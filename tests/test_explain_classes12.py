@@ -23,23 +23,15 @@ corpus model switched off, so that the rule is what is tested):
 from __future__ import annotations
 
 import pytest
-from evalrows import ROWS
+from evalrows import ROWS, slugs
 
-from bwdoctor import explain_model
 from bwdoctor.domain.cuda import min_driver_for
-from bwdoctor.explain import analyse_text, extract_evidence
-from bwdoctor.knowledge import load_all
+from bwdoctor.explain import extract_evidence
 
-ARTS = load_all()
-
-
-@pytest.fixture(autouse=True)
-def _rules_only(monkeypatch):
-    monkeypatch.setitem(explain_model._MODEL, "m", None)
+pytestmark = pytest.mark.usefixtures("rules_only")
 
 
-def top(text: str) -> list:
-    return [m["slug"] for m in analyse_text(text, ARTS)["matches"]]
+top = slugs
 
 
 @pytest.mark.parametrize("rid", ["h3019", "h3036", "h9112", "h10123"])

@@ -10,25 +10,19 @@ import json
 import textwrap
 
 import pytest
-from evalrows import ROWS
+from evalrows import ROWS, slugs
 
-from bwdoctor import explain_model
-from bwdoctor.explain import LINE_MAX, analyse_text, normalize
-from bwdoctor.knowledge import load_all
+from bwdoctor.explain import LINE_MAX, normalize
 
-ARTS = load_all()
 # rows of several families and shapes (one line, a traceback, a log with prefixes), all answered by a signature
 IDS = ["h071", "h076", "h10032", "h10052", "h106", "h10227", "h11048", "h11118", "h11158", "h091"]
 
 
-@pytest.fixture(autouse=True)
-def _rules_only(monkeypatch):
-    monkeypatch.setitem(explain_model._MODEL, "m", None)
+pytestmark = pytest.mark.usefixtures("rules_only")
 
 
 def top(text: str):
-    m = analyse_text(text, ARTS)["matches"]
-    return m[0]["slug"] if m else None
+    return (slugs(text) or [None])[0]
 
 
 def right(rid: str, slug) -> bool:
