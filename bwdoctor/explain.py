@@ -884,7 +884,8 @@ _EV_CUDA_ERR_CODE = re.compile(
 _EV_CUDA_STATUS = re.compile(
     r"\b(?:cudart|cuda driver library|nvcuda|cuda) init failur[ \t]{0,40}e:?\s{0,3}(\d{1,3})\b|"
     r"\b(?:cudart|cuda driver library|nvcuda) failed to get device context:?\s{0,3}(\d{1,3})(?!\d)|"
-    r"\bcuda[A-Z]\w{2,40} err(?:or)?:\s{0,3}(\d{1,3})\b|\(CUDA error (\d{1,3})\)|\bWarp CUDA error (\d{1,3})\b",
+    r"\bcuda[A-Z]\w{2,40} err(?:or)?:\s{0,3}(\d{1,3})\b|\(CUDA error (\d{1,3})\)|\bWarp CUDA error (\d{1,3})\b|"
+    r"\bcu(?:da)?DriverGetVersion failed:\s{0,3}(\d{1,3})\b",
     re.I,
 )
 _EV_CUDA_ERR_NAME = re.compile(r"\b(cudaError[A-Z]\w{2,60}|CUDA_ERROR_[A-Z_]{3,60})\b")
@@ -1963,8 +1964,21 @@ _WRONG_PHASE = {
 }
 
 
+# Articles of one CUDA status: a text whose CUDA statuses are all other ones is not theirs, whatever words they
+# share ("cuda driver library init failure: 100" is no device, not the 999 of the same wording)
+_CODE_ARTICLES = {
+    "cuda-unknown-error-999": ("cuda-error:999",),
+    "fabric-manager-missing": ("cuda-error:802",),
+    "cuda-stub-libcuda": ("cuda-error:34",),
+    "cuda-compat-mismatch": ("cuda-error:803", "cuda-error:804"),
+}
+
+
 def _allowed(slug: str, keys: List[str], text: str) -> bool:
     if any(k in keys for k in _WRONG_PHASE.get(slug, ())):
+        return False
+    own = _CODE_ARTICLES.get(slug)
+    if own and not any(k in keys for k in own) and any(k.startswith("cuda-error:") for k in keys):
         return False
     req = _REQUIRES_RX.get(slug)
     if req is None:

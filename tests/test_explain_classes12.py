@@ -184,3 +184,17 @@ def test_torch_advice_lines_say_nothing_of_the_cause():
     assert top("RuntimeError: CUDA error: no kernel image is available for execution on the device\n" + advice)[0] == (
         "no-kernel-image"
     )
+
+
+# ------------------------------------------------------------------ read from Ollama's GPU probes (its source)
+
+
+def test_a_cuda_status_article_is_not_given_to_another_status_in_the_same_words():
+    # Ollama prints every driver status in one wording: 100 (no device) is not the unknown error 999
+    line = 'msg="unable to load cuda driver library" error="cuda driver library init failure: {}"'
+    assert "cuda-unknown-error-999" not in top(line.format(100))
+    assert top(line.format(999))[0] == "cuda-unknown-error-999"
+    assert top(line.format(802))[0] == "fabric-manager-missing"
+    # cuDriverGetVersion / cudaDriverGetVersion failing with a status is that status
+    assert top("cuDriverGetVersion failed: 34")[0] == "cuda-stub-libcuda"
+    assert top("cudaDriverGetVersion failed: 35")[0] == "driver-too-old"
