@@ -1916,6 +1916,11 @@ _GPU_TOPIC = (
     r"capabilit|sm_?\d{2,3}|\bsm ?\d{2,3}\b|sm\d{1,2}x|compute_\d{2,3}|\bgpus?\b|ampere|\bada\b|hopper|turing|volta|"
     r"blackwell|hardware|\bcc\b|rtx|geforce|tesla|\b[ahlbv]\d{2,3}\b|(?<!model )architecture"
 )
+# the words of a quantized format or its kernels: the quantization article's GPU floor is that format's
+_QUANT_TOPIC = (
+    r"quant|fp8|float8|e4m3|e5m2|fp8e4|int8|8-?bit|int4|4-?bit|awq|gptq|marlin|nvfp4|fp4|mxfp|scaled_mm|"
+    r"bitsandbytes|w8a8|w4a16|compressed.tensors|Int8 Matmul|\bbf16\b|bfloat16"
+)
 _P2P_TOPIC = (
     r"p2p|peer|all.?reduce|ipc|nvlink|tensor.?parallel|\btp\b|multi.?gpu|topo|nccl|\bPHB\b|\bPIX\b|\bPXB\b|"
     r"\bNV\d{1,2}\b|Connection traversing"
@@ -1943,7 +1948,7 @@ REQUIRES: Dict[str, str] = {
     # a GPU-capability article needs the text to speak of a GPU, an arch or a capability: "FlashAttention only
     # supports fp16", "fp8 is not supported for this model architecture" are limits of the software, not the GPU
     "flash-attn-arch-gate": _GPU_TOPIC,
-    "quant-needs-newer-gpu": _GPU_TOPIC,
+    "quant-needs-newer-gpu": rf"^(?=[\s\S]*?(?:{_GPU_TOPIC}))(?=[\s\S]*?(?:{_QUANT_TOPIC}))",
     # peer-to-peer articles need peer-to-peer in the text: "CUDA error: invalid argument" alone is any kernel's
     "custom-allreduce-p2p": _P2P_TOPIC,
     "consumer-p2p-hang": _P2P_TOPIC + r"|\bhangs?\b|hung|stuck|freez|deadlock|timed? ?out|watchdog",
