@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import AbstractSet, Any, Dict, Iterable, List, Optional, Union
 
 from bwdoctor.domain.cuda import min_driver_for
-from bwdoctor.domain.versions import release
+from bwdoctor.domain.versions import driver_version_tuple
 from bwdoctor.elf.demangle import demangle
 from bwdoctor.redact import redact
 
@@ -1553,8 +1553,8 @@ def _environment_report(text: str) -> List[str]:
     if built is None:
         return out
     full, floor = min_driver_for(built.group(1))
-    need = release(floor or full or "")
-    have = release(said.group(1))
+    need = driver_version_tuple(floor or full)
+    have = driver_version_tuple(said.group(1))
     if need and have and have < need:
         out.append("driver-below-torch-cuda")
     return out
