@@ -268,8 +268,8 @@ def _plain_char(m: re.Match) -> str:
 
 # A container runtime's JSON log record (docker's json-file driver, journald's JSON export, a cloud logger's
 # text payload): the message is the value of its log key
-_JSON_RECORD = re.compile(r'^\{[^\n]{0,200}?"(?:log|MESSAGE|textPayload)"[ \t]*:[ \t]*"')
 _JSON_KEYS = ("log", "MESSAGE", "textPayload")
+_JSON_RECORD = re.compile(r'^\{[^\n]{0,200}?"(?:' + "|".join(_JSON_KEYS) + r')"[ \t]*:[ \t]*"')
 
 
 def _json_record(line: str) -> str:
@@ -282,7 +282,7 @@ def _json_record(line: str) -> str:
         for key in _JSON_KEYS:
             value = record.get(key)
             if isinstance(value, str):
-                return " ".join(value.split("\n")).rstrip()
+                return value.replace("\n", " ").rstrip()
     return line
 
 
