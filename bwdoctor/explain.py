@@ -1948,6 +1948,8 @@ REQUIRES: Dict[str, str] = {
     # a GPU-capability article needs the text to speak of a GPU, an arch or a capability: "FlashAttention only
     # supports fp16", "fp8 is not supported for this model architecture" are limits of the software, not the GPU
     "flash-attn-arch-gate": _GPU_TOPIC,
+    # ... and the quantization article both a GPU and a quantized format (two lookaheads from the start: each
+    # is found anywhere in the text)
     "quant-needs-newer-gpu": rf"^(?=[\s\S]*?(?:{_GPU_TOPIC}))(?=[\s\S]*?(?:{_QUANT_TOPIC}))",
     # peer-to-peer articles need peer-to-peer in the text: "CUDA error: invalid argument" alone is any kernel's
     "custom-allreduce-p2p": _P2P_TOPIC,
