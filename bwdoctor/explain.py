@@ -1252,6 +1252,20 @@ _FAMILIES += [
 ]
 # Fresh wordings of known failures, read as classes from the holdout4/holdout5 misses
 _FAMILIES += [
+    # GPU code missing for an arch, in a sentence rather than CUDA's own words ("gptq_marlin_repack has no SM70
+    # kernel image", "no kernel image for sm_120 in the wheel")
+    (
+        "kernel-image-missing",
+        re.compile(
+            r"\b(?:no|missing|without|lacks?|lacking)\b[^\n]{0,40}?\bkernel images?\b[^\n]{0,60}?"
+            r"(?:\bsm_?\d{2,3}|\bcompute_\d{2,3}|capabilit|\barch)|"
+            r"\b(?:no|missing|without|lacks?|lacking)\s+(?:[\w.-]+\s+){0,2}?(?:sm_?\d{2,3}|compute_\d{2,3})[af]?"
+            r"\s+kernel images?\b|"
+            r"(?:\bsm_?\d{2,3}|\bcompute_\d{2,3})[af]?\b[^\n]{0,20}?\bkernel images?\b[^\n]{0,30}?"
+            r"\b(?:missing|not (?:found|available|included|present))",
+            re.I,
+        ),
+    ),
     # a compiler running out of host memory (EDG's "catastrophic error: out of memory" under nvcc) or a compile job
     # the kernel killed: a bare "Killed" line right after a compiler command line
     (
@@ -1885,6 +1899,7 @@ HINTS: List[tuple] = [
     ((r"family:arch-specific-target$",), "arch-suffix-missing", 8.0),
     ((r"family:allocator-option-unsupported$",), "allocator-conf", 6.0),
     ((r"family:two-cudart$",), "two-cuda-runtimes", 8.0),
+    ((r"family:kernel-image-missing$",), "no-kernel-image", 5.0),
     ((r"family:unrecognized-flag$",), "unknown-serve-option", 5.0),
     ((r"family:engine-args-keyword$",), "unknown-serve-option", 6.0),
     ((r"family:pyd-entry-point$",), "undefined-symbol", 5.0),
