@@ -347,8 +347,14 @@ _LOUD_INFO = re.compile(r"GPU blocks: 0\b|num_gpu_blocks\s{0,2}[=:]\s{0,2}0\b", 
 _ANY_PREFIX = re.compile("|".join(f"(?:{p.pattern[1:]})" for p in _PREFIXES))  # one anchored match per round
 
 
+# The kernel driver's banner on every load: a module that loaded, whatever the failure that follows
+_LOAD_BANNER = re.compile(r"NVRM: loading NVIDIA UNIX (?:Open )?(?:x86_64 |aarch64 )?Kernel Module\b")
+
+
 def _quiet(raw: str) -> bool:
-    """Whether a raw line is an INFO/DEBUG record that says nothing failed."""
+    """Whether a raw line is an INFO/DEBUG record, or the driver's load banner, that says nothing failed."""
+    if _LOAD_BANNER.search(raw):
+        return True
     return bool(_QUIET_RECORD.match(raw)) and not ("blocks" in raw and _LOUD_INFO.search(raw))
 
 
@@ -859,7 +865,8 @@ _EV_SONAME = re.compile(
     r"\b(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})\b(?=:?\s{0,3}(?:=>\s{0,3})?(?:cannot open shared object|"
     r"cannot open|not found|cannot found|no such file|cannot be found|could not be found))"
     r"|(?:error while loading shared libraries|Could not load library|Could not find|Cannot find|Unable to load|"
-    r"failed to load|cannot load|import ?error)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
+    r"failed to load|cannot load|import ?error|failed to open|could not open|unable to open|"
+    r"(?:could not|failed to) dlopen(?: library)?)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
     re.I,
 )
 # the loader's "version `GLIBCXX_3.4.32' not found", or the same retold ("GLIBCXX 3.4.32 not found")
@@ -1049,7 +1056,7 @@ _FAMILIES = [
             r"ibv_reg_(?:dmabuf_)?mr[^\n]{0,200}(?:fail|error)|(?:register|allocate|create) (?:GPU )?MR\b|"
             r"GPU ?Direct RDMA Disabled|dmaBufSupported:? 0\b|memory_peers[^\n]{0,200}(?:No such file|not found|"
             r"missing)|(?:nvidia[_-]peermem|nv_peer_mem)[^\n]{0,160}(?:fail|error|invalid|not loaded|cannot|"
-            r"not detected)|"
+            r"not detected|not ready)|"
             r"(?:neither|no|not)[^\n]{0,40}(?:nv_peer_mem|nvidia[_-]peermem)[^\n]{0,60}(?:detected|loaded|found)",
             re.I,
         ),
@@ -1110,12 +1117,19 @@ _FAMILIES = [
     (
         "cc-floor",
         re.compile(
-            r"capability\s{0,3}(?:is\s{0,3})?(?:below|<=?|less than|lower than|older than|under)\s{0,3}\d{1,2}\.\d|"
+            r"capability\s{0,3}(?:is\s{0,3})?(?:below|<=?|less than|lower than|older than|under)\s{0,3}"
+            r"(?:\d{1,2}\.\d|\(\d{1,2}, ?\d\))|"
+            # a kernel's floor as an sm number ("model_format=fp8 requires sm>=9.0", LMDeploy)
+            r"requires?\s{0,2}sm\s{0,2}>=\s{0,2}\d{1,3}(?:\.\d)?\b|"
             r"(?:below|less than|lower than|older than|under)\s{1,3}(?:cuda\s{1,3})?compute(?:\s{1,3}capability)?"
             r"\s{0,3}\d{1,2}\.\d|"
             r"(?:requires?|only supported on|needs?|supports? only)[^\n]{0,60}?(?:compute|cuda) capability\s{0,3}"
             r"(?:of\s{0,3})?(?:at least\s{0,3}|>=?\s{0,3})?\d{1,2}\.\d|"
-            r"(?:compute|cuda) capability (?:of )?(?:at least|>=?)\s{0,3}\d{1,2}\.\d",
+            r"(?:compute|cuda) capability (?:of )?(?:at least|>=?)\s{0,3}\d{1,2}\.\d|"
+            # ... or by an architecture's name ("NVIDIA Inference is only supported on Ampere and newer
+            # architectures", DeepSpeed's op builder)
+            r"only supported on (?:NVIDIA )?(?:Pascal|Volta|Turing|Ampere|Ada(?: Lovelace)?|Hopper)(?: GPUs?)?"
+            r" (?:and|or) (?:newer|later|above)",
             re.I,
         ),
     ),
@@ -1132,7 +1146,11 @@ _FAMILIES = [
     # FlashAttention-3 named (the Hopper-only kernels), whatever program wraps it
     (
         "fa3-named",
-        re.compile(r"\bFA ?3\b|flash[_-]?attn[_-]?3|flash.?attention.?3|flash_attn_interface|hopper[/\\]flash", re.I),
+        # (xformers names FA3's operators fa3F / fa3B with their version: "`fa3F@2.7.2` is not supported")
+        re.compile(
+            r"\bFA ?3\b|\bfa3[FB]@|flash[_-]?attn[_-]?3|flash.?attention.?3|flash_attn_interface|hopper[/\\]flash",
+            re.I,
+        ),
     ),
     # flash-attn's own gate: "FlashAttention only supports Ampere GPUs or newer", "requires building with sm80-sm90"
     (
@@ -1237,7 +1255,11 @@ _FAMILIES += [
     # PyTorch 1.13.1+cu117 ... (you have 2.0.0+cu118)")
     (
         "ext-built-for-other-torch",
-        re.compile(r"built (?:for|against):?\s{0,8}(?:PyTorch|torch)\s{0,2}\d[^\n]{0,80}\(you have \d", re.I),
+        re.compile(
+            r"built (?:for|against):?\s{0,8}(?:PyTorch|torch)\s{0,2}\d[^\n]{0,80}\(you have \d|"
+            r"(?:was built|compiled) (?:for|against) a different version of (?:PyTorch|torch)",
+            re.I,
+        ),
     ),
     # nvcc refusing an arch it does not know (an old nvcc, a new arch) or no longer builds (a new nvcc, an old arch)
     ("nvcc-unsupported-arch", re.compile(r"Unsupported gpu architecture '?compute_\d{2,3}", re.I)),
@@ -1266,6 +1288,33 @@ _FAMILIES += [
             re.I,
         ),
     ),
+    # a CUDA library the program loads by its own name, not found ("cudnn shared object not found.",
+    # TransformerEngine's loader)
+    (
+        "named-library-not-found",
+        re.compile(
+            r"\b(?:cudnn|nvrtc|cublas(?:Lt)?|cudart|curand|cufft|nccl|cusparse(?:Lt)?|nvjitlink|cusolver|nvshmem) "
+            r"shared object not found|"
+            # JAX: "Unable to load cuDNN. Is it installed?"
+            r"Unable to load (?:cuDNN|cuBLAS|cuSPARSE|cuFFT|cuSOLVER|NCCL|CUPTI|nvJitLink)\. Is it installed",
+            re.I,
+        ),
+    ),
+    # a driver below what a feature or library asks for, in the library's words ("One-sided RMA requires CUDA driver
+    # 12.5 or later (found 12.4)", "the installed CUDA driver < R465", NCCL)
+    (
+        "driver-floor",
+        re.compile(
+            r"requires? (?:a |the )?(?:CUDA |NVIDIA |GPU )?driver(?: version)? (?:of )?(?:at least |>= ?)?R?\d{2,3}"
+            r"(?:\.\d{1,3}){0,2} or (?:later|newer|higher|above)|installed (?:CUDA |NVIDIA )?driver (?:is )?< ?R?\d{3}|"
+            # Ollama's structured log: required_driver="570 or newer"
+            r"required_driver=\"?\d{3}(?:\.\d{1,3}){0,2} or (?:later|newer|higher)",
+            re.I,
+        ),
+    ),
+    # a kernel's capability ceiling: the GPU is newer than what the kernel was written for ("requires device with
+    # capability <= (9, 0) but your GPU has capability (12, 0) (too new)", xformers' operator reasons)
+    ("cc-ceiling", re.compile(r"capability <= \(\d{1,2}, ?\d\)|capability \(\d{1,2}, ?\d\) \(too new\)", re.I)),
     # a compiler running out of host memory (EDG's "catastrophic error: out of memory" under nvcc) or a compile job
     # the kernel killed: a bare "Killed" line right after a compiler command line
     (
@@ -1284,7 +1333,10 @@ _FAMILIES += [
             r"(?:GPU|device|hardware|card)[^\n]{0,40}(?:does not|doesn't|do not|cannot|can't) support[^\n]{0,20}"
             r"\b(?:int8|fp8|float8|fp4|nvfp4|mxfp4|w8a8|int4)\b|"
             r"(?:compute )?capability \d{1,2}\.\d (?:or (?:higher|newer|above|later)|\+) (?:is )?required for"
-            r"[^\n]{0,20}\b(?:fp8|float8|fp4|nvfp4|mxfp4|int8|w8a8)\b",
+            r"[^\n]{0,20}\b(?:fp8|float8|fp4|nvfp4|mxfp4|int8|w8a8)\b|"
+            # CTranslate2: "Requested int8 compute type, but the target device or backend do not support efficient
+            # int8 computation"
+            r"target device or backend do not support efficient (?:int8|fp8|int4|float8)",
             re.I,
         ),
     ),
@@ -1304,7 +1356,8 @@ _FAMILIES += [
         "allocator-option-unsupported",
         re.compile(
             r"expandable_segments[^\n]{0,60}(?:not (?:currently )?supported|unsupported)|(?:doesn't|does not|not) "
-            r"(?:currently )?support(?:ed)?[^\n]{0,20}expandable_segments",
+            r"(?:currently )?support(?:ed)?[^\n]{0,20}expandable_segments|"
+            r"expandable segments are not compatible with",
             re.I,
         ),
     ),
@@ -1363,7 +1416,10 @@ _FAMILIES += [
         re.compile(
             r"(?:missing|lacks?|without|not installed|install)[^\n]{0,30}\blib(?:numa|ibverbs|aio|uring|rdmacm|gomp|"
             r"mlx5)(?:-dev|-devel)\b|\blib(?:numa|ibverbs|aio|uring|rdmacm|gomp|mlx5)(?:-dev|-devel)\b[^\n]{0,30}"
-            r"(?:missing|not (?:installed|found))",
+            r"(?:missing|not (?:installed|found))|"
+            # DeepSpeed's op report: "async_io requires the dev libaio .so object and headers but these were not
+            # found"
+            r"requires the dev lib(?:numa|ibverbs|aio|uring|rdmacm|gomp|mlx5) \.so object",
             re.I,
         ),
     ),
@@ -1680,13 +1736,16 @@ def extract_evidence(text: str) -> dict:
     if tools:
         ev["tools"] = tools[:6]
     nccl = _NCCL_ERROR.search(text)
+    failure = _NCCL_CUDA_FAILURE.search(text)
     if nccl:
         ev["nccl_error"] = nccl.group(1).lower()
-        failure = _NCCL_CUDA_FAILURE.search(text)
         if failure and ev["nccl_error"] == "unhandled cuda error":
             # NCCL names the CUDA call's own error ("Cuda failure 'out of memory'"): that error is the cause, not
             # the NCCL release; only a missing kernel says the NCCL build lacks the GPU
             ev["nccl_error"] = "cuda failure: " + failure.group(1).lower()[:60]
+    elif failure and "NCCL" in text:
+        # NCCL's own WARN line alone ("NCCL WARN Cuda failure 'unknown error'"), without the error it returned
+        ev["nccl_error"] = "cuda failure: " + failure.group(1).lower()[:60]
     versions = {}
     for name, pats in _VERSIONS.items():
         v = _first(pats, text)
@@ -1900,6 +1959,10 @@ HINTS: List[tuple] = [
     ((r"family:allocator-option-unsupported$",), "allocator-conf", 6.0),
     ((r"family:two-cudart$",), "two-cuda-runtimes", 8.0),
     ((r"family:kernel-image-missing$",), "no-kernel-image", 5.0),
+    ((r"family:named-library-not-found$",), "missing-library", 6.0),
+    ((r"family:cc-ceiling$",), "no-kernel-image", 3.0),
+    ((r"family:driver-floor$",), "driver-too-old", 5.0),
+    ((r"family:cc-ceiling$", r"family:fa3-named$"), "fa3-blackwell", 6.0),
     ((r"family:unrecognized-flag$",), "unknown-serve-option", 5.0),
     ((r"family:engine-args-keyword$",), "unknown-serve-option", 6.0),
     ((r"family:pyd-entry-point$",), "undefined-symbol", 5.0),
@@ -1913,6 +1976,8 @@ HINTS: List[tuple] = [
     ((r"family:nvfp4-moe$", r"gpu:blackwell-consumer$"), "flashinfer-nvfp4-moe-sm120", 5.0),
     # NCCL's own library not found by the loader of the program that wraps it
     ((r"soname:libnccl$",), "missing-library", 4.0),
+    # ... or another CUDA library a kernel package loads itself (NVSHMEM for FlashInfer's and DeepEP's kernels)
+    ((r"soname:lib(?:nvshmem\w*|cutensor\w*|cudss|cufile\w*)$",), "missing-library", 4.0),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 _HINTED_SLUGS = frozenset(slug for _, slug, _ in HINTS)
@@ -1929,7 +1994,8 @@ _SYSTEM_SONAME = (
 )
 _GPU_TOPIC = (
     r"capabilit|sm_?\d{2,3}|\bsm ?\d{2,3}\b|sm\d{1,2}x|compute_\d{2,3}|\bgpus?\b|ampere|\bada\b|hopper|turing|volta|"
-    r"blackwell|hardware|\bcc\b|rtx|geforce|tesla|\b[ahlbv]\d{2,3}\b|(?<!model )architecture"
+    r"blackwell|hardware|\bcc\b|rtx|geforce|tesla|\b[ahlbv]\d{2,3}\b|(?<!model )architecture|\bsm\s{0,2}>=|"
+    r"target device"
 )
 # the words of a quantized format or its kernels: the quantization article's GPU floor is that format's
 _QUANT_TOPIC = (
@@ -1971,6 +2037,8 @@ REQUIRES: Dict[str, str] = {
     "consumer-p2p-hang": _P2P_TOPIC + r"|\bhangs?\b|hung|stuck|freez|deadlock|timed? ?out|watchdog",
     "pcie-p2p-acs-iommu": _P2P_TOPIC + r"|iommu|\bacs|pci|\bhangs?\b|hung|stuck|busbw|algbw|uses device",
     "sampler-warmup-oom": r"out of memory|OutOfMemoryError|\bOOM\b",
+    # an attention backend's article needs attention in the text: "Invalid backend cuda" is any library's choice
+    "bad-attention-backend": r"atten|attn|flash|xformers|sdpa|\bmla\b|flex|triton_attn|flashinfer",
 }
 _REQUIRES_RX = {
     slug: (p.startswith("key:"), re.compile(p[4:] if p.startswith("key:") else p, re.I)) for slug, p in REQUIRES.items()
@@ -1983,6 +2051,8 @@ _WRONG_PHASE = {
     "startup-oom": ("family:oom:runtime", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
     "runtime-oom": ("family:oom:startup", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
     "weights-do-not-fit": ("family:host-oom",),
+    # (and a GPU too new for a kernel is not one too old)
+    "gpu-too-old": ("family:cc-ceiling",),
 }
 
 
@@ -2083,7 +2153,9 @@ NOT_ENVIRONMENT = [
         r"(?:context|sequence) length|Input length[^\n]{0,40}exceeds|longer than the specified maximum sequence "
         r"length|prompt is too long|is longer than the model's context|longer than the maximum model length|"
         # llama.cpp's server (tools/server): a request longer than the slot's context
-        r"the request exceeds the available context size|exceed_context_size_error",
+        r"the request exceeds the available context size|exceed_context_size_error|"
+        # Ollama's server: a context asked for beyond the model's training context
+        r"requested context size too large for model",
         # vLLM: core/scheduler.py and v1/core/sched/scheduler.py ("Input prompt (%d tokens) is too long and exceeds
         # limit of %d"), the OpenAI server's protocol and serving_engine.py, sampling_params.py
         r"Input prompt \(\d+ tokens\) is too long and exceeds|Please reduce the length of (?:the )?(?:messages|input|"
@@ -2173,6 +2245,8 @@ NOT_ENVIRONMENT_UNLESS_EVIDENCE = [
         # a name never defined, an attribute an object lacks ("NameError: name 'ncclGetVersion' is not defined" is
         # NCCL that failed to load: the evidence says so); never "module 'torch._C' has no attribute" (two torch
         # copies) nor torch/_ops.py's "'_OpNamespace' '%s' object has no attribute" (an op a compiled library lacks)
+        # CUDA used in a process before it forked (a multiprocessing start method of the user's program)
+        r"CUDA initialized before forking|Cannot re-initialize CUDA in forked subprocess",
         r"\bNameError: name '|\bname ['\u2018\"]\w{1,80}['\u2019\"] is not defined|"
         r"^(?![^\n]*(?:module 'torch\._C'|'_OpNamespace'))[^\n]*?has no attribute '[^'\n]{1,80}'",
         r"No module named ['\"](?![^'\"\n]{0,100}(?:_C\b|_cuda|cuda_|_ext\b|_ops\b|common_ops|libtriton))"
@@ -2248,7 +2322,18 @@ PHRASE_DF_MAX = 3  # a two-word phrase found in more articles than this says lit
 # Phrases of the CUDA errors any kernel can end in (a bad access, a failed launch): an article may name them as what
 # its failure looks like, but in an error they say nothing of which failure it was (most often the kernel's own bug)
 GENERIC_PHRASES = frozenset(
-    {"illegal memory", "memory access", "access encountered", "unspecified launch", "launch failure", "cuda kernel"}
+    {
+        "illegal memory",
+        "memory access",
+        "access encountered",
+        "unspecified launch",
+        "launch failure",
+        "cuda kernel",
+        # any loader's failure and any CUDA program's device count ("unable to load model", "found 1 CUDA devices")
+        "unable load",
+        "found cuda",
+        "make sure",
+    }
 )
 LIKELY_MIN = 6.0  # tier-2 score an article needs to be reported as "likely"
 LIKELY_PHRASES = 2  # distinctive phrases of the article the error lines must contain (without a hint)

@@ -1,8 +1,14 @@
 """Classes of this round, answered by the rules alone (the corpus model switched off, so that the rule is what is
-tested), each on a real development row (benchmarks/explain_eval, by id) or an upstream program's own message:
+tested), each on a real development row (benchmarks/explain_eval, by id) or an upstream program's own message as
+its source prints it (the file is named beside each):
 
-- GPU code missing for an arch said in a sentence ("has no SM70 kernel image", "the sm_120 kernel image is
-  missing") is no-kernel-image; a sentence about kernel images with no arch in it is not.
+- GPU code missing for an arch said in a sentence ("has no SM70 kernel image") is no-kernel-image;
+- a driver floor in a library's words, a kernel's capability ceiling (a GPU too new), a capability floor given as
+  an architecture's name, an sm number or a tuple, a CUDA library a program loads by its own name;
+- NCCL's own "Cuda failure" WARN line without the NCCL error around it, a soname written ``libibverbs.so[.1]``,
+  the peer-memory module "not ready";
+- the kernel driver's load banner, a benign minor CUDA mismatch, Ollama's context-size warning and CUDA used
+  before a fork are not environment failures; generic phrases ("make sure", "unable to load") decide nothing.
 """
 
 from __future__ import annotations
@@ -10,16 +16,221 @@ from __future__ import annotations
 import pytest
 from evalrows import ROWS, slugs
 
+from bwdoctor.explain import extract_evidence
+
 pytestmark = pytest.mark.usefixtures("rules_only")
 
 top = slugs
 
 
+def first(text: str):
+    got = top(text)
+    return got[0] if got else None
+
+
 def test_a_kernel_image_missing_for_an_arch_in_words_is_no_kernel_image():
-    assert top(ROWS["h11184"]["excerpt"])[0] == "no-kernel-image"  # gptq_marlin_repack has no SM70 kernel image
-    assert top("The sm_120 kernel image is missing from the 0.9.2 wheel")[0] == "no-kernel-image"
-    assert top("flash_attn ships no kernel image for compute capability 12.0")[0] == "no-kernel-image"
+    assert first(ROWS["h11184"]["excerpt"]) == "no-kernel-image"  # gptq_marlin_repack has no SM70 kernel image
+    assert first("The sm_120 kernel image is missing from the 0.9.2 wheel") == "no-kernel-image"
+    assert first("flash_attn ships no kernel image for compute capability 12.0") == "no-kernel-image"
 
 
 def test_kernel_images_without_an_arch_are_not_no_kernel_image():
     assert "no-kernel-image" not in top("there is no kernel image problem here, the model config is wrong")
+
+
+@pytest.mark.parametrize(
+    "text, slug",
+    [
+        # NCCL src/transport/net_ib (one-sided RMA), src/enqueue.cc (graph capture)
+        ("NCCL WARN One-sided RMA requires CUDA driver 12.5 or later (found 12.4).", "driver-too-old"),
+        # Ollama discover/cuda_compat.go
+        (
+            'level=WARN source=cuda_compat.go:70 msg="NVIDIA driver too old" device="NVIDIA GeForce GTX 1080" '
+            'compute=6.1 driver=560 required_driver="570 or newer"',
+            "driver-too-old",
+        ),
+        # xformers fmha operator reasons: a GPU newer than the kernel's ceiling, for FA3 and for another operator
+        (
+            "`fa3F@2.7.2` is not supported because:\n    requires device with capability <= (9, 0) but your GPU has "
+            "capability (12, 0) (too new)",
+            "fa3-blackwell",
+        ),
+        (
+            "`cutlassF` is not supported because:\n    requires device with capability <= (9, 0) but your GPU has "
+            "capability (12, 0) (too new)",
+            "no-kernel-image",
+        ),
+        # DeepSpeed op_builder: a floor by the architecture's name
+        (" [WARNING]  NVIDIA Inference is only supported on Pascal and newer architectures", "gpu-too-old"),
+        # LMDeploy check_env: a quantized format's floor as an sm number
+        ("<CUDA> check failed!\nmodel_format=fp8 requires sm>=9.0.", "quant-needs-newer-gpu"),
+        # Numba cudadrv: a floor as a tuple
+        ("CudaSupportError: <CUDA device 0 'b'Tesla K10.G1.8GB''> has compute capability < (3, 5)", "gpu-too-old"),
+        # TransformerEngine common/__init__.py, JAX's CUDA plugin
+        ("RuntimeError: cudnn shared object not found.", "missing-library"),
+        ("RuntimeError: Unable to load cuDNN. Is it installed?", "missing-library"),
+        # FlashInfer's NVSHMEM loader
+        (
+            "FileNotFoundError: Could not find libnvshmem_host.so or libnvshmem_host.so.3 in /usr/lib/nvshmem/lib",
+            "missing-library",
+        ),
+        # CTranslate2: int8 asked of a GPU without efficient int8
+        (
+            "ValueError: Requested int8 compute type, but the target device or backend do not support efficient int8 "
+            "computation.",
+            "quant-needs-newer-gpu",
+        ),
+        # DeepSpeed op report: a system library's development package
+        (
+            " [WARNING]  async_io requires the dev libaio .so object and headers but these were not found.",
+            "system-library-missing",
+        ),
+        # xformers / exllamav2: an extension built for another torch
+        (
+            "WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for a different version "
+            "of PyTorch or Python.",
+            "undefined-symbol",
+        ),
+        # vLLM's allocator assertion
+        ("AssertionError: Expandable segments are not compatible with memory pool.", "allocator-conf"),
+    ],
+)
+def test_a_library_saying_the_failure_in_its_own_words(text, slug):
+    assert first(text) == slug
+
+
+def test_a_gpu_too_new_for_a_kernel_is_not_a_gpu_too_old():
+    text = "requires device with capability <= (9, 0) but your GPU has capability (12, 0) (too new)"
+    assert "gpu-too-old" not in top(text)
+
+
+def test_nccl_s_own_cuda_failure_line_carries_its_cuda_error():
+    assert extract_evidence("NCCL WARN Cuda failure 'unknown error'")["nccl_error"] == "cuda failure: unknown error"
+    assert first("misc/strongstream.cc:53 NCCL WARN Cuda failure 'unknown error'") == "cuda-unknown-error-999"
+    # without NCCL in the text the same words are not NCCL's
+    assert "nccl_error" not in extract_evidence("Cuda failure 'unknown error'")
+
+
+def test_a_soname_with_its_optional_version_in_brackets_is_read():
+    ev = extract_evidence("NCCL INFO Failed to open libibverbs.so[.1]")
+    assert {"name": "libibverbs.so", "base": "libibverbs"} in ev["sonames"]
+    assert first("NCCL INFO Failed to open libibverbs.so[.1]") == "system-library-missing"
+
+
+def test_the_peer_memory_module_not_ready_is_peermem():
+    assert first("nvidia-peermem driver is not ready") == "peermem-nccl-hang"
+
+
+def test_the_kernel_driver_s_load_banner_is_not_a_failure():
+    banner = (
+        "NVRM: loading NVIDIA UNIX Open Kernel Module for x86_64  570.133.20  Release Build  "
+        "(dvs-builder@U16-I3-B03-4-3)  Tue Mar 11 19:10:48 UTC 2025"
+    )
+    assert top(banner) == []
+    # a failure after it is still read
+    assert first(banner + "\nNVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x62:0x40:1860)") is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # torch cpp_extension.py: it says itself that this is no problem
+        "UserWarning: The detected CUDA version (12.4) has a minor version mismatch with the version that was used to "
+        "compile PyTorch (12.1). Most likely this shouldn't be a problem.",
+        # Ollama server.go
+        'level=WARN source=server.go:114 msg="requested context size too large for model" num_ctx=131072 '
+        "n_ctx_train=8192",
+        # Numba: CUDA used before the program forked
+        "numba.cuda.cudadrv.error.CudaDriverError: CUDA initialized before forking",
+        # CuPy: a backend name of its own, not an attention backend
+        "ValueError: Invalid backend cuda",
+        # llama.cpp: a bad model file on a healthy GPU; "found 1 CUDA devices" and "unable to load" say nothing
+        ROWS["h10057"]["excerpt"],
+    ],
+)
+def test_not_an_environment_failure(text):
+    assert top(text) == []
+
+
+def test_a_generic_phrase_in_an_article_decides_nothing():
+    # a missing cuDNN library with "make sure ... is in your library path" (faster-whisper) stays a missing library
+    assert first(ROWS["h12152"]["excerpt"]) == "missing-library"
+
+
+@pytest.mark.parametrize(
+    "text, slug",
+    [
+        # vLLM platforms/__init__.py, utils/mem_utils.py, envs.py, CMakeLists.txt, utils/numa_utils.py
+        (
+            "RuntimeError: Failed to infer device type, please set the environment variable `VLLM_LOGGING_LEVEL=DEBUG` "
+            "to turn on verbose logging to help debug the issue.",
+            "no-driver-in-container",
+        ),
+        (
+            "AssertionError: Error in memory profiling. Initial free memory 23890755584, current free memory "
+            "24101224448. This happens when the GPU memory was not properly cleaned up before initializing the vLLM "
+            "instance.",
+            "startup-oom",
+        ),
+        (
+            "WARNING 04-21 12:32:10 [envs.py:1744] Unknown vLLM environment variable detected: VLLM_USE_V1",
+            "unknown-serve-option",
+        ),
+        (
+            "-- Not building scaled_mm_c3x_sm120 as CUDA Compiler version is not >= 12.8, we recommend upgrading to "
+            "CUDA 12.8 or later",
+            "nvcc-too-old",
+        ),
+        (
+            "-- Not building scaled_mm_c3x_120 as no compatible archs found in CUDA target architectures",
+            "torch-cuda-arch-list",
+        ),
+        ("vllm serve: error: argument --port: Port must be between 1024 and 65535", "bad-serve-flag-value"),
+        # SGLang utils.py
+        (
+            "RuntimeError: The memory capacity is unbalanced. Some GPUs may be occupied by other processes. "
+            "min_per_gpu_memory=16.28, local_gpu_memory=46.81",
+            "gpu-busy-or-unavailable",
+        ),
+        # flash-attention and mamba setup.py
+        ("RuntimeError: FlashAttention-3 is only supported on CUDA 12.3 and above", "nvcc-too-old"),
+        # NCCL init.cc
+        ("NCCL WARN Mismatched NCCL version detected : rank 8 version 22105 rank 0 version 22304", "fleet-drift"),
+        # Kubernetes' device plugin
+        ("XidCriticalError: Xid=79 on Device=GPU-5c3e2f1a; marking device as unhealthy.", "gpu-fallen-off-bus"),
+        # XLA (JAX, TensorFlow)
+        (
+            "kernel version 550.120.0 does not match DSO version 560.35.5 -- cannot find working devices in this "
+            "configuration",
+            "driver-library-mismatch",
+        ),
+        (
+            "I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:156] kernel driver does not appear to be running on "
+            "this host (3f2a9c1d7b8e): /proc/driver/nvidia/version does not exist",
+            "no-driver-in-container",
+        ),
+        ("RuntimeError: Outdated cuBLAS installation found.", "cuda-library-shadowed"),
+        # text-generation-inference
+        ('Error: NotEnoughCUDADevices("`sharded` is true but only found 1 CUDA devices")', "tp-exceeds-gpus"),
+        ("ImportError: GPU with CUDA capability 6 1 is not supported", "gpu-too-old"),
+        # CTranslate2, CuPy, llama.cpp, ONNX Runtime
+        ("ValueError: The CPU does not support AVX512", "cpu-isa-mismatch"),
+        (
+            "CuPy may not function correctly because multiple CuPy packages are installed\n  in your environment:\n\n"
+            "    cupy-cuda11x, cupy-cuda12x",
+            "files-owned-by-two-distributions",
+        ),
+        (
+            "CMake Error at ggml/src/ggml-cuda/CMakeLists.txt:237 (message):\n  CUDA Toolkit not found",
+            "cuda-toolkit-missing",
+        ),
+        ("Failed to create CUDAExecutionProvider. Require cuDNN 9.* and CUDA 12.*.", "missing-library"),
+    ],
+)
+def test_an_upstream_message_names_its_article(text, slug):
+    assert first(text) == slug
+
+
+def test_an_argparse_value_refused_is_not_an_unknown_option():
+    assert first("vllm serve: error: argument --port: Port must be between 1024 and 65535") != "unknown-serve-option"
+    assert first("vllm serve: error: argument --model: expected one argument") == "unknown-serve-option"
