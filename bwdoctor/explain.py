@@ -866,7 +866,8 @@ _EV_SONAME = re.compile(
     r"cannot open|not found|cannot found|no such file|cannot be found|could not be found))"
     r"|(?:error while loading shared libraries|Could not load library|Could not find|Cannot find|Unable to load|"
     r"failed to load|cannot load|import ?error|failed to open|could not open|unable to open|"
-    r"(?:could not|failed to) dlopen(?: library)?)[:\s]{1,4}`?'?(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
+    r"(?:could not|failed to) dlopen(?: library)?|(?:cannot|could not) find librar(?:y|ies):?)[:\s]{1,4}`?'?"
+    r"(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
     re.I,
 )
 # the loader's "version `GLIBCXX_3.4.32' not found", or the same retold ("GLIBCXX 3.4.32 not found")
@@ -1045,7 +1046,9 @@ _FAMILIES = [
         "gsp",
         re.compile(
             r"\bkgsp\w{0,60}|\bGSP\b[^\n]{0,80}(?:fail|error|timeout|exception)|(?:fail|error|timeout)[^\n]{0,80}"
-            r"\bGSP\b|\bBooter\w{0,40}[^\n]{0,80}fail|RmInitAdapter failed|rm_init_adapter failed",
+            r"\bGSP\b|\bBooter\w{0,40}[^\n]{0,80}fail|RmInitAdapter failed|rm_init_adapter failed|"
+            # Xid 119 / 120: the GSP timing out an RPC, or its error (NVRM's line, the device plugin's)
+            r"\bXid(?: \([^)\n]{0,40}\): |=)(?:119|120)\b",
             re.I,
         ),
     ),
@@ -1129,7 +1132,16 @@ _FAMILIES = [
             # ... or by an architecture's name ("NVIDIA Inference is only supported on Ampere and newer
             # architectures", DeepSpeed's op builder)
             r"only supported on (?:NVIDIA )?(?:Pascal|Volta|Turing|Ampere|Ada(?: Lovelace)?|Hopper)(?: GPUs?)?"
-            r" (?:and|or) (?:newer|later|above)",
+            r" (?:and|or) (?:newer|later|above)|"
+            r"requires? (?:an? )?(?:NVIDIA )?(?:Pascal|Volta|Turing|Ampere|Ada|Hopper|Blackwell)"
+            r"(?: \(SM ?[\d.x]{1,4}\))? or (?:newer|later|higher|above)|"
+            # torchao, CUTLASS: "requires hardware >= SM 9.0", "CUDA capability 10.0+", "the minimum compute
+            # capability is 8.0"
+            r"(?:hardware|device|gpu)\s{0,3}>=\s{0,3}SM\s?\d{1,3}(?:\.\d)?|capability \d{1,2}\.\d\s?\+|"
+            r"minimum (?:compute |cuda )?capability (?:is|of) \d{1,2}\.\d|"
+            # the CuTe DSL ("expects arch to be at least sm_90, but got sm_86"), FlashInfer ("not supported on CUDA
+            # arch < 80")
+            r"(?:expects|requires?) arch to be at least sm_\d{2,3}|not supported on CUDA arch < ?\d{2,3}\b",
             re.I,
         ),
     ),
@@ -1138,7 +1150,8 @@ _FAMILIES = [
     (
         "quant-context",
         re.compile(
-            r"quantiz|quant_scheme|compressed.tensors|\b(?:fp8|awq|gptq|marlin|nvfp4|mxfp4|w8a8)\b|\b[48]-bit "
+            r"quantiz|quant_scheme|compressed.tensors|\b(?:fp8|awq|gptq|marlin|nvfp4|mxfp4|mxfp8|w8a8|int4|float8|"
+            r"tinygemm)\b|\b[48]-bit "
             r"(?:matmul|load|inference|quant|optimi)|load_in_[48]bit",
             re.I,
         ),
@@ -1189,7 +1202,11 @@ _FAMILIES = [
             r"version \(None\)|nvcc(?:\.exe)?'?:? (?:command )?not found|nvcc was not found|could not find nvcc|"
             r"failed to find nvcc|No such file or directory: '[^'\n]{0,200}[/\\]nvcc(?:\.exe)?'|"
             r"(?:couldn't|could not|cannot|can't|unable to) (?:find|locate) (?:the )?CUDA (?:library root|toolkit|"
-            r"installation|root)|CUDA_TOOLKIT_ROOT_DIR[^\n]{0,40}not found",
+            r"installation|root)|CUDA_TOOLKIT_ROOT_DIR[^\n]{0,40}not found|"
+            # vLLM's and FlashInfer's CMake, Triton kernels falling back, DeepGEMM's JIT asserting on its paths,
+            # TensorRT-LLM's lib directory lookup
+            r"Can't find CUDA or HIP installation|likely due to missing CUDA toolkit|exists\(nvcc_path\)|"
+            r"not cuda_home\.empty\(\)|could not find CUDA lib(?:rary)? directory",
             re.I,
         ),
     ),
@@ -1247,7 +1264,11 @@ _FAMILIES += [
         "cuda-version-mismatch",
         re.compile(
             r"without a matching cuda version|mismatches the version that was used to compile PyTorch|"
-            r"CUDA version mismatch",
+            r"CUDA version mismatch|"
+            # Unsloth: "vLLM was built for CUDA 12 but this system has CUDA 13.0"
+            r"built for CUDA \d{1,2}(?:\.\d)? but (?:this system|the system|your system|you) ha(?:s|ve) CUDA \d|"
+            # CUTLASS's Python package: "Python CUDA version of 12.9.0 must be greater than or equal to NVCC version"
+            r"CUDA version of \d[\d.]{0,8} must be greater than or equal to NVCC version",
             re.I,
         ),
     ),
@@ -1308,7 +1329,24 @@ _FAMILIES += [
             r"requires? (?:a |the )?(?:CUDA |NVIDIA |GPU )?driver(?: version)? (?:of )?(?:at least |>= ?)?R?\d{2,3}"
             r"(?:\.\d{1,3}){0,2} or (?:later|newer|higher|above)|installed (?:CUDA |NVIDIA )?driver (?:is )?< ?R?\d{3}|"
             # Ollama's structured log: required_driver="570 or newer"
-            r"required_driver=\"?\d{3}(?:\.\d{1,3}){0,2} or (?:later|newer|higher)",
+            r"required_driver=\"?\d{3}(?:\.\d{1,3}){0,2} or (?:later|newer|higher)|"
+            # the CuTe DSL: "CUDA driver version 12080 is below the minimum required version for the installed
+            # cuda-python package 13000"
+            r"CUDA driver version \d{4,6} is below the minimum required",
+            re.I,
+        ),
+    ),
+    # a toolkit (nvcc, NVRTC) below what a build needs, in the build's own words ("CUDA 12.8 or higher is required
+    # for compute capability 12.0", "NVCC version should be >= 12.3", CMake's "CUDA version 11.6 or greater is
+    # required", "FA3 is disabled because CUDA version is not 12.0 or later", "requires NVCC 12.9 or higher")
+    (
+        "toolkit-floor",
+        re.compile(
+            r"CUDA (?:version )?\d{2}\.\d{1,2} or (?:higher|greater|later|newer) is required (?:for compute capability|"
+            r"to build)|(?:NVCC|NVRTC) version should be >= ?\d{2}\.\d|requires NVCC \d{2}\.\d{1,2} or (?:higher|newer|"
+            r"later)|CMake Error[^\n]{0,120}\n\s{0,8}CUDA version \d{2}\.\d{1,2} or (?:greater|higher|later) is "
+            r"required|"
+            r"disabled because CUDA version is not \d{2}\.\d{1,2} or (?:later|higher|newer)",
             re.I,
         ),
     ),
@@ -1336,7 +1374,9 @@ _FAMILIES += [
             r"[^\n]{0,20}\b(?:fp8|float8|fp4|nvfp4|mxfp4|int8|w8a8)\b|"
             # CTranslate2: "Requested int8 compute type, but the target device or backend do not support efficient
             # int8 computation"
-            r"target device or backend do not support efficient (?:int8|fp8|int4|float8)",
+            r"target device or backend do not support efficient (?:int8|fp8|int4|float8)|"
+            # Unsloth: "Your GPU is too old for float8 KV cache!"
+            r"GPU is too old for (?:float8|fp8|int8|fp4|nvfp4)",
             re.I,
         ),
     ),
@@ -1357,7 +1397,9 @@ _FAMILIES += [
         re.compile(
             r"expandable_segments[^\n]{0,60}(?:not (?:currently )?supported|unsupported)|(?:doesn't|does not|not) "
             r"(?:currently )?support(?:ed)?[^\n]{0,20}expandable_segments|"
-            r"expandable segments are not compatible with",
+            r"expandable segments are not compatible with|"
+            # Unsloth: "Your setup does not support `PYTORCH_CUDA_ALLOC_CONF`"
+            r"does not support `?PYTORCH_(?:CUDA_)?ALLOC_CONF",
             re.I,
         ),
     ),
@@ -1962,6 +2004,7 @@ HINTS: List[tuple] = [
     ((r"family:named-library-not-found$",), "missing-library", 6.0),
     ((r"family:cc-ceiling$",), "no-kernel-image", 3.0),
     ((r"family:driver-floor$",), "driver-too-old", 5.0),
+    ((r"family:toolkit-floor$",), "nvcc-too-old", 6.0),
     ((r"family:cc-ceiling$", r"family:fa3-named$"), "fa3-blackwell", 6.0),
     ((r"family:unrecognized-flag$",), "unknown-serve-option", 5.0),
     ((r"family:engine-args-keyword$",), "unknown-serve-option", 6.0),
@@ -1978,6 +2021,8 @@ HINTS: List[tuple] = [
     ((r"soname:libnccl$",), "missing-library", 4.0),
     # ... or another CUDA library a kernel package loads itself (NVSHMEM for FlashInfer's and DeepEP's kernels)
     ((r"soname:lib(?:nvshmem\w*|cutensor\w*|cudss|cufile\w*)$",), "missing-library", 4.0),
+    # any other library a program could not find or open: a missing library, unless a hint above says more
+    ((r"soname:lib(?!cuda$|nvidia-ml$|torch|c10)[\w+-]+$",), "missing-library", 3.0),
 ]
 _HINT_RX = [(tuple(re.compile(p) for p in pats), slug, w) for pats, slug, w in HINTS]
 _HINTED_SLUGS = frozenset(slug for _, slug, _ in HINTS)
@@ -2018,7 +2063,7 @@ REQUIRES: Dict[str, str] = {
     "fa3-blackwell": r"fa3|fa ?3\b|flash.?attention.?3|hopper|flash_fwd|fa version 3",
     "system-library-missing": _SYSTEM_SONAME,
     "nvcc-dropped-arch": r"key:arch:sm_(?:[1-4]\d|5[0-3])[af]?$",
-    "nvcc-too-old": r"key:(?:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?|family:nvcc-unsupported-arch)$",
+    "nvcc-too-old": r"key:(?:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?|family:nvcc-unsupported-arch|family:toolkit-floor)$",
     "triton-too-old-arch": r"key:(?:arch:sm_(?:9\d|1\d\d)[af]?|family:ptx-version-target)$",
     "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
     "runtime-oom": _OOM_WORDS,
@@ -2051,8 +2096,8 @@ _WRONG_PHASE = {
     "startup-oom": ("family:oom:runtime", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
     "runtime-oom": ("family:oom:startup", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
     "weights-do-not-fit": ("family:host-oom",),
-    # (and a GPU too new for a kernel is not one too old)
-    "gpu-too-old": ("family:cc-ceiling",),
+    # (and a GPU too new for a kernel is not one too old, nor one whose toolkit is too old for it)
+    "gpu-too-old": ("family:cc-ceiling", "family:toolkit-floor"),
 }
 
 
@@ -2245,6 +2290,8 @@ NOT_ENVIRONMENT_UNLESS_EVIDENCE = [
         # a name never defined, an attribute an object lacks ("NameError: name 'ncclGetVersion' is not defined" is
         # NCCL that failed to load: the evidence says so); never "module 'torch._C' has no attribute" (two torch
         # copies) nor torch/_ops.py's "'_OpNamespace' '%s' object has no attribute" (an op a compiled library lacks)
+        # torch's cpp_extension saying itself that a minor CUDA difference "shouldn't be a problem"
+        r"has a minor version mismatch with the version that was used to compile PyTorch",
         # CUDA used in a process before it forked (a multiprocessing start method of the user's program)
         r"CUDA initialized before forking|Cannot re-initialize CUDA in forked subprocess",
         r"\bNameError: name '|\bname ['\u2018\"]\w{1,80}['\u2019\"] is not defined|"
@@ -2333,6 +2380,16 @@ GENERIC_PHRASES = frozenset(
         "unable load",
         "found cuda",
         "make sure",
+        # words any program's error or any install says ("pip install", "trying to build", "must not be empty
+        # string", "must be a list of integers", "submission failed: Invalid ...", "a CPU or disk device")
+        "pip install",
+        "trying build",
+        "empty string",
+        "list integer",
+        "failed invalid",
+        "cpu disk",
+        # the device plugin's report of any Xid: the number says which failure it is
+        "xidcriticalerror xid",
     }
 )
 LIKELY_MIN = 6.0  # tier-2 score an article needs to be reported as "likely"

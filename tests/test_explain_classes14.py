@@ -234,3 +234,80 @@ def test_an_upstream_message_names_its_article(text, slug):
 def test_an_argparse_value_refused_is_not_an_unknown_option():
     assert first("vllm serve: error: argument --port: Port must be between 1024 and 65535") != "unknown-serve-option"
     assert first("vllm serve: error: argument --model: expected one argument") == "unknown-serve-option"
+
+
+@pytest.mark.parametrize(
+    "text, slug",
+    [
+        # SageAttention setup.py, DeepGEMM's JIT, FlashMLA setup.py, CMake of the kernel packages
+        ("RuntimeError: CUDA 12.8 or higher is required for compute capability 12.0.", "nvcc-too-old"),
+        ("RuntimeError: CUDA 12.0 or higher is required to build the package.", "nvcc-too-old"),
+        (
+            "RuntimeError: Assertion error (csrc/jit/compiler.hpp:187): (major > 12 or (major == 12 and minor >= 3)) "
+            'and "NVCC version should be >= 12.3"',
+            "nvcc-too-old",
+        ),
+        ("CMake Error at CMakeLists.txt:73 (message):\n  CUDA version 11.6 or greater is required.", "nvcc-too-old"),
+        ("-- FA3 is disabled because CUDA version is not 12.0 or later.", "nvcc-too-old"),
+        # DeepGEMM's JIT asserting on its toolkit paths, vLLM's CMake
+        ("RuntimeError: Assertion error (csrc/jit/compiler.hpp:47): not cuda_home.empty()", "cuda-toolkit-missing"),
+        (
+            "CMake Error at CMakeLists.txt:182 (message):\n  Can't find CUDA or HIP installation.",
+            "cuda-toolkit-missing",
+        ),
+        # the CuTe DSL
+        (
+            "DSLRuntimeError: CUDA driver version 12080 is below the minimum required version for the installed "
+            "cuda-python package 13000.",
+            "driver-too-old",
+        ),
+        ("DSLUserCodeError: expects arch to be at least sm_90, but got sm_86", "gpu-too-old"),
+        ("flashinfer is not supported on CUDA arch < 80", "gpu-too-old"),
+        # CUTLASS's Python package, Unsloth
+        (
+            "Exception: Python CUDA version of 12.9.0 must be greater than or equal to NVCC version of 13.0",
+            "cuda-major-mismatch",
+        ),
+        ("Unsloth: vLLM was built for CUDA 12 but this system has CUDA 13.0.", "cuda-major-mismatch"),
+        # Xid 119 from the device plugin: the GSP
+        ("XidCriticalError: Xid=119 on Device=GPU-5c8ef0d1; marking device as unhealthy.", "gsp-init-failure"),
+        # MLC's TVM loader
+        ("RuntimeError: Cannot find libraries: libtvm_runtime.so", "missing-library"),
+        # torchao, Unsloth: a quantized format's floor
+        (
+            "Cannot use tinygemm int4 kernel with a device of compute capability (7, 5), the minimum compute "
+            "capability is 8.0 for tensor core kernels.",
+            "quant-needs-newer-gpu",
+        ),
+        ("Unsloth: Your setup does not support `PYTORCH_CUDA_ALLOC_CONF`", "allocator-conf"),
+        # DCGM, Ray, llama.cpp's CMake
+        ("GPU 0: Fabric State is Not Started (1). Fabric Manager training has not started.", "fabric-manager-missing"),
+        (
+            "ValueError: Attempting to start raylet with 4 GPU, but CUDA_VISIBLE_DEVICES contains ['2', '3'].",
+            "gpus-hidden",
+        ),
+        (
+            "-- Warning: ccache not found - consider installing it for faster compilation or disable this warning "
+            "with GGML_CCACHE=OFF",
+            "ccache-missing",
+        ),
+    ],
+)
+def test_a_build_or_kernel_package_saying_the_failure(text, slug):
+    assert first(text) == slug
+
+
+def test_a_toolkit_too_old_for_a_gpu_is_not_a_gpu_too_old():
+    assert "gpu-too-old" not in top("RuntimeError: CUDA 12.4 or higher is required for compute capability 8.9.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sbatch: error: Batch job submission failed: Invalid generic resource (gres) specification",
+        "TypeError: gpu_idx must be a list of integers",
+        "invalid -ns <namespace> flag: must not be empty string for cuda validation",
+    ],
+)
+def test_a_phrase_of_common_words_alone_names_no_article(text):
+    assert top(text) == []
