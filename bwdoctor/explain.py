@@ -866,7 +866,8 @@ _EV_SONAME = re.compile(
     r"cannot open|not found|cannot found|no such file|cannot be found|could not be found))"
     r"|(?:error while loading shared libraries|Could not load library|Could not find|Cannot find|Unable to load|"
     r"failed to load|cannot load|import ?error|failed to open|could not open|unable to open|"
-    r"(?:could not|failed to) dlopen(?: library)?|(?:cannot|could not) find librar(?:y|ies):?)[:\s]{1,4}`?'?"
+    r"(?:could not|failed to) dlopen(?: library)?|(?:cannot|could not) find librar(?:y|ies):?|unable to load any of "
+    r"\{)[:\s]{0,4}`?'?"
     r"(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
     re.I,
 )
@@ -893,7 +894,11 @@ _EV_CUDA_STATUS = re.compile(
     r"\b(?:cudart|cuda driver library|nvcuda|cuda) init failur[ \t]{0,40}e:?\s{0,3}(\d{1,3})\b|"
     r"\b(?:cudart|cuda driver library|nvcuda) failed to get device context:?\s{0,3}(\d{1,3})(?!\d)|"
     r"\bcuda[A-Z]\w{2,40} err(?:or)?:\s{0,3}(\d{1,3})\b|\(CUDA error (\d{1,3})\)|\bWarp CUDA error (\d{1,3})\b|"
-    r"\bcu(?:da)?DriverGetVersion failed:\s{0,3}(\d{1,3})\b",
+    r"\bcu(?:da)?DriverGetVersion failed:\s{0,3}(\d{1,3})\b|"
+    # a status retold by its number only ("an 804 error", "error 804"): the ones of one meaning
+    r"\b(80[234]|999) error\b|\berror (80[234]|999)\b|"
+    # Numba's driver wrapper: "[222] Call to cuLinkAddData results in ..."
+    r"\[(\d{1,3})\] Call to cu[A-Z]\w{2,40} results in",
     re.I,
 )
 _EV_CUDA_ERR_NAME = re.compile(r"\b(cudaError[A-Z]\w{2,60}|CUDA_ERROR_[A-Z_]{3,60})\b")
@@ -901,6 +906,8 @@ _EV_SIGNAL = [
     (re.compile(r"\bSIG(ILL|KILL|SEGV|BUS|ABRT|TERM|FPE)\b"), None),
     (re.compile(r"signal:\s{0,3}(illegal instruction|killed|segmentation fault|aborted|bus error)", re.I), None),
     (re.compile(r"\b(Illegal instruction|Segmentation fault|Bus error)\b(?:\s{0,3}\(core dumped\))?"), None),
+    # the shell's and libc's own names in a Chinese or Japanese locale ("非法指令 (核心已转储)", "不正な命令")
+    (re.compile(r"(非法指令|不正な命令|段错误|セグメンテーション違反|总线错误|バスエラー)"), None),
     (re.compile(r"(?:died|killed|terminated) (?:due to|by) signal\s{0,3}(\d{1,2})\b", re.I), None),
     (re.compile(r"\bsignal (\d{1,2})\b(?:\s{0,3}\((?:Kill|Illegal|Segmentation|Abort))", re.I), None),
     (
@@ -914,6 +921,12 @@ _EV_SIGNAL = [
 _SIGNAL_NAMES = {
     "ill": "SIGILL",
     "illegal instruction": "SIGILL",
+    "非法指令": "SIGILL",
+    "不正な命令": "SIGILL",
+    "段错误": "SIGSEGV",
+    "セグメンテーション違反": "SIGSEGV",
+    "总线错误": "SIGBUS",
+    "バスエラー": "SIGBUS",
     "4": "SIGILL",
     "kill": "SIGKILL",
     "killed": "SIGKILL",
@@ -1022,7 +1035,11 @@ _NCCL_ERROR = re.compile(
     re.I,
 )
 _GPU_FAMILY = [
-    ("blackwell-consumer", re.compile(r"RTX\s{0,2}50[5-9]0|RTX PRO \d{4} Blackwell|\bGB10\b|sm_?12[01]", re.I)),
+    # (every "RTX PRO" card is a Blackwell one; the Ada and Turing cards were "RTX 6000 Ada", "Quadro RTX 6000")
+    (
+        "blackwell-consumer",
+        re.compile(r"RTX\s{0,2}50[5-9]0|RTX PRO \d{4}|\bGB10\b|sm_?12[01]|Blackwell GeForce|GeForce Blackwell", re.I),
+    ),
     ("blackwell-datacenter", re.compile(r"\bG?B[23]00\b|\bB100\b|sm_?10[03]", re.I)),
     ("consumer", re.compile(r"GeForce|RTX\s{0,2}[2-5]0[5-9]0|RTX\s{0,2}A[2-6]000|TITAN", re.I)),
     ("blackwell", re.compile(r"\bblackwell\b(?! archs)", re.I)),  # not vLLM's "excluding ... Blackwell archs"
@@ -1052,6 +1069,22 @@ _FAMILIES = [
             re.I,
         ),
     ),
+    # pip refusing a wheel whose manylinux tag asks for a glibc newer than the common ones ("...-manylinux_2_38_x86_64.whl
+    # is not a supported wheel on this platform"): the host's glibc is older than the tag
+    (
+        "manylinux-wheel-refused",
+        re.compile(r"manylinux_2_(?:29|3\d|4\d)_\w{3,12}\.whl is not a supported wheel on this platform", re.I),
+    ),
+    # CUTLASS's FP8 GEMMs named (scaled_mm, w8a8, block FP8): with a consumer Blackwell GPU, the SM12x kernels
+    (
+        "cutlass-fp8",
+        re.compile(
+            r"cutlass[^\n]{0,80}(?:\bfp8\b|w8a8|scaled_mm)|(?:\bfp8\b|w8a8|scaled_mm)[^\n]{0,80}cutlass", re.I
+        ),
+    ),
+    # the kernel's firmware loader failing the driver's GSP image ("Direct firmware load for
+    # nvidia/565.57.01/gsp_tu10x.bin failed with error -2")
+    ("gsp-firmware-file", re.compile(r"firmware[^\n]{0,60}\bgsp_\w{2,12}\.bin\b[^\n]{0,40}\bfail", re.I)),
     # GPUDirect RDMA registration and the peer-memory module failing (NCCL INFO lines of a healthy one are not)
     (
         "rdma-peermem",
@@ -1359,7 +1392,8 @@ _FAMILIES += [
         "compiler-oom",
         re.compile(
             r"catastrophic error: out of memory|cc1plus: out of memory|virtual memory exhausted|"
-            r"(?:-gencode|\bnvcc\b|\bcicc\b|cc1plus|\.cu\.o\b|-DTORCH_EXTENSION_NAME)[^\n]{0,2000}\n(?:[^\n]{0,300}\n)?"
+            r"(?:-gencode|\bnvcc\b|\bcicc\b|cc1plus|\.cu\.o\b|-DTORCH_EXTENSION_NAME|<command-line>: (?:warning|note):)"
+            r"[^\n]{0,2000}\n(?:[^\n]{0,300}\n)?"
             r"[ \t]{0,8}Killed[ \t]*$",
             re.I | re.M,
         ),
@@ -1489,7 +1523,15 @@ _FAMILIES += [
         ),
     ),
     # the host's allocator out of memory (torch's CPU allocator): not a GPU OOM of either phase
-    ("host-oom", re.compile(r"DefaultCPUAllocator: (?:not enough memory|can't allocate memory)|alloc_cpu\.cpp")),
+    (
+        "host-oom",
+        re.compile(
+            r"DefaultCPUAllocator: (?:not enough memory|can't allocate memory)|alloc_cpu\.cpp|"
+            r"\bOOM \(host\)|(?:running|ran|runs) out of (?:host|system|CPU) (?:memory|RAM)|host (?:memory|RAM) "
+            r"(?:OOM|exhausted|out of memory)",
+            re.I,
+        ),
+    ),
     # several GPUs of one consumer model in one job ("multiple 4090", "4x RTX 3090")
     (
         "multi-consumer-gpu",
@@ -1912,7 +1954,7 @@ HINTS: List[tuple] = [
     ((_CUDA_LIBS,), "cuda-major-mismatch", 2.5),
     ((_SYSTEM_LIBS,), "system-library-missing", 4.0),
     ((r"soname:libcuda$",), "no-driver-in-container", 4.0),
-    ((r"symbol-kind:c$", r"symbol:(?:torch|aoti_torch|at)_\w+$"), "undefined-symbol", 4.0),
+    ((r"symbol-kind:c$", r"symbol:(?:torch|aoti_torch|at)(?:_|[A-Z])\w+$"), "undefined-symbol", 4.0),
     (
         (r"symbol-demangled:(?:(?:typeinfo|typeinfo name|vtable|VTT|guard variable) for )?(?:c10|at|torch|caffe2)::",),
         "undefined-symbol",
@@ -1949,6 +1991,9 @@ HINTS: List[tuple] = [
     ((r"family:ld-missing$",), "missing-library", 8.0),
     ((r"family:parallel-exceeds-devices$",), "tp-exceeds-gpus", 8.0),
     ((r"family:gsp$", r"component:driver$"), "gsp-init-failure", 6.0),
+    ((r"family:gsp-firmware-file$",), "gsp-init-failure", 6.0),
+    ((r"family:cutlass-fp8$", r"gpu:blackwell-consumer$"), "sm12x-fp8-kernel-missing", 5.0),
+    ((r"family:manylinux-wheel-refused$",), "glibc-too-old", 5.0),
     ((r"family:rdma-peermem$",), "peermem-nccl-hang", 8.0),
     ((r"family:attn-backend-refused$",), "bad-attention-backend", 8.0),
     ((r"family:quant-needs-capability$",), "quant-needs-newer-gpu", 8.0),
@@ -2433,6 +2478,8 @@ def collapse_paths(text: str) -> str:
 def _last_component(m: re.Match) -> str:
     # split, not a regex over path segments: linear on any token (a long run with no slash cannot backtrack)
     tok = m.group(0)
+    if tok[:1] == "-" and len(tok) > 12 and tok.count("-") >= 4:
+        return " "  # a compiler's long option ("-forward-unknown-to-host-compiler"): a build line's words, no topic
     if "/" not in tok and "\\" not in tok:
         return tok
     return tok.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
@@ -2633,7 +2680,9 @@ def rank_evidence(
     cands.sort(key=lambda c: (-c[0], c[4].slug))
     if cands and cands[0][1] < HINT_ALONE:
         hinted = next((c for c in cands if c[1] >= HINT_ALONE), None)
-        if hinted is not None and EVIDENCE_LEAD * hinted[0] >= cands[0][0]:
+        # ... and a CUDA status the text names always outranks words: the status has one meaning
+        own_code = hinted is not None and any(k in keys for k in _CODE_ARTICLES.get(hinted[4].slug, ()))
+        if hinted is not None and (own_code or EVIDENCE_LEAD * hinted[0] >= cands[0][0]):
             cands.remove(hinted)
             cands.insert(0, hinted)
     vetoed = None if any(k in _UNVETO or k.startswith("soname:") for k in keys) else _not_environment(text, keys)

@@ -311,3 +311,39 @@ def test_a_toolkit_too_old_for_a_gpu_is_not_a_gpu_too_old():
 )
 def test_a_phrase_of_common_words_alone_names_no_article(text):
     assert top(text) == []
+
+
+# ---------------------------------------------------------------- holdout14, read once scored (development rows)
+
+
+@pytest.mark.parametrize(
+    "rid, slug",
+    [
+        ("h14003", "build-oom"),  # gcc's <command-line> warnings, then "Killed"
+        ("h14094", "ptx-toolchain"),  # Numba's "[222] Call to cuLinkAddData", ptxas "Unsupported .version 8.1"
+        ("h14096", "ptx-toolchain"),
+        ("h14105", "allocator-conf"),  # "!block->expandable_segment_ INTERNAL ASSERT FAILED"
+        ("h14133", "undefined-symbol"),  # a C symbol of torch without an underscore: torchInternalAssertFail
+        ("h14153", "missing-library"),  # CTranslate2's "Unable to load any of {libcudnn_cnn.so.9.1.0, ...}"
+        ("h14165", "cpu-isa-mismatch"),  # "非法指令 (核心已转储)": SIGILL in a Chinese locale
+        ("h14179", "host-compiler-unsupported"),  # MSVC's STL1002
+        ("h14201", "host-compiler-unsupported"),  # "#error You need C++14 to compile PyTorch"
+        ("h14227", "gsp-init-failure"),  # the GSP firmware file the kernel could not load
+        ("h14044", "sm12x-fp8-kernel-missing"),  # CUTLASS w8a8 FP8 on GeForce Blackwell (sm120)
+        ("h14045", "sm12x-fp8-kernel-missing"),  # CUTLASS's scaled_mm on an RTX PRO 6000
+        ("h14211", "cuda-compat-mismatch"),  # "an 804 error": the status outranks words about the container toolkit
+        ("h14007", "glibc-too-old"),  # pip refusing a manylinux_2_38 wheel
+    ],
+)
+def test_holdout14_classes(rid, slug):
+    assert first(ROWS[rid]["excerpt"]) == slug
+
+
+def test_host_memory_running_out_is_not_a_gpu_oom():
+    assert top(ROWS["h14034"]["excerpt"]) == []  # "OOM (host)", "Running out of host memory"
+
+
+def test_a_long_compiler_option_gives_no_words():
+    # nvcc's "-forward-unknown-to-host-compiler" on every CMake build line is not a host compiler's failure
+    line = "ccache /usr/local/cuda-11.8/bin/nvcc -forward-unknown-to-host-compiler -DTORCH_EXTENSION_NAME=_C -c x.cu"
+    assert "host-compiler-unsupported" not in top("FAILED: x.cu.o\n" + line)
