@@ -1069,8 +1069,8 @@ _FAMILIES = [
             re.I,
         ),
     ),
-    # pip refusing a wheel whose manylinux tag asks for a glibc newer than the common ones ("...-manylinux_2_38_x86_64.whl
-    # is not a supported wheel on this platform"): the host's glibc is older than the tag
+    # pip refusing a wheel whose manylinux tag asks for a glibc newer than the common ones
+    # ("...-manylinux_2_38_x86_64.whl is not a supported wheel on this platform"): the host's glibc is older
     (
         "manylinux-wheel-refused",
         re.compile(r"manylinux_2_(?:29|3\d|4\d)_\w{3,12}\.whl is not a supported wheel on this platform", re.I),
@@ -1078,9 +1078,7 @@ _FAMILIES = [
     # CUTLASS's FP8 GEMMs named (scaled_mm, w8a8, block FP8): with a consumer Blackwell GPU, the SM12x kernels
     (
         "cutlass-fp8",
-        re.compile(
-            r"cutlass[^\n]{0,80}(?:\bfp8\b|w8a8|scaled_mm)|(?:\bfp8\b|w8a8|scaled_mm)[^\n]{0,80}cutlass", re.I
-        ),
+        re.compile(r"cutlass[^\n]{0,80}(?:\bfp8\b|w8a8|scaled_mm)|(?:\bfp8\b|w8a8|scaled_mm)[^\n]{0,80}cutlass", re.I),
     ),
     # the kernel's firmware loader failing the driver's GSP image ("Direct firmware load for
     # nvidia/565.57.01/gsp_tu10x.bin failed with error -2")
