@@ -347,3 +347,14 @@ def test_a_long_compiler_option_gives_no_words():
     # nvcc's "-forward-unknown-to-host-compiler" on every CMake build line is not a host compiler's failure
     line = "ccache /usr/local/cuda-11.8/bin/nvcc -forward-unknown-to-host-compiler -DTORCH_EXTENSION_NAME=_C -c x.cu"
     assert "host-compiler-unsupported" not in top("FAILED: x.cu.o\n" + line)
+
+
+def test_conda_s_cuda_virtual_package_is_the_driver():
+    # conda's __cuda virtual package is the CUDA version the driver supports
+    assert first("nothing provides __cuda >=12.8 needed by pytorch-2.7.0-cuda128_py312") == "driver-too-old"
+    text = (
+        "The following package could not be installed\n"
+        "└─ pytorch-cuda 12.4**  is not installable because it requires\n"
+        "   └─ __cuda, which is missing on the system."
+    )
+    assert first(text) == "no-driver-in-container"
