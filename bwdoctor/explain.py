@@ -1075,6 +1075,19 @@ _FAMILIES = [
         "manylinux-wheel-refused",
         re.compile(r"manylinux_2_(?:29|3\d|4\d)_\w{3,12}\.whl is not a supported wheel on this platform", re.I),
     ),
+    # a driver that refuses the GPU after the machine slept: suspend or resume with nvidia_uvm in the same text
+    (
+        "suspend-uvm",
+        re.compile(
+            r"(?:suspend|hibernat|resum)[\s\S]{0,600}?nvidia[_-]uvm|nvidia[_-]uvm[\s\S]{0,600}?(?:suspend|hibernat|resum)",
+            re.I,
+        ),
+    ),
+    # a driver version called too low in words ("it prompts that the driver version is too low")
+    ("driver-too-low-words", re.compile(r"driver(?: version)? (?:is|was) too (?:low|old)\b", re.I)),
+    # CUDA's own libraries opened by TensorFlow's loader ("Couldn't open CUDA library libcudnn.so.5",
+    # "Unable to load cuDNN DSO")
+    ("tf-dso-missing", re.compile(r"Couldn't open CUDA library lib\w+|Unable to load cuDNN DSO", re.I)),
     # CUTLASS's FP8 GEMMs named (scaled_mm, w8a8, block FP8): with a consumer Blackwell GPU, the SM12x kernels
     (
         "cutlass-fp8",
@@ -1320,7 +1333,9 @@ _FAMILIES += [
         "oom-building-weights",
         re.compile(
             r"_initialize_affine_weight|model_parallel[/\\]layers\.py|(?:Column|Row)ParallelLinear\b[^\n]{0,40}"
-            r"__init__|VocabParallelEmbedding\b[^\n]{0,40}__init__",
+            r"__init__|VocabParallelEmbedding\b[^\n]{0,40}__init__|"
+            # LMDeploy's TurboMind allocating the weights (deviceMalloc in utils/memory_utils.cu)
+            r"turbomind[/\\]utils[/\\]memory_utils\.cu",
         ),
     ),
 ]
@@ -1992,6 +2007,9 @@ HINTS: List[tuple] = [
     ((r"family:gsp-firmware-file$",), "gsp-init-failure", 6.0),
     ((r"family:cutlass-fp8$", r"gpu:blackwell-consumer$"), "sm12x-fp8-kernel-missing", 5.0),
     ((r"family:manylinux-wheel-refused$",), "glibc-too-old", 5.0),
+    ((r"family:suspend-uvm$",), "cuda-unknown-error-999", 5.0),
+    ((r"family:driver-too-low-words$",), "driver-too-old", 4.0),
+    ((r"family:tf-dso-missing$",), "missing-library", 6.0),
     ((r"family:rdma-peermem$",), "peermem-nccl-hang", 8.0),
     ((r"family:attn-backend-refused$",), "bad-attention-backend", 8.0),
     ((r"family:quant-needs-capability$",), "quant-needs-newer-gpu", 8.0),

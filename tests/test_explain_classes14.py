@@ -358,3 +358,28 @@ def test_conda_s_cuda_virtual_package_is_the_driver():
         "   └─ __cuda, which is missing on the system."
     )
     assert first(text) == "no-driver-in-container"
+
+
+# ---------------------------------------------------------------- holdout15, read once scored (development rows)
+
+
+@pytest.mark.parametrize(
+    "rid, slug",
+    [
+        (
+            "h15021",
+            "missing-library",
+        ),  # TensorFlow: "Couldn't open CUDA library libcudnn.so", "Unable to load cuDNN DSO"
+        ("h15028", "missing-library"),
+        ("h15034", "weights-do-not-fit"),  # TurboMind's OOM in utils/memory_utils.cu: the weights' allocation
+        ("h9185", "weights-do-not-fit"),
+        ("h15035", "driver-too-old"),  # "it prompts that the driver version is too low"
+        ("h15036", "cuda-unknown-error-999"),  # a suspend, then nvidia_uvm in use and the runner gone
+    ],
+)
+def test_holdout15_classes(rid, slug):
+    assert first(ROWS[rid]["excerpt"]) == slug
+
+
+def test_suspend_without_nvidia_uvm_is_not_the_uvm_article():
+    assert "cuda-unknown-error-999" not in top("after suspend the fans spin up and the screen stays black")

@@ -19,7 +19,7 @@ read on the third, for each third in turn: an estimate of how the calibration do
 Usage: python benchmarks/explain_eval/evaluate.py [--split SPLIT] [--file F.jsonl ...]
        [--json] [-q] [--tier2-only] [--rotate]
 SPLIT: tune, holdout, holdout2, holdout3 (dev: the four first tuned on), holdout4, holdout5 (sealed: the first
-sealed measure, tuned on since), holdout6 to holdout14 (later sealed measures, see README), all (default tune).
+sealed measure, tuned on since), holdout6 to holdout15 (later sealed measures, see README), all (default tune).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ SPLITS = {
     "holdout12": ["holdout12.jsonl"],
     "holdout13": ["holdout13.jsonl"],
     "holdout14": ["holdout14.jsonl"],
+    "holdout15": ["holdout15.jsonl"],
     "sealed": ["holdout4.jsonl", "holdout5.jsonl"],
     "dev": ["tune.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl"],
     "all": [
@@ -74,6 +75,7 @@ SPLITS = {
         "holdout12.jsonl",
         "holdout13.jsonl",
         "holdout14.jsonl",
+        "holdout15.jsonl",
     ],
 }
 
