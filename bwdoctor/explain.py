@@ -866,8 +866,8 @@ _EV_SONAME = re.compile(
     r"cannot open|not found|cannot found|no such file|cannot be found|could not be found))"
     r"|(?:error while loading shared libraries|Could not load library|Could not find|Cannot find|Unable to load|"
     r"failed to load|cannot load|import ?error|failed to open|could not open|unable to open|"
-    r"(?:could not|failed to) dlopen(?: library)?|(?:cannot|could not) find librar(?:y|ies):?|unable to load any of "
-    r"\{)[:\s]{0,4}`?'?"
+    r"(?:could not|failed to) dlopen(?: library)?|(?:cannot|could not) find librar(?:y|ies):?|unable to load any of)"
+    r"[:\s]{1,4}\{?`?'?"
     r"(lib[A-Za-z0-9_+-]{1,80}\.so(?:\.\d{1,4}){0,4})",
     re.I,
 )
@@ -1079,7 +1079,8 @@ _FAMILIES = [
     (
         "suspend-uvm",
         re.compile(
-            r"(?:suspend|hibernat|resum)[\s\S]{0,600}?nvidia[_-]uvm|nvidia[_-]uvm[\s\S]{0,600}?(?:suspend|hibernat|resum)",
+            r"\b(?:suspend|hibernat|resum)[\s\S]{0,600}?nvidia[_-]uvm|"
+            r"nvidia[_-]uvm[\s\S]{0,600}?\b(?:suspend|hibernat|resum)",
             re.I,
         ),
     ),

@@ -383,3 +383,5 @@ def test_holdout15_classes(rid, slug):
 
 def test_suspend_without_nvidia_uvm_is_not_the_uvm_article():
     assert "cuda-unknown-error-999" not in top("after suspend the fans spin up and the screen stays black")
+    # "presumably" is not a resume
+    assert "cuda-unknown-error-999" not in top("Error: presumably the nvidia_uvm module is missing from the image")
