@@ -347,8 +347,11 @@ _LOUD_INFO = re.compile(r"GPU blocks: 0\b|num_gpu_blocks\s{0,2}[=:]\s{0,2}0\b", 
 _ANY_PREFIX = re.compile("|".join(f"(?:{p.pattern[1:]})" for p in _PREFIXES))  # one anchored match per round
 
 
-# The kernel driver's banner on every load: a module that loaded, whatever the failure that follows
-_LOAD_BANNER = re.compile(r"NVRM: loading NVIDIA UNIX (?:Open )?(?:x86_64 |aarch64 )?Kernel Module\b")
+# The kernel driver's banner on every load (a module that loaded, whatever the failure that follows), and its notice
+# that the GSP's own log files are absent ("no GSP-RM logs will be printed (non-fatal)")
+_LOAD_BANNER = re.compile(
+    r"NVRM: loading NVIDIA UNIX (?:Open )?(?:x86_64 |aarch64 )?Kernel Module\b|no GSP-RM logs will be printed"
+)
 
 
 def _quiet(raw: str) -> bool:
@@ -1021,7 +1024,7 @@ SYMPTOMS = {
     "iommu": re.compile(r"\biommu\b|\bACS\b|ACSCtl", re.I),
     "shm": re.compile(r"/dev/shm\b|\bshm[-_ ]size\b|shared[- ]memory segment", re.I),
 }
-_TOOLS = re.compile(r"\b(cicc|ptxas|cc1plus|nvcc|ninja|fatbinary|ld)\b")
+_TOOLS = re.compile(r"(?<![\w+])(cicc|ptxas|cc1plus|nvcc|ninja|fatbinary|ld|g\+\+|c\+\+)(?![\w+])")
 _NCCL_CUDA_FAILURE = re.compile(
     r"Cuda failure (?:\d{1,3} )?'(?!no kernel image|invalid device function|named symbol not found)([^'\n]{3,80})'",
     re.I,
@@ -1062,7 +1065,7 @@ _FAMILIES = [
     (
         "gsp",
         re.compile(
-            r"\bkgsp\w{0,60}|\bGSP\b[^\n]{0,80}(?:fail|error|timeout|exception)|(?:fail|error|timeout)[^\n]{0,80}"
+            r"\b_?kgsp\w{0,60}|\bGSP\b[^\n]{0,80}(?:fail|error|timeout|exception)|(?:fail|error|timeout)[^\n]{0,80}"
             r"\bGSP\b|\bBooter\w{0,40}[^\n]{0,80}fail|RmInitAdapter failed|rm_init_adapter failed|"
             # Xid 119 / 120: the GSP timing out an RPC, or its error (NVRM's line, the device plugin's)
             r"\bXid(?: \([^)\n]{0,40}\): |=)(?:119|120)\b",
@@ -1089,6 +1092,55 @@ _FAMILIES = [
     # CUDA's own libraries opened by TensorFlow's loader ("Couldn't open CUDA library libcudnn.so.5",
     # "Unable to load cuDNN DSO")
     ("tf-dso-missing", re.compile(r"Couldn't open CUDA library lib\w+|Unable to load cuDNN DSO", re.I)),
+    # a container started without the driver's utilities mounted ('exec: "nvidia-smi": executable file not found')
+    ("nvidia-smi-not-in-container", re.compile(r'exec: "nvidia-smi": executable file not found')),
+    # conda's virtual packages: __glibc is the host's glibc, __cuda the CUDA version the driver supports; a
+    # version asked of them that the host does not meet (libmamba says "missing on the system" for that too)
+    ("conda-glibc-floor", re.compile(r"__glibc\s?(?:>=?|\[version=')\s?\d")),
+    ("conda-cuda-floor", re.compile(r"__cuda\s?(?:>=?|\[version='>=?)\s?\d")),
+    ("conda-cuda-absent", re.compile(r"-> __cuda\s*\n\s*(?:\n\s*)?Your installed version is: not available")),
+    # uv's hint after a failed build: the header or library the build looked for ('install a library that provides
+    # "numa.h"', 'provides a shared library for `ibverbs`')
+    (
+        "uv-needs-system-lib",
+        re.compile(
+            r'that provides "(?:numa|libaio|infiniband/verbs|rdma/rdma_cma|liburing)\.h"|provides a shared library for '
+            r"`(?:numa|ibverbs|aio|rdmacm|uring|mlx5)`"
+        ),
+    ),
+    (
+        "uv-needs-cuda-header",
+        re.compile(r'that provides "(?:cuda_runtime(?:_api)?|cuda|cublas_v2|cublasLt|cusparse|curand|cufft|nvrtc)\.h"'),
+    ),
+    ("uv-needs-cuda-lib", re.compile(r"provides a shared library for `(?:cudart|cuda|cublas|nvrtc)`")),
+    ("uv-needs-python-h", re.compile(r'that provides "Python\.h"')),
+    # uv: a wheel only for a newer manylinux than this host's ("You're on Linux (`manylinux_2_17_x86_64`), but
+    # `flashinfer-python` (v0.3.1) only has wheels for the following platform: `manylinux_2_28_x86_64`")
+    (
+        "uv-manylinux-floor",
+        re.compile(
+            r"You're on Linux \(`manylinux_2_\d{2}_\w+`\), but [^\n]{0,160}only has wheels for the following "
+            r"platforms?: [^\n]{0,60}manylinux_2_(?:2[89]|3\d|4\d)"
+        ),
+    ),
+    # an arch older than the toolkit builds ("Architecture 3.5 is too old for CUDA 12.8", meson)
+    (
+        "arch-too-old-for-toolkit",
+        re.compile(r"(?:Architecture [1-5]\.\d|Kepler|Maxwell|Fermi) is too old for CUDA \d{2}", re.I),
+    ),
+    # a host compiler below CCCL's floor, or one it refuses ("CUB requires at least GCC 7.0", icc)
+    (
+        "host-compiler-floor",
+        re.compile(
+            r"requires at least (?:GCC|MSVC|Clang) \d|\(icc/icpc\) is not supported by CCCL|"
+            # pybind11: "#error pybind11 requires gcc 4.8 or newer"
+            r"requires (?:gcc|g\+\+|clang|MSVC) \d[\d.]{0,6} or (?:newer|later|higher)",
+            re.I,
+        ),
+    ),
+    # the PTX of an arch-specific feature asked of a target without the suffix (CCCL's link-time guard symbols:
+    # "__cuda_ptx_tcgen05_ld_32x32b_is_only_supported_on_SM_100a_100f__")
+    ("ptx-arch-guard", re.compile(r"__cuda_ptx_\w{1,80}_is_only_supported_on_SM_\d{2,3}[af]")),
     # CUTLASS's FP8 GEMMs named (scaled_mm, w8a8, block FP8): with a consumer Blackwell GPU, the SM12x kernels
     (
         "cutlass-fp8",
@@ -1251,7 +1303,11 @@ _FAMILIES = [
             # vLLM's and FlashInfer's CMake, Triton kernels falling back, DeepGEMM's JIT asserting on its paths,
             # TensorRT-LLM's lib directory lookup
             r"Can't find CUDA or HIP installation|likely due to missing CUDA toolkit|exists\(nvcc_path\)|"
-            r"not cuda_home\.empty\(\)|could not find CUDA lib(?:rary)? directory",
+            r"not cuda_home\.empty\(\)|could not find CUDA lib(?:rary)? directory|"
+            # CMake's FindCUDAToolkit and FindCUDA, meson's CUDA dependency and compiler detection
+            r"Unable to find (?:cudart library|cuda_runtime\.h in|_CUDA_LIBRARY_DIR)|Unable to locate CUDA include "
+            r"directory|Specify CUDA_TOOLKIT_ROOT_DIR|Unknown compiler\(s\): \[\['nvcc'\]\]|Couldn't find requested CUDA "
+            r"module|or set the CUDA_PATH environment variable",
             re.I,
         ),
     ),
@@ -1313,7 +1369,9 @@ _FAMILIES += [
             # Unsloth: "vLLM was built for CUDA 12 but this system has CUDA 13.0"
             r"built for CUDA \d{1,2}(?:\.\d)? but (?:this system|the system|your system|you) ha(?:s|ve) CUDA \d|"
             # CUTLASS's Python package: "Python CUDA version of 12.9.0 must be greater than or equal to NVCC version"
-            r"CUDA version of \d[\d.]{0,8} must be greater than or equal to NVCC version",
+            r"CUDA version of \d[\d.]{0,8} must be greater than or equal to NVCC version|"
+            # CCCL's headers: the nvcc in use is not the toolkit whose headers are on the include path
+            r"CUDA compiler and CUDA toolkit headers are incompatible",
             re.I,
         ),
     ),
@@ -1379,7 +1437,9 @@ _FAMILIES += [
             r"required_driver=\"?\d{3}(?:\.\d{1,3}){0,2} or (?:later|newer|higher)|"
             # the CuTe DSL: "CUDA driver version 12080 is below the minimum required version for the installed
             # cuda-python package 13000"
-            r"CUDA driver version \d{4,6} is below the minimum required",
+            r"CUDA driver version \d{4,6} is below the minimum required|"
+            # CCCL's driver API wrapper: "cuKernelGetName operation not supported(801): Driver does not support this API"
+            r"Driver does not support this API",
             re.I,
         ),
     ),
@@ -1393,7 +1453,11 @@ _FAMILIES += [
             r"to build)|(?:NVCC|NVRTC) version should be >= ?\d{2}\.\d|requires NVCC \d{2}\.\d{1,2} or (?:higher|newer|"
             r"later)|CMake Error[^\n]{0,120}\n\s{0,8}CUDA version \d{2}\.\d{1,2} or (?:greater|higher|later) is "
             r"required|"
-            r"disabled because CUDA version is not \d{2}\.\d{1,2} or (?:later|higher|newer)",
+            r"disabled because CUDA version is not \d{2}\.\d{1,2} or (?:later|higher|newer)|"
+            # CCCL's headers, meson's CUDA module, CMake's FindCUDAToolkit
+            r"CUDA versions? below \d{2} (?:are|is) not supported|requires at least CUDA \d{2}\.\d|"
+            r"CUDA \d{2}\.\d is too old for (?:architecture|Blackwell|Hopper|Ada|Ampere)|current nvcc version \d{2}\.\d "
+            r"does not satisfy|Could NOT find CUDAToolkit: Found unsuitable version",
             re.I,
         ),
     ),
@@ -1406,6 +1470,9 @@ _FAMILIES += [
         "compiler-oom",
         re.compile(
             r"catastrophic error: out of memory|cc1plus: out of memory|virtual memory exhausted|"
+            # ninja: a step killed by SIGKILL (128 + 9), or no memory left to start one
+            r"^FAILED: \[code=137\]|ninja: fatal: (?:posix_spawn: Cannot allocate memory|CreateProcess: The paging file "
+            r"is too small)|"
             r"(?:-gencode|\bnvcc\b|\bcicc\b|cc1plus|\.cu\.o\b|-DTORCH_EXTENSION_NAME|<command-line>: (?:warning|note):)"
             r"[^\n]{0,2000}\n(?:[^\n]{0,300}\n)?"
             r"[ \t]{0,8}Killed[ \t]*$",
@@ -1943,7 +2010,7 @@ _SYSTEM_LIBS = (
 )
 HINTS: List[tuple] = [
     ((r"signal:SIGILL$",), "cpu-isa-mismatch", 4.0),
-    ((r"signal:SIGKILL$", r"tool:(?:cicc|ptxas|cc1plus|nvcc|ninja)$"), "build-oom", 4.0),
+    ((r"signal:SIGKILL$", r"tool:(?:cicc|ptxas|cc1plus|nvcc|ninja|g\+\+|c\+\+)$"), "build-oom", 4.0),
     ((r"libc:GLIBC$",), "glibc-too-old", 5.0),
     ((r"libc:(?:GLIBCXX|CXXABI)$",), "libstdcxx-too-old", 5.0),
     ((r"cuda-error:80[34]$",), "cuda-compat-mismatch", 5.0),
@@ -2011,6 +2078,18 @@ HINTS: List[tuple] = [
     ((r"family:suspend-uvm$",), "cuda-unknown-error-999", 5.0),
     ((r"family:driver-too-low-words$",), "driver-too-old", 4.0),
     ((r"family:tf-dso-missing$",), "missing-library", 6.0),
+    ((r"family:arch-too-old-for-toolkit$",), "nvcc-dropped-arch", 6.0),
+    ((r"family:host-compiler-floor$",), "host-compiler-unsupported", 5.0),
+    ((r"family:ptx-arch-guard$",), "arch-suffix-missing", 6.0),
+    ((r"family:nvidia-smi-not-in-container$",), "no-driver-in-container", 6.0),
+    ((r"family:conda-glibc-floor$",), "glibc-too-old", 6.0),
+    ((r"family:conda-cuda-floor$",), "driver-too-old", 6.0),
+    ((r"family:conda-cuda-absent$",), "no-driver-in-container", 6.0),
+    ((r"family:uv-needs-system-lib$",), "system-library-missing", 6.0),
+    ((r"family:uv-needs-cuda-header$",), "cuda-toolkit-missing", 6.0),
+    ((r"family:uv-needs-cuda-lib$",), "missing-library", 6.0),
+    ((r"family:uv-needs-python-h$",), "python-headers-missing", 6.0),
+    ((r"family:uv-manylinux-floor$",), "glibc-too-old", 6.0),
     ((r"family:rdma-peermem$",), "peermem-nccl-hang", 8.0),
     ((r"family:attn-backend-refused$",), "bad-attention-backend", 8.0),
     ((r"family:quant-needs-capability$",), "quant-needs-newer-gpu", 8.0),
@@ -2097,7 +2176,7 @@ _BLACKWELL = (
 )
 _SYSTEM_SONAME = (
     r"key:(?:soname:lib(?:numa|ibverbs|mlx5|rdmacm|efa|fabric|aio|uring|GL|gomp|glib-2\.0|jemalloc|openblas|SM|ICE|"
-    r"X11)|family:system-dev-package)$"
+    r"X11)|family:system-dev-package|family:uv-needs-system-lib)$"
 )
 _GPU_TOPIC = (
     r"capabilit|sm_?\d{2,3}|\bsm ?\d{2,3}\b|sm\d{1,2}x|compute_\d{2,3}|\bgpus?\b|ampere|\bada\b|hopper|turing|volta|"
@@ -2120,11 +2199,11 @@ REQUIRES: Dict[str, str] = {
     "flashinfer-nvfp4-moe-sm120": _BLACKWELL,
     "sm12x-fp8-kernel-missing": _BLACKWELL,
     "sm12x-missing-kernel-symbol": _BLACKWELL,
-    "arch-suffix-missing": _BLACKWELL + r"|arch conditional mma",
+    "arch-suffix-missing": _BLACKWELL + r"|arch conditional mma|_is_only_supported_on_SM_",
     "sm121-torch-warning-benign": r"12\.1|sm_?121|\bgb10\b|dgx spark",
     "fa3-blackwell": r"fa3|fa ?3\b|flash.?attention.?3|hopper|flash_fwd|fa version 3",
     "system-library-missing": _SYSTEM_SONAME,
-    "nvcc-dropped-arch": r"key:arch:sm_(?:[1-4]\d|5[0-3])[af]?$",
+    "nvcc-dropped-arch": r"key:(?:arch:sm_(?:[1-4]\d|5[0-3])[af]?|family:arch-too-old-for-toolkit)$",
     "nvcc-too-old": r"key:(?:arch:sm_(?:8[6-9]|9\d|1\d\d)[af]?|family:nvcc-unsupported-arch|family:toolkit-floor)$",
     "triton-too-old-arch": r"key:(?:arch:sm_(?:9\d|1\d\d)[af]?|family:ptx-version-target)$",
     "tp-exceeds-gpus": r"exceed|larger than|greater than|more than|not enough|available gpus|gpu count|less than",
@@ -2320,6 +2399,11 @@ NOT_ENVIRONMENT = [
         r"input of size|expected scalar type \w+ but found \w+|expected (?:mat1 and mat2|m1 and m2) to have the same "
         r"dtype|Input type \([^)\n]{1,60}\) and weight type \([^)\n]{1,60}\) should be the same|"
         r"index out of range in self|is out of bounds for dimension \d+ with size",
+        # docker's and the NVIDIA runtime's checks of what the user asked for (a device request, a shm size, a
+        # capability name, a CDI device name, a requirement expression)
+        r"cannot set both Count and DeviceIDs on device request|unexpected options in CDI device request|"
+        r"SHM size can not be less than 0|unsupported capabilities found in '|unqualified device \"[^\"\n]{1,80}\", "
+        r"missing vendor|requirement error: invalid expression",
         # argparse's "unrecognized arguments: %s" with no option among them: a positional given twice (a model path
         # after an entrypoint that already takes one), not a flag the release lacks
         r"error: unrecognized arguments:(?:[ \t]+[^\s-]\S*)+[ \t]*$",

@@ -385,3 +385,88 @@ def test_suspend_without_nvidia_uvm_is_not_the_uvm_article():
     assert "cuda-unknown-error-999" not in top("after suspend the fans spin up and the screen stays black")
     # "presumably" is not a resume
     assert "cuda-unknown-error-999" not in top("Error: presumably the nvidia_uvm module is missing from the image")
+
+
+# ---------------------------------------------------------------- the toolchain and system layer, read from source
+
+
+@pytest.mark.parametrize(
+    "text, slug",
+    [
+        # conda / mamba: the __glibc and __cuda virtual packages
+        ("nothing provides __glibc >=2.28,<3.0.a0 needed by libtorch-2.5.1-cuda126_mkl_h9e634b6_303", "glibc-too-old"),
+        (
+            "package pytorch-2.7.0-cuda128_py312_h1b2c3d4_300 requires __cuda >=12.8, but none of the providers can be "
+            "installed",
+            "driver-too-old",
+        ),
+        (
+            "UnsatisfiableError: The following specifications were found to be incompatible with your system:\n\n"
+            "  - pytorch==2.5.1=cuda126_py312h1763f6d_303 -> __cuda\n\nYour installed version is: not available",
+            "no-driver-in-container",
+        ),
+        # uv's hints after a failed build or resolution
+        (
+            'hint: This error likely indicates that you need to install a library that provides "numa.h" for '
+            "`sgl-kernel@0.3.9`",
+            "system-library-missing",
+        ),
+        (
+            'hint: This error likely indicates that you need to install a library that provides "cuda_runtime.h" for '
+            "`xformers@0.0.30`",
+            "cuda-toolkit-missing",
+        ),
+        (
+            "hint: You're on Linux (`manylinux_2_17_x86_64`), but `flashinfer-python` (v0.3.1) only has wheels for the "
+            "following platform: `manylinux_2_28_x86_64`",
+            "glibc-too-old",
+        ),
+        ("warning: The package `torch` has multiple installed distributions:", "duplicate-packages"),
+        ("vllm 0.9.2 has requirement torch==2.7.0, but you have torch 2.7.1.", "torch-pin-conflict"),
+        # setuptools running g++ killed by SIGKILL; ninja's own words
+        ("error: command '/usr/bin/g++' failed with exit code -9", "build-oom"),
+        ("FAILED: [code=137] CMakeFiles/_C.dir/csrc/attention/paged_attention_v2.cu.o", "build-oom"),
+        ("ninja: fatal: posix_spawn: Cannot allocate memory", "build-oom"),
+        # CMake, meson, CCCL, pybind11
+        ("Unable to find cudart library.", "cuda-toolkit-missing"),
+        ("WARNING: CUDA 12.4 is too old for architecture 12.0", "nvcc-too-old"),
+        ("WARNING: Architecture 3.5 is too old for CUDA 12.8", "nvcc-dropped-arch"),
+        ('#error "CUDA versions below 12 are not supported."', "nvcc-too-old"),
+        ("warning: CUB requires at least GCC 7.0. Define CCCL_IGNORE_DEPRECATED_COMPILER", "host-compiler-unsupported"),
+        ("error: #error pybind11 requires gcc 4.8 or newer", "host-compiler-unsupported"),
+        ("__cuda_ptx_tcgen05_ld_32x32b_is_only_supported_on_SM_100a_100f_103a_103f_110a_110f__", "arch-suffix-missing"),
+        (
+            '#error "CUDA compiler and CUDA toolkit headers are incompatible, please check your include paths"',
+            "cuda-major-mismatch",
+        ),
+        # DKMS and the kernel driver
+        (
+            "Warning: Failed to sign module '/var/lib/dkms/nvidia/550.54.14/build/nvidia.ko'!",
+            "secure-boot-unsigned-module",
+        ),
+        ("NVRM: _kgspBootGspRm: failed to parse FWSEC ucode from VBIOS image", "gsp-init-failure"),
+        # the container runtimes
+        ('failed to get sandbox runtime: no runtime for "nvidia" is configured', "no-driver-in-container"),
+        (
+            'error during container init: exec: "nvidia-smi": executable file not found in $PATH',
+            "no-driver-in-container",
+        ),
+    ],
+)
+def test_the_toolchain_and_system_layer_saying_the_failure(text, slug):
+    assert first(text) == slug
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The kernel is built without module signing facility, modules won't be signed",
+        "NVRM: RmFetchGspRmImages: Failed to load gsp_log_*.bin, no GSP-RM logs will be printed (non-fatal)",
+        "docker: Error response from daemon: SHM size can not be less than 0",
+        "docker: Error response from daemon: cannot set both Count and DeviceIDs on device request",
+        # a program of the user's not found in a container is not the driver's utilities
+        'bug: Issue while running example ("vllm": executable file not found in $PATH: unknown)',
+    ],
+)
+def test_a_tool_s_own_notice_or_a_bad_argument_is_not_a_failure(text):
+    assert top(text) == []
