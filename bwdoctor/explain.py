@@ -1306,8 +1306,8 @@ _FAMILIES = [
             r"not cuda_home\.empty\(\)|could not find CUDA lib(?:rary)? directory|"
             # CMake's FindCUDAToolkit and FindCUDA, meson's CUDA dependency and compiler detection
             r"Unable to find (?:cudart library|cuda_runtime\.h in|_CUDA_LIBRARY_DIR)|Unable to locate CUDA include "
-            r"directory|Specify CUDA_TOOLKIT_ROOT_DIR|Unknown compiler\(s\): \[\['nvcc'\]\]|Couldn't find requested CUDA "
-            r"module|or set the CUDA_PATH environment variable",
+            r"directory|Specify CUDA_TOOLKIT_ROOT_DIR|Unknown compiler\(s\): \[\['nvcc'\]\]|"
+            r"Couldn't find requested CUDA module|or set the CUDA_PATH environment variable",
             re.I,
         ),
     ),
@@ -1438,7 +1438,8 @@ _FAMILIES += [
             # the CuTe DSL: "CUDA driver version 12080 is below the minimum required version for the installed
             # cuda-python package 13000"
             r"CUDA driver version \d{4,6} is below the minimum required|"
-            # CCCL's driver API wrapper: "cuKernelGetName operation not supported(801): Driver does not support this API"
+            # CCCL's driver API wrapper ("cuKernelGetName operation not supported(801): Driver does not support
+            # this API")
             r"Driver does not support this API",
             re.I,
         ),
@@ -1456,8 +1457,8 @@ _FAMILIES += [
             r"disabled because CUDA version is not \d{2}\.\d{1,2} or (?:later|higher|newer)|"
             # CCCL's headers, meson's CUDA module, CMake's FindCUDAToolkit
             r"CUDA versions? below \d{2} (?:are|is) not supported|requires at least CUDA \d{2}\.\d|"
-            r"CUDA \d{2}\.\d is too old for (?:architecture|Blackwell|Hopper|Ada|Ampere)|current nvcc version \d{2}\.\d "
-            r"does not satisfy|Could NOT find CUDAToolkit: Found unsuitable version",
+            r"CUDA \d{2}\.\d is too old for (?:architecture|Blackwell|Hopper|Ada|Ampere)|"
+            r"current nvcc version \d{2}\.\d does not satisfy|Could NOT find CUDAToolkit: Found unsuitable version",
             re.I,
         ),
     ),
@@ -1471,8 +1472,8 @@ _FAMILIES += [
         re.compile(
             r"catastrophic error: out of memory|cc1plus: out of memory|virtual memory exhausted|"
             # ninja: a step killed by SIGKILL (128 + 9), or no memory left to start one
-            r"^FAILED: \[code=137\]|ninja: fatal: (?:posix_spawn: Cannot allocate memory|CreateProcess: The paging file "
-            r"is too small)|"
+            r"^FAILED: \[code=137\]|"
+            r"ninja: fatal: (?:posix_spawn: Cannot allocate memory|CreateProcess: The paging file is too small)|"
             r"(?:-gencode|\bnvcc\b|\bcicc\b|cc1plus|\.cu\.o\b|-DTORCH_EXTENSION_NAME|<command-line>: (?:warning|note):)"
             r"[^\n]{0,2000}\n(?:[^\n]{0,300}\n)?"
             r"[ \t]{0,8}Killed[ \t]*$",
