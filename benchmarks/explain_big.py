@@ -1,8 +1,10 @@
-"""Time and peak memory of `bwdoctor explain -` on 50 MB of pasted text, in three hostile shapes.
+"""Time and peak memory of `bwdoctor explain -` on 50 MB of pasted text, in five hostile shapes.
 
 Shapes: a vLLM server log (worker prefixes, request ids, long junk lines) with one real error near the end;
 one 50 MB line with no line break; 50 MB of lines that are all different and all contain an error word
-(the worst case for the template folding and the tier-2 line collection). Each is piped to
+(the worst case for the template folding and the tier-2 line collection); error lines made of the words that
+open many signatures (the worst case for the anchor-guided signature search); two-letter lines that each
+continue the one before (the worst case for joining wrapped lines, and for the per-line memory). Each is piped to
 `bwdoctor explain - --no-machine --format json` under /usr/bin/time -v (when present) and the wall time,
 peak RSS and verdict are printed, with the ratio of time to input size.
 
@@ -74,6 +76,31 @@ def distinct_errors(path: Path, size: int) -> None:
         out.write(ERROR)
 
 
+def dense_anchors(path: Path, size: int) -> None:
+    """Every line an error holding the words that open many signatures and evidence patterns (fp8, requires,
+    driver, no, or higher, g++, sm_120), in random order: the worst case for the anchor-guided signature search."""
+    rng = random.Random(3)
+    words = ["no", "fp8", "or higher", "requires", "g++", "driver", "kernel", "cutlass", "resume", "sm_120"]
+    with open(path, "w", encoding="utf-8") as out:
+        n = 0
+        while n < size:
+            ln = f"ERROR {n}: " + " ".join(rng.choice(words) for _ in range(30)) + "\n"
+            out.write(ln)
+            n += len(ln)
+        out.write(ERROR)
+
+
+def tiny_lines(path: Path, size: int) -> None:
+    """Two-letter lines, each a continuation of the one before: the worst case for joining wrapped lines."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(ERROR)
+        block = "no\n" * 10000
+        n = 0
+        while n < size:
+            out.write(block)
+            n += len(block)
+
+
 def run(path: Path) -> dict:
     exe = [sys.executable, "-m", "bwdoctor", "explain", "-", "--no-machine", "--format", "json"]
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
@@ -102,7 +129,13 @@ def main() -> int:
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bwd-explain-big-"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        for name, make in (("server-log", server_log), ("one-line", one_line), ("distinct-errors", distinct_errors)):
+        for name, make in (
+            ("server-log", server_log),
+            ("one-line", one_line),
+            ("distinct-errors", distinct_errors),
+            ("dense-anchors", dense_anchors),
+            ("tiny-lines", tiny_lines),
+        ):
             p = tmp / f"{name}.log"
             make(p, size)
             mb = p.stat().st_size / (1 << 20)

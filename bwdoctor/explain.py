@@ -44,6 +44,7 @@ except ImportError:  # pragma: no cover
 
 FLAGS = re.I | re.M
 WINDOW_LINES = 3  # lines kept either side of an anchor hit, for signatures spanning lines
+SPAN_LINES_MAX = 4096  # neighbouring windows are searched as one span of at most this many lines
 EXCERPT_MAX = 300
 CHUNK_BYTES = 8 << 20
 EXCLUDE_FACTOR = 0.3
@@ -422,7 +423,13 @@ def normalize_lines(text: str) -> tuple:
 
 _WRAP_WIDTHS = frozenset({80, 100, 120, 128, 132, 140, 150, 160, 180, 200, 220, 240, 250, 256})
 _CONTINUES = re.compile(r"^[a-z0-9_'./`(\]-]")
-_ENDS_RECORD = re.compile(r"[.!?:;]$|^\s*$")
+def _ends_record(line: str) -> bool:
+    """Whether a line ends a sentence or a record (or is blank): read from its last character, so that a head
+    that grows by its continuations is not scanned again for each one."""
+    last = line[-1:]
+    if last in (".", "!", "?", ":", ";", ""):
+        return True
+    return last.isspace() and not line.strip()
 JOIN_MAX = 2 << 20  # wrapped lines are joined only in texts up to this size (a paste, not a server log)
 
 
@@ -488,7 +495,7 @@ def join_wrapped(
                     or (ln[:1].isupper() and prev[-1:] in ",abcdefghijklmnopqrstuvwxyz" and not _MESSAGE_HEAD.match(ln))
                 )
             )
-            ends = bool(_ENDS_RECORD.search(out[head])) and not (word_wrapped and out[head][-1:] in ":;")
+            ends = _ends_record(out[head]) and not (word_wrapped and out[head][-1:] in ":;")
             if starts and not ends and (head_plain or cut) and len(out[head]) + len(ln) <= LINE_MAX:
                 # (a word-wrapped paste breaks inside a word only a token too long for a line: a path, a symbol)
                 in_word = not word_paste or " " not in prev[-40:].lstrip()
@@ -613,12 +620,20 @@ class _Chunk:
             i = text.count("\n", 0, m.start())
             return _Hit(line=self.first_line + i, text_line=self.lines[i], window=self.window(i))
         candidates = sorted(i for u in self._template_hits(p.anchor.translate(_DIGITS_TO_0)) for i in self.templates[u])
-        for i in candidates:
-            lo = max(0, i - WINDOW_LINES)
-            win = "\n".join(self.lines[lo : i + WINDOW_LINES + 1])
-            m = p.regex.search(win)
+        # the windows of neighbouring hits overlap: each run of them is searched once, as one span (a log where the
+        # anchor is on every line costs one pass, not one per line)
+        k = 0
+        while k < len(candidates):
+            lo = max(0, candidates[k] - WINDOW_LINES)
+            hi = candidates[k] + WINDOW_LINES
+            k += 1
+            while k < len(candidates) and candidates[k] - WINDOW_LINES <= hi + 1 and hi - lo < SPAN_LINES_MAX:
+                hi = candidates[k] + WINDOW_LINES
+                k += 1
+            span = "\n".join(self.lines[lo : hi + 1])
+            m = p.regex.search(span)
             if m:
-                j = lo + win.count("\n", 0, m.start())
+                j = lo + span.count("\n", 0, m.start())
                 return _Hit(line=self.first_line + j, text_line=self.lines[j], window=self.window(j))
         return None
 
@@ -1398,6 +1413,8 @@ _FAMILIES += [
         ),
     ),
 ]
+# Families whose pattern opens on a common word: the literal each match holds, looked for first (lower case)
+_FAMILY_NEEDS = {"kernel-image-missing": "kernel image"}
 # Fresh wordings of known failures, read as classes from the holdout4/holdout5 misses
 _FAMILIES += [
     # GPU code missing for an arch, in a sentence rather than CUDA's own words ("gptq_marlin_repack has no SM70
@@ -1930,6 +1947,9 @@ def extract_evidence(text: str) -> dict:
         ev["symptoms"] = symptoms
     families = []
     for name, rx in _FAMILIES:
+        needle = _FAMILY_NEEDS.get(name)
+        if needle is not None and needle not in low:
+            continue
         fm = rx.search(text)
         if fm and name == "cc-floor":
             # a dtype's floor ("Bfloat16 is only supported on GPUs with compute capability of at least 8.0") is a
