@@ -423,6 +423,8 @@ def normalize_lines(text: str) -> tuple:
 
 _WRAP_WIDTHS = frozenset({80, 100, 120, 128, 132, 140, 150, 160, 180, 200, 220, 240, 250, 256})
 _CONTINUES = re.compile(r"^[a-z0-9_'./`(\]-]")
+
+
 def _ends_record(line: str) -> bool:
     """Whether a line ends a sentence or a record (or is blank): read from its last character, so that a head
     that grows by its continuations is not scanned again for each one."""
@@ -430,6 +432,8 @@ def _ends_record(line: str) -> bool:
     if last in (".", "!", "?", ":", ";", ""):
         return True
     return last.isspace() and not line.strip()
+
+
 JOIN_MAX = 2 << 20  # wrapped lines are joined only in texts up to this size (a paste, not a server log)
 
 
