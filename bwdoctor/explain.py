@@ -348,16 +348,16 @@ _LOUD_INFO = re.compile(r"GPU blocks: 0\b|num_gpu_blocks\s{0,2}[=:]\s{0,2}0\b", 
 _ANY_PREFIX = re.compile("|".join(f"(?:{p.pattern[1:]})" for p in _PREFIXES))  # one anchored match per round
 
 
-# The kernel driver's banner on every load (a module that loaded, whatever the failure that follows), and its notice
-# that the GSP's own log files are absent ("no GSP-RM logs will be printed (non-fatal)")
-_LOAD_BANNER = re.compile(
+# Notices of the kernel driver that say nothing failed: its banner on every load (a module that loaded, whatever
+# the failure that follows), and that the GSP's own log files are absent ("no GSP-RM logs will be printed")
+_DRIVER_NOTICE = re.compile(
     r"NVRM: loading NVIDIA UNIX (?:Open )?(?:x86_64 |aarch64 )?Kernel Module\b|no GSP-RM logs will be printed"
 )
 
 
 def _quiet(raw: str) -> bool:
-    """Whether a raw line is an INFO/DEBUG record, or the driver's load banner, that says nothing failed."""
-    if _LOAD_BANNER.search(raw):
+    """Whether a raw line is an INFO/DEBUG record, or a notice of the kernel driver, that says nothing failed."""
+    if _DRIVER_NOTICE.search(raw):
         return True
     return bool(_QUIET_RECORD.match(raw)) and not ("blocks" in raw and _LOUD_INFO.search(raw))
 
@@ -2183,10 +2183,9 @@ HINTS: List[tuple] = [
     ((r"family:attn-backend-device$",), "bad-attention-backend", 8.0),
     ((r"family:multi-consumer-gpu$", r"symptom:hang$"), "consumer-p2p-hang", 4.0),
     ((r"family:nvfp4-moe$", r"gpu:blackwell-consumer$"), "flashinfer-nvfp4-moe-sm120", 5.0),
-    # NCCL's own library not found by the loader of the program that wraps it
-    ((r"soname:libnccl$",), "missing-library", 4.0),
-    # ... or another CUDA library a kernel package loads itself (NVSHMEM for FlashInfer's and DeepEP's kernels)
-    ((r"soname:lib(?:nvshmem\w*|cutensor\w*|cudss|cufile\w*)$",), "missing-library", 4.0),
+    # NCCL's own library not found by the loader of the program that wraps it, or another CUDA library a kernel
+    # package loads itself (NVSHMEM for FlashInfer's and DeepEP's kernels)
+    ((r"soname:lib(?:nccl|nvshmem\w*|cutensor\w*|cudss|cufile\w*)$",), "missing-library", 4.0),
     # any other library a program could not find or open: a missing library, unless a hint above says more
     ((r"soname:lib(?!cuda$|nvidia-ml$|torch|c10)[\w+-]+$",), "missing-library", 3.0),
 ]
@@ -2256,13 +2255,13 @@ _REQUIRES_RX = {
 }
 
 
-# Articles of one phase of a failure that the evidence places in another phase: never "likely"
-# (an OOM while the model's layers are built is the weights' size, not a run's)
-_WRONG_PHASE = {
+# Articles the evidence rules out, never "likely": an OOM of one phase that the evidence places in another (an OOM
+# while the model's layers are built is the weights' size, not a run's), a GPU too old where the text says too new
+_RULED_OUT = {
     "startup-oom": ("family:oom:runtime", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
     "runtime-oom": ("family:oom:startup", "family:oom-building-weights", "family:oom:build", "family:host-oom"),
     "weights-do-not-fit": ("family:host-oom",),
-    # (and a GPU too new for a kernel is not one too old, nor one whose toolkit is too old for it)
+    # (a GPU too new for a kernel is not one too old, nor one whose toolkit is too old for it)
     "gpu-too-old": ("family:cc-ceiling", "family:toolkit-floor"),
 }
 
@@ -2278,7 +2277,7 @@ _CODE_ARTICLES = {
 
 
 def _allowed(slug: str, keys: List[str], text: str) -> bool:
-    if any(k in keys for k in _WRONG_PHASE.get(slug, ())):
+    if any(k in keys for k in _RULED_OUT.get(slug, ())):
         return False
     own = _CODE_ARTICLES.get(slug)
     if own and not any(k in keys for k in own) and any(k.startswith("cuda-error:") for k in keys):
