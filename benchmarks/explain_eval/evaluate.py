@@ -97,9 +97,7 @@ def load(paths: List[Path]) -> List[dict]:
 
 def tier2_only(text: str, arts: Dict[str, Any]) -> dict:
     """What the evidence-weighted tier alone answers for the text (no exact signature consulted)."""
-    scanner = explain._Scanner(explain._rules(arts))
-    if text.strip():
-        scanner.feed(text.replace("\r\n", "\n").replace("\r", "\n"), 1)
+    scanner = explain._scan_text(text, arts)
     t2 = explain.rank_evidence(scanner.query.lines(), arts, lookalike=scanner.excluded)
     return {"matches": t2["likely"], "nearest": t2["nearest"]}
 

@@ -11,7 +11,7 @@ argument, a context too long), which must get no article.
 
 These are not pasted reports (benchmarks/explain_eval is), so the figure is coverage of upstream wordings, not a
 top-1 on user text. A message is answered rightly when explain's first article is its slug or one in `also`; a
-null message when explain names nothing (or an `also`).
+null message when explain names nothing (scored by benchmarks/explain_eval/evaluate.py's evaluate()).
 
 Usage: python benchmarks/explain_upstream/check.py [--rules-only] [--misses] [--json]
   --rules-only  switch the corpus model off (the rules alone)
@@ -30,10 +30,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE.parent / "explain_eval"))
+
+from evaluate import evaluate  # noqa: E402
 
 from bwdoctor import explain_model  # noqa: E402
-from bwdoctor.explain import analyse_text  # noqa: E402
-from bwdoctor.knowledge import load_all  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,46 +45,42 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.rules_only:
         explain_model._MODEL["m"] = None
-    arts = load_all()
     rows = [json.loads(line) for line in (HERE / "messages.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    c: collections.Counter = collections.Counter()
-    by_repo: dict = collections.defaultdict(lambda: [0, 0])
-    misses = []
-    for r in rows:
-        m = analyse_text(r["message"], arts)["matches"]
-        top = m[0]["slug"] if m else None
-        if r["slug"] is None:
-            ok = top is None or top in r["also"]
-            c["negatives"] += 1
-            c["negatives_answered"] += not ok
-        else:
-            ok = top in {r["slug"], *r["also"]}
-            c["positives"] += 1
-            c["positives_right"] += ok
-            c["positives_wrong"] += top is not None and not ok
-            c["positives_silent"] += top is None
-        c["rows"] += 1
-        c["right"] += ok
-        by_repo[r["repo"]][0] += ok
-        by_repo[r["repo"]][1] += 1
-        if not ok:
-            misses.append((r["id"], r["repo"], r["slug"], top, (m[0]["tier"] if m else ""), r["message"]))
+    # scored as the evaluation corpus is (evaluate.py): the message is the excerpt, the slug the label
+    items = [{"id": r["id"], "label": r["slug"], "also": r["also"], "excerpt": r["message"], "row": r} for r in rows]
+    res = evaluate(items)
+    c = res["counts"]
+    counts = {
+        "rows": len(rows),
+        "right": c["top1"] + c["negatives_clean"],
+        "positives": c["positives"],
+        "positives_right": c["top1"],
+        "positives_wrong": c["wrong"],
+        "positives_silent": c["silent"],
+        "negatives": c["negatives"],
+        "negatives_answered": c["negatives_wrong"],
+    }
     if args.json:
-        print(json.dumps(dict(c), sort_keys=True))
+        print(json.dumps(counts, sort_keys=True))
         return 0
-    print(f"messages            {c['rows']} from {len(by_repo)} repositories")
-    print(f"right               {c['right']}/{c['rows']} = {c['right'] / max(c['rows'], 1):.3f}")
+    missed = collections.Counter(it["row"]["repo"] for it, _ in res["misses"])
+    total = collections.Counter(r["repo"] for r in rows)
+    print(f"messages            {counts['rows']} from {len(total)} repositories")
+    print(f"right               {counts['right']}/{counts['rows']} = {counts['right'] / max(counts['rows'], 1):.3f}")
     print(
-        f"failures            {c['positives_right']}/{c['positives']} named rightly, "
-        f"{c['positives_wrong']} another article, {c['positives_silent']} nothing"
+        f"failures            {counts['positives_right']}/{counts['positives']} named rightly, "
+        f"{counts['positives_wrong']} another article, {counts['positives_silent']} nothing"
     )
-    print(f"not failures        {c['negatives_answered']} of {c['negatives']} given an article")
-    worst = sorted(by_repo.items(), key=lambda kv: (kv[1][0] / kv[1][1], -kv[1][1]))[:8]
-    print("lowest repositories " + ", ".join(f"{k} {ok}/{n}" for k, (ok, n) in worst))
+    print(f"not failures        {counts['negatives_answered']} of {counts['negatives']} given an article")
+    worst = sorted(total, key=lambda k: ((total[k] - missed[k]) / total[k], -total[k], k))[:8]
+    print("lowest repositories " + ", ".join(f"{k} {total[k] - missed[k]}/{total[k]}" for k in worst))
     if args.misses:
-        for rid, repo, want, got, tier, msg in misses:
-            one = " | ".join(msg.splitlines())[:160]
-            print(f"  {rid} {repo}: want {want} got {got} {tier}\n      {one}")
+        for it, found in res["misses"]:
+            r = it["row"]
+            m = found["matches"]
+            got, tier = (m[0]["slug"], m[0]["tier"]) if m else (None, "")
+            one = " | ".join(r["message"].splitlines())[:160]
+            print(f"  {r['id']} {r['repo']}: want {r['slug']} got {got} {tier}\n      {one}")
     return 0
 
 
